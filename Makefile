@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python 3.11 and make:
+#   make run    set up .venv, migrate, deploy bpmn/ and forms/, serve http://127.0.0.1:8080/engine-rest
+#   make test   set up .venv and run the whole test suite (SQLite, and PostgreSQL when reachable)
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test venv dev bench clean
+
+$(BIN)/python:
+	$(PY) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11 or newer is needed"'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+
+dev: $(VENV)/.dev
+
+run: venv
+	$(BIN)/python app.py run
+
+test: dev
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) instance/*.db .pytest_cache
