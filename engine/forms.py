@@ -1,0 +1,858 @@
+"""Camunda Forms (form-js `.form` files): the deployment check, and server-side validation of
+what a user submits through a form.
+
+Deployment: the structure is checked against forms/schema/form-js.schema.json with `jsonschema`
+(our rendering of form-js's own JSON Schema, see the README there); then the rules a schema cannot
+express: unique keys (group paths and dotted keys make nested data) and ids, patterns that compile,
+min <= max, an options source for every choice field, schemaVersion >= 16.
+
+Submission: a marshmallow schema built from the input fields (once per form checksum) repeats
+form-js's client-side validation, so the server accepts what the browser accepted and a crafted
+request cannot skip a rule.  What cannot run here is FEEL: a field with `conditional.hide`, or
+with readonly/disabled given as an expression, is never required; a rule given as `=expression`
+(min, max, minLength, maxLength) is skipped; options from `valuesExpression` are not checked.
+"""
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "forms" / "schema" / "form-js.schema.json"
+MIN_SCHEMA_VERSION = 16          # what Camunda Modeler 5.x writes for Camunda 7.2x
+MAX_FORM_BYTES = 2 * 1024 * 1024
+LIST_ITEM = "[]"                 # path segment for "each entry of a dynamic list"
+
+INPUT_TYPES = frozenset({"textfield", "textarea", "number", "datetime", "checkbox", "checklist", "radio",
+                         "select", "taglist", "expression", "filepicker"})
+OPTION_TYPES = frozenset({"radio", "select", "checklist", "taglist"})
+MULTI_OPTION_TYPES = frozenset({"checklist", "taglist"})
+CONTAINER_TYPES = frozenset({"group", "dynamiclist", "multipage", "page"})
+# computed in the browser (expression) or uploaded separately (filepicker): passed through unchecked
+UNCHECKED_TYPES = frozenset({"expression", "filepicker"})
+
+
+class FormDefinitionError(ValueError):
+    """A `.form` file the engine refuses.  `problems` lists every (location, message) found."""
+
+    def __init__(self, filename: str, location: str, message: str, problems: list | None = None) -> None:
+        self.filename = filename
+        self.location = location
+        self.message = message
+        self.problems = problems or [(location, message)]
+        more = len(self.problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''} in this form)" if more else ""
+        super().__init__(f"{filename}: {location}: {message}{suffix}")
+
+
+class FormValidationError(ValueError):
+    """Submitted values break the form's rules.  `errors`: field key -> messages, every field at once."""
+
+    def __init__(self, errors: dict[str, list[str]], labels: Mapping[str, str] | None = None,
+                 form_id: str = "") -> None:
+        self.errors = errors
+        labels = labels or {}
+        parts = []
+        for key, messages in errors.items():
+            label = labels.get(re.sub(r"\[\d+\]", LIST_ITEM, key))
+            name = f"{key} ({label})" if label and label != key else key
+            parts.append(f"{name}: {' '.join(messages)}")
+        count = f"{len(errors)} invalid field{'s' if len(errors) != 1 else ''}"
+        super().__init__(f"form '{form_id}' has {count}: " + "; ".join(parts))
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input field of a form, with the rules the server enforces for it."""
+    key: str                     # data path as submitted: "applicant.name", in a dynamic list "contacts[].name"
+    path: tuple                  # key's segments; LIST_ITEM marks a dynamic list entry
+    type: str
+    label: str
+    id: str | None
+    location: str                # where it sits in the .form: "components[2]"
+    required: bool               # validate.required, and the server can enforce it (see module doc)
+    readonly: bool               # readonly or disabled: a submitted value is dropped
+    hidden_when: str | None      # FEEL `conditional.hide` of the field or an enclosing container
+    options: tuple | None        # static option values (radio/select/checklist/taglist)
+    values_key: str | None       # options come from this process variable
+    component: Mapping = field(repr=False, compare=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormDefinition:
+    """A parsed, checked form.  Equal (and hashed) by id, version and checksum of the deployed bytes."""
+    id: str
+    schema_version: int
+    raw: dict = field(compare=False)        # the JSON as deployed; treat as read-only
+    fields: tuple = field(compare=False)    # FormField, in document order
+    checksum: str = ""                      # sha256 of the deployed bytes: caches key on it
+    filename: str = "<form>"
+
+    @property
+    def variable_names(self) -> tuple:
+        """Top-level process variables the form reads or writes (keys and option sources)."""
+        names = [f.path[0] for f in self.fields] + [f.values_key for f in self.fields if f.values_key]
+        return tuple(dict.fromkeys(names))
+
+
+# --- parsing and the deployment check ----------------------------------------------------------
+
+def parse_form(source: bytes | str, filename: str = "<form>") -> FormDefinition:
+    """Parse and check a `.form` file; raises FormDefinitionError naming file, JSON path and fix."""
+    raw_bytes = source.encode("utf-8") if isinstance(source, str) else bytes(source)
+    if len(raw_bytes) > MAX_FORM_BYTES:
+        raise FormDefinitionError(filename, "(file)", f"the form is {len(raw_bytes)} bytes; at most "
+                                  f"{MAX_FORM_BYTES} are accepted: split it into several forms")
+    doc = _load_json(raw_bytes, filename)
+    problems = _schema_problems(doc)
+    if not problems:
+        problems, form_fields = _semantic_problems(doc)
+    if problems:
+        raise FormDefinitionError(filename, *problems[0], problems=problems)
+    return FormDefinition(id=doc["id"], schema_version=doc["schemaVersion"], raw=doc, fields=tuple(form_fields),
+                          checksum=hashlib.sha256(raw_bytes).hexdigest(), filename=filename)
+
+
+def _load_json(raw_bytes: bytes, filename: str) -> dict:
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise FormDefinitionError(filename, f"byte {err.start}", "the file is not UTF-8 text: save the form "
+                                  "again from Camunda Modeler (it writes UTF-8)") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise FormDefinitionError(filename, f"line {err.lineno}, column {err.colno}",
+                                  f"not valid JSON ({err.msg}): fix the file or save it again from "
+                                  "Camunda Modeler") from None
+    except _NotJson as err:
+        # Python's json accepts NaN and Infinity; JSON (and JavaScript's JSON.parse) does not
+        at = re.search(rf"(?<![\w\"]){re.escape(err.token)}", text)
+        err = json.JSONDecodeError(f"{err.token} is not a JSON value", text, at.start() if at else 0)
+        raise FormDefinitionError(filename, f"line {err.lineno}, column {err.colno}",
+                                  f"not valid JSON ({err.msg}): write a number") from None
+    except RecursionError:
+        raise FormDefinitionError(filename, "(file)", "the JSON is nested too deeply to be a form") from None
+
+
+class _NotJson(ValueError):
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _reject_constant(name: str):
+    raise _NotJson(name)
+
+
+_VALIDATOR = None
+_VALIDATOR_LOCK = threading.Lock()
+
+
+def _structure_validator() -> jsonschema.protocols.Validator:
+    global _VALIDATOR
+    with _VALIDATOR_LOCK:
+        if _VALIDATOR is None:
+            schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+            _VALIDATOR = jsonschema.Draft202012Validator(schema)
+        return _VALIDATOR
+
+
+def _schema_problems(doc: Any) -> list[tuple[str, str]]:
+    if not isinstance(doc, dict):
+        return [("(root)", "a form is a JSON object with \"type\": \"default\" and \"components\"; "
+                           "this file holds something else")]
+    try:
+        errors = list(_structure_validator().iter_errors(doc))
+    except RecursionError:
+        return [("components", "components are nested too deeply")]
+    # document order, a component's `type` first; a component of a wrong type gets no other complaints
+    errors.sort(key=lambda e: [(0, p, "") if isinstance(p, int) else (1, p != "type", p) for p in e.absolute_path])
+    wrong_type = [list(e.absolute_path)[:-1] for e in errors if list(e.absolute_path)[-1:] == ["type"]]
+    problems = []
+    for error in errors:
+        path = list(error.absolute_path)
+        if any(path[:len(w)] == w and path != w + ["type"] for w in wrong_type if w):
+            continue
+        problem = _explain(error, doc)
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def _explain(error: jsonschema.ValidationError, doc: dict) -> tuple[str, str]:
+    """Turn a jsonschema error into (location, message) a form designer can act on."""
+    path = list(error.absolute_path)
+    component = _component_at(doc, path)
+    subject = f"{_describe(component)}: " if component is not None else ""
+    instance, kind, expected = error.instance, error.validator, error.validator_value
+    if kind == "required":
+        missing = next((p for p in expected if p not in instance), expected[0])
+        hint = _REQUIRED_HINTS.get(missing, "add it")
+        return _location(path + [missing]), subject + f"'{missing}' is missing: {hint}"
+    if kind == "not" and expected == {}:
+        return _location(path), (subject + f"'{path[-1]}' is not allowed on a "
+                                 f"{(component or {}).get('type', 'form')} component: remove it")
+    if path and path[-1] == "type" and component is not None:
+        if instance == "page" or kind == "const":
+            return _location(path), subject + "a 'page' may only sit directly inside a 'multipage' component, " \
+                                              "and a 'multipage' holds only pages: move the component"
+        if kind == "enum":
+            return _location(path), (f"unknown component type {instance!r}: this server knows "
+                                     f"{', '.join(sorted(_known_types()))}; replace the component or "
+                                     "save the form with a Camunda Modeler that matches this engine")
+    if path == ["type"]:
+        return "type", 'the form\'s "type" must be "default": this is not a Camunda Form (.form) file'
+    if kind == "type":
+        name = path[-1] if path and isinstance(path[-1], str) else "the value"
+        return _location(path), subject + f"{name} must be {_json_kinds(expected)}, not {_json_kind(instance)}"
+    if kind == "pattern":
+        hint = _PATTERN_HINTS.get(path[-1], f"must match {expected}")
+        return _location(path), subject + f"{path[-1]} {instance!r} is not valid: {hint}"
+    if kind == "anyOf" and component is not None and component.get("type") == "table":
+        return _location(path), subject + "a table needs 'columns' or 'columnsExpression': set one of them"
+    if kind == "not" and component is not None and component.get("type") == "table":
+        return _location(path), subject + "a table takes 'columns' or 'columnsExpression', not both: remove one"
+    return _location(path) or "(root)", subject + error.message
+
+
+_REQUIRED_HINTS = {
+    "key": "give the field a Key in the modeler's properties panel (the process variable it writes)",
+    "id": "set the form's ID in Camunda Modeler (a BPMN camunda:formRef refers to it)",
+    "type": "every component needs a type; save the form again from Camunda Modeler",
+    "components": "a form needs a \"components\" list (it may be empty)",
+    "dataSource": "set the table's data source (the variable holding its rows)",
+    "value": "every option needs a value",
+}
+_PATTERN_HINTS = {
+    "key": "use letters, digits and underscores, dot-separated for nested data (for example applicant.name)",
+    "path": "use letters, digits and underscores, dot-separated for nested data (for example applicant)",
+    "valuesKey": "a process variable name without spaces",
+}
+
+
+def _known_types() -> list:
+    return _structure_validator().schema["$defs"]["component"]["properties"]["type"]["enum"]
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    kinds = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), "a value")
+
+
+def _json_kinds(expected: Any) -> str:
+    names = {"string": "a string", "number": "a number", "integer": "a whole number", "boolean": "true or false",
+             "array": "a list", "object": "an object", "null": "null"}
+    expected = expected if isinstance(expected, list) else [expected]
+    return " or ".join(names.get(e, e) for e in expected)
+
+
+def _location(path: list) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _component_at(doc: dict, path: list) -> dict | None:
+    """The innermost component whose JSON holds `path`."""
+    node, found = doc, None
+    for i, part in enumerate(path):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(part, int) and i > 0 and path[i - 1] == "components" and isinstance(node, dict):
+            found = node
+    return found
+
+
+def _describe(component: Mapping) -> str:
+    kind = component.get("type", "component")
+    name = component.get("key") or component.get("path") or component.get("label")
+    text = f"{kind} '{name}'" if isinstance(name, str) and name else str(kind)
+    return text + (f" ({component['id']})" if isinstance(component.get("id"), str) else "")
+
+
+# The semantic pass: one walk over the components claims data paths and checks each field.
+
+@dataclass
+class _Slot:
+    """One place in the submitted data, as the form's components claim it."""
+    owner: str
+    kind: str                    # "object" (open: groups share it) | "list" | "value"
+    children: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Walk:
+    problems: list = field(default_factory=list)
+    fields: list = field(default_factory=list)
+    ids: dict = field(default_factory=dict)
+
+
+def _semantic_problems(doc: dict) -> tuple[list, list]:
+    walk = _Walk()
+    version = doc.get("schemaVersion")
+    if not isinstance(version, int) or version < MIN_SCHEMA_VERSION:
+        found = "is missing" if version is None else f"{version} is older than {MIN_SCHEMA_VERSION}"
+        walk.problems.append(("schemaVersion", f"schemaVersion {found}: open the form in a current Camunda "
+                              "Modeler (5.x) and save it again, which upgrades it"))
+    _walk_components(doc["components"], "components", _Slot("the form", "object"), (), None, walk)
+    return walk.problems, walk.fields
+
+
+def _walk_components(components: list, location: str, slot: _Slot, prefix: tuple,
+                     hidden_when: str | None, walk: _Walk) -> None:
+    for index, component in enumerate(components):
+        where = f"{location}[{index}]"
+        kind = component["type"]
+        _claim_id(component, where, walk)
+        hidden = _hidden_when(component) or hidden_when
+        if kind in INPUT_TYPES:
+            path = prefix + tuple(component["key"].split("."))
+            if _claim(slot, tuple(component["key"].split(".")), "value", component, where, prefix, walk):
+                walk.fields.append(_field(component, path, where, hidden, walk))
+        elif kind in CONTAINER_TYPES:
+            _walk_container(component, where, slot, prefix, hidden, walk)
+
+
+def _walk_container(component: dict, where: str, slot: _Slot, prefix: tuple, hidden: str | None, walk: _Walk) -> None:
+    segments = tuple(component["path"].split(".")) if component.get("path") else ()
+    children = component.get("components", [])
+    if component["type"] == "dynamiclist":
+        if not segments:
+            walk.problems.append((f"{where}.path", f"{_describe(component)}: a dynamic list needs a path "
+                                  "(the list variable its entries go to): set Path in the properties panel"))
+            return
+        target = _claim(slot, segments, "list", component, where, prefix, walk)
+        if target is not None:
+            item = target.children.setdefault(LIST_ITEM, _Slot(target.owner, "object"))
+            _walk_components(children, f"{where}.components", item, prefix + segments + (LIST_ITEM,), hidden, walk)
+        return
+    target = _claim(slot, segments, "object", component, where, prefix, walk) if segments else slot
+    if target is not None:
+        _walk_components(children, f"{where}.components", target, prefix + segments, hidden, walk)
+
+
+def _claim(slot: _Slot, segments: tuple, kind: str, component: dict, where: str, prefix: tuple,
+           walk: _Walk) -> _Slot | None:
+    """Claim a data path below `slot`; on a collision record the problem and return None."""
+    owner = f"{_describe(component)} at {where}"
+    node = slot
+    for depth, segment in enumerate(segments):
+        last = depth == len(segments) - 1
+        child = node.children.get(segment)
+        if child is None:
+            child = node.children[segment] = _Slot(owner, kind if last else "object")
+        elif child.kind != "object" or (last and kind != "object"):
+            full = ".".join(prefix + segments[:depth + 1]).replace("." + LIST_ITEM, LIST_ITEM)
+            what = "key" if component["type"] in INPUT_TYPES else "path"
+            walk.problems.append((f"{where}.{what}", f"{_describe(component)}: data path '{full}' is already "
+                                  f"used by {child.owner}: give one of them another {what} (or put them in "
+                                  "groups with different paths)"))
+            return None
+        node = child
+    return node
+
+
+def _claim_id(component: dict, where: str, walk: _Walk) -> None:
+    component_id = component.get("id")
+    if component_id is None:
+        return
+    if component_id in walk.ids:
+        walk.problems.append((f"{where}.id", f"{_describe(component)}: component id '{component_id}' is also "
+                              f"used at {walk.ids[component_id]}: ids must be unique; give one a new id"))
+    else:
+        walk.ids[component_id] = where
+
+
+def _hidden_when(component: dict) -> str | None:
+    hide = (component.get("conditional") or {}).get("hide")
+    if hide is True:
+        return "true"
+    return hide if isinstance(hide, str) and hide.strip() else None
+
+
+def _field(component: dict, path: tuple, where: str, hidden: str | None, walk: _Walk) -> FormField:
+    kind = component["type"]
+    validate = component.get("validate") or {}
+    readonly_flags = [component.get("readonly"), component.get("disabled")]
+    readonly = any(flag is True or (isinstance(flag, str) and flag and not _is_feel(flag)) for flag in readonly_flags)
+    feel_readonly = any(isinstance(flag, str) and _is_feel(flag) for flag in readonly_flags)
+    required = (validate.get("required") is True and not readonly and not feel_readonly and hidden is None
+                and kind not in UNCHECKED_TYPES)
+    options = values_key = None
+    if kind in OPTION_TYPES:
+        options, values_key = _options_source(component, where, walk)
+    _check_rules(component, where, walk)
+    label = component.get("label") or component.get("dateLabel") or component.get("timeLabel") or component["key"]
+    return FormField(key=".".join(path).replace("." + LIST_ITEM, LIST_ITEM), path=path, type=kind, label=label,
+                     id=component.get("id"), location=where, required=required, readonly=readonly,
+                     hidden_when=hidden, options=options, values_key=values_key, component=component)
+
+
+def _options_source(component: dict, where: str, walk: _Walk) -> tuple:
+    values, values_key = component.get("values"), component.get("valuesKey")
+    expression = component.get("valuesExpression")
+    if values_key:
+        return None, values_key
+    if isinstance(expression, str) and expression.strip("= "):
+        return None, None
+    if values:
+        return tuple(option["value"] for option in values), None
+    walk.problems.append((f"{where}.values", f"{_describe(component)} has no options: add static options "
+                          "(Options source: Static), or take them from a variable (valuesKey) or a FEEL "
+                          "expression (valuesExpression)"))
+    return None, None
+
+
+def _check_rules(component: dict, where: str, walk: _Walk) -> None:
+    validate = component.get("validate") or {}
+    subject = _describe(component)
+    bounds = {}
+    for name in ("min", "max", "minLength", "maxLength"):
+        try:
+            bounds[name] = _literal_number(validate.get(name), whole=name.endswith("Length"))
+        except ValueError:
+            walk.problems.append((f"{where}.validate.{name}", f"{subject}: {name} {validate[name]!r} is not a "
+                                  "number: enter a number, or a FEEL expression starting with '='"))
+    for low, high in (("min", "max"), ("minLength", "maxLength")):
+        if bounds.get(low) is not None and bounds.get(high) is not None and bounds[low] > bounds[high]:
+            walk.problems.append((f"{where}.validate.{low}", f"{subject}: {low} {_show(bounds[low])} is greater "
+                                  f"than {high} {_show(bounds[high])}, so no value can pass: "
+                                  f"make {low} at most {high}"))
+    if isinstance(validate.get("pattern"), str):
+        try:
+            compile_js_pattern(validate["pattern"])
+        except re.error as err:
+            walk.problems.append((f"{where}.validate.pattern", f"{subject}: pattern {validate['pattern']!r} does "
+                                  f"not compile ({err}). form-js runs it as a JavaScript regular expression and "
+                                  "this server accepts the subset Python's re understands too: rewrite it "
+                                  "without JavaScript- or Python-only syntax (use [\\s\\S] instead of [^], "
+                                  "\\uFFFF instead of \\u{...}, no inline flags like (?i))"))
+    if "increment" in component:
+        try:
+            step = _literal_number(component["increment"], whole=False)
+        except ValueError:
+            step = Decimal(0)
+        if step is not None and step <= 0:
+            walk.problems.append((f"{where}.increment", f"{subject}: increment {component['increment']!r} "
+                                  "must be a positive number"))
+
+
+def _is_feel(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("=")
+
+
+def _literal_number(value: Any, whole: bool) -> Decimal | None:
+    """A rule's bound, or None when absent or a FEEL expression (evaluated only in the browser)."""
+    if value is None or value == "" or _is_feel(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(value)
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(value) from None
+    if not number.is_finite() or (whole and (number != number.to_integral_value() or number < 0)):
+        raise ValueError(value)
+    return number
+
+
+_JS_ONLY = ((re.compile(r"\(\?<([A-Za-z_]\w*)>"), r"(?P<\1>"), (re.compile(r"\\k<([A-Za-z_]\w*)>"), r"(?P=\1)"))
+_PY_ONLY = re.compile(r"\(\?(?:P|>|[aiLmsux-]+[:)])")
+
+
+def compile_js_pattern(pattern: str) -> re.Pattern:
+    """A form-js `validate.pattern` (a JavaScript RegExp without flags) as a Python regex.
+
+    Named groups are translated; re.ASCII gives \\d and \\w JavaScript's ASCII meaning (so a
+    full-width digit does not pass \\d).  Left different: \\s is ASCII-only here."""
+    if _PY_ONLY.search(pattern):
+        raise re.error("(?P..., (?>..., and inline flags are not JavaScript syntax")
+    for js, python in _JS_ONLY:
+        pattern = js.sub(python, pattern)
+    return re.compile(pattern, re.ASCII)
+
+
+def _show(number: Decimal) -> str:
+    return format(number.normalize(), "f")
+
+
+# --- submission ---------------------------------------------------------------------------------
+
+_CONTEXT: contextvars.ContextVar[Mapping | None] = contextvars.ContextVar("form_context", default=None)
+_SCHEMAS: OrderedDict[str, Schema] = OrderedDict()
+_SCHEMAS_LOCK = threading.Lock()
+_SCHEMA_CACHE_SIZE = 256
+
+
+def validate_submission(form: FormDefinition, values: Mapping[str, Any],
+                        context: Mapping[str, Any] | None = None) -> dict:
+    """Check submitted values against the form; return the values to write.
+
+    Read-only and disabled fields' values are dropped, keys that are no form field pass through
+    (they are ordinary process variables).  `context` (the current process variables) supplies
+    options for fields with a valuesKey; without it those options are not checked.
+    Raises FormValidationError listing every invalid field."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"submitted values must be a mapping, not {type(values).__name__}")
+    token = _CONTEXT.set(context)
+    try:
+        return submission_schema(form).load(dict(values))
+    except ValidationError as err:
+        raise FormValidationError(_flatten(err.messages), {f.key: f.label for f in form.fields}, form.id) from None
+    finally:
+        _CONTEXT.reset(token)
+
+
+def submission_schema(form: FormDefinition) -> Schema:
+    """The marshmallow schema for a form, built once per form checksum (deployed forms never change)."""
+    key = form.checksum or hashlib.sha256(json.dumps(form.raw, sort_keys=True).encode()).hexdigest()
+    with _SCHEMAS_LOCK:
+        schema = _SCHEMAS.get(key)
+        if schema is not None:
+            _SCHEMAS.move_to_end(key)
+            return schema
+    schema = _level_schema(_data_tree(form.fields), f"Form_{form.id}")()
+    with _SCHEMAS_LOCK:
+        _SCHEMAS[key] = schema
+        while len(_SCHEMAS) > _SCHEMA_CACHE_SIZE:
+            _SCHEMAS.popitem(last=False)
+    return schema
+
+
+def _data_tree(form_fields: tuple) -> dict:
+    """Nest the fields by path: {segment: FormField | subtree}; a LIST_ITEM key marks a list's entries."""
+    tree: dict = {}
+    for form_field in form_fields:
+        node = tree
+        for segment in form_field.path[:-1]:
+            node = node.setdefault(segment, {})
+        node[form_field.path[-1]] = form_field
+    return tree
+
+
+class _Level(Schema):
+    """One object level of the submitted data.  Attribute names are generated ("f0", ...) so that a
+    form key like `load` or `fields` cannot shadow Schema's own members."""
+
+    class Meta:
+        unknown = INCLUDE
+        register = False
+
+    error_messages = {"type": "Must be an object holding the fields of this group."}
+    dropped: frozenset = frozenset()     # read-only keys at this level
+    opened: frozenset = frozenset()      # nested levels holding a required field
+
+    @pre_load
+    def _open_groups_with_required_fields(self, data, **kwargs):
+        # a missing group must still report its required fields as missing
+        if isinstance(data, Mapping) and any(data.get(key) is None for key in self.opened):
+            data = {**data, **{key: {} for key in self.opened if data.get(key) is None}}
+        return data
+
+    @post_load
+    def _drop_readonly(self, data, **kwargs):
+        for key in self.dropped:
+            data.pop(key, None)
+        return data
+
+
+def _level_schema(tree: dict, name: str) -> type[Schema]:
+    attributes, dropped, opened = {}, [], []
+    for index, (segment, node) in enumerate(tree.items()):
+        if isinstance(node, FormField):
+            if node.readonly:
+                dropped.append(segment)
+            elif node.type not in UNCHECKED_TYPES:
+                attributes[f"f{index}"] = _marshmallow_field(node, segment)
+            continue
+        if LIST_ITEM in node:
+            item = _level_schema(node[LIST_ITEM], f"{name}_{segment}")
+            attributes[f"f{index}"] = fields.List(
+                fields.Nested(item), data_key=segment, attribute=segment, allow_none=True,
+                error_messages={"invalid": "Must be a list of entries."})
+            continue
+        if _has_required(node):
+            opened.append(segment)
+        attributes[f"f{index}"] = fields.Nested(_level_schema(node, f"{name}_{segment}"), data_key=segment,
+                                                attribute=segment, allow_none=True)
+    attributes.update(dropped=frozenset(dropped), opened=frozenset(opened))
+    return type(name, (_Level,), attributes)
+
+
+def _has_required(tree: dict) -> bool:
+    return any(node.required if isinstance(node, FormField) else (LIST_ITEM not in node and _has_required(node))
+               for node in tree.values())
+
+
+# Field types and rules, mirroring form-js's Validator (runPresetValidation, runNumberValidation).
+
+class _Value(fields.Field):
+    """A form value: empty ("" / [] / null) is allowed through here; `required` is a validator."""
+    default_error_messages = {"required": "Field is required.", "null": "Field is required."}
+    kinds: tuple = ()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if _is_empty(value) or self._accepts(value):
+            return value
+        raise self.make_error("invalid")
+
+    def _accepts(self, value) -> bool:
+        return isinstance(value, self.kinds) and not isinstance(value, bool)
+
+
+class _Text(_Value):
+    default_error_messages = {"invalid": "Must be text."}
+    kinds = (str,)
+
+
+class _Boolean(_Value):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def _accepts(self, value) -> bool:
+        return isinstance(value, bool)
+
+
+class _Number(_Value):
+    default_error_messages = {"invalid": "Must be a number."}
+
+    def __init__(self, as_string: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.as_string = as_string    # serializeToString: form-js submits the number as text
+
+    def _accepts(self, value) -> bool:
+        if isinstance(value, str) and self.as_string:
+            return _to_decimal(value) is not None
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and _to_decimal(value) is not None
+
+
+class _Choice(_Value):
+    default_error_messages = {"invalid": "Must be a single option value."}
+
+    def _accepts(self, value) -> bool:
+        return isinstance(value, (str, int, float, bool, dict))
+
+
+class _Choices(_Value):
+    default_error_messages = {"invalid": "Must be a list of option values."}
+    kinds = (list, tuple)
+
+
+_FIELD_TYPES = {"textfield": _Text, "textarea": _Text, "datetime": _Text, "checkbox": _Boolean,
+                "radio": _Choice, "select": _Choice, "checklist": _Choices, "taglist": _Choices}
+
+
+def _marshmallow_field(form_field: FormField, segment: str) -> fields.Field:
+    component = form_field.component
+    if form_field.type == "number":
+        cls, extra = _Number, {"as_string": component.get("serializeToString") is True}
+    else:
+        cls, extra = _FIELD_TYPES[form_field.type], {}
+    return cls(data_key=segment, attribute=segment, required=form_field.required,
+               allow_none=not form_field.required, validate=_rules(form_field), **extra)
+
+
+def _rules(form_field: FormField) -> list:
+    component, kind = form_field.component, form_field.type
+    validate = component.get("validate") or {}
+    rules = [_required(kind)] if form_field.required else []
+    if kind == "number":
+        rules += _number_rules(component, validate)
+    if kind in ("textfield", "textarea"):
+        rules += _text_rules(validate)
+    if kind == "datetime":
+        rules.append(_datetime_rule(component.get("subtype") or "date"))
+    if kind in OPTION_TYPES:
+        rules.append(_options_rule(form_field, kind in MULTI_OPTION_TYPES))
+    return rules
+
+
+def _required(kind: str):
+    def check(value):
+        if _is_empty(value) or (kind == "checkbox" and value is False):
+            raise ValidationError("Field is required.")
+    return check
+
+
+def _is_empty(value) -> bool:
+    return value is None or value == "" or (isinstance(value, (list, tuple)) and not value)
+
+
+def _to_decimal(value) -> Decimal | None:
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _number_rules(component: Mapping, validate: Mapping) -> list:
+    rules = []
+    low = _literal_number(validate.get("min"), whole=False)
+    high = _literal_number(validate.get("max"), whole=False)
+    digits = component.get("decimalDigits")
+    step = _literal_number(component.get("increment"), whole=False)
+
+    def check(value):
+        number = None if _is_empty(value) else _to_decimal(value)
+        if number is None:
+            return
+        problems = []
+        if isinstance(digits, int) and _decimals(number) > digits:
+            problems.append("Value is expected to be an integer." if digits == 0 else
+                            f"Value is expected to have at most {digits} decimal digit{'s' if digits > 1 else ''}.")
+        if step:
+            offset = number % step
+            if offset:
+                previous = number - offset
+                problems.append(f"Please select a valid value, the two nearest valid values are "
+                                f"{_show(previous)} and {_show(previous + step)}.")
+        if low is not None and number < low:
+            problems.append(f"Field must have minimum value of {_show(low)}.")
+        if high is not None and number > high:
+            problems.append(f"Field must have maximum value of {_show(high)}.")
+        if problems:
+            raise ValidationError(problems)
+    rules.append(check)
+    return rules
+
+
+def _decimals(number: Decimal) -> int:
+    exponent = number.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+# HTML Living Standard's "valid e-mail address", which form-js uses too
+EMAIL = re.compile(r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+                   r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*")
+# international format as form-js asks for it: + or 00, country code, number; digits only
+PHONE = re.compile(r"(?:\+|00)[1-9][0-9]{6,22}")
+
+
+def _text_rules(validate: Mapping) -> list:
+    low = _literal_number(validate.get("minLength"), whole=True)
+    high = _literal_number(validate.get("maxLength"), whole=True)
+    pattern = compile_js_pattern(validate["pattern"]) if validate.get("pattern") else None
+    pattern_message = validate.get("patternErrorMessage") or f"Field must match pattern {validate.get('pattern')}."
+    kind = validate.get("validationType")
+
+    def check(value):
+        if _is_empty(value):
+            return
+        problems = []
+        length = _js_length(value.strip())
+        if low is not None and length < low:
+            problems.append(f"Field must have minimum length of {_show(low)} (it has {length}).")
+        if high is not None and length > high:
+            problems.append(f"Field must have maximum length of {_show(high)} (it has {length}).")
+        # form-js tests the pattern with RegExp.test: a match anywhere, so anchor it (^...$) to match the whole value
+        if pattern is not None and not pattern.search(value):
+            problems.append(pattern_message)
+        if kind == "email" and not EMAIL.fullmatch(value):
+            problems.append("Field must be a valid email.")
+        if kind == "phone" and not PHONE.fullmatch(value):
+            problems.append("Field must be a valid international phone number (e.g. +8613800138000).")
+        if problems:
+            raise ValidationError(problems)
+    return [check]
+
+
+def _js_length(text: str) -> int:
+    """String length as JavaScript counts it (UTF-16 code units), so limits agree with the browser."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+_DATETIME_FORMATS = {
+    "date": (re.compile(r"\d{4}-\d{2}-\d{2}"), date.fromisoformat, "Must be a date like 2024-05-01."),
+    "time": (re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"), time.fromisoformat,
+             "Must be a time like 14:30, optionally with a UTC offset (14:30+08:00)."),
+    "datetime": (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"),
+                 datetime.fromisoformat, "Must be a date and time like 2024-05-01T14:30+08:00."),
+}
+
+
+def _datetime_rule(subtype: str):
+    shape, parse, message = _DATETIME_FORMATS[subtype]
+
+    def check(value):
+        if _is_empty(value):
+            return
+        try:
+            if shape.fullmatch(value):
+                parse(value)
+                return
+        except ValueError:
+            pass
+        raise ValidationError(message)
+    return check
+
+
+def _options_rule(form_field: FormField, multiple: bool):
+    def check(value):
+        if _is_empty(value):
+            return
+        allowed = _allowed_options(form_field)
+        if allowed is None:
+            return
+        chosen = list(value) if multiple else [value]
+        wrong = [v for v in chosen if not any(_same(v, option) for option in allowed)]
+        if wrong:
+            shown = ", ".join(str(option) for option in allowed[:12]) + (", ..." if len(allowed) > 12 else "")
+            bad = ", ".join(repr(v) for v in wrong)
+            verb = "is" if len(wrong) == 1 else "are"
+            raise ValidationError(f"{bad} {verb} not among the options: choose from {shown}.")
+    return check
+
+
+def _allowed_options(form_field: FormField) -> list | None:
+    if form_field.options is not None:
+        return list(form_field.options)
+    if form_field.values_key is None:
+        return None                      # valuesExpression: FEEL, not evaluated here
+    source = (_CONTEXT.get() or {}).get(form_field.values_key)
+    if not isinstance(source, (list, tuple)):
+        return None
+    # like form-js: an option is a primitive, or {label, value}
+    return [option.get("value") if isinstance(option, Mapping) else option for option in source]
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested errors -> {"applicant.name": [...], "contacts[0].phone": [...]}."""
+    if isinstance(messages, list):
+        return {prefix or "_form": [str(m) for m in messages]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if key == "_schema":
+            path = prefix or "_form"
+        elif isinstance(key, int):
+            path = f"{prefix}[{key}]"
+        else:
+            path = f"{prefix}.{key}" if prefix else str(key)
+        for sub, texts in _flatten(value, path).items():
+            out.setdefault(sub, []).extend(texts)
+    return out
