@@ -1,0 +1,51 @@
+"""Settings read once from the environment (12-factor); tests build their own."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    database_url: str = f"sqlite:///{ROOT / 'instance' / 'approvals.db'}"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_password: str | None = None
+    test_clock: bool = False
+    timezone: str = "Asia/Shanghai"
+    max_content_length: int = 10 * 1024 * 1024
+    # Script tasks run designer code; off unless a deployment or the operator enables them.
+    script_tasks_enabled: bool = False
+    workflow_cache_size: int = 256
+    # Fire timers in this process (every server process does; tests may switch it off).
+    timers_enabled: bool = True
+    bpmn_dir: Path = ROOT / "bpmn"
+    forms_dir: Path = ROOT / "forms"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        s = cls()
+        s.database_url = env.get("DATABASE_URL") or s.database_url
+        s.host = env.get("HOST") or s.host
+        s.port = int(env.get("PORT") or s.port)
+        s.admin_password = env.get("ADMIN_PASSWORD") or None
+        s.test_clock = _flag(env.get("APPROVALS_TEST_CLOCK"))
+        s.timezone = env.get("APPROVALS_TIMEZONE") or s.timezone
+        s.max_content_length = int(env.get("APPROVALS_MAX_BODY") or s.max_content_length)
+        s.script_tasks_enabled = _flag(env.get("APPROVALS_SCRIPT_TASKS"))
+        s.workflow_cache_size = int(env.get("APPROVALS_WORKFLOW_CACHE") or s.workflow_cache_size)
+        s.timers_enabled = not _flag(env.get("APPROVALS_NO_TIMERS"))
+        return s
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,41 @@
+"""The engine's long-lived parts, built once per process: database, caches, script
+engine.  Services receive a unit of work whose `ctx` is this object."""
+from __future__ import annotations
+
+from .clock import clock
+from .config import Settings
+from .db import UnitOfWork, check_migrated, make_engine, session_factories
+from .definitions import Definitions
+from .expressions import expression_functions
+from .script_engine import ApprovalScriptEngine
+from .timers import route_spiffworkflow_clock
+from .variables import set_display_zone
+from .workflows import WorkflowCache
+
+
+class Engine:
+    def __init__(self, settings: Settings, check_schema: bool = True) -> None:
+        self.settings = settings
+        self.clock = clock
+        set_display_zone(settings.timezone)
+        self.db = make_engine(settings.database_url)
+        if check_schema:
+            check_migrated(self.db, settings.database_url)
+        self._read, self._write = session_factories(self.db)
+        self.definitions = Definitions()
+        self.workflows = WorkflowCache(settings.workflow_cache_size)
+        self.script_engine = ApprovalScriptEngine(expression_functions(self),
+                                                  scripts_enabled=settings.script_tasks_enabled)
+        route_spiffworkflow_clock(settings.timezone)
+        self.timer_listeners: list = []
+
+    def timer_scheduled(self, due) -> None:
+        """A command committed a timer due at `due` (naive UTC): wake whoever fires timers."""
+        for listener in self.timer_listeners:
+            listener(due)
+
+    def uow(self, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self._write if write else self._read, self)
+
+    def close(self) -> None:
+        self.db.dispose()

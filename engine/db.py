@@ -1,0 +1,114 @@
+"""Database access: the SQLAlchemy engine, migrations, and the unit of work.
+
+One engine command is one unit of work is one transaction (Cosmic Python's UoW):
+everything it writes commits together or not at all.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import ROOT
+from .errors import EngineError
+
+MIGRATIONS_DIR = ROOT / "migrations"
+
+
+class NotMigrated(EngineError):
+    status = 500
+    type = "ProcessEngineException"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=20, max_overflow=20)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None     # we issue BEGIN ourselves (see make_engine)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # A write transaction takes the write lock up front: two writers then queue on
+    # busy_timeout instead of one failing when it upgrades a stale read snapshot.
+    immediate = conn.get_execution_options().get("write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def session_factories(engine: Engine) -> tuple[sessionmaker, sessionmaker]:
+    """(read, write) session factories; writes are marked for `_sqlite_begin`."""
+    read = sessionmaker(bind=engine, expire_on_commit=False)
+    write = sessionmaker(bind=engine.execution_options(write=True), expire_on_commit=False)
+    return read, write
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """Bring the database to the newest schema (`python app.py migrate`)."""
+    from alembic import command
+    command.upgrade(alembic_config(url), "head")
+
+
+def check_migrated(engine: Engine, url: str) -> None:
+    """Refuse to run on a database whose schema is not the newest one."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current != heads:
+        raise NotMigrated(
+            f"the database at {engine.url.render_as_string(hide_password=True)} is not migrated "
+            f"(schema {sorted(current) or 'empty'}, expected {sorted(heads)}); "
+            "run `python app.py migrate` (make run does this) and start again")
+
+
+class UnitOfWork:
+    """A session in one transaction; commit explicitly, anything else rolls back."""
+
+    def __init__(self, session_factory: sessionmaker, engine_ctx=None) -> None:
+        self._factory = session_factory
+        self.ctx = engine_ctx
+        self.session: Session | None = None
+        self.after_commit: list = []
+
+    def __enter__(self) -> "UnitOfWork":
+        self.session = self._factory()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.session.in_transaction():
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in callbacks:
+            callback()

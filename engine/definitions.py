@@ -1,0 +1,116 @@
+"""Deployed process and form definitions: lookups by id/key/binding, and the parsed
+specs an instance runs on (cached per definition version)."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import forms as form_schema
+from .errors import BadRequest, NotFound
+from .models import FormDefinition, ProcessDefinition, Resource
+from .workflows import SpecCache, parse_resources
+
+
+def latest_definition(session: Session, key: str, tenant_id: str | None = None) -> ProcessDefinition:
+    row = session.execute(
+        select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.tenant_id.is_(tenant_id))
+        .order_by(ProcessDefinition.version.desc()).limit(1)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no deployed process definition with key '{key}'")
+    return row
+
+
+def definition_by_id(session: Session, definition_id: str) -> ProcessDefinition:
+    row = session.get(ProcessDefinition, definition_id)
+    if row is None:
+        raise NotFound(f"no deployed process definition with id '{definition_id}'")
+    return row
+
+
+def next_version(session: Session, model, key: str, tenant_id: str | None) -> int:
+    current = session.execute(select(func.max(model.version)).where(model.key == key, model.tenant_id.is_(tenant_id))).scalar()
+    return (current or 0) + 1
+
+
+def resolve_called(session: Session, definition: ProcessDefinition) -> dict:
+    """Pin the latest version of every process the definition calls, transitively."""
+    pinned: dict[str, str] = {}
+    pending = list(definition.called_keys or [])
+    while pending:
+        key = pending.pop()
+        if key in pinned or key == definition.key:
+            continue
+        called = latest_definition(session, key, definition.tenant_id)
+        pinned[key] = called.id
+        pending.extend(called.called_keys or [])
+    return pinned
+
+
+def resource_content(session: Session, resource_id: str) -> tuple[str, bytes]:
+    row = session.get(Resource, resource_id)
+    return row.name, row.content
+
+
+class Definitions:
+    """The parsed-spec cache in front of the repository tables."""
+
+    def __init__(self) -> None:
+        self.specs = SpecCache()
+        self._forms = SpecCache(max_entries=1024)
+
+    def spec_for(self, session: Session, definition: ProcessDefinition, called: dict):
+        key = (definition.id, tuple(sorted(called.items())))
+        return self.specs.get(key, lambda: self._build(session, definition, called))
+
+    def _build(self, session: Session, definition: ProcessDefinition, called: dict):
+        resources = [resource_content(session, definition.resource_id)]
+        seen = {definition.resource_id}
+        for called_id in called.values():
+            row = definition_by_id(session, called_id)
+            if row.resource_id not in seen:
+                seen.add(row.resource_id)
+                resources.append(resource_content(session, row.resource_id))
+        parser = parse_resources(resources)
+        return parser.get_spec(definition.key), parser.get_subprocess_specs(definition.key)
+
+    # --- forms ----------------------------------------------------------------------
+
+    def form_definition_row(self, session: Session, ref: dict, deployment_id: str | None,
+                            tenant_id: str | None = None) -> FormDefinition:
+        """camunda:formRef with formRefBinding latest | deployment | version."""
+        key, binding = ref.get("key"), (ref.get("binding") or "latest")
+        query = select(FormDefinition).where(FormDefinition.key == key, FormDefinition.tenant_id.is_(tenant_id))
+        if binding == "deployment":
+            query = query.where(FormDefinition.deployment_id == deployment_id)
+        elif binding == "version":
+            try:
+                query = query.where(FormDefinition.version == int(ref.get("version")))
+            except (TypeError, ValueError):
+                raise BadRequest(f"form '{key}': formRefVersion {ref.get('version')!r} is not a number") from None
+        row = session.execute(query.order_by(FormDefinition.version.desc()).limit(1)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no deployed form with id '{key}' (binding {binding})")
+        return row
+
+    def form(self, session: Session, row: FormDefinition) -> form_schema.FormDefinition:
+        def build():
+            name, content = resource_content(session, row.resource_id)
+            return form_schema.parse_form(content, name)
+        return self._forms.get(row.id, build)
+
+
+def checksum(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def canonical_checksum(element) -> str:
+    """Checksum of one process element, insensitive to diagram moves elsewhere in the file."""
+    from lxml import etree
+    return hashlib.sha256(etree.tostring(element, method="c14n")).hexdigest()
+
+
+def json_checksum(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

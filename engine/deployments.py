@@ -1,0 +1,337 @@
+"""Deploying BPMN diagrams and Camunda Forms: validate everything, then write it all
+in one transaction, or nothing.  A changed process key gets version N+1."""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import select
+
+from . import forms as form_schema
+from .clock import utcnow
+from .db import UnitOfWork
+from .definitions import checksum, latest_definition, next_version, resource_content
+from .errors import BadRequest, Forbidden, NotFound, ParseError
+from .identity import Principal
+from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource
+from .parser import CAMUNDA_NS, SAFE_XML_PARSER
+from .validation import NS, Problem, check_bpmn, spiff_problem
+from .workflows import parse_resources
+
+BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml", ".bpmn2")
+FORM_SUFFIXES = (".form",)
+
+
+@dataclass
+class Upload:
+    name: str
+    content: bytes
+
+    @property
+    def kind(self) -> str:
+        lower = self.name.lower()
+        if lower.endswith(BPMN_SUFFIXES):
+            return "bpmn"
+        if lower.endswith(FORM_SUFFIXES):
+            return "form"
+        return "other"
+
+
+@dataclass
+class DeploymentResult:
+    deployment: Deployment
+    process_definitions: list = field(default_factory=list)
+    form_definitions: list = field(default_factory=list)
+    created: bool = True
+
+
+def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str | None = None,
+           source: str | None = None, duplicate_filtering: bool = False, changed_only: bool = False,
+           tenant_id: str | None = None, scripts_enabled: bool = False) -> DeploymentResult:
+    if not actor.may_deploy():
+        raise Forbidden("deploying requires membership in group 'designers' or 'camunda-admin'",
+                        userId=actor.user_id)
+    if not uploads:
+        raise ParseError("the deployment contains no resources; attach at least one .bpmn or .form file",
+                         details={})
+    names = [u.name for u in uploads]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ParseError(f"resource names must be unique within a deployment: {sorted(duplicates)}", details={})
+    session = uow.session
+    if duplicate_filtering or changed_only:
+        previous = _previous_resources(session, name, source, tenant_id)
+        changed = [u for u in uploads if previous.get(u.name) != checksum(u.content)]
+        if not changed:
+            last = _latest_deployment(session, name, source, tenant_id)
+            if last is not None:
+                return DeploymentResult(last, created=False)
+        if changed_only:
+            uploads = changed
+
+    forms = _check_forms(uploads)
+    bpmn = _check_bpmn(session, uploads, forms, tenant_id, scripts_enabled)
+    problems = forms.problems + bpmn.problems
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        raise ParseError(_summary(errors), details=_details(problems))
+
+    deployment = Deployment(id=str(uuid.uuid4()), name=name, source=source, tenant_id=tenant_id,
+                            deployment_time=utcnow(), deployed_by=actor.user_id)
+    session.add(deployment)
+    resource_ids = {}
+    for upload in uploads:
+        resource = Resource(id=str(uuid.uuid4()), deployment_id=deployment.id, name=upload.name,
+                            kind=upload.kind, checksum=checksum(upload.content), content=upload.content)
+        session.add(resource)
+        resource_ids[upload.name] = resource.id
+    session.flush()
+    result = DeploymentResult(deployment)
+    for form_name, form in forms.parsed.items():
+        row = FormDefinition(key=form.id, deployment_id=deployment.id, resource_id=resource_ids[form_name],
+                             resource_name=form_name, tenant_id=tenant_id,
+                             version=next_version(session, FormDefinition, form.id, tenant_id),
+                             checksum=checksum(next(u.content for u in uploads if u.name == form_name)))
+        row.id = f"{form.id}:{row.version}:{uuid.uuid4()}"
+        session.add(row)
+        result.form_definitions.append(row)
+    for info in bpmn.processes:
+        row = ProcessDefinition(
+            key=info["key"], name=info["name"], deployment_id=deployment.id,
+            resource_id=resource_ids[info["resource"]], resource_name=info["resource"], tenant_id=tenant_id,
+            version=next_version(session, ProcessDefinition, info["key"], tenant_id),
+            checksum=info["checksum"], called_keys=info["called"], startable=info["startable"],
+            start_form=info["start_form"], properties=info["properties"], version_tag=info["version_tag"],
+            description=info["description"])
+        row.id = f"{row.key}:{row.version}:{uuid.uuid4()}"
+        session.add(row)
+        result.process_definitions.append(row)
+    session.flush()
+    return result
+
+
+def _summary(errors: list[Problem]) -> str:
+    shown = "; ".join(str(p) for p in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return f"ENGINE-01009 Error while parsing process. {shown}{more}"
+
+
+def _details(problems: list[Problem]) -> dict:
+    details: dict = {}
+    for p in problems:
+        entry = details.setdefault(p.resource, {"errors": [], "warnings": []})
+        entry["warnings" if p.warning else "errors"].append(p.as_camunda())
+    return details
+
+
+def _previous_resources(session, name, source, tenant_id) -> dict:
+    """Newest checksum of each resource name among earlier deployments of this name."""
+    rows = session.execute(
+        select(Resource.name, Resource.checksum).join(Deployment, Deployment.id == Resource.deployment_id)
+        .where(Deployment.name.is_(None) if name is None else Deployment.name == name,
+               Deployment.tenant_id.is_(tenant_id))
+        .order_by(Deployment.deployment_time.desc()))
+    newest: dict = {}
+    for resource_name, digest in rows:
+        newest.setdefault(resource_name, digest)
+    return newest
+
+
+def _latest_deployment(session, name, source, tenant_id) -> Deployment | None:
+    return session.execute(
+        select(Deployment).where(Deployment.name.is_(None) if name is None else Deployment.name == name,
+                                 Deployment.tenant_id.is_(tenant_id))
+        .order_by(Deployment.deployment_time.desc()).limit(1)).scalar_one_or_none()
+
+
+# --- forms ------------------------------------------------------------------------
+
+@dataclass
+class _FormCheck:
+    parsed: dict = field(default_factory=dict)       # resource name -> FormDefinition
+    problems: list = field(default_factory=list)
+
+    @property
+    def keys(self) -> set:
+        return {f.id for f in self.parsed.values()}
+
+
+def _check_forms(uploads: list[Upload]) -> _FormCheck:
+    check = _FormCheck()
+    seen: dict[str, str] = {}
+    for upload in uploads:
+        if upload.kind != "form":
+            continue
+        try:
+            form = form_schema.parse_form(upload.content, upload.name)
+        except form_schema.FormDefinitionError as err:
+            check.problems.append(Problem(upload.name, str(err)))
+            continue
+        if form.id in seen:
+            check.problems.append(Problem(upload.name, f"form id '{form.id}' is also used by {seen[form.id]}"))
+            continue
+        seen[form.id] = upload.name
+        check.parsed[upload.name] = form
+    return check
+
+
+# --- BPMN -------------------------------------------------------------------------
+
+@dataclass
+class _BpmnCheck:
+    processes: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+
+def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled) -> _BpmnCheck:
+    check = _BpmnCheck()
+    checked = {}
+    for upload in uploads:
+        if upload.kind == "bpmn":
+            parsed, problems = check_bpmn(upload.name, upload.content, scripts_enabled)
+            check.problems.extend(problems)
+            if parsed is not None:
+                checked[upload.name] = parsed
+    if not checked or any(not p.warning for p in check.problems):
+        return check
+    keys_here = {}
+    for name, parsed in checked.items():
+        for process in parsed.processes:
+            key = process.get("id")
+            if key in keys_here:
+                check.problems.append(Problem(name, f"process id '{key}' is also defined in {keys_here[key]}",
+                                              process.sourceline, None, key))
+            keys_here[key] = name
+    _check_form_refs(session, checked, forms, tenant_id, check)
+    try:
+        parser, roots = _parse_with_dependencies(session, uploads, checked, tenant_id, check)
+    except _Stop:
+        return check
+    for name, parsed in checked.items():
+        for process in parsed.processes:
+            key = process.get("id")
+            try:
+                spec = parser.get_spec(key)
+                parser.get_subprocess_specs(key)
+            except ValidationException as err:
+                check.problems.append(spiff_problem(roots, err))
+                continue
+            except SpiffWorkflowException as err:
+                check.problems.append(Problem(name, str(err), process.sourceline, None, key))
+                continue
+            check.processes.append(_process_info(name, process, spec))
+    return check
+
+
+class _Stop(Exception):
+    pass
+
+
+def _parse_with_dependencies(session, uploads, checked, tenant_id, check):
+    """Parse this deployment plus the deployed processes its call activities need."""
+    files = {name: parsed.tree for name, parsed in checked.items()}
+    resources = [(u.name, u.content) for u in uploads if u.name in checked]
+    defined = {p.get("id") for parsed in checked.values() for p in parsed.tree.iterfind("bpmn:process", NS)}
+    pending = {c.get("calledElement") for parsed in checked.values()
+               for c in parsed.tree.iterfind(".//bpmn:callActivity", NS)}
+    while pending - defined:
+        key = sorted(pending - defined)[0]
+        try:
+            row = latest_definition(session, key, tenant_id)
+        except NotFound:
+            where = next((name, c) for name, parsed in checked.items()
+                         for c in parsed.tree.iterfind(".//bpmn:callActivity", NS) if c.get("calledElement") == key)
+            check.problems.append(Problem(where[0], f"call activity calls process '{key}', which is neither in this "
+                                          "deployment nor deployed", where[1].sourceline, None, where[1].get("id")))
+            defined.add(key)
+            continue
+        name, content = resource_content(session, row.resource_id)
+        resources.append((f"{name} (deployed, {row.id})", content))
+        tree = etree.fromstring(content, SAFE_XML_PARSER)
+        for process in tree.iterfind("bpmn:process", NS):
+            defined.add(process.get("id"))
+        pending |= {c.get("calledElement") for c in tree.iterfind(".//bpmn:callActivity", NS)}
+    if any(not p.warning for p in check.problems):
+        raise _Stop()
+    try:
+        return parse_resources(resources), files
+    except ValidationException as err:
+        check.problems.append(spiff_problem(files, err))
+        raise _Stop() from err
+
+
+def _check_form_refs(session, checked, forms: _FormCheck, tenant_id, check) -> None:
+    for name, parsed in checked.items():
+        for element in parsed.tree.iter():
+            if not isinstance(element.tag, str):
+                continue
+            key = element.get(f"{{{CAMUNDA_NS}}}formRef")
+            if key is None:
+                continue
+            binding = element.get(f"{{{CAMUNDA_NS}}}formRefBinding") or "latest"
+            if key in forms.keys:
+                continue
+            if binding == "deployment":
+                check.problems.append(Problem(name, f"camunda:formRef '{key}' with binding 'deployment' needs the "
+                                                    "form in this deployment", element.sourceline, None, element.get("id")))
+                continue
+            exists = session.execute(select(FormDefinition.id).where(FormDefinition.key == key,
+                                                                     FormDefinition.tenant_id.is_(tenant_id))
+                                     .limit(1)).first()
+            if exists is None:
+                check.problems.append(Problem(name, f"camunda:formRef '{key}' names no form in this deployment and "
+                                                    "none deployed; add the .form file to the deployment",
+                                              element.sourceline, None, element.get("id")))
+
+
+def _process_info(resource: str, process, spec) -> dict:
+    start_form = None
+    for start in process.iterfind("bpmn:startEvent", NS):
+        ref = start.get(f"{{{CAMUNDA_NS}}}formRef")
+        key = start.get(f"{{{CAMUNDA_NS}}}formKey")
+        if ref:
+            start_form = {"formRef": ref, "binding": start.get(f"{{{CAMUNDA_NS}}}formRefBinding") or "latest",
+                          "version": start.get(f"{{{CAMUNDA_NS}}}formRefVersion")}
+        elif key:
+            start_form = {"formKey": key}
+    props = {p.get("name"): p.get("value") for p in
+             process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NS)}
+    doc = process.find("bpmn:documentation", NS)
+    return {
+        "key": process.get("id"), "name": process.get("name"), "resource": resource,
+        "checksum": checksum(etree.tostring(process, method="c14n")),
+        "called": sorted({c.get("calledElement") for c in process.iterfind(".//bpmn:callActivity", NS)}),
+        "startable": process.get(f"{{{CAMUNDA_NS}}}isStartableInTasklist", "true") != "false",
+        "start_form": start_form, "properties": props,
+        "version_tag": process.get(f"{{{CAMUNDA_NS}}}versionTag"),
+        "description": doc.text if doc is not None else None,
+    }
+
+
+# --- deleting ---------------------------------------------------------------------
+
+def delete_deployment(uow: UnitOfWork, deployment_id: str, actor: Principal, cascade: bool = False) -> None:
+    if not actor.may_deploy():
+        raise Forbidden("deleting a deployment requires membership in group 'designers' or 'camunda-admin'")
+    session = uow.session
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise NotFound(f"no deployment with id '{deployment_id}'")
+    definition_ids = session.execute(select(ProcessDefinition.id).where(
+        ProcessDefinition.deployment_id == deployment_id)).scalars().all()
+    if definition_ids:
+        running = session.execute(select(ProcessInstance.id).where(
+            ProcessInstance.definition_id.in_(definition_ids))).first()
+        if running is not None and not cascade:
+            raise BadRequest(
+                f"deployment '{deployment_id}' has process instances; delete with cascade=true to remove them too")
+        if cascade:
+            for row in session.execute(select(ProcessInstance).where(
+                    ProcessInstance.definition_id.in_(definition_ids))).scalars():
+                session.delete(row)
+            session.flush()
+    session.delete(deployment)

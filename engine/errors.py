@@ -1,0 +1,69 @@
+"""Engine errors.  Each carries the HTTP status and the Camunda exception `type` the
+REST layer renders as `{"type": ..., "message": ...}` (Camunda 7's error body)."""
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    status = 400
+    type = "InvalidRequestException"
+
+    def __init__(self, message: str, **details) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict:
+        body = {"type": self.type, "message": self.message}
+        body.update(self.details)
+        return body
+
+
+class BadRequest(EngineError):
+    status = 400
+    type = "InvalidRequestException"
+
+
+class NotFound(EngineError):
+    status = 404
+    type = "InvalidRequestException"
+
+
+class Forbidden(EngineError):
+    status = 403
+    type = "AuthorizationException"
+
+
+class Unauthorized(EngineError):
+    status = 401
+    type = "AuthenticationException"
+
+
+class Conflict(EngineError):
+    """A lost race on the same instance: the caller may re-read and try again."""
+    status = 409
+    type = "OptimisticLockingException"
+
+
+class TaskAlreadyClaimed(EngineError):
+    # Camunda answers 500 here; a claim race is the caller's to resolve, so 409.
+    status = 409
+    type = "TaskAlreadyClaimedException"
+
+
+class ModelError(EngineError):
+    """The model failed while running (expression error, missing variable...).
+
+    The command is rolled back; the message names the element and the expression."""
+    status = 400
+    type = "ProcessEngineException"
+
+
+class ParseError(EngineError):
+    """A deployment was refused; `details` lists the problems per resource."""
+    status = 400
+    type = "ParseException"
+
+
+class FormInvalid(EngineError):
+    status = 400
+    type = "FormFieldValidationException"

@@ -1,0 +1,230 @@
+"""Users, groups (departments), passwords, API tokens, and who may act on a task.
+
+Passwords are hashed with scrypt (a memory-hard KDF from the standard library).  A
+verified Basic credential is remembered in memory for a short time so that a client
+sending Basic auth on every request does not pay the KDF each time.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .clock import utcnow
+from .errors import BadRequest, Forbidden, NotFound
+from .models import ApiToken, Group, Membership, User
+
+ADMIN_USER = "admin"
+ADMIN_GROUP = "camunda-admin"
+DESIGNERS_GROUP = "designers"
+WORKERS_GROUP = "external-workers"
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    groups: frozenset
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_GROUP in self.groups
+
+    def may_deploy(self) -> bool:
+        return self.is_admin or DESIGNERS_GROUP in self.groups
+
+
+SYSTEM = Principal("system", frozenset({ADMIN_GROUP}))
+
+
+# --- passwords ----------------------------------------------------------------------
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, n, r, p, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
+                               p=int(p), dklen=32)
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+class _VerifiedCredentials:
+    """(user, password digest, credentials version) -> verified, for `ttl` seconds."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._seen: dict = {}
+        self._lock = threading.Lock()
+        self._pepper = secrets.token_bytes(16)   # digests are useless outside this process
+
+    def key(self, user_id: str, password: str, version: int) -> bytes:
+        return hmac.digest(self._pepper, f"{user_id}\0{password}\0{version}".encode(), "sha256")
+
+    def fresh(self, key: bytes) -> bool:
+        with self._lock:
+            until = self._seen.get(key)
+        return until is not None and until > time.monotonic()
+
+    def remember(self, key: bytes) -> None:
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[key] = time.monotonic() + self.ttl
+
+
+_verified = _VerifiedCredentials()
+
+
+# --- authentication -----------------------------------------------------------------
+
+def groups_of(session: Session, user_id: str) -> frozenset:
+    rows = session.execute(select(Membership.group_id).where(Membership.user_id == user_id)).scalars()
+    return frozenset(rows)
+
+
+def authenticate_password(session: Session, user_id: str, password: str) -> Principal | None:
+    user = session.get(User, user_id)
+    if user is None or not user.password_hash:
+        return None
+    key = _verified.key(user_id, password, user.credentials_version)
+    if not _verified.fresh(key):
+        if not verify_password(password, user.password_hash):
+            return None
+        _verified.remember(key)
+    return Principal(user.id, groups_of(session, user.id))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate_token(session: Session, token: str) -> Principal | None:
+    row = session.execute(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).scalar_one_or_none()
+    now = utcnow()
+    if row is None or row.revoked is not None or (row.expires is not None and row.expires <= now):
+        return None
+    return Principal(row.user_id, groups_of(session, row.user_id))
+
+
+def issue_token(session: Session, user_id: str, label: str | None = None,
+                ttl: timedelta | None = None) -> tuple[ApiToken, str]:
+    token = "apr_" + secrets.token_urlsafe(32)
+    row = ApiToken(id=secrets.token_hex(8), user_id=user_id, token_hash=token_digest(token), label=label,
+                   created=utcnow(), expires=(utcnow() + ttl) if ttl else None)
+    session.add(row)
+    return row, token
+
+
+def revoke_token(session: Session, principal: Principal, token_id: str) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+        raise NotFound(f"no token with id {token_id}")
+    row.revoked = utcnow()
+
+
+# --- users and groups ---------------------------------------------------------------
+
+def create_user(session: Session, user_id: str, password: str | None, first_name=None, last_name=None,
+                email=None) -> User:
+    _check_id(user_id, "user")
+    if session.get(User, user_id) is not None:
+        raise BadRequest(f"a user with id '{user_id}' already exists")
+    user = User(id=user_id, first_name=first_name, last_name=last_name, email=email,
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    return user
+
+
+def set_password(session: Session, user_id: str, password: str) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id '{user_id}'")
+    user.password_hash = hash_password(password)
+    user.credentials_version = (user.credentials_version or 0) + 1
+
+
+def create_group(session: Session, group_id: str, name=None, type_=None) -> Group:
+    _check_id(group_id, "group")
+    if session.get(Group, group_id) is not None:
+        raise BadRequest(f"a group with id '{group_id}' already exists")
+    group = Group(id=group_id, name=name, type=type_)
+    session.add(group)
+    return group
+
+
+def add_member(session: Session, group_id: str, user_id: str) -> None:
+    if session.get(Group, group_id) is None:
+        raise NotFound(f"no group with id '{group_id}'")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"no user with id '{user_id}'")
+    if session.get(Membership, (user_id, group_id)) is None:
+        session.add(Membership(user_id=user_id, group_id=group_id))
+
+
+def remove_member(session: Session, group_id: str, user_id: str) -> None:
+    session.execute(delete(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id))
+
+
+def ensure_admin(session: Session, password: str | None) -> str | None:
+    """Create the admin account (group camunda-admin) if needed.
+
+    Returns a generated password to print once, or None when one was given or the
+    account already had a password."""
+    if session.get(Group, ADMIN_GROUP) is None:
+        session.add(Group(id=ADMIN_GROUP, name="Administrators", type="SYSTEM"))
+    for gid, name in ((DESIGNERS_GROUP, "Process designers"), (WORKERS_GROUP, "External task workers")):
+        if session.get(Group, gid) is None:
+            session.add(Group(id=gid, name=name, type="SYSTEM"))
+    user = session.get(User, ADMIN_USER)
+    generated = None
+    if user is None:
+        user = User(id=ADMIN_USER, first_name="Administrator")
+        session.add(user)
+    if password:
+        if not verify_password(password, user.password_hash):
+            user.password_hash = hash_password(password)
+            user.credentials_version = (user.credentials_version or 0) + 1
+    elif not user.password_hash:
+        generated = secrets.token_urlsafe(12)
+        user.password_hash = hash_password(generated)
+    session.flush()
+    if session.get(Membership, (ADMIN_USER, ADMIN_GROUP)) is None:
+        session.add(Membership(user_id=ADMIN_USER, group_id=ADMIN_GROUP))
+    return generated
+
+
+def _check_id(value: str, what: str) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64 or any(c in value for c in "/\\ \t\n"):
+        raise BadRequest(f"invalid {what} id {value!r}: 1-64 characters, no spaces or slashes")
+
+
+# --- task permissions ---------------------------------------------------------------
+
+def may_work_on(principal: Principal, assignee: str | None, candidate_groups, candidate_users) -> bool:
+    """A user may see, claim and complete a task offered to them or one of their groups."""
+    if principal.is_admin:
+        return True
+    if assignee is not None:
+        return assignee == principal.user_id
+    return principal.user_id in candidate_users or bool(principal.groups & set(candidate_groups))
+
+
+def require_admin(principal: Principal, action: str) -> None:
+    if not principal.is_admin:
+        raise Forbidden(f"{action} requires membership in group '{ADMIN_GROUP}'",
+                        userId=principal.user_id)

@@ -1,0 +1,240 @@
+"""Database tables.
+
+The serialized workflow (`process_instance.state`) is the truth; every other runtime
+table is a projection written in the same transaction for queries.  Times are naive
+UTC.  Alembic migrations in `migrations/` create exactly these tables.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+
+ID = String(64)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# --- repository -------------------------------------------------------------------
+
+class Deployment(Base):
+    __tablename__ = "deployment"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(255))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    deployment_time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    deployed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Resource(Base):
+    __tablename__ = "resource"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))          # bpmn | form | other
+    checksum: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+
+class ProcessDefinition(Base):
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version", "tenant_id", name="uq_process_definition_key_version"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    version_tag: Mapped[str | None] = mapped_column(String(64))
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resource.id", ondelete="CASCADE"))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    # checksum of the process element's canonical XML: an unchanged process is not redeployed
+    checksum: Mapped[str] = mapped_column(String(64))
+    called_keys: Mapped[list] = mapped_column(JSON, default=list)   # call activities, transitively
+    startable: Mapped[bool] = mapped_column(Boolean, default=True)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_form: Mapped[dict | None] = mapped_column(JSON)            # {"formKey"} or {"formRef", "binding", "version"}
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)     # process-level camunda:properties
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class FormDefinition(Base):
+    __tablename__ = "form_definition"
+    __table_args__ = (UniqueConstraint("key", "version", "tenant_id", name="uq_form_definition_key_version"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)       # the form's "id" in the .form JSON
+    version: Mapped[int] = mapped_column(Integer)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resource.id", ondelete="CASCADE"))
+    resource_name: Mapped[str] = mapped_column(String(255))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    checksum: Mapped[str] = mapped_column(String(64))
+
+
+# --- runtime ----------------------------------------------------------------------
+
+class ProcessInstance(Base):
+    """Runtime and history in one row: `state` says which."""
+    __tablename__ = "process_instance"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    definition_id: Mapped[str] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    definition_key: Mapped[str] = mapped_column(String(255), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)   # ACTIVE | SUSPENDED | COMPLETED | EXTERNALLY_TERMINATED | INTERNALLY_TERMINATED
+    start_time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime)
+    start_user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    start_activity_id: Mapped[str | None] = mapped_column(String(255))
+    end_activity_id: Mapped[str | None] = mapped_column(String(255))
+    delete_reason: Mapped[str | None] = mapped_column(Text)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    # definition ids pinned for each called process key at start (call activities)
+    called_definitions: Mapped[dict] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    state_json: Mapped[str | None] = deferred(mapped_column(Text))
+    audit_head: Mapped[str | None] = mapped_column(String(64))
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserTask(Base):
+    __tablename__ = "user_task"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)           # the SpiffWorkflow task id
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_id: Mapped[str] = mapped_column(String(64))
+    definition_key: Mapped[str] = mapped_column(String(255), index=True)
+    task_definition_key: Mapped[str] = mapped_column(String(255), index=True)
+    activity_instance_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    created: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_updated: Mapped[datetime | None] = mapped_column(DateTime)
+    due: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    follow_up: Mapped[datetime | None] = mapped_column(DateTime)
+    form_key: Mapped[str | None] = mapped_column(String(255))
+    form_ref: Mapped[dict | None] = mapped_column(JSON)             # {"key", "binding", "version"}
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class TaskCandidate(Base):
+    """Who may claim a task: one row per candidate group or user (camunda:candidateGroups/Users)."""
+    __tablename__ = "task_candidate"
+    __table_args__ = (Index("ix_task_candidate_group", "group_id", "task_id"),
+                      Index("ix_task_candidate_user", "user_id", "task_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Timer(Base):
+    """A waiting BPMN timer: the scheduler fires it when `due_at` has passed.
+
+    `instance_id` is null for a timer start event (it starts a new instance)."""
+    __tablename__ = "timer"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)            # SpiffWorkflow task id (or start-event key)
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"),
+                                                    index=True)
+    definition_id: Mapped[str] = mapped_column(String(255))
+    activity_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))                     # timeDate | timeDuration | timeCycle
+    due_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    created: Mapped[datetime] = mapped_column(DateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- history and audit --------------------------------------------------------------
+
+class ActivityInstance(Base):
+    __tablename__ = "activity_instance"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)            # the SpiffWorkflow task id
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_id: Mapped[str] = mapped_column(String(64))
+    definition_key: Mapped[str] = mapped_column(String(255))
+    activity_id: Mapped[str] = mapped_column(String(255), index=True)
+    activity_name: Mapped[str | None] = mapped_column(String(255))
+    activity_type: Mapped[str] = mapped_column(String(64))
+    parent_activity_instance_id: Mapped[str | None] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    start_time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime)
+    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VariableInstance(Base):
+    """The latest value of each process variable (history keeps it after the end)."""
+    __tablename__ = "variable_instance"
+    __table_args__ = (UniqueConstraint("instance_id", "name", name="uq_variable_instance_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[object] = mapped_column(JSON)
+    created: Mapped[datetime] = mapped_column(DateTime)
+    updated: Mapped[datetime] = mapped_column(DateTime)
+    activity_instance_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEvent(Base):
+    """Append-only log: who did what, when, with which data (全程留痕)."""
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_instance_seq", "instance_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    activity_id: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- identity -----------------------------------------------------------------------
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    credentials_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Group(Base):
+    __tablename__ = "app_group"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str | None] = mapped_column(String(64))
+
+
+class Membership(Base):
+    __tablename__ = "membership"
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("app_group.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime)
+    expires: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,181 @@
+"""BPMN parsing in the Camunda 7 Modeler dialect, on SpiffWorkflow's CamundaParser.
+
+SpiffWorkflow's camunda parser ignores most camunda:* attributes.  One mixin,
+`CamundaExtensions`, is placed in front of every task/event parser class: it collects
+the camunda attributes, properties and input/output mappings into `spec.extensions`,
+accepts ISO-8601 timer literals without quotes, and maps camunda:collection /
+camunda:elementVariable onto SpiffWorkflow's standard multi-instance.
+"""
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.defaults import UserTask
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
+
+from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
+                    ExternalTask, PassThroughTask)
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+# camunda:* attributes we honour on flow nodes (Camunda Modeler, Camunda 7 mode)
+TASK_ATTRIBUTES = (
+    "candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate", "priority",
+    "formKey", "formRef", "formRefBinding", "formRefVersion",
+    "type", "topic", "taskPriority", "asyncBefore", "asyncAfter",
+    "class", "expression", "delegateExpression", "resultVariable",
+    "calledElementBinding", "calledElementVersion",
+)
+
+_ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
+                           r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$", re.IGNORECASE)
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO_CYCLE = re.compile(r"^R\d*/[^\s]+$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^\s*[$#]\{(.*)\}\s*$", re.DOTALL)
+
+
+def is_iso_literal(text: str) -> bool:
+    text = text.strip()
+    return bool(_ISO_DURATION.match(text) or _ISO_DATETIME.match(text) or _ISO_CYCLE.match(text))
+
+
+def unwrap_placeholder(text: str | None) -> str | None:
+    """`${expr}` (Camunda's expression syntax) -> `expr`; anything else unchanged."""
+    if text is None:
+        return None
+    match = _PLACEHOLDER.match(text)
+    return match.group(1).strip() if match else text.strip()
+
+
+def is_expression(value: str | None) -> bool:
+    return value is not None and bool(_PLACEHOLDER.match(value))
+
+
+def timer_expression(text: str | None) -> str:
+    """Timer text as SpiffWorkflow wants it: a Python expression.
+
+    Camunda Modeler writes literals (`PT2S`, `2025-10-01T09:00:00+08:00`, `R3/PT1H`);
+    those become string literals.  `${expr}` and anything else are expressions."""
+    text = (text or "").strip()
+    if not text:
+        return text
+    if is_iso_literal(text):
+        return repr(text)
+    return unwrap_placeholder(text)
+
+
+class CamundaExtensions:
+    """Mixed in front of every node parser class (see `ApprovalParser`)."""
+
+    PARALLEL_MI_CLASS = CamundaParallelMultiInstance
+    SEQUENTIAL_MI_CLASS = CamundaSequentialMultiInstance
+
+    def parse_extensions(self, node=None):
+        node = self.node if node is None else node
+        ext: dict = {}
+        for attr in TASK_ATTRIBUTES:
+            value = node.get(f"{{{CAMUNDA_NS}}}{attr}")
+            if value is not None:
+                ext[attr] = value
+        props = node.xpath("./bpmn:extensionElements/camunda:properties/camunda:property",
+                           namespaces={"bpmn": BPMN_NS, "camunda": CAMUNDA_NS})
+        if props:
+            ext["properties"] = {p.get("name"): p.get("value") for p in props}
+        io = self._input_output(node)
+        if io:
+            ext["inputOutput"] = io
+        return ext
+
+    @staticmethod
+    def _input_output(node) -> dict:
+        ns = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+        result = {}
+        for kind in ("inputParameter", "outputParameter"):
+            params = node.xpath(f"./bpmn:extensionElements/camunda:inputOutput/camunda:{kind}", namespaces=ns)
+            if params:
+                result["inputs" if kind == "inputParameter" else "outputs"] = [
+                    {"name": p.get("name"), "expression": (p.text or "").strip(),
+                     "line": p.sourceline} for p in params]
+        return result
+
+    def parse_timer_event(self, event):
+        definition = super().parse_timer_event(event)
+        definition.expression = timer_expression(definition.expression)
+        return definition
+
+    def _add_multiinstance_task(self, loop_characteristics):
+        """camunda:collection + camunda:elementVariable, or a standard loopCardinality."""
+        sequential = loop_characteristics.get("isSequential") == "true"
+        ns = {"bpmn": BPMN_NS}
+        cardinality = loop_characteristics.xpath("./bpmn:loopCardinality", namespaces=ns)
+        cardinality = unwrap_placeholder(cardinality[0].text) if cardinality else None
+        collection = unwrap_placeholder(loop_characteristics.get(f"{{{CAMUNDA_NS}}}collection"))
+        element = loop_characteristics.get(f"{{{CAMUNDA_NS}}}elementVariable")
+        condition = loop_characteristics.xpath("./bpmn:completionCondition", namespaces=ns)
+        condition = unwrap_placeholder(condition[0].text) if condition else None
+        if (cardinality is None) == (collection is None):
+            self.raise_validation_exception(
+                "a multi-instance activity needs exactly one of camunda:collection or loopCardinality")
+        if collection is not None and not collection.isidentifier():
+            self.raise_validation_exception(
+                f"camunda:collection must name a process variable holding a list, got {collection!r}")
+        original = self.spec.task_specs.pop(self.task.name)
+        params = {
+            "task_spec": "",
+            "cardinality": cardinality,
+            "data_input": TaskDataReference(collection) if collection else None,
+            "input_item": TaskDataReference(element) if element else None,
+            "condition": condition,
+        }
+        cls = self.SEQUENTIAL_MI_CLASS if sequential else self.PARALLEL_MI_CLASS
+        self.task = cls(self.spec, original.name, **params)
+        self._copy_task_attrs(original, loop_characteristics)
+
+
+class ExternalTaskParser(CamundaTaskParser):
+    """serviceTask / sendTask with camunda:type="external"."""
+
+    def create_task(self):
+        if self.node.get(f"{{{CAMUNDA_NS}}}type") != "external":
+            self.raise_validation_exception(
+                "only external service tasks are supported: set Implementation to 'External' "
+                "and a Topic in Camunda Modeler (camunda:type=\"external\" camunda:topic=\"...\")")
+        if not self.node.get(f"{{{CAMUNDA_NS}}}topic"):
+            self.raise_validation_exception("an external service task needs a camunda:topic")
+        return self.spec_class(self.spec, self.bpmn_id, **self.bpmn_attributes)
+
+
+class UserTaskParser(CamundaTaskParser):
+    def create_task(self):
+        return self.spec_class(self.spec, self.bpmn_id, **self.bpmn_attributes)
+
+
+def _with_extensions(parser_class):
+    return type(f"Approval{parser_class.__name__}", (CamundaExtensions, parser_class), {})
+
+
+class ApprovalParser(CamundaParser):
+    """The parser every deployment and every spec cache miss goes through."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (UserTaskParser, UserTask),
+        full_tag("task"): (CamundaTaskParser, PassThroughTask),
+        full_tag("manualTask"): (CamundaTaskParser, PassThroughTask),
+        full_tag("serviceTask"): (ExternalTaskParser, ExternalTask),
+        full_tag("sendTask"): (ExternalTaskParser, ExternalTask),
+    }
+    OVERRIDE_PARSER_CLASSES = {
+        tag: (_with_extensions(p) if issubclass(p, TaskParser) else p, s)
+        for tag, (p, s) in {**CamundaParser.PARSER_CLASSES, **OVERRIDE_PARSER_CLASSES}.items()
+    }
+
+
+SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                  dtd_validation=False, huge_tree=False, remove_comments=False)

@@ -1,0 +1,222 @@
+"""Projection tables, written in the command's transaction from the difference between
+the workflow before and after the command: open user tasks and their candidates,
+activity history, and the latest value of each process variable."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, insert, select, update
+
+from . import timers
+from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
+from .variables import jsonable, type_of
+from .workflows import iter_all_tasks
+
+OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
+FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    states: dict                 # task id -> state, for every task drawn on the diagram
+    ready_user_tasks: frozenset
+    variables: dict
+    timers: dict                 # task id -> (due, kind, activity id)
+
+
+EMPTY = Snapshot({}, frozenset(), {}, {})
+
+
+def snapshot(workflow) -> Snapshot:
+    states, ready = {}, set()
+    for task in iter_all_tasks(workflow):
+        spec = task.task_spec
+        if getattr(spec, "bpmn_id", None) is None:
+            continue
+        states[task.id] = task.state
+        if task.state == TaskState.READY and isinstance(spec, UserTaskSpec):
+            ready.add(task.id)
+    return Snapshot(states, frozenset(ready), process_variables(workflow), timers.waiting_timers(workflow))
+
+
+def ready_user_tasks(workflow) -> list:
+    return [t for t in iter_all_tasks(workflow)
+            if t.state == TaskState.READY and isinstance(t.task_spec, UserTaskSpec)]
+
+
+def visible_data(task) -> dict:
+    """A task's data without its camunda:inputOutput locals."""
+    local = task.internal_data.get("locals")
+    if not local:
+        return task.data
+    return {k: v for k, v in task.data.items() if k not in local}
+
+
+def process_variables(workflow) -> dict:
+    """Camunda's process-scope view: the newest data of every branch still running,
+    or, once the instance has ended, the data it ended with."""
+    if workflow.completed and workflow.last_task is not None:
+        return dict(workflow.last_task.data)
+    merged: dict = {}
+    active = [t for t in iter_all_tasks(workflow) if t.state & OPEN]
+    for task in sorted(active, key=lambda t: t.last_state_change):
+        merged.update(visible_data(task))
+    return merged
+
+
+def end_activity(workflow) -> str | None:
+    ends = [t for t in iter_all_tasks(workflow)
+            if t.state == TaskState.COMPLETED and type(t.task_spec).__name__ == "EndEvent"]
+    return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if ends else None
+
+
+def activity_type(spec) -> str:
+    cls = type(spec).__name__
+    if isinstance(spec, LoopTask):
+        return "multiInstanceBody"
+    definition = getattr(spec, "event_definition", None)
+    event = type(definition).__name__.replace("EventDefinition", "") if definition is not None else "None"
+    event = {"TimeDate": "Timer", "DurationTimer": "Timer", "CycleTimer": "Timer"}.get(event, event)
+    if cls == "BoundaryEvent":
+        return f"boundary{event}"
+    if cls == "StartEvent":
+        return "startEvent" if event == "None" else f"start{event}Event"
+    if cls == "EndEvent":
+        return f"{event[0].lower()}{event[1:]}EndEvent"
+    if cls == "IntermediateCatchEvent":
+        return {"Timer": "intermediateTimer", "Message": "intermediateMessageCatch",
+                "Signal": "intermediateSignalCatch"}.get(event, f"intermediate{event}Catch")
+    if cls == "IntermediateThrowEvent":
+        return "intermediateNoneThrowEvent" if event == "None" else f"intermediate{event}ThrowEvent"
+    return {"UserTask": "userTask", "ExternalTask": "serviceTask", "PassThroughTask": "task",
+            "ScriptTask": "scriptTask", "ExclusiveGateway": "exclusiveGateway",
+            "ParallelGateway": "parallelGateway", "InclusiveGateway": "inclusiveGateway",
+            "EventBasedGateway": "eventBasedGateway", "CallActivity": "callActivity",
+            "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
+            "ReceiveTask": "receiveTask", "BusinessRuleTask": "businessRuleTask"}.get(cls, cls[0].lower() + cls[1:])
+
+
+def activity_id(spec) -> str:
+    return f"{spec.bpmn_id}#multiInstanceBody" if isinstance(spec, LoopTask) else spec.bpmn_id
+
+
+def parent_activity(task) -> str | None:
+    if task.parent is not None and isinstance(task.parent.task_spec, LoopTask):
+        return str(task.parent.id)
+    parent_task_id = getattr(task.workflow, "parent_task_id", None)
+    return str(parent_task_id) if parent_task_id is not None else None
+
+
+def _is_waiting_alternative(task) -> bool:
+    """Boundary events and event-gateway branches only count once they fire (as in Camunda)."""
+    return type(task.task_spec).__name__ == "BoundaryEvent" or (
+        task.parent is not None and type(task.parent.task_spec).__name__ == "EventBasedGateway")
+
+
+def write(command, after: Snapshot, activated: list, now) -> None:
+    _write_user_tasks(command, after, activated, now)
+    _write_activities(command, after, now)
+    _write_variables(command, after, now)
+    earliest = timers.write(command, command.before.timers, after.timers, now)
+    if earliest is not None:
+        ctx = command.uow.ctx
+        command.uow.after_commit.append(lambda: ctx.timer_scheduled(earliest))
+
+
+def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
+    session, record = command.session, command.record
+    gone = [str(t) for t in command.before.ready_user_tasks - after.ready_user_tasks]
+    if gone:
+        for task_id, assignee in session.execute(select(UserTask.id, UserTask.assignee).where(UserTask.id.in_(gone))):
+            if assignee is not None:
+                command.completed_assignees.setdefault(task_id, assignee)
+        session.execute(delete(TaskCandidate).where(TaskCandidate.task_id.in_(gone)))
+        session.execute(delete(UserTask).where(UserTask.id.in_(gone)))
+    rows, candidates = [], []
+    for task, facts in activated:
+        spec = task.task_spec
+        task_id = str(task.id)
+        rows.append(dict(
+            id=task_id, instance_id=record.id, definition_id=record.definition_id,
+            definition_key=record.definition_key, task_definition_key=spec.bpmn_id,
+            activity_instance_id=task_id, name=spec.bpmn_name, description=spec.documentation,
+            assignee=facts["assignee"], priority=facts["priority"], created=now, last_updated=now,
+            due=facts["due"], follow_up=facts["follow_up"], form_key=facts["form_key"],
+            form_ref=facts["form_ref"], business_key=record.business_key, tenant_id=record.tenant_id,
+            properties=facts["properties"]))
+        candidates += [dict(task_id=task_id, group_id=g, user_id=None) for g in facts["candidate_groups"]]
+        candidates += [dict(task_id=task_id, group_id=None, user_id=u) for u in facts["candidate_users"]]
+    if rows:
+        session.execute(insert(UserTask), rows)
+    if candidates:
+        session.execute(insert(TaskCandidate), candidates)
+
+
+def _write_activities(command, after: Snapshot, now) -> None:
+    session, record, workflow = command.session, command.record, command.workflow
+    before = command.before.states
+    assignees = command.completed_assignees
+    inserts, closes = [], []
+    for task_id, state in after.states.items():
+        prev = before.get(task_id)
+        was_open = prev is not None and bool(prev & OPEN)
+        was_finished = prev is not None and bool(prev & FINISHED)
+        if state & OPEN and not was_open and not was_finished:
+            task = workflow.get_task_from_id(task_id)
+            if not _is_waiting_alternative(task):
+                inserts.append(_activity_row(record, task, now, None))
+        elif state & FINISHED and not was_finished:
+            task = workflow.get_task_from_id(task_id)
+            cancelled = state != TaskState.COMPLETED
+            if was_open and not _is_waiting_alternative(task):
+                closes.append((str(task_id), cancelled, assignees.get(str(task_id), _actor(command, task))))
+            elif not cancelled:
+                inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
+    for task_id in before.keys() - after.states.keys():
+        if before[task_id] & OPEN:
+            closes.append((str(task_id), True, None))
+    if inserts:
+        session.execute(insert(ActivityInstance), inserts)
+    for task_id, cancelled, assignee in closes:
+        values = dict(end_time=now, canceled=cancelled)
+        if assignee is not None:
+            values["assignee"] = assignee
+        session.execute(update(ActivityInstance).where(ActivityInstance.id == task_id,
+                                                       ActivityInstance.end_time.is_(None)).values(**values))
+
+
+def _actor(command, task) -> str | None:
+    return command.actor.user_id if isinstance(task.task_spec, UserTaskSpec) else None
+
+
+def _activity_row(record, task, start, end, assignee=None) -> dict:
+    spec = task.task_spec
+    return dict(id=str(task.id), instance_id=record.id, definition_id=record.definition_id,
+                definition_key=record.definition_key, activity_id=activity_id(spec),
+                activity_name=spec.bpmn_name, activity_type=activity_type(spec),
+                parent_activity_instance_id=parent_activity(task),
+                task_id=str(task.id) if isinstance(spec, UserTaskSpec) else None,
+                assignee=assignee, start_time=start, end_time=end, canceled=False)
+
+
+def _write_variables(command, after: Snapshot, now) -> None:
+    before = command.before.variables
+    changed = {k: v for k, v in after.variables.items() if k not in before or before[k] != v}
+    if not changed:
+        return
+    session, instance_id = command.session, command.record.id
+    existing = dict(session.execute(select(VariableInstance.name, VariableInstance.id).where(
+        VariableInstance.instance_id == instance_id, VariableInstance.name.in_(list(changed)))).all())
+    new_rows = []
+    for name, value in changed.items():
+        values = dict(type=type_of(value), value=jsonable(value), updated=now)
+        if name in existing:
+            session.execute(update(VariableInstance).where(VariableInstance.id == existing[name]).values(**values))
+        else:
+            new_rows.append(dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, created=now, **values))
+    if new_rows:
+        session.execute(insert(VariableInstance), new_rows)

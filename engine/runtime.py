@@ -1,0 +1,362 @@
+"""Process-instance commands.  Each is one unit of work:
+
+    load the instance row (version N) -> restore the workflow (cache or state JSON)
+    -> apply the command -> run engine steps until every branch waits
+    -> write state (version N+1) and every projection -> commit
+
+A lost race on the same instance fails the version check and becomes a 409.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+
+from . import audit, projections
+from . import forms as form_schema
+from .clock import utcnow
+from .db import UnitOfWork
+from .definitions import definition_by_id, resolve_called
+from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
+from .identity import Principal
+from .models import ProcessDefinition, ProcessInstance
+from .parser import is_expression, unwrap_placeholder
+from .variables import to_utc_naive
+from .workflows import dump_state, load_state, model_error, run_until_waiting
+
+ACTIVE, COMPLETED = "ACTIVE", "COMPLETED"
+EXTERNALLY_TERMINATED, INTERNALLY_TERMINATED = "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"
+
+
+@dataclass
+class InstanceRecord:
+    """The process_instance row as plain values (no ORM dirty-tracking: the row is
+    only ever written by the version-checked UPDATE in `save`)."""
+    id: str
+    definition_id: str
+    definition_key: str
+    business_key: str | None
+    state: str
+    version: int
+    called_definitions: dict
+    audit: audit.ChainHead
+    tenant_id: str | None = None
+
+
+@dataclass
+class Command:
+    """One open instance inside a unit of work."""
+    uow: UnitOfWork
+    record: InstanceRecord
+    definition: ProcessDefinition
+    workflow: BpmnWorkflow
+    before: projections.Snapshot
+    actor: Principal
+    is_new: bool = False
+    final_state: str | None = None                  # set when the command ends the instance
+    completed_assignees: dict = field(default_factory=dict)   # user task id -> assignee, for history
+    events: list = field(default_factory=list)      # (kind, payload, activity_id, task_id)
+
+    @property
+    def session(self):
+        return self.uow.session
+
+    def record_event(self, kind: str, payload: dict | None = None, activity_id=None, task_id=None) -> None:
+        self.events.append((kind, payload or {}, activity_id, task_id))
+
+
+# --- opening and saving -----------------------------------------------------------
+
+def load_record(session, instance_id: str) -> InstanceRecord:
+    t = ProcessInstance.__table__
+    row = session.execute(select(t.c.id, t.c.definition_id, t.c.definition_key, t.c.business_key, t.c.state,
+                                 t.c.version, t.c.called_definitions, t.c.audit_head, t.c.audit_seq,
+                                 t.c.tenant_id).where(t.c.id == instance_id)).first()
+    if row is None:
+        raise NotFound(f"no process instance with id '{instance_id}'")
+    return InstanceRecord(row.id, row.definition_id, row.definition_key, row.business_key, row.state,
+                          row.version, row.called_definitions or {}, audit.ChainHead(row.audit_head, row.audit_seq or 0),
+                          row.tenant_id)
+
+
+def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal) -> Command:
+    session, ctx = uow.session, uow.ctx
+    record = load_record(session, instance_id)
+    if record.state != ACTIVE:
+        raise BadRequest(f"process instance '{instance_id}' is {record.state.lower().replace('_', ' ')}; "
+                         "it accepts no more commands")
+    definition = definition_by_id(session, record.definition_id)
+    workflow = ctx.workflows.take(instance_id, record.version)
+    if workflow is None:
+        spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
+        state_json = session.execute(select(ProcessInstance.state_json).where(
+            ProcessInstance.id == instance_id)).scalar_one()
+        workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine)
+    return Command(uow, record, definition, workflow, projections.snapshot(workflow), actor)
+
+
+def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
+    """A private copy of the instance for reading (never shared with commands)."""
+    session, ctx = uow.session, uow.ctx
+    record = load_record(session, instance_id)
+    definition = definition_by_id(session, record.definition_id)
+    spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
+    state_json = session.execute(select(ProcessInstance.state_json).where(
+        ProcessInstance.id == instance_id)).scalar_one()
+    return load_state(state_json, spec, subprocess_specs, ctx.script_engine)
+
+
+def save(command: Command) -> None:
+    """Run the engine to rest, activate new tasks, write state and projections."""
+    workflow, session, ctx = command.workflow, command.session, command.uow.ctx
+    try:
+        run_until_waiting(workflow)
+        activated = activate_new_tasks(command)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    after = projections.snapshot(workflow)
+    now = utcnow()
+    projections.write(command, after, activated, now)
+    head = command.record.audit
+    for kind, payload, activity_id, task_id in command.events:
+        head = audit.append(session, head, command.record.id, now, command.actor.user_id, kind, payload,
+                            activity_id, task_id)
+    ended = workflow.completed or command.final_state is not None
+    values = dict(state_json=dump_state(workflow), audit_head=head.hash, audit_seq=head.seq)
+    if ended:
+        values.update(state=command.final_state or COMPLETED, end_time=now,
+                      end_activity_id=projections.end_activity(workflow))
+    version = command.record.version
+    if command.is_new:
+        session.execute(update(ProcessInstance).where(ProcessInstance.id == command.record.id).values(**values))
+    else:
+        result = session.execute(update(ProcessInstance)
+                                 .where(ProcessInstance.id == command.record.id, ProcessInstance.version == version)
+                                 .values(version=version + 1, **values))
+        if result.rowcount != 1:
+            raise Conflict(f"process instance '{command.record.id}' was changed by someone else at the same time; "
+                           "read it again and retry")
+        version += 1
+    command.record.version = version
+    if not ended:
+        instance_id = command.record.id
+        command.uow.after_commit.append(lambda: ctx.workflows.put(instance_id, version, workflow))
+
+
+def bump(uow: UnitOfWork, record: InstanceRecord, actor: Principal, kind: str, payload: dict,
+         activity_id=None, task_id=None) -> None:
+    """A change beside the workflow state (claim, unclaim): audit it and move the
+    version, so that it races cleanly with commands on the same instance."""
+    now = utcnow()
+    head = audit.append(uow.session, record.audit, record.id, now, actor.user_id, kind, payload, activity_id, task_id)
+    result = uow.session.execute(update(ProcessInstance)
+                                 .where(ProcessInstance.id == record.id, ProcessInstance.version == record.version)
+                                 .values(version=record.version + 1, audit_head=head.hash, audit_seq=head.seq))
+    if result.rowcount != 1:
+        raise Conflict(f"process instance '{record.id}' was changed by someone else at the same time; retry")
+    workflows, old, new = uow.ctx.workflows, record.version, record.version + 1
+    uow.after_commit.append(lambda: workflows.rekey(record.id, old, new))
+
+
+# --- starting ---------------------------------------------------------------------
+
+def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: dict, business_key: str | None,
+                   actor: Principal, start_form_check: bool = True) -> tuple[InstanceRecord, BpmnWorkflow]:
+    session, ctx = uow.session, uow.ctx
+    if definition.suspended:
+        raise BadRequest(f"process definition '{definition.id}' is suspended")
+    if start_form_check and definition.start_form and definition.start_form.get("formRef"):
+        ref = definition.start_form
+        variables = validate_form(uow, {"key": ref["formRef"], "binding": ref.get("binding"),
+                                        "version": ref.get("version")}, definition.deployment_id, variables, {})
+    called = resolve_called(session, definition)
+    spec, subprocess_specs = ctx.definitions.spec_for(session, definition, called)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
+    workflow.task_tree.data.update(variables)
+    record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
+                            audit.ChainHead(None, 0), definition.tenant_id)
+    start_event = next((t.task_spec.bpmn_id for t in workflow.get_tasks()
+                        if type(t.task_spec).__name__ == "StartEvent"), None)
+    session.add(ProcessInstance(id=record.id, definition_id=definition.id, definition_key=definition.key,
+                                business_key=business_key, state=ACTIVE, start_time=utcnow(),
+                                start_activity_id=start_event,
+                                start_user_id=actor.user_id, tenant_id=definition.tenant_id,
+                                called_definitions=called, version=1, audit_seq=0))
+    session.flush()
+    command = Command(uow, record, definition, workflow, projections.EMPTY, actor, is_new=True)
+    command.record_event("ProcessInstanceStarted", {"definitionId": definition.id, "businessKey": business_key,
+                                                    "variables": variables})
+    save(command)
+    if workflow.completed:
+        record.state = COMPLETED
+    return record, workflow
+
+
+# --- user tasks -------------------------------------------------------------------
+
+def activate_new_tasks(command: Command) -> list:
+    """Tasks that became ready in this command: apply camunda:inputOutput inputs and
+    work out who gets them (candidate groups/users, assignee, due date, form)."""
+    activated = []
+    before = command.before.ready_user_tasks
+    for task in projections.ready_user_tasks(command.workflow):
+        if task.id in before:
+            continue
+        apply_inputs(task, command.uow.ctx.script_engine)
+        activated.append((task, task_facts(task, command.uow.ctx.script_engine)))
+    return activated
+
+
+def _evaluate(task, script_engine, value):
+    if value is None:
+        return None
+    if is_expression(value):
+        return script_engine.evaluate(task, unwrap_placeholder(value))
+    return value
+
+
+def _evaluate_in(script_engine, expression: str, context: dict):
+    return script_engine.environment.evaluate(expression, context)
+
+
+def apply_inputs(task, script_engine) -> None:
+    inputs = task.task_spec.extensions.get("inputOutput", {}).get("inputs", [])
+    if not inputs:
+        return
+    for param in inputs:
+        task.data[param["name"]] = _evaluate(task, script_engine, param["expression"]) if is_expression(
+            param["expression"]) else param["expression"]
+    task.internal_data["locals"] = [p["name"] for p in inputs]
+
+
+def apply_outputs(task, submitted: dict, script_engine) -> None:
+    """Camunda 7 semantics: with output parameters the activity is its own scope, so
+    only the mapped outputs reach the process; without them the submission does."""
+    io = task.task_spec.extensions.get("inputOutput", {})
+    local_names = set(task.internal_data.get("locals", []))
+    outputs = io.get("outputs", [])
+    if not outputs:
+        data = {k: v for k, v in task.data.items() if k not in local_names}
+        data.update(submitted)
+        task.data = data
+        return
+    context = {**task.data, **submitted}
+    try:
+        mapped = {p["name"]: (_evaluate_in(script_engine, unwrap_placeholder(p["expression"]), context)
+                              if is_expression(p["expression"]) else p["expression"]) for p in outputs}
+    except Exception as err:   # sandbox errors name the expression
+        raise ModelError(f"output mapping of {task.task_spec.bpmn_id} failed: {err}",
+                         activityId=task.task_spec.bpmn_id) from err
+    data = {k: v for k, v in task.data.items() if k not in local_names}
+    data.update(mapped)
+    task.data = data
+
+
+def _names(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple, set)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [str(value)]
+
+
+def task_facts(task, script_engine) -> dict:
+    ext = task.task_spec.extensions
+    where = task.task_spec.bpmn_id
+
+    def value(attr):
+        return _evaluate(task, script_engine, ext.get(attr))
+
+    def when(attr):
+        raw = value(attr)
+        if raw in (None, ""):
+            return None
+        try:
+            return to_utc_naive(raw, f"camunda:{attr}")
+        except BadRequest as err:
+            raise ModelError(f"{where}: {err.message}", activityId=where) from None
+
+    priority = value("priority")
+    try:
+        priority = int(priority) if priority not in (None, "") else 50
+    except (TypeError, ValueError):
+        raise ModelError(f"{where}: camunda:priority {priority!r} is not a number", activityId=where) from None
+    assignee = value("assignee")
+    form_ref = None
+    if ext.get("formRef"):
+        form_ref = {"key": value("formRef"), "binding": ext.get("formRefBinding") or "latest",
+                    "version": ext.get("formRefVersion")}
+    return {
+        "candidate_groups": _names(value("candidateGroups")),
+        "candidate_users": _names(value("candidateUsers")),
+        "assignee": str(assignee) if assignee not in (None, "") else None,
+        "due": when("dueDate"), "follow_up": when("followUpDate"), "priority": priority,
+        "form_key": value("formKey"), "form_ref": form_ref,
+        "properties": ext.get("properties", {}),
+    }
+
+
+def find_task(workflow: BpmnWorkflow, task_id: str):
+    try:
+        task = workflow.get_task_from_id(uuid.UUID(task_id))
+    except (ValueError, KeyError, TypeError):
+        task = None
+    if task is None:
+        raise NotFound(f"no task with id '{task_id}' in this process instance")
+    return task
+
+
+def validate_form(uow: UnitOfWork, form_ref: dict, deployment_id: str | None, values: dict, context: dict) -> dict:
+    definitions, session = uow.ctx.definitions, uow.session
+    row = definitions.form_definition_row(session, form_ref, deployment_id)
+    form = definitions.form(session, row)
+    try:
+        return form_schema.validate_submission(form, _form_values(values), context=context) | _non_form(form, values)
+    except form_schema.FormValidationError as err:
+        listing = "; ".join(f"{key}: {', '.join(msgs)}" for key, msgs in err.errors.items())
+        raise FormInvalid(f"form '{form.id}' rejected the submission: {listing}", errors=err.errors) from None
+
+
+def _form_values(values: dict) -> dict:
+    """Dates arrive as datetime from typed variables; forms compare ISO text."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values.items()}
+
+
+def _non_form(form, values: dict) -> dict:
+    """Typed values (e.g. Date) of keys the form does not own pass through unchanged."""
+    owned = set(form.variable_names)
+    return {k: v for k, v in values.items() if k not in owned and hasattr(v, "isoformat")}
+
+
+def complete_user_task(command: Command, task_id: str, variables: dict, form_ref: dict | None) -> Any:
+    task = find_task(command.workflow, task_id)
+    if not isinstance(task.task_spec, UserTaskSpec):
+        raise BadRequest(f"task '{task_id}' is not a user task")
+    if task.state != TaskState.READY:
+        # the task row was read before a concurrent command finished it: a lost race
+        raise Conflict(f"task {task_id} was completed or cancelled concurrently "
+                       f"(now {TaskState.get_name(task.state)}); it cannot be completed again")
+    if form_ref is not None:
+        variables = validate_form(command.uow, form_ref, command.definition.deployment_id, variables, task.data)
+    apply_outputs(task, variables, command.uow.ctx.script_engine)
+    try:
+        task.run()
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event("TaskCompleted", {"variables": variables, "name": task.task_spec.bpmn_name},
+                         task.task_spec.bpmn_id, task_id)
+    return task
+
+
+def terminate(command: Command, reason: str | None) -> None:
+    command.workflow.cancel()
+    command.final_state = EXTERNALLY_TERMINATED
+    command.record_event("ProcessInstanceDeleted", {"reason": reason})

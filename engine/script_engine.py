@@ -1,0 +1,64 @@
+"""SpiffWorkflow's script engine, with every model expression run in `engine.sandbox`.
+
+SpiffWorkflow's default environment is `eval` with full builtins; we replace it at
+its seam (`PythonScriptEngine`) so conditions, timers, mappings and script tasks all
+go through one restricted evaluator.  `${expr}` (Camunda's syntax) is accepted.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+from . import sandbox
+from .parser import unwrap_placeholder
+
+
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+    def __init__(self, functions: Mapping[str, Callable] | None = None) -> None:
+        super().__init__({})
+        self.functions = dict(functions or {})
+
+    def evaluate(self, expression, context, external_context=None):
+        names = {**external_context, **context} if external_context else context
+        return sandbox.evaluate(unwrap_placeholder(expression), names, self.functions)
+
+    def execute(self, script, context, external_context=None):
+        if external_context:
+            context.update(external_context)
+        sandbox.execute(script, context, self.functions)
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise NotImplementedError("service tasks run through external workers")
+
+
+class ApprovalScriptEngine(PythonScriptEngine):
+    def __init__(self, functions: Mapping[str, Callable] | None = None, scripts_enabled: bool = False):
+        super().__init__(environment=SandboxEnvironment(functions))
+        self.scripts_enabled = scripts_enabled
+
+    def evaluate(self, task, expression, external_context=None) -> Any:
+        try:
+            return self.environment.evaluate(expression, task.data, external_context)
+        except sandbox.SandboxError as err:
+            raise WorkflowTaskException(f"expression {expression.strip()!r} failed: {err}",
+                                        task=task, exception=err) from err
+
+    def execute(self, task, script, external_context=None):
+        if not self.scripts_enabled:
+            raise WorkflowTaskException(
+                "script tasks are disabled on this server (set APPROVALS_SCRIPT_TASKS=1 to allow "
+                "sandboxed scripts)", task=task)
+        try:
+            return self.environment.execute(script, task.data, external_context)
+        except sandbox.SandboxError as err:
+            raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err,
+                                        line_number=getattr(err, "line", None) or 0) from err
+
+    def call_service(self, task, **kwargs):
+        # SpiffWorkflow 3.2.0's own call_service raises NameError; our service tasks
+        # are external tasks and never reach here.
+        raise WorkflowTaskException("service tasks must be external tasks (camunda:type=\"external\")", task=task)

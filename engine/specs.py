@@ -1,0 +1,48 @@
+"""Task specs where Camunda 7 semantics differ from SpiffWorkflow's defaults."""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.specs.defaults import (NoneTask, ParallelMultiInstanceTask,
+                                               SequentialMultiInstanceTask)
+from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+
+
+class PassThroughTask(NoneTask):
+    """bpmn:task and bpmn:manualTask: Camunda passes straight through them, Spiff
+    would wait for someone to complete them."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class ExternalTask(BpmnSpecMixin):
+    """A service task with camunda:type="external": it waits until an external
+    worker completes it through the external-task API (topic in `extensions`)."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = True
+
+    @property
+    def topic(self) -> str | None:
+        return self.extensions.get("topic")
+
+
+class _LocalElementVariable(MultiInstanceTask):
+    """camunda:elementVariable is local to each instance (as in Camunda 7): drop it
+    from the merged data so a later multi-instance may reuse the name."""
+
+    def merge_child(self, workflow, child):
+        super().merge_child(workflow, child)
+        item = self.input_item
+        if item is not None and (self.output_item is None or self.output_item.bpmn_id != item.bpmn_id):
+            child.parent.data.pop(item.bpmn_id, None)
+
+
+class CamundaParallelMultiInstance(ParallelMultiInstanceTask, _LocalElementVariable):
+    pass
+
+
+class CamundaSequentialMultiInstance(SequentialMultiInstanceTask, _LocalElementVariable):
+    pass

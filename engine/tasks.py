@@ -1,0 +1,229 @@
+"""User tasks as the departments see them: query, claim, complete, forms."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from . import runtime
+from .db import UnitOfWork
+from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
+from .identity import Principal, groups_of
+from .models import ActivityInstance, ProcessDefinition, TaskCandidate, User, UserTask
+from .projections import visible_data
+
+SORT_FIELDS = {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
+               "created": UserTask.created, "dueDate": UserTask.due, "followUpDate": UserTask.follow_up,
+               "priority": UserTask.priority, "processInstanceId": UserTask.instance_id}
+
+
+@dataclass
+class TaskView:
+    row: UserTask
+    candidate_groups: list
+    candidate_users: list
+
+
+@dataclass
+class TaskQuery:
+    process_instance_id: str | None = None
+    process_definition_key: str | None = None
+    business_key: str | None = None
+    task_definition_key: str | None = None
+    candidate_group: str | None = None
+    candidate_user: str | None = None
+    assignee: str | None = None
+    unassigned: bool = False
+    include_assigned: bool = False
+    name: str | None = None
+    sort_by: str | None = None
+    sort_order: str = "asc"
+    first_result: int = 0
+    max_results: int | None = None
+
+
+def _visible_to(principal: Principal):
+    """Rows a non-admin may see: assigned to them, or offered to them or their groups."""
+    offered = exists().where(TaskCandidate.task_id == UserTask.id,
+                             or_(TaskCandidate.user_id == principal.user_id,
+                                 TaskCandidate.group_id.in_(sorted(principal.groups))))
+    return or_(UserTask.assignee == principal.user_id, offered)
+
+
+def _filtered(session: Session, principal: Principal, q: TaskQuery):
+    stmt = select(UserTask)
+    if not principal.is_admin:
+        stmt = stmt.where(_visible_to(principal))
+    if q.process_instance_id:
+        stmt = stmt.where(UserTask.instance_id == q.process_instance_id)
+    if q.process_definition_key:
+        stmt = stmt.where(UserTask.definition_key == q.process_definition_key)
+    if q.business_key:
+        stmt = stmt.where(UserTask.business_key == q.business_key)
+    if q.task_definition_key:
+        stmt = stmt.where(UserTask.task_definition_key == q.task_definition_key)
+    if q.name:
+        stmt = stmt.where(UserTask.name == q.name)
+    if q.assignee:
+        stmt = stmt.where(UserTask.assignee == q.assignee)
+    if q.unassigned:
+        stmt = stmt.where(UserTask.assignee.is_(None))
+    if q.candidate_group:
+        stmt = stmt.where(exists().where(TaskCandidate.task_id == UserTask.id,
+                                         TaskCandidate.group_id == q.candidate_group))
+    if q.candidate_user:
+        groups = sorted(groups_of(session, q.candidate_user))
+        stmt = stmt.where(exists().where(TaskCandidate.task_id == UserTask.id,
+                                         or_(TaskCandidate.user_id == q.candidate_user,
+                                             TaskCandidate.group_id.in_(groups))))
+    if (q.candidate_group or q.candidate_user) and not q.include_assigned:
+        stmt = stmt.where(UserTask.assignee.is_(None))      # Camunda's default for candidate queries
+    return stmt
+
+
+def query(session: Session, principal: Principal, q: TaskQuery) -> list[TaskView]:
+    stmt = _filtered(session, principal, q)
+    if q.sort_by:
+        column = SORT_FIELDS.get(q.sort_by)
+        if column is None:
+            raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
+        stmt = stmt.order_by(column.desc() if q.sort_order == "desc" else column.asc(), UserTask.id)
+    else:
+        stmt = stmt.order_by(UserTask.created, UserTask.id)
+    stmt = stmt.offset(q.first_result or 0)
+    if q.max_results is not None:
+        stmt = stmt.limit(q.max_results)
+    rows = session.execute(stmt).scalars().all()
+    return _with_candidates(session, rows)
+
+
+def count(session: Session, principal: Principal, q: TaskQuery) -> int:
+    return session.execute(select(func.count()).select_from(_filtered(session, principal, q).subquery())).scalar()
+
+
+def _with_candidates(session: Session, rows: list[UserTask]) -> list[TaskView]:
+    if not rows:
+        return []
+    links = session.execute(select(TaskCandidate.task_id, TaskCandidate.group_id, TaskCandidate.user_id)
+                            .where(TaskCandidate.task_id.in_([r.id for r in rows]))).all()
+    views = {r.id: TaskView(r, [], []) for r in rows}
+    for task_id, group_id, user_id in links:
+        if group_id is not None:
+            views[task_id].candidate_groups.append(group_id)
+        if user_id is not None:
+            views[task_id].candidate_users.append(user_id)
+    return list(views.values())
+
+
+def may_see(principal: Principal, view: TaskView) -> bool:
+    if principal.is_admin or view.row.assignee == principal.user_id:
+        return True
+    return principal.user_id in view.candidate_users or bool(principal.groups & set(view.candidate_groups))
+
+
+def get(session: Session, principal: Principal, task_id: str) -> TaskView:
+    row = session.get(UserTask, task_id)
+    if row is None:
+        raise NotFound(f"No matching task with id {task_id}")
+    view = _with_candidates(session, [row])[0]
+    if not may_see(principal, view):
+        raise Forbidden(f"user '{principal.user_id}' is neither assignee nor candidate of task {task_id} "
+                        f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})",
+                        userId=principal.user_id)
+    return view
+
+
+def _require_actionable(principal: Principal, view: TaskView, action: str) -> None:
+    if view.row.assignee not in (None, principal.user_id) and not principal.is_admin:
+        raise Forbidden(f"cannot {action} task {view.row.id}: it is assigned to '{view.row.assignee}'",
+                        userId=principal.user_id)
+
+
+def claim(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str) -> None:
+    session = uow.session
+    view = get(session, principal, task_id)
+    if user_id != principal.user_id and not principal.is_admin:
+        raise Forbidden(f"user '{principal.user_id}' may only claim tasks for themselves", userId=principal.user_id)
+    if session.get(User, user_id) is None:
+        raise BadRequest(f"no user with id '{user_id}'")
+    if view.row.assignee is not None and view.row.assignee != user_id:
+        raise TaskAlreadyClaimed(f"Task '{task_id}' is already claimed by someone else.")
+    record = runtime.load_record(session, view.row.instance_id)
+    view.row.assignee = user_id
+    runtime.bump(uow, record, principal, "TaskClaimed", {"assignee": user_id}, view.row.task_definition_key, task_id)
+    uow.commit()
+
+
+def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
+    session = uow.session
+    view = get(session, principal, task_id)
+    _require_actionable(principal, view, "unclaim")
+    record = runtime.load_record(session, view.row.instance_id)
+    previous, view.row.assignee = view.row.assignee, None
+    runtime.bump(uow, record, principal, "TaskUnclaimed", {"previousAssignee": previous},
+                 view.row.task_definition_key, task_id)
+    uow.commit()
+
+
+def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str | None) -> None:
+    session = uow.session
+    view = get(session, principal, task_id)
+    _require_actionable(principal, view, "reassign")
+    if user_id is not None and session.get(User, user_id) is None:
+        raise BadRequest(f"no user with id '{user_id}'")
+    record = runtime.load_record(session, view.row.instance_id)
+    previous, view.row.assignee = view.row.assignee, user_id
+    runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},
+                 view.row.task_definition_key, task_id)
+    uow.commit()
+
+
+def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dict) -> dict:
+    """Complete a user task; returns the process variables after the command."""
+    session = uow.session
+    try:
+        view = get(session, principal, task_id)
+    except NotFound:
+        _raise_if_already_completed(session, task_id)
+        raise
+    _require_actionable(principal, view, "complete")
+    command = runtime.open_instance(uow, view.row.instance_id, principal)
+    runtime.complete_user_task(command, task_id, variables, view.row.form_ref)
+    command.completed_assignees[task_id] = view.row.assignee or principal.user_id
+    runtime.save(command)
+    result = visible_data(runtime.find_task(command.workflow, task_id))
+    uow.commit()
+    return result
+
+
+def _raise_if_already_completed(session: Session, task_id: str) -> None:
+    done = session.execute(select(ActivityInstance.assignee, ActivityInstance.end_time).where(
+        ActivityInstance.id == task_id, ActivityInstance.end_time.is_not(None))).first()
+    if done is not None:
+        raise Conflict(f"task {task_id} was already completed (by {done.assignee or 'the engine'}); "
+                       "it cannot be completed twice")
+
+
+def form_variables(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:
+    view = get(uow.session, principal, task_id)
+    workflow = runtime.peek_workflow(uow, view.row.instance_id)
+    return dict(visible_data(runtime.find_task(workflow, task_id)))
+
+
+def deployed_form(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:
+    view = get(uow.session, principal, task_id)
+    if not view.row.form_ref:
+        raise NotFound(f"task {task_id} has no Camunda Form (camunda:formRef); its form key is "
+                       f"{view.row.form_key!r}")
+    deployment_id = uow.session.execute(select(ProcessDefinition.deployment_id).where(
+        ProcessDefinition.id == view.row.definition_id)).scalar()
+    row = uow.ctx.definitions.form_definition_row(uow.session, view.row.form_ref, deployment_id, view.row.tenant_id)
+    return uow.ctx.definitions.form(uow.session, row).raw
+
+
+def identity_links(view: TaskView) -> list[dict]:
+    links = [{"userId": view.row.assignee, "groupId": None, "type": "assignee"}] if view.row.assignee else []
+    links += [{"userId": None, "groupId": g, "type": "candidate"} for g in view.candidate_groups]
+    links += [{"userId": u, "groupId": None, "type": "candidate"} for u in view.candidate_users]
+    return links

@@ -1,0 +1,295 @@
+"""Deployment checks for BPMN files: safe XML, the BPMN 2.0 XSD, our dialect's rules
+and every expression, each problem reported with file, line and element id.
+
+Parsing never resolves entities, loads a DTD or touches the network; a document
+that carries a DTD at all is refused (billion-laughs and XXE need one).
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from . import sandbox
+from .parser import (BPMN_NS, CAMUNDA_NS, SAFE_XML_PARSER, is_expression, is_iso_literal,
+                     unwrap_placeholder)
+
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+MAX_BPMN_BYTES = 5 * 1024 * 1024
+# camunda attributes whose value may be `${expression}`
+EXPRESSION_ATTRIBUTES = ("candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate",
+                         "priority", "formKey", "taskPriority")
+UNSUPPORTED_EXTENSIONS = {
+    "executionListener": "execution listeners run Java code; model the step as an external service task",
+    "taskListener": "task listeners run Java code; model the step as an external service task",
+    "formData": "generated task forms are not supported; draw a Camunda Form and link it with camunda:formRef",
+    "connector": "Camunda connectors are not supported; use an external service task",
+    "field": "field injection targets Java delegates; use an external service task",
+}
+
+
+@dataclass
+class Problem:
+    resource: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    element_id: str | None = None
+    warning: bool = False
+
+    def as_camunda(self) -> dict:
+        """Camunda 7.20's ParseException `details` entry."""
+        return {"message": self.message, "line": self.line or 0, "column": self.column or 0,
+                "mainElementId": self.element_id, "elementIds": [self.element_id] if self.element_id else []}
+
+    def __str__(self) -> str:
+        where = self.resource + (f":{self.line}" if self.line else "")
+        element = f" (element '{self.element_id}')" if self.element_id else ""
+        return f"{where}{element}: {self.message}"
+
+
+@dataclass
+class CheckedBpmn:
+    name: str
+    tree: etree._Element
+    processes: list = field(default_factory=list)     # executable process elements
+
+
+_schema = None
+_schema_lock = threading.Lock()
+
+
+def _bpmn_schema() -> etree.XMLSchema:
+    global _schema
+    with _schema_lock:
+        if _schema is None:
+            parser = etree.XMLParser(resolve_entities=False, no_network=True)
+            _schema = etree.XMLSchema(etree.parse(XSD_PATH, parser))
+        return _schema
+
+
+def parse_xml(name: str, content: bytes, problems: list) -> etree._Element | None:
+    if len(content) > MAX_BPMN_BYTES:
+        problems.append(Problem(name, f"the file is {len(content)} bytes; BPMN files are limited to {MAX_BPMN_BYTES}"))
+        return None
+    if re.search(rb"<!DOCTYPE|<!ENTITY", content[:65536], re.IGNORECASE):
+        problems.append(Problem(name, "DTDs and entity declarations are not allowed in BPMN files; "
+                                      "remove the <!DOCTYPE ...> block"))
+        return None
+    try:
+        root = etree.fromstring(content, SAFE_XML_PARSER)
+    except etree.XMLSyntaxError as err:
+        line, column = (err.position if err.position else (None, None))
+        problems.append(Problem(name, f"not well-formed XML: {err.msg}", line, column))
+        return None
+    if root.getroottree().docinfo.doctype:
+        problems.append(Problem(name, "DTDs are not allowed in BPMN files"))
+        return None
+    if root.tag != f"{{{BPMN_NS}}}definitions":
+        problems.append(Problem(name, f"the root element must be bpmn:definitions, found {root.tag!r}", root.sourceline))
+        return None
+    return root
+
+
+def check_xsd(name: str, root, problems: list) -> None:
+    schema = _bpmn_schema()
+    # bpmn-js writes correlation retrieval expressions in a form the XSD rejects;
+    # SpiffWorkflow's validator rewrites them the same way before validating.
+    copy = etree.fromstring(etree.tostring(root), SAFE_XML_PARSER)
+    for expr in copy.xpath(".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", namespaces=NS):
+        expr.tag = f"{{{BPMN_NS}}}messagePath"
+    if not schema.validate(copy):
+        for error in list(schema.error_log)[:20]:
+            problems.append(Problem(name, f"BPMN 2.0 schema: {error.message}", error.line, error.column,
+                                    _element_id_at(root, error.line)))
+
+
+def _element_id_at(root, line: int | None) -> str | None:
+    if not line:
+        return None
+    for element in root.iter():
+        if element.sourceline == line and element.get("id"):
+            return element.get("id")
+    return None
+
+
+def _owner_id(element) -> str | None:
+    while element is not None:
+        if element.get("id"):
+            return element.get("id")
+        element = element.getparent()
+    return None
+
+
+def check_expression(name: str, element, source: str | None, what: str, problems: list, mode: str = "eval") -> None:
+    if source is None or not source.strip():
+        problems.append(Problem(name, f"{what} is empty", element.sourceline, None, _owner_id(element)))
+        return
+    try:
+        sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode)
+    except sandbox.SandboxError as err:
+        line = element.sourceline + max((getattr(err, "line", None) or 1) - 1, 0) if mode == "exec" else element.sourceline
+        problems.append(Problem(name, f"{what} {source.strip()!r}: {err}", line, getattr(err, "column", None),
+                                _owner_id(element)))
+
+
+_LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
+
+
+def check_timer(name: str, element, problems: list) -> None:
+    text = (element.text or "").strip()
+    kind = etree.QName(element).localname
+    what = f"timer {kind}"
+    if not text:
+        problems.append(Problem(name, f"{what} is empty", element.sourceline, None, _owner_id(element)))
+        return
+    if is_iso_literal(text) or (_LOOKS_ISO.match(text) and not is_expression(text)):
+        try:
+            if kind == "timeCycle":
+                TimerEventDefinition.parse_iso_recurring_interval(text)
+            elif kind == "timeDuration":
+                TimerEventDefinition.parse_iso_duration(text)
+            else:
+                TimerEventDefinition.parse_time_or_duration(text)
+        except Exception:
+            problems.append(Problem(name, f"{what} {text!r} is not a valid ISO-8601 "
+                                          + {"timeCycle": "cycle such as R3/PT10M",
+                                             "timeDuration": "duration such as P3D or PT2H"}.get(kind, "date such as 2025-10-01T09:00:00+08:00"),
+                                    element.sourceline, None, _owner_id(element)))
+        return
+    check_expression(name, element, text, what, problems)
+
+
+def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> None:
+    for flow in root.iterfind(".//bpmn:sequenceFlow/bpmn:conditionExpression", NS):
+        language = flow.get("language")
+        if language and language.lower() not in ("python", "text/x-python"):
+            problems.append(Problem(name, f"condition language {language!r} is not supported; write a Python expression",
+                                    flow.sourceline, None, _owner_id(flow)))
+            continue
+        check_expression(name, flow, flow.text, "condition", problems)
+    for tag in ("completionCondition", "loopCardinality"):
+        for element in root.iterfind(f".//bpmn:{tag}", NS):
+            check_expression(name, element, element.text, tag, problems)
+    for tag in ("timeDate", "timeDuration", "timeCycle"):
+        for element in root.iterfind(f".//bpmn:{tag}", NS):
+            check_timer(name, element, problems)
+    for condition in root.iterfind(".//bpmn:conditionalEventDefinition/bpmn:condition", NS):
+        check_expression(name, condition, condition.text, "event condition", problems)
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for attr in EXPRESSION_ATTRIBUTES:
+            value = element.get(f"{{{CAMUNDA_NS}}}{attr}")
+            if value is not None and is_expression(value):
+                check_expression(name, element, value, f"camunda:{attr}", problems)
+        due = element.get(f"{{{CAMUNDA_NS}}}dueDate")
+        if due is not None and not is_expression(due) and not is_iso_literal(due):
+            problems.append(Problem(name, f"camunda:dueDate {due!r} is neither an ISO-8601 date nor an "
+                                          "expression like ${workdays(3)}", element.sourceline, None, element.get("id")))
+    for param in root.iterfind(".//camunda:inputOutput/*", NS):
+        local = etree.QName(param).localname
+        if len(param):
+            problems.append(Problem(name, f"camunda:{local} '{param.get('name')}': only text values and ${{...}} "
+                                          "expressions are supported (no lists, maps or scripts)",
+                                    param.sourceline, None, _owner_id(param)))
+        elif param.text and is_expression(param.text):
+            check_expression(name, param, param.text, f"camunda:{local} '{param.get('name')}'", problems)
+    for ext, advice in UNSUPPORTED_EXTENSIONS.items():
+        for element in root.iterfind(f".//camunda:{ext}", NS):
+            problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,
+                                    _owner_id(element)))
+    for task in root.iterfind(".//bpmn:scriptTask", NS):
+        fmt = (task.get("scriptFormat") or "python").lower()
+        script = task.find("bpmn:script", NS)
+        if fmt not in ("python", "text/x-python", "py"):
+            problems.append(Problem(name, f"script format {fmt!r} is not supported; scripts are sandboxed Python",
+                                    task.sourceline, None, task.get("id")))
+        elif not scripts_enabled:
+            problems.append(Problem(name, "script tasks are disabled on this server; model the step as an external "
+                                          "service task, or ask the operator to set APPROVALS_SCRIPT_TASKS=1",
+                                    task.sourceline, None, task.get("id")))
+        elif script is None or not (script.text or "").strip():
+            problems.append(Problem(name, "the script task has no script", task.sourceline, None, task.get("id")))
+        else:
+            check_expression(name, script, script.text, "script", problems, mode="exec")
+
+
+# SpiffWorkflow names its own start and end steps like this; a flow node with one of
+# these ids would silently replace them.
+RESERVED_IDS = {"Start", "End", "Root"}
+
+
+def check_references(name: str, root, problems: list) -> None:
+    """Ids that must resolve inside the file (flows, defaults, attachments, event refs)."""
+    ids = {e.get("id") for e in root.iter() if isinstance(e.tag, str) and e.get("id")}
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.get("id") in RESERVED_IDS:
+            problems.append(Problem(name, f"the id '{element.get('id')}' is reserved by the engine; rename the "
+                                          "element (Camunda Modeler's default ids such as StartEvent_1 are fine)",
+                                    element.sourceline, None, element.get("id")))
+    for process in root.iterfind(".//bpmn:process", NS):
+        for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+            for attr in ("sourceRef", "targetRef"):
+                if flow.get(attr) not in ids:
+                    problems.append(Problem(name, f"sequence flow {attr} '{flow.get(attr)}' does not exist",
+                                            flow.sourceline, None, flow.get("id")))
+        for element in process.iter():
+            if not isinstance(element.tag, str):
+                continue
+            default = element.get("default")
+            if default is not None and default not in ids:
+                problems.append(Problem(name, f"default flow '{default}' does not exist", element.sourceline, None,
+                                        element.get("id")))
+            attached = element.get("attachedToRef")
+            if attached is not None and attached not in ids:
+                problems.append(Problem(name, f"boundary event is attached to '{attached}', which does not exist",
+                                        element.sourceline, None, element.get("id")))
+            for attr in ("messageRef", "errorRef", "signalRef", "escalationRef"):
+                ref = element.get(attr)
+                if ref is not None and ref not in ids:
+                    problems.append(Problem(name, f"{attr} '{ref}' does not exist in this file",
+                                            element.sourceline, None, _owner_id(element)))
+
+
+def executable_processes(root) -> list:
+    return [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
+
+
+def check_bpmn(name: str, content: bytes, scripts_enabled: bool = False) -> tuple[CheckedBpmn | None, list]:
+    """Everything that can be checked on one file alone."""
+    problems: list[Problem] = []
+    root = parse_xml(name, content, problems)
+    if root is None:
+        return None, problems
+    check_xsd(name, root, problems)
+    check_references(name, root, problems)
+    check_dialect(name, root, problems, scripts_enabled)
+    processes = executable_processes(root)
+    if not root.findall("bpmn:process", NS):
+        problems.append(Problem(name, "the file contains no bpmn:process", root.sourceline))
+    elif not processes:
+        problems.append(Problem(name, "no process in this file is executable; tick 'Executable' in the modeler",
+                                root.sourceline, warning=True))
+    return CheckedBpmn(name, root, processes), problems
+
+
+def spiff_problem(name_by_file: dict, err) -> Problem:
+    """A SpiffWorkflow ValidationException as a Problem with the line looked up."""
+    filename = getattr(err, "file_name", "") or ""
+    element_id = getattr(err, "id", None) or None
+    root = name_by_file.get(filename)
+    line = None
+    if root is not None and element_id:
+        found = root.xpath("//*[@id=$i]", i=element_id)
+        line = found[0].sourceline if found else None
+    message = str(err)
+    for prefix in (f"{element_id}: ",):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    return Problem(os.path.basename(filename) or "<deployment>", message, line, None, element_id)

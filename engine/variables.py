@@ -1,0 +1,199 @@
+"""Camunda 7 typed variables <-> the plain Python values a workflow holds.
+
+Wire format: `{"name": {"value": ..., "type": "String|Integer|Long|Double|Boolean|Json|Date|Null", "valueInfo": {}}}`.
+Json values travel as JSON text (as Camunda's Spin does); Dates as
+`yyyy-MM-dd'T'HH:mm:ss.SSSZ` (e.g. `2025-09-26T10:00:00.000+0800`).
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime, timezone
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from .errors import BadRequest
+
+INT_MIN, INT_MAX = -2**31, 2**31 - 1
+LONG_MIN, LONG_MAX = -2**63, 2**63 - 1
+SHORT_MIN, SHORT_MAX = -2**15, 2**15 - 1
+TYPES = ("String", "Integer", "Long", "Short", "Double", "Boolean", "Json", "Date", "Null")
+
+_TYPE_NAMES = {t.lower(): t for t in TYPES}
+_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def set_display_zone(name: str) -> None:
+    global _ZONE
+    _ZONE = ZoneInfo(name)
+
+
+def format_date(value: datetime | None) -> str | None:
+    """Camunda's date format; naive values are UTC (as stored in the database)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    local = value.astimezone(_ZONE)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
+
+
+def parse_date(text: str, what: str = "date") -> datetime:
+    """Camunda's format, ISO-8601 with or without offset (naive = display zone); returns aware."""
+    if not isinstance(text, str):
+        raise BadRequest(f"{what}: expected a date string like 2025-09-26T10:00:00.000+0800, got {text!r}")
+    candidate = text.strip().replace("Z", "+00:00")
+    if len(candidate) >= 5 and candidate[-5] in "+-" and candidate[-3] != ":":
+        candidate = candidate[:-2] + ":" + candidate[-2:]     # +0800 -> +08:00
+    try:
+        value = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise BadRequest(f"{what}: cannot parse {text!r} as a date; use the form "
+                         "2025-09-26T10:00:00.000+0800") from None
+    return value if value.tzinfo else value.replace(tzinfo=_ZONE)
+
+
+def to_utc_naive(value: Any, what: str = "date") -> datetime:
+    """A datetime, date or date string (naive = display zone) as naive UTC for storage."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=_ZONE)
+    elif isinstance(value, date):
+        aware = datetime(value.year, value.month, value.day, tzinfo=_ZONE)
+    else:
+        aware = parse_date(str(value), what)
+    return aware.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or name.startswith("__") or len(name) > 255:
+        raise BadRequest(f"invalid variable name {name!r}: use a non-empty name that does not start with '__'")
+    return name
+
+
+def to_python(name: str, typed: Any) -> Any:
+    """One wire variable -> a Python value; a clear 400 when type and value disagree."""
+    check_name(name)
+    if not isinstance(typed, Mapping):
+        raise BadRequest(f"variable '{name}': expected an object like {{\"value\": ..., \"type\": \"String\"}}")
+    value, vtype = typed.get("value"), typed.get("type")
+    if vtype is None:
+        return _checked_untyped(name, value)
+    vtype = _TYPE_NAMES.get(vtype.lower()) if isinstance(vtype, str) else None
+    if vtype is None:
+        raise BadRequest(f"variable '{name}': unsupported type {typed.get('type')!r}; use one of {', '.join(TYPES)}")
+    if value is None or vtype == "Null":
+        return None
+    try:
+        return _CONVERTERS[vtype](value)
+    except (ValueError, TypeError) as err:
+        raise BadRequest(f"variable '{name}': cannot convert value {value!r} to type {vtype}: {err}") from None
+
+
+def _checked_untyped(name: str, value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequest(f"variable '{name}': {value!r} is not a finite number")
+    return value
+
+
+def _to_int(low: int, high: int):
+    def convert(value):
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise ValueError("not a whole number")
+        number = int(value)
+        if isinstance(value, str) and value.strip() != str(number):
+            raise ValueError("not a whole number")
+        if not low <= number <= high:
+            raise ValueError(f"out of range {low}..{high}")
+        return number
+    return convert
+
+
+def _to_double(value):
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _to_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError("expected true or false")
+
+
+def _to_string(value):
+    if isinstance(value, (dict, list)):
+        raise ValueError("an object or list is not a string (use type Json)")
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _to_json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _to_date(value):
+    return parse_date(value)
+
+
+_CONVERTERS = {
+    "String": _to_string, "Integer": _to_int(INT_MIN, INT_MAX), "Long": _to_int(LONG_MIN, LONG_MAX),
+    "Short": _to_int(SHORT_MIN, SHORT_MAX), "Double": _to_double, "Boolean": _to_bool,
+    "Json": _to_json, "Date": _to_date,
+}
+
+
+def from_wire(variables: Any) -> dict:
+    """A request's `variables` map -> plain values (all names checked)."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, Mapping):
+        raise BadRequest("'variables' must be an object mapping names to {\"value\", \"type\"}")
+    return {name: to_python(name, typed) for name, typed in variables.items()}
+
+
+def type_of(value: Any) -> str:
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "Boolean"
+    if isinstance(value, int):
+        return "Integer" if INT_MIN <= value <= INT_MAX else "Long"
+    if isinstance(value, float):
+        return "Double"
+    if isinstance(value, str):
+        return "String"
+    if isinstance(value, (datetime, date)):
+        return "Date"
+    return "Json"
+
+
+def to_wire(value: Any, deserialize: bool = True) -> dict:
+    vtype = type_of(value)
+    if vtype == "Date":
+        if not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day, tzinfo=_ZONE)
+        return {"type": vtype, "value": format_date(value), "valueInfo": {}}
+    if vtype == "Json":
+        return {"type": vtype, "value": json.dumps(jsonable(value), ensure_ascii=False), "valueInfo": {}}
+    return {"type": vtype, "value": value, "valueInfo": {}}
+
+
+def map_to_wire(values: Mapping[str, Any]) -> dict:
+    return {name: to_wire(value) for name, value in values.items()}
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON for storage in history/audit rows (dates as ISO strings)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
