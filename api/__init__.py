@@ -1,0 +1,35 @@
+"""The REST API: Camunda-7-compatible resources under /engine-rest, extensions under
+/api/v1, one blueprint per resource, all in one OpenAPI document."""
+from __future__ import annotations
+
+from flask import Flask
+
+from . import auth, errors
+
+API_VERSION = "7.22.0"
+
+
+def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
+    app.config.update(
+        API_TITLE="Approval orchestration engine (Camunda 7 compatible REST)",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/engine-rest",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/",
+    )
+    api = errors.CamundaApi(app, spec_kwargs={"components": {"securitySchemes": {
+        "basic": {"type": "http", "scheme": "basic"},
+        "bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"basic": []}, {"bearer": []}]})
+    from . import deployment, engine_info, history, identity, process_definition, process_instance, task
+    for blueprint in (engine_info.blp, deployment.blp, process_definition.blp, process_instance.blp, task.blp,
+                      history.blp, identity.blp, identity.tokens):
+        api.register_blueprint(blueprint)
+    if test_clock:             # never by default: moving time is for tests and demos
+        from . import test_clock as clock_api
+        api.register_blueprint(clock_api.blp)
+    errors.register(app)
+    app.before_request(auth.authenticate)
+    return api

@@ -1,0 +1,88 @@
+"""Every error leaves as Camunda 7's body `{"type": "...Exception", "message": "..."}`."""
+from __future__ import annotations
+
+import logging
+
+import marshmallow as ma
+from flask import jsonify
+from flask_smorest import Api
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+HTTP_TYPES = {400: "InvalidRequestException", 401: "AuthenticationException", 403: "AuthorizationException",
+              404: "InvalidRequestException", 405: "InvalidRequestException", 409: "OptimisticLockingException",
+              413: "InvalidRequestException", 415: "InvalidRequestException", 500: "ProcessEngineException",
+              503: "ProcessEngineException"}
+
+
+class ErrorSchema(ma.Schema):
+    """Camunda 7's error body."""
+    type = ma.fields.String(metadata={"description": "exception class name, e.g. InvalidRequestException"})
+    message = ma.fields.String(metadata={"description": "what went wrong and where"})
+    details = ma.fields.Dict(metadata={"description": "per-resource parse problems (deployments)"})
+    errors = ma.fields.Dict(metadata={"description": "per-field problems (forms, request bodies)"})
+
+
+def error_response(status: int, type_: str, message: str, **extra):
+    body = {"type": type_, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="approvals", Bearer'
+    return response
+
+
+class CamundaApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        status = 400 if error.code == 422 else error.code or 500
+        errors = data.get("messages")
+        if errors:
+            message = "invalid request: " + _flatten(errors)
+        else:
+            message = data.get("message") or error.description or error.name
+        if status == 413:
+            message = f"request body too large: {message}"
+        return error_response(status, HTTP_TYPES.get(status, "InvalidRequestException"), message,
+                              errors=errors if errors else None)
+
+
+def _flatten(errors, prefix="") -> str:
+    parts = []
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            if key in ("json", "query", "form", "files", "view_args", "headers"):
+                parts.append(_flatten(value, prefix))
+            else:
+                parts.append(_flatten(value, f"{prefix}{key}: " if not prefix else f"{prefix}{key}."))
+    elif isinstance(errors, list):
+        parts.append(prefix + "; ".join(str(e) for e in errors))
+    else:
+        parts.append(prefix + str(errors))
+    return "; ".join(p for p in parts if p)
+
+
+def register(app) -> None:
+    @app.errorhandler(EngineError)
+    def engine_error(err: EngineError):
+        body = err.body()
+        return error_response(err.status, body.pop("type"), body.pop("message"), **body)
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(err):
+        log.info("integrity conflict: %s", err.orig)
+        return error_response(409, "OptimisticLockingException",
+                              "the change conflicts with a concurrent change (a duplicate or a race); retry")
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(err):
+        log.warning("database error: %s", err.orig)
+        return error_response(503, "ProcessEngineException",
+                              "the database is unavailable or busy; nothing was changed, retry shortly")

@@ -1,0 +1,138 @@
+"""Users, groups (departments), memberships, and API tokens."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from engine import identity
+from engine.errors import NotFound
+from engine.models import Group, Membership, User
+from engine.variables import format_date
+
+from . import render, schemas
+from .auth import engine, principal
+from .paging import page
+
+blp = Blueprint("identity", __name__, url_prefix="/engine-rest", description="Users and groups")
+tokens = Blueprint("tokens", __name__, url_prefix="/api/v1/tokens", description="API tokens (extension)")
+
+
+@blp.route("/user/create", methods=["POST"])
+@blp.arguments(schemas.CreateUserBody)
+@blp.response(204)
+def create_user(body):
+    identity.require_admin(principal(), "creating users")
+    profile, credentials = body["profile"], body.get("credentials") or {}
+    with engine().uow() as uow:
+        identity.create_user(uow.session, profile["id"], credentials.get("password"), profile.get("firstName"),
+                             profile.get("lastName"), profile.get("email"))
+        uow.commit()
+
+
+@blp.route("/user/<user_id>/credentials", methods=["PUT"])
+@blp.arguments(schemas.PasswordBody)
+@blp.response(204)
+def set_password(body, user_id):
+    """An admin sets anyone's password; a user changes their own."""
+    me = principal()
+    if me.user_id != user_id:
+        identity.require_admin(me, "changing another user's password")
+    with engine().uow() as uow:
+        identity.set_password(uow.session, user_id, body["password"])
+        uow.commit()
+
+
+@blp.route("/user")
+@blp.arguments(schemas.IdentityQuery, location="query")
+@blp.response(200, schemas.UserProfile(many=True))
+def list_users(args):
+    with engine().uow(write=False) as uow:
+        stmt = select(User).order_by(User.id)
+        if args.get("id"):
+            stmt = stmt.where(User.id == args["id"])
+        if args.get("memberOfGroup"):
+            stmt = stmt.join(Membership, Membership.user_id == User.id).where(
+                Membership.group_id == args["memberOfGroup"])
+        return [render.user(u) for u in uow.session.execute(page(stmt, args)).scalars()]
+
+
+@blp.route("/user/<user_id>/profile")
+@blp.response(200, schemas.UserProfile)
+def user_profile(user_id):
+    with engine().uow(write=False) as uow:
+        row = uow.session.get(User, user_id)
+        if row is None:
+            raise NotFound(f"User with id {user_id} does not exist")
+        return render.user(row)
+
+
+@blp.route("/group/create", methods=["POST"])
+@blp.arguments(schemas.Group)
+@blp.response(204)
+def create_group(body):
+    identity.require_admin(principal(), "creating groups")
+    with engine().uow() as uow:
+        identity.create_group(uow.session, body["id"], body.get("name"), body.get("type"))
+        uow.commit()
+
+
+@blp.route("/group")
+@blp.arguments(schemas.IdentityQuery, location="query")
+@blp.response(200, schemas.Group(many=True))
+def list_groups(args):
+    with engine().uow(write=False) as uow:
+        stmt = select(Group).order_by(Group.id)
+        if args.get("id"):
+            stmt = stmt.where(Group.id == args["id"])
+        if args.get("member"):
+            stmt = stmt.join(Membership, Membership.group_id == Group.id).where(Membership.user_id == args["member"])
+        return [render.group(g) for g in uow.session.execute(page(stmt, args)).scalars()]
+
+
+@blp.route("/group/<group_id>/members/<user_id>", methods=["PUT"])
+@blp.response(204)
+def add_member(group_id, user_id):
+    identity.require_admin(principal(), "changing group membership")
+    with engine().uow() as uow:
+        identity.add_member(uow.session, group_id, user_id)
+        uow.commit()
+
+
+@blp.route("/group/<group_id>/members/<user_id>", methods=["DELETE"])
+@blp.response(204)
+def remove_member(group_id, user_id):
+    identity.require_admin(principal(), "changing group membership")
+    with engine().uow() as uow:
+        identity.remove_member(uow.session, group_id, user_id)
+        uow.commit()
+
+
+@blp.route("/identity/verify", methods=["POST"])
+@blp.arguments(schemas.VerifyBody)
+def verify(body):
+    """Camunda's credential check: {"authenticatedUser", "authenticated"}."""
+    with engine().uow(write=False) as uow:
+        ok = identity.authenticate_password(uow.session, body["username"], body["password"]) is not None
+    return {"authenticatedUser": body["username"], "authenticated": ok}
+
+
+@tokens.route("", methods=["POST"])
+@tokens.arguments(schemas.TokenBody)
+@tokens.response(201, schemas.Token)
+def issue(body):
+    """A Bearer token for the calling user (shown once; only its hash is stored)."""
+    ttl = timedelta(hours=body["ttlHours"]) if body.get("ttlHours") else None
+    with engine().uow() as uow:
+        row, token = identity.issue_token(uow.session, principal().user_id, body.get("label"), ttl)
+        uow.commit()
+        return {"id": row.id, "token": token, "label": row.label, "expires": format_date(row.expires)}
+
+
+@tokens.route("/<token_id>", methods=["DELETE"])
+@tokens.response(204)
+def revoke(token_id):
+    with engine().uow() as uow:
+        identity.revoke_token(uow.session, principal(), token_id)
+        uow.commit()

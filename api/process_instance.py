@@ -1,0 +1,75 @@
+"""Running process instances: query, variables, activity tree, delete."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from engine import instances, runtime
+from engine.variables import map_to_wire
+
+from . import render, schemas
+from .auth import engine, principal
+
+blp = Blueprint("process-instance", __name__, url_prefix="/engine-rest/process-instance",
+                description="Running process instances (cases)")
+
+
+def _query(args) -> instances.InstanceQuery:
+    ids = args.get("processInstanceIds")
+    return instances.InstanceQuery(
+        process_definition_key=args.get("processDefinitionKey"), process_definition_id=args.get("processDefinitionId"),
+        business_key=args.get("businessKey"), process_instance_ids=ids.split(",") if ids else None,
+        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+
+
+def _record(row) -> runtime.InstanceRecord:
+    return runtime.InstanceRecord(row.id, row.definition_id, row.definition_key, row.business_key, row.state,
+                                  row.version, row.called_definitions or {}, None, row.tenant_id)
+
+
+@blp.route("")
+@blp.arguments(schemas.ProcessInstanceQuery, location="query")
+@blp.response(200, schemas.ProcessInstance(many=True))
+def list_instances(args):
+    with engine().uow(write=False) as uow:
+        return [render.process_instance(_record(r)) for r in instances.query(uow.session, principal(), _query(args))]
+
+
+@blp.route("/count")
+@blp.arguments(schemas.ProcessInstanceQuery, location="query")
+@blp.response(200, schemas.Count)
+def count_instances(args):
+    with engine().uow(write=False) as uow:
+        return {"count": instances.count(uow.session, principal(), _query(args))}
+
+
+@blp.route("/<instance_id>")
+@blp.response(200, schemas.ProcessInstance)
+def get_instance(instance_id):
+    with engine().uow(write=False) as uow:
+        return render.process_instance(_record(instances.get(uow.session, principal(), instance_id)))
+
+
+@blp.route("/<instance_id>", methods=["DELETE"])
+@blp.arguments(schemas.DeleteInstanceArgs, location="query")
+@blp.response(204)
+def delete_instance(args, instance_id):
+    """Cancel a running instance (state EXTERNALLY_TERMINATED in history)."""
+    with engine().uow() as uow:
+        instances.delete(uow, principal(), instance_id, args.get("deleteReason"))
+
+
+@blp.route("/<instance_id>/variables")
+@blp.arguments(schemas.VariablesArgs, location="query")
+@blp.doc(**schemas.variables_doc("the process variables"))
+def variables(args, instance_id):
+    """The instance's process variables as typed values."""
+    with engine().uow(write=False) as uow:
+        return map_to_wire(instances.variables(uow, principal(), instance_id))
+
+
+@blp.route("/<instance_id>/activity-instances")
+@blp.response(200, schemas.ActivityInstance)
+def activity_instances(instance_id):
+    """The tree of activities running now."""
+    with engine().uow(write=False) as uow:
+        return instances.activity_tree(uow.session, principal(), instance_id)

@@ -1,0 +1,416 @@
+"""Request and response shapes, named and spelled as Camunda 7.2x's REST reference
+(the OpenAPI document is generated from them)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields as f
+
+Str, Int, Bool, Raw = f.String, f.Integer, f.Boolean, f.Raw
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+        ordered = True
+
+
+# --- common -------------------------------------------------------------------------
+
+class VariableValue(Strict):
+    value = Raw(allow_none=True)
+    type = Str(allow_none=True, metadata={"description": "String, Integer, Long, Double, Boolean, Json, Date, Null"})
+    valueInfo = f.Dict(allow_none=True)
+
+
+def Variables(**kw):
+    return f.Dict(keys=Str(), values=f.Nested(VariableValue), allow_none=True, **kw)
+
+
+def variables_doc(description: str) -> dict:
+    """OpenAPI for a response that is a map of name -> typed value (no marshmallow schema fits)."""
+    return {"responses": {"200": {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": {"$ref": "#/components/schemas/VariableValue"}}}}}}}
+
+
+class Link(Strict):
+    method = Str()
+    href = Str()
+    rel = Str()
+
+
+class Count(Strict):
+    count = Int()
+
+
+class Paging(Strict):
+    firstResult = Int(load_default=0, validate=ma.validate.Range(min=0))
+    maxResults = Int(load_default=None, validate=ma.validate.Range(min=0, max=100000))
+
+
+class VersionInfo(Strict):
+    version = Str()
+
+
+class EngineInfo(Strict):
+    name = Str()
+
+
+# --- deployments and definitions -----------------------------------------------------
+
+class DeploymentForm(Strict):
+    deployment_name = Str(data_key="deployment-name", load_default=None)
+    deployment_source = Str(data_key="deployment-source", load_default=None)
+    enable_duplicate_filtering = Bool(data_key="enable-duplicate-filtering", load_default=False)
+    deploy_changed_only = Bool(data_key="deploy-changed-only", load_default=False)
+    deployment_activation_time = Str(data_key="deployment-activation-time", load_default=None)
+    tenant_id = Str(data_key="tenant-id", load_default=None)
+
+
+class ProcessDefinition(Strict):
+    id = Str()
+    key = Str()
+    category = Str(allow_none=True)
+    description = Str(allow_none=True)
+    name = Str(allow_none=True)
+    version = Int()
+    resource = Str()
+    deploymentId = Str()
+    diagram = Str(allow_none=True)
+    suspended = Bool()
+    tenantId = Str(allow_none=True)
+    versionTag = Str(allow_none=True)
+    historyTimeToLive = Int(allow_none=True)
+    startableInTasklist = Bool()
+
+
+class Deployment(Strict):
+    links = f.List(f.Nested(Link))
+    id = Str()
+    name = Str(allow_none=True)
+    source = Str(allow_none=True)
+    deploymentTime = Str()
+    tenantId = Str(allow_none=True)
+    processDefinitionKeys = f.List(Str(), metadata={"description": "extension: keys deployed"})
+    deployedProcessDefinitions = f.Dict(keys=Str(), values=f.Nested(ProcessDefinition), allow_none=True)
+    deployedCaseDefinitions = f.Dict(allow_none=True)
+    deployedDecisionDefinitions = f.Dict(allow_none=True)
+    deployedDecisionRequirementsDefinitions = f.Dict(allow_none=True)
+
+
+class DeploymentResource(Strict):
+    id = Str()
+    name = Str()
+    deploymentId = Str()
+
+
+class DeploymentQuery(Paging):
+    id = Str()
+    name = Str()
+    nameLike = Str()
+    source = Str()
+    sortBy = Str(validate=ma.validate.OneOf(["id", "name", "deploymentTime", "tenantId"]))
+    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]))
+
+
+class DeleteDeploymentArgs(Strict):
+    cascade = Bool(load_default=False)
+
+
+class ProcessDefinitionQuery(Paging):
+    key = Str()
+    keyLike = Str()
+    processDefinitionId = Str()
+    deploymentId = Str()
+    latestVersion = Bool(load_default=False)
+    version = Int()
+    name = Str()
+    sortBy = Str(validate=ma.validate.OneOf(["key", "name", "version", "deploymentId", "id"]))
+    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]))
+
+
+class Xml(Strict):
+    id = Str()
+    bpmn20Xml = Str()
+
+
+class StartBody(Strict):
+    variables = Variables(load_default=dict)
+    businessKey = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255))
+    withVariablesInReturn = Bool(load_default=False)
+
+
+class ProcessInstance(Strict):
+    links = f.List(f.Nested(Link))
+    id = Str()
+    definitionId = Str()
+    definitionKey = Str()
+    businessKey = Str(allow_none=True)
+    caseInstanceId = Str(allow_none=True)
+    ended = Bool()
+    suspended = Bool()
+    tenantId = Str(allow_none=True)
+    variables = Variables()
+
+
+class ProcessInstanceQuery(Paging):
+    processDefinitionKey = Str()
+    processDefinitionId = Str()
+    businessKey = Str()
+    processInstanceIds = Str(metadata={"description": "comma-separated ids"})
+
+
+class DeleteInstanceArgs(Strict):
+    skipCustomListeners = Bool(load_default=False)
+    skipIoMappings = Bool(load_default=False)
+    skipSubprocesses = Bool(load_default=False)
+    failIfNotExists = Bool(load_default=True)
+    deleteReason = Str(load_default=None)
+
+
+class ActivityInstance(Strict):
+    id = Str()
+    parentActivityInstanceId = Str(allow_none=True)
+    activityId = Str()
+    activityType = Str()
+    processInstanceId = Str()
+    processDefinitionId = Str()
+    childActivityInstances = f.List(f.Nested(lambda: ActivityInstance()))
+    childTransitionInstances = f.List(f.Dict())
+    executionIds = f.List(Str())
+    activityName = Str(allow_none=True)
+    name = Str(allow_none=True)
+    incidentIds = f.List(Str())
+    incidents = f.List(f.Dict())
+
+
+class VariablesArgs(Strict):
+    deserializeValues = Bool(load_default=True)
+
+
+# --- tasks --------------------------------------------------------------------------
+
+class FormRef(Strict):
+    key = Str()
+    binding = Str()
+    version = Int(allow_none=True)
+
+
+class Task(Strict):
+    id = Str()
+    name = Str(allow_none=True)
+    assignee = Str(allow_none=True)
+    owner = Str(allow_none=True)
+    created = Str()
+    lastUpdated = Str(allow_none=True)
+    due = Str(allow_none=True)
+    followUp = Str(allow_none=True)
+    delegationState = Str(allow_none=True)
+    description = Str(allow_none=True)
+    executionId = Str()
+    parentTaskId = Str(allow_none=True)
+    priority = Int()
+    processDefinitionId = Str()
+    processInstanceId = Str()
+    caseExecutionId = Str(allow_none=True)
+    caseDefinitionId = Str(allow_none=True)
+    caseInstanceId = Str(allow_none=True)
+    taskDefinitionKey = Str()
+    suspended = Bool()
+    formKey = Str(allow_none=True)
+    camundaFormRef = f.Nested(FormRef, allow_none=True)
+    tenantId = Str(allow_none=True)
+    taskState = Str()
+    candidateGroups = f.List(Str(), metadata={"description": "extension: departments the task is offered to"})
+    candidateUsers = f.List(Str(), metadata={"description": "extension"})
+    processDefinitionKey = Str(metadata={"description": "extension"})
+    businessKey = Str(allow_none=True, metadata={"description": "extension: the case's business key"})
+
+
+class TaskQuery(Paging):
+    processInstanceId = Str()
+    processInstanceBusinessKey = Str()
+    businessKey = Str(metadata={"description": "alias of processInstanceBusinessKey"})
+    processDefinitionKey = Str()
+    taskDefinitionKey = Str()
+    candidateGroup = Str()
+    candidateUser = Str()
+    includeAssignedTasks = Bool(load_default=False)
+    assignee = Str()
+    unassigned = Bool(load_default=False)
+    name = Str()
+    sortBy = Str(validate=ma.validate.OneOf(["id", "name", "assignee", "created", "dueDate", "followUpDate",
+                                             "priority", "processInstanceId"]))
+    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
+
+
+class UserIdBody(Strict):
+    userId = Str(required=True, allow_none=False, validate=ma.validate.Length(min=1, max=64))
+
+
+class AssigneeBody(Strict):
+    userId = Str(required=True, allow_none=True)
+
+
+class CompleteBody(Strict):
+    variables = Variables(load_default=dict)
+    withVariablesInReturn = Bool(load_default=False)
+
+
+class TaskForm(Strict):
+    key = Str(allow_none=True)
+    contextPath = Str(allow_none=True)
+    camundaFormRef = f.Nested(FormRef, allow_none=True)
+
+
+class IdentityLink(Strict):
+    userId = Str(allow_none=True)
+    groupId = Str(allow_none=True)
+    type = Str()
+
+
+# --- history ------------------------------------------------------------------------
+
+class HistoricProcessInstance(Strict):
+    id = Str()
+    businessKey = Str(allow_none=True)
+    processDefinitionId = Str()
+    processDefinitionKey = Str()
+    processDefinitionName = Str(allow_none=True)
+    processDefinitionVersion = Int(allow_none=True)
+    startTime = Str()
+    endTime = Str(allow_none=True)
+    removalTime = Str(allow_none=True)
+    durationInMillis = Int(allow_none=True)
+    startUserId = Str(allow_none=True)
+    startActivityId = Str(allow_none=True)
+    deleteReason = Str(allow_none=True)
+    rootProcessInstanceId = Str()
+    superProcessInstanceId = Str(allow_none=True)
+    superCaseInstanceId = Str(allow_none=True)
+    caseInstanceId = Str(allow_none=True)
+    tenantId = Str(allow_none=True)
+    state = Str()
+
+
+class HistoricProcessInstanceQuery(Paging):
+    processInstanceId = Str()
+    processInstanceIds = Str()
+    processDefinitionKey = Str()
+    processDefinitionId = Str()
+    processInstanceBusinessKey = Str()
+    state = Str(validate=ma.validate.OneOf(["ACTIVE", "SUSPENDED", "COMPLETED", "EXTERNALLY_TERMINATED",
+                                            "INTERNALLY_TERMINATED"]))
+    finished = Bool()
+    unfinished = Bool()
+
+
+class HistoricActivityInstance(Strict):
+    id = Str()
+    parentActivityInstanceId = Str(allow_none=True)
+    activityId = Str()
+    activityName = Str(allow_none=True)
+    activityType = Str()
+    processDefinitionKey = Str()
+    processDefinitionId = Str()
+    processInstanceId = Str()
+    executionId = Str()
+    taskId = Str(allow_none=True)
+    calledProcessInstanceId = Str(allow_none=True)
+    calledCaseInstanceId = Str(allow_none=True)
+    assignee = Str(allow_none=True)
+    startTime = Str()
+    endTime = Str(allow_none=True)
+    durationInMillis = Int(allow_none=True)
+    canceled = Bool()
+    completeScope = Bool()
+    tenantId = Str(allow_none=True)
+    removalTime = Str(allow_none=True)
+    rootProcessInstanceId = Str()
+
+
+class HistoricActivityInstanceQuery(Paging):
+    processInstanceId = Str()
+    activityId = Str()
+    activityType = Str()
+    taskAssignee = Str()
+    finished = Bool()
+    unfinished = Bool()
+
+
+class HistoricVariableInstance(Strict):
+    id = Str()
+    name = Str()
+    type = Str()
+    value = Raw(allow_none=True)
+    valueInfo = f.Dict()
+    processDefinitionKey = Str()
+    processDefinitionId = Str()
+    processInstanceId = Str()
+    executionId = Str()
+    activityInstanceId = Str(allow_none=True)
+    taskId = Str(allow_none=True)
+    tenantId = Str(allow_none=True)
+    errorMessage = Str(allow_none=True)
+    state = Str()
+    createTime = Str()
+    removalTime = Str(allow_none=True)
+    rootProcessInstanceId = Str()
+
+
+class HistoricVariableInstanceQuery(Paging):
+    processInstanceId = Str()
+    variableName = Str()
+    variableNameLike = Str()
+    deserializeValues = Bool(load_default=True)
+
+
+# --- identity -----------------------------------------------------------------------
+
+class UserProfile(Strict):
+    id = Str(required=True, validate=ma.validate.Length(min=1, max=64))
+    firstName = Str(allow_none=True, load_default=None)
+    lastName = Str(allow_none=True, load_default=None)
+    email = Str(allow_none=True, load_default=None)
+
+
+class UserCredentials(Strict):
+    password = Str(required=True, validate=ma.validate.Length(min=1, max=1024))
+
+
+class CreateUserBody(Strict):
+    profile = f.Nested(UserProfile, required=True)
+    credentials = f.Nested(UserCredentials, load_default=None)
+
+
+class VerifyBody(Strict):
+    username = Str(required=True)
+    password = Str(required=True)
+
+
+class PasswordBody(Strict):
+    password = Str(required=True, validate=ma.validate.Length(min=1, max=1024))
+    authenticatedUserPassword = Str(load_default=None)
+
+
+class Group(Strict):
+    id = Str(required=True, validate=ma.validate.Length(min=1, max=64))
+    name = Str(allow_none=True, load_default=None)
+    type = Str(allow_none=True, load_default=None)
+
+
+class IdentityQuery(Paging):
+    id = Str()
+    memberOfGroup = Str()
+    member = Str()
+
+
+class TokenBody(Strict):
+    label = Str(load_default=None, validate=ma.validate.Length(max=255))
+    ttlHours = Int(load_default=None, validate=ma.validate.Range(min=1, max=24 * 366))
+
+
+class Token(Strict):
+    id = Str()
+    token = Str(metadata={"description": "shown once; send as `Authorization: Bearer <token>`"})
+    label = Str(allow_none=True)
+    expires = Str(allow_none=True)

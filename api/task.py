@@ -1,0 +1,121 @@
+"""User tasks: what a department lists, claims and completes."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from engine import tasks
+from engine.variables import from_wire, map_to_wire
+
+from . import render, schemas
+from .auth import engine, principal
+
+blp = Blueprint("task", __name__, url_prefix="/engine-rest/task", description="User tasks")
+
+
+def _query(args) -> tasks.TaskQuery:
+    return tasks.TaskQuery(
+        process_instance_id=args.get("processInstanceId"), process_definition_key=args.get("processDefinitionKey"),
+        business_key=args.get("processInstanceBusinessKey") or args.get("businessKey"),
+        task_definition_key=args.get("taskDefinitionKey"), candidate_group=args.get("candidateGroup"),
+        candidate_user=args.get("candidateUser"), include_assigned=args.get("includeAssignedTasks", False),
+        assignee=args.get("assignee"), unassigned=args.get("unassigned", False), name=args.get("name"),
+        sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc",
+        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+
+
+@blp.route("")
+@blp.arguments(schemas.TaskQuery, location="query")
+@blp.response(200, schemas.Task(many=True))
+def list_tasks(args):
+    """Open user tasks the caller may see (their own, their groups', or all for admins)."""
+    with engine().uow(write=False) as uow:
+        return [render.task(v) for v in tasks.query(uow.session, principal(), _query(args))]
+
+
+@blp.route("/count")
+@blp.arguments(schemas.TaskQuery, location="query")
+@blp.response(200, schemas.Count)
+def count_tasks(args):
+    with engine().uow(write=False) as uow:
+        return {"count": tasks.count(uow.session, principal(), _query(args))}
+
+
+@blp.route("/<task_id>")
+@blp.response(200, schemas.Task)
+def get_task(task_id):
+    with engine().uow(write=False) as uow:
+        return render.task(tasks.get(uow.session, principal(), task_id))
+
+
+@blp.route("/<task_id>/claim", methods=["POST"])
+@blp.arguments(schemas.UserIdBody)
+@blp.response(204)
+def claim(body, task_id):
+    """Take the task: only the claimant may then complete it."""
+    with engine().uow() as uow:
+        tasks.claim(uow, principal(), task_id, body["userId"])
+
+
+@blp.route("/<task_id>/unclaim", methods=["POST"])
+@blp.response(204)
+def unclaim(task_id):
+    with engine().uow() as uow:
+        tasks.unclaim(uow, principal(), task_id)
+
+
+@blp.route("/<task_id>/assignee", methods=["POST"])
+@blp.arguments(schemas.AssigneeBody)
+@blp.response(204)
+def set_assignee(body, task_id):
+    with engine().uow() as uow:
+        tasks.set_assignee(uow, principal(), task_id, body["userId"])
+
+
+@blp.route("/<task_id>/complete", methods=["POST"])
+@blp.arguments(schemas.CompleteBody)
+@blp.response(204)
+@blp.alt_response(200, description="with withVariablesInReturn=true: the process variables")
+def complete(body, task_id):
+    """Complete the task with its form's values; a value the form refuses is a 400 listing every bad field."""
+    variables = from_wire(body.get("variables"))
+    with engine().uow() as uow:
+        result = tasks.complete(uow, principal(), task_id, variables)
+    if body.get("withVariablesInReturn"):
+        return map_to_wire(result), 200
+    return None
+
+
+@blp.route("/<task_id>/form-variables")
+@blp.doc(**schemas.variables_doc("the variables the task's form shows"))
+def form_variables(task_id):
+    with engine().uow(write=False) as uow:
+        return map_to_wire(tasks.form_variables(uow, principal(), task_id))
+
+
+@blp.route("/<task_id>/variables")
+@blp.doc(**schemas.variables_doc("the variables visible from the task"))
+def task_variables(task_id):
+    with engine().uow(write=False) as uow:
+        return map_to_wire(tasks.form_variables(uow, principal(), task_id))
+
+
+@blp.route("/<task_id>/form")
+@blp.response(200, schemas.TaskForm)
+def form(task_id):
+    with engine().uow(write=False) as uow:
+        view = tasks.get(uow.session, principal(), task_id)
+        return {"key": view.row.form_key, "contextPath": None, "camundaFormRef": render.form_ref(view.row.form_ref)}
+
+
+@blp.route("/<task_id>/deployed-form")
+def deployed_form(task_id):
+    """The task's Camunda Form (form-js JSON) as deployed."""
+    with engine().uow(write=False) as uow:
+        return tasks.deployed_form(uow, principal(), task_id)
+
+
+@blp.route("/<task_id>/identity-links")
+@blp.response(200, schemas.IdentityLink(many=True))
+def identity_links(task_id):
+    with engine().uow(write=False) as uow:
+        return tasks.identity_links(tasks.get(uow.session, principal(), task_id))

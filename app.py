@@ -1,0 +1,129 @@
+"""The approval-orchestration server: Flask app factory and command line.
+
+    python app.py run        migrate, create the admin, deploy bpmn/ and forms/, serve (what `make run` does)
+    python app.py serve      serve the API with gunicorn (HOST, PORT, DATABASE_URL)
+    python app.py migrate    bring the database schema up to date
+    python app.py deploy     deploy bpmn/*.bpmn and forms/*.form (or the given files)
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from flask import Flask
+
+import api
+from engine import deployments, identity
+from engine.config import Settings
+from engine.context import Engine
+from engine.db import migrate
+from engine.scheduler import TimerScheduler
+
+log = logging.getLogger("approvals")
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    engine = engine or Engine(settings)
+    app.extensions["approvals_engine"] = engine
+    api.register(app, test_clock=settings.test_clock)
+    if settings.timers_enabled:
+        scheduler = TimerScheduler(engine)
+        scheduler.start()
+        app.extensions["approvals_scheduler"] = scheduler
+    return app
+
+
+# --- setup steps ---------------------------------------------------------------------
+
+def ensure_admin(engine: Engine) -> None:
+    with engine.uow() as uow:
+        generated = identity.ensure_admin(uow.session, engine.settings.admin_password)
+        uow.commit()
+    if generated:
+        print(f"\n  Administrator account created: user 'admin', password '{generated}'\n"
+              "  (shown once; set ADMIN_PASSWORD to choose your own)\n", flush=True)
+
+
+def library_files(settings: Settings) -> list[Path]:
+    return sorted(settings.bpmn_dir.glob("*.bpmn")) + sorted(settings.forms_dir.glob("*.form"))
+
+
+def deploy_files(engine: Engine, files: list[Path], name: str = "approvals-library") -> None:
+    uploads = [deployments.Upload(p.name, p.read_bytes()) for p in files]
+    if not uploads:
+        print("nothing to deploy (bpmn/ and forms/ are empty)", flush=True)
+        return
+    with engine.uow() as uow:
+        result = deployments.deploy(uow, uploads, identity.SYSTEM, name=name, source="approvals deploy",
+                                    changed_only=True, scripts_enabled=engine.settings.script_tasks_enabled)
+        uow.commit()
+    if result.created:
+        keys = ", ".join(f"{d.key} v{d.version}" for d in result.process_definitions) or "forms only"
+        print(f"deployed {len(uploads)} file(s): {keys}", flush=True)
+    else:
+        print("library unchanged; nothing deployed", flush=True)
+
+
+# --- serving -------------------------------------------------------------------------
+
+def serve(settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            workers = int(os.environ.get("WEB_CONCURRENCY") or (1 if settings.is_sqlite else 2))
+            for key, value in {"bind": f"{settings.host}:{settings.port}", "workers": workers,
+                               "worker_class": "gthread", "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
+                               "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
+                               "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return create_app(settings)
+
+    print(f"serving http://{settings.host}:{settings.port}/engine-rest "
+          f"(API docs: http://{settings.host}:{settings.port}/engine-rest/docs)", flush=True)
+    Server().run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate, create admin, deploy the library, serve")
+    sub.add_parser("serve", help="serve the API")
+    sub.add_parser("migrate", help="migrate the database")
+    deploy = sub.add_parser("deploy", help="deploy BPMN and form files")
+    deploy.add_argument("files", nargs="*", type=Path)
+    deploy.add_argument("--name", default="approvals-library")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+
+    if args.command in ("migrate", "run"):
+        migrate(settings.database_url)
+    if args.command == "migrate":
+        return 0
+    engine = Engine(settings)
+    try:
+        if args.command == "deploy":
+            deploy_files(engine, args.files or library_files(settings), args.name)
+            return 0
+        if args.command == "run":
+            ensure_admin(engine)
+            deploy_files(engine, library_files(settings))
+    finally:
+        engine.close()
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
