@@ -1,0 +1,155 @@
+"""The REST contract a Camunda 7 client relies on: auth, error bodies, typed
+variables, unknown ids, races, and the OpenAPI document."""
+from __future__ import annotations
+
+import base64
+import threading
+
+from tests.api.test_deployment import minimal
+from tests.conftest import Client, typed
+
+
+def test_every_endpoint_requires_a_user(client):
+    anonymous = client.http
+    for path in ("/engine-rest/version", "/engine-rest/task", "/engine-rest/deployment"):
+        r = anonymous.get(path)
+        assert r.status_code == 401 and r.get_json()["type"] == "AuthenticationException"
+        assert "Basic" in r.headers["WWW-Authenticate"]
+    wrong = Client(anonymous, ("admin", "wrong"))
+    assert wrong.get("/engine-rest/version").status_code == 401
+    assert client.get("/engine-rest/version").get_json() == {"version": "7.22.0"}
+    assert client.get("/engine-rest/engine").get_json() == [{"name": "default"}]
+
+
+def test_bearer_tokens_work_until_revoked(client):
+    clerk = client.create_user("clerk", ["window"])
+    issued = clerk.post("/api/v1/tokens", json={"label": "window pc"})
+    assert issued.status_code == 201
+    token = issued.get_json()
+    bearer = {"Authorization": f"Bearer {token['token']}"}
+    assert client.http.get("/engine-rest/task", headers=bearer).status_code == 200
+    assert clerk.delete(f"/api/v1/tokens/{token['id']}").status_code == 204
+    assert client.http.get("/engine-rest/task", headers=bearer).status_code == 401
+
+
+def test_malformed_basic_credentials_are_a_401_not_a_500(client):
+    r = client.http.get("/engine-rest/task", headers={"Authorization": "Basic !!!not-base64"})
+    assert r.status_code == 401
+
+
+def test_unknown_ids_are_404_with_camundas_error_body(client):
+    for path in ("/engine-rest/task/nope", "/engine-rest/process-instance/nope",
+                 "/engine-rest/process-definition/nope", "/engine-rest/process-definition/key/nope",
+                 "/engine-rest/deployment/nope", "/engine-rest/history/process-instance/nope"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert r.get_json()["type"] == "InvalidRequestException" and r.get_json()["message"]
+    r = client.complete("nope")
+    assert r.status_code == 404
+    r = client.post("/engine-rest/process-definition/key/nope/start", json={})
+    assert r.status_code == 404
+
+
+def test_malformed_json_and_wrong_variable_types_are_400(client):
+    client.deploy(extra={"simple.bpmn": minimal()})
+    r = client.post("/engine-rest/process-definition/key/simple/start", data="{not json",
+                    content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["type"] == "InvalidRequestException"
+    for bad in ({"n": {"value": "abc", "type": "Integer"}}, {"n": {"value": 2**40, "type": "Integer"}},
+                {"n": {"value": "x", "type": "Blob"}}, {"n": {"value": "yes", "type": "Boolean"}},
+                {"n": {"value": "2025-13-45", "type": "Date"}}, {"__class__": {"value": 1}}, {"n": 5}):
+        r = client.post("/engine-rest/process-definition/key/simple/start", json={"variables": bad})
+        assert r.status_code == 400, bad
+        assert r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
+def test_typed_variables_round_trip(client):
+    client.deploy(extra={"simple.bpmn": minimal()})
+    variables = {"s": {"value": "文本", "type": "String"}, "i": {"value": 42, "type": "Integer"},
+                 "l": {"value": 2**40, "type": "Long"}, "d": {"value": 1.5, "type": "Double"},
+                 "b": {"value": True, "type": "Boolean"}, "j": {"value": '{"a": [1, 2]}', "type": "Json"},
+                 "t": {"value": "2025-09-26T10:00:00.000+0800", "type": "Date"}, "n": {"value": None, "type": "Null"}}
+    case = client.post("/engine-rest/process-definition/key/simple/start", json={"variables": variables}).get_json()
+    got = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
+    assert {k: v["type"] for k, v in got.items()} == {"s": "String", "i": "Integer", "l": "Long", "d": "Double",
+                                                     "b": "Boolean", "j": "Json", "t": "Date", "n": "Null"}
+    assert got["t"]["value"] == "2025-09-26T10:00:00.000+0800"
+    assert got["j"]["value"] == '{"a": [1, 2]}' and got["l"]["value"] == 2**40
+
+
+def test_complete_with_variables_in_return(client):
+    client.deploy(extra={"simple.bpmn": minimal()})
+    case = client.start("simple", typed(x=1))
+    [task] = client.tasks(processInstanceId=case["id"])
+    r = client.post(f"/engine-rest/task/{task['id']}/complete",
+                    json={"variables": typed(approved=True), "withVariablesInReturn": True})
+    assert r.status_code == 200
+    assert r.get_json()["approved"] == {"type": "Boolean", "value": True, "valueInfo": {}}
+
+
+def test_a_gateway_condition_failing_rolls_the_completion_back(client):
+    client.deploy(extra={"simple.bpmn": minimal(condition="missing_variable > 3")})
+    case = client.start("simple")
+    [task] = client.tasks(processInstanceId=case["id"])
+    r = client.complete(task["id"])
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["type"] == "ProcessEngineException" and "missing_variable" in body["message"]
+    assert [t["id"] for t in client.tasks(processInstanceId=case["id"])] == [task["id"]]
+    assert client.complete(task["id"], typed(missing_variable=5)).status_code == 204
+
+
+def test_two_departments_completing_one_task_at_once_one_wins_and_one_gets_409(client):
+    client.deploy(extra={"simple.bpmn": minimal()})
+    case = client.start("simple")
+    [task] = client.tasks(processInstanceId=case["id"])
+    barrier, results = threading.Barrier(2), []
+
+    def complete():
+        barrier.wait()
+        results.append(client.complete(task["id"], typed(approved=True)))
+
+    threads = [threading.Thread(target=complete) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in results)
+    assert codes == [204, 409], [(r.status_code, r.get_data(as_text=True)) for r in results]
+    loser = next(r for r in results if r.status_code == 409).get_json()
+    assert loser["type"] == "OptimisticLockingException"
+    completions = client.get("/engine-rest/history/activity-instance",
+                             query_string={"processInstanceId": case["id"], "activityId": "T"}).get_json()
+    assert len(completions) == 1
+
+
+def test_the_openapi_document_and_docs_page_are_served(client):
+    spec = client.http.get("/engine-rest/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.get_json()["paths"]
+    for path in ("/engine-rest/deployment/create", "/engine-rest/task/{task_id}/complete",
+                 "/engine-rest/process-definition/key/{key}/start", "/engine-rest/history/process-instance"):
+        assert path in paths
+    assert client.http.get("/engine-rest/docs").status_code == 200
+
+
+def test_users_groups_and_memberships(client):
+    client.create_user("li", ["fgw"])
+    users = client.get("/engine-rest/user", query_string={"memberOfGroup": "fgw"}).get_json()
+    assert [u["id"] for u in users] == ["li"]
+    groups = client.get("/engine-rest/group", query_string={"member": "li"}).get_json()
+    assert [g["id"] for g in groups] == ["fgw"]
+    li = client.as_user("li")
+    assert li.post("/engine-rest/user/create", json={"profile": {"id": "x"}}).status_code == 403
+    assert client.post("/engine-rest/user/create", json={"profile": {"id": "li"}}).status_code == 400
+    verify = client.post("/engine-rest/identity/verify", json={"username": "li", "password": "pw"}).get_json()
+    assert verify == {"authenticatedUser": "li", "authenticated": True}
+
+
+def test_request_bodies_over_the_limit_are_413(client, app):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    token = base64.b64encode(b"admin:admin-secret").decode()
+    r = client.http.post("/engine-rest/process-definition/key/x/start", data="x" * 4096,
+                         headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+    assert r.status_code == 413

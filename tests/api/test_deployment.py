@@ -1,0 +1,203 @@
+"""Deploying as Camunda Modeler does: validation with file/line/element, versions,
+duplicate filtering, and a broken file deploying nothing."""
+from __future__ import annotations
+
+from tests.conftest import FIXTURES, ROOT, typed
+
+QUICKSTART = ROOT / "examples" / "quickstart" / "parallel_review.bpmn"
+FORMS = [ROOT / "forms" / "department_review.form", ROOT / "forms" / "application_intake.form"]
+
+MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="t">
+  <bpmn:process id="{key}" name="{name}" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw"><bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>F2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:exclusiveGateway id="G" default="F4"><bpmn:incoming>F2</bpmn:incoming><bpmn:outgoing>F3</bpmn:outgoing><bpmn:outgoing>F4</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="G" />
+    <bpmn:sequenceFlow id="F3" sourceRef="G" targetRef="E"><bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="F4" sourceRef="G" targetRef="E" />
+    <bpmn:endEvent id="E"><bpmn:incoming>F3</bpmn:incoming><bpmn:incoming>F4</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def minimal(key="simple", name="简单审批", condition="approved == True"):
+    return MINIMAL.format(key=key, name=name, condition=condition)
+
+
+def deployment_count(client):
+    return client.get("/engine-rest/deployment/count").get_json()["count"]
+
+
+def test_deploy_returns_the_deployed_definitions_in_camundas_shape(client):
+    r = client.deploy(QUICKSTART, *FORMS, name="quickstart", deployment_source="Camunda Modeler")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["name"] == "quickstart" and body["source"] == "Camunda Modeler"
+    [definition] = body["deployedProcessDefinitions"].values()
+    assert definition["key"] == "quickstart_review" and definition["version"] == 1
+    assert definition["id"].startswith("quickstart_review:1:")
+    assert client.get(f"/engine-rest/deployment/{body['id']}").get_json()["id"] == body["id"]
+    names = {r["name"] for r in client.get(f"/engine-rest/deployment/{body['id']}/resources").get_json()}
+    assert names == {"parallel_review.bpmn", "department_review.form", "application_intake.form"}
+    xml = client.get("/engine-rest/process-definition/key/quickstart_review/xml").get_json()
+    assert xml["bpmn20Xml"].startswith("<?xml") and xml["id"] == definition["id"]
+
+
+def test_a_changed_process_gets_version_2_and_running_cases_stay_on_version_1(client):
+    client.deploy(extra={"simple.bpmn": minimal()})
+    first = client.start("simple")
+    client.deploy(extra={"simple.bpmn": minimal(name="简单审批 v2")})
+    defs = client.get("/engine-rest/process-definition", query_string={"key": "simple"}).get_json()
+    assert sorted(d["version"] for d in defs) == [1, 2]
+    latest = client.get("/engine-rest/process-definition",
+                        query_string={"key": "simple", "latestVersion": "true"}).get_json()
+    assert [d["version"] for d in latest] == [2]
+    second = client.start("simple")
+    assert first["definitionId"].startswith("simple:1:") and second["definitionId"].startswith("simple:2:")
+    [task] = client.tasks(processInstanceId=first["id"])
+    assert client.complete(task["id"], typed(approved=True)).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{first['id']}").get_json()["state"] == "COMPLETED"
+
+
+def test_duplicate_filtering_skips_an_unchanged_deployment(client):
+    first = client.deploy(extra={"simple.bpmn": minimal()}, name="lib", enable_duplicate_filtering=True).get_json()
+    again = client.deploy(extra={"simple.bpmn": minimal()}, name="lib", enable_duplicate_filtering=True).get_json()
+    assert again["id"] == first["id"]
+    assert deployment_count(client) == 1
+    assert [d["version"] for d in client.get("/engine-rest/process-definition").get_json()] == [1]
+    changed = client.deploy(extra={"simple.bpmn": minimal(name="改")}, name="lib",
+                            enable_duplicate_filtering=True).get_json()
+    assert changed["id"] != first["id"]
+
+
+def test_deploy_changed_only_redeploys_just_the_changed_file(client):
+    files = {"a.bpmn": minimal("proc_a"), "b.bpmn": minimal("proc_b")}
+    client.deploy(extra=files, name="lib", deploy_changed_only=True)
+    r = client.deploy(extra={**files, "b.bpmn": minimal("proc_b", name="changed")}, name="lib",
+                      deploy_changed_only=True).get_json()
+    assert r["processDefinitionKeys"] == ["proc_b"]
+    versions = {d["key"]: d["version"] for d in client.get("/engine-rest/process-definition",
+                                                             query_string={"latestVersion": "true"}).get_json()}
+    assert versions == {"proc_a": 1, "proc_b": 2}
+
+
+def test_a_broken_file_deploys_nothing_and_says_file_line_and_element(client):
+    broken = minimal("broken", condition="approved ==")
+    r = client.deploy(extra={"good.bpmn": minimal("good"), "broken.bpmn": broken})
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["type"] == "ParseException"
+    [problem] = body["details"]["broken.bpmn"]["errors"]
+    assert problem["mainElementId"] == "F3" and problem["line"] == 9
+    assert "broken.bpmn" in body["message"]
+    assert deployment_count(client) == 0
+    assert client.get("/engine-rest/process-definition").get_json() == []
+
+
+def test_xml_that_is_not_well_formed_is_refused_with_its_line(client):
+    r = client.deploy(extra={"bad.bpmn": minimal().replace("</bpmn:process>", "")})
+    assert r.status_code == 400
+    [problem] = r.get_json()["details"]["bad.bpmn"]["errors"]
+    assert "well-formed" in problem["message"] and problem["line"] > 0
+
+
+def test_a_schema_violation_is_refused(client):
+    r = client.deploy(extra={"bad.bpmn": minimal().replace("<bpmn:endEvent", "<bpmn:endEvnt").replace(
+        "</bpmn:endEvent>", "</bpmn:endEvnt>")})
+    assert r.status_code == 400
+    assert "schema" in r.get_json()["details"]["bad.bpmn"]["errors"][0]["message"]
+
+
+def test_dtds_and_entities_are_refused_before_parsing(client):
+    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+              '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&lol2;</bpmn:definitions>')
+    xxe = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">&x;</bpmn:definitions>')
+    for body in (laughs, xxe):
+        r = client.deploy(extra={"evil.bpmn": body})
+        assert r.status_code == 400
+        message = r.get_json()["details"]["evil.bpmn"]["errors"][0]["message"]
+        assert "DTD" in message and "root:" not in r.get_data(as_text=True)
+
+
+def test_a_form_reference_that_resolves_nowhere_is_refused(client):
+    bpmn = minimal().replace('camunda:candidateGroups="fgw"', 'camunda:candidateGroups="fgw" camunda:formRef="nope"')
+    r = client.deploy(extra={"simple.bpmn": bpmn})
+    assert r.status_code == 400
+    [problem] = r.get_json()["details"]["simple.bpmn"]["errors"]
+    assert "nope" in problem["message"] and problem["mainElementId"] == "T"
+
+
+def test_a_call_to_an_undeployed_process_is_refused(client):
+    r = client.deploy(FIXTURES / "call_parent.bpmn")
+    assert r.status_code == 400
+    assert "department_check" in r.get_json()["message"]
+
+
+def test_java_listeners_and_non_external_service_tasks_are_refused_with_advice(client):
+    bpmn = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">',
+                             '<bpmn:userTask id="T" name="审查"><bpmn:extensionElements><camunda:taskListener '
+                             'class="org.Foo" event="create" /></bpmn:extensionElements>')
+    r = client.deploy(extra={"l.bpmn": bpmn})
+    assert r.status_code == 400 and "taskListener" in r.get_json()["message"]
+    service = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">',
+                                '<bpmn:serviceTask id="T" camunda:class="org.Foo">').replace(
+        "</bpmn:userTask>", "</bpmn:serviceTask>")
+    r = client.deploy(extra={"s.bpmn": service})
+    assert r.status_code == 400 and "external" in r.get_json()["message"]
+
+
+def test_an_invalid_form_is_refused_and_nothing_is_deployed(client):
+    r = client.deploy(extra={"bad.form": '{"type": "default", "id": "bad", "schemaVersion": 16, '
+                                         '"components": [{"type": "no-such-thing", "key": "x"}]}',
+                             "simple.bpmn": minimal()})
+    assert r.status_code == 400
+    assert "bad.form" in r.get_json()["details"]
+    assert deployment_count(client) == 0
+
+
+def test_only_designers_and_admins_may_deploy(client):
+    clerk = client.create_user("clerk", ["window"])
+    r = clerk.deploy(extra={"simple.bpmn": minimal()})
+    assert r.status_code == 403
+    designer = client.create_user("designer", ["designers"])
+    assert designer.deploy(extra={"simple.bpmn": minimal()}).status_code == 200
+
+
+def test_deleting_a_deployment_with_running_cases_needs_cascade(client):
+    dep = client.deploy(extra={"simple.bpmn": minimal()}).get_json()
+    client.start("simple")
+    assert client.delete(f"/engine-rest/deployment/{dep['id']}").status_code == 400
+    assert client.delete(f"/engine-rest/deployment/{dep['id']}", query_string={"cascade": "true"}).status_code == 204
+    assert client.get(f"/engine-rest/deployment/{dep['id']}").status_code == 404
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
+def test_multi_instance_review_offers_one_task_per_department_from_a_collection(client):
+    assert client.deploy(FIXTURES / "mi_review.bpmn").status_code == 200
+    case = client.start("mi_review", typed(departments=["fgw", "zrzy", "zjj"]))
+    tasks = client.tasks(processInstanceId=case["id"])
+    assert sorted(t["candidateGroups"][0] for t in tasks) == ["fgw", "zjj", "zrzy"]
+    assert all(t["priority"] == 70 and t["due"] for t in tasks)
+    for task in tasks:
+        assert client.complete(task["id"], typed(ok=True)).status_code == 204
+    sequential = client.tasks(processInstanceId=case["id"])
+    assert len(sequential) == 1 and sequential[0]["taskDefinitionKey"] == "Second"
+    for _ in range(3):
+        [task] = client.tasks(processInstanceId=case["id"])
+        assert client.complete(task["id"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case['id']}").get_json()["state"] == "COMPLETED"
+
+
+def test_call_activity_runs_a_process_deployed_from_another_file(client):
+    assert client.deploy(FIXTURES / "call_child.bpmn").status_code == 200
+    assert client.deploy(FIXTURES / "call_parent.bpmn").status_code == 200
+    case = client.start("stage_parent")
+    [check] = client.tasks(processInstanceId=case["id"])
+    assert check["taskDefinitionKey"] == "Check"
+    assert client.complete(check["id"]).status_code == 204
+    [issue] = client.tasks(processInstanceId=case["id"])
+    assert issue["taskDefinitionKey"] == "Issue"

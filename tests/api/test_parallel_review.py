@@ -1,0 +1,161 @@
+"""The quickstart as departments work it: deploy a Camunda-Modeler diagram with three
+parallel reviews, a gateway and forms; four department users drive it to the end."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT, typed
+
+QUICKSTART = ROOT / "examples" / "quickstart" / "parallel_review.bpmn"
+FORMS = [ROOT / "forms" / "department_review.form", ROOT / "forms" / "application_intake.form"]
+DEPARTMENTS = {"fgw": "Task_review_fgw", "zrzy": "Task_review_zrzy", "zjj": "Task_review_zjj"}
+APPLICATION = {"applicantName": "苏州某某科技有限公司", "creditCode": "91320500MA1XXXXX0X"}
+
+
+@pytest.fixture
+def people(client):
+    deployed = client.deploy(QUICKSTART, *FORMS, name="quickstart")
+    assert deployed.status_code == 200, deployed.get_json()
+    users = {dept: client.create_user(f"{dept}_officer", [dept]) for dept in DEPARTMENTS}
+    users["window"] = client.create_user("window_clerk", ["window"])
+    return users
+
+
+def start_case(client, business_key="SZ-2025-0001"):
+    return client.start("quickstart_review", typed(**APPLICATION), business_key)
+
+
+def review(user, decision="approve", opinion="材料齐全，同意"):
+    [task] = user.tasks()
+    return user.complete(task["id"], typed(decision=decision, opinion=opinion))
+
+
+def test_three_departments_review_in_parallel_and_the_window_issues_the_result(client, people):
+    case = start_case(client)
+    open_tasks = client.tasks(processInstanceId=case["id"])
+    assert sorted(t["taskDefinitionKey"] for t in open_tasks) == sorted(DEPARTMENTS.values())
+
+    assert people["window"].tasks() == []          # nothing for the window yet
+    for dept in DEPARTMENTS:
+        user = people[dept]
+        [task] = user.tasks()
+        assert task["taskDefinitionKey"] == DEPARTMENTS[dept]
+        assert task["candidateGroups"] == [dept]
+        assert task["businessKey"] == "SZ-2025-0001"
+        assert user.post(f"/engine-rest/task/{task['id']}/claim", json={"userId": f"{dept}_officer"}).status_code == 204
+        assert review(user).status_code == 204
+
+    [issue] = people["window"].tasks()
+    assert issue["taskDefinitionKey"] == "Task_issue"
+    assert people["window"].complete(issue["id"], typed(decision="approve", opinion="已出件")).status_code == 204
+
+    history = client.get(f"/engine-rest/history/process-instance/{case['id']}").get_json()
+    assert history["state"] == "COMPLETED" and history["endTime"] is not None
+    activities = client.get("/engine-rest/history/activity-instance",
+                            query_string={"processInstanceId": case["id"], "activityType": "userTask"}).get_json()
+    assert {a["activityId"]: a["assignee"] for a in activities} == {
+        "Task_review_fgw": "fgw_officer", "Task_review_zrzy": "zrzy_officer", "Task_review_zjj": "zjj_officer",
+        "Task_issue": "window_clerk"}
+    ends = client.get("/engine-rest/history/activity-instance",
+                      query_string={"processInstanceId": case["id"], "activityId": "End_approved"}).get_json()
+    assert len(ends) == 1
+
+
+def test_one_department_refusing_takes_the_not_approved_path(client, people):
+    case = start_case(client)
+    review(people["fgw"])
+    review(people["zrzy"], decision="reject", opinion="用地不符合规划")
+    review(people["zjj"])
+    assert people["window"].tasks() == []
+    history = client.get(f"/engine-rest/history/process-instance/{case['id']}").get_json()
+    assert history["state"] == "COMPLETED"
+    variables = client.get("/engine-rest/history/variable-instance",
+                           query_string={"processInstanceId": case["id"]}).get_json()
+    values = {v["name"]: v["value"] for v in variables}
+    assert values["zrzyDecision"] == "reject" and values["fgwDecision"] == "approve"
+    assert "decision" not in values        # outputs map each department's local decision
+
+
+def test_a_department_cannot_see_or_complete_another_departments_task(client, people):
+    case = start_case(client)
+    fgw_task = next(t for t in client.tasks(processInstanceId=case["id"]) if t["candidateGroups"] == ["fgw"])
+    intruder = people["zjj"]
+    assert intruder.get(f"/engine-rest/task/{fgw_task['id']}").status_code == 403
+    r = intruder.complete(fgw_task["id"], typed(decision="approve", opinion="x"))
+    assert r.status_code == 403 and r.get_json()["type"] == "AuthorizationException"
+    assert client.get(f"/engine-rest/task/{fgw_task['id']}").status_code == 200      # still open
+
+
+def test_a_claimed_task_is_reserved_for_its_claimant(client, people):
+    start_case(client)
+    colleague = client.create_user("fgw_colleague", ["fgw"])
+    [task] = people["fgw"].tasks()
+    assert people["fgw"].post(f"/engine-rest/task/{task['id']}/claim", json={"userId": "fgw_officer"}).status_code == 204
+    r = colleague.post(f"/engine-rest/task/{task['id']}/claim", json={"userId": "fgw_colleague"})
+    assert r.status_code == 409 and r.get_json()["type"] == "TaskAlreadyClaimedException"
+    assert colleague.complete(task["id"], typed(decision="approve", opinion="x")).status_code == 403
+    assert colleague.tasks(candidateGroup="fgw") == []     # claimed tasks leave the group queue
+    assert people["fgw"].post(f"/engine-rest/task/{task['id']}/unclaim").status_code == 204
+    assert [t["id"] for t in colleague.tasks(candidateGroup="fgw")] == [task["id"]]
+
+
+def test_completing_with_values_the_form_refuses_is_a_400_listing_every_field(client, people):
+    start_case(client)
+    [task] = people["fgw"].tasks()
+    r = people["fgw"].complete(task["id"], typed(decision="maybe", opinion=""))
+    assert r.status_code == 400
+    body = r.get_json()
+    assert body["type"] == "FormFieldValidationException"
+    assert set(body["errors"]) >= {"decision", "opinion"}
+    assert [t["id"] for t in people["fgw"].tasks()] == [task["id"]]       # untouched
+
+
+def test_starting_without_the_start_forms_required_fields_is_refused(client, people):
+    r = client.post("/engine-rest/process-definition/key/quickstart_review/start", json={"variables": {}})
+    assert r.status_code == 400 and "applicantName" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
+def test_the_deployed_forms_are_served_for_the_task_and_the_start_event(client, people):
+    start_case(client)
+    [task] = people["zjj"].tasks()
+    form = people["zjj"].get(f"/engine-rest/task/{task['id']}/deployed-form").get_json()
+    assert form["id"] == "department_review"
+    ref = people["zjj"].get(f"/engine-rest/task/{task['id']}/form").get_json()
+    assert ref["camundaFormRef"] == {"key": "department_review", "binding": "latest", "version": None}
+    start_form = client.get("/engine-rest/process-definition/key/quickstart_review/deployed-start-form").get_json()
+    assert start_form["id"] == "application_intake"
+    variables = people["zjj"].get(f"/engine-rest/task/{task['id']}/form-variables").get_json()
+    assert variables["applicantName"] == {"type": "String", "value": APPLICATION["applicantName"], "valueInfo": {}}
+
+
+def test_withdrawing_a_case_terminates_it_and_removes_its_tasks(client, people):
+    case = start_case(client)
+    assert client.delete(f"/engine-rest/process-instance/{case['id']}",
+                         query_string={"deleteReason": "申请人撤回"}).status_code == 204
+    assert client.tasks(processInstanceId=case["id"]) == []
+    assert client.get(f"/engine-rest/process-instance/{case['id']}").status_code == 404
+    history = client.get("/engine-rest/history/process-instance",
+                         query_string={"state": "EXTERNALLY_TERMINATED"}).get_json()
+    assert [h["id"] for h in history] == [case["id"]]
+    canceled = client.get("/engine-rest/history/activity-instance",
+                          query_string={"processInstanceId": case["id"], "activityType": "userTask"}).get_json()
+    assert all(a["canceled"] and a["endTime"] for a in canceled) and len(canceled) == 3
+
+
+def test_activity_instance_tree_shows_the_three_running_reviews(client, people):
+    case = start_case(client)
+    tree = client.get(f"/engine-rest/process-instance/{case['id']}/activity-instances").get_json()
+    assert tree["id"] == case["id"] and tree["activityType"] == "processDefinition"
+    assert sorted(c["activityId"] for c in tree["childActivityInstances"]) == sorted(DEPARTMENTS.values())
+
+
+def test_business_key_and_candidate_queries_find_the_case(client, people):
+    case = start_case(client, business_key="SZ-QUERY-1")
+    start_case(client, business_key="SZ-QUERY-2")
+    found = client.get("/engine-rest/process-instance", query_string={"businessKey": "SZ-QUERY-1"}).get_json()
+    assert [f["id"] for f in found] == [case["id"]]
+    assert len(client.tasks(processInstanceBusinessKey="SZ-QUERY-1")) == 3
+    assert len(client.tasks(candidateGroup="zrzy")) == 2
+    assert len(client.tasks(candidateUser="zrzy_officer")) == 2
+    assert client.get("/engine-rest/task/count", query_string={"candidateGroup": "fgw"}).get_json() == {"count": 2}

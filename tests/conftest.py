@@ -1,0 +1,189 @@
+"""Shared fixtures.  Every storage test runs twice: on SQLite and on PostgreSQL.
+
+PostgreSQL comes from APPROVALS_TEST_PG (default: the local server with trust auth,
+database `test`); each test session works in a schema of its own.  Where the server
+cannot be reached the PostgreSQL half is skipped, and the header says so once.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine.config import ROOT, Settings
+from engine.db import migrate
+from engine.models import Base
+
+PG_URL = os.environ.get("APPROVALS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ADMIN = ("admin", "admin-secret")
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
+
+
+PG_PROBLEM = _pg_reachable()
+
+
+def pytest_report_header(config):
+    if PG_PROBLEM:
+        return f"PostgreSQL unreachable at {PG_URL} ({PG_PROBLEM}): PostgreSQL tests are skipped"
+    return f"PostgreSQL: {PG_URL}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url():
+    if PG_PROBLEM:
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    migrate(url)
+    yield url
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'approvals.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_schema_url")
+
+
+def wipe(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    wipe(database_url)
+    return Settings(database_url=database_url, admin_password=ADMIN[1], bpmn_dir=ROOT / "bpmn",
+                    forms_dir=ROOT / "forms")
+
+
+@pytest.fixture
+def engine(settings):
+    from engine.context import Engine
+    from app import ensure_admin
+    eng = Engine(settings)
+    ensure_admin(eng)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def app(engine, settings):
+    from app import create_app
+    from engine.clock import clock
+    flask_app = create_app(settings, engine)
+    yield flask_app
+    scheduler = flask_app.extensions.get("approvals_scheduler")
+    if scheduler is not None:
+        scheduler.stop()
+    clock.reset()
+
+
+class Client:
+    """The HTTP API as a department user calls it (Flask's WSGI test client)."""
+
+    def __init__(self, flask_client, user=ADMIN):
+        self.http = flask_client
+        self.user = user
+
+    def as_user(self, user_id: str, password: str = "pw") -> "Client":
+        return Client(self.http, (user_id, password))
+
+    def _headers(self, headers=None):
+        token = base64.b64encode(f"{self.user[0]}:{self.user[1]}".encode()).decode()
+        return {"Authorization": f"Basic {token}", **(headers or {})}
+
+    def get(self, path, **kw):
+        return self.http.get(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def post(self, path, **kw):
+        return self.http.post(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def put(self, path, **kw):
+        return self.http.put(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, path, **kw):
+        return self.http.delete(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    # --- conveniences used across tests ------------------------------------------------
+    def deploy(self, *paths, name="test", extra=None, **form):
+        data = {"deployment-name": name, **{k.replace("_", "-"): str(v).lower() if isinstance(v, bool) else v
+                                            for k, v in form.items()}}
+        files = []
+        for p in paths:
+            p = Path(p)
+            files.append((p.name, p.read_bytes()))
+        for name_, content in (extra or {}).items():
+            files.append((name_, content if isinstance(content, bytes) else content.encode()))
+        import io
+        for i, (fname, content) in enumerate(files):
+            data[f"file{i}"] = (io.BytesIO(content), fname)
+        return self.post("/engine-rest/deployment/create", data=data, content_type="multipart/form-data")
+
+    def create_user(self, user_id, groups=(), password="pw"):
+        r = self.post("/engine-rest/user/create", json={"profile": {"id": user_id, "firstName": user_id},
+                                                         "credentials": {"password": password}})
+        assert r.status_code == 204, r.get_json()
+        for g in groups:
+            if self.get(f"/engine-rest/group?id={g}").get_json() == []:
+                assert self.post("/engine-rest/group/create", json={"id": g, "name": g}).status_code == 204
+            assert self.put(f"/engine-rest/group/{g}/members/{user_id}").status_code == 204
+        return self.as_user(user_id, password)
+
+    def start(self, key, variables=None, business_key=None):
+        body = {"variables": variables or {}}
+        if business_key:
+            body["businessKey"] = business_key
+        r = self.post(f"/engine-rest/process-definition/key/{key}/start", json=body)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    def tasks(self, **query):
+        r = self.get("/engine-rest/task", query_string=query)
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    def complete(self, task_id, variables=None):
+        return self.post(f"/engine-rest/task/{task_id}/complete", json={"variables": variables or {}})
+
+
+@pytest.fixture
+def client(app) -> Client:
+    return Client(app.test_client())
+
+
+def typed(**values) -> dict:
+    """Plain values -> Camunda typed variables."""
+    from engine.variables import to_wire
+    return {k: to_wire(v) for k, v in values.items()}

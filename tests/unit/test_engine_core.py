@@ -1,0 +1,138 @@
+"""Engine unit cases: the Camunda dialect on SpiffWorkflow, persistence and races."""
+from __future__ import annotations
+
+import pytest
+from SpiffWorkflow.util.task import TaskState
+
+from engine import identity, instances, runtime, tasks
+from engine.context import Engine
+from engine.deployments import Upload, deploy
+from engine.errors import Conflict, ModelError
+from engine.parser import is_iso_literal, timer_expression, unwrap_placeholder
+from engine.workflows import dump_state, load_state, parse_resources, run_until_waiting
+from tests.api.test_deployment import minimal
+from tests.conftest import FIXTURES, ROOT
+
+TIMER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D" targetNamespace="t">
+  <bpmn:process id="timer" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:intermediateCatchEvent id="Wait"><bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>F2</bpmn:outgoing>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT2S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="E"><bpmn:incoming>F2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Wait" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Wait" targetRef="E" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+@pytest.mark.parametrize("text,literal", [("PT2S", True), ("P3D", True), ("R3/PT10M", True),
+                                          ("2025-10-01T09:00:00+08:00", True), ("2025-10-01", True),
+                                          ("workdays(3)", False), ('"PT2S"', False), ("deadline", False)])
+def test_iso_timer_literals_are_recognised(text, literal):
+    assert is_iso_literal(text) is literal
+
+
+def test_timer_literals_without_quotes_become_python_strings():
+    assert timer_expression("PT2S") == "'PT2S'"
+    assert timer_expression('"PT2S"') == '"PT2S"'
+    assert timer_expression("${legal_deadline('review')}") == "legal_deadline('review')"
+    assert unwrap_placeholder("${a and b}") == "a and b"
+
+
+def test_an_unquoted_duration_timer_parses_and_waits():
+    parser = parse_resources([("timer.bpmn", TIMER.encode())])
+    spec = parser.get_spec("timer")
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from engine.script_engine import ApprovalScriptEngine
+    workflow = BpmnWorkflow(spec, {}, script_engine=ApprovalScriptEngine())
+    run_until_waiting(workflow)
+    [waiting] = workflow.get_tasks(state=TaskState.WAITING)
+    assert waiting.task_spec.bpmn_id == "Wait"
+    assert waiting.internal_data["event_value"]          # the due time was computed from 'PT2S'
+
+
+def test_plain_and_manual_tasks_pass_straight_through_as_in_camunda():
+    xml = minimal("pass").replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">',
+                                  '<bpmn:manualTask id="T">').replace("</bpmn:userTask>", "</bpmn:manualTask>")
+    parser = parse_resources([("p.bpmn", xml.encode())])
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from engine.script_engine import ApprovalScriptEngine
+    workflow = BpmnWorkflow(parser.get_spec("pass"), {}, script_engine=ApprovalScriptEngine())
+    workflow.task_tree.data["approved"] = True
+    run_until_waiting(workflow)
+    assert workflow.completed
+
+
+def test_state_round_trips_with_the_spec_by_reference():
+    parser = parse_resources([("q.bpmn", (ROOT / "examples/quickstart/parallel_review.bpmn").read_bytes())])
+    spec, subs = parser.get_spec("quickstart_review"), parser.get_subprocess_specs("quickstart_review")
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from engine.script_engine import ApprovalScriptEngine
+    workflow = BpmnWorkflow(spec, subs, script_engine=ApprovalScriptEngine())
+    run_until_waiting(workflow)
+    state = dump_state(workflow)
+    assert '"spec": "quickstart_review"' in state and "task_specs" not in state
+    restored = load_state(state, spec, subs, ApprovalScriptEngine())
+    assert sorted(t.task_spec.bpmn_id for t in restored.get_tasks(state=TaskState.READY)) == \
+        ["Task_review_fgw", "Task_review_zjj", "Task_review_zrzy"]
+
+
+def _deploy_simple(engine):
+    with engine.uow() as uow:
+        deploy(uow, [Upload("simple.bpmn", minimal().encode())], identity.SYSTEM)
+        uow.commit()
+    with engine.uow() as uow:
+        record, _ = instances.start(uow, identity.SYSTEM, {}, None, key="simple")
+    return record
+
+
+def test_a_case_survives_a_restart_of_the_engine(engine, settings):
+    record = _deploy_simple(engine)
+    engine.close()
+    fresh = Engine(settings)         # new caches, new connections: only the database remains
+    with fresh.uow(write=False) as uow:
+        [view] = tasks.query(uow.session, identity.SYSTEM, tasks.TaskQuery(process_instance_id=record.id))
+        task_id = view.row.id
+    with fresh.uow() as uow:
+        tasks.complete(uow, identity.SYSTEM, task_id, {"approved": True})
+    with fresh.uow(write=False) as uow:
+        assert instances.get(uow.session, identity.SYSTEM, record.id, running_only=False).state == "COMPLETED"
+    fresh.close()
+
+
+def test_two_commands_on_one_instance_the_second_to_save_gets_a_conflict(engine):
+    record = _deploy_simple(engine)
+    first, second = engine.uow(), engine.uow(write=False)      # a read-started UoW can interleave on SQLite
+    with first, second:
+        a = runtime.open_instance(first, record.id, identity.SYSTEM)
+        b = runtime.open_instance(second, record.id, identity.SYSTEM)
+        runtime.save(a)
+        first.commit()
+        second.session.commit()                    # end b's read snapshot so it sees a's write
+        with pytest.raises(Conflict):
+            runtime.save(b)
+
+
+def test_a_failed_command_leaves_no_trace(engine):
+    record = _deploy_simple(engine)
+    with engine.uow(write=False) as uow:
+        [view] = tasks.query(uow.session, identity.SYSTEM, tasks.TaskQuery(process_instance_id=record.id))
+        task_id = view.row.id
+        before = runtime.load_record(uow.session, record.id).version
+    with engine.uow() as uow, pytest.raises(ModelError):
+        # the gateway condition reads `approved`; without it the command fails after the task ran
+        tasks.complete(uow, identity.SYSTEM, task_id, {})
+    with engine.uow(write=False) as uow:
+        assert runtime.load_record(uow.session, record.id).version == before
+        assert [v.row.id for v in tasks.query(uow.session, identity.SYSTEM,
+                                              tasks.TaskQuery(process_instance_id=record.id))] == [task_id]
+    with engine.uow() as uow:                      # the cache did not keep the half-run workflow
+        tasks.complete(uow, identity.SYSTEM, task_id, {"approved": False})
+
+
+def test_call_activity_fixture_pair_parses_across_files():
+    parser = parse_resources([("c.bpmn", (FIXTURES / "call_child.bpmn").read_bytes()),
+                              ("p.bpmn", (FIXTURES / "call_parent.bpmn").read_bytes())])
+    assert "department_check" in parser.get_subprocess_specs("stage_parent")
