@@ -22,11 +22,17 @@ class NotMigrated(EngineError):
     type = "ProcessEngineException"
 
 
-def make_engine(url: str) -> Engine:
+def ensure_sqlite_folder(url: str) -> None:
+    """A SQLite file's folder (`instance/` by default) is created on first use."""
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    ensure_sqlite_folder(url)
+    if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=20, max_overflow=20)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -70,6 +76,7 @@ def alembic_config(url: str):
 def migrate(url: str) -> None:
     """Bring the database to the newest schema (`python app.py migrate`)."""
     from alembic import command
+    ensure_sqlite_folder(url)
     command.upgrade(alembic_config(url), "head")
 
 
