@@ -23,12 +23,13 @@ class ErrorSchema(ma.Schema):
     """Camunda 7's error body."""
     type = ma.fields.String(metadata={"description": "exception class name, e.g. InvalidRequestException"})
     message = ma.fields.String(metadata={"description": "what went wrong and where"})
+    code = ma.fields.Integer(allow_none=True, metadata={"description": "Camunda error code: 1 optimistic locking, 0 other engine errors"})
     details = ma.fields.Dict(metadata={"description": "per-resource parse problems (deployments)"})
     errors = ma.fields.Dict(metadata={"description": "per-field problems (forms, request bodies)"})
 
 
-def error_response(status: int, type_: str, message: str, **extra):
-    body = {"type": type_, "message": message}
+def error_response(status: int, type_: str, message: str, code: int | None = None, **extra):
+    body = {"type": type_, "message": message, "code": code}
     body.update({k: v for k, v in extra.items() if v is not None})
     response = jsonify(body)
     response.status_code = status
@@ -79,7 +80,7 @@ def register(app) -> None:
     def integrity_error(err):
         log.info("integrity conflict: %s", err.orig)
         return error_response(409, "OptimisticLockingException",
-                              "the change conflicts with a concurrent change (a duplicate or a race); retry")
+                              "the change conflicts with a concurrent change (a duplicate or a race); retry", code=1)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(err):

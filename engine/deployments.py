@@ -117,7 +117,7 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
 def _summary(errors: list[Problem]) -> str:
     shown = "; ".join(str(p) for p in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return f"ENGINE-01009 Error while parsing process. {shown}{more}"
+    return f"ENGINE-09005 Could not parse BPMN process. Errors: {shown}{more}"
 
 
 def _details(problems: list[Problem]) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 class EngineError(Exception):
     status = 400
     type = "InvalidRequestException"
+    code: int | None = None        # Camunda 7.20's error code: 1 optimistic locking, 0 other engine errors
 
     def __init__(self, message: str, **details) -> None:
         super().__init__(message)
@@ -13,7 +14,7 @@ class EngineError(Exception):
         self.details = details
 
     def body(self) -> dict:
-        body = {"type": self.type, "message": self.message}
+        body = {"type": self.type, "message": self.message, "code": self.code}
         body.update(self.details)
         return body
 
@@ -42,6 +43,7 @@ class Conflict(EngineError):
     """A lost race on the same instance: the caller may re-read and try again."""
     status = 409
     type = "OptimisticLockingException"
+    code = 1
 
 
 class TaskAlreadyClaimed(EngineError):
@@ -56,6 +58,7 @@ class ModelError(EngineError):
     The command is rolled back; the message names the element and the expression."""
     status = 400
     type = "ProcessEngineException"
+    code = 0
 
 
 class ParseError(EngineError):

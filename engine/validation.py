@@ -45,7 +45,9 @@ class Problem:
     def as_camunda(self) -> dict:
         """Camunda 7.20's ParseException `details` entry."""
         return {"message": self.message, "line": self.line or 0, "column": self.column or 0,
-                "mainElementId": self.element_id, "elementIds": [self.element_id] if self.element_id else []}
+                "mainElementId": self.element_id, "elementIds": [self.element_id] if self.element_id else [],
+                # Camunda's DTO spells this key with a Cyrillic "е"; the modeler reads that one
+                "\u0435lementIds": [self.element_id] if self.element_id else []}
 
     def __str__(self) -> str:
         where = self.resource + (f":{self.line}" if self.line else "")
