@@ -6,9 +6,9 @@ UTC.  Alembic migrations in `migrations/` create exactly these tables.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
@@ -238,3 +238,79 @@ class ApiToken(Base):
     created: Mapped[datetime] = mapped_column(DateTime)
     expires: Mapped[datetime | None] = mapped_column(DateTime)
     revoked: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# --- working-day calendar and legal clocks -------------------------------------------
+
+class Calendar(Base):
+    """A working-day calendar: national (`CN`) or a region's / service hall's own.
+
+    `published_years` are the years whose official schedule is loaded; outside them the
+    calendar falls back to weekends only and marks results provisional."""
+    __tablename__ = "calendar"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    office_hours: Mapped[list] = mapped_column(JSON, default=list)    # [["09:00", "12:00"], ["13:30", "17:30"]]
+    published_years: Mapped[list] = mapped_column(JSON, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=1)         # bumped on every change (cache key)
+    updated: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CalendarDay(Base):
+    """A day that differs from the plain weekday rule: a holiday on a weekday, or an
+    adjusted working weekend (调休)."""
+    __tablename__ = "calendar_day"
+    calendar_id: Mapped[str] = mapped_column(ForeignKey("calendar.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16), default="seed")   # seed | import | override
+
+
+class LegalClock(Base):
+    """A legal (or promised) time limit of one stage of one case.
+
+    The deadline is start + limit on the calendar, extended by every pause (补正);
+    `scope` tells apart the same stage in parallel branches (e.g. each department's review)."""
+    __tablename__ = "legal_clock"
+    __table_args__ = (UniqueConstraint("instance_id", "scope", "stage"),
+                      Index("ix_legal_clock_open", "stopped_at", "deadline_at"))
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_key: Mapped[str] = mapped_column(String(255), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(String(64), default="")
+    stage: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="legal")       # legal | promised
+    limit_value: Mapped[float] = mapped_column(Float)
+    limit_unit: Mapped[str] = mapped_column(String(16))                  # workdays | workhours | days
+    calendar_id: Mapped[str] = mapped_column(String(64), default="CN")
+    yellow_share: Mapped[float] = mapped_column(Float, default=0.8)
+    department: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    pauses: Mapped[list] = mapped_column(JSON, default=list)            # [{"from", "to", "reason"}]
+    paused_since: Mapped[datetime | None] = mapped_column(DateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime)      # null while paused
+    warning_at: Mapped[datetime | None] = mapped_column(DateTime)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))              # decided | tacit_approval | cancelled
+
+
+class LegalEvent(Base):
+    """What the statistics count: warnings (催办), escalations (督办), tacit approvals
+    (超时默许), decisions in time or overdue."""
+    __tablename__ = "legal_event"
+    __table_args__ = (Index("ix_legal_event_stats", "definition_key", "kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_key: Mapped[str] = mapped_column(String(255))
+    clock_id: Mapped[str | None] = mapped_column(String(64))
+    stage: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))       # yellow | red | tacit_approval | decided | overdue_decided
+    activity_id: Mapped[str | None] = mapped_column(String(255))
+    department: Mapped[str | None] = mapped_column(String(128), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
