@@ -27,6 +27,9 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
     for blueprint in (engine_info.blp, deployment.blp, process_definition.blp, process_instance.blp, task.blp,
                       history.blp, identity.blp, identity.tokens):
         api.register_blueprint(blueprint)
+    from . import calendar, legal
+    api.register_blueprint(calendar.blp)
+    api.register_blueprint(legal.blp)
     if test_clock:             # never by default: moving time is for tests and demos
         from . import test_clock as clock_api
         api.register_blueprint(clock_api.blp)

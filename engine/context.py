@@ -2,6 +2,7 @@
 engine.  Services receive a unit of work whose `ctx` is this object."""
 from __future__ import annotations
 
+from .calendars import CalendarStore
 from .clock import clock
 from .config import Settings
 from .db import UnitOfWork, check_migrated, make_engine, session_factories
@@ -23,6 +24,9 @@ class Engine:
             check_migrated(self.db, settings.database_url)
         self._read, self._write = session_factories(self.db)
         self.definitions = Definitions()
+        self.calendars = CalendarStore(self)
+        if check_schema:
+            self.calendars.seed()
         self.workflows = WorkflowCache(settings.workflow_cache_size)
         self.script_engine = ApprovalScriptEngine(expression_functions(self),
                                                   scripts_enabled=settings.script_tasks_enabled)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import forms as form_schema
+from . import legal
 from .errors import BadRequest, NotFound
 from .models import FormDefinition, ProcessDefinition, Resource
 from .workflows import SpecCache, parse_resources
@@ -74,7 +75,9 @@ class Definitions:
                 seen.add(row.resource_id)
                 resources.append(resource_content(session, row.resource_id))
         parser = parse_resources(resources)
-        return parser.get_spec(definition.key), parser.get_subprocess_specs(definition.key)
+        spec, subprocess_specs = parser.get_spec(definition.key), parser.get_subprocess_specs(definition.key)
+        legal.connect_all(spec, subprocess_specs)
+        return spec, subprocess_specs
 
     # --- forms ----------------------------------------------------------------------
 

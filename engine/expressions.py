@@ -1,12 +1,23 @@
 """Host functions that model expressions may call (timers, due dates, conditions).
 
 They return ISO-8601 strings with an offset, which is what SpiffWorkflow's timer
-definitions parse and what `camunda:dueDate` accepts."""
+definitions parse and what `camunda:dueDate` accepts.
+
+    now()                          the engine clock
+    days(n[, start])               n natural days later (to the instant)
+    hours(n[, start])              n hours later
+    workdays(n[, start, calendar]) end (23:59:59) of the nth working day after start's day
+    workhours(h[, start, calendar]) h hours of office time later
+    legal_deadline(stage)          the deadline of this case's legal clock `stage`
+    legal_warning(stage)           when that clock turns yellow
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
+
+from . import legal
 
 
 def _start(value, zone: ZoneInfo, now: datetime) -> datetime:
@@ -20,6 +31,13 @@ def _start(value, zone: ZoneInfo, now: datetime) -> datetime:
 def expression_functions(engine) -> dict[str, Callable]:
     zone = ZoneInfo(engine.settings.timezone)
 
+    def calendar(calendar_id):
+        command = legal.current.get()
+        if command is not None:
+            return engine.calendars.get(command.session, calendar_id)
+        with engine.uow(write=False) as uow:
+            return engine.calendars.get(uow.session, calendar_id)
+
     def now() -> str:
         return engine.clock.now().astimezone(zone).isoformat()
 
@@ -30,4 +48,23 @@ def expression_functions(engine) -> dict[str, Callable]:
     def hours(n, start=None) -> str:
         return (_start(start, zone, engine.clock.now()) + timedelta(hours=float(n))).isoformat()
 
-    return {"now": now, "days": days, "hours": hours}
+    def workdays(n, start=None, calendar_id=None) -> str:
+        """The end of the nth working day after `start`'s day (the start day is not counted)."""
+        begin = _start(start, zone, engine.clock.now())
+        cal = calendar(calendar_id)
+        if float(n) != int(float(n)):
+            return cal.add_working_days_fractional(begin, float(n)).deadline.isoformat()
+        return cal.add_working_days(begin, int(float(n))).deadline.isoformat()
+
+    def workhours(h, start=None, calendar_id=None) -> str:
+        return calendar(calendar_id).add_working_hours(_start(start, zone, engine.clock.now()), float(h)) \
+            .deadline.isoformat()
+
+    def legal_deadline(stage) -> str:
+        return legal.deadline_expression(stage, "deadline")
+
+    def legal_warning(stage) -> str:
+        return legal.deadline_expression(stage, "warning")
+
+    return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
+            "legal_deadline": legal_deadline, "legal_warning": legal_warning}

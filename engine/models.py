@@ -288,6 +288,8 @@ class LegalClock(Base):
     calendar_id: Mapped[str] = mapped_column(String(64), default="CN")
     yellow_share: Mapped[float] = mapped_column(Float, default=0.8)
     department: Mapped[str | None] = mapped_column(String(128))
+    activity_id: Mapped[str | None] = mapped_column(String(255))      # the element that started it
+    task_id: Mapped[str | None] = mapped_column(String(64))           # ... and its task (user task `due`)
     started_at: Mapped[datetime] = mapped_column(DateTime)
     pauses: Mapped[list] = mapped_column(JSON, default=list)            # [{"from", "to", "reason"}]
     paused_since: Mapped[datetime | None] = mapped_column(DateTime)

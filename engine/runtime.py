@@ -18,7 +18,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 
-from . import audit, projections
+from . import audit, legal, projections
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -62,6 +62,10 @@ class Command:
     final_state: str | None = None                  # set when the command ends the instance
     completed_assignees: dict = field(default_factory=dict)   # user task id -> assignee, for history
     events: list = field(default_factory=list)      # (kind, payload, activity_id, task_id)
+    legal: Any = None                               # legal.ClockSet, made on first use
+
+    def __post_init__(self) -> None:
+        legal.current.set(self)                     # model hooks and legal_deadline() find it here
 
     @property
     def session(self):
@@ -117,12 +121,15 @@ def save(command: Command) -> None:
     workflow, session, ctx = command.workflow, command.session, command.uow.ctx
     try:
         run_until_waiting(workflow)
+        legal.refresh_timers(command)
+        legal.check_clocks_exist(command)
         activated = activate_new_tasks(command)
     except WorkflowException as err:
         raise model_error(err) from err
     after = projections.snapshot(workflow)
     now = utcnow()
     projections.write(command, after, activated, now)
+    legal.sync_task_due(command)
     head = command.record.audit
     for kind, payload, activity_id, task_id in command.events:
         head = audit.append(session, head, command.record.id, now, command.actor.user_id, kind, payload,
@@ -209,7 +216,10 @@ def activate_new_tasks(command: Command) -> list:
         if task.id in before:
             continue
         apply_inputs(task, command.uow.ctx.script_engine)
-        activated.append((task, task_facts(task, command.uow.ctx.script_engine)))
+        facts = task_facts(task, command.uow.ctx.script_engine)
+        if facts["due"] is None:
+            facts["due"] = legal.task_due(command, task)
+        activated.append((task, facts))
     return activated
 
 

@@ -6,6 +6,7 @@ go through one restricted evaluator.  `${expr}` (Camunda's syntax) is accepted.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Callable, Mapping
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -14,6 +15,9 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 
 from . import sandbox
 from .parser import unwrap_placeholder
+
+
+current_task: ContextVar = ContextVar("evaluating_task", default=None)
 
 
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
@@ -41,11 +45,14 @@ class ApprovalScriptEngine(PythonScriptEngine):
         self.scripts_enabled = scripts_enabled
 
     def evaluate(self, task, expression, external_context=None) -> Any:
+        token = current_task.set(task)      # host functions such as legal_deadline() need the task
         try:
             return self.environment.evaluate(expression, task.data, external_context)
         except sandbox.SandboxError as err:
             raise WorkflowTaskException(f"expression {expression.strip()!r} failed: {err}",
                                         task=task, exception=err) from err
+        finally:
+            current_task.reset(token)
 
     def execute(self, task, script, external_context=None):
         if not self.scripts_enabled:

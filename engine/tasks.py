@@ -188,7 +188,11 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
         _raise_if_already_completed(session, task_id)
         raise
     _require_actionable(principal, view, "complete")
-    command = runtime.open_instance(uow, view.row.instance_id, principal)
+    try:
+        command = runtime.open_instance(uow, view.row.instance_id, principal)
+    except BadRequest:                    # the case ended under us: most likely this very task
+        _raise_if_already_completed(session, task_id)
+        raise
     runtime.complete_user_task(command, task_id, variables, view.row.form_ref)
     command.completed_assignees[task_id] = view.row.assignee or principal.user_id
     runtime.save(command)

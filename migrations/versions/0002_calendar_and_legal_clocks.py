@@ -48,6 +48,8 @@ def upgrade() -> None:
     sa.Column('calendar_id', sa.String(length=64), nullable=False),
     sa.Column('yellow_share', sa.Float(), nullable=False),
     sa.Column('department', sa.String(length=128), nullable=True),
+    sa.Column('activity_id', sa.String(length=255), nullable=True),
+    sa.Column('task_id', sa.String(length=64), nullable=True),
     sa.Column('started_at', sa.DateTime(), nullable=False),
     sa.Column('pauses', sa.JSON(), nullable=False),
     sa.Column('paused_since', sa.DateTime(), nullable=True),

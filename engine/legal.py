@@ -1,0 +1,498 @@
+"""Legal clocks (法定时限): a time limit per case and stage, paused while the applicant
+corrects materials (补正), with yellow/red thresholds and tacit approval (超时默许).
+
+Designers drive the clocks with `camunda:properties` on flow nodes:
+
+    legalClock.start = review      start clock "review" when this element is entered
+      legalClock.limit = 3wd       3 working days (also "20", "4h", "150min", "30d", "0.5wd",
+                                   or an expression such as ${limits["review"]})
+      legalClock.kind = legal      or "promised" (承诺时限)
+      legalClock.calendar = CN     a calendar id
+      legalClock.yellow = 0.8      share of the limit after which the clock is yellow
+      legalClock.department = ...  who answers for it (default: the task's candidate groups)
+    legalClock.pause = review      pause while this element is open (the correction task)
+    legalClock.stop = review       stop when this element completes (the decision)
+    legalClock.event = tacitApproval | yellow | red    on a boundary timer: record what
+      legalClock.stage = review    happened when it fired; tacit approval also stops the
+      tacitApproval.variable = x   clock and sets variable x (default value "approve")
+
+Timers use `legal_deadline("review")` and `legal_warning("review")`: after every command
+the engine re-evaluates waiting timers whose expression uses them, so a pause moves the
+tacit-approval timer and a resume brings it back, later by the paused working time.
+
+The clock rows are written in the command's transaction (ORM objects in its session).
+"""
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
+from sqlalchemy import select, update
+
+from .calendar import MAX_DAYS, WorkingCalendar
+from .clock import utcnow
+from .errors import BadRequest, ModelError, NotFound
+from .models import LegalClock, LegalEvent, UserTask
+from .parser import is_expression, unwrap_placeholder
+
+FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
+UNITS = ("workdays", "workhours", "days")
+KINDS = ("legal", "promised")
+_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_UNIT_WORDS = {
+    "": "workdays", "wd": "workdays", "workday": "workdays", "workdays": "workdays",
+    "h": "workhours", "wh": "workhours", "workhour": "workhours", "workhours": "workhours",
+    "min": "workminutes", "m": "workminutes", "minutes": "workminutes",
+    "d": "days", "day": "days", "days": "days",
+}
+
+current: ContextVar = ContextVar("legal_clock_command", default=None)
+
+
+# --- limits and deadlines ------------------------------------------------------------
+
+def parse_limit(value) -> tuple[float, str]:
+    """"3", "3wd" -> (3, workdays); "4h" -> (4, workhours); "150min" -> (2.5, workhours);
+    "30d" -> (30, days).  Refuses negative, zero and absurd limits."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"a time limit is needed, e.g. \"3wd\", \"4h\" or \"30d\"; got {value!r}")
+    if isinstance(value, (int, float)):
+        number, unit = float(value), "workdays"
+    else:
+        match = _LIMIT.match(str(value))
+        unit = _UNIT_WORDS.get(match.group(2).lower()) if match else None
+        if unit is None:
+            raise ValueError(f"time limit {value!r} is not understood; write e.g. \"3wd\" (working days), "
+                             "\"4h\" or \"150min\" (working hours) or \"30d\" (natural days)")
+        number = float(match.group(1))
+    if unit == "workminutes":
+        number, unit = number / 60, "workhours"
+    ceiling = {"workdays": MAX_DAYS, "days": MAX_DAYS, "workhours": MAX_DAYS * 8}[unit]
+    if not math.isfinite(number) or number <= 0 or number > ceiling:
+        raise ValueError(f"time limit {value!r} must be more than 0 and at most {ceiling} {unit}")
+    if unit == "days" and number != int(number):
+        raise ValueError(f"time limit {value!r}: natural days must be a whole number")
+    return number, unit
+
+
+def _aware(naive_utc: datetime) -> datetime:
+    return naive_utc.replace(tzinfo=timezone.utc)
+
+
+def _naive(aware: datetime) -> datetime:
+    return aware.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def compute(row: LegalClock, cal: WorkingCalendar) -> tuple[datetime, datetime, bool]:
+    """(deadline, warning time, provisional) as naive UTC: start + limit, then every
+    closed pause added back in the clock's own unit (paused working days for a
+    working-day limit, paused office time for hours, paused time for natural days)."""
+    start = _aware(row.started_at)
+    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
+              for p in row.pauses or [] if p.get("to")]
+    value, unit = row.limit_value, row.limit_unit
+    if unit == "workdays" and value == int(value):
+        base = cal.add_working_days(start, int(value))
+        paused = sum(cal.working_days_between(a, b) for a, b in pauses)
+        end = cal.add_working_days(base.date, paused) if paused else base
+    elif unit in ("workdays", "workhours"):
+        hours = value * cal.office_hours.day_hours if unit == "workdays" else value
+        base = cal.add_working_hours(start, hours)
+        paused = sum(cal.working_seconds_between(a, b) for a, b in pauses)
+        end = cal.add_working_hours(base.deadline, paused / 3600) if paused else base
+    else:
+        base = cal.add_natural_days(start, int(value))
+        paused = sum(((b - a) for a, b in pauses), timedelta())
+        end = type(base)(base.date, base.deadline + paused, base.provisional)
+    deadline = end.deadline
+    if unit == "days":
+        warning = start + (deadline - start) * row.yellow_share
+    else:
+        office = cal.working_seconds_between(start, deadline)
+        warning = cal.add_working_hours(start, office * row.yellow_share / 3600).deadline
+    # legal times are kept to the second (the clock keeps running while a command works)
+    return (_naive(deadline).replace(microsecond=0), _naive(warning).replace(microsecond=0),
+            base.provisional or end.provisional)
+
+
+def status(row: LegalClock, now: datetime) -> str:
+    """green | yellow | red, judged at `now` (naive UTC) or at the stop."""
+    at = row.stopped_at or now
+    if row.deadline_at is None:            # paused: judge by the deadline it had before
+        last = row.warning_at
+        return "yellow" if last and at >= last else "green"
+    if at > row.deadline_at:
+        return "red"
+    if row.warning_at and at >= row.warning_at:
+        return "yellow"
+    return "green"
+
+
+def remaining(row: LegalClock, cal: WorkingCalendar, now: datetime) -> dict:
+    if row.deadline_at is None or row.stopped_at is not None:
+        return {}
+    if row.limit_unit == "days":
+        return {"remainingSeconds": int((row.deadline_at - now).total_seconds())}
+    if now >= row.deadline_at:
+        return {"remainingWorkingDays": 0, "remainingWorkingSeconds": 0}
+    return {"remainingWorkingDays": cal.working_days_between(_aware(now), _aware(row.deadline_at)),
+            "remainingWorkingSeconds": int(cal.working_seconds_between(_aware(now), _aware(row.deadline_at)))}
+
+
+# --- the clocks of one command ---------------------------------------------------------
+
+def properties(spec) -> dict:
+    return (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
+
+
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def scope_of(workflow) -> str:
+    parent = getattr(workflow, "parent_task_id", None)
+    return str(parent) if parent is not None else ""
+
+
+def scopes_up(workflow) -> list[str]:
+    """This (sub)process's scope and every enclosing one, innermost first."""
+    scopes, top = [], workflow.top_workflow
+    while True:
+        scopes.append(scope_of(workflow))
+        parent_id = getattr(workflow, "parent_task_id", None)
+        if parent_id is None:
+            return scopes
+        parent = top.get_task_from_id(parent_id)
+        workflow = parent.workflow
+
+
+class ClockSet:
+    """The legal clocks of one instance while a command runs."""
+
+    def __init__(self, command) -> None:
+        self.command = command
+        self._rows: dict[tuple[str, str], LegalClock] | None = None
+        self.dirty = False
+
+    @property
+    def rows(self) -> dict:
+        if self._rows is None:
+            found = self.command.session.execute(select(LegalClock).where(
+                LegalClock.instance_id == self.command.record.id)).scalars()
+            self._rows = {(r.scope, r.stage): r for r in found}
+        return self._rows
+
+    def calendar(self, calendar_id: str) -> WorkingCalendar:
+        return self.command.uow.ctx.calendars.get(self.command.session, calendar_id)
+
+    def find(self, workflow, stage: str) -> LegalClock | None:
+        for scope in scopes_up(workflow):
+            row = self.rows.get((scope, stage))
+            if row is not None:
+                return row
+        return None
+
+    # --- lifecycle ---
+
+    def start(self, scope: str, stage: str, limit, kind="legal", calendar_id=None, yellow=0.8,
+              department=None, activity_id=None, task_id=None, now=None) -> LegalClock:
+        if not stage or len(stage) > 128:
+            raise BadRequest("a legal clock needs a stage name of 1 to 128 characters")
+        if (scope, stage) in self.rows and self.rows[(scope, stage)].stopped_at is None:
+            return self.rows[(scope, stage)]
+        value, unit = parse_limit(limit)
+        if kind not in KINDS:
+            raise BadRequest(f"legal clock kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        yellow = float(yellow)
+        if not 0 < yellow <= 1:
+            raise BadRequest(f"legalClock.yellow must be a share between 0 and 1, not {yellow}")
+        record = self.command.record
+        row = self.rows.get((scope, stage))
+        if row is None:
+            row = LegalClock(id=str(uuid.uuid4()), instance_id=record.id, definition_key=record.definition_key,
+                             business_key=record.business_key, scope=scope, stage=stage)
+            self.command.session.add(row)
+            self.rows[(scope, stage)] = row
+        row.kind, row.limit_value, row.limit_unit = kind, value, unit
+        row.calendar_id = calendar_id or "CN"
+        row.yellow_share, row.department = yellow, department
+        row.activity_id, row.task_id = activity_id, task_id
+        row.started_at, row.pauses, row.paused_since = (now or utcnow()).replace(microsecond=0), [], None
+        row.stopped_at, row.outcome = None, None
+        self._recompute(row)
+        self.command.record_event("LegalClockStarted", {"stage": stage, "limit": f"{value:g} {unit}", "kind": kind,
+                                                        "deadline": row.deadline_at.isoformat() + "Z"}, activity_id)
+        return row
+
+    def pause(self, row: LegalClock, reason: str | None, now=None) -> None:
+        if row.stopped_at is not None or row.paused_since is not None:
+            return
+        row.paused_since = (now or utcnow()).replace(microsecond=0)
+        row.pauses = [*(row.pauses or []), {"from": row.paused_since.isoformat(), "to": None, "reason": reason}]
+        row.deadline_at = None
+        self.dirty = True
+        self.command.record_event("LegalClockPaused", {"stage": row.stage, "reason": reason})
+
+    def resume(self, row: LegalClock, now=None) -> None:
+        if row.paused_since is None:
+            return
+        now = (now or utcnow()).replace(microsecond=0)
+        pauses = list(row.pauses or [])
+        if pauses and pauses[-1].get("to") is None:
+            pauses[-1] = {**pauses[-1], "to": now.isoformat()}
+        row.pauses = pauses                  # a new list: the JSON column sees the change
+        row.paused_since = None
+        self._recompute(row)
+        self.command.record_event("LegalClockResumed", {"stage": row.stage,
+                                                        "deadline": row.deadline_at.isoformat() + "Z"})
+
+    def stop(self, row: LegalClock, outcome: str, activity_id=None, department=None, assignee=None,
+             now=None) -> None:
+        if row.stopped_at is not None:
+            return
+        now = now or utcnow()
+        if row.paused_since is not None:
+            self.resume(row, now)
+        row.stopped_at, row.outcome = now, outcome
+        self.dirty = True
+        if outcome == "decided":
+            kind = "overdue_decided" if row.deadline_at and now > row.deadline_at else "decided"
+            self.event(row, kind, activity_id, department, assignee, now)
+
+    def event(self, row: LegalClock | None, kind: str, activity_id=None, department=None, assignee=None,
+              now=None, **details) -> None:
+        record = self.command.record
+        self.command.session.add(LegalEvent(
+            instance_id=record.id, definition_key=record.definition_key, clock_id=row.id if row else None,
+            stage=row.stage if row else None, kind=kind, activity_id=activity_id,
+            department=department or (row.department if row else None), assignee=assignee,
+            at=now or utcnow(), details=details))
+        self.command.record_event(f"Legal:{kind}", {"stage": row.stage if row else None,
+                                                   "department": department or (row.department if row else None),
+                                                   "assignee": assignee, **details}, activity_id)
+
+    def recompute_all(self, calendar_id: str | None = None) -> int:
+        count = 0
+        for row in self.rows.values():
+            if row.stopped_at is None and row.paused_since is None and calendar_id in (None, row.calendar_id):
+                self._recompute(row)
+                count += 1
+        return count
+
+    def _recompute(self, row: LegalClock) -> None:
+        try:
+            row.deadline_at, row.warning_at, row.provisional = compute(row, self.calendar(row.calendar_id))
+        except ValueError as err:
+            raise BadRequest(f"legal clock '{row.stage}': {err}") from err
+        self.dirty = True
+
+
+def clocks(command) -> ClockSet:
+    if command.legal is None:
+        command.legal = ClockSet(command)
+    return command.legal
+
+
+# --- model hooks (connected to every parsed spec with legalClock properties) -----------
+
+def _evaluate(task, value):
+    if isinstance(value, str) and is_expression(value):
+        return task.workflow.script_engine.evaluate(task, unwrap_placeholder(value))
+    return value
+
+
+def _department_of(task, props) -> str | None:
+    if props.get("legalClock.department"):
+        return str(_evaluate(task, props["legalClock.department"]))
+    groups = (getattr(task.task_spec, "extensions", None) or {}).get("candidateGroups")
+    if groups:
+        value = _evaluate(task, groups)
+        return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+    return None
+
+
+def on_entered(workflow, task) -> None:
+    command = current.get()
+    if command is None or task.internal_data.get("legal_entered"):
+        return
+    task.internal_data["legal_entered"] = True
+    props = properties(task.task_spec)
+    cs, now = clocks(command), utcnow()
+    for stage in _names(props.get("legalClock.start")):
+        try:
+            cs.start(scope_of(task.workflow), stage, _evaluate(task, props.get("legalClock.limit")),
+                     kind=props.get("legalClock.kind", "legal"), calendar_id=props.get("legalClock.calendar"),
+                     yellow=props.get("legalClock.yellow", 0.8), department=_department_of(task, props),
+                     activity_id=task.task_spec.bpmn_id, task_id=str(task.id), now=now)
+        except (ValueError, BadRequest, NotFound) as err:
+            raise ModelError(f"{task.task_spec.bpmn_id}: legalClock.start {stage!r}: "
+                             f"{getattr(err, 'message', err)}", activityId=task.task_spec.bpmn_id) from err
+    for stage in _names(props.get("legalClock.pause")):
+        row = cs.find(task.workflow, stage)
+        if row is not None:
+            cs.pause(row, task.task_spec.bpmn_name or task.task_spec.bpmn_id, now)
+
+
+def on_finished(workflow, task) -> None:
+    command = current.get()
+    if command is None:
+        return
+    on_entered(workflow, task)
+    props = properties(task.task_spec)
+    cs, now = clocks(command), utcnow()
+    for stage in _names(props.get("legalClock.pause")):
+        row = cs.find(task.workflow, stage)
+        if row is not None:
+            cs.resume(row, now)
+    for stage in _names(props.get("legalClock.stop")):
+        row = cs.find(task.workflow, stage)
+        if row is not None:
+            cs.stop(row, "decided", task.task_spec.bpmn_id, assignee=_assignee(command, task), now=now)
+    event = props.get("legalClock.event")
+    if event:
+        _timer_event(command, cs, task, props, event, now)
+
+
+def on_cancelled(workflow, task) -> None:
+    command = current.get()
+    if command is None or not task.internal_data.get("legal_entered"):
+        return
+    cs = clocks(command)
+    for stage in _names(properties(task.task_spec).get("legalClock.pause")):
+        row = cs.find(task.workflow, stage)
+        if row is not None:
+            cs.resume(row)
+
+
+def _assignee(command, task) -> str | None:
+    return command.session.execute(select(UserTask.assignee).where(UserTask.id == str(task.id))).scalar()
+
+
+def _attached_task(task):
+    """The activity a boundary event sits on (its sibling under the boundary split)."""
+    if task.parent is None:
+        return None
+    for sibling in task.parent.children:
+        if sibling is not task and type(sibling.task_spec).__name__ != "BoundaryEvent":
+            return sibling
+    return None
+
+
+def _timer_event(command, cs: ClockSet, task, props, event: str, now) -> None:
+    stage = props.get("legalClock.stage")
+    row = cs.find(task.workflow, stage) if stage else None
+    attached = _attached_task(task)
+    department = _department_of(attached, {}) if attached is not None else None
+    assignee = _assignee(command, attached) if attached is not None else None
+    activity = task.task_spec.bpmn_id
+    if event == "tacitApproval":
+        limit = f"{row.limit_value:g} {row.limit_unit}" if row else None
+        cs.event(row, "tacit_approval", activity, department, assignee, now, limit=limit,
+                 deadline=row.deadline_at.isoformat() + "Z" if row and row.deadline_at else None)
+        if row is not None:
+            row.department = row.department or department
+            cs.stop(row, "tacit_approval", activity, department, assignee, now)
+        variable = props.get("tacitApproval.variable")
+        if variable:
+            task.data[variable] = props.get("tacitApproval.value", "approve")
+        task.data["tacitApproval"] = {"stage": stage, "department": department, "assignee": assignee,
+                                      "limit": limit, "at": now.isoformat() + "Z"}
+    elif event in ("yellow", "red"):
+        cs.event(row, event, activity, department, assignee, now)
+    else:
+        raise ModelError(f"{activity}: legalClock.event must be tacitApproval, yellow or red, not {event!r}",
+                         activityId=activity)
+
+
+def connect(spec) -> None:
+    """Wire the hooks into one parsed task spec if its properties mention legal clocks."""
+    props = properties(spec)
+    if not any(k.startswith("legalClock.") for k in props):
+        return
+    spec.ready_event.connect(on_entered)
+    spec.completed_event.connect(on_finished)
+    spec.cancelled_event.connect(on_cancelled)
+
+
+def connect_all(spec, subprocess_specs: dict) -> None:
+    for process in [spec, *subprocess_specs.values()]:
+        for task_spec in process.task_specs.values():
+            connect(task_spec)
+
+
+# --- after the engine ran: timers that depend on clocks ---------------------------------
+
+def refresh_timers(command) -> None:
+    """Re-evaluate waiting timeDate timers that use legal_deadline/legal_warning when a
+    clock changed in this command (pause moves them out, resume and imports back in)."""
+    if command.legal is None or not command.legal.dirty:
+        return
+    workflow = command.workflow
+    for task in list(workflow.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimeDateEventDefinition) or "legal_" not in (definition.expression or ""):
+            continue
+        value = workflow.script_engine.evaluate(task, definition.expression)
+        if value != task.internal_data.get("event_value"):
+            task.internal_data["event_value"] = value
+            task.internal_data.pop("event_fired", None)
+
+
+def task_due(command, task) -> datetime | None:
+    """A user task's legal deadline when its activity started a clock in its scope (also
+    when the task is entered again after a correction round: the clock follows it)."""
+    if command.legal is None:
+        return None
+    scope, activity = scope_of(task.workflow), task.task_spec.bpmn_id
+    for row in command.legal.rows.values():
+        if row.scope == scope and row.activity_id == activity and row.stopped_at is None:
+            row.task_id = str(task.id)
+            return row.deadline_at
+    return None
+
+
+def sync_task_due(command) -> None:
+    """Open user tasks that started a clock show its (moved) deadline as `due`."""
+    if command.legal is None or not command.legal.dirty:
+        return
+    for row in command.legal.rows.values():
+        if row.task_id and row.stopped_at is None:
+            command.session.execute(update(UserTask).where(UserTask.id == row.task_id).values(due=row.deadline_at))
+
+
+# --- expression functions -----------------------------------------------------------------
+
+def deadline_expression(stage: str, which: str = "deadline") -> str:
+    """legal_deadline(stage) inside a running command: the ISO deadline, or far in the
+    future while the clock is paused or not started yet."""
+    from .script_engine import current_task
+    command, task = current.get(), current_task.get()
+    if command is None or task is None:
+        raise ValueError("legal_deadline() can only be used in a running process")
+    row = clocks(command).find(task.workflow, str(stage))
+    if row is None or row.stopped_at is not None:
+        clocks(command).dirty = True          # look again once the command has run
+        return FAR_FUTURE
+    value = row.deadline_at if which == "deadline" else row.warning_at
+    if value is None:
+        return FAR_FUTURE
+    return _aware(value).isoformat()
+
+
+def check_clocks_exist(command) -> None:
+    """After the run: a timer waiting on legal_deadline() of a stage no clock has is a
+    model error, not a timer that never fires."""
+    workflow = command.workflow
+    for task in list(workflow.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimeDateEventDefinition):
+            continue
+        for stage in re.findall(r"legal_(?:deadline|warning)\(\s*['\"]([^'\"]+)['\"]", definition.expression or ""):
+            if clocks(command).find(task.workflow, stage) is None:
+                raise ModelError(f"{task.task_spec.bpmn_id}: legal_deadline({stage!r}) but no legal clock "
+                                 f"'{stage}' was started; add camunda:property legalClock.start={stage} "
+                                 "on an earlier element", activityId=task.task_spec.bpmn_id)

@@ -1,0 +1,231 @@
+"""Timers, the working-day calendar and legal clocks, through the HTTP API with the
+test clock moved (no sleeps: the scheduler is woken by the clock move; we wait for it)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import FIXTURES, Client, typed
+
+TACIT = FIXTURES / "tacit_review.bpmn"
+
+
+@pytest.fixture
+def settings(settings):
+    settings.test_clock = True
+    return settings
+
+
+def set_clock(client: Client, now: str) -> None:
+    r = client.put("/api/v1/test/clock", json={"now": now})
+    assert r.status_code == 200, r.get_json()
+
+
+def eventually(check, timeout=10.0):
+    """The scheduler fires in its own thread: wait (bounded) for its commit."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(0.05)
+
+
+def clocks(client, instance_id):
+    r = client.get(f"/api/v1/process-instance/{instance_id}/legal-clocks")
+    assert r.status_code == 200, r.get_json()
+    return {c["stage"]: c for c in r.get_json()}
+
+
+def state(client, instance_id):
+    return client.get(f"/engine-rest/history/process-instance/{instance_id}").get_json()["state"]
+
+
+def start_review(client, limit="3wd", business_key=None):
+    assert client.deploy(TACIT).status_code == 200
+    return client.start("tacit_review", typed(limit=limit), business_key=business_key)["id"]
+
+
+def test_add_working_days_crosses_the_adjusted_sunday_and_national_day(client):
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2025-09-26", "days": 3})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json() == {"date": "2025-09-30", "deadline": "2025-09-30T23:59:59+08:00", "provisional": False}
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2025-09-26", "days": 4})
+    assert r.get_json()["date"] == "2025-10-09"          # Sunday 28th works, 1-8 October off, 11th works
+
+
+def test_unpublished_year_is_provisional_until_imported(client):
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2031-01-30", "days": 5})
+    assert r.status_code == 200
+    assert r.get_json()["provisional"] is True
+    body = {"year": 2031, "days": [{"date": "2031-02-03", "working": False, "name": "春节"}]}
+    r = client.post("/api/v1/calendar/import", json=body)
+    assert r.status_code == 200, r.get_json()
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2031-01-30", "days": 5})
+    # Fri 31, [Mon 3 Feb off], Tue 4, Wed 5, Thu 6, Fri 7
+    assert r.get_json() == {"date": "2031-02-07", "deadline": "2031-02-07T23:59:59+08:00", "provisional": False}
+
+
+def test_bad_calendar_requests_are_clear_400s_and_404s(client):
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2025-09-26", "days": 3,
+                                                                       "calendar": "nowhere"})
+    assert r.status_code == 404 and "nowhere" in r.get_json()["message"]
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2025-09-26", "days": -1})
+    assert r.status_code == 400 and "days" in r.get_json()["message"]
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2025-09-26", "days": 100000})
+    assert r.status_code == 400
+    r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "someday", "days": 3})
+    assert r.status_code == 400 and "someday" in r.get_json()["message"]
+    r = client.put("/api/v1/calendar/days/2025-13-01", json={"working": True})
+    assert r.status_code == 400
+
+
+def test_override_a_day_moves_open_deadlines(client):
+    set_clock(client, "2025-09-26T10:00:00+08:00")
+    instance = start_review(client)
+    assert clocks(client, instance)["review"]["deadline"] == "2025-09-30T23:59:59+08:00"
+    r = client.put("/api/v1/calendar/days/2025-09-29", json={"working": False, "name": "台风停工"})
+    assert r.status_code == 200 and r.get_json()["working"] is False
+    clock = clocks(client, instance)["review"]
+    assert clock["deadline"] == "2025-10-09T23:59:59+08:00"
+    task = client.tasks(processInstanceId=instance)[0]
+    assert task["due"].startswith("2025-10-09T23:59:59")
+    r = client.put("/api/v1/calendar/days/2025-09-29", json={"working": True}, headers={})
+    assert clocks(client, instance)["review"]["deadline"] == "2025-09-30T23:59:59+08:00"
+
+
+def test_silent_review_is_tacitly_approved_at_the_end_of_the_third_working_day(client):
+    officer = client.create_user("fgw1", groups=["fgw"])
+    set_clock(client, "2025-09-26T10:00:00+08:00")             # Friday
+    instance = start_review(client, business_key="SZ-TACIT-1")
+    task = client.tasks(processInstanceId=instance)[0]
+    assert task["due"].startswith("2025-09-30T23:59:59")        # the legal deadline is the task's due
+    assert officer.post(f"/engine-rest/task/{task['id']}/claim", json={"userId": "fgw1"}).status_code == 204
+    review = clocks(client, instance)["review"]
+    assert review["status"] == "green" and review["limit"] == {"value": 3.0, "unit": "workdays"}
+
+    set_clock(client, "2025-09-30T23:58:00+08:00")              # a minute before: yellow, not yet approved
+    assert eventually(lambda: clocks(client, instance)["review"]["status"] == "yellow")
+    assert state(client, instance) == "ACTIVE"
+
+    set_clock(client, "2025-10-01T00:00:01+08:00")
+    assert eventually(lambda: state(client, instance) == "COMPLETED")
+    review = clocks(client, instance)["review"]
+    assert review["outcome"] == "tacit_approval" and review["department"] == "fgw"
+    ended = client.get("/engine-rest/history/activity-instance",
+                       query_string={"processInstanceId": instance, "activityId": "End_tacit"}).get_json()
+    assert len(ended) == 1
+    variables = client.get("/engine-rest/history/variable-instance",
+                           query_string={"processInstanceId": instance}).get_json()
+    values = {v["name"]: v["value"] for v in variables}
+    assert values["decision"] == "approve"
+    values["tacitApproval"] = json.loads(values["tacitApproval"])        # a Json variable travels as text
+    assert values["tacitApproval"]["department"] == "fgw" and values["tacitApproval"]["assignee"] == "fgw1"
+    assert values["tacitApproval"]["limit"] == "3 workdays"
+
+    stats = client.get("/api/v1/statistics", query_string={"processDefinitionKey": "tacit_review"}).get_json()
+    assert stats["totals"]["tacitApprovals"] == 1 and stats["totals"]["warnings"] == 1
+    assert stats["groups"][0]["department"] == "fgw" and stats["totals"]["tacitApprovalRate"] == 1.0
+
+
+def test_yellow_fires_at_eighty_percent_of_office_time(client):
+    set_clock(client, "2025-09-26T10:00:00+08:00")
+    instance = start_review(client)
+    # office time Fri 10:00 → Tue end: 6 + 7 + 7 + 7 = 27 h; 80 % = 21.6 h → Tue 09:00 + 1.6 h = 10:36
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-09-30T10:36:00+08:00"
+    set_clock(client, "2025-09-30T10:30:00+08:00")
+    time.sleep(0.3)
+    assert clocks(client, instance)["review"]["status"] == "green"
+    stats = client.get("/api/v1/statistics").get_json()
+    assert stats["totals"]["warnings"] == 0
+    set_clock(client, "2025-09-30T10:37:00+08:00")
+    assert eventually(lambda: client.get("/api/v1/statistics").get_json()["totals"]["warnings"] == 1)
+    assert state(client, instance) == "ACTIVE"                  # a warning does not end the review
+
+
+def test_correction_pauses_the_clock_and_moves_the_tacit_deadline(client):
+    client.create_user("fgw1", groups=["fgw"])
+    client.create_user("applicant1", groups=["applicants"])
+    set_clock(client, "2025-11-03T10:00:00+08:00")              # Monday
+    instance = start_review(client)
+    assert clocks(client, instance)["review"]["deadline"] == "2025-11-06T23:59:59+08:00"
+    set_clock(client, "2025-11-04T10:00:00+08:00")              # Tuesday: send back for correction
+    task = client.tasks(processInstanceId=instance)[0]
+    assert client.complete(task["id"], typed(decision="correction")).status_code == 204
+    review = clocks(client, instance)["review"]
+    assert review["paused"] is True and review["deadline"] is None
+    set_clock(client, "2025-11-06T10:00:00+08:00")              # Thursday: corrected (2 working days paused)
+    time.sleep(0.3)
+    assert state(client, instance) == "ACTIVE"                  # nothing fires while paused
+    correct = client.tasks(processInstanceId=instance, taskDefinitionKey="Task_correct")[0]
+    assert client.complete(correct["id"]).status_code == 204
+    review = clocks(client, instance)["review"]
+    assert review["paused"] is False and review["deadline"] == "2025-11-10T23:59:59+08:00"
+    assert review["pauses"][0]["reason"] == "申请人补正"
+    assert client.tasks(processInstanceId=instance)[0]["due"].startswith("2025-11-10T23:59:59")
+    set_clock(client, "2025-11-07T23:59:59+08:00")              # the old deadline has passed: still open
+    time.sleep(0.3)
+    assert state(client, instance) == "ACTIVE"
+    set_clock(client, "2025-11-11T00:00:01+08:00")
+    assert eventually(lambda: state(client, instance) == "COMPLETED")
+    assert clocks(client, instance)["review"]["outcome"] == "tacit_approval"
+
+
+def test_pause_and_resume_by_api_move_a_waiting_timer(client):
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    instance = start_review(client)
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={"reason": "现场核查"})
+    assert r.status_code == 200 and r.get_json()["paused"] is True
+    assert client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={}).status_code == 400
+    set_clock(client, "2025-11-07T10:00:00+08:00")              # past the original deadline, paused
+    time.sleep(0.3)
+    assert state(client, instance) == "ACTIVE"
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
+    assert r.status_code == 200, r.get_json()
+    # paused Mon 3rd → Fri 7th: 4 working days (Tue-Fri); Thu 6th + 4 = Fri 7, Mon 10, Tue 11, Wed 12
+    assert r.get_json()["deadline"] == "2025-11-12T23:59:59+08:00"
+    assert client.post(f"/api/v1/process-instance/{instance}/legal-clocks/nope/resume").status_code == 404
+
+
+def test_decision_in_time_stops_the_clock_and_counts(client):
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    instance = start_review(client)
+    task = client.tasks(processInstanceId=instance)[0]
+    assert client.complete(task["id"], typed(decision="approve")).status_code == 204
+    review = clocks(client, instance)["review"]
+    assert review["outcome"] == "decided" and review["status"] == "green"
+    totals = client.get("/api/v1/statistics").get_json()["totals"]
+    assert totals["decided"] == 1 and totals["tacitApprovals"] == 0 and totals["tacitApprovalRate"] == 0.0
+
+
+def test_working_hour_limits(client):
+    set_clock(client, "2025-09-26T16:00:00+08:00")              # Friday afternoon
+    instance = start_review(client, limit="150min")
+    # 1.5 h on Friday until 17:30, the last hour on Sunday the 28th (an adjusted working day)
+    assert clocks(client, instance)["review"]["deadline"] == "2025-09-28T10:00:00+08:00"
+
+
+@pytest.mark.parametrize("limit", ["-3", "0", "999999", "three days"])
+def test_a_bad_limit_is_a_clear_400_and_starts_nothing(client, limit):
+    assert client.deploy(TACIT).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={"variables": typed(limit=limit)})
+    assert r.status_code == 400, r.get_json()
+    assert "legalClock" in r.get_json()["message"] and "Task_review" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance").get_json() == []
+
+
+def test_legal_deadline_without_a_clock_is_refused(client):
+    source = TACIT.read_text().replace('<camunda:property name="legalClock.start" value="review" />', "")
+    r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={}) if False else None
+    assert client.deploy(extra={"no_clock.bpmn": source}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={"variables": typed(limit="3")})
+    assert r.status_code == 400 and "no legal clock 'review'" in r.get_json()["message"]
+
+
+def test_statistics_are_admin_or_own_department(client):
+    officer = client.create_user("zjj1", groups=["zjj"])
+    assert officer.get("/api/v1/statistics").status_code == 403
+    assert officer.get("/api/v1/statistics", query_string={"department": "zjj"}).status_code == 200
+    assert officer.get("/api/v1/statistics", query_string={"department": "fgw"}).status_code == 403
