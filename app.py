@@ -53,7 +53,8 @@ def ensure_admin(engine: Engine) -> None:
 
 
 def library_files(settings: Settings) -> list[Path]:
-    return sorted(settings.bpmn_dir.glob("*.bpmn")) + sorted(settings.forms_dir.glob("*.form"))
+    return (sorted(settings.bpmn_dir.glob("*.bpmn")) + sorted(settings.bpmn_dir.glob("*.json"))
+            + sorted(settings.forms_dir.glob("*.form")))
 
 
 def deploy_files(engine: Engine, files: list[Path], name: str = "approvals-library") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .calendars import CalendarStore
 from .clock import clock
+from .configs import ConfigCache
 from .config import Settings
 from .db import UnitOfWork, check_migrated, make_engine, session_factories
 from .definitions import Definitions
@@ -25,6 +26,7 @@ class Engine:
         self._read, self._write = session_factories(self.db)
         self.definitions = Definitions()
         self.calendars = CalendarStore(self)
+        self.configs = ConfigCache()
         if check_schema:
             self.calendars.seed()
         self.workflows = WorkflowCache(settings.workflow_cache_size)

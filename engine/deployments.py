@@ -11,6 +11,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 
+from . import configs
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -38,6 +39,8 @@ class Upload:
             return "bpmn"
         if lower.endswith(FORM_SUFFIXES):
             return "form"
+        if lower.endswith(configs.SUFFIX):
+            return "config"
         return "other"
 
 
@@ -75,7 +78,7 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
 
     forms = _check_forms(uploads)
     bpmn = _check_bpmn(session, uploads, forms, tenant_id, scripts_enabled)
-    problems = forms.problems + bpmn.problems
+    problems = forms.problems + bpmn.problems + _check_configs(uploads)
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ParseError(_summary(errors), details=_details(problems))
@@ -112,6 +115,16 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
         result.process_definitions.append(row)
     session.flush()
     return result
+
+
+def _check_configs(uploads: list[Upload]) -> list[Problem]:
+    problems = []
+    for upload in uploads:
+        if upload.kind == "config":
+            message = configs.check(upload.name, upload.content)
+            if message:
+                problems.append(Problem(upload.name, message))
+    return problems
 
 
 def _summary(errors: list[Problem]) -> str:

@@ -10,6 +10,7 @@ definitions parse and what `camunda:dueDate` accepts.
     workhours(h[, start, calendar]) h hours of office time later
     legal_deadline(stage)          the deadline of this case's legal clock `stage`
     legal_warning(stage)           when that clock turns yellow
+    config(name)                   the deployed configuration name.json (see engine.configs)
 """
 from __future__ import annotations
 
@@ -60,6 +61,14 @@ def expression_functions(engine) -> dict[str, Callable]:
         return calendar(calendar_id).add_working_hours(_start(start, zone, engine.clock.now()), float(h)) \
             .deadline.isoformat()
 
+    def config(name):
+        """The deployed configuration `name`.json (item limits, department lists...)."""
+        command = legal.current.get()
+        if command is not None:
+            return engine.configs.get(command.session, str(name))
+        with engine.uow(write=False) as uow:
+            return engine.configs.get(uow.session, str(name))
+
     def legal_deadline(stage) -> str:
         return legal.deadline_expression(stage, "deadline")
 
@@ -67,4 +76,4 @@ def expression_functions(engine) -> dict[str, Callable]:
         return legal.deadline_expression(stage, "warning")
 
     return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
-            "legal_deadline": legal_deadline, "legal_warning": legal_warning}
+            "config": config, "legal_deadline": legal_deadline, "legal_warning": legal_warning}
