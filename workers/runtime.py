@@ -1,0 +1,355 @@
+"""The external-task worker runtime: subscribe handlers to topics, then `run()`.
+
+    worker = Worker("http://127.0.0.1:8080/engine-rest", auth=("worker1", "pw"), worker_id="tax-1")
+
+    @worker.subscribe("tax.invoice", variables=["creditCode"])
+    def issue_invoice(task):
+        return {"invoiceQuota": 25}
+
+    worker.run()        # until SIGTERM or Ctrl-C
+
+One thread long-polls `fetchAndLock` for all subscribed topics, asking for as many tasks
+as there are free slots (`max_tasks`); a pool of daemon threads runs the handlers; a lock
+keeper extends the lock of every task held longer than half its lock duration.  A handler's
+return value completes the task, `BpmnError` goes to `/bpmnError`, any other exception to
+`/failure` with the retries counting down and the retry timeout growing exponentially.
+On stop the worker fetches nothing more, unlocks tasks not started yet, lets running
+handlers finish for `shutdown_grace` seconds and unlocks the rest, so another worker picks
+them up at once instead of after the lock expires.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .client import Auth, EngineClient, EngineError, EngineUnavailable, PollInterrupted
+from .task import BpmnError, ExternalTask, Failure, encode
+
+log = logging.getLogger("approvals.workers")
+
+Handler = Callable[[ExternalTask], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`retries` further attempts after the first failure; the n-th failure (n = 0, 1, …) asks
+    the engine to wait `initial_ms * factor**n`, at most `max_ms`, before offering the task again."""
+    retries: int = 3
+    initial_ms: int = 1000
+    factor: float = 2.0
+    max_ms: int = 5 * 60_000
+
+    def next(self, task_retries: int | None) -> tuple[int, int]:
+        """(retries left to report, retryTimeout in ms) after a failure of a task that had
+        `task_retries` left (None: never failed before, as Camunda reports it)."""
+        left = self.retries if task_retries is None else max(task_retries - 1, 0)
+        attempt = max(self.retries - left, 0)
+        return left, int(min(self.max_ms, self.initial_ms * self.factor ** attempt))
+
+
+@dataclass
+class Subscription:
+    topic: str
+    handler: Handler
+    variables: list[str] | None = None
+    lock_duration: int | None = None
+    retry: RetryPolicy | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Lease:
+    """A task this worker holds: from fetch until reported or unlocked."""
+    task: ExternalTask
+    subscription: Subscription
+    lock_duration: int
+    expires: float                       # time.monotonic() when the lock runs out
+    started: bool = False
+    finished: bool = False               # reported or unlocked: nobody may report again
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, base_url: str, auth: Auth = None, worker_id: str | None = None, max_tasks: int = 10,
+                 lock_duration: int = 30_000, async_response_timeout: int = 20_000, use_priority: bool = True,
+                 threads: int | None = None, retry: RetryPolicy | None = None, shutdown_grace: float = 10.0,
+                 client: EngineClient | None = None) -> None:
+        """Durations are milliseconds as in Camunda's API, except `shutdown_grace` (seconds)."""
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be at least 1")
+        self.client = client or EngineClient(base_url, auth)
+        self.worker_id = worker_id or default_worker_id()
+        self.max_tasks = max_tasks
+        self.lock_duration = lock_duration
+        self.async_response_timeout = async_response_timeout
+        self.use_priority = use_priority
+        self.threads = threads or max_tasks
+        self.retry = retry or RetryPolicy()
+        self.shutdown_grace = shutdown_grace
+        self.subscriptions: dict[str, Subscription] = {}
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Condition()
+        self._queue: queue.Queue = queue.Queue()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, variables: Iterable[str] | None = None, lock_duration: int | None = None,
+                  retry: RetryPolicy | None = None, handler: Handler | None = None, **options):
+        """Register `handler` for `topic` (as a decorator when `handler` is omitted).
+
+        `variables` limits the variables fetched with the task (None: all); extra keyword
+        options go into the topic of the fetch request as they are (e.g. `businessKey`,
+        `processDefinitionKey`, `localVariables`)."""
+        def register(fn: Handler) -> Handler:
+            if topic in self.subscriptions:
+                raise ValueError(f"topic {topic!r} already has a handler")
+            self.subscriptions[topic] = Subscription(topic, fn, list(variables) if variables is not None else None,
+                                                     lock_duration, retry, options)
+            return fn
+        return register(handler) if handler is not None else register
+
+    # --- running -----------------------------------------------------------------------
+
+    def run(self, install_signal_handlers: bool = True) -> None:
+        """Fetch and work until `stop()`, SIGTERM or SIGINT; returns after the graceful shutdown."""
+        if not self.subscriptions:
+            raise RuntimeError("no topic subscribed: call worker.subscribe(...) first")
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop(wait=False))
+        pool = [threading.Thread(target=self._work, name=f"worker-handler-{i}", daemon=True)
+                for i in range(self.threads)]
+        keeper = threading.Thread(target=self._keep_locks, name="worker-lock-keeper", daemon=True)
+        for thread in (*pool, keeper):
+            thread.start()
+        log.info("worker %s fetching %s from %s", self.worker_id, ", ".join(self.subscriptions),
+                 self.client.base_url)
+        try:
+            self._fetch_loop()
+        finally:
+            self._shutdown()
+            self._stopped.set()
+
+    def start(self) -> "Worker":
+        """`run()` in a background thread (no signal handlers); for embedding and tests."""
+        self._thread = threading.Thread(target=self.run, kwargs={"install_signal_handlers": False},
+                                        name=f"worker-{self.worker_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop fetching and shut down gracefully; with `wait`, return once that is done."""
+        self._stopping.set()
+        self.client.interrupt()
+        with self._lock:
+            self._lock.notify_all()
+        if wait:
+            self._stopped.wait(timeout)
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._leases)
+
+    # --- fetching ----------------------------------------------------------------------
+
+    def _fetch_loop(self) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            free = self._wait_for_free_slots()
+            if free == 0:
+                continue
+            try:
+                tasks = self.client.fetch_and_lock(self._fetch_body(free))
+                backoff = 0.0
+            except PollInterrupted:
+                break
+            except (EngineUnavailable, EngineError) as err:
+                backoff = min(max(backoff * 2, 0.5), 30.0)
+                level = logging.WARNING if isinstance(err, EngineError) or backoff >= 4 else logging.INFO
+                log.log(level, "fetchAndLock failed (%s); trying again in %.1f s", err, backoff)
+                self._stopping.wait(backoff)
+                continue
+            fetched_at = time.monotonic()
+            for data in tasks:
+                self._accept(ExternalTask.from_wire(data), fetched_at)
+
+    def _wait_for_free_slots(self) -> int:
+        with self._lock:
+            while len(self._leases) >= self.max_tasks and not self._stopping.is_set():
+                self._lock.wait(1.0)
+            return 0 if self._stopping.is_set() else self.max_tasks - len(self._leases)
+
+    def _fetch_body(self, max_tasks: int) -> dict:
+        topics = []
+        for sub in self.subscriptions.values():
+            topic = {"topicName": sub.topic, "lockDuration": sub.lock_duration or self.lock_duration, **sub.options}
+            if sub.variables is not None:
+                topic["variables"] = sub.variables
+            topics.append(topic)
+        return {"workerId": self.worker_id, "maxTasks": max_tasks, "usePriority": self.use_priority,
+                "asyncResponseTimeout": self.async_response_timeout, "topics": topics}
+
+    def _accept(self, task: ExternalTask, fetched_at: float) -> None:
+        sub = self.subscriptions.get(task.topic_name)
+        if sub is None:             # the engine sent a topic we did not ask for: give it back
+            log.warning("task %s has unsubscribed topic %r; unlocking it", task.id, task.topic_name)
+            self._unlock_quietly(task.id)
+            return
+        duration = sub.lock_duration or self.lock_duration
+        lease = _Lease(task, sub, duration, fetched_at + duration / 1000)
+        with self._lock:
+            held = self._leases.get(task.id)
+            if held is not None:        # our lock had lapsed and we got it again: keep the running handler
+                log.warning("task %s was offered again while its handler still runs (lock lapsed); "
+                            "keeping the new lock", task.id)
+                held.expires = lease.expires
+                return
+            self._leases[task.id] = lease
+        if self._stopping.is_set():          # fetched while stopping: hand it back at once
+            self._release(lease, unlock=True)
+            return
+        self._queue.put(lease)
+
+    # --- executing ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            lease = self._queue.get()
+            if lease is None:               # shutdown
+                return
+            with lease.guard:
+                if lease.finished:
+                    continue
+                lease.started = True
+            try:
+                self._execute(lease)
+            except Exception:  # noqa: BLE001 - a broken report must not kill the pool thread
+                log.exception("task %s: reporting its outcome failed; unlocking it", lease.task.id)
+                self._release(lease, unlock=True)
+
+    def _execute(self, lease: _Lease) -> None:
+        task, sub, client, me = lease.task, lease.subscription, self.client, self.worker_id
+        try:
+            result = sub.handler(task)
+            if result is not None and not isinstance(result, dict):
+                raise TypeError(f"handler for {sub.topic!r} returned {type(result).__name__}; "
+                                "return a dict of variables or None")
+            variables = encode(result)
+            call, outcome = (lambda: client.complete(task.id, me, variables)), "completed"
+        except BpmnError as err:
+            code, message, variables = err.code, err.message, encode(err.variables)
+            call = lambda: client.bpmn_error(task.id, me, code, message, variables)  # noqa: E731
+            outcome = f"BPMN error {code}"
+        except Exception as err:  # noqa: BLE001 - every other handler error becomes a failure report
+            retries, timeout = (sub.retry or self.retry).next(task.retries)
+            message, details = (str(err) or type(err).__name__)[:4000], traceback.format_exc()
+            if isinstance(err, Failure):
+                retries = retries if err.retries is None else err.retries
+                timeout = timeout if err.retry_timeout_ms is None else err.retry_timeout_ms
+                details = err.details or details
+            call = lambda: client.failure(task.id, me, message, details, retries, timeout)  # noqa: E731
+            outcome = f"failed ({message}); retries left {retries}, next try in {timeout} ms"
+        self._report(lease, call, outcome)
+
+    def _report(self, lease: _Lease, call: Callable[[], None], outcome: str) -> None:
+        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
+        with lease.guard:
+            if lease.finished:          # unlocked during shutdown: another worker owns it now
+                log.info("task %s finished after it was handed back; outcome dropped", lease.task.id)
+                return
+            delay = 0.2
+            while True:
+                try:
+                    call()
+                    log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome)
+                    break
+                except EngineUnavailable as err:
+                    if time.monotonic() + delay >= lease.expires:
+                        log.error("task %s: engine unreachable until its lock ran out (%s); "
+                                  "the engine will offer it again", lease.task.id, err)
+                        break
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                except EngineError as err:
+                    # 404: cancelled meanwhile (a boundary event fired); 400/500: lock lost to another worker
+                    log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome, err)
+                    break
+            lease.finished = True
+        self._forget(lease)
+
+    # --- locks -------------------------------------------------------------------------
+
+    def _keep_locks(self) -> None:
+        """Extend every lock that has less than half its duration left."""
+        shortest = min(sub.lock_duration or self.lock_duration for sub in self.subscriptions.values())
+        while not self._stopped.is_set():
+            with self._lock:
+                leases = list(self._leases.values())
+            now = time.monotonic()
+            for lease in leases:
+                if lease.finished or lease.expires - now > lease.lock_duration / 2000:
+                    continue
+                try:
+                    self.client.extend_lock(lease.task.id, self.worker_id, lease.lock_duration)
+                    lease.expires = time.monotonic() + lease.lock_duration / 1000
+                except (EngineError, EngineUnavailable) as err:
+                    log.warning("task %s: could not extend its lock: %s", lease.task.id, err)
+            self._stopped.wait(min(max(shortest / 4000, 0.02), 5.0))
+
+    def _release(self, lease: _Lease, unlock: bool) -> None:
+        with lease.guard:
+            if lease.finished:
+                return
+            lease.finished = True
+        if unlock:
+            self._unlock_quietly(lease.task.id)
+        self._forget(lease)
+
+    def _unlock_quietly(self, task_id: str) -> None:
+        try:
+            self.client.unlock(task_id)
+        except (EngineError, EngineUnavailable) as err:
+            log.warning("task %s: unlock failed (%s); it returns when its lock expires", task_id, err)
+
+    def _forget(self, lease: _Lease) -> None:
+        with self._lock:
+            self._leases.pop(lease.task.id, None)
+            self._lock.notify_all()
+
+    # --- shutdown ----------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            waiting = [lease for lease in self._leases.values() if not lease.started]
+        for lease in waiting:                   # not started: no side effect yet, hand back now
+            self._release(lease, unlock=True)
+        deadline = time.monotonic() + self.shutdown_grace
+        with self._lock:
+            while self._leases and time.monotonic() < deadline:
+                self._lock.wait(min(0.05, max(deadline - time.monotonic(), 0)))
+            running = list(self._leases.values())
+        for lease in running:
+            log.warning("task %s still running after %.1f s of shutdown grace; unlocking it",
+                        lease.task.id, self.shutdown_grace)
+            self._release(lease, unlock=True)
+        for _ in range(self.threads):
+            self._queue.put(None)
+        self.client.close()
+        log.info("worker %s stopped", self.worker_id)
