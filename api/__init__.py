@@ -30,6 +30,9 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
     from . import calendar, legal
     api.register_blueprint(calendar.blp)
     api.register_blueprint(legal.blp)
+    from . import external_task, incident, message
+    for blueprint in (external_task.blp, incident.blp, message.blp):
+        api.register_blueprint(blueprint)
     if test_clock:             # never by default: moving time is for tests and demos
         from . import test_clock as clock_api
         api.register_blueprint(clock_api.blp)

@@ -316,3 +316,77 @@ class LegalEvent(Base):
     assignee: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+# --- external tasks, incidents, message subscriptions (issue 4) ----------------------
+
+class ExternalTask(Base):
+    """A READY external service task (camunda:type="external") as workers fetch it.
+
+    Written with the instance state; `worker_id` / `lock_expiration_time` are the lock
+    (fetchAndLock, extendLock, unlock change only them).  `retries` stays null until the
+    first failure, as in Camunda; 0 means an incident is open and nobody fetches it."""
+    __tablename__ = "external_task"
+    __table_args__ = (Index("ix_external_task_fetch", "topic_name", "lock_expiration_time"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)            # the SpiffWorkflow task id
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_id: Mapped[str] = mapped_column(String(64))
+    definition_key: Mapped[str] = mapped_column(String(255), index=True)
+    definition_version_tag: Mapped[str | None] = mapped_column(String(64))
+    activity_id: Mapped[str] = mapped_column(String(255), index=True)
+    activity_instance_id: Mapped[str] = mapped_column(String(64))
+    execution_id: Mapped[str] = mapped_column(String(64))
+    topic_name: Mapped[str] = mapped_column(String(255))
+    worker_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    lock_expiration_time: Mapped[datetime | None] = mapped_column(DateTime)
+    retries: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    local_variables: Mapped[dict] = mapped_column(JSON, default=dict)   # typed inputs (camunda:inputParameter)
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)        # camunda:properties (extensionProperties)
+
+
+class Incident(Base):
+    """Something that needs an operator: an external task out of retries (failedExternalTask)."""
+    __tablename__ = "incident"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    incident_type: Mapped[str] = mapped_column(String(64), index=True)
+    incident_timestamp: Mapped[datetime] = mapped_column(DateTime)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_id: Mapped[str] = mapped_column(String(64))
+    execution_id: Mapped[str | None] = mapped_column(String(64))
+    activity_id: Mapped[str | None] = mapped_column(String(255))
+    configuration: Mapped[str | None] = mapped_column(String(64), index=True)   # the external task id
+    message: Mapped[str | None] = mapped_column(Text)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    annotation: Mapped[str | None] = mapped_column(Text)
+
+
+class MessageSubscription(Base):
+    """A waiting message catch (intermediate event, receive task, boundary event, event
+    gateway branch): correlation looks these up instead of opening every instance."""
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_message_subscription_name", "message_name", "business_key"),
+                      UniqueConstraint("task_id", "message_name", name="uq_message_subscription_task"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(64))                 # the waiting SpiffWorkflow task
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    definition_id: Mapped[str] = mapped_column(String(64))
+    message_name: Mapped[str] = mapped_column(String(255))
+    activity_id: Mapped[str] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ProcessedMessage(Base):
+    """An idempotency key of POST /message that was applied: a redelivery returns `result`."""
+    __tablename__ = "processed_message"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    message_name: Mapped[str] = mapped_column(String(255))
+    processed_at: Mapped[datetime] = mapped_column(DateTime)
+    result: Mapped[list | None] = mapped_column(JSON)              # the response body, or null for 204

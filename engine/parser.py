@@ -12,10 +12,14 @@ import re
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventParser,
+                                                      CamundaIntermediateCatchEventParser,
+                                                      CamundaStartEventParser)
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
 from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
@@ -103,6 +107,14 @@ class CamundaExtensions:
                     {"name": p.get("name"), "expression": (p.text or "").strip(),
                      "line": p.sourceline} for p in params]
         return result
+
+    def parse_message_event(self, message_event):
+        """Catching events: a correlated message's variables become process variables (Camunda 7);
+        SpiffWorkflow's camunda flavour would file them under one `<id>_Response` variable."""
+        if isinstance(self, (CamundaStartEventParser, CamundaIntermediateCatchEventParser,
+                             CamundaBoundaryEventParser)):
+            return EventDefinitionParser.parse_message_event(self, message_event)
+        return super().parse_message_event(message_event)
 
     def parse_timer_event(self, event):
         definition = super().parse_timer_event(event)

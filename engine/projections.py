@@ -4,14 +4,14 @@ activity history, and the latest value of each process variable."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, insert, select, update
 
-from . import timers
+from . import external_tasks, messages, timers
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
 from .variables import jsonable, type_of
 from .workflows import iter_all_tasks
@@ -26,13 +26,15 @@ class Snapshot:
     ready_user_tasks: frozenset
     variables: dict
     timers: dict                 # task id -> (due, kind, activity id)
+    ready_external_tasks: frozenset = frozenset()
+    subscriptions: dict = field(default_factory=dict)     # (task id, message name) -> activity id
 
 
 EMPTY = Snapshot({}, frozenset(), {}, {})
 
 
 def snapshot(workflow) -> Snapshot:
-    states, ready = {}, set()
+    states, ready, external = {}, set(), set()
     for task in iter_all_tasks(workflow):
         spec = task.task_spec
         if getattr(spec, "bpmn_id", None) is None:
@@ -40,7 +42,10 @@ def snapshot(workflow) -> Snapshot:
         states[task.id] = task.state
         if task.state == TaskState.READY and isinstance(spec, UserTaskSpec):
             ready.add(task.id)
-    return Snapshot(states, frozenset(ready), process_variables(workflow), timers.waiting_timers(workflow))
+        elif external_tasks.is_ready_external(task):
+            external.add(task.id)
+    return Snapshot(states, frozenset(ready), process_variables(workflow), timers.waiting_timers(workflow),
+                    frozenset(external), messages.subscriptions(workflow))
 
 
 def ready_user_tasks(workflow) -> list:
@@ -121,6 +126,8 @@ def write(command, after: Snapshot, activated: list, now) -> None:
     _write_user_tasks(command, after, activated, now)
     _write_activities(command, after, now)
     _write_variables(command, after, now)
+    external_tasks.write(command, command.before.ready_external_tasks, after.ready_external_tasks, now)
+    messages.write(command, command.before.subscriptions, after.subscriptions, now)
     earliest = timers.write(command, command.before.timers, after.timers, now)
     if earliest is not None:
         ctx = command.uow.ctx

@@ -1,0 +1,323 @@
+"""External tasks as Camunda 7's REST API serves them: workers fetch and lock by topic,
+then complete, fail or report a BPMN error; operators query and restore retries."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import fields as f
+
+from engine import external_tasks
+from engine.variables import format_date, from_wire, map_to_wire
+
+from .auth import engine, principal
+from .schemas import Count, Paging, Strict, Variables
+
+blp = Blueprint("external-task", __name__, url_prefix="/engine-rest/external-task",
+                description="External tasks: department systems as workers (Camunda 7 protocol)")
+
+Str, Int, Bool = f.String, f.Integer, f.Boolean
+
+
+# --- shapes -----------------------------------------------------------------------------
+
+class FetchTopic(Strict):
+    topicName = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    lockDuration = Int(required=True, validate=ma.validate.Range(min=1),
+                       metadata={"description": "milliseconds"})
+    variables = f.List(Str(), allow_none=True, load_default=None,
+                       metadata={"description": "names to return; omitted: all"})
+    localVariables = Bool(load_default=False, allow_none=True)
+    businessKey = Str(allow_none=True, load_default=None)
+    processDefinitionId = Str(allow_none=True, load_default=None)
+    processDefinitionIdIn = f.List(Str(), allow_none=True, load_default=None)
+    processDefinitionKey = Str(allow_none=True, load_default=None)
+    processDefinitionKeyIn = f.List(Str(), allow_none=True, load_default=None)
+    withoutTenantId = Bool(load_default=False, allow_none=True)
+    tenantIdIn = f.List(Str(), allow_none=True, load_default=None)
+    processVariables = f.Dict(keys=Str(), allow_none=True, load_default=None,
+                              metadata={"description": "only tasks whose instance has these variable values"})
+    deserializeValues = Bool(load_default=False, allow_none=True, metadata={"description": "ignored"})
+    includeExtensionProperties = Bool(load_default=False, allow_none=True)
+
+
+class Sorting(Strict):
+    sortBy = Str(validate=ma.validate.OneOf(["createTime"]))
+    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
+
+
+class FetchExternalTasksBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    maxTasks = Int(required=True, validate=ma.validate.Range(min=0, max=1000))
+    usePriority = Bool(load_default=False, allow_none=True)
+    asyncResponseTimeout = Int(allow_none=True, load_default=None, validate=ma.validate.Range(min=0),
+                               metadata={"description": "long polling, milliseconds (at most 1800000)"})
+    topics = f.List(f.Nested(FetchTopic), allow_none=True, load_default=list)
+    sorting = f.List(f.Nested(Sorting), allow_none=True, load_default=None)
+
+
+class ExternalTaskDto(Strict):
+    id = Str()
+    topicName = Str()
+    workerId = Str(allow_none=True)
+    lockExpirationTime = Str(allow_none=True)
+    createTime = Str()
+    processInstanceId = Str()
+    executionId = Str()
+    activityId = Str()
+    activityInstanceId = Str()
+    processDefinitionId = Str()
+    processDefinitionKey = Str()
+    processDefinitionVersionTag = Str(allow_none=True)
+    retries = Int(allow_none=True)
+    errorMessage = Str(allow_none=True)
+    suspended = Bool()
+    tenantId = Str(allow_none=True)
+    priority = Int()
+    businessKey = Str(allow_none=True)
+
+
+class LockedExternalTaskDto(ExternalTaskDto):
+    errorDetails = Str(allow_none=True)
+    variables = Variables()
+    extensionProperties = f.Dict(keys=Str(), values=Str(allow_none=True))
+
+
+class ExternalTaskCompleteBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    variables = Variables(load_default=dict)
+    localVariables = Variables(load_default=dict)
+
+
+class ExternalTaskFailureBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    errorMessage = Str(allow_none=True, load_default=None)
+    errorDetails = Str(allow_none=True, load_default=None)
+    retries = Int(allow_none=True, load_default=None)
+    retryTimeout = Int(allow_none=True, load_default=None, metadata={"description": "milliseconds"})
+    variables = Variables(load_default=dict)
+    localVariables = Variables(load_default=dict)
+
+
+class ExternalTaskBpmnErrorBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    errorCode = Str(allow_none=True, load_default=None)
+    errorMessage = Str(allow_none=True, load_default=None)
+    variables = Variables(load_default=dict)
+
+
+class ExternalTaskExtendLockBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    newDuration = Int(required=True, metadata={"description": "milliseconds from now"})
+
+
+class ExternalTaskRetriesBody(Strict):
+    retries = Int(allow_none=True, load_default=None)
+
+
+class ExternalTaskQuery(Paging):
+    externalTaskId = Str()
+    externalTaskIdIn = Str(metadata={"description": "comma-separated ids"})
+    topicName = Str()
+    workerId = Str()
+    locked = Bool(load_default=False)
+    notLocked = Bool(load_default=False)
+    withRetriesLeft = Bool(load_default=False)
+    noRetriesLeft = Bool(load_default=False)
+    activityId = Str()
+    activityIdIn = Str(metadata={"description": "comma-separated ids"})
+    executionId = Str()
+    processInstanceId = Str()
+    processInstanceIdIn = Str(metadata={"description": "comma-separated ids"})
+    processDefinitionId = Str()
+    processDefinitionKey = Str(metadata={"description": "extension"})
+    businessKey = Str(metadata={"description": "extension"})
+    tenantIdIn = Str()
+    active = Bool()
+    suspended = Bool()
+    priorityHigherThanOrEquals = Int()
+    priorityLowerThanOrEquals = Int()
+    sortBy = Str(validate=ma.validate.OneOf(sorted(external_tasks.SORT_FIELDS)))
+    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
+
+
+class TopicNamesQuery(Strict):
+    withLockedTasks = Bool(load_default=False)
+    withUnlockedTasks = Bool(load_default=False)
+    withRetriesLeft = Bool(load_default=False)
+
+
+# --- rendering and parsing ----------------------------------------------------------------
+
+def render(row) -> dict:
+    return {"id": row.id, "topicName": row.topic_name, "workerId": row.worker_id,
+            "lockExpirationTime": format_date(row.lock_expiration_time), "createTime": format_date(row.created),
+            "processInstanceId": row.instance_id, "executionId": row.execution_id, "activityId": row.activity_id,
+            "activityInstanceId": row.activity_instance_id, "processDefinitionId": row.definition_id,
+            "processDefinitionKey": row.definition_key, "processDefinitionVersionTag": row.definition_version_tag,
+            "retries": row.retries, "errorMessage": row.error_message, "suspended": bool(row.suspended),
+            "tenantId": row.tenant_id, "priority": row.priority, "businessKey": row.business_key}
+
+
+def render_locked(locked: external_tasks.LockedTask) -> dict:
+    body = render(locked.row)
+    body.update(errorDetails=locked.row.error_details, variables=map_to_wire(locked.variables),
+                extensionProperties=locked.extension_properties)
+    return body
+
+
+def _ids(text):
+    return [i for i in text.split(",") if i] if text else None
+
+
+def _fetch_request(body) -> external_tasks.FetchRequest:
+    topics = []
+    for t in body.get("topics") or []:
+        keys = list(t.get("processDefinitionKeyIn") or []) + ([t["processDefinitionKey"]]
+                                                              if t.get("processDefinitionKey") else [])
+        ids = list(t.get("processDefinitionIdIn") or []) + ([t["processDefinitionId"]]
+                                                            if t.get("processDefinitionId") else [])
+        topics.append(external_tasks.TopicRequest(
+            topic_name=t["topicName"], lock_duration=t["lockDuration"], variables=t.get("variables"),
+            local_variables=bool(t.get("localVariables")), business_key=t.get("businessKey"),
+            definition_ids=ids or None, definition_keys=keys or None, tenant_ids=t.get("tenantIdIn"),
+            without_tenant=bool(t.get("withoutTenantId")), process_variables=t.get("processVariables") or {},
+            include_extension_properties=bool(t.get("includeExtensionProperties"))))
+    sorting = body.get("sorting") or []
+    return external_tasks.FetchRequest(
+        worker_id=body["workerId"], max_tasks=body["maxTasks"], topics=topics,
+        use_priority=bool(body.get("usePriority")), async_response_timeout=body.get("asyncResponseTimeout"),
+        sort_created=sorting[0].get("sortOrder") if sorting and sorting[0].get("sortBy") else None)
+
+
+def _query(args) -> external_tasks.TaskQuery:
+    ids = _ids(args.get("externalTaskIdIn")) or ([args["externalTaskId"]] if args.get("externalTaskId") else None)
+    activities = _ids(args.get("activityIdIn")) or ([args["activityId"]] if args.get("activityId") else None)
+    instances = _ids(args.get("processInstanceIdIn")) or (
+        [args["processInstanceId"]] if args.get("processInstanceId") else None)
+    suspended = True if args.get("suspended") else (False if args.get("active") else None)
+    return external_tasks.TaskQuery(
+        external_task_ids=ids, topic_name=args.get("topicName"), worker_id=args.get("workerId"),
+        locked=args.get("locked", False), not_locked=args.get("notLocked", False),
+        with_retries_left=args.get("withRetriesLeft", False), no_retries_left=args.get("noRetriesLeft", False),
+        activity_ids=activities, execution_id=args.get("executionId"), process_instance_ids=instances,
+        process_definition_id=args.get("processDefinitionId"),
+        process_definition_key=args.get("processDefinitionKey"), business_key=args.get("businessKey"),
+        tenant_ids=_ids(args.get("tenantIdIn")), suspended=suspended,
+        priority_min=args.get("priorityHigherThanOrEquals"), priority_max=args.get("priorityLowerThanOrEquals"),
+        sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc",
+        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+
+
+# --- resources --------------------------------------------------------------------------
+
+@blp.route("/fetchAndLock", methods=["POST"])
+@blp.arguments(FetchExternalTasksBody)
+@blp.response(200, LockedExternalTaskDto(many=True))
+def fetch_and_lock(body):
+    """Lock up to maxTasks tasks of the given topics for this worker; with asyncResponseTimeout,
+    wait (long polling) until one is available.  A waiting request holds no database connection."""
+    locked = external_tasks.fetch_and_lock(engine(), principal(), _fetch_request(body))
+    return [render_locked(t) for t in locked]
+
+
+@blp.route("")
+@blp.arguments(ExternalTaskQuery, location="query")
+@blp.response(200, ExternalTaskDto(many=True))
+def list_tasks(args):
+    with engine().uow(write=False) as uow:
+        return [render(r) for r in external_tasks.query(uow.session, principal(), _query(args))]
+
+
+@blp.route("/count")
+@blp.arguments(ExternalTaskQuery, location="query")
+@blp.response(200, Count)
+def count_tasks(args):
+    with engine().uow(write=False) as uow:
+        return {"count": external_tasks.count(uow.session, principal(), _query(args))}
+
+
+@blp.route("/topic-names")
+@blp.arguments(TopicNamesQuery, location="query")
+@blp.doc(responses={"200": {"description": "the distinct topic names", "content": {"application/json": {
+    "schema": {"type": "array", "items": {"type": "string"}}}}}})
+def topic_names(args):
+    with engine().uow(write=False) as uow:
+        return external_tasks.topic_names(uow.session, principal(), args["withLockedTasks"],
+                                          args["withUnlockedTasks"], args["withRetriesLeft"])
+
+
+@blp.route("/<task_id>")
+@blp.response(200, ExternalTaskDto)
+def get_task(task_id):
+    with engine().uow(write=False) as uow:
+        return render(external_tasks.get(uow.session, principal(), task_id))
+
+
+@blp.route("/<task_id>/errorDetails")
+@blp.doc(responses={"200": {"description": "the full error details as text/plain",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def error_details(task_id):
+    with engine().uow(write=False) as uow:
+        details = external_tasks.error_details(uow.session, principal(), task_id)
+    if details is None:
+        return Response(status=204)
+    return Response(details, mimetype="text/plain")
+
+
+@blp.route("/<task_id>/complete", methods=["POST"])
+@blp.arguments(ExternalTaskCompleteBody)
+@blp.response(204)
+def complete(body, task_id):
+    """Complete the task (lock owner only): `variables` reach the process, `localVariables` the task."""
+    variables, local_variables = from_wire(body.get("variables")), from_wire(body.get("localVariables"))
+    with engine().uow() as uow:
+        external_tasks.complete(uow, principal(), task_id, body["workerId"], variables, local_variables)
+
+
+@blp.route("/<task_id>/failure", methods=["POST"])
+@blp.arguments(ExternalTaskFailureBody)
+@blp.response(204)
+def failure(body, task_id):
+    """Report a failure (lock owner only); retries 0 opens an incident and the task is not fetched
+    any more; retryTimeout keeps it unfetchable until then."""
+    variables, local_variables = from_wire(body.get("variables")), from_wire(body.get("localVariables"))
+    with engine().uow() as uow:
+        external_tasks.failure(uow, principal(), task_id, body["workerId"], body.get("errorMessage"),
+                               body.get("errorDetails"), body.get("retries"), body.get("retryTimeout"),
+                               variables, local_variables)
+
+
+@blp.route("/<task_id>/bpmnError", methods=["POST"])
+@blp.arguments(ExternalTaskBpmnErrorBody)
+@blp.response(204)
+def bpmn_error(body, task_id):
+    """Throw a BPMN error at the task (lock owner only): the matching error boundary event takes over."""
+    variables = from_wire(body.get("variables"))
+    with engine().uow() as uow:
+        external_tasks.bpmn_error(uow, principal(), task_id, body["workerId"], body.get("errorCode"),
+                                  body.get("errorMessage"), variables)
+
+
+@blp.route("/<task_id>/extendLock", methods=["POST"])
+@blp.arguments(ExternalTaskExtendLockBody)
+@blp.response(204)
+def extend_lock(body, task_id):
+    with engine().uow() as uow:
+        external_tasks.extend_lock(uow, principal(), task_id, body["workerId"], body["newDuration"])
+
+
+@blp.route("/<task_id>/unlock", methods=["POST"])
+@blp.response(204)
+def unlock(task_id):
+    with engine().uow() as uow:
+        external_tasks.unlock(uow, principal(), task_id)
+
+
+@blp.route("/<task_id>/retries", methods=["PUT"])
+@blp.arguments(ExternalTaskRetriesBody)
+@blp.response(204)
+def set_retries(body, task_id):
+    """Set the retries; a positive number resolves the task's incident and it is fetched again."""
+    with engine().uow() as uow:
+        external_tasks.set_retries(uow, principal(), task_id, body.get("retries"))

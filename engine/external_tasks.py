@@ -1,0 +1,678 @@
+"""External tasks: department systems as workers, speaking Camunda 7's external-task protocol.
+
+A READY `ExternalTask` (camunda:type="external") is mirrored into the `external_task`
+table in the command that made it ready, and deleted in the command that ends it.
+Workers fetch and lock rows by topic; the lock (`worker_id`, `lock_expiration_time`) is
+only a column update.  Completing, failing with a BPMN error or with variables goes
+through the ordinary instance command (`runtime.open_instance` ... `runtime.save`), so
+the workflow, the projections and the audit chain move together.
+
+Delivery is at least once: a lock that expires hands the task to the next fetch, and
+the first worker may still complete it while nobody else has taken it (as in Camunda).
+
+Long polling (`asyncResponseTimeout`) waits on `TaskSignal`, an in-process condition
+woken after commit when a task of the topic becomes fetchable; a waiter holds no
+database connection, re-queries only when woken or every `POLL_SECONDS`, and at most
+`long_poll_slots()` requests wait at once (each holds a server thread, see README).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from . import runtime
+from .clock import utcnow
+from .db import UnitOfWork
+from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
+from .identity import WORKERS_GROUP, Principal
+from .models import ExternalTask, Incident, VariableInstance
+from .parser import is_expression, unwrap_placeholder
+from .specs import ExternalTask as ExternalTaskSpec
+from .variables import parse_date, to_wire
+from .workflows import model_error
+
+log = logging.getLogger(__name__)
+
+FAILED_EXTERNAL_TASK = "failedExternalTask"
+MAX_ASYNC_TIMEOUT_MS = 1_800_000           # Camunda's limit: 30 minutes
+POLL_SECONDS = 1.0                         # a waiter re-queries at least this often (other processes, expiries)
+RESERVED_THREADS = 8                       # server threads long polls never take
+
+
+class RestException(EngineError):
+    """Camunda's REST layer wraps engine errors of this API as `RestException`."""
+    status = 400
+    type = "RestException"
+    code = 0
+
+
+class ExternalTaskNotFound(RestException):
+    status = 404
+
+
+def require_worker(principal: Principal) -> None:
+    if not (principal.is_admin or WORKERS_GROUP in principal.groups):
+        raise Forbidden(f"user '{principal.user_id}' may not use the external-task API: it is for members of "
+                        f"'{WORKERS_GROUP}' (department-system workers) and administrators",
+                        userId=principal.user_id)
+
+
+# --- projection (called from projections.write, inside the command) -------------------
+
+def is_ready_external(task) -> bool:
+    return task.state == TaskState.READY and isinstance(task.task_spec, ExternalTaskSpec)
+
+
+def write(command, before: frozenset, after: frozenset, now: datetime) -> None:
+    """Mirror READY external tasks; new ones get their camunda:inputOutput inputs here."""
+    session, record = command.session, command.record
+    gone = [str(t) for t in before - after]
+    if gone:
+        session.execute(delete(Incident).where(Incident.configuration.in_(gone)))
+        session.execute(delete(ExternalTask).where(ExternalTask.id.in_(gone)))
+    rows = []
+    for task_id in after - before:
+        task = command.workflow.get_task_from_id(task_id)
+        rows.append(_row(command, task, now))
+    if rows:
+        session.execute(insert(ExternalTask), rows)
+        signal = signal_for(command.uow.ctx)
+        topics = {r["topic_name"] for r in rows}
+        command.uow.after_commit.append(lambda: signal.notify(topics))
+
+
+def _row(command, task, now: datetime) -> dict:
+    spec, record = task.task_spec, command.record
+    script_engine = command.uow.ctx.script_engine
+    runtime.apply_inputs(task, script_engine)
+    local_names = task.internal_data.get("locals", [])
+    task_id = str(task.id)
+    return dict(
+        id=task_id, instance_id=record.id, definition_id=record.definition_id,
+        definition_key=record.definition_key, definition_version_tag=command.definition.version_tag,
+        activity_id=spec.bpmn_id, activity_instance_id=task_id, execution_id=task_id,
+        topic_name=spec.topic, worker_id=None, lock_expiration_time=None, retries=None,
+        error_message=None, error_details=None, priority=_priority(task, script_engine),
+        business_key=record.business_key, tenant_id=record.tenant_id, created=now, suspended=False,
+        local_variables={name: to_wire(task.data.get(name)) for name in local_names},
+        properties=spec.extensions.get("properties", {}))
+
+
+def _priority(task, script_engine) -> int:
+    raw = task.task_spec.extensions.get("taskPriority")
+    if raw in (None, ""):
+        return 0
+    where = task.task_spec.bpmn_id
+    try:
+        value = script_engine.evaluate(task, unwrap_placeholder(raw)) if is_expression(raw) else raw
+        return int(value)
+    except (TypeError, ValueError):
+        raise ModelError(f"{where}: camunda:taskPriority {raw!r} is not a whole number",
+                         activityId=where) from None
+    except WorkflowException as err:
+        raise model_error(err) from err
+
+
+# --- long-poll wake-ups ---------------------------------------------------------------
+
+class TaskSignal:
+    """Per-topic change counters behind one condition: a waiter sleeps until a topic it
+    asked for moved (a task was created, unlocked or had its retries restored)."""
+
+    def __init__(self, slots: int) -> None:
+        self._cond = threading.Condition()
+        self._versions: dict[str, int] = {}
+        self._slots = threading.BoundedSemaphore(slots)
+        self.slots = slots
+
+    def versions(self, topics) -> tuple:
+        with self._cond:
+            return tuple(self._versions.get(t, 0) for t in topics)
+
+    def notify(self, topics) -> None:
+        with self._cond:
+            for topic in topics:
+                self._versions[topic] = self._versions.get(topic, 0) + 1
+            self._cond.notify_all()
+
+    def wait(self, topics, seen: tuple, timeout: float) -> bool:
+        """True when one of `topics` moved since `seen` was read."""
+        with self._cond:
+            return self._cond.wait_for(lambda: tuple(self._versions.get(t, 0) for t in topics) != seen, timeout)
+
+    def take_slot(self) -> bool:
+        return self._slots.acquire(blocking=False)
+
+    def release_slot(self) -> None:
+        self._slots.release()
+
+
+def long_poll_slots() -> int:
+    """How many fetches may wait at once in this process: the server threads minus a reserve."""
+    explicit = os.environ.get("APPROVALS_LONG_POLL_SLOTS")
+    if explicit:
+        return max(0, int(explicit))
+    threads = int(os.environ.get("APPROVALS_THREADS") or 32)
+    return max(1, threads - RESERVED_THREADS)
+
+
+_signals: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_signals_lock = threading.Lock()
+
+
+def signal_for(ctx) -> TaskSignal:
+    with _signals_lock:
+        signal = _signals.get(ctx)
+        if signal is None:
+            signal = _signals[ctx] = TaskSignal(long_poll_slots())
+        return signal
+
+
+# --- fetch and lock -------------------------------------------------------------------
+
+@dataclass
+class TopicRequest:
+    topic_name: str
+    lock_duration: int                                  # milliseconds
+    variables: list | None = None                       # None: all variables
+    local_variables: bool = False
+    business_key: str | None = None
+    definition_ids: list | None = None
+    definition_keys: list | None = None
+    tenant_ids: list | None = None
+    without_tenant: bool = False
+    process_variables: dict = field(default_factory=dict)   # name -> value every task's instance must have
+    include_extension_properties: bool = False
+
+
+@dataclass
+class FetchRequest:
+    worker_id: str
+    max_tasks: int
+    topics: list
+    use_priority: bool = False
+    async_response_timeout: int | None = None           # milliseconds
+    sort_created: str | None = None                     # "asc" | "desc"
+
+
+@dataclass
+class LockedTask:
+    row: ExternalTask
+    variables: dict                                     # name -> plain value
+    extension_properties: dict
+
+
+def fetch_and_lock(engine, principal: Principal, request: FetchRequest) -> list[LockedTask]:
+    """Lock up to `max_tasks` tasks; with `async_response_timeout`, wait for them."""
+    require_worker(principal)
+    _check_fetch(request)
+    timeout = (request.async_response_timeout or 0) / 1000.0
+    signal = signal_for(engine)
+    topics = sorted({t.topic_name for t in request.topics})
+    waiting = timeout > 0 and signal.take_slot()
+    if timeout > 0 and not waiting:
+        log.warning("all %d long-poll slots are taken: answering worker %s without waiting "
+                    "(raise APPROVALS_THREADS or WEB_CONCURRENCY)", signal.slots, request.worker_id)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = signal.versions(topics)          # read before querying: no wake-up is lost
+            locked = _try_lock(engine, request)
+            remaining = deadline - time.monotonic()
+            if locked or not waiting or remaining <= 0 or request.max_tasks == 0:
+                return locked
+            signal.wait(topics, seen, min(remaining, POLL_SECONDS))
+    finally:
+        if waiting:
+            signal.release_slot()
+
+
+def _check_fetch(request: FetchRequest) -> None:
+    if not request.worker_id:
+        raise BadRequest("workerId is required: the id under which the fetched tasks are locked")
+    timeout = request.async_response_timeout
+    if timeout is not None and timeout > MAX_ASYNC_TIMEOUT_MS:
+        raise BadRequest(f"The asynchronous response timeout cannot be set to a value greater than "
+                         f"{MAX_ASYNC_TIMEOUT_MS} milliseconds")
+    for topic in request.topics:
+        if not topic.topic_name:
+            raise BadRequest("every topic needs a topicName")
+        if topic.lock_duration is None or topic.lock_duration <= 0:
+            raise BadRequest(f"topic '{topic.topic_name}': lockDuration must be a positive number of "
+                             "milliseconds")
+
+
+def _fetchable(now: datetime):
+    return and_(or_(ExternalTask.lock_expiration_time.is_(None), ExternalTask.lock_expiration_time <= now),
+                or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0),
+                ExternalTask.suspended.is_(False))
+
+
+def _topic_clause(topic: TopicRequest):
+    clause = [ExternalTask.topic_name == topic.topic_name]
+    if topic.business_key is not None:
+        clause.append(ExternalTask.business_key == topic.business_key)
+    if topic.definition_ids:
+        clause.append(ExternalTask.definition_id.in_(topic.definition_ids))
+    if topic.definition_keys:
+        clause.append(ExternalTask.definition_key.in_(topic.definition_keys))
+    if topic.tenant_ids:
+        clause.append(ExternalTask.tenant_id.in_(topic.tenant_ids))
+    if topic.without_tenant:
+        clause.append(ExternalTask.tenant_id.is_(None))
+    return and_(*clause)
+
+
+def _candidates(request: FetchRequest, now: datetime):
+    stmt = select(ExternalTask.id, ExternalTask.topic_name, ExternalTask.instance_id).where(
+        or_(*[_topic_clause(t) for t in request.topics]), _fetchable(now))
+    order = [ExternalTask.priority.desc()] if request.use_priority else []
+    created = ExternalTask.created.desc() if request.sort_created == "desc" else ExternalTask.created.asc()
+    stmt = stmt.order_by(*order, created, ExternalTask.id)
+    if not any(t.process_variables for t in request.topics):
+        stmt = stmt.limit(request.max_tasks)
+    return stmt
+
+
+def _try_lock(engine, request: FetchRequest) -> list[LockedTask]:
+    if not request.topics or request.max_tasks <= 0:
+        return []
+    with engine.uow(write=False) as uow:          # a cheap read first: idle pollers never take the write lock
+        if uow.session.execute(_candidates(request, utcnow()).limit(1)).first() is None:
+            return []
+    with engine.uow() as uow:
+        locked = _lock(uow.session, request, utcnow())
+        uow.commit()
+        return locked
+
+
+def _lock(session: Session, request: FetchRequest, now: datetime) -> list[LockedTask]:
+    rows = session.execute(_candidates(request, now).with_for_update(skip_locked=True)).all()
+    by_topic: dict = {}
+    for topic in request.topics:
+        by_topic.setdefault(topic.topic_name, []).append(topic)
+    locked = []
+    for task_id, topic_name, instance_id in rows:
+        if len(locked) >= request.max_tasks:
+            break
+        topic = _matching_topic(session, by_topic[topic_name], instance_id)
+        if topic is None:
+            continue
+        result = session.execute(update(ExternalTask).where(ExternalTask.id == task_id, _fetchable(now)).values(
+            worker_id=request.worker_id, lock_expiration_time=now + timedelta(milliseconds=topic.lock_duration)))
+        if result.rowcount == 1:
+            locked.append((task_id, topic))
+    return [_locked_task(session, task_id, topic) for task_id, topic in locked]
+
+
+def _matching_topic(session: Session, topics: list, instance_id: str) -> TopicRequest | None:
+    """The first of the worker's entries for this topic whose processVariables filter the instance passes."""
+    for topic in topics:
+        if not topic.process_variables:
+            return topic
+        values = process_variable_values(session, instance_id, list(topic.process_variables))
+        if all(name in values and values[name] == wanted for name, wanted in topic.process_variables.items()):
+            return topic
+    return None
+
+
+def process_variable_values(session: Session, instance_id: str, names: list | None) -> dict:
+    """The instance's process variables as the `variable_instance` projection has them."""
+    stmt = select(VariableInstance.name, VariableInstance.type, VariableInstance.value).where(
+        VariableInstance.instance_id == instance_id)
+    if names is not None:
+        if not names:
+            return {}
+        stmt = stmt.where(VariableInstance.name.in_(names))
+    return {name: _stored_value(vtype, value) for name, vtype, value in session.execute(stmt)}
+
+
+def _stored_value(vtype: str, value):
+    if vtype == "Date" and isinstance(value, str):
+        return parse_date(value)
+    return value
+
+
+def _locked_task(session: Session, task_id: str, topic: TopicRequest) -> LockedTask:
+    row = session.get(ExternalTask, task_id)
+    locals_ = {name: _from_wire(wire) for name, wire in (row.local_variables or {}).items()}
+    if topic.variables is not None:
+        locals_ = {k: v for k, v in locals_.items() if k in topic.variables}
+    variables = {} if topic.local_variables else process_variable_values(session, row.instance_id, topic.variables)
+    variables.update(locals_)
+    properties = dict(row.properties or {}) if topic.include_extension_properties else {}
+    return LockedTask(row, variables, properties)
+
+
+def _from_wire(wire: dict):
+    value = wire.get("value")
+    if wire.get("type") == "Date" and isinstance(value, str):
+        return parse_date(value)
+    if wire.get("type") == "Json" and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+# --- the lock owner's verbs ---------------------------------------------------------
+
+def _row_for_update(session: Session, task_id: str) -> ExternalTask:
+    row = session.execute(select(ExternalTask).where(ExternalTask.id == task_id).with_for_update()).scalar()
+    if row is None:
+        raise ExternalTaskNotFound(f"External task with id {task_id} does not exist")
+    return row
+
+
+def _check_owner(row: ExternalTask, worker_id: str | None, what: str) -> None:
+    """`what` completes Camunda's sentence, e.g. "External Task X cannot be completed by worker '"."""
+    if not worker_id:
+        raise BadRequest("workerId is required: the worker that holds the lock")
+    if row.worker_id != worker_id:
+        owner = row.worker_id if row.worker_id is not None else "null"
+        raise RestException(f"{what}{worker_id}'. It is locked by worker '{owner}'.")
+
+
+def _open_task(uow: UnitOfWork, row: ExternalTask, principal: Principal):
+    command = runtime.open_instance(uow, row.instance_id, principal)
+    task = runtime.find_task(command.workflow, row.id)
+    if not is_ready_external(task):
+        raise Conflict(f"external task {row.id} was finished concurrently "
+                               f"(now {TaskState.get_name(task.state)}); re-fetch and retry")
+    return command, task
+
+
+def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, variables: dict,
+             local_variables: dict) -> None:
+    require_worker(principal)
+    row = _row_for_update(uow.session, task_id)
+    _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
+    command, task = _open_task(uow, row, principal)
+    _apply_result(task, variables, local_variables, uow.ctx.script_engine)
+    try:
+        task.run()
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event("ExternalTaskCompleted", {"workerId": worker_id, "topic": row.topic_name,
+                                                   "variables": variables, "localVariables": local_variables},
+                         row.activity_id, task_id)
+    runtime.save(command)
+    uow.commit()
+
+
+def _apply_result(task, variables: dict, local_variables: dict, script_engine) -> None:
+    """Camunda 7: `localVariables` live on the task (visible to output mappings, then gone);
+    `variables` reach the process; output mappings are evaluated last and win."""
+    task.data.update(local_variables)
+    task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables))
+    runtime.apply_outputs(task, variables, script_engine)
+    for name, value in variables.items():
+        task.data.setdefault(name, value)
+
+
+def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, error_message: str | None,
+            error_details: str | None, retries: int | None, retry_timeout: int | None,
+            variables: dict | None = None, local_variables: dict | None = None) -> None:
+    require_worker(principal)
+    if retries is None or retries < 0:
+        raise BadRequest("retries must be a number >= 0: how many more times workers may try the task")
+    if retry_timeout is not None and retry_timeout < 0:
+        raise BadRequest("retryTimeout must be >= 0 milliseconds")
+    row = _row_for_update(uow.session, task_id)
+    _check_owner(row, worker_id, f"Failure of External Task {task_id} cannot be reported by worker '")
+    command, task = _open_task(uow, row, principal)
+    if variables or local_variables:
+        task.data.update(variables or {})
+        task.data.update(local_variables or {})
+        task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))
+    now = utcnow()
+    row.retries, row.error_message, row.error_details = retries, _clip(error_message, 4000), error_details
+    row.lock_expiration_time = now + timedelta(milliseconds=retry_timeout or 0)
+    command.record_event("ExternalTaskFailed", {"workerId": worker_id, "errorMessage": error_message,
+                                                "retries": retries, "retryTimeout": retry_timeout},
+                         row.activity_id, task_id)
+    if retries == 0:
+        _open_incident(uow.session, command, row, now)
+    runtime.save(command)
+    uow.commit()
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit]
+
+
+def _open_incident(session: Session, command, row: ExternalTask, now: datetime) -> None:
+    exists = session.execute(select(Incident.id).where(Incident.configuration == row.id,
+                                                       Incident.incident_type == FAILED_EXTERNAL_TASK)).first()
+    if exists is not None:
+        return
+    incident_id = str(uuid.uuid4())
+    session.add(Incident(id=incident_id, incident_type=FAILED_EXTERNAL_TASK, incident_timestamp=now,
+                         instance_id=row.instance_id, definition_id=row.definition_id,
+                         execution_id=row.execution_id, activity_id=row.activity_id, configuration=row.id,
+                         message=_clip(row.error_message, 4000), tenant_id=row.tenant_id))
+    command.record_event("IncidentCreated", {"incidentId": incident_id, "incidentType": FAILED_EXTERNAL_TASK,
+                                             "message": row.error_message}, row.activity_id, row.id)
+
+
+def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, error_code: str,
+               error_message: str | None, variables: dict) -> None:
+    """Throw a BPMN error at the task: the error boundary event with that code (on the task
+    or an enclosing subprocess) takes over; the task is cancelled."""
+    require_worker(principal)
+    if not error_code:
+        raise BadRequest("errorCode is required: the code of the BPMN error the worker reports")
+    row = _row_for_update(uow.session, task_id)
+    _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
+    command, task = _open_task(uow, row, principal)
+    event = BpmnEvent(ErrorEventDefinition(error_code, error_code), payload=dict(variables))
+    catcher = error_catcher(task, event)
+    if catcher is None:
+        raise RestException(f"no error boundary event catches errorCode '{error_code}' thrown at "
+                            f"'{row.activity_id}' (nor one on an enclosing subprocess); nothing was changed. "
+                            "Draw an error boundary event with this code, or report a /failure instead")
+    try:
+        catcher.task_spec.catch(catcher, event)
+        catcher.task_spec._update(catcher)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": error_code,
+                                                   "errorMessage": error_message, "variables": variables,
+                                                   "caughtBy": catcher.task_spec.bpmn_id},
+                         row.activity_id, task_id)
+    runtime.save(command)
+    uow.commit()
+
+
+def error_catcher(task, event):
+    """The waiting error boundary event that catches `event` thrown at `task`: the task's
+    own first, then those of each enclosing (embedded or called) subprocess."""
+    node = task
+    while node is not None:
+        split = node.parent
+        if split is not None and isinstance(split.task_spec, BoundaryEventSplit):
+            for sibling in split.children:
+                if (sibling is not node and isinstance(sibling.task_spec, BoundaryEvent)
+                        and sibling.task_spec.catches(sibling, event)):
+                    return sibling
+        parent_id = node.workflow.parent_task_id
+        node = node.workflow.top_workflow.get_task_from_id(parent_id) if parent_id is not None else None
+    return None
+
+
+def extend_lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, new_duration: int) -> None:
+    require_worker(principal)
+    if new_duration is None or new_duration <= 0:
+        raise RestException("newDuration must be a positive number of milliseconds")
+    row = _row_for_update(uow.session, task_id)
+    _check_owner(row, worker_id, f"The lock of the External Task {task_id} cannot be extended by worker '")
+    now = utcnow()
+    if row.lock_expiration_time is None or row.lock_expiration_time < now:
+        raise RestException(f"Cannot extend a lock that expired: the lock of external task {task_id} ended at "
+                            f"{row.lock_expiration_time}Z; fetch the task again")
+    row.lock_expiration_time = now + timedelta(milliseconds=new_duration)
+    uow.commit()
+
+
+def unlock(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
+    require_worker(principal)
+    row = _row_for_update(uow.session, task_id)
+    row.worker_id, row.lock_expiration_time = None, None
+    _wake_after_commit(uow, row.topic_name)
+    uow.commit()
+
+
+def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: int | None) -> None:
+    """An operator restores retries: a positive number resolves the task's incident."""
+    require_worker(principal)
+    if retries is None:
+        raise BadRequest("The number of retries cannot be null.")
+    if retries < 0:
+        raise BadRequest("retries must be >= 0")
+    row = _row_for_update(uow.session, task_id)
+    record = runtime.load_record(uow.session, row.instance_id)
+    incident = uow.session.execute(select(Incident).where(Incident.configuration == task_id)).scalar()
+    payload = {"retries": retries, "previousRetries": row.retries}
+    row.retries = retries
+    if retries > 0 and incident is not None:
+        uow.session.delete(incident)
+        payload["resolvedIncidentId"] = incident.id
+        _wake_after_commit(uow, row.topic_name)
+    elif retries == 0 and incident is None:
+        incident_id = str(uuid.uuid4())
+        uow.session.add(Incident(id=incident_id, incident_type=FAILED_EXTERNAL_TASK, incident_timestamp=utcnow(),
+                                 instance_id=row.instance_id, definition_id=row.definition_id,
+                                 execution_id=row.execution_id, activity_id=row.activity_id,
+                                 configuration=row.id, message=row.error_message, tenant_id=row.tenant_id))
+        payload["incidentId"] = incident_id
+    runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, task_id)
+    uow.commit()
+
+
+def _wake_after_commit(uow: UnitOfWork, topic: str) -> None:
+    signal = signal_for(uow.ctx)
+    uow.after_commit.append(lambda: signal.notify({topic}))
+
+
+# --- queries --------------------------------------------------------------------------
+
+@dataclass
+class TaskQuery:
+    external_task_ids: list | None = None
+    topic_name: str | None = None
+    worker_id: str | None = None
+    locked: bool = False
+    not_locked: bool = False
+    with_retries_left: bool = False
+    no_retries_left: bool = False
+    activity_ids: list | None = None
+    execution_id: str | None = None
+    process_instance_ids: list | None = None
+    process_definition_id: str | None = None
+    process_definition_key: str | None = None
+    business_key: str | None = None
+    tenant_ids: list | None = None
+    suspended: bool | None = None
+    priority_min: int | None = None
+    priority_max: int | None = None
+    sort_by: str | None = None
+    sort_order: str = "asc"
+    first_result: int = 0
+    max_results: int | None = None
+
+
+SORT_FIELDS = {"id": ExternalTask.id, "lockExpirationTime": ExternalTask.lock_expiration_time,
+               "processInstanceId": ExternalTask.instance_id, "processDefinitionId": ExternalTask.definition_id,
+               "processDefinitionKey": ExternalTask.definition_key, "tenantId": ExternalTask.tenant_id,
+               "taskPriority": ExternalTask.priority, "createTime": ExternalTask.created}
+
+
+def _filtered(q: TaskQuery, now: datetime):
+    stmt = select(ExternalTask)
+    equal = ((q.topic_name, ExternalTask.topic_name), (q.worker_id, ExternalTask.worker_id),
+             (q.execution_id, ExternalTask.execution_id), (q.process_definition_id, ExternalTask.definition_id),
+             (q.process_definition_key, ExternalTask.definition_key), (q.business_key, ExternalTask.business_key))
+    for value, column in equal:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    within = ((q.external_task_ids, ExternalTask.id), (q.activity_ids, ExternalTask.activity_id),
+              (q.process_instance_ids, ExternalTask.instance_id), (q.tenant_ids, ExternalTask.tenant_id))
+    for values, column in within:
+        if values:
+            stmt = stmt.where(column.in_(values))
+    if q.locked:
+        stmt = stmt.where(ExternalTask.lock_expiration_time > now)
+    if q.not_locked:
+        stmt = stmt.where(or_(ExternalTask.lock_expiration_time.is_(None), ExternalTask.lock_expiration_time <= now))
+    if q.with_retries_left:
+        stmt = stmt.where(or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
+    if q.no_retries_left:
+        stmt = stmt.where(ExternalTask.retries == 0)
+    if q.suspended is not None:
+        stmt = stmt.where(ExternalTask.suspended.is_(q.suspended))
+    if q.priority_min is not None:
+        stmt = stmt.where(ExternalTask.priority >= q.priority_min)
+    if q.priority_max is not None:
+        stmt = stmt.where(ExternalTask.priority <= q.priority_max)
+    return stmt
+
+
+def query(session: Session, principal: Principal, q: TaskQuery) -> list[ExternalTask]:
+    require_worker(principal)
+    stmt = _filtered(q, utcnow())
+    if q.sort_by:
+        column = SORT_FIELDS.get(q.sort_by)
+        if column is None:
+            raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
+        stmt = stmt.order_by(column.desc() if q.sort_order == "desc" else column.asc(), ExternalTask.id)
+    else:
+        stmt = stmt.order_by(ExternalTask.created, ExternalTask.id)
+    stmt = stmt.offset(q.first_result or 0)
+    if q.max_results is not None:
+        stmt = stmt.limit(q.max_results)
+    return list(session.execute(stmt).scalars())
+
+
+def count(session: Session, principal: Principal, q: TaskQuery) -> int:
+    require_worker(principal)
+    return session.execute(select(func.count()).select_from(_filtered(q, utcnow()).subquery())).scalar()
+
+
+def get(session: Session, principal: Principal, task_id: str) -> ExternalTask:
+    require_worker(principal)
+    row = session.get(ExternalTask, task_id)
+    if row is None:
+        raise ExternalTaskNotFound(f"External task with id {task_id} does not exist")
+    return row
+
+
+def error_details(session: Session, principal: Principal, task_id: str) -> str | None:
+    return get(session, principal, task_id).error_details
+
+
+def topic_names(session: Session, principal: Principal, with_locked: bool = False, with_unlocked: bool = False,
+                with_retries_left: bool = False) -> list[str]:
+    require_worker(principal)
+    now = utcnow()
+    stmt = select(ExternalTask.topic_name).distinct()
+    if with_locked:
+        stmt = stmt.where(ExternalTask.lock_expiration_time > now)
+    if with_unlocked:
+        stmt = stmt.where(or_(ExternalTask.lock_expiration_time.is_(None), ExternalTask.lock_expiration_time <= now))
+    if with_retries_left:
+        stmt = stmt.where(or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
+    return sorted(session.execute(stmt).scalars())

@@ -1,0 +1,328 @@
+"""Message correlation (POST /message): departments that answer later, e.g. the bank
+that opens the account and calls back.
+
+Every waiting message catch (intermediate catch event, receive task, boundary event,
+event-gateway branch) is mirrored into `message_subscription` with the command that
+made it wait, so finding the receivers is a query by message name and business key.
+Message start events are found on the latest definitions (their message names are
+read once per definition version from the deployed XML).
+
+Correlation follows Camunda 7: waiting executions first; a start event only when no
+execution matches (or with `all`).  The message's variables become process variables.
+An idempotency key (`messageId` or the `Idempotency-Key` header) is recorded in the same
+transaction: a redelivery returns the first result and changes nothing.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from . import projections, runtime
+from .clock import utcnow
+from .definitions import resource_content
+from .errors import BadRequest, Conflict, Forbidden
+from .external_tasks import RestException, process_variable_values
+from .identity import WORKERS_GROUP, Principal
+from .models import MessageSubscription, ProcessDefinition, ProcessedMessage
+from .parser import BPMN_NS, SAFE_XML_PARSER
+from .variables import map_to_wire
+from .workflows import model_error
+
+MISMATCH = "org.camunda.bpm.engine.MismatchingMessageCorrelationException"
+
+
+def require_correlator(principal: Principal) -> None:
+    if not (principal.is_admin or WORKERS_GROUP in principal.groups):
+        raise Forbidden(f"user '{principal.user_id}' may not correlate messages: POST /message is for members of "
+                        f"'{WORKERS_GROUP}' (department systems) and administrators", userId=principal.user_id)
+
+
+# --- projection (called from projections.write, inside the command) -------------------
+
+def subscriptions(workflow) -> dict:
+    """(task id, message name) -> activity id for every message the instance waits for.
+
+    Start events are left out: a message start event starts a new instance (Camunda)."""
+    waiting = {}
+    for task in workflow.event_manager.tasks.values():
+        spec = task.task_spec
+        if type(spec).__name__ == "StartEvent":
+            continue
+        definition = getattr(spec, "event_definition", None)
+        if isinstance(definition, MultipleEventDefinition):
+            gateway = type(spec).__name__ == "EventBasedGateway"
+            for index, child in enumerate(definition.event_definitions):
+                if isinstance(child, MessageEventDefinition):
+                    target = spec.outputs[index] if gateway and index < len(spec.outputs) else spec
+                    waiting[(task.id, child.name)] = target.bpmn_id
+        elif isinstance(definition, MessageEventDefinition):
+            waiting[(task.id, definition.name)] = spec.bpmn_id
+    return waiting
+
+
+def write(command, before: dict, after: dict, now) -> None:
+    session, record = command.session, command.record
+    for task_id, name in before.keys() - after.keys():
+        session.execute(delete(MessageSubscription).where(MessageSubscription.task_id == str(task_id),
+                                                          MessageSubscription.message_name == name))
+    rows = [dict(task_id=str(task_id), instance_id=record.id, definition_id=record.definition_id,
+                 message_name=name, activity_id=after[(task_id, name)], business_key=record.business_key,
+                 created=now)
+            for task_id, name in after.keys() - before.keys()]
+    if rows:
+        session.execute(insert(MessageSubscription), rows)
+
+
+# --- correlation ----------------------------------------------------------------------
+
+@dataclass
+class CorrelationRequest:
+    message_name: str
+    business_key: str | None = None
+    correlation_keys: dict = field(default_factory=dict)        # name -> plain value (process variables)
+    local_correlation_keys: dict = field(default_factory=dict)  # name -> plain value (the waiting task's data)
+    process_instance_id: str | None = None
+    process_variables: dict = field(default_factory=dict)
+    process_variables_local: dict = field(default_factory=dict)
+    all: bool = False
+    variables_in_result: bool = False
+    message_id: str | None = None
+
+
+def correlate(engine, principal: Principal, request: CorrelationRequest) -> list[dict]:
+    """Deliver the message; returns one neutral result per correlation (see `_result`).
+
+    A redelivered `message_id` returns the stored results of the first delivery."""
+    require_correlator(principal)
+    _check(request)
+    try:
+        return _correlate_once(engine, principal, request)
+    except IntegrityError:
+        # a concurrent delivery of the same message id committed first: answer as it did
+        if request.message_id is None:
+            raise
+        with engine.uow(write=False) as uow:
+            stored = uow.session.get(ProcessedMessage, request.message_id)
+            if stored is None:
+                raise
+            return _replayed(stored, request)
+
+
+def _check(request: CorrelationRequest) -> None:
+    if not request.message_name:
+        raise BadRequest("No message name supplied")
+    if request.message_id is not None and not (0 < len(request.message_id) <= 255):
+        raise BadRequest("messageId (Idempotency-Key) must be 1 to 255 characters")
+
+
+def _correlate_once(engine, principal: Principal, request: CorrelationRequest) -> list[dict]:
+    with engine.uow() as uow:
+        session = uow.session
+        if request.message_id is not None:
+            stored = session.get(ProcessedMessage, request.message_id)
+            if stored is not None:
+                return _replayed(stored, request)
+            # claim the key first: a concurrent duplicate waits on it (PostgreSQL) or queues (SQLite)
+            session.add(ProcessedMessage(key=request.message_id, message_name=request.message_name,
+                                         processed_at=utcnow(), result=None))
+            session.flush()
+        results = _deliver_all(uow, principal, request)
+        if request.message_id is not None:
+            session.get(ProcessedMessage, request.message_id).result = results
+        uow.commit()
+        return results
+
+
+def _replayed(stored: ProcessedMessage, request: CorrelationRequest) -> list[dict]:
+    if stored.message_name != request.message_name:
+        raise Conflict(f"messageId '{stored.key}' was already used for message '{stored.message_name}'; "
+                       "use a new id for a different message")
+    return list(stored.result or [])
+
+
+def _deliver_all(uow, principal: Principal, request: CorrelationRequest) -> list[dict]:
+    executions = _matching_executions(uow, principal, request)
+    starts = []
+    if request.process_instance_id is None and (request.all or not executions):
+        starts = _start_definitions(uow.session, request.message_name)
+    if not executions and not starts:
+        raise RestException(f"{MISMATCH}: Cannot correlate message '{request.message_name}': "
+                            "No process definition or execution matches the parameters")
+    if not request.all:
+        if len(executions) > 1:
+            raise RestException(
+                f"{MISMATCH}: Cannot correlate a message with name '{request.message_name}' to a single "
+                f"execution. {len(executions)} executions match the correlation keys: "
+                f"businessKey={request.business_key}, processInstanceId={request.process_instance_id}, "
+                f"correlationKeys={request.correlation_keys}; narrow them or send \"all\": true")
+        if not executions and len(starts) > 1:
+            raise RestException(
+                f"{MISMATCH}: Cannot correlate message '{request.message_name}': more than one process "
+                f"definition starts with it ({', '.join(d.key for d in starts)})")
+    results = []
+    by_instance: dict = OrderedDict()
+    for command, subscription in executions:
+        by_instance.setdefault(command.record.id, (command, []))[1].append(subscription)
+    for command, subs in by_instance.values():
+        for subscription in subs:
+            _deliver(command, subscription, request)
+        runtime.save(command)
+        results += [_result("Execution", command, s.task_id, request) for s in subs]
+    for definition in starts:
+        command, task_id = _start(uow, principal, definition, request)
+        results.append(_result("ProcessDefinition", command, task_id, request))
+    return results
+
+
+def _matching_executions(uow, principal: Principal, request: CorrelationRequest) -> list:
+    """(open command, subscription) for every waiting execution the message matches."""
+    session = uow.session
+    stmt = select(MessageSubscription).where(MessageSubscription.message_name == request.message_name)
+    if request.business_key is not None:
+        stmt = stmt.where(MessageSubscription.business_key == request.business_key)
+    if request.process_instance_id is not None:
+        stmt = stmt.where(MessageSubscription.instance_id == request.process_instance_id)
+    candidates = session.execute(stmt.order_by(MessageSubscription.created, MessageSubscription.id)).scalars().all()
+    matches, commands = [], {}
+    for subscription in candidates:
+        if request.correlation_keys and not _has_values(session, subscription.instance_id, request.correlation_keys):
+            continue
+        command = commands.get(subscription.instance_id)
+        if command is None:
+            command = commands[subscription.instance_id] = runtime.open_instance(uow, subscription.instance_id,
+                                                                                 principal)
+        if request.local_correlation_keys:
+            task = runtime.find_task(command.workflow, subscription.task_id)
+            if any(task.data.get(k, _MISSING) != v for k, v in request.local_correlation_keys.items()):
+                continue
+        matches.append((command, subscription))
+    return matches
+
+
+_MISSING = object()
+
+
+def _has_values(session, instance_id: str, wanted: dict) -> bool:
+    values = process_variable_values(session, instance_id, list(wanted))
+    return all(name in values and values[name] == value for name, value in wanted.items())
+
+
+def _deliver(command, subscription: MessageSubscription, request: CorrelationRequest) -> None:
+    task = runtime.find_task(command.workflow, subscription.task_id)
+    definition = _message_definition(task.task_spec.event_definition, request.message_name)
+    payload = {**request.process_variables, **request.process_variables_local}
+    event = BpmnEvent(definition, payload=payload)
+    if definition is None or not task.task_spec.catches(task, event):
+        raise Conflict(f"process instance {command.record.id} stopped waiting for message "
+                       f"'{request.message_name}' at the same time; retry")
+    try:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event("MessageCorrelated", {"messageName": request.message_name, "variables": payload,
+                                               "messageId": request.message_id},
+                         subscription.activity_id, subscription.task_id)
+
+
+def _message_definition(definition, name: str):
+    if isinstance(definition, MultipleEventDefinition):
+        return next((d for d in definition.event_definitions
+                     if isinstance(d, MessageEventDefinition) and d.name == name), None)
+    return definition if isinstance(definition, MessageEventDefinition) and definition.name == name else None
+
+
+def _result(kind: str, command, task_id: str, request: CorrelationRequest) -> dict:
+    """A neutral, JSON-storable result; the REST layer renders Camunda's DTO from it."""
+    record = command.record
+    result = {"resultType": kind, "executionId": str(task_id), "processInstanceId": record.id,
+              "definitionId": record.definition_id, "definitionKey": record.definition_key,
+              "businessKey": record.business_key, "tenantId": record.tenant_id,
+              "ended": bool(command.workflow.completed or command.final_state)}
+    if request.variables_in_result:
+        result["variables"] = map_to_wire(projections.process_variables(command.workflow))
+    return result
+
+
+# --- message start events -------------------------------------------------------------
+
+class _StartMessages:
+    """definition id -> message names of its start events (definitions never change)."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, session, definition: ProcessDefinition) -> frozenset:
+        with self._lock:
+            found = self._entries.get(definition.id)
+        if found is not None:
+            return found
+        names = _read_start_messages(session, definition)
+        with self._lock:
+            self._entries[definition.id] = names
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return names
+
+
+def _read_start_messages(session, definition: ProcessDefinition) -> frozenset:
+    _, content = resource_content(session, definition.resource_id)
+    root = etree.fromstring(content, SAFE_XML_PARSER)
+    ns = {"bpmn": BPMN_NS}
+    names = {m.get("id"): m.get("name") for m in root.iterfind("bpmn:message", ns)}
+    process = root.find(f"bpmn:process[@id='{definition.key}']", ns)
+    if process is None:
+        return frozenset()
+    refs = process.xpath("./bpmn:startEvent/bpmn:messageEventDefinition/@messageRef", namespaces=ns)
+    return frozenset(names[r] for r in refs if names.get(r))
+
+
+_start_messages = _StartMessages()
+
+
+def _start_definitions(session, message_name: str) -> list[ProcessDefinition]:
+    latest = (select(ProcessDefinition.key, ProcessDefinition.tenant_id,
+                     func.max(ProcessDefinition.version).label("version"))
+              .group_by(ProcessDefinition.key, ProcessDefinition.tenant_id).subquery())
+    rows = session.execute(select(ProcessDefinition).join(latest, and_(
+        latest.c.key == ProcessDefinition.key, latest.c.version == ProcessDefinition.version))
+        .where(ProcessDefinition.suspended.is_(False)).order_by(ProcessDefinition.key)).scalars().all()
+    return [d for d in rows if message_name in _start_messages.get(session, d)]
+
+
+def _start(uow, principal: Principal, definition: ProcessDefinition, request: CorrelationRequest):
+    """Start an instance at its message start event and hand it the message."""
+    record, workflow = runtime.start_instance(uow, definition, dict(request.process_variables),
+                                              request.business_key, principal, start_form_check=False)
+    fresh = runtime.load_record(uow.session, record.id)        # the audit head and version after the start
+    command = runtime.Command(uow, fresh, definition, workflow, projections.snapshot(workflow), principal)
+    waiting = [t for t in workflow.event_manager.tasks.values()
+               if type(t.task_spec).__name__ == "StartEvent"
+               and _message_definition(t.task_spec.event_definition, request.message_name) is not None]
+    if not waiting:
+        raise BadRequest(f"process '{definition.key}' did not wait at its message start event for "
+                         f"'{request.message_name}' (does it also have a none start event?)")
+    task = waiting[0]
+    definition_ = _message_definition(task.task_spec.event_definition, request.message_name)
+    event = BpmnEvent(definition_, payload=dict(request.process_variables_local))
+    try:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event("MessageCorrelated", {"messageName": request.message_name, "start": True,
+                                               "messageId": request.message_id}, task.task_spec.bpmn_id,
+                         str(task.id))
+    runtime.save(command)
+    return command, str(task.id)
