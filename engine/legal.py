@@ -12,6 +12,7 @@ Designers drive the clocks with `camunda:properties` on flow nodes:
       legalClock.department = ...  who answers for it (default: the task's candidate groups)
     legalClock.pause = review      pause while this element is open (the correction task)
     legalClock.stop = review       stop when this element completes (the decision)
+      legalClock.outcome = withdrawn   instead of "decided" (a withdrawal, a revocation)
     legalClock.event = tacitApproval | yellow | red    on a boundary timer: record what
       legalClock.stage = review    happened when it fired; tacit approval also stops the
       tacitApproval.variable = x   clock and sets variable x (default value "approve")
@@ -351,7 +352,9 @@ def on_finished(workflow, task) -> None:
     for stage in _names(props.get("legalClock.stop")):
         row = cs.find(task.workflow, stage)
         if row is not None:
-            cs.stop(row, "decided", task.task_spec.bpmn_id, assignee=_assignee(command, task), now=now)
+            # a withdrawal or revocation ends the clock without a decision (not counted as decided)
+            cs.stop(row, props.get("legalClock.outcome") or "decided", task.task_spec.bpmn_id,
+                    assignee=_assignee(command, task), now=now)
     event = props.get("legalClock.event")
     if event:
         _timer_event(command, cs, task, props, event, now)

@@ -15,6 +15,15 @@ class PassThroughTask(NoneTask):
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.manual = False
 
+    def _run_hook(self, my_task):
+        """camunda:inputOutput applies here as on any Camunda 7 activity: a none task with
+        output parameters is the rule step that sets variables without a script task."""
+        if self.extensions.get("inputOutput"):
+            from .runtime import apply_inputs, apply_outputs     # runtime imports this module
+            apply_inputs(my_task, my_task.workflow.script_engine)
+            apply_outputs(my_task, {}, my_task.workflow.script_engine)
+        return super()._run_hook(my_task)
+
 
 class ExternalTask(BpmnSpecMixin):
     """A service task with camunda:type="external": it waits until an external
