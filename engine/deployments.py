@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from . import configs
+from . import configs, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
 from .definitions import checksum, latest_definition, next_version, resource_content
 from .errors import BadRequest, Forbidden, NotFound, ParseError
 from .identity import Principal
-from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource
+from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource, Timer
 from .parser import CAMUNDA_NS, SAFE_XML_PARSER
 from .validation import NS, Problem, check_bpmn, spiff_problem
 from .workflows import parse_resources
@@ -114,7 +114,32 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
         session.add(row)
         result.process_definitions.append(row)
     session.flush()
+    for row in result.process_definitions:
+        _schedule_start_timers(uow, row, bpmn.specs[row.key])
     return result
+
+
+def _schedule_start_timers(uow: UnitOfWork, row: ProcessDefinition, spec) -> None:
+    """A new version replaces the previous version's timer start events (as in Camunda)."""
+    session = uow.session
+    older = select(ProcessDefinition.id).where(ProcessDefinition.key == row.key,
+                                               ProcessDefinition.tenant_id.is_(row.tenant_id),
+                                               ProcessDefinition.id != row.id)
+    session.execute(delete(Timer).where(Timer.instance_id.is_(None), Timer.definition_id.in_(older)))
+    earliest = None
+    for activity_id, definition in timers.start_timers(spec):
+        try:
+            due, details = timers.start_timer_due(definition, uow.ctx.script_engine)
+        except Exception as err:                        # noqa: BLE001 - any evaluation failure is the model's
+            raise ParseError(f"ENGINE-09005 Could not parse BPMN process. Errors: {row.resource_name}: "
+                             f"timer start event '{activity_id}': {err}", details={}) from err
+        session.add(Timer(id=str(uuid.uuid4()), instance_id=None, definition_id=row.id, activity_id=activity_id,
+                          kind=timers.kind_of(definition), due_at=due, created=utcnow(), failures=0,
+                          details=details))
+        earliest = due if earliest is None or due < earliest else earliest
+    if earliest is not None:
+        ctx = uow.ctx
+        uow.after_commit.append(lambda: ctx.timer_scheduled(earliest))
 
 
 def _check_configs(uploads: list[Upload]) -> list[Problem]:
@@ -198,6 +223,7 @@ def _check_forms(uploads: list[Upload]) -> _FormCheck:
 class _BpmnCheck:
     processes: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    specs: dict = field(default_factory=dict)        # process key -> parsed spec
 
 
 def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled) -> _BpmnCheck:
@@ -237,6 +263,7 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
                 check.problems.append(Problem(name, str(err), process.sourceline, None, key))
                 continue
             check.processes.append(_process_info(name, process, spec))
+            check.specs[key] = spec
     return check
 
 
@@ -337,6 +364,7 @@ def delete_deployment(uow: UnitOfWork, deployment_id: str, actor: Principal, cas
     definition_ids = session.execute(select(ProcessDefinition.id).where(
         ProcessDefinition.deployment_id == deployment_id)).scalars().all()
     if definition_ids:
+        session.execute(delete(Timer).where(Timer.instance_id.is_(None), Timer.definition_id.in_(definition_ids)))
         running = session.execute(select(ProcessInstance.id).where(
             ProcessInstance.definition_id.in_(definition_ids))).first()
         if running is not None and not cascade:

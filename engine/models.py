@@ -151,6 +151,7 @@ class Timer(Base):
     created: Mapped[datetime] = mapped_column(DateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict | None] = mapped_column(JSON)                 # timer start events: cycles left, period
 
 
 # --- history and audit --------------------------------------------------------------

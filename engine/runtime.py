@@ -77,21 +77,30 @@ class Command:
 
 # --- opening and saving -----------------------------------------------------------
 
-def load_record(session, instance_id: str) -> InstanceRecord:
+def load_record(session, instance_id: str, lock: str | None = None) -> InstanceRecord:
+    """The instance row.  `lock="wait"` takes its row lock first (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serializes writers), so every command on one instance locks
+    in the same order and concurrent commands queue instead of deadlocking;
+    `lock="skip"` raises Conflict at once if another transaction holds it."""
     t = ProcessInstance.__table__
-    row = session.execute(select(t.c.id, t.c.definition_id, t.c.definition_key, t.c.business_key, t.c.state,
-                                 t.c.version, t.c.called_definitions, t.c.audit_head, t.c.audit_seq,
-                                 t.c.tenant_id).where(t.c.id == instance_id)).first()
+    stmt = select(t.c.id, t.c.definition_id, t.c.definition_key, t.c.business_key, t.c.state,
+                  t.c.version, t.c.called_definitions, t.c.audit_head, t.c.audit_seq,
+                  t.c.tenant_id).where(t.c.id == instance_id)
+    if lock is not None:
+        stmt = stmt.with_for_update(skip_locked=lock == "skip")
+    row = session.execute(stmt).first()
     if row is None:
+        if lock == "skip" and session.execute(select(t.c.id).where(t.c.id == instance_id)).first():
+            raise Conflict(f"process instance '{instance_id}' is busy with another command")
         raise NotFound(f"no process instance with id '{instance_id}'")
     return InstanceRecord(row.id, row.definition_id, row.definition_key, row.business_key, row.state,
                           row.version, row.called_definitions or {}, audit.ChainHead(row.audit_head, row.audit_seq or 0),
                           row.tenant_id)
 
 
-def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal) -> Command:
+def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str = "wait") -> Command:
     session, ctx = uow.session, uow.ctx
-    record = load_record(session, instance_id)
+    record = load_record(session, instance_id, lock)
     if record.state != ACTIVE:
         raise BadRequest(f"process instance '{instance_id}' is {record.state.lower().replace('_', ' ')}; "
                          "it accepts no more commands")
@@ -174,7 +183,10 @@ def bump(uow: UnitOfWork, record: InstanceRecord, actor: Principal, kind: str, p
 # --- starting ---------------------------------------------------------------------
 
 def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: dict, business_key: str | None,
-                   actor: Principal, start_form_check: bool = True) -> tuple[InstanceRecord, BpmnWorkflow]:
+                   actor: Principal, start_form_check: bool = True, prepare=None,
+                   start_activity: str | None = None) -> tuple[InstanceRecord, BpmnWorkflow]:
+    """`prepare(workflow)` runs before the first engine step (a timer start event marks
+    its own timer as run out there); `start_activity` names the start event used."""
     session, ctx = uow.session, uow.ctx
     if definition.suspended:
         raise BadRequest(f"process definition '{definition.id}' is suspended")
@@ -188,8 +200,10 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     workflow.task_tree.data.update(variables)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
                             audit.ChainHead(None, 0), definition.tenant_id)
-    start_event = next((t.task_spec.bpmn_id for t in workflow.get_tasks()
-                        if type(t.task_spec).__name__ == "StartEvent"), None)
+    if prepare is not None:
+        prepare(workflow)
+    start_event = start_activity or next((t.task_spec.bpmn_id for t in workflow.get_tasks()
+                                          if type(t.task_spec).__name__ == "StartEvent"), None)
     session.add(ProcessInstance(id=record.id, definition_id=definition.id, definition_key=definition.key,
                                 business_key=business_key, state=ACTIVE, start_time=utcnow(),
                                 start_activity_id=start_event,

@@ -18,11 +18,11 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete, func, select, update
 
-from . import runtime
+from . import runtime, timers
 from .clock import clock, utcnow
 from .errors import BadRequest, Conflict, EngineError, NotFound
 from .identity import SYSTEM
-from .models import Timer
+from .models import ProcessDefinition, Timer
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ def fire_one(uow, timer_id: str) -> bool:
     """Fire one claimed timer; False if it was stale (instance gone or ended)."""
     session = uow.session
     timer = session.get(Timer, timer_id)
+    if timer.instance_id is None:
+        return _start_by_timer(uow, timer)
     try:
-        command = runtime.open_instance(uow, timer.instance_id, SYSTEM)
+        command = runtime.open_instance(uow, timer.instance_id, SYSTEM, lock="skip")
     except (NotFound, BadRequest):
         session.execute(delete(Timer).where(Timer.id == timer_id))
         return False
@@ -44,6 +46,34 @@ def fire_one(uow, timer_id: str) -> bool:
     command.record_event("TimerFired", {"due": timer.due_at.isoformat() + "Z", "kind": timer.kind},
                          timer.activity_id, timer_id)
     runtime.save(command)
+    return True
+
+
+def _start_by_timer(uow, timer: Timer) -> bool:
+    """A timer start event: start a case of that definition, then plan the next cycle."""
+    session = uow.session
+    definition = session.get(ProcessDefinition, timer.definition_id)
+    if definition is None:
+        session.execute(delete(Timer).where(Timer.id == timer.id))
+        return False
+
+    def fired(workflow) -> None:         # the start event's own timer has run out: this is it
+        for task in workflow.get_tasks(spec_name=timer.activity_id):
+            task.internal_data["event_value"] = {"cycles": 1, "next": "2000-01-01T00:00:00+00:00",
+                                                 "duration": 0} if timer.kind == "timeCycle" \
+                else "2000-01-01T00:00:00+00:00"
+
+    record, _ = runtime.start_instance(uow, definition, {}, None, SYSTEM, start_form_check=False,
+                                       prepare=fired, start_activity=timer.activity_id)
+    due, details = timers.next_start_due(timer)
+    if due is None:
+        session.execute(delete(Timer).where(Timer.id == timer.id))
+    else:
+        session.execute(update(Timer).where(Timer.id == timer.id).values(due_at=due, details=details,
+                                                                         failures=0, last_error=None))
+        ctx = uow.ctx
+        uow.after_commit.append(lambda: ctx.timer_scheduled(due))
+    log.info("timer start event %s of %s started instance %s", timer.activity_id, definition.id, record.id)
     return True
 
 

@@ -149,7 +149,7 @@ def claim(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str) -> 
         raise BadRequest(f"no user with id '{user_id}'")
     if view.row.assignee is not None and view.row.assignee != user_id:
         raise TaskAlreadyClaimed(f"Task '{task_id}' is already claimed by someone else.")
-    record = runtime.load_record(session, view.row.instance_id)
+    record = runtime.load_record(session, view.row.instance_id, lock="wait")
     view.row.assignee = user_id
     runtime.bump(uow, record, principal, "TaskClaimed", {"assignee": user_id}, view.row.task_definition_key, task_id)
     uow.commit()
@@ -159,7 +159,7 @@ def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     session = uow.session
     view = get(session, principal, task_id)
     _require_actionable(principal, view, "unclaim")
-    record = runtime.load_record(session, view.row.instance_id)
+    record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous, view.row.assignee = view.row.assignee, None
     runtime.bump(uow, record, principal, "TaskUnclaimed", {"previousAssignee": previous},
                  view.row.task_definition_key, task_id)
@@ -172,7 +172,7 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
     _require_actionable(principal, view, "reassign")
     if user_id is not None and session.get(User, user_id) is None:
         raise BadRequest(f"no user with id '{user_id}'")
-    record = runtime.load_record(session, view.row.instance_id)
+    record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous, view.row.assignee = view.row.assignee, user_id
     runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},
                  view.row.task_definition_key, task_id)

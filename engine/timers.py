@@ -9,7 +9,7 @@ is the one seam where that is pointed at the engine's clock.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
@@ -90,3 +90,39 @@ def write(command, before: dict, after: dict, now: datetime) -> datetime | None:
     if rows:
         session.execute(insert(Timer), rows)
     return earliest
+
+
+# --- timer start events -------------------------------------------------------------------
+
+def start_timers(spec) -> list[tuple[str, TimerEventDefinition]]:
+    """(activity id, timer definition) of every timer start event of a process."""
+    return [(ts.bpmn_id, ts.event_definition) for ts in spec.task_specs.values()
+            if type(ts).__name__ == "StartEvent" and isinstance(getattr(ts, "event_definition", None),
+                                                                TimerEventDefinition)]
+
+
+def start_timer_due(definition: TimerEventDefinition, script_engine) -> tuple[datetime | None, dict]:
+    """The first due time (naive UTC) of a timer start event and what to keep for the
+    next ones (cycles left, period); evaluated without case data when deployed."""
+    value = script_engine.environment.evaluate(definition.expression, {})
+    if isinstance(definition, CycleTimerEventDefinition):
+        cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(value)
+        return _utc(start), {"cycles": cycles, "period": duration.total_seconds(), "expression": value}
+    if isinstance(definition, DurationTimerEventDefinition):
+        delta = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(value))
+        return _utc(clock.now() + delta), {"cycles": 1, "expression": value}
+    return _utc(TimerEventDefinition.get_datetime(value)), {"cycles": 1, "expression": value}
+
+
+def next_start_due(timer: Timer) -> tuple[datetime | None, dict]:
+    """After a timer start event fired: the next due time, or None when it is spent."""
+    details = dict(timer.details or {})
+    cycles = details.get("cycles", 1)
+    if cycles == 1 or not details.get("period"):
+        return None, details
+    details["cycles"] = cycles - 1 if cycles > 0 else cycles       # -1: repeat for ever (R/...)
+    return timer.due_at + timedelta(seconds=details["period"]), details
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None)

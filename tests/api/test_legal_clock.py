@@ -229,3 +229,51 @@ def test_statistics_are_admin_or_own_department(client):
     assert officer.get("/api/v1/statistics").status_code == 403
     assert officer.get("/api/v1/statistics", query_string={"department": "zjj"}).status_code == 200
     assert officer.get("/api/v1/statistics", query_string={"department": "fgw"}).status_code == 403
+
+
+TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="D" targetNamespace="t">
+  <bpmn:process id="daily_check" name="每日督查" isExecutable="true">
+    <bpmn:startEvent id="Start_timer" name="每天">
+      <bpmn:timerEventDefinition id="TD"><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">{cycle}</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="Start_timer" targetRef="T" />
+    <bpmn:userTask id="T" name="督查" camunda:candidateGroups="supervision" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def started_by_timer(client):
+    return client.get("/engine-rest/process-instance", query_string={"processDefinitionKey": "daily_check"}).get_json()
+
+
+def test_a_timer_start_event_starts_cases_on_its_cycle_and_a_new_version_replaces_it(client):
+    set_clock(client, "2025-09-26T08:00:00+08:00")
+    r = client.deploy(extra={"daily.bpmn": TIMER_START.format(cycle="R2/2025-09-26T09:00:00+08:00/P1D")})
+    assert r.status_code == 200, r.get_json()
+    assert started_by_timer(client) == []
+    set_clock(client, "2025-09-26T09:00:01+08:00")
+    assert eventually(lambda: len(started_by_timer(client)) == 1)
+    assert len(client.tasks(taskDefinitionKey="T")) == 1
+    set_clock(client, "2025-09-27T09:00:01+08:00")
+    assert eventually(lambda: len(started_by_timer(client)) == 2)
+    set_clock(client, "2025-09-30T09:00:01+08:00")          # R2: two cycles and no more
+    time.sleep(0.3)
+    assert len(started_by_timer(client)) == 2
+
+    r = client.deploy(extra={"daily.bpmn": TIMER_START.format(cycle="R/2025-10-01T09:00:00+08:00/P1D")})
+    assert r.status_code == 200
+    set_clock(client, "2025-10-01T09:00:01+08:00")
+    assert eventually(lambda: len(started_by_timer(client)) == 3)
+    versions = {i["definitionId"].split(":")[1] for i in started_by_timer(client)}
+    assert versions == {"1", "2"}
+
+
+def test_an_unparseable_timer_is_refused_at_deploy(client):
+    r = client.deploy(extra={"daily.bpmn": TIMER_START.format(cycle="every day at nine")})
+    assert r.status_code == 400
+    assert "Start_timer" in r.get_json()["message"] or "TD" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-definition").get_json() == []

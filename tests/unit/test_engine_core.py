@@ -103,16 +103,41 @@ def test_a_case_survives_a_restart_of_the_engine(engine, settings):
 
 
 def test_two_commands_on_one_instance_the_second_to_save_gets_a_conflict(engine):
+    """Commands lock the instance row first, so concurrent ones queue; the version check is
+    the second line of defence, for a command that read the instance without the lock."""
     record = _deploy_simple(engine)
     first, second = engine.uow(), engine.uow(write=False)      # a read-started UoW can interleave on SQLite
     with first, second:
         a = runtime.open_instance(first, record.id, identity.SYSTEM)
-        b = runtime.open_instance(second, record.id, identity.SYSTEM)
+        b = runtime.open_instance(second, record.id, identity.SYSTEM, lock=None)
         runtime.save(a)
         first.commit()
         second.session.commit()                    # end b's read snapshot so it sees a's write
         with pytest.raises(Conflict):
             runtime.save(b)
+
+
+def test_a_command_waits_for_the_instance_lock_instead_of_failing(engine, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serializes writers with BEGIN IMMEDIATE; row locks are PostgreSQL's")
+    import threading
+    record = _deploy_simple(engine)
+    holder = engine.uow()
+    with holder:
+        runtime.open_instance(holder, record.id, identity.SYSTEM)          # holds the row lock
+        done = threading.Event()
+
+        def other():
+            with engine.uow() as uow:
+                runtime.open_instance(uow, record.id, identity.SYSTEM)
+                done.set()
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not done.wait(0.5)                   # queued behind the holder
+        with engine.uow() as uow, pytest.raises(Conflict):
+            runtime.open_instance(uow, record.id, identity.SYSTEM, lock="skip")
+    thread.join(5)
+    assert done.is_set()                            # ... and ran once the holder ended
 
 
 def test_a_failed_command_leaves_no_trace(engine):
