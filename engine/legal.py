@@ -39,6 +39,7 @@ from .clock import utcnow
 from .errors import BadRequest, ModelError, NotFound
 from .models import LegalClock, LegalEvent, UserTask
 from .parser import is_expression, unwrap_placeholder
+from .timers import timer_definition
 
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
 UNITS = ("workdays", "workhours", "days")
@@ -436,7 +437,7 @@ def refresh_timers(command) -> None:
         return
     workflow = command.workflow
     for task in list(workflow.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
+        definition = timer_definition(getattr(task.task_spec, "event_definition", None))
         if not isinstance(definition, TimeDateEventDefinition) or "legal_" not in (definition.expression or ""):
             continue
         value = workflow.script_engine.evaluate(task, definition.expression)
@@ -491,7 +492,7 @@ def check_clocks_exist(command) -> None:
     model error, not a timer that never fires."""
     workflow = command.workflow
     for task in list(workflow.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
+        definition = timer_definition(getattr(task.task_spec, "event_definition", None))
         if not isinstance(definition, TimeDateEventDefinition):
             continue
         for stage in re.findall(r"legal_(?:deadline|warning)\(\s*['\"]([^'\"]+)['\"]", definition.expression or ""):

@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               DurationTimerEventDefinition,
                                                               TimerEventDefinition)
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from sqlalchemy import delete, insert, update
 
 from .clock import clock
@@ -45,12 +46,23 @@ def kind_of(definition) -> str:
     return "timeDate"
 
 
-def due_of(task) -> datetime | None:
+def timer_definition(definition):
+    """The timer among a task's event definitions: its own, or the timer branch of an
+    event-based gateway (SpiffWorkflow waits on the gateway with a multiple definition)."""
+    if isinstance(definition, TimerEventDefinition):
+        return definition
+    if isinstance(definition, MultipleEventDefinition):
+        return next((d for d in definition.event_definitions if isinstance(d, TimerEventDefinition)), None)
+    return None
+
+
+def due_of(task, definition=None) -> datetime | None:
     """The waiting timer's due time as naive UTC (None once a cycle has run out)."""
     value = task.internal_data.get("event_value")
     if value is None:
         return None
-    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+    definition = definition or task.task_spec.event_definition
+    if isinstance(definition, CycleTimerEventDefinition):
         if value.get("cycles") == 0:
             return None
         value = value["next"]
@@ -62,9 +74,9 @@ def waiting_timers(workflow) -> dict:
     """task id -> (due, kind, activity id) for every timer the instance waits on."""
     timers = {}
     for task in workflow.event_manager.tasks.values():
-        definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, TimerEventDefinition):
-            due = due_of(task)
+        definition = timer_definition(getattr(task.task_spec, "event_definition", None))
+        if definition is not None:
+            due = due_of(task, definition)
             if due is not None:
                 timers[task.id] = (due, kind_of(definition), task.task_spec.bpmn_id)
     return timers

@@ -277,3 +277,47 @@ def test_an_unparseable_timer_is_refused_at_deploy(client):
     assert r.status_code == 400
     assert "Start_timer" in r.get_json()["message"] or "TD" in r.get_json()["message"]
     assert client.get("/engine-rest/process-definition").get_json() == []
+
+
+EVENT_GATEWAY = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="D" targetNamespace="t">
+  <bpmn:message id="Msg" name="materials.received" />
+  <bpmn:process id="await_materials" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Wait" />
+    <bpmn:intermediateCatchEvent id="Wait" name="冷静期">
+      <bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT2H</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F2" sourceRef="Wait" targetRef="G" />
+    <bpmn:eventBasedGateway id="G" />
+    <bpmn:sequenceFlow id="F3" sourceRef="G" targetRef="Received" />
+    <bpmn:sequenceFlow id="F4" sourceRef="G" targetRef="Lapsed" />
+    <bpmn:intermediateCatchEvent id="Received"><bpmn:messageEventDefinition messageRef="Msg" /></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="Lapsed" name="补正期满">
+      <bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">${workdays(5)}</bpmn:timeDate></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F5" sourceRef="Received" targetRef="E1" />
+    <bpmn:sequenceFlow id="F6" sourceRef="Lapsed" targetRef="E2" />
+    <bpmn:endEvent id="E1" />
+    <bpmn:endEvent id="E2" name="撤回" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_intermediate_timer_then_event_gateway_timer_in_working_days(client):
+    set_clock(client, "2025-09-26T10:00:00+08:00")                  # Friday
+    assert client.deploy(extra={"await.bpmn": EVENT_GATEWAY}).status_code == 200
+    instance = client.start("await_materials")["id"]
+    set_clock(client, "2025-09-26T12:00:05+08:00")                  # the 2 h wait is over
+    assert eventually(lambda: any(a["activityId"] == "Wait" and a["endTime"] for a in client.get(
+        "/engine-rest/history/activity-instance", query_string={"processInstanceId": instance}).get_json()))
+    # workdays(5) from Friday 12:00: Sun 28, Mon 29, Tue 30, Thu 9 Oct, Fri 10 Oct (National Day off)
+    set_clock(client, "2025-10-10T23:59:00+08:00")
+    time.sleep(0.3)
+    assert state(client, instance) == "ACTIVE"
+    set_clock(client, "2025-10-11T00:00:01+08:00")
+    assert eventually(lambda: state(client, instance) == "COMPLETED")
+    ended = {a["activityId"] for a in client.get("/engine-rest/history/activity-instance",
+                                                  query_string={"processInstanceId": instance}).get_json()}
+    assert "E2" in ended and "E1" not in ended
