@@ -1,0 +1,238 @@
+"""工程建设项目并联审批 (construction_permit) end to end: four stages, parallel department
+reviews over a department list computed from project class and risk grade, tacit approval,
+correction rounds that stop the clock, 容缺受理 and 告知承诺."""
+from __future__ import annotations
+
+from tests.e2e.conftest import APPROVE, eventually, intake, issue, project
+
+MONDAY = "2025-11-03T10:00:00+08:00"
+
+
+def open_case(gov, business_key, **application):
+    gov.at(MONDAY)
+    return gov.start("construction_permit", business_key, **project(**application))
+
+
+def departments_reviewing(gov, case):
+    return sorted(t["candidateGroups"][0] for t in gov.tasks(case, "Task_review"))
+
+
+def accept_joint_acceptance(gov, case, business_key, units="1#研发楼"):
+    gov.complete(case, "Task_intake", intakeDecision="accept", acceptanceMode="one_stop", unitWorkList=units,
+                 intakeOpinion="资料齐全，受理联合验收")
+    gov.complete_all(case, "Task_inspect_all", inspectionMethod="onsite", inspectedOn="2025-12-01",
+                     inspectionFindings="现场查验符合要求")
+    gov.complete_all(case, "Task_review", **APPROVE)
+    gov.complete_all(case, "Task_opinion", acceptanceResult="qualified", opinionNo="联验〔2025〕1号",
+                     jointOpinionText="联合验收合格")
+    for _ in units.splitlines():
+        gov.answer("realestate.push", business_key, realEstateReceiptNo="BDC-2025-0001")
+    gov.answer("notify.applicant", business_key, notificationId="SMS-JA")
+
+
+def test_four_stages_run_with_engineering_and_construction_permits_in_parallel_once_land_is_signed(gov):
+    case = open_case(gov, "GC-2025-0001")
+    gov.complete(case, "Task_intake_planning", **intake())
+    # social investment, general risk: planning and ecology review in parallel (items.json routing)
+    assert departments_reviewing(gov, case) == ["sthj", "zrzy"]
+    gov.complete_all(case, "Task_review", **APPROVE)
+    gov.complete(case, "Task_issue_planning", **issue("地字第320500202500001号", land_contract_signed="yes"))
+
+    # the land contract is signed: both stage intakes are open at once (拿地即开工)
+    assert gov.open_keys(case) == ["Task_intake_construction", "Task_intake_engineering"]
+    gov.complete(case, "Task_intake_engineering", **intake())
+    gov.complete(case, "Task_intake_construction", **intake())
+    assert departments_reviewing(gov, case) == ["swj", "xf", "zjj", "zrzy"]
+    gov.complete(case, "Task_review", group="zjj", **APPROVE)
+    gov.complete(case, "Task_issue_construction", **issue("施字第320500202500001号"))
+    assert departments_reviewing(gov, case) == ["swj", "xf", "zrzy"]     # construction permit first
+    gov.complete_all(case, "Task_review", **APPROVE)
+    gov.complete(case, "Task_issue_engineering", **issue("建字第320500202500001号"))
+
+    # stage 4 calls joint_acceptance
+    assert gov.open_keys(case) == ["Task_intake"]
+    accept_joint_acceptance(gov, case, "GC-2025-0001")
+    gov.complete(case, "Task_window_issue", resultNote="四阶段审批结果及联合验收意见书统一出件")
+    notice = gov.answer("notify.applicant", "GC-2025-0001", notificationId="SMS-1")
+    assert "已办结" in notice["variables"]["notifyText"]["value"]
+    assert gov.state(case) == "COMPLETED"
+
+    values = gov.variables(case)
+    assert values["caseOutcome"]["result"] == "approved"
+    assert {stage: p["permitNo"] for stage, p in values["caseOutcome"]["permits"].items()} == {
+        "planning": "地字第320500202500001号", "engineering": "建字第320500202500001号",
+        "construction": "施字第320500202500001号"}
+    assert set(values["reviews"]) == {"planning", "engineering", "construction", "U1:all"}
+    assert all(r["decision"] == "approve" and not r["tacit"] for stage in values["reviews"].values()
+               for r in stage.values())
+    clocks = gov.clocks(case)
+    assert {c["stage"] for c in clocks} >= {"case", "planning", "engineering", "construction", "acceptance", "review"}
+    assert all(c["outcome"] == "decided" and c["status"] == "green" for c in clocks)
+    [whole] = gov.clocks(case, "case")
+    assert whole["limit"] == {"value": 40.0, "unit": "workdays"} and whole["kind"] == "promised"
+
+
+def test_construction_permit_waits_for_the_engineering_permit_while_the_land_contract_is_unsigned(gov):
+    case = open_case(gov, "GC-2025-0002", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake())
+    gov.complete_all(case, "Task_review", **APPROVE)
+    gov.complete(case, "Task_issue_planning", **issue("地字第2号", land_contract_signed="no"))
+    assert gov.open_keys(case) == ["Task_intake_engineering"]
+    gov.complete(case, "Task_intake_engineering", **intake())
+    gov.complete_all(case, "Task_review", **APPROVE)
+    assert gov.open_keys(case) == ["Task_issue_engineering"]
+    gov.complete(case, "Task_issue_engineering", **issue("建字第2号"))
+    assert gov.open_keys(case) == ["Task_intake_construction"]     # the signal 工程建设许可已核发
+
+
+def test_a_silent_department_is_deemed_to_approve_at_its_legal_deadline_and_answers_for_it(gov):
+    case = open_case(gov, "GC-2025-0003", project_class="government", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake())
+    assert departments_reviewing(gov, case) == ["fgw", "zrzy"]
+    [fgw] = gov.tasks(case, "Task_review", group="fgw")
+    assert fgw["due"].startswith("2025-11-10T23:59:59")        # 5 working days, the day of acceptance not counted
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+
+    gov.at("2025-11-10T16:00:00+08:00")                         # past 80 %: the yellow card (催办)
+    stats = lambda: gov.admin.get("/api/v1/statistics", query_string={                       # noqa: E731
+        "processDefinitionKey": "construction_permit", "department": "fgw"}).get_json()["totals"]
+    assert eventually(lambda: stats()["warnings"] == 1)
+    assert gov.tasks(case, "Task_review", group="fgw")            # still the department's to decide
+
+    gov.at("2025-11-11T00:00:01+08:00")
+    assert eventually(lambda: gov.open_keys(case) == ["Task_issue_planning"])
+    [silent] = [c for c in gov.clocks(case, "review") if c["department"] == "fgw"]
+    assert silent["outcome"] == "tacit_approval" and silent["status"] == "red"
+    fgw_result = gov.variables(case)["reviews"]["planning"]["fgw"]
+    assert fgw_result["decision"] == "approve" and fgw_result["tacit"] is True
+    assert fgw_result["tacitApproval"]["department"] == "fgw"
+    assert gov.ended_at(case, "Task_record_tacit") == 1
+    totals = stats()
+    assert totals["tacitApprovals"] == 1 and totals["tacitApprovalRate"] == 1.0
+
+
+def test_a_correction_round_stops_the_department_clock_while_the_applicant_corrects(gov):
+    case = open_case(gov, "GC-2025-0004", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake())
+    assert departments_reviewing(gov, case) == ["zrzy"]
+    [review] = gov.clocks(case, "review")
+    assert review["deadline"] == "2025-11-12T23:59:59+08:00"    # 7 working days
+
+    gov.at("2025-11-04T10:00:00+08:00")
+    gov.complete(case, "Task_review", group="zrzy", decision="correction", opinion="规划条件图缺少坐标",
+                 correctionItems="补充用地红线坐标")
+    [review] = gov.clocks(case, "review")
+    assert review["paused"] is True and review["deadline"] is None
+    assert gov.open_keys(case) == ["Task_correct"]
+
+    gov.at("2025-11-06T10:00:00+08:00")                          # corrected two working days later
+    gov.complete(case, "Task_correct", group="window", correctedMaterials="用地红线坐标图", correctedOn="2025-11-06")
+    [review] = gov.clocks(case, "review")
+    assert review["paused"] is False and review["deadline"] == "2025-11-14T23:59:59+08:00"
+    assert review["pauses"][0]["reason"] == "申请人补正（窗口收件）"
+    [task] = gov.tasks(case, "Task_review")
+    assert task["due"].startswith("2025-11-14T23:59:59")
+
+    gov.at("2025-11-13T10:00:00+08:00")                          # past the first deadline: not tacit yet
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    result = gov.variables(case)["reviews"]["planning"]["zrzy"]
+    assert result["decision"] == "approve" and result["correctionRounds"] == 1 and result["tacit"] is False
+    [review] = gov.clocks(case, "review")
+    assert review["outcome"] == "decided" and review["status"] != "red"
+
+
+def test_deficient_materials_not_supplied_in_time_withdraw_the_acceptance(gov):
+    case = open_case(gov, "GC-2025-0005", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
+    assert gov.open_keys(case) == ["Task_review", "Task_supplement"]
+    assert gov.variables(case)["reviewPlan"][0]["route"] == "deficiency"
+
+    gov.at("2025-11-10T23:00:00+08:00")                          # the 5th working day: still in time
+    assert gov.state(case) == "ACTIVE" and gov.tasks(case, "Task_supplement")
+    gov.at("2025-11-11T00:00:01+08:00")
+    assert eventually(lambda: gov.waiting_topics("GC-2025-0005") == ["notify.applicant"])
+    assert gov.open_keys(case) == []                             # the review was withdrawn with it
+    assert gov.ended_at(case, "Task_withdraw") == 1
+    outcome = gov.variables(case)["caseOutcome"]
+    assert outcome == {"result": "withdrawn", "stage": "planning", "departments": ["zrzy"]}
+    [review] = gov.clocks(case, "review")
+    assert review["outcome"] == "withdrawn"
+    notice = gov.answer("notify.applicant", "GC-2025-0005", notificationId="SMS-5")
+    assert "撤回" in notice["variables"]["notifyText"]["value"]
+    assert gov.state(case) == "COMPLETED"
+
+
+def test_deficient_materials_supplied_in_time_let_the_stage_go_on(gov):
+    case = open_case(gov, "GC-2025-0006", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    assert gov.open_keys(case) == ["Task_supplement"]            # approval waits for the materials
+    gov.complete(case, "Task_supplement", suppliedMaterials="节能评估报告", suppliedOn="2025-11-05")
+    assert gov.open_keys(case) == ["Task_issue_planning"]
+
+
+def test_a_breached_commitment_revokes_the_permit_and_ends_the_case(gov):
+    case = open_case(gov, "GC-2025-0007", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(commitment="yes"))
+    assert gov.open_keys(case) == ["Task_commitment"]            # approval on the applicant's commitment
+    gov.complete(case, "Task_commitment", group="zrzy", commitmentLetterNo="CN-2025-0007", decision="approve",
+                 opinion="申请人书面承诺符合条件，当场准予")
+    gov.complete(case, "Task_issue_planning", **issue("地字第7号"))
+
+    # verification runs beside the next stage, with its own deadline
+    assert gov.open_keys(case) == ["Task_intake_engineering", "Task_verify"]
+    [verification] = gov.clocks(case, "verification")
+    assert verification["department"] == "zrzy" and verification["limit"] == {"value": 20.0, "unit": "workdays"}
+    gov.complete(case, "Task_intake_engineering", **intake())
+    assert departments_reviewing(gov, case) == ["swj", "zrzy"]
+
+    gov.complete(case, "Task_verify", group="zrzy", result="breach", findings="实际用地超出承诺红线", method="onsite")
+    gov.complete(case, "Task_revoke", group="zrzy", revocationNo="撤字〔2025〕7号",
+                 revocationReason="违反告知承诺，依法撤销", creditRecorded=True)
+    assert eventually(lambda: gov.waiting_topics("GC-2025-0007") == ["notify.applicant"])
+    assert gov.open_keys(case) == []                             # the engineering stage ended with it
+    values = gov.variables(case)
+    assert values["caseOutcome"] == {"result": "revoked", "stage": "planning", "departments": ["zrzy"]}
+    assert values["verifications"]["planning"]["zrzy"]["revoked"] is True
+    gov.answer("notify.applicant", "GC-2025-0007", notificationId="SMS-7")
+    assert gov.state(case) == "COMPLETED"
+
+
+def test_a_kept_commitment_is_verified_without_holding_up_the_stages(gov):
+    case = open_case(gov, "GC-2025-0008", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(commitment="yes"))
+    gov.complete(case, "Task_commitment", group="zrzy", commitmentLetterNo="CN-2025-0008", decision="approve",
+                 opinion="当场准予")
+    gov.complete(case, "Task_issue_planning", **issue("地字第8号"))
+    gov.complete(case, "Task_verify", group="zrzy", result="compliant", findings="已按承诺履行", method="document")
+    assert gov.open_keys(case) == ["Task_intake_engineering"]
+    assert gov.ended_at(case, "End_compliant") == 1 and gov.ended_at(case, "Task_revoke") == 0
+    [verification] = gov.clocks(case, "verification")
+    assert verification["outcome"] == "decided" and verification["status"] == "green"
+
+
+def test_an_item_without_tacit_approval_is_escalated_to_the_supervisors_at_its_deadline(gov):
+    case = open_case(gov, "GC-2025-0009")                        # social, general risk: 环评 by sthj
+    gov.complete(case, "Task_intake_planning", **intake())
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    [sthj] = [c for c in gov.clocks(case, "review") if c["department"] == "sthj"]
+    assert sthj["deadline"] == "2025-11-17T23:59:59+08:00"      # 10 working days
+    gov.at("2025-11-18T00:00:01+08:00")
+    assert eventually(lambda: gov.tasks(case, "Task_escalate"))
+    assert gov.tasks(case, "Task_review", group="sthj")          # 环评 is never deemed approved
+    gov.complete(case, "Task_escalate", group="supervisors", measure="notice", supervisionOpinion="限一日内办结")
+    gov.complete(case, "Task_review", group="sthj", **APPROVE)
+    assert gov.open_keys(case) == ["Task_issue_planning"]
+    totals = gov.admin.get("/api/v1/statistics", query_string={"department": "sthj"}).get_json()["totals"]
+    assert totals["escalations"] == 1 and totals["decidedOverdue"] == 1 and totals["tacitApprovals"] == 0
+
+
+def test_a_rejection_by_one_department_ends_the_case_not_approved(gov):
+    case = open_case(gov, "GC-2025-0010")
+    gov.complete(case, "Task_intake_planning", **intake())
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    gov.complete(case, "Task_review", group="sthj", decision="reject", opinion="项目位于生态红线内，不予批准")
+    assert gov.waiting_topics("GC-2025-0010") == ["notify.applicant"]
+    assert gov.variables(case)["caseOutcome"] == {"result": "rejected", "stage": "planning", "departments": ["sthj"]}
+    gov.answer("notify.applicant", "GC-2025-0010", notificationId="SMS-10")
+    assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_done") == 1
