@@ -145,7 +145,7 @@ def test_deficient_materials_not_supplied_in_time_withdraw_the_acceptance(gov):
     case = open_case(gov, "GC-2025-0005", risk_grade="low")
     gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
     assert gov.open_keys(case) == ["Task_review", "Task_supplement"]
-    assert gov.variables(case)["reviewPlan"][0]["route"] == "deficiency"
+    assert gov.variables(case)["reviewPlan_planning"][0]["route"] == "deficiency"
 
     gov.at("2025-11-10T23:00:00+08:00")                          # the 5th working day: still in time
     assert gov.state(case) == "ACTIVE" and gov.tasks(case, "Task_supplement")
@@ -236,3 +236,22 @@ def test_a_rejection_by_one_department_ends_the_case_not_approved(gov):
     assert gov.variables(case)["caseOutcome"] == {"result": "rejected", "stage": "planning", "departments": ["sthj"]}
     gov.answer("notify.applicant", "GC-2025-0010", notificationId="SMS-10")
     assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_done") == 1
+
+
+def test_a_verification_finished_after_the_last_stage_still_ends_the_case_approved(gov):
+    bk = "GC-2025-0011"
+    case = open_case(gov, bk, risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(commitment="yes"))
+    gov.complete(case, "Task_commitment", group="zrzy", commitmentLetterNo="CN-2025-0011", decision="approve",
+                 opinion="当场准予")
+    gov.complete(case, "Task_issue_planning", **issue("地字第11号", land_contract_signed="yes"))
+    for stage in ("engineering", "construction"):
+        gov.complete(case, f"Task_intake_{stage}", **intake())
+    gov.complete_all(case, "Task_review", **APPROVE)
+    gov.complete(case, "Task_issue_engineering", **issue("建字第11号"))
+    gov.complete(case, "Task_issue_construction", **issue("施字第11号"))
+    accept_joint_acceptance(gov, case, bk)
+    assert gov.open_keys(case) == ["Task_verify"]                # everything else waits at the final join
+    gov.complete(case, "Task_verify", group="zrzy", result="compliant", findings="已按承诺履行", method="onsite")
+    assert gov.open_keys(case) == ["Task_window_issue"]
+    assert gov.variables(case)["caseOutcome"]["result"] == "approved"
