@@ -4,6 +4,11 @@
     python app.py serve      serve the API with gunicorn (HOST, PORT, DATABASE_URL)
     python app.py migrate    bring the database schema up to date
     python app.py deploy     deploy bpmn/*.bpmn and forms/*.form (or the given files)
+    python app.py worker     run the external-task workers with the department connectors (workers/connectors.toml)
+    python app.py sandbox    serve the department-system sandbox (http://127.0.0.1:8081)
+
+`run` also starts the sandbox and the workers as child processes (APPROVALS_NO_SANDBOX=1,
+APPROVALS_NO_WORKERS=1 leave them out) and stops them when the server stops.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from engine.config import Settings
 from engine.context import Engine
 from engine.db import migrate
 from engine.scheduler import TimerScheduler
+from workers import cli as worker_cli, companions as worker_companions
 
 log = logging.getLogger("approvals")
 
@@ -104,9 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     deploy = sub.add_parser("deploy", help="deploy BPMN and form files")
     deploy.add_argument("files", nargs="*", type=Path)
     deploy.add_argument("--name", default="approvals-library")
+    worker_cli.add_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("worker", "sandbox"):
+        return worker_cli.main(args)
     settings = Settings.from_env()
+    companions = None
 
     if args.command in ("migrate", "run"):
         migrate(settings.database_url)
@@ -120,9 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             ensure_admin(engine)
             deploy_files(engine, library_files(settings))
+            companions = worker_companions.start(engine, settings.host, settings.port)
     finally:
         engine.close()
-    serve(settings)
+    try:
+        serve(settings)
+    finally:
+        if companions is not None:
+            companions.stop()
     return 0
 
 

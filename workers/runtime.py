@@ -13,15 +13,21 @@ as there are free slots (`max_tasks`); a pool of daemon threads runs the handler
 keeper extends the lock of every task held longer than half its lock duration.  A handler's
 return value completes the task, `BpmnError` goes to `/bpmnError`, any other exception to
 `/failure` with the retries counting down and the retry timeout growing exponentially.
-On stop the worker fetches nothing more, unlocks tasks not started yet, lets running
-handlers finish for `shutdown_grace` seconds and unlocks the rest, so another worker picks
-them up at once instead of after the lock expires.
+On stop the worker asks for nothing more, unlocks tasks not started yet, and gives the
+running handlers and the long poll in flight `shutdown_grace` seconds: handlers that finish
+report as usual, tasks the last poll still returns are unlocked, and what is left when the
+grace runs out is unlocked (tasks) or cut (the poll), so another worker picks the tasks up
+at once instead of after their locks expire.  The poll is not cut straight away because a
+server cannot tell that its client went away: a cut poll may still lock a task for a worker
+that is gone, and that task then waits out its lock.  A second SIGTERM/SIGINT (or
+`stop(now=True)`) cuts it at once.
 """
 from __future__ import annotations
 
 import logging
 import os
 import queue
+import secrets
 import signal
 import socket
 import threading
@@ -78,7 +84,7 @@ class _Lease:
 
 
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 class Worker:
@@ -103,6 +109,7 @@ class Worker:
         self._lock = threading.Condition()
         self._queue: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
+        self._deadline = float("inf")          # time.monotonic() when the shutdown grace runs out
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -131,7 +138,7 @@ class Worker:
             raise RuntimeError("no topic subscribed: call worker.subscribe(...) first")
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop(wait=False))
+                signal.signal(sig, self._on_signal)
         pool = [threading.Thread(target=self._work, name=f"worker-handler-{i}", daemon=True)
                 for i in range(self.threads)]
         keeper = threading.Thread(target=self._keep_locks, name="worker-lock-keeper", daemon=True)
@@ -152,14 +159,27 @@ class Worker:
         self._thread.start()
         return self
 
-    def stop(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop fetching and shut down gracefully; with `wait`, return once that is done."""
-        self._stopping.set()
-        self.client.interrupt()
+    def stop(self, wait: bool = True, timeout: float | None = None, now: bool = False) -> None:
+        """Stop fetching and shut down gracefully (see the module's doc); `now` cuts the long
+        poll at once; with `wait`, return once the shutdown is done."""
+        if not self._stopping.is_set():
+            self._deadline = time.monotonic() + self.shutdown_grace
+            self._stopping.set()
+            cut = threading.Timer(self.shutdown_grace, self.client.interrupt)
+            cut.daemon = True
+            cut.start()
+        if now:
+            self.client.interrupt()
         with self._lock:
             self._lock.notify_all()
         if wait:
             self._stopped.wait(timeout)
+
+    def _on_signal(self, signum, _frame) -> None:
+        again = self._stopping.is_set()
+        log.info("%s: %s", signal.Signals(signum).name,
+                 "stopping now" if again else f"stopping (up to {self.shutdown_grace:g} s; send it again to stop now)")
+        self.stop(wait=False, now=again)
 
     @property
     def in_flight(self) -> int:
@@ -340,7 +360,7 @@ class Worker:
             waiting = [lease for lease in self._leases.values() if not lease.started]
         for lease in waiting:                   # not started: no side effect yet, hand back now
             self._release(lease, unlock=True)
-        deadline = time.monotonic() + self.shutdown_grace
+        deadline = min(self._deadline, time.monotonic() + self.shutdown_grace)
         with self._lock:
             while self._leases and time.monotonic() < deadline:
                 self._lock.wait(min(0.05, max(deadline - time.monotonic(), 0)))

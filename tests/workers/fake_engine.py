@@ -23,6 +23,7 @@ class FakeEngine:
         self.calls: list[tuple[str, str | None, dict]] = []
         self.messages: list[dict] = []
         self.fail_fetches = 0                   # answer this many fetches with 503
+        self.unmatched_messages = 0             # answer this many messages with 400 (nobody waits yet)
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self.app = self._build()
@@ -138,7 +139,10 @@ class FakeEngine:
         @app.post("/engine-rest/message")
         def message():
             body = request.get_json()
-            fake.messages.append(body)
+            if fake.unmatched_messages > 0:
+                fake.unmatched_messages -= 1
+                return jsonify(type="RestException", message="Cannot correlate message: no subscription"), 400
+            fake.messages.append({**body, "authorization": request.headers.get("Authorization")})
             return "", 204
 
         return app

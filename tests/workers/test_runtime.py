@@ -234,15 +234,41 @@ def test_stop_unlocks_tasks_not_started_and_handlers_that_overrun_the_grace(fake
     assert not fake_engine.calls_to("complete")       # the overrunning result was dropped
 
 
-def test_stop_cuts_a_long_poll_at_once(fake_engine):
+def test_stop_now_cuts_a_long_poll_at_once(fake_engine):
     worker = make_worker(fake_engine, async_response_timeout=20_000)
     worker.subscribe("realestate.push", handler=lambda task: {})
     worker.start()
     assert fake_engine.wait_for(lambda: fake_engine.calls_to("fetchAndLock"))
     time.sleep(0.1)
     t0 = time.monotonic()
-    worker.stop(timeout=5)
+    worker.stop(timeout=5, now=True)
     assert time.monotonic() - t0 < 1.0
+
+
+def test_a_graceful_stop_hands_back_what_the_last_poll_returns(fake_engine):
+    """The server cannot see that a cut poll's client is gone, so a graceful stop lets the
+    poll end and unlocks what it brings instead of leaving it locked for a worker that left."""
+    worker = make_worker(fake_engine, async_response_timeout=2_000)
+    calls = []
+    worker.subscribe("realestate.push", handler=lambda task: calls.append(task) or {})
+    worker.start()
+    assert fake_engine.wait_for(lambda: fake_engine.calls_to("fetchAndLock"))
+    time.sleep(0.1)
+    worker.stop(wait=False)
+    task_id = fake_engine.add_task("realestate.push")
+    worker.stop(timeout=5)
+    assert [t for t, _ in fake_engine.calls_to("unlock")] == [task_id]
+    assert fake_engine.tasks[task_id]["owner"] is None and not calls
+
+
+def test_a_graceful_stop_cuts_the_poll_when_the_grace_runs_out(fake_engine):
+    worker = make_worker(fake_engine, async_response_timeout=20_000, shutdown_grace=0.3)
+    worker.subscribe("realestate.push", handler=lambda task: {})
+    worker.start()
+    assert fake_engine.wait_for(lambda: fake_engine.calls_to("fetchAndLock"))
+    t0 = time.monotonic()
+    worker.stop(timeout=5)
+    assert 0.25 < time.monotonic() - t0 < 1.0
 
 
 def test_a_long_poll_wakes_up_when_a_task_arrives(fake_engine, running):

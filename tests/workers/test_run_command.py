@@ -1,0 +1,138 @@
+"""`python app.py run` starts the sandbox and the workers next to the server, with a token
+it issues itself when no credentials are configured, and SIGTERM stops all of it."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from engine.config import ROOT
+from workers import companions
+from workers import config as connector_config
+
+OPENING = Path(__file__).parent / "fixtures" / "enterprise_opening.bpmn"
+CREDENTIALS = ("ADMIN_PASSWORD", "WORKER_TOKEN", "WORKER_USER", "WORKER_PASSWORD", "DATABASE_URL", "PORT",
+               "HOST", "APPROVALS_NO_SANDBOX", "APPROVALS_NO_WORKERS", "SANDBOX_URL", "APPROVALS_ENGINE_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_run_serves_the_case_with_sandbox_and_workers_and_sigterm_stops_everything(tmp_path):
+    port, sandbox_port = free_port(), free_port()
+    connectors = tmp_path / "connectors.toml"
+    connectors.write_text(connector_config.DEFAULT_PATH.read_text(encoding="utf-8").replace(
+        "async_response_timeout_ms = 5000", "async_response_timeout_ms = 1000"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}", PORT=str(port), SANDBOX_PORT=str(sandbox_port),
+               SANDBOX_LATENCY_MS="0", SANDBOX_CALLBACK_DELAY_S="0.1", APPROVALS_CONNECTORS=str(connectors))
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "run"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    engine_url = f"http://127.0.0.1:{port}/engine-rest"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (_up(engine_url + "/version") and
+                                                   _up(f"http://127.0.0.1:{sandbox_port}/health")):
+            assert process.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        password = re.search(r"user 'admin', password '([^']+)'", "".join(lines)).group(1)
+        admin = ("admin", password)
+        deployed = requests.post(engine_url + "/deployment/create", auth=admin, timeout=10,
+                                 data={"deployment-name": "run-test"},
+                                 files={"f": (OPENING.name, OPENING.read_bytes())})
+        assert deployed.status_code == 200, deployed.text
+        case = requests.post(engine_url + "/process-definition/key/workers_opening/start", auth=admin, timeout=10,
+                             json={"businessKey": "SZ-RUN-1", "variables": {
+                                 "applicantName": {"value": "苏州某某科技有限公司", "type": "String"}}}).json()
+
+        def state():
+            return requests.get(f"{engine_url}/history/process-instance/{case['id']}", auth=admin,
+                                timeout=5).json()["state"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and state() != "COMPLETED":
+            time.sleep(0.1)
+        assert state() == "COMPLETED", "".join(lines)
+        assert "apr_" not in "".join(lines)                # the issued token is never printed
+
+        started = children_of(process.pid)
+        assert len(started) >= 3                            # gunicorn worker, sandbox, workers
+        t0 = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert time.monotonic() - t0 < 5
+        time.sleep(0.2)
+        assert [pid for pid in started if alive(pid)] == []
+        assert not _up(f"http://127.0.0.1:{sandbox_port}/health")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid in children_of(process.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _up(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def test_children_get_the_engine_url_and_a_token_only_without_credentials():
+    issued = []
+
+    def token():
+        issued.append(1)
+        return "apr_issued"
+    env = companions.child_environment({"SANDBOX_PORT": "9081"}, "0.0.0.0", 9080, token)
+    assert env["APPROVALS_ENGINE_URL"] == "http://127.0.0.1:9080/engine-rest"
+    assert env["SANDBOX_URL"] == "http://127.0.0.1:9081" and env["WORKER_TOKEN"] == "apr_issued"
+    for configured in ({"ADMIN_PASSWORD": "a"}, {"WORKER_USER": "u", "WORKER_PASSWORD": "p"},
+                       {"WORKER_TOKEN": "t"}):
+        assert companions.child_environment(configured, "127.0.0.1", 8080, token).get("WORKER_TOKEN") == \
+            configured.get("WORKER_TOKEN")
+    assert len(issued) == 1
+
+
+def test_the_service_token_belongs_to_a_worker_and_replaces_the_previous_one(engine):
+    from engine import identity
+    first = companions.issue_service_token(engine)
+    second = companions.issue_service_token(engine)
+    with engine.uow(write=False) as uow:
+        assert identity.authenticate_token(uow.session, first) is None          # revoked by the next start
+        principal = identity.authenticate_token(uow.session, second)
+    assert principal.user_id == "approvals-worker" and principal.groups == {"external-workers"}
+
+
+def test_no_sandbox_and_no_workers_start_nothing(engine):
+    started = companions.start(engine, "127.0.0.1", 8080, env={"APPROVALS_NO_SANDBOX": "1",
+                                                               "APPROVALS_NO_WORKERS": "true"})
+    assert started.processes == []
