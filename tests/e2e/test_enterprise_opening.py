@@ -154,3 +154,15 @@ def test_the_promised_limit_is_configuration_down_to_half_a_day_or_minutes(gov):
         [clock] = gov.clocks(case, "opening")
         assert clock["limit"] == expected
         assert clock["deadline"].startswith("2025-11-03T1")         # the same afternoon
+
+
+def test_a_bank_that_refuses_the_account_does_not_hold_up_the_licence(gov):
+    gov.at(MONDAY)
+    bk = "QY-2025-0008"
+    case = gov.start("enterprise_opening", bk, **enterprise(items=["registration", "bank"],
+                                                            enterprise_type="llc_natural_person", bankCode="BOC"))
+    register(gov, bk)
+    gov.refuse("bank.account_reservation", bk, "BANK_REFUSED")
+    gov.answer("licence.issue", bk, eLicenceId="EL-008")
+    gov.answer("notify.applicant", bk, notificationId="SMS-8")
+    assert gov.state(case) == "COMPLETED" and gov.variables(case)["bankRefused"] is True
