@@ -4,6 +4,7 @@
     python app.py serve      serve the API with gunicorn (HOST, PORT, DATABASE_URL)
     python app.py migrate    bring the database schema up to date
     python app.py deploy     deploy bpmn/*.bpmn and forms/*.form (or the given files)
+    python app.py audit verify   recompute every audit hash chain; exit 1 naming the case and event if any was altered
     python app.py worker     run the external-task workers with the department connectors (workers/connectors.toml)
     python app.py sandbox    serve the department-system sandbox (http://127.0.0.1:8081)
 
@@ -79,6 +80,30 @@ def deploy_files(engine: Engine, files: list[Path], name: str = "approvals-libra
         print("library unchanged; nothing deployed", flush=True)
 
 
+def audit_verify(settings: Settings, verbose: bool = False) -> int:
+    """Recompute every chain read-only; exit status 1 if any row was edited, inserted or deleted."""
+    from sqlalchemy.orm import Session
+
+    from engine import audit
+    from engine.db import check_migrated, make_engine
+    db = make_engine(settings.database_url)
+    try:
+        check_migrated(db, settings.database_url)
+        with Session(db) as session:
+            reports = audit.verify_all(session)
+    finally:
+        db.dispose()
+    broken = [r for r in reports if not r.ok]
+    for report in (reports if verbose else broken):
+        print(report, file=sys.stderr if not report.ok else sys.stdout, flush=True)
+    events = sum(r.events for r in reports)
+    if broken:
+        print(f"audit trail TAMPERED: {len(broken)} of {len(reports)} chain(s) fail verification", file=sys.stderr)
+        return 1
+    print(f"audit trail intact: {len(reports)} chain(s), {events} event(s)")
+    return 0
+
+
 # --- serving -------------------------------------------------------------------------
 
 def serve(settings: Settings) -> None:
@@ -110,12 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     deploy = sub.add_parser("deploy", help="deploy BPMN and form files")
     deploy.add_argument("files", nargs="*", type=Path)
     deploy.add_argument("--name", default="approvals-library")
+    audit_cmd = sub.add_parser("audit", help="check the tamper-evident audit trail")
+    audit_cmd.add_argument("action", choices=["verify"])
+    audit_cmd.add_argument("-v", "--verbose", action="store_true", help="list every chain, not only broken ones")
     worker_cli.add_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in ("worker", "sandbox"):
         return worker_cli.main(args)
     settings = Settings.from_env()
+    if args.command == "audit":
+        return audit_verify(settings, args.verbose)
     companions = None
 
     if args.command in ("migrate", "run"):

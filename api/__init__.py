@@ -33,6 +33,8 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
     from . import external_task, incident, message
     for blueprint in (external_task.blp, incident.blp, message.blp):
         api.register_blueprint(blueprint)
+    from . import dossier
+    api.register_blueprint(dossier.blp)
     if test_clock:             # never by default: moving time is for tests and demos
         from . import test_clock as clock_api
         api.register_blueprint(clock_api.blp)

@@ -7,6 +7,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from engine import calendars, legal_service
+from engine.audit import record_system
 from engine.errors import BadRequest
 from engine.identity import require_admin
 from engine.models import Calendar, CalendarDay
@@ -115,6 +116,8 @@ def create_calendar(body):
         row = calendars.create_calendar(engine().calendars, uow, body["id"], body.get("name"), body.get("base"),
                                         body.get("timezone"), body.get("officeHours"))
         result = _render_calendar(row)
+        record_system(uow.session, principal().user_id, "CalendarCreated", {"calendar": body["id"],
+                                                                            "base": body.get("base")})
         uow.commit()
     return result
 
@@ -196,6 +199,8 @@ def put_day(body, day):
     eng, when = engine(), _day(day)
     with eng.uow() as uow:
         calendars.set_day(eng.calendars, uow, body["calendar"], when, body["working"], body.get("name"))
+        record_system(uow.session, principal().user_id, "CalendarDaySet", {
+            "calendar": body["calendar"], "day": when.isoformat(), "working": body["working"], "name": body.get("name")})
         uow.commit()
     legal_service.recompute_calendar(eng, body["calendar"], principal())
     with eng.uow(write=False) as uow:
@@ -211,6 +216,8 @@ def delete_day(args, day):
     eng = engine()
     with eng.uow() as uow:
         calendars.clear_day(eng.calendars, uow, args["calendar"], _day(day))
+        record_system(uow.session, principal().user_id, "CalendarDayCleared", {"calendar": args["calendar"],
+                                                                               "day": day})
         uow.commit()
     legal_service.recompute_calendar(eng, args["calendar"], principal())
 
@@ -225,6 +232,8 @@ def import_year(body):
     eng = engine()
     with eng.uow() as uow:
         n = calendars.import_year(eng.calendars, uow, body["calendar"], body["year"], body["days"])
+        record_system(uow.session, principal().user_id, "CalendarYearImported", {
+            "calendar": body["calendar"], "year": body["year"], "days": n})
         uow.commit()
     touched = legal_service.recompute_calendar(eng, body["calendar"], principal())
     return {"calendar": body["calendar"], "year": body["year"], "days": n, "casesRecomputed": touched}

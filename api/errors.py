@@ -4,12 +4,13 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
-from flask import jsonify
+from flask import current_app, g, jsonify, request
 from flask_smorest import Api
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import EngineError
+from engine import authz
+from engine.errors import EngineError, Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ def _flatten(errors, prefix="") -> str:
 def register(app) -> None:
     @app.errorhandler(EngineError)
     def engine_error(err: EngineError):
+        if isinstance(err, Forbidden):          # every refused write is an audit event
+            authz.record_denial(current_app.extensions["approvals_engine"], g.get("principal"), request.method,
+                                request.path, request.view_args or {}, err.message)
         body = err.body()
         return error_response(err.status, body.pop("type"), body.pop("message"), **body)
 

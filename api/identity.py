@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from engine import identity
+from engine.audit import record_system
 from engine.errors import NotFound
 from engine.models import Group, Membership, User
 from engine.variables import format_date
@@ -28,6 +29,7 @@ def create_user(body):
     with engine().uow() as uow:
         identity.create_user(uow.session, profile["id"], credentials.get("password"), profile.get("firstName"),
                              profile.get("lastName"), profile.get("email"))
+        record_system(uow.session, principal().user_id, "UserCreated", {"userId": profile["id"]})
         uow.commit()
 
 
@@ -41,6 +43,7 @@ def set_password(body, user_id):
         identity.require_admin(me, "changing another user's password")
     with engine().uow() as uow:
         identity.set_password(uow.session, user_id, body["password"])
+        record_system(uow.session, me.user_id, "PasswordChanged", {"userId": user_id})    # never the password
         uow.commit()
 
 
@@ -75,6 +78,7 @@ def create_group(body):
     identity.require_admin(principal(), "creating groups")
     with engine().uow() as uow:
         identity.create_group(uow.session, body["id"], body.get("name"), body.get("type"))
+        record_system(uow.session, principal().user_id, "GroupCreated", {"groupId": body["id"]})
         uow.commit()
 
 
@@ -97,6 +101,7 @@ def add_member(group_id, user_id):
     identity.require_admin(principal(), "changing group membership")
     with engine().uow() as uow:
         identity.add_member(uow.session, group_id, user_id)
+        record_system(uow.session, principal().user_id, "MembershipAdded", {"groupId": group_id, "userId": user_id})
         uow.commit()
 
 
@@ -106,6 +111,8 @@ def remove_member(group_id, user_id):
     identity.require_admin(principal(), "changing group membership")
     with engine().uow() as uow:
         identity.remove_member(uow.session, group_id, user_id)
+        record_system(uow.session, principal().user_id, "MembershipRemoved", {"groupId": group_id,
+                                                                               "userId": user_id})
         uow.commit()
 
 
@@ -126,6 +133,7 @@ def issue(body):
     ttl = timedelta(hours=body["ttlHours"]) if body.get("ttlHours") else None
     with engine().uow() as uow:
         row, token = identity.issue_token(uow.session, principal().user_id, body.get("label"), ttl)
+        record_system(uow.session, principal().user_id, "TokenIssued", {"tokenId": row.id, "label": row.label})
         uow.commit()
         return {"id": row.id, "token": token, "label": row.label, "expires": format_date(row.expires)}
 
@@ -135,4 +143,5 @@ def issue(body):
 def revoke(token_id):
     with engine().uow() as uow:
         identity.revoke_token(uow.session, principal(), token_id)
+        record_system(uow.session, principal().user_id, "TokenRevoked", {"tokenId": token_id})
         uow.commit()

@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from .audit import record_system
 from .clock import utcnow
 from .errors import BadRequest, Forbidden, NotFound
 from .models import ApiToken, Group, Membership, User
@@ -199,9 +200,11 @@ def ensure_admin(session: Session, password: str | None) -> str | None:
         if not verify_password(password, user.password_hash):
             user.password_hash = hash_password(password)
             user.credentials_version = (user.credentials_version or 0) + 1
+            record_system(session, None, "AdminPasswordSet", {"userId": ADMIN_USER, "from": "ADMIN_PASSWORD"})
     elif not user.password_hash:
         generated = secrets.token_urlsafe(12)
         user.password_hash = hash_password(generated)
+        record_system(session, None, "AdminPasswordSet", {"userId": ADMIN_USER, "from": "generated"})
     session.flush()
     if session.get(Membership, (ADMIN_USER, ADMIN_GROUP)) is None:
         session.add(Membership(user_id=ADMIN_USER, group_id=ADMIN_GROUP))

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import runtime
+from . import authz, runtime
 from .db import UnitOfWork
 from .definitions import definition_by_id, latest_definition
 from .errors import BadRequest, Forbidden, NotFound
 from .identity import Principal
-from .models import ActivityInstance, ProcessDefinition, ProcessInstance, UserTask, TaskCandidate
+from .models import ActivityInstance, ProcessDefinition, ProcessInstance
 from .projections import process_variables
 
 RUNNING = (runtime.ACTIVE, "SUSPENDED")
@@ -21,6 +21,7 @@ def start(uow: UnitOfWork, principal: Principal, variables: dict, business_key: 
           key: str | None = None, definition_id: str | None = None) -> tuple[runtime.InstanceRecord, dict]:
     session = uow.session
     definition = latest_definition(session, key) if key else definition_by_id(session, definition_id)
+    authz.require_start(principal, definition)
     if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255):
         raise BadRequest("businessKey must be a string of at most 255 characters")
     record, workflow = runtime.start_instance(uow, definition, variables, business_key, principal)
@@ -40,19 +41,8 @@ class InstanceQuery:
 
 
 def may_read(session: Session, principal: Principal, instance: ProcessInstance) -> bool:
-    """Admins, the user who started it, and anyone a task of it is (or was) offered to."""
-    if principal.is_admin or instance.start_user_id == principal.user_id:
-        return True
-    offered = session.execute(
-        select(UserTask.id).join(TaskCandidate, TaskCandidate.task_id == UserTask.id, isouter=True)
-        .where(UserTask.instance_id == instance.id)
-        .where((UserTask.assignee == principal.user_id) | (TaskCandidate.user_id == principal.user_id) |
-               (TaskCandidate.group_id.in_(sorted(principal.groups)))).limit(1)).first()
-    if offered is not None:
-        return True
-    took_part = session.execute(select(ActivityInstance.id).where(
-        ActivityInstance.instance_id == instance.id, ActivityInstance.assignee == principal.user_id).limit(1)).first()
-    return took_part is not None
+    """Admins, the user who started it, and anyone a task of it is (or was) offered to (engine.authz)."""
+    return authz.may_read_case(session, principal, instance.id)
 
 
 def get(session: Session, principal: Principal, instance_id: str, running_only: bool = True) -> ProcessInstance:
@@ -83,13 +73,7 @@ def filtered(principal: Principal, q: InstanceQuery, states):
     if states:
         stmt = stmt.where(ProcessInstance.state.in_(states))
     if not principal.is_admin:
-        involved = select(UserTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == UserTask.id,
-                                                     isouter=True).where(
-            (UserTask.assignee == principal.user_id) | (TaskCandidate.user_id == principal.user_id) |
-            (TaskCandidate.group_id.in_(sorted(principal.groups))))
-        worked = select(ActivityInstance.instance_id).where(ActivityInstance.assignee == principal.user_id)
-        stmt = stmt.where((ProcessInstance.start_user_id == principal.user_id) |
-                          ProcessInstance.id.in_(involved) | ProcessInstance.id.in_(worked))
+        stmt = stmt.where(authz.readable_cases(principal))
     if q.process_definition_key:
         stmt = stmt.where(ProcessInstance.definition_key == q.process_definition_key)
     if q.process_definition_id:

@@ -61,6 +61,8 @@ class ProcessDefinition(Base):
     start_form: Mapped[dict | None] = mapped_column(JSON)            # {"formKey"} or {"formRef", "binding", "version"}
     properties: Mapped[dict] = mapped_column(JSON, default=dict)     # process-level camunda:properties
     description: Mapped[str | None] = mapped_column(Text)
+    # camunda:candidateStarterGroups/Users as {"groups": [...], "users": [...]}; null: none declared
+    starters: Mapped[dict | None] = mapped_column(JSON)
 
 
 class FormDefinition(Base):
@@ -203,6 +205,32 @@ class AuditEvent(Base):
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class SystemAuditEvent(Base):
+    """Audit events outside any case's own chain: deployments, users, groups, tokens,
+    calendars, and every refused write (403).  One hash chain; its head is in
+    `audit_chain_head`, so a deleted last event is detected too."""
+    __tablename__ = "system_audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))                  # done | denied
+    instance_id: Mapped[str | None] = mapped_column(String(64), index=True)   # the case concerned, if any
+    target: Mapped[str | None] = mapped_column(String(512))             # e.g. "POST /engine-rest/task/1/complete"
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The head (hash, sequence number) of a chain that has no process-instance row."""
+    __tablename__ = "audit_chain_head"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hash: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # --- identity -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from . import runtime
+from . import authz, runtime
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
 from .identity import Principal, groups_of
@@ -44,11 +44,8 @@ class TaskQuery:
 
 
 def _visible_to(principal: Principal):
-    """Rows a non-admin may see: assigned to them, or offered to them or their groups."""
-    offered = exists().where(TaskCandidate.task_id == UserTask.id,
-                             or_(TaskCandidate.user_id == principal.user_id,
-                                 TaskCandidate.group_id.in_(sorted(principal.groups))))
-    return or_(UserTask.assignee == principal.user_id, offered)
+    """Rows a non-admin may see: assigned to them, or offered to them or their groups (engine.authz)."""
+    return authz.visible_tasks(principal)
 
 
 def _filtered(session: Session, principal: Principal, q: TaskQuery):
@@ -116,10 +113,8 @@ def _with_candidates(session: Session, rows: list[UserTask]) -> list[TaskView]:
     return list(views.values())
 
 
-def may_see(principal: Principal, view: TaskView) -> bool:
-    if principal.is_admin or view.row.assignee == principal.user_id:
-        return True
-    return principal.user_id in view.candidate_users or bool(principal.groups & set(view.candidate_groups))
+def may_see(session: Session, principal: Principal, view: TaskView) -> bool:
+    return authz.may_see_task(session, principal, view.row.id)
 
 
 def get(session: Session, principal: Principal, task_id: str) -> TaskView:
@@ -127,7 +122,7 @@ def get(session: Session, principal: Principal, task_id: str) -> TaskView:
     if row is None:
         raise NotFound(f"No matching task with id {task_id}")
     view = _with_candidates(session, [row])[0]
-    if not may_see(principal, view):
+    if not may_see(session, principal, view):
         raise Forbidden(f"user '{principal.user_id}' is neither assignee nor candidate of task {task_id} "
                         f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})",
                         userId=principal.user_id)
@@ -172,6 +167,10 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
     _require_actionable(principal, view, "reassign")
     if user_id is not None and session.get(User, user_id) is None:
         raise BadRequest(f"no user with id '{user_id}'")
+    if user_id not in (None, principal.user_id) and not principal.is_admin \
+            and not authz.may_be_assigned(session, task_id, user_id):
+        raise Forbidden(f"cannot assign task {task_id} to '{user_id}': they are not a candidate of it "
+                        f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})", userId=principal.user_id)
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous, view.row.assignee = view.row.assignee, user_id
     runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},

@@ -1,0 +1,174 @@
+"""Who may do what (授权), in one place, and the record of every refused write.
+
+Groups are departments: the candidate groups of the models.  A few groups have fixed
+meanings (the README's "Security" section has the whole table):
+
+    camunda-admin     administers: every resource, every case
+    designers         deploy and delete deployments
+    external-workers  the external-task API, incidents and message correlation
+    applicants        the public (申请人): start the processes that name them in
+                      camunda:candidateStarterGroups, and see only the cases they started
+    auditors          read any case's dossier (卷宗评查)
+
+A department user sees, claims and completes the tasks offered to their groups or to
+them, or assigned to them, and reads the cases they take part in.  An offer to the group
+`applicants` means "the applicant of this case": it reaches only the user who started it.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .errors import Forbidden
+from .identity import ADMIN_GROUP, DESIGNERS_GROUP, WORKERS_GROUP, Principal, groups_of
+from .models import ActivityInstance, ExternalTask, ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
+
+log = logging.getLogger(__name__)
+
+APPLICANTS_GROUP = "applicants"
+AUDITORS_GROUP = "auditors"
+FIXED_GROUPS = (ADMIN_GROUP, DESIGNERS_GROUP, WORKERS_GROUP, APPLICANTS_GROUP, AUDITORS_GROUP)
+
+
+def _department_groups(principal: Principal) -> list[str]:
+    """The groups through which an offer reaches this user for any case."""
+    return sorted(principal.groups - {APPLICANTS_GROUP})
+
+
+# --- starting a case ----------------------------------------------------------------
+
+def starters(process_element, camunda_ns: str) -> dict | None:
+    """camunda:candidateStarterGroups/Users of a <bpmn:process> (Camunda 7), or None."""
+    def names(attr):
+        return [n.strip() for n in (process_element.get(f"{{{camunda_ns}}}{attr}") or "").split(",") if n.strip()]
+    groups, users = names("candidateStarterGroups"), names("candidateStarterUsers")
+    return {"groups": groups, "users": users} if groups or users else None
+
+
+def why_not_start(principal: Principal, definition: ProcessDefinition) -> str | None:
+    """None if the principal may start a case of `definition`, else the reason.
+
+    A process that names candidate starters is started by them (and administrators)
+    only; one that names none by any staff user, but never by an applicant."""
+    if principal.is_admin:
+        return None
+    declared = definition.starters
+    if declared:
+        if principal.user_id in declared.get("users", []) or principal.groups & set(declared.get("groups", [])):
+            return None
+        allowed = ", ".join([f"group '{g}'" for g in declared.get("groups", [])] +
+                            [f"user '{u}'" for u in declared.get("users", [])])
+        return (f"user '{principal.user_id}' may not start process '{definition.key}': "
+                f"its candidate starters are {allowed}")
+    if APPLICANTS_GROUP in principal.groups:
+        return (f"process '{definition.key}' does not admit applicants: its designer must add "
+                f"'{APPLICANTS_GROUP}' to camunda:candidateStarterGroups")
+    return None
+
+
+def require_start(principal: Principal, definition: ProcessDefinition) -> None:
+    reason = why_not_start(principal, definition)
+    if reason is not None:
+        raise Forbidden(reason, userId=principal.user_id)
+
+
+# --- reading cases ------------------------------------------------------------------
+
+def readable_cases(principal: Principal):
+    """SQL condition on process_instance: the cases this (non-admin) user takes part in:
+    started by them, a task of it offered to their department or to them, or worked by them."""
+    me, departments = principal.user_id, _department_groups(principal)
+    offered = select(UserTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == UserTask.id, isouter=True) \
+        .where((UserTask.assignee == me) | (TaskCandidate.user_id == me) | TaskCandidate.group_id.in_(departments))
+    worked = select(ActivityInstance.instance_id).where(ActivityInstance.assignee == me)
+    return (ProcessInstance.start_user_id == me) | ProcessInstance.id.in_(offered) | ProcessInstance.id.in_(worked)
+
+
+def may_read_case(session: Session, principal: Principal, instance_id: str) -> bool:
+    if principal.is_admin:
+        return True
+    found = session.execute(select(ProcessInstance.id).where(ProcessInstance.id == instance_id,
+                                                             readable_cases(principal))).first()
+    return found is not None
+
+
+def require_dossier_reader(principal: Principal, instance_id: str) -> None:
+    if not (principal.is_admin or AUDITORS_GROUP in principal.groups):
+        raise Forbidden(f"the dossier of process instance {instance_id} is for case-file review (卷宗评查): "
+                        f"members of '{AUDITORS_GROUP}' or '{ADMIN_GROUP}'", userId=principal.user_id)
+
+
+# --- user tasks ---------------------------------------------------------------------
+
+def visible_tasks(principal: Principal):
+    """SQL condition on user_task: assigned to this user, offered to them or their department,
+    or offered to `applicants` in a case they started."""
+    me = principal.user_id
+    offer = or_(TaskCandidate.user_id == me, TaskCandidate.group_id.in_(_department_groups(principal)))
+    condition = or_(UserTask.assignee == me, exists().where(TaskCandidate.task_id == UserTask.id, offer))
+    if APPLICANTS_GROUP in principal.groups:
+        own_case = exists().where(ProcessInstance.id == UserTask.instance_id, ProcessInstance.start_user_id == me)
+        to_applicant = exists().where(TaskCandidate.task_id == UserTask.id, TaskCandidate.group_id == APPLICANTS_GROUP)
+        condition = or_(condition, to_applicant & own_case)
+    return condition
+
+
+def may_see_task(session: Session, principal: Principal, task_id: str) -> bool:
+    if principal.is_admin:
+        return True
+    found = session.execute(select(UserTask.id).where(UserTask.id == task_id, visible_tasks(principal))).first()
+    return found is not None
+
+
+def may_be_assigned(session: Session, task_id: str, user_id: str) -> bool:
+    """Only a candidate of the task (by name or department) may be made its assignee."""
+    who = Principal(user_id, groups_of(session, user_id))
+    if who.is_admin:
+        return True
+    offer = or_(TaskCandidate.user_id == user_id, TaskCandidate.group_id.in_(_department_groups(who)))
+    offered = session.execute(select(TaskCandidate.id).where(TaskCandidate.task_id == task_id, offer)
+                              .limit(1)).first()
+    if offered is not None:
+        return True
+    if APPLICANTS_GROUP not in who.groups:
+        return False
+    return session.execute(select(UserTask.id).where(UserTask.id == task_id, visible_tasks(who))).first() is not None
+
+
+# --- refused writes -----------------------------------------------------------------
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def case_of(session: Session, view_args: dict) -> str | None:
+    """The case a request path names (a process instance, a user task or an external task)."""
+    if view_args.get("instance_id"):
+        return view_args["instance_id"]
+    task_id = view_args.get("task_id")
+    if task_id:
+        for model in (UserTask, ExternalTask):
+            found = session.execute(select(model.instance_id).where(model.id == task_id)).scalar()
+            if found:
+                return found
+    return None
+
+
+def record_denial(engine, principal: Principal | None, method: str, path: str, view_args: dict,
+                  reason: str) -> None:
+    """File a refused write in the system audit chain (its own transaction: the refused
+    command rolled back).  A failure here is logged, never turned into another error."""
+    if method in READS:
+        return
+    try:
+        with engine.uow() as uow:
+            instance_id = case_of(uow.session, view_args or {})
+            audit.record_system(uow.session, principal.user_id if principal else None, "AccessDenied",
+                                {"reason": reason, "groups": sorted(principal.groups) if principal else []},
+                                outcome="denied", instance_id=instance_id, target=f"{method} {path}"[:512])
+            uow.commit()
+    except Exception:                                   # noqa: BLE001 - the 403 stands regardless
+        log.exception("could not record a refused %s %s in the audit trail", method, path)
+
