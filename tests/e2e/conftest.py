@@ -6,10 +6,13 @@ are users of the API; the test clock is moved, never slept through.
 """
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime
 
 import pytest
 
+from app import deploy_files, library_files
 from tests.conftest import Client, typed
 
 WORKER = "dept-systems"
@@ -30,9 +33,6 @@ def library(engine, settings):
 
     Deployed on the test clock before the scenarios' dates, so that a configuration a
     scenario redeploys later is the newer one."""
-    from datetime import datetime
-
-    from app import deploy_files, library_files
     engine.clock.set(datetime.fromisoformat(LIBRARY_DEPLOYED_AT))
     deploy_files(engine, library_files(settings))
 
@@ -80,7 +80,6 @@ class Gov:
 
     def variables(self, case: str) -> dict:
         """Process variables as plain values (history: also after the case ended)."""
-        import json
         rows = self.admin.get("/engine-rest/history/variable-instance",
                               query_string={"processInstanceId": case}).get_json()
         values = {}
@@ -110,7 +109,6 @@ class Gov:
         return [t for t in found if group is None or group in t["candidateGroups"]]
 
     def task_variable(self, task: dict, name: str):
-        import json
         r = self.admin.get(f"/engine-rest/task/{task['id']}/variables")
         assert r.status_code == 200, r.get_json()
         body = r.get_json()[name]
