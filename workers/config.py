@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .client import Auth
+from .client import Auth, authorization
 from .runtime import RetryPolicy
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "connectors.toml"
@@ -40,7 +40,6 @@ class AuthConfig:
     value: str | None = None
 
     def headers(self) -> dict:
-        from .client import authorization
         if self.type == "basic":
             return authorization((self.user or "", self.password or ""))
         if self.type == "bearer":

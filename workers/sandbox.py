@@ -37,6 +37,8 @@ from .config import SandboxConfig
 log = logging.getLogger("approvals.sandbox")
 
 DEFAULT_SEALS = ["公章", "财务专用章", "发票专用章", "法定代表人名章"]
+BANKS = {"ICBC": "中国工商银行", "ABC": "中国农业银行", "BOC": "中国银行", "CCB": "中国建设银行", "BOCOM": "交通银行"}
+INVOICE_TYPES = {"vat_general": "增值税电子普通发票", "vat_special": "增值税电子专用发票"}
 
 
 class Refusal(Exception):
@@ -114,7 +116,7 @@ def police_seals(body: dict, key: str, ctx: "Sandbox") -> Answer:
 
 def tax_invoices(body: dict, key: str, ctx: "Sandbox") -> Answer:
     _valid_code(body)
-    invoice_type = body.get("invoiceType") or "增值税电子普通发票"
+    invoice_type = INVOICE_TYPES.get(body.get("invoiceType"), body.get("invoiceType") or INVOICE_TYPES["vat_general"])
     return Answer(201, {"quota": {"invoiceType": invoice_type, "monthlyCount": 25, "maxAmount": 100000},
                         "ukey": {"serialNo": "TAXUK" + _digits(key, 12), "issuedAt": _now()}})
 
@@ -134,7 +136,8 @@ def bank_reservation(body: dict, key: str, ctx: "Sandbox") -> Answer:
     _required(body, "businessKey")
     reservation = "RSV" + _digits(key, 12)
     account = {"bankAccountNo": "6222" + _digits(key + "acct", 15),
-               "bankName": body.get("bankCode") or "沙箱银行苏州分行", "bankReservationId": reservation}
+               "bankName": BANKS.get(body.get("bankCode"), body.get("bankCode") or "沙箱银行"),
+               "bankReservationId": reservation}
     return Answer(202, {"reservationId": reservation, "status": "ACCEPTED"},
                   after=lambda: ctx.call_back_bank(str(body["businessKey"]), reservation, account))
 

@@ -159,3 +159,22 @@ def test_wrong_worker_credentials_fetch_nothing(stack, client):
     finally:
         worker.stop(timeout=5)
     requests.get(stack.url + "/version", timeout=2)
+
+
+def test_the_library_enterprise_opening_runs_on_the_shipped_connectors_and_sandbox(stack, client, engine, settings):
+    """The reform library's own diagram (bpmn/enterprise_opening.bpmn), not a test fixture."""
+    from app import deploy_files, library_files
+    deploy_files(engine, library_files(settings))
+    stack.worker()
+    case = client.start("enterprise_opening", typed(
+        applicantName="苏州某某科技有限公司", enterpriseType="llc_natural_person", registeredCapital=100000,
+        legalRepresentative="张三", applicantPhone="+8613800000000", address="苏州工业园区星湖街328号",
+        businessScope="软件开发；信息技术咨询服务", regionCode="320506", bankCode="ICBC", invoiceType="vat_general",
+        items=["registration", "seal", "invoice", "social_security", "housing_fund", "bank"]), "QY-2025-0900")
+    assert stack.wait(lambda: stack.state(case) == "COMPLETED", timeout=15), stack.state(case)
+    variables = stack.variables(case)
+    assert credit_code.is_valid(variables["creditCode"]) and variables["creditCode"][2:8] == "320506"
+    assert variables["bankAccountNo"].startswith("6222") and variables["eLicenceId"].startswith("DZZZ-")
+    assert variables["notificationChannel"] == "sms" and variables["bankName"] == "中国工商银行"
+    assert variables["invoiceQuota"]["invoiceType"] == "增值税电子普通发票"
+    assert len(stack.sandbox.stats()["effects"]) == 8
