@@ -255,3 +255,35 @@ def test_a_verification_finished_after_the_last_stage_still_ends_the_case_approv
     gov.complete(case, "Task_verify", group="zrzy", result="compliant", findings="已按承诺履行", method="onsite")
     assert gov.open_keys(case) == ["Task_window_issue"]
     assert gov.variables(case)["caseOutcome"]["result"] == "approved"
+
+
+def test_special_steps_have_their_own_limit_and_stop_the_review_clock_only_where_configured(gov):
+    case = open_case(gov, "GC-2025-0012", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake())
+    [review] = gov.clocks(case, "review")
+    assert review["deadline"] == "2025-11-12T23:59:59+08:00"
+
+    # 专家评审 does not count in the review's limit (items.json specialSteps.expert_review.pausesClock)
+    gov.at("2025-11-04T10:00:00+08:00")
+    gov.complete(case, "Task_review", group="zrzy", decision="special", specialStep="expert_review",
+                 opinion="规划条件复杂，提请专家评审")
+    assert gov.open_keys(case) == ["Task_special_paused"]
+    [review] = gov.clocks(case, "review")
+    [special] = gov.clocks(case, "special")
+    assert review["paused"] is True and special["limit"] == {"value": 10.0, "unit": "workdays"}
+    gov.at("2025-11-06T10:00:00+08:00")
+    gov.complete(case, "Task_special_paused", group="zrzy", specialResult="专家评审通过", specialCompletedOn="2025-11-06")
+    [review] = gov.clocks(case, "review")
+    assert review["deadline"] == "2025-11-14T23:59:59+08:00"       # two working days later
+    assert [c["outcome"] for c in gov.clocks(case, "special")] == ["decided"]
+
+    # 现场勘验 counts in it
+    gov.complete(case, "Task_review", group="zrzy", decision="special", specialStep="site_survey",
+                 opinion="需现场勘验用地边界")
+    assert gov.open_keys(case) == ["Task_special_counted"]
+    assert gov.clocks(case, "review")[0]["paused"] is False
+    gov.complete(case, "Task_special_counted", group="zrzy", specialResult="边界与红线一致")
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    result = gov.variables(case)["reviews"]["planning"]["zrzy"]
+    assert result["specialStepRounds"] == 2 and result["correctionRounds"] == 0
+    assert gov.open_keys(case) == ["Task_issue_planning"]
