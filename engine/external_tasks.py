@@ -446,7 +446,10 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
                                                 "retries": retries, "retryTimeout": retry_timeout},
                          row.activity_id, task_id)
     if retries == 0:
-        _open_incident(uow.session, command, row, now)
+        incident_id = _open_incident(uow.session, row, now)
+        if incident_id is not None:
+            command.record_event("IncidentCreated", {"incidentId": incident_id, "incidentType": FAILED_EXTERNAL_TASK,
+                                                     "message": row.error_message}, row.activity_id, task_id)
     runtime.save(command)
     uow.commit()
 
@@ -455,18 +458,18 @@ def _clip(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit]
 
 
-def _open_incident(session: Session, command, row: ExternalTask, now: datetime) -> None:
+def _open_incident(session: Session, row: ExternalTask, now: datetime) -> str | None:
+    """Open the task's failedExternalTask incident; None when one is open already."""
     exists = session.execute(select(Incident.id).where(Incident.configuration == row.id,
                                                        Incident.incident_type == FAILED_EXTERNAL_TASK)).first()
     if exists is not None:
-        return
+        return None
     incident_id = str(uuid.uuid4())
     session.add(Incident(id=incident_id, incident_type=FAILED_EXTERNAL_TASK, incident_timestamp=now,
                          instance_id=row.instance_id, definition_id=row.definition_id,
                          execution_id=row.execution_id, activity_id=row.activity_id, configuration=row.id,
                          message=_clip(row.error_message, 4000), tenant_id=row.tenant_id))
-    command.record_event("IncidentCreated", {"incidentId": incident_id, "incidentType": FAILED_EXTERNAL_TASK,
-                                             "message": row.error_message}, row.activity_id, row.id)
+    return incident_id
 
 
 def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, error_code: str,
@@ -553,12 +556,7 @@ def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: in
         payload["resolvedIncidentId"] = incident.id
         _wake_after_commit(uow, row.topic_name)
     elif retries == 0 and incident is None:
-        incident_id = str(uuid.uuid4())
-        uow.session.add(Incident(id=incident_id, incident_type=FAILED_EXTERNAL_TASK, incident_timestamp=utcnow(),
-                                 instance_id=row.instance_id, definition_id=row.definition_id,
-                                 execution_id=row.execution_id, activity_id=row.activity_id,
-                                 configuration=row.id, message=row.error_message, tenant_id=row.tenant_id))
-        payload["incidentId"] = incident_id
+        payload["incidentId"] = _open_incident(uow.session, row, utcnow())
     runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, task_id)
     uow.commit()
 

@@ -26,11 +26,10 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import projections, runtime
+from . import external_tasks, projections, runtime
 from .clock import utcnow
 from .definitions import resource_content
 from .errors import BadRequest, Conflict, Forbidden
-from .external_tasks import RestException, process_variable_values
 from .identity import WORKERS_GROUP, Principal
 from .models import MessageSubscription, ProcessDefinition, ProcessedMessage
 from .parser import BPMN_NS, SAFE_XML_PARSER
@@ -155,17 +154,17 @@ def _deliver_all(uow, principal: Principal, request: CorrelationRequest) -> list
     if request.process_instance_id is None and (request.all or not executions):
         starts = _start_definitions(uow.session, request.message_name)
     if not executions and not starts:
-        raise RestException(f"{MISMATCH}: Cannot correlate message '{request.message_name}': "
+        raise external_tasks.RestException(f"{MISMATCH}: Cannot correlate message '{request.message_name}': "
                             "No process definition or execution matches the parameters")
     if not request.all:
         if len(executions) > 1:
-            raise RestException(
+            raise external_tasks.RestException(
                 f"{MISMATCH}: Cannot correlate a message with name '{request.message_name}' to a single "
                 f"execution. {len(executions)} executions match the correlation keys: "
                 f"businessKey={request.business_key}, processInstanceId={request.process_instance_id}, "
                 f"correlationKeys={request.correlation_keys}; narrow them or send \"all\": true")
         if not executions and len(starts) > 1:
-            raise RestException(
+            raise external_tasks.RestException(
                 f"{MISMATCH}: Cannot correlate message '{request.message_name}': more than one process "
                 f"definition starts with it ({', '.join(d.key for d in starts)})")
     results = []
@@ -212,7 +211,7 @@ _MISSING = object()
 
 
 def _has_values(session, instance_id: str, wanted: dict) -> bool:
-    values = process_variable_values(session, instance_id, list(wanted))
+    values = external_tasks.process_variable_values(session, instance_id, list(wanted))
     return all(name in values and values[name] == value for name, value in wanted.items())
 
 

@@ -1,0 +1,275 @@
+"""Department systems as external workers, through Camunda 7's external-task REST API:
+企业开办 (company setup) registers the company with market regulation, then orders the
+seal; a rejected registration goes back to the window for correction (补正)."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from engine import external_tasks
+from engine.clock import clock
+from tests.conftest import FIXTURES, typed
+
+ET = "/engine-rest/external-task"
+
+
+@pytest.fixture
+def worker(client):
+    deployed = client.deploy(FIXTURES / "external_registration.bpmn", name="company-setup")
+    assert deployed.status_code == 200, deployed.get_json()
+    return client.create_user("scjg_system", ["external-workers"])
+
+
+def start(client, business_key="SZ-2025-0100", **variables):
+    return client.start("company_setup", typed(applicantName="苏州某某科技有限公司", **variables), business_key)
+
+
+def fetch(worker, topic="registration", worker_id="scjg-1", lock=60_000, max_tasks=5, **options):
+    topic_options = {k: options.pop(k) for k in list(options) if k in (
+        "businessKey", "variables", "localVariables", "includeExtensionProperties", "processVariables",
+        "processDefinitionKey")}
+    body = {"workerId": worker_id, "maxTasks": max_tasks,
+            "topics": [{"topicName": topic, "lockDuration": lock, **topic_options}], **options}
+    response = worker.post(f"{ET}/fetchAndLock", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_worker_locks_the_registration_completes_it_and_the_case_moves_on_to_the_seal(client, worker):
+    case = start(client)
+    [task] = fetch(worker, includeExtensionProperties=True)
+    assert task["activityId"] == "Task_register" and task["topicName"] == "registration"
+    assert task["workerId"] == "scjg-1" and task["lockExpirationTime"] is not None
+    assert task["processInstanceId"] == case["id"] and task["businessKey"] == "SZ-2025-0100"
+    assert task["priority"] == 20 and task["retries"] is None
+    assert task["variables"]["applicantName"] == {"value": "苏州某某科技有限公司", "type": "String", "valueInfo": {}}
+    assert task["variables"]["registry"]["value"] == "SAMR"          # camunda:inputParameter, task-local
+    assert task["extensionProperties"] == {"department": "scjg"}
+    assert fetch(worker) == []                                        # locked: nobody else gets it
+
+    done = worker.post(f"{ET}/{task['id']}/complete", json={
+        "workerId": "scjg-1", "variables": {"creditCode": {"value": "91320500MA1XXXXX0X", "type": "String"}}})
+    assert done.status_code == 204, done.get_json()
+
+    assert worker.get(f"{ET}/{task['id']}").status_code == 404
+    [seal] = fetch(worker, topic="seal", worker_id="seal-1")
+    assert seal["variables"]["creditCode"]["value"] == "91320500MA1XXXXX0X"
+    assert "registry" not in seal["variables"]                         # the input stayed local to its task
+    history = client.get("/engine-rest/history/activity-instance",
+                         query_string={"processInstanceId": case["id"], "activityId": "Task_register"}).get_json()
+    assert len(history) == 1 and history[0]["endTime"] is not None and history[0]["activityType"] == "serviceTask"
+
+
+def test_only_the_lock_owner_may_complete_fail_or_extend_and_nothing_changes_otherwise(client, worker):
+    start(client)
+    [task] = fetch(worker, worker_id="scjg-1")
+    tid = task["id"]
+    for verb, body, sentence in (
+            ("complete", {}, f"External Task {tid} cannot be completed by worker 'intruder'"),
+            ("failure", {"retries": 0, "errorMessage": "x"},
+             f"Failure of External Task {tid} cannot be reported by worker 'intruder'"),
+            ("bpmnError", {"errorCode": "REGISTRATION_REJECTED"},
+             f"Bpmn error of External Task {tid} cannot be reported by worker 'intruder'"),
+            ("extendLock", {"newDuration": 1000},
+             f"The lock of the External Task {tid} cannot be extended by worker 'intruder'")):
+        refused = worker.post(f"{ET}/{tid}/{verb}", json={"workerId": "intruder", **body})
+        assert refused.status_code == 400, verb
+        assert refused.get_json()["type"] == "RestException"
+        assert refused.get_json()["message"] == f"{sentence}. It is locked by worker 'scjg-1'."
+    unchanged = worker.get(f"{ET}/{tid}").get_json()
+    assert unchanged["workerId"] == "scjg-1" and unchanged["retries"] is None
+    assert client.get("/engine-rest/incident/count").get_json() == {"count": 0}
+
+    missing = worker.post(f"{ET}/no-such-task/complete", json={"workerId": "scjg-1"})
+    assert missing.status_code == 404
+    assert missing.get_json()["message"] == "External task with id no-such-task does not exist"
+    assert worker.get(f"{ET}/no-such-task").status_code == 404
+
+
+def test_a_department_officer_may_not_use_the_external_task_api(client, worker):
+    start(client)
+    officer = client.create_user("fgw_officer", ["fgw"])
+    for response in (officer.post(f"{ET}/fetchAndLock", json={"workerId": "x", "maxTasks": 1, "topics": [
+                         {"topicName": "registration", "lockDuration": 1000}]}),
+                     officer.get(ET), officer.get("/engine-rest/incident")):
+        assert response.status_code == 403, response.get_json()
+        assert response.get_json()["type"] == "AuthorizationException"
+    assert len(client.get(ET).get_json()) == 1                        # admins may
+
+
+def test_a_worker_killed_mid_task_loses_its_lock_and_the_task_is_done_once_by_the_next_worker(client, worker):
+    case = start(client)
+    [task] = fetch(worker, worker_id="scjg-1", lock=60_000)
+    assert fetch(worker, worker_id="scjg-2") == []
+    clock.set(clock.now() + timedelta(minutes=2))                      # scjg-1 died; its lock ran out
+    [again] = fetch(worker, worker_id="scjg-2")
+    assert again["id"] == task["id"] and again["workerId"] == "scjg-2"
+
+    late = worker.post(f"{ET}/{task['id']}/complete", json={"workerId": "scjg-1"})
+    assert late.status_code == 400 and "locked by worker 'scjg-2'" in late.get_json()["message"]
+    assert worker.post(f"{ET}/{task['id']}/complete", json={"workerId": "scjg-2"}).status_code == 204
+    replay = worker.post(f"{ET}/{task['id']}/complete", json={"workerId": "scjg-2"})
+    assert replay.status_code == 404                                  # done once: a replay finds nothing
+    seals = client.get(ET, query_string={"processInstanceId": case["id"]}).get_json()
+    assert [t["activityId"] for t in seals] == ["Task_seal"]
+    registered = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": case["id"], "activityId": "Task_register"}).get_json()
+    assert len(registered) == 1
+
+
+def test_a_failure_with_retry_timeout_hides_the_task_until_the_timeout_has_passed(client, worker):
+    start(client)
+    [task] = fetch(worker)
+    failed = worker.post(f"{ET}/{task['id']}/failure", json={
+        "workerId": "scjg-1", "errorMessage": "registration system unreachable", "errorDetails": "ConnectTimeout",
+        "retries": 2, "retryTimeout": 30_000})
+    assert failed.status_code == 204, failed.get_json()
+    assert fetch(worker) == []
+    row = worker.get(f"{ET}/{task['id']}").get_json()
+    assert row["retries"] == 2 and row["errorMessage"] == "registration system unreachable"
+    details = worker.get(f"{ET}/{task['id']}/errorDetails")
+    assert details.status_code == 200 and details.get_data(as_text=True) == "ConnectTimeout"
+
+    clock.set(clock.now() + timedelta(seconds=31))
+    [retry] = fetch(worker, worker_id="scjg-2")
+    assert retry["id"] == task["id"] and retry["retries"] == 2
+    assert retry["errorMessage"] == "registration system unreachable"
+
+
+def test_zero_retries_open_an_incident_and_restoring_retries_resolves_it(client, worker):
+    case = start(client)
+    [task] = fetch(worker)
+    assert worker.post(f"{ET}/{task['id']}/failure", json={
+        "workerId": "scjg-1", "errorMessage": "credit code rejected", "retries": 0, "retryTimeout": 0}).status_code == 204
+    clock.set(clock.now() + timedelta(minutes=10))
+    assert fetch(worker) == []                                        # out of retries: never fetched
+    [incident] = client.get("/engine-rest/incident", query_string={"processInstanceId": case["id"]}).get_json()
+    assert incident["incidentType"] == "failedExternalTask" and incident["configuration"] == task["id"]
+    assert incident["activityId"] == "Task_register" and incident["incidentMessage"] == "credit code rejected"
+    assert [t["id"] for t in client.get(ET, query_string={"noRetriesLeft": "true"}).get_json()] == [task["id"]]
+    assert client.get(ET, query_string={"withRetriesLeft": "true"}).get_json() == []
+
+    assert worker.put(f"{ET}/{task['id']}/retries", json={"retries": 3}).status_code == 204
+    assert client.get("/engine-rest/incident/count",
+                      query_string={"incidentType": "failedExternalTask"}).get_json() == {"count": 0}
+    [again] = fetch(worker, worker_id="scjg-2")
+    assert again["id"] == task["id"] and again["retries"] == 3
+
+
+def test_a_rejected_registration_follows_the_error_boundary_to_the_window(client, worker):
+    case = start(client)
+    [task] = fetch(worker)
+    wrong = worker.post(f"{ET}/{task['id']}/bpmnError", json={"workerId": "scjg-1", "errorCode": "NO_SUCH_CODE"})
+    assert wrong.status_code == 400 and "no error boundary event catches errorCode 'NO_SUCH_CODE'" in \
+        wrong.get_json()["message"]
+    assert worker.get(f"{ET}/{task['id']}").get_json()["workerId"] == "scjg-1"    # nothing changed
+
+    thrown = worker.post(f"{ET}/{task['id']}/bpmnError", json={
+        "workerId": "scjg-1", "errorCode": "REGISTRATION_REJECTED", "errorMessage": "name already registered",
+        "variables": {"rejectReason": {"value": "企业名称重复", "type": "String"}}})
+    assert thrown.status_code == 204, thrown.get_json()
+    assert client.get(ET, query_string={"processInstanceId": case["id"]}).get_json() == []
+    [correction] = client.tasks(processInstanceId=case["id"])
+    assert correction["taskDefinitionKey"] == "Task_correct"
+    variables = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
+    assert variables["rejectReason"]["value"] == "企业名称重复"
+    boundary = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": case["id"], "activityId": "Boundary_rejected"}).get_json()
+    assert len(boundary) == 1
+    cancelled = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": case["id"], "activityId": "Task_register"}).get_json()
+    assert cancelled[0]["canceled"] is True
+
+
+def test_a_waiting_fetch_is_woken_as_soon_as_a_task_is_created(client, worker, app, monkeypatch):
+    monkeypatch.setattr(external_tasks, "POLL_SECONDS", 60.0)        # only the wake-up can answer in time
+    waiting = worker.__class__(app.test_client(), worker.user)
+    result = {}
+
+    def long_poll():
+        began = time.monotonic()
+        result["tasks"] = fetch(waiting, asyncResponseTimeout=20_000)
+        result["seconds"] = time.monotonic() - began
+
+    thread = threading.Thread(target=long_poll)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive(), "the fetch returned before any task existed"
+    created = time.monotonic()
+    case = start(client)
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert [t["processInstanceId"] for t in result["tasks"]] == [case["id"]]
+    assert time.monotonic() - created < 2.0
+
+
+def test_a_waiting_fetch_without_work_answers_an_empty_list_after_its_timeout(client, worker):
+    began = time.monotonic()
+    assert fetch(worker, asyncResponseTimeout=300) == []
+    assert 0.25 <= time.monotonic() - began < 5
+
+
+def test_extend_lock_and_unlock(client, worker):
+    start(client)
+    [task] = fetch(worker, lock=1_000)
+    assert worker.post(f"{ET}/{task['id']}/extendLock", json={"workerId": "scjg-1", "newDuration": 600_000}).status_code == 204
+    clock.set(clock.now() + timedelta(minutes=5))
+    assert fetch(worker, worker_id="scjg-2") == []                    # the extended lock still holds
+    assert worker.post(f"{ET}/{task['id']}/unlock").status_code == 204
+    [taken] = fetch(worker, worker_id="scjg-2")
+    assert taken["workerId"] == "scjg-2"
+    clock.set(clock.now() + timedelta(hours=1))
+    expired = worker.post(f"{ET}/{task['id']}/extendLock", json={"workerId": "scjg-2", "newDuration": 1000})
+    assert expired.status_code == 400 and "Cannot extend a lock that expired" in expired.get_json()["message"]
+
+
+def test_queries_filters_priority_and_topic_names(client, worker):
+    first = start(client, business_key="A-1", applicationNo="A-1")
+    second = start(client, business_key="B-2", applicationNo="B-2")
+    [by_key] = fetch(worker, businessKey="B-2", max_tasks=1)
+    assert by_key["processInstanceId"] == second["id"]
+    [by_variable] = fetch(worker, worker_id="scjg-2", processVariables={"applicationNo": "A-1"})
+    assert by_variable["processInstanceId"] == first["id"]
+    assert fetch(worker, worker_id="x") == []
+    assert client.get(f"{ET}/count", query_string={"topicName": "registration", "locked": "true"}).get_json() == {
+        "count": 2}
+    assert client.get(f"{ET}/count", query_string={"workerId": "scjg-2"}).get_json() == {"count": 1}
+    assert client.get(f"{ET}/count", query_string={"notLocked": "true"}).get_json() == {"count": 0}
+    assert client.get(f"{ET}/topic-names").get_json() == ["registration"]
+    assert client.get(f"{ET}/topic-names", query_string={"withUnlockedTasks": "true"}).get_json() == []
+    listed = client.get(ET, query_string={"sortBy": "createTime", "sortOrder": "desc"}).get_json()
+    assert [t["processInstanceId"] for t in listed] == [second["id"], first["id"]]
+    assert worker.post(f"{ET}/{by_key['id']}/unlock").status_code == 204
+    [named] = fetch(worker, worker_id="y", variables=["applicationNo"], usePriority=True)
+    assert named["variables"] == {"applicationNo": {"value": "B-2", "type": "String", "valueInfo": {}}}
+
+
+def test_bad_requests_are_refused_with_a_clear_400_and_change_nothing(client, worker):
+    start(client)
+    for body, fragment in (
+            ({"maxTasks": 1, "topics": []}, "workerId"),
+            ({"workerId": "w", "maxTasks": 1, "asyncResponseTimeout": 1_800_001, "topics": []}, "1800000"),
+            ({"workerId": "w", "maxTasks": 1, "topics": [{"topicName": "registration", "lockDuration": 0}]},
+             "lockDuration"),
+            ({"workerId": "w", "maxTasks": "many", "topics": []}, "maxTasks")):
+        refused = worker.post(f"{ET}/fetchAndLock", json=body)
+        assert refused.status_code == 400, body
+        assert fragment in refused.get_json()["message"]
+    [task] = fetch(worker)
+    tid = task["id"]
+    for verb, body, fragment in (
+            ("failure", {"workerId": "scjg-1", "retries": -1}, "retries"),
+            ("failure", {"workerId": "scjg-1", "retries": 1, "retryTimeout": -5}, "retryTimeout"),
+            ("complete", {"workerId": "scjg-1", "variables": {"n": {"value": "abc", "type": "Integer"}}}, "Integer"),
+            ("bpmnError", {"workerId": "scjg-1"}, "errorCode"),
+            ("extendLock", {"workerId": "scjg-1", "newDuration": 0}, "newDuration")):
+        refused = worker.post(f"{ET}/{tid}/{verb}", json=body)
+        assert refused.status_code == 400, (verb, refused.get_json())
+        assert fragment in refused.get_json()["message"]
+    null = worker.put(f"{ET}/{tid}/retries", json={"retries": None})
+    assert null.status_code == 400 and null.get_json()["message"] == "The number of retries cannot be null."
+    unchanged = worker.get(f"{ET}/{tid}").get_json()
+    assert unchanged["retries"] is None and unchanged["workerId"] == "scjg-1" and unchanged["errorMessage"] is None

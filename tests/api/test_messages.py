@@ -1,0 +1,166 @@
+"""Departments that answer later: the bank opens the account and calls back through
+POST /message, the licence library announces the electronic licence, an applicant
+withdraws, an online application starts a case (Camunda 7's message correlation)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FIXTURES, typed
+
+MESSAGE = "/engine-rest/message"
+
+
+@pytest.fixture
+def bank(client):
+    deployed = client.deploy(FIXTURES / "message_bank.bpmn", name="bank")
+    assert deployed.status_code == 200, deployed.get_json()
+    return client.create_user("bank_system", ["external-workers"])
+
+
+def open_case(client, business_key, **variables):
+    return client.start("bank_account", typed(**variables), business_key)
+
+
+def waiting_for(client, case) -> list[str]:
+    tree = client.get(f"/engine-rest/process-instance/{case['id']}/activity-instances").get_json()
+    return sorted(child["activityId"] for child in tree["childActivityInstances"])
+
+
+def variables_of(client, case) -> dict:
+    return {k: v["value"] for k, v in client.get(f"/engine-rest/process-instance/{case['id']}/variables")
+            .get_json().items()}
+
+
+def test_the_bank_callback_is_correlated_by_business_key_and_its_variables_reach_the_case(client, bank):
+    case = open_case(client, "SZ-2025-0200")
+    other = open_case(client, "SZ-2025-0201")
+    assert waiting_for(client, case) == ["Catch_opened"]
+    answer = bank.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0200",
+                                      "processVariables": {"accountNo": {"value": "6222020000001", "type": "String"}},
+                                      "resultEnabled": True, "variablesInResultEnabled": True})
+    assert answer.status_code == 200, answer.get_json()
+    [result] = answer.get_json()
+    assert result["resultType"] == "Execution" and result["processInstance"] is None
+    assert result["execution"]["processInstanceId"] == case["id"] and result["execution"]["ended"] is False
+    assert result["variables"]["accountNo"] == {"value": "6222020000001", "type": "String", "valueInfo": {}}
+    assert waiting_for(client, case) == ["Receive_licence"]
+    assert variables_of(client, case)["accountNo"] == "6222020000001"
+    assert waiting_for(client, other) == ["Catch_opened"]              # the other case did not move
+
+
+def test_correlation_keys_pick_the_case_by_its_process_variables(client, bank):
+    first = open_case(client, None, applicationNo="BA-1")
+    second = open_case(client, None, applicationNo="BA-2")
+    done = bank.post(MESSAGE, json={"messageName": "BankAccountOpened",
+                                    "correlationKeys": {"applicationNo": {"value": "BA-2", "type": "String"}}})
+    assert done.status_code == 204, done.get_json()
+    assert waiting_for(client, second) == ["Receive_licence"]
+    assert waiting_for(client, first) == ["Catch_opened"]
+
+
+def test_a_receive_task_and_a_boundary_message_end_the_case_when_the_applicant_withdraws(client, bank):
+    case = open_case(client, "SZ-2025-0300")
+    assert bank.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0300"}).status_code == 204
+    received = bank.post(MESSAGE, json={"messageName": "LicenceIssued", "processInstanceId": case["id"],
+                                        "processVariables": {"licenceNo": {"value": "L-77"}}})
+    assert received.status_code == 204, received.get_json()
+    [issue] = client.tasks(processInstanceId=case["id"])
+    assert issue["taskDefinitionKey"] == "Task_issue"
+    assert variables_of(client, case)["licenceNo"] == "L-77"
+
+    withdrawn = bank.post(MESSAGE, json={"messageName": "ApplicationWithdrawn", "businessKey": "SZ-2025-0300"})
+    assert withdrawn.status_code == 204, withdrawn.get_json()
+    assert client.tasks(processInstanceId=case["id"]) == []
+    history = client.get(f"/engine-rest/history/process-instance/{case['id']}").get_json()
+    assert history["state"] == "COMPLETED"
+    ends = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": case["id"], "activityId": "End_withdrawn"}).get_json()
+    assert len(ends) == 1
+
+
+def test_a_message_start_event_starts_a_new_case_with_the_business_key_and_variables(client, bank):
+    started = bank.post(MESSAGE, json={"messageName": "OnlineApplication", "businessKey": "WS-2025-0001",
+                                       "processVariables": {"applicantName": {"value": "张三"}},
+                                       "resultEnabled": True})
+    assert started.status_code == 200, started.get_json()
+    [result] = started.get_json()
+    assert result["resultType"] == "ProcessDefinition" and result["execution"] is None
+    instance = result["processInstance"]
+    assert instance["businessKey"] == "WS-2025-0001" and instance["definitionId"].startswith("online_application:")
+    [accept] = client.tasks(processInstanceId=instance["id"])
+    assert accept["taskDefinitionKey"] == "Task_accept"
+    assert variables_of(client, instance)["applicantName"] == "张三"
+    history = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": instance["id"], "activityId": "Start_online"}).get_json()
+    assert len(history) == 1 and history[0]["endTime"] is not None
+
+
+def test_a_message_nobody_waits_for_is_a_400_and_changes_nothing(client, bank):
+    case = open_case(client, "SZ-2025-0400")
+    refused = bank.post(MESSAGE, json={"messageName": "LicenceIssued", "businessKey": "SZ-2025-0400"})
+    assert refused.status_code == 400
+    assert refused.get_json() == {"type": "RestException", "code": 0, "message":
+                                  "org.camunda.bpm.engine.MismatchingMessageCorrelationException: Cannot correlate "
+                                  "message 'LicenceIssued': No process definition or execution matches the parameters"}
+    wrong_key = bank.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SZ-2025-9999"})
+    assert wrong_key.status_code == 400
+    missing = bank.post(MESSAGE, json={"businessKey": "SZ-2025-0400"})
+    assert missing.status_code == 400 and missing.get_json()["message"] == "No message name supplied"
+    assert waiting_for(client, case) == ["Catch_opened"]
+
+
+def test_one_message_for_several_waiting_cases_needs_all(client, bank):
+    cases = [open_case(client, "SAME-KEY"), open_case(client, "SAME-KEY")]
+    ambiguous = bank.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SAME-KEY"})
+    assert ambiguous.status_code == 400
+    assert "to a single execution. 2 executions match" in ambiguous.get_json()["message"]
+    assert [waiting_for(client, c) for c in cases] == [["Catch_opened"], ["Catch_opened"]]
+    everyone = bank.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SAME-KEY", "all": True,
+                                        "resultEnabled": True})
+    assert everyone.status_code == 200 and len(everyone.get_json()) == 2
+    assert [waiting_for(client, c) for c in cases] == [["Receive_licence"], ["Receive_licence"]]
+
+
+def test_the_same_callback_delivered_twice_is_applied_once(client, bank):
+    case = open_case(client, "SZ-2025-0500")
+    body = {"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0500", "messageId": "bank-txn-0001",
+            "processVariables": {"accountNo": {"value": "6222-1"}}, "resultEnabled": True}
+    first = bank.post(MESSAGE, json=body)
+    assert first.status_code == 200, first.get_json()
+    audit_before = client.get("/engine-rest/history/activity-instance",
+                              query_string={"processInstanceId": case["id"]}).get_json()
+    again = bank.post(MESSAGE, json={**body, "processVariables": {"accountNo": {"value": "changed"}}})
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert waiting_for(client, case) == ["Receive_licence"]            # not moved a second time
+    assert variables_of(client, case)["accountNo"] == "6222-1"
+    assert client.get("/engine-rest/history/activity-instance",
+                      query_string={"processInstanceId": case["id"]}).get_json() == audit_before
+
+    by_header = {"messageName": "LicenceIssued", "businessKey": "SZ-2025-0500"}
+    headers = {"Idempotency-Key": "licence-0001"}
+    assert bank.post(MESSAGE, json=by_header, headers=headers).status_code == 204
+    assert bank.post(MESSAGE, json=by_header, headers=headers).status_code == 204   # the receive task is gone
+    [issue] = client.tasks(processInstanceId=case["id"])
+    assert issue["taskDefinitionKey"] == "Task_issue"
+    reused = bank.post(MESSAGE, json={"messageName": "ApplicationWithdrawn", "messageId": "licence-0001"})
+    assert reused.status_code == 409 and "already used for message 'LicenceIssued'" in reused.get_json()["message"]
+    assert client.tasks(processInstanceId=case["id"])                  # the withdrawal was not applied
+
+
+def test_a_failed_delivery_is_not_remembered_so_a_retry_can_succeed(client, bank):
+    early = bank.post(MESSAGE, json={"messageName": "LicenceIssued", "businessKey": "SZ-2025-0600",
+                                     "messageId": "licence-0600"})
+    assert early.status_code == 400
+    case = open_case(client, "SZ-2025-0600")
+    assert bank.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0600"}).status_code == 204
+    retried = bank.post(MESSAGE, json={"messageName": "LicenceIssued", "businessKey": "SZ-2025-0600",
+                                       "messageId": "licence-0600"})
+    assert retried.status_code == 204, retried.get_json()
+    assert waiting_for(client, case) == ["Task_issue"]
+
+
+def test_a_department_officer_may_not_correlate_messages(client, bank):
+    open_case(client, "SZ-2025-0700")
+    officer = client.create_user("window_clerk", ["window"])
+    refused = officer.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0700"})
+    assert refused.status_code == 403 and refused.get_json()["type"] == "AuthorizationException"
