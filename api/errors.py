@@ -86,6 +86,13 @@ def register(app) -> None:
         return error_response(409, "OptimisticLockingException",
                               "the change conflicts with a concurrent change (a duplicate or a race); retry", code=1)
 
+    @app.errorhandler(RecursionError)
+    def nested_too_deeply(err):
+        # hostile input: JSON nested thousands deep overflows the parser (json.loads recurses)
+        log.warning("request nested too deeply: %s", err)
+        return error_response(400, "InvalidRequestException",
+                              "the request body nests arrays or objects too deeply; at most 100 levels are accepted")
+
     @app.errorhandler(OperationalError)
     def database_unavailable(err):
         log.warning("database error: %s", err.orig)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.jobstores.base import JobLookupError
@@ -22,13 +23,14 @@ from . import runtime, timers
 from .clock import clock, utcnow
 from .errors import BadRequest, Conflict, EngineError, NotFound
 from .identity import SYSTEM
-from .models import ProcessDefinition, Timer
+from .models import Incident, ProcessDefinition, Timer
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30.0          # look again at least this often (timers made by other processes)
 MAX_BACKOFF = timedelta(hours=1)
 JOB_ID = "fire-timers"
+FAILED_JOB = "failedJob"     # Camunda's incident type for a failed job; here, a timer
 
 
 def fire_one(uow, timer_id: str) -> bool:
@@ -46,6 +48,7 @@ def fire_one(uow, timer_id: str) -> bool:
     command.record_event("TimerFired", {"due": timer.due_at.isoformat() + "Z", "kind": timer.kind},
                          timer.activity_id, timer_id)
     runtime.save(command)
+    session.execute(delete(Incident).where(Incident.configuration == timer_id, Incident.incident_type == FAILED_JOB))
     return True
 
 
@@ -101,6 +104,7 @@ def fire_due(engine, limit: int | None = None) -> int:
                 skip.add(timer_id)        # the instance moved under us: try again next round
             except EngineError as err:
                 skip.add(timer_id)
+                uow.session.rollback()        # release the write lock first: SQLite has one writer
                 _record_failure(engine, timer_id, err)
     return fired
 
@@ -115,7 +119,20 @@ def _record_failure(engine, timer_id: str, err: EngineError) -> None:
         delay = min(timedelta(minutes=2 ** min(timer.failures, 6)), MAX_BACKOFF)
         uow.session.execute(update(Timer).where(Timer.id == timer_id).values(
             failures=timer.failures + 1, last_error=err.message[:4000], due_at=utcnow() + delay))
+        _open_incident(uow.session, timer, err.message)
         uow.commit()
+
+
+def _open_incident(session, timer: Timer, message: str) -> None:
+    """A case's timer failed (a refused expression, a model error): an operator sees it under
+    /incident until the timer fires successfully; the case itself is unchanged."""
+    if timer.instance_id is None or session.execute(select(Incident.id).where(
+            Incident.configuration == timer.id, Incident.incident_type == FAILED_JOB)).first() is not None:
+        return
+    session.add(Incident(id=str(uuid.uuid4()), incident_type=FAILED_JOB, incident_timestamp=utcnow(),
+                         instance_id=timer.instance_id, definition_id=timer.definition_id,
+                         execution_id=timer.instance_id, activity_id=timer.activity_id, configuration=timer.id,
+                         message=message[:4000]))
 
 
 def next_due(engine) -> datetime | None:

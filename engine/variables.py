@@ -20,6 +20,7 @@ SHORT_MIN, SHORT_MAX = -2**15, 2**15 - 1
 TYPES = ("String", "Integer", "Long", "Short", "Double", "Boolean", "Json", "Date", "Null")
 
 _TYPE_NAMES = {t.lower(): t for t in TYPES}
+MAX_DEPTH = 100             # as engine.sandbox.MAX_DATA_DEPTH: what is stored must serialize
 _ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -84,7 +85,9 @@ def to_python(name: str, typed: Any) -> Any:
     if value is None or vtype == "Null":
         return None
     try:
-        return _CONVERTERS[vtype](value)
+        return _within_depth(name, _CONVERTERS[vtype](value))
+    except RecursionError:
+        raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels") from None
     except (ValueError, TypeError) as err:
         raise BadRequest(f"variable '{name}': cannot convert value {value!r} to type {vtype}: {err}") from None
 
@@ -92,7 +95,20 @@ def to_python(name: str, typed: Any) -> Any:
 def _checked_untyped(name: str, value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise BadRequest(f"variable '{name}': {value!r} is not a finite number")
-    return value
+    return _within_depth(name, value)
+
+
+def _within_depth(name: str, value: Any) -> Any:
+    """Hostile input: deeply nested data would overflow the serializer's (and Python's) stack."""
+    level, layer = 0, [value]
+    while True:
+        containers = [item for item in layer if isinstance(item, (dict, list))]
+        if not containers:
+            return value
+        level += 1
+        if level > MAX_DEPTH:
+            raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels")
+        layer = [v for item in containers for v in (item.values() if isinstance(item, dict) else item)]
 
 
 def _to_int(low: int, high: int):
