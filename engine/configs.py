@@ -7,6 +7,7 @@ file and redeploying changes the rules for the steps evaluated from then on.
 """
 from __future__ import annotations
 
+import copy
 import json
 import threading
 
@@ -55,4 +56,5 @@ class ConfigCache:
             parsed = json.loads(content.decode("utf-8"))
             with self._lock:
                 self._parsed[resource_id] = parsed
-        return parsed
+        # a copy: models merge and mutate what they read; the cached original must stay as deployed
+        return copy.deepcopy(parsed)

@@ -99,7 +99,7 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
                              resource_name=form_name, tenant_id=tenant_id,
                              version=next_version(session, FormDefinition, form.id, tenant_id),
                              checksum=checksum(next(u.content for u in uploads if u.name == form_name)))
-        row.id = f"{form.id}:{row.version}:{uuid.uuid4()}"
+        row.id = definition_id(form.id, row.version)
         session.add(row)
         result.form_definitions.append(row)
     for info in bpmn.processes:
@@ -110,7 +110,7 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
             checksum=info["checksum"], called_keys=info["called"], startable=info["startable"],
             start_form=info["start_form"], properties=info["properties"], version_tag=info["version_tag"],
             description=info["description"], starters=info["starters"])
-        row.id = f"{row.key}:{row.version}:{uuid.uuid4()}"
+        row.id = definition_id(row.key, row.version)
         session.add(row)
         result.process_definitions.append(row)
     session.flush()
@@ -144,6 +144,14 @@ def _schedule_start_timers(uow: UnitOfWork, row: ProcessDefinition, spec) -> Non
     if earliest is not None:
         ctx = uow.ctx
         uow.after_commit.append(lambda: ctx.timer_scheduled(earliest))
+
+
+def definition_id(key: str, version: int) -> str:
+    """`key:version:uuid` as Camunda 7 makes it; like Camunda, just the uuid when that
+    would not fit the 64-character id column (long keys)."""
+    generated = str(uuid.uuid4())
+    composed = f"{key}:{version}:{generated}"
+    return composed if len(composed) <= 64 else generated
 
 
 def _check_configs(uploads: list[Upload]) -> list[Problem]:

@@ -53,3 +53,12 @@ def test_a_missing_configuration_is_a_clear_error_and_changes_nothing(client):
     r = client.complete(task["id"])
     assert r.status_code == 400 and "nowhere.json" in r.get_json()["message"]
     assert client.tasks(processInstanceId=instance["id"])[0]["id"] == task["id"]
+
+
+def test_a_model_changing_what_it_read_does_not_change_the_configuration(client):
+    mutate = minimal(key="routed").replace(
+        'camunda:candidateGroups="fgw"',
+        'camunda:candidateGroups="${config(\'items\')[\'review\'][\'departments\'][\'high\'].pop()}"')
+    assert client.deploy(extra={"routed.bpmn": mutate, "items.json": json.dumps(ITEMS)}).status_code == 200
+    groups = [client.tasks(processInstanceId=client.start("routed")["id"])[0]["candidateGroups"] for _ in range(2)]
+    assert groups == [["zjj"], ["zjj"]]          # each case pops from its own copy

@@ -201,3 +201,13 @@ def test_call_activity_runs_a_process_deployed_from_another_file(client):
     assert client.complete(check["id"]).status_code == 204
     [issue] = client.tasks(processInstanceId=case["id"])
     assert issue["taskDefinitionKey"] == "Issue"
+
+
+def test_a_long_process_key_deploys_with_a_plain_uuid_id_as_camunda_does(client):
+    key = "construction_permit_stage_two_engineering_review"
+    r = client.deploy(extra={"long.bpmn": minimal(key=key)})
+    assert r.status_code == 200, r.get_json()
+    [definition] = r.get_json()["deployedProcessDefinitions"].values()
+    assert len(definition["id"]) <= 64 and ":" not in definition["id"]
+    instance = client.start(key)
+    assert instance["definitionId"] == definition["id"]
