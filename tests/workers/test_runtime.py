@@ -32,7 +32,7 @@ def running():
         return worker
     yield start
     for worker in workers:
-        worker.stop(timeout=5)
+        worker.stop(timeout=5, now=True)
 
 
 def test_handler_result_completes_the_task_with_typed_variables(fake_engine, running):
