@@ -53,6 +53,9 @@ class PauseBody(ma.Schema):
 class StatisticsArgs(ma.Schema):
     processDefinitionKey = ma.fields.String()
     department = ma.fields.String()
+    stage = ma.fields.String(metadata={"description": "a legal clock's stage, e.g. review"})
+    period = ma.fields.String(validate=ma.validate.OneOf(["day", "week", "month", "year"]),
+                              metadata={"description": "also group by the period the case or clock started in"})
     startedAfter = ma.fields.String(metadata={"description": "ISO date-time"})
     startedBefore = ma.fields.String()
 
@@ -60,6 +63,12 @@ class StatisticsArgs(ma.Schema):
 class StatisticsSchema(ma.Schema):
     groups = ma.fields.List(ma.fields.Dict(), metadata={"description": "one entry per process and department"})
     totals = ma.fields.Dict()
+    processes = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "per process (and period): cases, completed, completionRate, parallelApprovalRate, "
+                       "commitmentShare, deficiencyShare, endToEndAvgWorkingDays, endToEndP90WorkingDays"})
+    stages = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "per process, stage, department (and period): clocks, decided, onTimeRate, overdueRate, "
+                       "tacitApprovalRate, warnings, escalations, avgWorkingDays, p90WorkingDays"})
 
 
 @blp.route("/process-instance/<instance_id>/legal-clocks")
@@ -111,5 +120,9 @@ def statistics(args):
     since = to_utc_naive(parse_date(args["startedAfter"], "startedAfter"), "startedAfter") if args.get("startedAfter") else None
     until = to_utc_naive(parse_date(args["startedBefore"], "startedBefore"), "startedBefore") if args.get("startedBefore") else None
     with engine().uow(write=False) as uow:
-        return legal_service.statistics(uow.session, principal(), args.get("processDefinitionKey"),
-                                        args.get("department"), since, until)
+        result = legal_service.statistics(uow.session, principal(), args.get("processDefinitionKey"),
+                                          args.get("department"), since, until)
+        result.update(legal_service.supervision(uow, principal(), args.get("processDefinitionKey"),
+                                                args.get("department"), args.get("stage"), since, until,
+                                                args.get("period")))
+        return result

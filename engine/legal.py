@@ -16,6 +16,8 @@ Designers drive the clocks with `camunda:properties` on flow nodes:
     legalClock.event = tacitApproval | yellow | red    on a boundary timer: record what
       legalClock.stage = review    happened when it fired; tacit approval also stops the
       tacitApproval.variable = x   clock and sets variable x (default value "approve")
+    statistics.mark = commitment   count the case as a commitment (告知承诺) case when this
+                                   element is entered (also: deficiency for 容缺受理)
 
 Timers use `legal_deadline("review")` and `legal_warning("review")`: after every command
 the engine re-evaluates waiting timers whose expression uses them, so a pause moves the
@@ -337,6 +339,8 @@ def on_entered(workflow, task) -> None:
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.pause(row, task.task_spec.bpmn_name or task.task_spec.bpmn_id, now)
+    for mark in _names(props.get("statistics.mark")):        # e.g. commitment (告知承诺), deficiency (容缺)
+        cs.event(None, "mark", task.task_spec.bpmn_id, _department_of(task, props), now=now, mark=mark)
 
 
 def on_finished(workflow, task) -> None:
@@ -415,7 +419,7 @@ def _timer_event(command, cs: ClockSet, task, props, event: str, now) -> None:
 def connect(spec) -> None:
     """Wire the hooks into one parsed task spec if its properties mention legal clocks."""
     props = properties(spec)
-    if not any(k.startswith("legalClock.") for k in props):
+    if not any(k.startswith(("legalClock.", "statistics.")) for k in props):
         return
     spec.ready_event.connect(on_entered)
     spec.completed_event.connect(on_finished)
