@@ -5,6 +5,7 @@ everything it writes commits together or not at all.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -35,8 +36,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=20, max_overflow=20)
+        writers = threading.Lock()
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, writers))
+        event.listen(engine, "checkin", _sqlite_checkin)
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
@@ -51,11 +54,22 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _sqlite_begin(conn) -> None:
+def _sqlite_begin(conn, writers: threading.Lock) -> None:
     # A write transaction takes the write lock up front: two writers then queue on
     # busy_timeout instead of one failing when it upgrades a stale read snapshot.
     immediate = conn.get_execution_options().get("write", False)
+    # Writers of this process queue on a lock first: SQLite's busy handler polls with
+    # sleeps of up to 100 ms, which capped threaded writes at ~70/s (bench/bench_http.py).
+    # Released when the connection returns to the pool, i.e. after COMMIT or ROLLBACK.
+    if immediate and "writer" not in conn.info and writers.acquire(timeout=30):
+        conn.info["writer"] = writers
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_checkin(_dbapi_conn, record) -> None:
+    writers = record.info.pop("writer", None)
+    if writers is not None:
+        writers.release()
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker, sessionmaker]:
