@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from . import external_tasks, messages, timers
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
@@ -18,6 +18,18 @@ from .workflows import iter_all_tasks
 
 OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
+# Projection rows are written with Core statements on the tables, the ones with a WHERE
+# clause built once: the ORM's bulk path, and building a statement, each cost 2-4x
+# executing it, and every command runs ~10 of them (bench/bench_overhead.py).
+TASKS, CANDIDATES = UserTask.__table__, TaskCandidate.__table__
+ACTIVITIES, VARIABLES = ActivityInstance.__table__, VariableInstance.__table__
+# task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignees
+_DELETE_TASKS = delete(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True))) \
+    .returning(TASKS.c.id, TASKS.c.assignee)
+_CLOSE_ACTIVITY = update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None))
+_VARIABLE_IDS = select(VARIABLES.c.name, VARIABLES.c.id).where(
+    VARIABLES.c.instance_id == bindparam("instance_id"), VARIABLES.c.name.in_(bindparam("names", expanding=True)))
+_UPDATE_VARIABLE = update(VARIABLES).where(VARIABLES.c.id == bindparam("row_id"))
 
 
 @dataclass(frozen=True)
@@ -138,11 +150,9 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
     session, record = command.session, command.record
     gone = [str(t) for t in command.before.ready_user_tasks - after.ready_user_tasks]
     if gone:
-        for task_id, assignee in session.execute(select(UserTask.id, UserTask.assignee).where(UserTask.id.in_(gone))):
+        for task_id, assignee in session.execute(_DELETE_TASKS, {"ids": gone}):
             if assignee is not None:
                 command.completed_assignees.setdefault(task_id, assignee)
-        session.execute(delete(TaskCandidate).where(TaskCandidate.task_id.in_(gone)))
-        session.execute(delete(UserTask).where(UserTask.id.in_(gone)))
     rows, candidates = [], []
     for task, facts in activated:
         spec = task.task_spec
@@ -158,9 +168,9 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
         candidates += [dict(task_id=task_id, group_id=g, user_id=None) for g in facts["candidate_groups"]]
         candidates += [dict(task_id=task_id, group_id=None, user_id=u) for u in facts["candidate_users"]]
     if rows:
-        session.execute(insert(UserTask), rows)
+        session.execute(insert(TASKS), rows)
     if candidates:
-        session.execute(insert(TaskCandidate), candidates)
+        session.execute(insert(CANDIDATES), candidates)
 
 
 def _write_activities(command, after: Snapshot, now) -> None:
@@ -187,13 +197,12 @@ def _write_activities(command, after: Snapshot, now) -> None:
         if before[task_id] & OPEN:
             closes.append((str(task_id), True, None))
     if inserts:
-        session.execute(insert(ActivityInstance), inserts)
+        session.execute(insert(ACTIVITIES), inserts)
     for task_id, cancelled, assignee in closes:
-        values = dict(end_time=now, canceled=cancelled)
+        values = dict(row_id=task_id, end_time=now, canceled=cancelled)      # SET from the keys
         if assignee is not None:
             values["assignee"] = assignee
-        session.execute(update(ActivityInstance).where(ActivityInstance.id == task_id,
-                                                       ActivityInstance.end_time.is_(None)).values(**values))
+        session.execute(_CLOSE_ACTIVITY, values)
 
 
 def _actor(command, task) -> str | None:
@@ -216,14 +225,13 @@ def _write_variables(command, after: Snapshot, now) -> None:
     if not changed:
         return
     session, instance_id = command.session, command.record.id
-    existing = dict(session.execute(select(VariableInstance.name, VariableInstance.id).where(
-        VariableInstance.instance_id == instance_id, VariableInstance.name.in_(list(changed)))).all())
+    existing = dict(session.execute(_VARIABLE_IDS, {"instance_id": instance_id, "names": list(changed)}).all())
     new_rows = []
     for name, value in changed.items():
         values = dict(type=type_of(value), value=jsonable(value), updated=now)
         if name in existing:
-            session.execute(update(VariableInstance).where(VariableInstance.id == existing[name]).values(**values))
+            session.execute(_UPDATE_VARIABLE, {"row_id": existing[name], **values})
         else:
             new_rows.append(dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, created=now, **values))
     if new_rows:
-        session.execute(insert(VariableInstance), new_rows)
+        session.execute(insert(VARIABLES), new_rows)
