@@ -38,6 +38,9 @@ def event_hash(prev: str | None, seq: int, at: datetime, actor: str | None, kind
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+_INSERT_EVENT = AuditEvent.__table__.insert()
+
+
 def append(session: Session, head: ChainHead, instance_id: str | None, at: datetime, actor: str | None,
            kind: str, payload: dict | None = None, activity_id: str | None = None,
            task_id: str | None = None) -> ChainHead:
@@ -45,10 +48,10 @@ def append(session: Session, head: ChainHead, instance_id: str | None, at: datet
     payload = jsonable(payload or {})
     seq = head.seq + 1
     digest = event_hash(head.hash, seq, at, actor, kind, activity_id, task_id, payload)
-    # a Core INSERT now rather than an ORM object for the flush at commit (~3x cheaper)
-    session.execute(AuditEvent.__table__.insert().values(
-        instance_id=instance_id, seq=seq, at=at, actor=actor, kind=kind, activity_id=activity_id,
-        task_id=task_id, payload=payload, prev_hash=head.hash, hash=digest))
+    # a Core INSERT built once, rather than an ORM object for the flush at commit (~3x cheaper)
+    session.execute(_INSERT_EVENT, dict(instance_id=instance_id, seq=seq, at=at, actor=actor, kind=kind,
+                                        activity_id=activity_id, task_id=task_id, payload=payload,
+                                        prev_hash=head.hash, hash=digest))
     return ChainHead(digest, seq)
 
 
