@@ -10,10 +10,14 @@ the workflow, the projections and the audit chain move together.
 Delivery is at least once: a lock that expires hands the task to the next fetch, and
 the first worker may still complete it while nobody else has taken it (as in Camunda).
 
-Long polling (`asyncResponseTimeout`) waits on `TaskSignal`, an in-process condition
-woken after commit when a task of the topic becomes fetchable; a waiter holds no
-database connection, re-queries only when woken or every `POLL_SECONDS`, and at most
-`long_poll_slots()` requests wait at once (each holds a server thread, see README).
+Long polling (`asyncResponseTimeout`) waits on `TaskSignal`: after a commit that makes
+a task fetchable, the signal wakes the longest-waiting fetch whose topics and filters
+accept it (one waiter per task, not a herd).  A waiter holds no database connection,
+re-queries only when woken or every `POLL_SECONDS` (expired locks, passed retry
+timeouts), and at most `long_poll_slots()` requests wait at once (each holds a server
+thread; see README).  On PostgreSQL the announcement also travels as a NOTIFY (sent
+with the transaction, delivered at commit) to the other server processes, each of
+which listens on one connection of its own.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ FAILED_EXTERNAL_TASK = "failedExternalTask"
 MAX_ASYNC_TIMEOUT_MS = 1_800_000           # Camunda's limit: 30 minutes
 POLL_SECONDS = 1.0                         # a waiter re-queries at least this often (other processes, expiries)
 RESERVED_THREADS = 8                       # server threads long polls never take
+MAX_PASSES = 5                             # waiters one new task is offered to before the periodic re-query
+NOTIFY_CHANNEL = "approvals_external_task"
 
 
 class RestException(EngineError):
@@ -92,9 +98,7 @@ def write(command, before: frozenset, after: frozenset, now: datetime) -> None:
         rows.append(_row(command, task, now))
     if rows:
         session.execute(insert(ExternalTask), rows)
-        signal = signal_for(command.uow.ctx)
-        topics = {r["topic_name"] for r in rows}
-        command.uow.after_commit.append(lambda: signal.notify(topics))
+        _announce_after_commit(command.uow, rows)
 
 
 def _row(command, task, now: datetime) -> dict:
@@ -131,36 +135,134 @@ def _priority(task, script_engine) -> int:
 
 # --- long-poll wake-ups ---------------------------------------------------------------
 
+class _Waiter:
+    def __init__(self, request: "FetchRequest") -> None:
+        self.request = request
+        self.event = threading.Event()
+        self.hint: dict | None = None         # the task it was woken for
+
+
 class TaskSignal:
-    """Per-topic change counters behind one condition: a waiter sleeps until a topic it
-    asked for moved (a task was created, unlocked or had its retries restored)."""
+    """Waiting fetches in arrival order; `announce` wakes, for each fetchable task, the
+    first waiter that may take it.  A waiter that then finds nothing passes the task on."""
 
     def __init__(self, slots: int) -> None:
-        self._cond = threading.Condition()
-        self._versions: dict[str, int] = {}
-        self._slots = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._waiters: list[_Waiter] = []
+        self._slots = threading.BoundedSemaphore(slots) if slots > 0 else None
         self.slots = slots
+        self.origin = uuid.uuid4().hex            # tells this process's NOTIFYs from the others'
+        self.listening = False
 
-    def versions(self, topics) -> tuple:
-        with self._cond:
-            return tuple(self._versions.get(t, 0) for t in topics)
+    def register(self, request: "FetchRequest") -> _Waiter:
+        waiter = _Waiter(request)
+        with self._lock:
+            self._waiters.append(waiter)
+        return waiter
 
-    def notify(self, topics) -> None:
-        with self._cond:
-            for topic in topics:
-                self._versions[topic] = self._versions.get(topic, 0) + 1
-            self._cond.notify_all()
+    def unregister(self, waiter: _Waiter) -> None:
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
 
-    def wait(self, topics, seen: tuple, timeout: float) -> bool:
-        """True when one of `topics` moved since `seen` was read."""
-        with self._cond:
-            return self._cond.wait_for(lambda: tuple(self._versions.get(t, 0) for t in topics) != seen, timeout)
+    def announce(self, tasks: list[dict]) -> None:
+        """`tasks`: topic_name, business_key, definition_id, definition_key, tenant_id (+ `tried`)."""
+        with self._lock:
+            for info in tasks:
+                tried = info.setdefault("tried", set())
+                if len(tried) >= MAX_PASSES:
+                    continue                  # left to the waiters' periodic re-query
+                for waiter in self._waiters:
+                    if not waiter.event.is_set() and id(waiter) not in tried and _may_take(waiter.request, info):
+                        tried.add(id(waiter))
+                        waiter.hint = info
+                        waiter.event.set()
+                        break
+
+    def pass_on(self, waiter: _Waiter) -> None:
+        """The waiter was woken for a task it could not lock: offer that task to the next one."""
+        hint, waiter.hint = waiter.hint, None
+        if hint is not None:
+            self.announce([hint])
 
     def take_slot(self) -> bool:
-        return self._slots.acquire(blocking=False)
+        return self._slots is not None and self._slots.acquire(blocking=False)
 
     def release_slot(self) -> None:
         self._slots.release()
+
+
+def _may_take(request: "FetchRequest", info: dict) -> bool:
+    """Whether one of the fetch's topics accepts the task (processVariables are checked later)."""
+    for topic in request.topics:
+        if topic.topic_name != info["topic_name"]:
+            continue
+        if topic.business_key is not None and topic.business_key != info.get("business_key"):
+            continue
+        if topic.definition_keys and info.get("definition_key") not in topic.definition_keys:
+            continue
+        if topic.definition_ids and info.get("definition_id") not in topic.definition_ids:
+            continue
+        if topic.tenant_ids and info.get("tenant_id") not in topic.tenant_ids:
+            continue
+        if topic.without_tenant and info.get("tenant_id") is not None:
+            continue
+        return True
+    return False
+
+
+def _announce_after_commit(uow: UnitOfWork, rows) -> None:
+    signal = signal_for(uow.ctx)
+    infos = [{"topic_name": r["topic_name"], "business_key": r["business_key"], "definition_id": r["definition_id"],
+              "definition_key": r["definition_key"], "tenant_id": r["tenant_id"]} for r in rows]
+    if uow.session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps({"origin": signal.origin, "tasks": infos})
+        if len(payload) < 7900:               # NOTIFY's limit; a larger batch is found by the re-query
+            uow.session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+    uow.after_commit.append(lambda: signal.announce(infos))
+
+
+class _PostgresListener(threading.Thread):
+    """LISTENs on its own connection and announces other processes' tasks to this one's waiters."""
+
+    def __init__(self, url: str, signal: "TaskSignal") -> None:
+        super().__init__(name="external-task-listener", daemon=True)
+        self.url = url
+        self.signal = weakref.ref(signal)
+
+    def run(self) -> None:
+        import psycopg
+        while self.signal() is not None:
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while (signal := self.signal()) is not None:
+                        del signal
+                        for note in conn.notifies(timeout=POLL_SECONDS):
+                            self._deliver(note.payload)
+            except Exception as err:          # noqa: BLE001 - a lost connection: the re-query covers, reconnect
+                log.warning("external-task listener: %s; reconnecting", err)
+                time.sleep(POLL_SECONDS)
+
+    def _deliver(self, payload: str) -> None:
+        signal = self.signal()
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            return
+        if signal is not None and message.get("origin") != signal.origin:
+            signal.announce(message.get("tasks") or [])
+
+
+def _listen(ctx, signal: "TaskSignal") -> None:
+    """Start the listener the first time a fetch waits in this process (PostgreSQL only)."""
+    url = ctx.db.url
+    with _signals_lock:
+        if signal.listening or url.get_backend_name() != "postgresql":
+            return
+        signal.listening = True
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    _PostgresListener(conninfo, signal).start()
 
 
 def long_poll_slots() -> int:
@@ -223,24 +325,33 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest) -> list[
     require_worker(principal)
     _check_fetch(request)
     timeout = (request.async_response_timeout or 0) / 1000.0
+    if timeout <= 0 or request.max_tasks == 0 or not request.topics:
+        return _try_lock(engine, request)
     signal = signal_for(engine)
-    topics = sorted({t.topic_name for t in request.topics})
-    waiting = timeout > 0 and signal.take_slot()
-    if timeout > 0 and not waiting:
+    if not signal.take_slot():
         log.warning("all %d long-poll slots are taken: answering worker %s without waiting "
                     "(raise APPROVALS_THREADS or WEB_CONCURRENCY)", signal.slots, request.worker_id)
+        return _try_lock(engine, request)
+    _listen(engine, signal)
+    waiter = signal.register(request)           # before querying: no wake-up is lost
     try:
         deadline = time.monotonic() + timeout
         while True:
-            seen = signal.versions(topics)          # read before querying: no wake-up is lost
             locked = _try_lock(engine, request)
+            if locked:
+                waiter.hint = None
+            elif waiter.hint is not None:
+                signal.pass_on(waiter)
             remaining = deadline - time.monotonic()
-            if locked or not waiting or remaining <= 0 or request.max_tasks == 0:
+            if locked or remaining <= 0:
                 return locked
-            signal.wait(topics, seen, min(remaining, POLL_SECONDS))
+            waiter.event.wait(min(remaining, POLL_SECONDS))
+            waiter.event.clear()
     finally:
-        if waiting:
-            signal.release_slot()
+        signal.unregister(waiter)
+        signal.release_slot()
+        if waiter.hint is not None:
+            signal.pass_on(waiter)
 
 
 def _check_fetch(request: FetchRequest) -> None:
@@ -535,7 +646,7 @@ def unlock(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     require_worker(principal)
     row = _row_for_update(uow.session, task_id)
     row.worker_id, row.lock_expiration_time = None, None
-    _wake_after_commit(uow, row.topic_name)
+    _wake_after_commit(uow, row)
     uow.commit()
 
 
@@ -554,16 +665,17 @@ def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: in
     if retries > 0 and incident is not None:
         uow.session.delete(incident)
         payload["resolvedIncidentId"] = incident.id
-        _wake_after_commit(uow, row.topic_name)
+        _wake_after_commit(uow, row)
     elif retries == 0 and incident is None:
         payload["incidentId"] = _open_incident(uow.session, row, utcnow())
     runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, task_id)
     uow.commit()
 
 
-def _wake_after_commit(uow: UnitOfWork, topic: str) -> None:
-    signal = signal_for(uow.ctx)
-    uow.after_commit.append(lambda: signal.notify({topic}))
+def _wake_after_commit(uow: UnitOfWork, row: ExternalTask) -> None:
+    _announce_after_commit(uow, [{"topic_name": row.topic_name, "business_key": row.business_key,
+                                  "definition_id": row.definition_id, "definition_key": row.definition_key,
+                                  "tenant_id": row.tenant_id}])
 
 
 # --- queries --------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_a_waiting_fetch_is_woken_as_soon_as_a_task_is_created(client, worker, a
 
     def long_poll():
         began = time.monotonic()
-        result["tasks"] = fetch(waiting, asyncResponseTimeout=20_000)
+        result["tasks"] = fetch(waiting, asyncResponseTimeout=5_000)
         result["seconds"] = time.monotonic() - began
 
     thread = threading.Thread(target=long_poll)
@@ -273,3 +273,31 @@ def test_bad_requests_are_refused_with_a_clear_400_and_change_nothing(client, wo
     assert null.status_code == 400 and null.get_json()["message"] == "The number of retries cannot be null."
     unchanged = worker.get(f"{ET}/{tid}").get_json()
     assert unchanged["retries"] is None and unchanged["workerId"] == "scjg-1" and unchanged["errorMessage"] is None
+
+
+def test_on_postgresql_a_task_created_by_another_server_process_wakes_the_waiting_fetch(
+        client, worker, app, settings, monkeypatch):
+    if settings.is_sqlite:
+        pytest.skip("one SQLite server process: in-process wake-ups only")
+    from app import create_app
+    from engine.context import Engine
+    monkeypatch.setattr(external_tasks, "POLL_SECONDS", 60.0)        # no periodic re-query to hide behind
+    other_engine = Engine(settings)                                  # a second server process, as far as
+    other_app = create_app(settings, other_engine)                   # the signal and its NOTIFY know
+    try:
+        other = client.__class__(other_app.test_client())
+        result = {}
+        thread = threading.Thread(target=lambda: result.setdefault(
+            "tasks", fetch(worker.__class__(app.test_client(), worker.user), asyncResponseTimeout=5_000)))
+        thread.start()
+        time.sleep(0.5)
+        created = time.monotonic()
+        case = start(other)
+        thread.join(timeout=10)
+        assert [t["processInstanceId"] for t in result["tasks"]] == [case["id"]]
+        assert time.monotonic() - created < 2.0
+    finally:
+        scheduler = other_app.extensions.get("approvals_scheduler")
+        if scheduler is not None:
+            scheduler.stop()
+        other_engine.close()
