@@ -25,7 +25,11 @@ def median_us(call, repeat: int = 25) -> float:
 
 
 def main() -> None:
-    build_ms = median_us(WorkingCalendar.from_holidays, repeat=7) / 1000
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (bench/run_all.py)")
+    repeat = 7 if parser.parse_args().quick else 25
+    build_ms = median_us(WorkingCalendar.from_holidays, repeat=min(repeat, 7)) / 1000
     calendar = WorkingCalendar.from_holidays()
     moment = datetime(2025, 9, 26, 16, 0)
     cases = [
@@ -38,7 +42,7 @@ def main() -> None:
     print(f"calendar build (from_holidays, 2020-2030): {build_ms:.2f} ms")
     print(f"{'call':40} {'median µs per call':>19}")
     for label, batch in cases:
-        print(f"{label:40} {median_us(batch) / len(STARTS):19.2f}")
+        print(f"{label:40} {median_us(batch, repeat) / len(STARTS):19.2f}")
 
 
 if __name__ == "__main__":

@@ -23,20 +23,24 @@ CASES = [
 ]
 
 
-def rate(mode: str, source: str, seconds: float = 0.5) -> float:
+def rate(mode: str, source: str, repeat: int = 5) -> float:
     run = (lambda: sandbox.evaluate(source, NAMES)) if mode == "eval" else \
         (lambda: sandbox.execute(source, dict(NAMES)))
     run()                                   # compile once: the cache serves the rest
     timer = timeit.Timer(run)
     count, _ = timer.autorange()
-    best = min(timer.repeat(repeat=5, number=count))
+    best = min(timer.repeat(repeat=repeat, number=count))
     return count / best
 
 
 def main() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (bench/run_all.py)")
+    repeat = 3 if parser.parse_args().quick else 5
     print(f"{'case':32} {'evaluations/s':>14} {'µs each':>9}")
     for label, mode, source in CASES:
-        per_second = rate(mode, source)
+        per_second = rate(mode, source, repeat)
         print(f"{label:32} {per_second:14,.0f} {1e6 / per_second:9.2f}")
     print(f"compile cache: {sandbox._compile.cache_info()}")
 

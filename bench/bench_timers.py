@@ -6,12 +6,13 @@ whose boundary timers fall due spread over ~3 s while the scheduler runs as in t
 server.  Lateness = the TimerFired audit event's time - the timer's due time.
 Prints p50 / p99 / max per size; the goal is p99 under 1 s at 100,000.
 
-Run: .venv/bin/python bench/bench_timers.py [--pg URL] [--sizes 1000,10000,100000]
+Run: .venv/bin/python bench/bench_timers.py [--pg URL] [--sizes 1000,10000,100000 | --quick]
 (a printed figure, not a test; the machine is noisy, so sizes are measured side by side)
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import statistics
 import sys
 import tempfile
@@ -58,8 +59,17 @@ def fresh_database(url: str | None, workdir: Path) -> str:
     with eng.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng.dispose()
+    atexit.register(drop_schema, url, schema)          # leave the database as it was
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    eng.dispose()
 
 
 def pad(engine: Engine, definition_id: str, pending: int) -> None:
@@ -120,9 +130,10 @@ def measure(url: str | None, pending: int, workdir: Path) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", help="also measure on this PostgreSQL URL")
-    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--sizes", help="pending timers per measurement (default 1000,10000,100000)")
+    parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 (bench/run_all.py)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in (args.sizes or ("1000,10000" if args.quick else "1000,10000,100000")).split(",")]
     stores = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
     print(f"timer lateness (due → fired and committed), {LIVE} live timers due over ~3 s")
     print(f"{'store':12} {'pending':>9} {'fired':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")

@@ -1,0 +1,224 @@
+"""Flatness: a step must not get dearer as the database or the case grows.
+
+1. One completion (service layer, five-department review) with 1,000 vs 100,000 stored
+   instances.  The padding is bulk-inserted (as bench_timers.py does): half of the cases
+   completed, half still open with a task offered to one of the same departments, each
+   with history, variables and an audit event, so every index the command uses is big.
+2. One completion in a case that already has 10 vs 500 completed user tasks (a
+   sequential multi-instance review, bench/workload.py LOOP), with the workflow cache
+   and without it (every command restores the case from its state JSON), and bare
+   SpiffWorkflow on the same model for reference.
+
+Completions alternate between the small and the large side; figures are medians.
+Run: .venv/bin/python bench/bench_flatness.py [--quick] [--pg URL | --no-pg]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+import workload  # noqa: E402
+from bench_overhead import Service  # noqa: E402
+
+
+def pad(database_url: str, definition_id: str, count: int) -> None:
+    """`count` placeholder cases with their rows, in batches of 5,000."""
+    from sqlalchemy import insert
+    from engine.config import Settings
+    from engine.context import Engine
+    from engine.models import (ActivityInstance, AuditEvent, ProcessInstance, TaskCandidate, UserTask,
+                               VariableInstance)
+    engine = Engine(Settings(database_url=database_url, timers_enabled=False), check_schema=False)
+    now = datetime.utcnow()
+    key = workload.REVIEW_KEY
+    try:
+        with engine.uow() as uow:
+            run = uow.session.execute
+            for start in range(0, count, 5000):
+                batch = [(str(uuid.uuid4()), start + k) for k in range(min(5000, count - start))]
+                run(insert(ProcessInstance), [dict(
+                    id=i, definition_id=definition_id, definition_key=key, business_key=f"PAD-{n}",
+                    state="ACTIVE" if n % 2 else "COMPLETED", start_time=now, end_time=None if n % 2 else now,
+                    called_definitions={}, version=2, audit_seq=1, state_json="{}") for i, n in batch])
+                run(insert(ActivityInstance), [dict(
+                    id=str(uuid.uuid4()), instance_id=i, definition_id=definition_id, definition_key=key,
+                    activity_id=a, activity_type=t, start_time=now, end_time=now, canceled=False)
+                    for i, _ in batch for a, t in (("StartEvent_apply", "startEvent"),
+                                                   ("Gateway_split", "parallelGateway"))])
+                run(insert(VariableInstance), [dict(
+                    id=str(uuid.uuid4()), instance_id=i, name=name, type="String", value="approve",
+                    created=now, updated=now) for i, _ in batch for name in ("fgwDecision", "zrzyDecision")])
+                run(insert(AuditEvent), [dict(
+                    instance_id=i, seq=1, at=now, actor="system", kind="ProcessInstanceStarted", payload={},
+                    prev_hash=None, hash="0" * 64) for i, _ in batch])
+                open_tasks = [(str(uuid.uuid4()), i, workload.DEPARTMENTS[n % len(workload.DEPARTMENTS)])
+                              for i, n in batch if n % 2]
+                if open_tasks:
+                    run(insert(UserTask), [dict(
+                        id=t, instance_id=i, definition_id=definition_id, definition_key=key,
+                        task_definition_key=f"Task_review_{d}", name=f"{d} review", priority=50, created=now,
+                        business_key=None, properties={}) for t, i, d in open_tasks])
+                    run(insert(TaskCandidate), [dict(task_id=t, group_id=d) for t, _, d in open_tasks])
+            uow.commit()
+    finally:
+        engine.close()
+
+
+def _alternate(sides: dict, count: int, step) -> dict:
+    """`step(side)` -> seconds, alternating between the sides `count` times; medians."""
+    times = {label: [] for label in sides}
+    for _ in range(count):
+        for label, side in sides.items():
+            times[label].append(step(side))
+    return {label: harness.median(t) * 1000 for label, t in times.items()}
+
+
+# --- 1. stored instances ------------------------------------------------------------------
+
+def stored_instances(kind: str, pg_url: str | None, sizes: tuple[int, int], count: int) -> dict:
+    with ExitStack() as stack:
+        sides = {}
+        for size in sizes:
+            url = stack.enter_context(harness.fresh_database(kind, pg_url))
+            ids = workload.prepare_database(url, forms=False)
+            pad(url, ids[workload.REVIEW_KEY], size)
+            service = Service(url)
+            stack.callback(service.close)
+            service.round(5)                                     # warm-up
+            sides[size] = _Cases(service)
+        return _alternate(sides, count, lambda side: side.complete_one())
+
+
+class _Cases:
+    """Completes the tasks of freshly started cases one at a time (a new case when out)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service, self.todo = service, []
+
+    def complete_one(self) -> float:
+        from engine import instances, tasks
+        from engine.identity import SYSTEM
+        engine = self.service.engine
+        if not self.todo:
+            with engine.uow() as uow:
+                record, _ = instances.start(uow, SYSTEM, {}, None, key=workload.REVIEW_KEY)
+            with engine.uow(write=False) as uow:
+                self.todo = [(v.row.id, workload.dept_of(v.row.task_definition_key)) for v in tasks.query(
+                    uow.session, SYSTEM, tasks.TaskQuery(process_instance_id=record.id))]
+        task_id, dept = self.todo.pop()
+        t0 = time.perf_counter()
+        with engine.uow() as uow:
+            tasks.complete(uow, self.service.officers[dept], task_id, workload.decision(dept))
+        return time.perf_counter() - t0
+
+
+# --- 2. tasks inside one case ---------------------------------------------------------------
+
+class _LoopCase:
+    def __init__(self, service: Service, done: int) -> None:
+        from engine import instances
+        from engine.identity import SYSTEM
+        self.service = service
+        with service.engine.uow() as uow:
+            record, _ = instances.start(uow, SYSTEM, {"rounds": 100_000}, None, key=workload.LOOP_KEY)
+        self.instance_id = record.id
+        for _ in range(done):
+            self.complete_one()
+
+    def complete_one(self) -> float:
+        from engine import tasks
+        from engine.identity import SYSTEM
+        engine = self.service.engine
+        with engine.uow(write=False) as uow:
+            [view] = tasks.query(uow.session, SYSTEM, tasks.TaskQuery(process_instance_id=self.instance_id))
+            task_id = view.row.id
+        t0 = time.perf_counter()
+        with engine.uow() as uow:
+            tasks.complete(uow, self.service.officers["fgw"], task_id, {"opinion": "同意"})
+        return time.perf_counter() - t0
+
+
+class _BareLoop:
+    def __init__(self, done: int) -> None:
+        from SpiffWorkflow.bpmn import BpmnWorkflow
+        from engine.workflows import parse_resources
+        parser = parse_resources([("bench_loop.bpmn", workload.LOOP.encode())])
+        self.workflow = BpmnWorkflow(parser.get_spec(workload.LOOP_KEY), {})
+        self.workflow.task_tree.data["rounds"] = 100_000
+        self.workflow.do_engine_steps()
+        for _ in range(done):
+            self.complete_one()
+
+    def complete_one(self) -> float:
+        from SpiffWorkflow.util.task import TaskState
+        [task] = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+        t0 = time.perf_counter()
+        task.data["opinion"] = "同意"
+        task.run()
+        self.workflow.do_engine_steps()
+        return time.perf_counter() - t0
+
+
+def tasks_in_case(sizes: tuple[int, int], count: int) -> dict:
+    out = {}
+    with harness.fresh_database("sqlite") as url:
+        workload.prepare_database(url, forms=False)
+        for label, cache in (("cache", 256), ("cache off", 0)):
+            service = Service(url, cache=cache)
+            try:
+                sides = {size: _LoopCase(service, size) for size in sizes}
+                out[label] = _alternate(sides, count, lambda side: side.complete_one())
+            finally:
+                service.close()
+    sides = {size: _BareLoop(size) for size in sizes}
+    out["bare"] = _alternate(sides, count, lambda side: side.complete_one())
+    return out
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
+    count = 60 if quick else 200
+    instance_sizes, task_sizes = (1_000, 100_000), (10, 500)
+    table = harness.Table("Flatness: one completion as the data grows (service layer)",
+                          ["what grows", "store", "small ms", "large ms", "ratio", "goal"])
+    stores = [("SQLite", "sqlite")] + ([("PostgreSQL", "pg")] if pg_url else [])
+    for label, kind in stores:
+        r = stored_instances(kind, pg_url, instance_sizes, count)
+        small, large = r[instance_sizes[0]], r[instance_sizes[1]]
+        table.rows.append(["stored instances 1,000 → 100,000", label, small, large, f"{large / small:.2f}×", "≤ 1.2×"])
+        table.metrics[("instances", label)] = large / small
+    r = tasks_in_case(task_sizes, max(20, count // 3))
+    for label, goal, name in (("cache", "≤ 1.5×", "completed tasks in the case 10 → 500"),
+                              ("cache off", "≤ 1.5×", "… same, workflow cache off"),
+                              ("bare", "reference", "… bare SpiffWorkflow, same model")):
+        small, large = r[label][task_sizes[0]], r[label][task_sizes[1]]
+        table.rows.append([name, "SQLite" if label != "bare" else "memory", small, large,
+                           f"{large / small:.2f}×", goal])
+        table.metrics[("tasks", label)] = large / small
+    table.notes.append(f"Medians of {count} (instances) and {max(20, count // 3)} (tasks in a case) completions "
+                       "per side, the two sides alternating.")
+    return [table]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pg", default=harness.DEFAULT_PG)
+    parser.add_argument("--no-pg", action="store_true")
+    args = parser.parse_args()
+    pg = None if args.no_pg or harness.pg_reachable(args.pg) else args.pg
+    for table in run(args.quick, pg):
+        print(table.render(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
