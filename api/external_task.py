@@ -28,7 +28,7 @@ class FetchTopic(Strict):
     variables = f.List(Str(), allow_none=True, load_default=None,
                        metadata={"description": "names to return; omitted: all"})
     localVariables = Bool(load_default=False, allow_none=True)
-    businessKey = Str(allow_none=True, load_default=None)
+    businessKey = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255))
     processDefinitionId = Str(allow_none=True, load_default=None)
     processDefinitionIdIn = f.List(Str(), allow_none=True, load_default=None)
     processDefinitionKey = Str(allow_none=True, load_default=None)
@@ -135,8 +135,8 @@ class ExternalTaskQuery(Paging):
     tenantIdIn = Str()
     active = Bool()
     suspended = Bool()
-    priorityHigherThanOrEquals = Int()
-    priorityLowerThanOrEquals = Int()
+    priorityHigherThanOrEquals = Int(validate=ma.validate.Range(min=-2**31, max=2**31 - 1))
+    priorityLowerThanOrEquals = Int(validate=ma.validate.Range(min=-2**31, max=2**31 - 1))
     sortBy = Str(validate=ma.validate.OneOf(sorted(external_tasks.SORT_FIELDS)))
     sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
 

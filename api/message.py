@@ -1,6 +1,7 @@
 """POST /message: correlate a message to waiting instances or start one (Camunda 7)."""
 from __future__ import annotations
 
+import marshmallow as ma
 from flask import request
 from flask_smorest import Blueprint
 from marshmallow import fields as f
@@ -19,8 +20,8 @@ Str, Bool = f.String, f.Boolean
 
 
 class CorrelationBody(Strict):
-    messageName = Str(allow_none=True, load_default=None)
-    businessKey = Str(allow_none=True, load_default=None)
+    messageName = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255))
+    businessKey = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255))
     processInstanceId = Str(allow_none=True, load_default=None)
     correlationKeys = Variables(load_default=dict)
     localCorrelationKeys = Variables(load_default=dict)

@@ -87,7 +87,7 @@ def server(threads: int, database_url: str | None):
             try:
                 if requests.get(f"{base}/version", auth=ADMIN, timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:           # not listening yet, or still starting
                 time.sleep(0.1)
         else:
             raise RuntimeError("the server did not start: " + (Path(folder) / "server.log").read_text()[-2000:])

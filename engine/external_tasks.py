@@ -59,6 +59,8 @@ POLL_SECONDS = 1.0                         # a waiter re-queries at least this o
 RESERVED_THREADS = 8                       # server threads long polls never take
 MAX_PASSES = 5                             # waiters one new task is offered to before the periodic re-query
 NOTIFY_CHANNEL = "approvals_external_task"
+MAX_DURATION_MS = 10 * 366 * 24 * 3600 * 1000     # locks and retry timeouts: ten years at most
+MAX_INT = 2**31 - 1
 
 
 class RestException(EngineError):
@@ -364,9 +366,9 @@ def _check_fetch(request: FetchRequest) -> None:
     for topic in request.topics:
         if not topic.topic_name:
             raise BadRequest("every topic needs a topicName")
-        if topic.lock_duration is None or topic.lock_duration <= 0:
+        if topic.lock_duration is None or not 0 < topic.lock_duration <= MAX_DURATION_MS:
             raise BadRequest(f"topic '{topic.topic_name}': lockDuration must be a positive number of "
-                             "milliseconds")
+                             f"milliseconds, at most {MAX_DURATION_MS}")
 
 
 def _fetchable(now: datetime):
@@ -539,10 +541,10 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
             error_details: str | None, retries: int | None, retry_timeout: int | None,
             variables: dict | None = None, local_variables: dict | None = None) -> None:
     require_worker(principal)
-    if retries is None or retries < 0:
-        raise BadRequest("retries must be a number >= 0: how many more times workers may try the task")
-    if retry_timeout is not None and retry_timeout < 0:
-        raise BadRequest("retryTimeout must be >= 0 milliseconds")
+    if retries is None or not 0 <= retries <= MAX_INT:
+        raise BadRequest(f"retries must be a number from 0 to {MAX_INT}: how many more times workers may try the task")
+    if retry_timeout is not None and not 0 <= retry_timeout <= MAX_DURATION_MS:
+        raise BadRequest(f"retryTimeout must be between 0 and {MAX_DURATION_MS} milliseconds")
     row = _row_for_update(uow.session, task_id)
     _check_owner(row, worker_id, f"Failure of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
@@ -630,8 +632,8 @@ def error_catcher(task, event):
 
 def extend_lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, new_duration: int) -> None:
     require_worker(principal)
-    if new_duration is None or new_duration <= 0:
-        raise RestException("newDuration must be a positive number of milliseconds")
+    if new_duration is None or not 0 < new_duration <= MAX_DURATION_MS:
+        raise RestException(f"newDuration must be a positive number of milliseconds, at most {MAX_DURATION_MS}")
     row = _row_for_update(uow.session, task_id)
     _check_owner(row, worker_id, f"The lock of the External Task {task_id} cannot be extended by worker '")
     now = utcnow()
@@ -655,8 +657,8 @@ def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: in
     require_worker(principal)
     if retries is None:
         raise BadRequest("The number of retries cannot be null.")
-    if retries < 0:
-        raise BadRequest("retries must be >= 0")
+    if not 0 <= retries <= MAX_INT:
+        raise BadRequest(f"retries must be between 0 and {MAX_INT}")
     row = _row_for_update(uow.session, task_id)
     record = runtime.load_record(uow.session, row.instance_id)
     incident = uow.session.execute(select(Incident).where(Incident.configuration == task_id)).scalar()

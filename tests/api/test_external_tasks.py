@@ -203,7 +203,7 @@ def test_a_waiting_fetch_is_woken_as_soon_as_a_task_is_created(client, worker, a
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert [t["processInstanceId"] for t in result["tasks"]] == [case["id"]]
-    assert time.monotonic() - created < 2.0
+    assert time.monotonic() - created < 4.0         # before the 5 s timeout: the wake-up answered it
 
 
 def test_a_waiting_fetch_without_work_answers_an_empty_list_after_its_timeout(client, worker):
@@ -295,7 +295,7 @@ def test_on_postgresql_a_task_created_by_another_server_process_wakes_the_waitin
         case = start(other)
         thread.join(timeout=10)
         assert [t["processInstanceId"] for t in result["tasks"]] == [case["id"]]
-        assert time.monotonic() - created < 2.0
+        assert time.monotonic() - created < 4.0         # before the 5 s timeout: the wake-up answered it
     finally:
         scheduler = other_app.extensions.get("approvals_scheduler")
         if scheduler is not None:
