@@ -6,7 +6,7 @@ import logging
 import marshmallow as ma
 from flask import current_app, g, jsonify, request
 from flask_smorest import Api
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine import authz
@@ -21,7 +21,11 @@ HTTP_TYPES = {400: "InvalidRequestException", 401: "AuthenticationException", 40
 
 
 class ErrorSchema(ma.Schema):
-    """Camunda 7's error body."""
+    """Camunda 7's error body; some errors add context (userId, activityId, ...)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
     type = ma.fields.String(metadata={"description": "exception class name, e.g. InvalidRequestException"})
     message = ma.fields.String(metadata={"description": "what went wrong and where"})
     code = ma.fields.Integer(allow_none=True, metadata={"description": "Camunda error code: 1 optimistic locking, 0 other engine errors"})
@@ -85,6 +89,15 @@ def register(app) -> None:
         log.info("integrity conflict: %s", err.orig)
         return error_response(409, "OptimisticLockingException",
                               "the change conflicts with a concurrent change (a duplicate or a race); retry", code=1)
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def unstorable_value(err):
+        # hostile input: a number beyond 64 bits, a NUL character (PostgreSQL text refuses it)
+        log.info("value refused by the database: %s", getattr(err, "orig", err))
+        return error_response(400, "InvalidRequestException",
+                              "a value in the request cannot be stored or compared: a number beyond 64 bits "
+                              "or text containing a NUL character; nothing was changed")
 
     @app.errorhandler(RecursionError)
     def nested_too_deeply(err):

@@ -118,6 +118,7 @@ def remove_member(group_id, user_id):
 
 @blp.route("/identity/verify", methods=["POST"])
 @blp.arguments(schemas.VerifyBody)
+@blp.response(200, schemas.VerifyResult)
 def verify(body):
     """Camunda's credential check: {"authenticatedUser", "authenticated"}."""
     with engine().uow(write=False) as uow:

@@ -387,6 +387,11 @@ class VerifyBody(Strict):
     password = Str(required=True)
 
 
+class VerifyResult(Strict):
+    authenticatedUser = Str()
+    authenticated = Bool()
+
+
 class PasswordBody(Strict):
     password = Str(required=True, validate=ma.validate.Length(min=1, max=1024))
     authenticatedUserPassword = Str(load_default=None)

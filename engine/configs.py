@@ -30,6 +30,8 @@ def check(name: str, content: bytes) -> str | None:
         return f"{name}: not UTF-8 text"
     except json.JSONDecodeError as err:
         return f"{name}: line {err.lineno}, column {err.colno}: {err.msg}"
+    except RecursionError:
+        return f"{name}: objects or lists are nested too deeply"
     if not isinstance(value, dict):
         return f"{name}: the top level must be a JSON object (name → settings)"
     return None

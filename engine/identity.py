@@ -99,6 +99,8 @@ def groups_of(session: Session, user_id: str) -> frozenset:
 
 
 def authenticate_password(session: Session, user_id: str, password: str) -> Principal | None:
+    if not user_id or len(user_id) > 64 or "\x00" in user_id:     # no user has such an id (PostgreSQL refuses NUL)
+        return None
     user = session.get(User, user_id)
     if user is None or not user.password_hash:
         return None

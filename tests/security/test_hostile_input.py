@@ -1,0 +1,235 @@
+"""Hostile input: XML with DTDs, entity expansion or external entities is refused quickly at
+deploy; request bodies over APPROVALS_MAX_BODY are 413; malformed JSON, wrong variable
+types, oversized numbers, NUL characters and unknown ids are a 400/404 with a message,
+never a 500."""
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+
+from engine.config import Settings
+from tests.security.models import one_task
+
+BPMN_NS = 'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
+          + "".join(f' <!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">\n'
+                    for i in range(1, 10))
+          + f']>\n<bpmn:definitions {BPMN_NS} id="x" targetNamespace="t">&lol9;</bpmn:definitions>')
+QUADRATIC = ('<?xml version="1.0"?>\n<!DOCTYPE q [<!ENTITY a "' + "a" * 50_000 + '">]>\n'
+             f'<bpmn:definitions {BPMN_NS} id="x" targetNamespace="t">' + "&a;" * 20_000 + "</bpmn:definitions>")
+HOSTILE_XML = {
+    "billion laughs": LAUGHS.encode(),
+    "quadratic blowup": QUADRATIC.encode(),
+    "external entity (file)": (f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                               f'<bpmn:definitions {BPMN_NS} id="x" targetNamespace="t">&x;</bpmn:definitions>').encode(),
+    "external entity (network)": (f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]>'
+                                  f'<bpmn:definitions {BPMN_NS} id="x" targetNamespace="t">&x;</bpmn:definitions>').encode(),
+    "parameter entity": (f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY % p SYSTEM "http://127.0.0.1:9/p.dtd"> %p;]>'
+                         f'<bpmn:definitions {BPMN_NS} id="x" targetNamespace="t"/>').encode(),
+    "external DTD": (f'<?xml version="1.0"?><!DOCTYPE bpmn:definitions SYSTEM "http://127.0.0.1:9/bpmn.dtd">'
+                     f'<bpmn:definitions {BPMN_NS} id="x" targetNamespace="t"/>').encode(),
+    "DTD after 100 KB of comment": (b'<?xml version="1.0"?>\n<!--' + b"x" * 100_000 + b"-->\n"
+                                    + LAUGHS.split("\n", 1)[1].encode()),
+    "UTF-16 billion laughs": LAUGHS.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+                                   .encode("utf-16"),
+}
+
+
+def deployments(client) -> int:
+    return client.get("/engine-rest/deployment/count").get_json()["count"]
+
+
+@pytest.mark.parametrize("attack", HOSTILE_XML)
+def test_xml_with_a_dtd_entities_or_external_references_is_refused_quickly(client, attack):
+    t0 = time.perf_counter()
+    r = client.deploy(extra={"evil.bpmn": HOSTILE_XML[attack]})
+    elapsed = time.perf_counter() - t0
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert elapsed < 2.0, f"{attack} took {elapsed:.2f}s to refuse"
+    [problem] = r.get_json()["details"]["evil.bpmn"]["errors"]
+    assert "DTD" in problem["message"], problem
+    text = r.get_data(as_text=True)
+    assert "root:" not in text and "lollollol" not in text and len(text) < 5000
+    assert deployments(client) == 0
+
+
+def test_xinclude_is_not_processed(client):
+    bpmn = one_task("xi").replace(
+        '<bpmn:startEvent id="S" />',
+        '<bpmn:startEvent id="S"><bpmn:documentation><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
+        'href="/etc/passwd" parse="text"/></bpmn:documentation></bpmn:startEvent>')
+    r = client.deploy(extra={"xi.bpmn": bpmn})
+    assert "root:" not in r.get_data(as_text=True)
+    if r.status_code == 200:
+        xml = client.get("/engine-rest/process-definition/key/xi/xml").get_json()["bpmn20Xml"]
+        assert "root:" not in xml
+
+
+@pytest.mark.parametrize("name, content", [
+    ("deep.form", "[" * 100_000 + "]" * 100_000),
+    ("deep.json", '{"a":' * 100_000 + "1" + "}" * 100_000),
+    ("binary.bpmn", bytes(range(256)) * 100),
+    ("empty.bpmn", b""),
+    ("latin1.form", "{\"id\": \"é\"}".encode("latin-1")),
+])
+def test_a_hostile_resource_file_is_a_400_not_a_crash(client, name, content):
+    r = client.deploy(extra={name: content})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert r.get_json()["type"] == "ParseException" and r.get_json()["message"]
+    assert deployments(client) == 0
+
+
+# --- request size -------------------------------------------------------------------------
+
+def test_the_default_body_limit_is_10_mb_and_the_environment_changes_it(client, app):
+    assert app.config["MAX_CONTENT_LENGTH"] == 10 * 1024 * 1024
+    assert Settings.from_env({"APPROVALS_MAX_BODY": "1048576"}).max_content_length == 1048576
+    client.deploy(extra={"simple.bpmn": one_task("simple")})
+    huge = b'{"variables": {"blob": {"value": "' + b"x" * (10 * 1024 * 1024) + b'"}}}'
+    r = client.post("/engine-rest/process-definition/key/simple/start", data=huge, content_type="application/json")
+    assert r.status_code == 413, r.status_code
+    assert r.get_json()["type"] == "InvalidRequestException" and "too large" in r.get_json()["message"]
+    r = client.post("/engine-rest/deployment/create", data={"deployment-name": "big",
+                                                            "x.bpmn": (io.BytesIO(b"<" * (11 * 1024 * 1024)), "x.bpmn")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 413
+    assert deployments(client) == 1
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+    just_under = b'{"variables": {"blob": {"value": "' + b"x" * (1024 * 1024) + b'"}}}'
+    r = client.post("/engine-rest/process-definition/key/simple/start", data=just_under,
+                    content_type="application/json")
+    assert r.status_code == 200
+
+
+# --- malformed requests: 400 with a message, never 500 ----------------------------------------
+
+WRITES = [("post", "/engine-rest/process-definition/key/simple/start"), ("post", "/engine-rest/task/{task}/complete"),
+          ("post", "/engine-rest/task/{task}/claim"), ("post", "/engine-rest/task/{task}/assignee"),
+          ("post", "/engine-rest/user/create"), ("post", "/engine-rest/group/create"),
+          ("put", "/engine-rest/user/admin/credentials"), ("post", "/engine-rest/identity/verify"),
+          ("post", "/engine-rest/message"), ("post", "/engine-rest/external-task/fetchAndLock"),
+          ("post", "/api/v1/calendar/import"),
+          ("put", "/api/v1/calendar/days/2025-10-08"), ("post", "/api/v1/process-instance/{case}/legal-clocks")]
+MALFORMED = {
+    "not JSON": ("{not json", "application/json"),
+    "truncated": ('{"variables": {"a": ', "application/json"),
+    "invalid UTF-8": (b'{"variables": {"a": {"value": "\xff\xfe"}}}', "application/json"),
+}
+ODD = {
+    "a list, not an object": ("[1, 2, 3]", "application/json"),
+    "a string": ('"hello"', "application/json"),
+    "null": ("null", "application/json"),
+    "NaN": ('{"variables": {"a": {"value": NaN, "type": "Double"}}, "userId": NaN}', "application/json"),
+    "huge number": ('{"variables": {"a": {"value": 1' + "0" * 400 + ', "type": "Long"}}, "retries": 1' + "0" * 30 + "}",
+                    "application/json"),
+    "form data": ("a=b", "application/x-www-form-urlencoded"),
+}
+
+
+@pytest.fixture
+def case_and_task(client):
+    client.deploy(extra={"simple.bpmn": one_task("simple")})
+    case = client.start("simple")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    return case, task["id"]
+
+
+def assert_clean_4xx(r, what):
+    assert 400 <= r.status_code < 500, (what, r.status_code, r.get_data(as_text=True)[:300])
+    body = r.get_json()
+    assert body and body["type"].endswith("Exception") and body["message"], (what, r.get_data(as_text=True)[:300])
+
+
+@pytest.mark.parametrize("bad", MALFORMED)
+def test_a_body_that_is_not_json_is_a_400_with_a_message_on_every_write(client, case_and_task, bad):
+    case, task = case_and_task
+    data, content_type = MALFORMED[bad]
+    for method, path in WRITES:
+        path = path.format(task=task, case=case)
+        r = getattr(client, method)(path, data=data, content_type=content_type)
+        assert r.status_code == 400, (method, path, r.status_code, r.get_data(as_text=True)[:300])
+        assert_clean_4xx(r, f"{method.upper()} {path} with {bad}")
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_odd_json_bodies_are_never_a_server_error(client, case_and_task, odd):
+    """A body of the wrong shape is refused with a message, or (when every field is
+    optional) read as empty; the open task is never touched by a refused request."""
+    case, task = case_and_task
+    data, content_type = ODD[odd]
+    for method, path in WRITES:
+        path = path.format(task=task, case=case)
+        r = getattr(client, method)(path, data=data, content_type=content_type)
+        assert r.status_code < 500, (method, path, r.status_code, r.get_data(as_text=True)[:300])
+        if r.status_code >= 400:
+            assert_clean_4xx(r, f"{method.upper()} {path} with {odd}")
+        elif path.endswith("/complete"):
+            return                      # completed with no variables: a valid request
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+
+
+@pytest.mark.parametrize("variables", [
+    {"n": {"value": [1, 2], "type": "Integer"}}, {"n": {"value": {"a": 1}, "type": "String"}},
+    {"n": {"value": "maybe", "type": "Boolean"}}, {"n": {"value": "not-a-date", "type": "Date"}},
+    {"n": {"value": "{", "type": "Json"}}, {"n": {"value": 1e400, "type": "Double"}},
+    {"n": {"value": 2**63, "type": "Long"}}, {"n": {"value": 1, "type": "Object"}},
+    {"n": {"value": 1, "type": ["String"]}}, {"": {"value": 1}}, {"x" * 300: {"value": 1}},
+    {"__class__": {"value": 1}}, {"n": "bare value"}, {"n": None}, [{"value": 1}], "variables",
+])
+def test_wrong_variable_types_and_names_are_a_400_that_changes_nothing(client, case_and_task, variables):
+    case, task = case_and_task
+    for r in (client.post("/engine-rest/process-definition/key/simple/start", json={"variables": variables}),
+              client.complete(task, variables)):
+        assert r.status_code == 400, (variables, r.get_data(as_text=True)[:300])
+        assert r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 1
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+
+
+UNKNOWN = "no-such-id"
+
+
+def test_unknown_ids_on_every_path_of_the_api_are_a_404_or_400_with_a_message(client, case_and_task):
+    spec = client.http.get("/engine-rest/openapi.json").get_json()
+    tried = 0
+    for path, operations in spec["paths"].items():
+        if "{" not in path:
+            continue
+        concrete = re.sub(r"\{[^}]+\}", UNKNOWN, path)
+        for method in operations:
+            if method not in ("get", "post", "put", "delete"):
+                continue
+            r = getattr(client, method)(concrete, json={} if method in ("post", "put") else None)
+            tried += 1
+            if method == "delete" and "/members/" in path:
+                assert r.status_code == 204                 # removing a membership that is not there: done
+                continue
+            assert r.status_code in (400, 404), (method.upper(), concrete, r.status_code, r.get_data(as_text=True)[:200])
+            assert r.get_json()["message"], (method, concrete)
+    assert tried > 40
+
+
+@pytest.mark.parametrize("weird", ["abc%00def", "%ff%fe", "a" * 5000, "..%2F..%2Fetc%2Fpasswd", "%E4%B8%AD%E6%96%87",
+                                   "' OR 1=1 --"])
+def test_odd_ids_and_query_values_are_never_a_server_error(client, case_and_task, weird):
+    for path in (f"/engine-rest/task/{weird}", f"/engine-rest/process-instance/{weird}/variables",
+                 f"/engine-rest/process-definition/key/{weird}/start", f"/engine-rest/history/process-instance/{weird}"):
+        r = client.get(path) if not path.endswith("start") else client.post(path, json={})
+        assert r.status_code in (400, 404), (path, r.status_code, r.get_data(as_text=True)[:200])
+    for query in ({"processInstanceId": weird}, {"maxResults": "99999999999999999999999"}, {"firstResult": "-1"},
+                  {"sortBy": weird, "sortOrder": "asc"}, {"processInstanceBusinessKey": weird}):
+        r = client.get("/engine-rest/task", query_string=query)
+        assert r.status_code in (200, 400), (query, r.status_code, r.get_data(as_text=True)[:200])
+    r = client.get("/engine-rest/process-definition", query_string={"version": str(2**70)})
+    assert r.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("header", ["Basic " + "A" * 100_000, "Bearer " + "x" * 10_000, "Basic 5Lit5paH",
+                                    "Digest username=admin", "Basic", "Bearer "])
+def test_garbage_credentials_are_a_401(client, header):
+    r = client.http.get("/engine-rest/task", headers={"Authorization": header})
+    assert r.status_code == 401 and r.get_json()["type"] == "AuthenticationException"
