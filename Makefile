@@ -5,7 +5,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv dev bench clean
+.PHONY: run test venv dev bench demo clean
 
 $(BIN)/python:
 	$(PY) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11 or newer is needed"'
@@ -32,6 +32,9 @@ test: dev
 
 bench: dev
 	$(BIN)/python bench/run_all.py
+
+demo: venv
+	$(BIN)/python app.py demo
 
 clean:
 	rm -rf $(VENV) instance/*.db .pytest_cache

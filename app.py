@@ -7,6 +7,7 @@
     python app.py audit verify   recompute every audit hash chain; exit 1 naming the case and event if any was altered
     python app.py worker     run the external-task workers with the department connectors (workers/connectors.toml)
     python app.py sandbox    serve the department-system sandbox (http://127.0.0.1:8081)
+    python app.py demo       one narrated case of each reform process against the running server (test clock)
 
 `run` also starts the sandbox and the workers as child processes (APPROVALS_NO_SANDBOX=1,
 APPROVALS_NO_WORKERS=1 leave them out) and stops them when the server stops.
@@ -27,7 +28,7 @@ from engine.config import Settings
 from engine.context import Engine
 from engine.db import migrate
 from engine.scheduler import TimerScheduler
-from workers import cli as worker_cli, companions as worker_companions
+from workers import cli as worker_cli, companions as worker_companions, demo as demo_cli
 
 log = logging.getLogger("approvals")
 
@@ -139,10 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     audit_cmd.add_argument("action", choices=["verify"])
     audit_cmd.add_argument("-v", "--verbose", action="store_true", help="list every chain, not only broken ones")
     worker_cli.add_commands(sub)
+    demo_cli.add_command(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in ("worker", "sandbox"):
         return worker_cli.main(args)
+    if args.command == "demo":
+        return demo_cli.main(args)
     settings = Settings.from_env()
     if args.command == "audit":
         return audit_verify(settings, args.verbose)
