@@ -22,7 +22,7 @@ DEPARTMENTS = {         # group id -> (zh as in bpmn/items.json, en)
     "fgw": ("发展和改革委员会", "Development and Reform"),
     "zrzy": ("自然资源和规划局", "Natural Resources and Planning"),
     "zjj": ("住房和城乡建设局", "Housing and Construction"),
-    "xf": ("消防审验（住建）", "Fire Safety Review"),
+    "xf": ("消防审验（住建）", "Fire Safety (Housing and Construction)"),
     "rf": ("人防办（国动办）", "Civil Air Defence"),
     "sthj": ("生态环境局", "Ecology and Environment"),
     "swj": ("水务局", "Water Affairs"),
