@@ -37,11 +37,14 @@ def create_user(body):
 @blp.arguments(schemas.PasswordBody)
 @blp.response(204)
 def set_password(body, user_id):
-    """An admin sets anyone's password; a user changes their own."""
+    """An admin sets anyone's password; a user changes their own, giving the current one
+    in `authenticatedUserPassword` (Camunda's field)."""
     me = principal()
     if me.user_id != user_id:
         identity.require_admin(me, "changing another user's password")
     with engine().uow() as uow:
+        if not me.is_admin:
+            identity.require_current_password(uow.session, me, body.get("authenticatedUserPassword"))
         identity.set_password(uow.session, user_id, body["password"])
         record_system(uow.session, me.user_id, "PasswordChanged", {"userId": user_id})    # never the password
         uow.commit()

@@ -104,6 +104,7 @@ class ChainReport:
     ok: bool = True
     seq: int | None = None
     problem: str | None = None
+    head: str | None = None          # the last event's hash: archive it elsewhere as an anchor
 
     def fail(self, seq: int | None, problem: str) -> "ChainReport":
         if self.ok:
@@ -116,7 +117,7 @@ class ChainReport:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"{self.chain}: {self.events} event(s), chain intact"
+            return f"{self.chain}: {self.events} event(s), chain intact, head {self.head or '-'}"
         return f"{self.chain}: TAMPERED at sequence {self.seq}: {self.problem}"
 
 
@@ -132,6 +133,7 @@ def _walk(report: ChainReport, rows, digest, head_hash: str | None, head_seq: in
         if digest(row) != row.hash:
             return report.fail(row.seq, "its content was edited after it was written (hash mismatch)")
         prev_hash, expected = row.hash, expected + 1
+    report.head = prev_hash
     last = expected - 1
     if head_seq is not None and head_seq != last:
         if head_seq > last:

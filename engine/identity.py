@@ -1,4 +1,4 @@
-"""Users, groups (departments), passwords, API tokens, and who may act on a task.
+"""Users, groups (departments), passwords and API tokens (who may do what: engine.authz).
 
 Passwords are hashed with scrypt (a memory-hard KDF from the standard library).  A
 verified Basic credential is remembered in memory for a short time so that a client
@@ -218,15 +218,13 @@ def _check_id(value: str, what: str) -> None:
         raise BadRequest(f"invalid {what} id {value!r}: 1-64 characters, no spaces or slashes")
 
 
-# --- task permissions ---------------------------------------------------------------
+# --- permissions (who may act on tasks and cases: engine.authz) -----------------------
 
-def may_work_on(principal: Principal, assignee: str | None, candidate_groups, candidate_users) -> bool:
-    """A user may see, claim and complete a task offered to them or one of their groups."""
-    if principal.is_admin:
-        return True
-    if assignee is not None:
-        return assignee == principal.user_id
-    return principal.user_id in candidate_users or bool(principal.groups & set(candidate_groups))
+def require_current_password(session: Session, principal: Principal, password: str | None) -> None:
+    """A stolen token or a borrowed session alone must not take an account over."""
+    if not password or authenticate_password(session, principal.user_id, password) is None:
+        raise Forbidden("changing your password needs your current password in 'authenticatedUserPassword'",
+                        userId=principal.user_id)
 
 
 def require_admin(principal: Principal, action: str) -> None:

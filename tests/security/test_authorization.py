@@ -95,12 +95,20 @@ def test_only_administrators_manage_users_groups_calendars_and_clocks(client, pe
     assert len(system_events(client, actor=who, outcome="denied")) == 8
 
 
-def test_users_change_their_own_password_only(client, people):
-    assert people["fgw1"].put("/engine-rest/user/fgw1/credentials", json={"password": "new-pw"}).status_code == 204
+def test_users_change_their_own_password_only_and_only_with_the_current_one(client, people):
+    token = people["fgw1"].post("/api/v1/tokens", json={}).get_json()["token"]
+    stolen = {"Authorization": f"Bearer {token}"}
+    refused(client.http.put("/engine-rest/user/fgw1/credentials", headers=stolen, json={"password": "mine-now"}),
+            "current password")
+    refused(client.http.put("/engine-rest/user/fgw1/credentials", headers=stolen,
+                            json={"password": "mine-now", "authenticatedUserPassword": "guess"}), "current password")
+    assert people["fgw1"].put("/engine-rest/user/fgw1/credentials",
+                              json={"password": "new-pw", "authenticatedUserPassword": "pw"}).status_code == 204
     assert client.as_user("fgw1", "new-pw").get("/engine-rest/task").status_code == 200
     assert client.as_user("fgw1", "pw").get("/engine-rest/task").status_code == 401
     [event] = system_events(client, kind="PasswordChanged")
     assert event["actor"] == "fgw1" and event["data"] == {"userId": "fgw1"}
+    assert len(system_events(client, kind="AccessDenied", actor="fgw1")) == 2
 
 
 @pytest.mark.parametrize("who", ["fgw1", "zhang", "designer1"])
