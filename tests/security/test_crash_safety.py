@@ -338,7 +338,7 @@ def test_the_same_message_delivered_twice_at_once_is_applied_once(client):
 WORKER = """
 import sys, time
 from workers.runtime import Worker
-worker = Worker(sys.argv[1], auth=("scjg_system", "pw"), worker_id="scjg-doomed", lock_duration=2000,
+worker = Worker(sys.argv[1], auth=("scjg_system", "pw"), worker_id="scjg-doomed", lock_duration=4000,
                 async_response_timeout=1000)
 
 @worker.subscribe("registration")
@@ -368,13 +368,13 @@ def test_a_worker_process_killed_mid_task_is_redelivered_once_its_lock_expires(c
             fetch = {"workerId": "scjg-2", "maxTasks": 1, "topics": [{"topicName": "registration", "lockDuration": 60000}]}
             other = requests.Session()
             other.auth = ("scjg_system", "pw")
-            time.sleep(3.0)                                   # past the first lock: the keeper extended it
+            time.sleep(5.0)                                   # past the first lock: the keeper extended it
             assert other.post(f"{server.url}/engine-rest/external-task/fetchAndLock", json=fetch, timeout=10).json() == []
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
             killed_at = time.monotonic()
             got = []
-            while not got and time.monotonic() - killed_at < 10:
+            while not got and time.monotonic() - killed_at < 15:
                 got = other.post(f"{server.url}/engine-rest/external-task/fetchAndLock", json=fetch, timeout=10).json()
                 time.sleep(0.2)
             assert [t["id"] for t in got] == [task_id] and got[0]["workerId"] == "scjg-2"
