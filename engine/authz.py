@@ -124,18 +124,9 @@ def may_see_task(session: Session, principal: Principal, task_id: str) -> bool:
 
 
 def may_be_assigned(session: Session, task_id: str, user_id: str) -> bool:
-    """Only a candidate of the task (by name or department) may be made its assignee."""
-    who = Principal(user_id, groups_of(session, user_id))
-    if who.is_admin:
-        return True
-    offer = or_(TaskCandidate.user_id == user_id, TaskCandidate.group_id.in_(_department_groups(who)))
-    offered = session.execute(select(TaskCandidate.id).where(TaskCandidate.task_id == task_id, offer)
-                              .limit(1)).first()
-    if offered is not None:
-        return True
-    if APPLICANTS_GROUP not in who.groups:
-        return False
-    return session.execute(select(UserTask.id).where(UserTask.id == task_id, visible_tasks(who))).first() is not None
+    """Only someone the task is offered to (by name, department, or as its case's applicant)
+    may be made its assignee: handing a task over must not widen who sees the case."""
+    return may_see_task(session, Principal(user_id, groups_of(session, user_id)), task_id)
 
 
 # --- refused writes -----------------------------------------------------------------
