@@ -72,6 +72,10 @@ class _VerifiedCredentials:
         self._seen: dict = {}
         self._lock = threading.Lock()
         self._pepper = secrets.token_bytes(16)   # digests are useless outside this process
+        # scrypt takes 16 MB and ~50 ms: 16 threads meeting an unknown or expired credential
+        # at once made a worker peak at 366 MB (bench/bench_http.py); they now take turns
+        # and the first one's result serves the others.
+        self.kdf_slots = threading.BoundedSemaphore(2)
 
     def key(self, user_id: str, password: str, version: int) -> bytes:
         return hmac.digest(self._pepper, f"{user_id}\0{password}\0{version}".encode(), "sha256")
@@ -106,9 +110,11 @@ def authenticate_password(session: Session, user_id: str, password: str) -> Prin
         return None
     key = _verified.key(user_id, password, user.credentials_version)
     if not _verified.fresh(key):
-        if not verify_password(password, user.password_hash):
-            return None
-        _verified.remember(key)
+        with _verified.kdf_slots:
+            if not _verified.fresh(key):
+                if not verify_password(password, user.password_hash):
+                    return None
+                _verified.remember(key)
     return Principal(user.id, groups_of(session, user.id))
 
 
