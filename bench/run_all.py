@@ -14,6 +14,7 @@ fresh schemas that are dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -138,7 +139,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
                             text=True).stdout.strip()
     print(f"## Benchmarks ({'quick' if quick else 'full'}), {datetime.now():%Y-%m-%d %H:%M}, commit {commit}\n")
-    print(f"Machine: {harness.machine()}")
+    print(f"Machine: {harness.machine()}; load average at the start {os.getloadavg()[0]:.1f}")
     print(f"PostgreSQL: {pg.split('@')[-1] if pg else f'not used ({problem})'}\n", flush=True)
     started, tables = time.monotonic(), {}
     for name in wanted:
@@ -151,7 +152,7 @@ def main() -> None:
             print(table.render(), flush=True)
         print(f"({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
     print(goals(tables).render())
-    print(f"(total {time.monotonic() - started:.0f} s)")
+    print(f"(total {time.monotonic() - started:.0f} s; load average at the end {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
