@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     demo_cli.add_command(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SpiffWorkflow logs every task state change at INFO (~20 lines per completion): its
+    # trace, not the server's log; the audit trail records what happened to a case.
+    logging.getLogger("spiff").setLevel(logging.WARNING)
     if args.command in ("worker", "sandbox"):
         return worker_cli.main(args)
     if args.command == "demo":
