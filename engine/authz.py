@@ -116,6 +116,18 @@ def visible_tasks(principal: Principal):
     return condition
 
 
+def offered_to(principal: Principal, assignee: str | None, groups, users, case_starter) -> bool:
+    """`visible_tasks` for one task whose assignee and candidates are already loaded (a
+    command reads them anyway): the same rule without another query.  `case_starter()`
+    returns who started the task's case; it is called only for offers to `applicants`."""
+    if principal.is_admin:
+        return True
+    me = principal.user_id
+    if assignee == me or me in users or not set(_department_groups(principal)).isdisjoint(groups):
+        return True
+    return APPLICANTS_GROUP in principal.groups and APPLICANTS_GROUP in groups and case_starter() == me
+
+
 def may_see_task(session: Session, principal: Principal, task_id: str) -> bool:
     if principal.is_admin:
         return True

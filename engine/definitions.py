@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from . import forms as form_schema
@@ -55,12 +55,27 @@ def resource_content(session: Session, resource_id: str) -> tuple[str, bytes]:
     return row.name, row.content
 
 
+_DEFINITION = select(ProcessDefinition.__table__).where(ProcessDefinition.__table__.c.id == bindparam("definition_id"))
+
+
 class Definitions:
     """The parsed-spec cache in front of the repository tables."""
 
     def __init__(self) -> None:
         self.specs = SpecCache()
         self._forms = SpecCache(max_entries=1024)
+        self._rows = SpecCache(max_entries=1024)
+
+    def definition(self, session: Session, definition_id: str):
+        """The process_definition row as read-only values, cached: every command on an
+        instance needs it, and a deployed definition never changes (rows go only with
+        their deployment, and that takes its instances with it)."""
+        def load():
+            row = session.execute(_DEFINITION, {"definition_id": definition_id}).first()
+            if row is None:
+                raise NotFound(f"no deployed process definition with id '{definition_id}'")
+            return row
+        return self._rows.get(definition_id, load)
 
     def spec_for(self, session: Session, definition: ProcessDefinition, called: dict):
         key = (definition.id, tuple(sorted(called.items())))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from . import external_tasks, messages, timers
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
@@ -26,7 +26,10 @@ ACTIVITIES, VARIABLES = ActivityInstance.__table__, VariableInstance.__table__
 # task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignees
 _DELETE_TASKS = delete(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True))) \
     .returning(TASKS.c.id, TASKS.c.assignee)
-_CLOSE_ACTIVITY = update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None))
+# one executemany for all closed activities; an assignee is recorded only where one is known
+_CLOSE_ACTIVITY = update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None)) \
+    .values(end_time=bindparam("end_time"), canceled=bindparam("canceled"),
+            assignee=func.coalesce(bindparam("new_assignee", type_=ACTIVITIES.c.assignee.type), ACTIVITIES.c.assignee))
 _VARIABLE_IDS = select(VARIABLES.c.name, VARIABLES.c.id).where(
     VARIABLES.c.instance_id == bindparam("instance_id"), VARIABLES.c.name.in_(bindparam("names", expanding=True)))
 _UPDATE_VARIABLE = update(VARIABLES).where(VARIABLES.c.id == bindparam("row_id"))
@@ -198,11 +201,9 @@ def _write_activities(command, after: Snapshot, now) -> None:
             closes.append((str(task_id), True, None))
     if inserts:
         session.execute(insert(ACTIVITIES), inserts)
-    for task_id, cancelled, assignee in closes:
-        values = dict(row_id=task_id, end_time=now, canceled=cancelled)      # SET from the keys
-        if assignee is not None:
-            values["assignee"] = assignee
-        session.execute(_CLOSE_ACTIVITY, values)
+    if closes:
+        session.execute(_CLOSE_ACTIVITY, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
+                                          for task_id, cancelled, assignee in closes])
 
 
 def _actor(command, task) -> str | None:

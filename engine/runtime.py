@@ -22,7 +22,7 @@ from . import audit, legal, projections
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import definition_by_id, resolve_called
+from .definitions import resolve_called
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .identity import Principal
 from .models import ProcessDefinition, ProcessInstance
@@ -113,7 +113,7 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
     if record.state != ACTIVE:
         raise BadRequest(f"process instance '{instance_id}' is {record.state.lower().replace('_', ' ')}; "
                          "it accepts no more commands")
-    definition = definition_by_id(session, record.definition_id)
+    definition = ctx.definitions.definition(session, record.definition_id)
     workflow = ctx.workflows.take(instance_id, record.version)
     if workflow is None:
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
@@ -126,7 +126,7 @@ def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
     """A private copy of the instance for reading (never shared with commands)."""
     session, ctx = uow.session, uow.ctx
     record = load_record(session, instance_id)
-    definition = definition_by_id(session, record.definition_id)
+    definition = ctx.definitions.definition(session, record.definition_id)
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
     state_json = session.execute(select(ProcessInstance.state_json).where(
         ProcessInstance.id == instance_id)).scalar_one()

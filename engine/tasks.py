@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import authz, runtime
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
 from .identity import Principal, groups_of
-from .models import ActivityInstance, ProcessDefinition, TaskCandidate, User, UserTask
+from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
 
 SORT_FIELDS = {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
@@ -114,7 +114,16 @@ def _with_candidates(session: Session, rows: list[UserTask]) -> list[TaskView]:
 
 
 def may_see(session: Session, principal: Principal, view: TaskView) -> bool:
-    return authz.may_see_task(session, principal, view.row.id)
+    def case_starter():
+        return session.execute(select(ProcessInstance.start_user_id).where(
+            ProcessInstance.id == view.row.instance_id)).scalar()
+    return authz.offered_to(principal, view.row.assignee, view.candidate_groups, view.candidate_users, case_starter)
+
+
+def _not_offered(principal: Principal, view: TaskView) -> Forbidden:
+    return Forbidden(f"user '{principal.user_id}' is neither assignee nor candidate of task {view.row.id} "
+                    f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})",
+                    userId=principal.user_id)
 
 
 def get(session: Session, principal: Principal, task_id: str) -> TaskView:
@@ -123,9 +132,27 @@ def get(session: Session, principal: Principal, task_id: str) -> TaskView:
         raise NotFound(f"No matching task with id {task_id}")
     view = _with_candidates(session, [row])[0]
     if not may_see(session, principal, view):
-        raise Forbidden(f"user '{principal.user_id}' is neither assignee nor candidate of task {task_id} "
-                        f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})",
-                        userId=principal.user_id)
+        raise _not_offered(principal, view)
+    return view
+
+
+# Completing is the hot path: the task row and its candidates in one statement built once,
+# as plain values (the row is never changed through the ORM here: the command deletes it).
+_TASKS, _CANDIDATES = UserTask.__table__, TaskCandidate.__table__
+_TASK_WITH_CANDIDATES = select(_TASKS, _CANDIDATES.c.group_id.label("candidate_group"),
+                               _CANDIDATES.c.user_id.label("candidate_user")) \
+    .select_from(_TASKS.outerjoin(_CANDIDATES, _CANDIDATES.c.task_id == _TASKS.c.id)) \
+    .where(_TASKS.c.id == bindparam("task_id"))
+
+
+def _get_for_command(session: Session, principal: Principal, task_id: str) -> TaskView:
+    rows = session.execute(_TASK_WITH_CANDIDATES, {"task_id": task_id}).all()
+    if not rows:
+        raise NotFound(f"No matching task with id {task_id}")
+    view = TaskView(rows[0], [r.candidate_group for r in rows if r.candidate_group is not None],
+                    [r.candidate_user for r in rows if r.candidate_user is not None])
+    if not may_see(session, principal, view):
+        raise _not_offered(principal, view)
     return view
 
 
@@ -182,7 +209,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
     """Complete a user task; returns the process variables after the command."""
     session = uow.session
     try:
-        view = get(session, principal, task_id)
+        view = _get_for_command(session, principal, task_id)
     except NotFound:
         _raise_if_already_completed(session, task_id)
         raise
