@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import date
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from engine import calendars, legal_service
 from engine.audit import record_system
@@ -14,6 +13,7 @@ from engine.models import Calendar, CalendarDay
 from sqlalchemy import select
 
 from .auth import engine, principal
+from .blueprint import Blueprint
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1/calendar",
                 description="Working-day calendars (工作日历): holidays and adjusted working weekends (调休)")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from engine import deployments
@@ -11,6 +10,7 @@ from engine.models import Deployment, ProcessDefinition, Resource
 
 from . import render, schemas
 from .auth import engine, principal
+from .blueprint import Blueprint
 from .errors import ErrorSchema
 from .paging import page
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from engine import audit, dossier
@@ -12,6 +11,7 @@ from engine.models import SystemAuditEvent
 from engine.variables import format_date
 
 from .auth import engine, principal
+from .blueprint import Blueprint
 
 blp = Blueprint("dossier", __name__, url_prefix="/api/v1",
                 description="Case dossiers (卷宗) and the tamper-evident audit trail (全程留痕)")

@@ -1,7 +1,7 @@
 """GET /version and GET /engine."""
-from flask_smorest import Blueprint
 
 from . import API_VERSION, schemas
+from .blueprint import Blueprint
 
 blp = Blueprint("engine", __name__, url_prefix="/engine-rest", description="Server and engine")
 

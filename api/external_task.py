@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import Response
-from flask_smorest import Blueprint
 from marshmallow import fields as f
 
 from engine import external_tasks
 from engine.variables import format_date, from_wire, map_to_wire
 
 from .auth import engine, principal
+from .blueprint import Blueprint
 from .schemas import Count, Paging, Strict, Variables
 
 blp = Blueprint("external-task", __name__, url_prefix="/engine-rest/external-task",

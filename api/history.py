@@ -1,7 +1,6 @@
 """History: finished and running instances, activities, variables."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from engine import history, instances
@@ -10,6 +9,7 @@ from engine.models import ProcessDefinition, ProcessInstance
 
 from . import render, schemas
 from .auth import engine, principal
+from .blueprint import Blueprint
 
 blp = Blueprint("history", __name__, url_prefix="/engine-rest/history", description="History")
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from engine import identity
@@ -14,6 +13,7 @@ from engine.variables import format_date
 
 from . import render, schemas
 from .auth import engine, principal
+from .blueprint import Blueprint
 from .paging import page
 
 blp = Blueprint("identity", __name__, url_prefix="/engine-rest", description="Users and groups")

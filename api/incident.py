@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from marshmallow import fields as f
 
 from engine import incidents
 from engine.variables import format_date
 
 from .auth import engine, principal
+from .blueprint import Blueprint
 from .schemas import Count, Paging, Strict
 
 blp = Blueprint("incident", __name__, url_prefix="/engine-rest/incident", description="Incidents")

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from engine import legal_service
 from engine.variables import parse_date, to_utc_naive
 
 from .auth import engine, principal
+from .blueprint import Blueprint
 
 blp = Blueprint("legal-clock", __name__, url_prefix="/api/v1",
                 description="Legal clocks (法定时限), tacit approval (超时默许) and statistics")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import request
-from flask_smorest import Blueprint
 from marshmallow import fields as f
 
 from engine import messages, runtime
@@ -12,6 +11,7 @@ from engine.variables import from_wire
 
 from . import render
 from .auth import engine, principal
+from .blueprint import Blueprint
 from .schemas import Strict, Variables
 
 blp = Blueprint("message", __name__, url_prefix="/engine-rest/message", description="Message correlation")

@@ -1,7 +1,6 @@
 """Process definitions: query, XML, start an instance, the start form."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
 from engine import definitions, instances
@@ -11,6 +10,7 @@ from engine.variables import from_wire
 
 from . import render, schemas
 from .auth import engine, principal
+from .blueprint import Blueprint
 from .paging import page
 
 blp = Blueprint("process-definition", __name__, url_prefix="/engine-rest/process-definition",

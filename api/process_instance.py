@@ -1,13 +1,12 @@
 """Running process instances: query, variables, activity tree, delete."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from engine import instances, runtime
 from engine.variables import map_to_wire
 
 from . import render, schemas
 from .auth import engine, principal
+from .blueprint import Blueprint
 
 blp = Blueprint("process-instance", __name__, url_prefix="/engine-rest/process-instance",
                 description="Running process instances (cases)")

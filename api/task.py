@@ -1,13 +1,12 @@
 """User tasks: what a department lists, claims and completes."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from engine import tasks
 from engine.variables import from_wire, map_to_wire
 
 from . import render, schemas
 from .auth import engine, principal
+from .blueprint import Blueprint
 
 blp = Blueprint("task", __name__, url_prefix="/engine-rest/task", description="User tasks")
 

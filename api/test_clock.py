@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from engine.clock import clock
 from engine.errors import BadRequest
@@ -10,6 +9,7 @@ from engine.identity import require_admin
 from engine.variables import parse_date
 
 from .auth import principal
+from .blueprint import Blueprint
 
 blp = Blueprint("test-clock", __name__, url_prefix="/api/v1/test/clock",
                 description="Test clock (enabled by APPROVALS_TEST_CLOCK=1)")
