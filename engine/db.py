@@ -5,6 +5,8 @@ everything it writes commits together or not at all.
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from pathlib import Path
 
@@ -36,12 +38,17 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=20, max_overflow=20)
-        writers = threading.Lock()
+        writers = WriterQueue(_sqlite_path(url))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, writers))
         event.listen(engine, "checkin", _sqlite_checkin)
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    path = url.split("sqlite:///", 1)[-1] if "sqlite:///" in url else ""
+    return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -54,13 +61,49 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _sqlite_begin(conn, writers: threading.Lock) -> None:
-    # A write transaction takes the write lock up front: two writers then queue on
-    # busy_timeout instead of one failing when it upgrades a stale read snapshot.
-    immediate = conn.get_execution_options().get("write", False)
-    # Writers of this process queue on a lock first: SQLite's busy handler polls with
-    # sleeps of up to 100 ms, which capped threaded writes at ~70/s (bench/bench_http.py).
+class WriterQueue:
+    """Where SQLite writers wait for their turn, instead of in SQLite's busy handler, which
+    polls with sleeps of up to 100 ms: that capped threaded writes at ~70/s
+    (bench/bench_http.py).  Threads of one process queue on a lock; the thread holding it
+    then takes an exclusive flock on `<database>-writer`, where the server processes
+    (gunicorn workers, `app.py` commands) queue, woken by the kernel the moment the
+    holder lets go.  The flock goes with its process if that dies."""
+
+    def __init__(self, database: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._path = database.with_name(database.name + "-writer") if database is not None else None
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self, timeout: float = 30) -> bool:
+        if not self._threads.acquire(timeout=timeout):
+            return False
+        if self._path is not None:
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            except OSError:            # the folder is read-only: SQLite's own locking still holds
+                pass
+        return True
+
+    def release(self) -> None:
+        if self._path is not None and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except OSError:
+                pass
+        self._threads.release()
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():     # a forked child opens its own
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        return self._fd
+
+
+def _sqlite_begin(conn, writers: WriterQueue) -> None:
+    # A write transaction takes the write lock up front: two writers then queue
+    # instead of one failing when it upgrades a stale read snapshot.
     # Released when the connection returns to the pool, i.e. after COMMIT or ROLLBACK.
+    immediate = conn.get_execution_options().get("write", False)
     if immediate and "writer" not in conn.info and writers.acquire(timeout=30):
         conn.info["writer"] = writers
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
