@@ -4,16 +4,20 @@ spec cache, the live-workflow cache, and running engine steps until every branch
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Callable
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -24,21 +28,123 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
                     ExternalTask, PassThroughTask)
 
 
-class ReferencedSpecWorkflowConverter(BpmnWorkflowConverter):
-    """Stores the process spec by name: specs live in the definition cache, so an
-    instance's state stays small and parsing happens once per definition version."""
+# --- state JSON -----------------------------------------------------------------------
+#
+# An instance's state is SpiffWorkflow's own serialization, with two changes:
+#   * the process spec is stored by name (specs live in the definition cache, so the
+#     state stays small and parsing happens once per definition version);
+#   * each task's JSON text is kept on the live workflow once the task can no longer
+#     change, and reused by the next command's dump.  A finished task's text never
+#     changes, and serializing the whole tree again on every command made a step in a
+#     case with 500 finished tasks cost ~5x one in a fresh case (bench/bench_flatness.py).
+#
+# The output is byte for byte what SpiffWorkflow writes (APPROVALS_CHECK_STATE=1, set by
+# the test suite, compares the two on every dump).
 
+FROZEN = TaskState.COMPLETED | TaskState.CANCELLED
+_SCALARS = (str, int, float, bool, type(None))
+_SPLICE_TOKEN = "\x00tasks-" + secrets.token_hex(8) + "-"
+_splices: ContextVar[dict | None] = ContextVar("approvals_state_splices", default=None)
+CHECK_STATE = os.environ.get("APPROVALS_CHECK_STATE") == "1"
+
+
+def _content(values: dict):
+    """`values` as a comparable tuple if it holds only scalars or lists of scalars
+    (nothing SpiffWorkflow's shallow data copies could share with a running task), else None."""
+    items = []
+    for key, value in values.items():
+        if not isinstance(value, _SCALARS):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, _SCALARS) for v in value):
+                return None
+            value = (type(value), *value)
+        items.append((key, type(value), value))
+    return tuple(items)
+
+
+def _frozen_key(task, parent_content):
+    """What a finished task's JSON depends on, or None while it may still change.  Its
+    data is stored as a delta against its parent's, which may still change (a
+    multi-instance body collects its rounds): the parent's data is part of the key."""
+    if not task.state & FROZEN:
+        return None
+    data, internal = _content(task.data), _content(task.internal_data)
+    if data is None or internal is None:
+        return None
+    parent = task.parent
+    if parent is not None:
+        content = parent_content.get(parent.id, _MISSING)
+        if content is _MISSING:
+            content = parent_content[parent.id] = _content(parent.data)
+        if content is None:
+            return None
+    else:
+        content = ()
+    return (task.state, task.last_state_change, task.triggered, tuple(task._children), data, internal, content)
+
+
+_MISSING = object()
+
+
+class _SplicedTasks:
+    """WorkflowConverter.to_dict with the tasks as a placeholder, their JSON spliced in
+    by dump_state from the per-task texts."""
+
+    def workflow_to_dict(self, workflow) -> dict:
+        splices = _splices.get()
+        if splices is None:                  # a plain to_dict (not through dump_state)
+            tasks = self.mapping_to_dict(workflow.tasks)
+        else:
+            tasks = f"{_SPLICE_TOKEN}{len(splices)}"
+            splices[tasks] = self._tasks_json(workflow)
+        return {
+            "data": self.registry.convert(self.registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": tasks,
+            "root": str(workflow.task_tree.id),
+        }
+
+    def _tasks_json(self, workflow) -> str:
+        cached = getattr(workflow, "_approvals_task_json", {})
+        kept, parts, parent_content = {}, [], {}
+        encoder = SERIALIZER._encoder_cls
+        for task_id, task in workflow.tasks.items():
+            key = _frozen_key(task, parent_content)
+            hit = cached.get(task_id) if key is not None else None
+            if hit is not None and hit[0] == key:
+                part = hit[1]
+            else:
+                part = f'"{task_id}": {json.dumps(self.registry.convert(task), cls=encoder)}'
+            if key is not None:
+                kept[task_id] = (key, part)
+            parts.append(part)
+        workflow._approvals_task_json = kept
+        return "{" + ", ".join(parts) + "}"
+
+
+class ReferencedSpecWorkflowConverter(_SplicedTasks, BpmnWorkflowConverter):
     def to_dict(self, workflow):
-        dct = WorkflowConverter.to_dict(self, workflow)
+        dct = self.workflow_to_dict(workflow)
         dct["spec"] = workflow.spec.name
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
 
+class SubWorkflowConverter(_SplicedTasks, BpmnSubWorkflowConverter):
+    def to_dict(self, workflow):
+        dct = self.workflow_to_dict(workflow)
+        dct["parent_task_id"] = str(workflow.parent_task_id)
+        dct["spec"] = workflow.spec.name
+        return dct
+
+
 def _serializer_config() -> dict:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = ReferencedSpecWorkflowConverter
+    config[BpmnSubWorkflow] = SubWorkflowConverter
     # Every spec class of ours needs a converter (SpiffWorkflow has none for them).
     config[UserTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
@@ -52,7 +158,24 @@ SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_serializer
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:
-    return SERIALIZER.serialize_json(workflow)
+    splices: dict = {}
+    token = _splices.set(splices)
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        dct = SERIALIZER.to_dict(workflow)
+        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+        text = json.dumps(dct, cls=SERIALIZER._encoder_cls)
+    finally:
+        registry._encoder_mode = False
+        _splices.reset(token)
+    for placeholder, tasks in splices.items():
+        text = text.replace(json.dumps(placeholder), tasks, 1)
+    if CHECK_STATE:
+        expected = SERIALIZER.serialize_json(workflow)
+        if text != expected:
+            raise AssertionError("the state JSON spliced from cached task texts differs from SpiffWorkflow's")
+    return text
 
 
 def load_state(state_json: str, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:
@@ -170,11 +293,18 @@ def run_until_waiting(workflow: BpmnWorkflow, max_rounds: int = 1000) -> None:
     try:
         for _ in range(max_rounds):
             workflow.do_engine_steps()
-            if workflow.get_next_task(state=TaskState.READY, manual=False) is None:
+            if not _automatic_ready(workflow):
                 return
         raise ModelError(f"the process did not come to rest after {max_rounds} rounds (an endless loop?)")
     except WorkflowException as err:
         raise model_error(err) from err
+
+
+def _automatic_ready(workflow: BpmnWorkflow) -> bool:
+    """Whether an engine task is READY (a plain scan: SpiffWorkflow's filtered tree
+    iterator cost 8 % of a step in a case with 500 finished tasks)."""
+    ready = TaskState.READY
+    return any(t.state == ready and not t.task_spec.manual for t in iter_all_tasks(workflow))
 
 
 def iter_all_tasks(workflow: BpmnWorkflow):

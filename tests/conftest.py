@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.config import ROOT, Settings
-from engine.db import migrate
-from engine.models import Base
+# Every dump of a case's state is compared with SpiffWorkflow's own serialization, in this
+# process and in the servers the tests start (engine/workflows.py, "state JSON").
+os.environ.setdefault("APPROVALS_CHECK_STATE", "1")
+
+from engine.config import ROOT, Settings  # noqa: E402
+from engine.db import migrate  # noqa: E402
+from engine.models import Base  # noqa: E402
 
 PG_URL = os.environ.get("APPROVALS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADMIN = ("admin", "admin-secret")

@@ -1,0 +1,117 @@
+"""The state JSON spliced from cached task texts is SpiffWorkflow's own serialization.
+
+engine.workflows keeps each finished task's JSON text on the live workflow and reuses it
+on the next dump; these tests change the things such a text depends on and compare the
+dump with SpiffWorkflow's serialize_json, byte for byte."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.util.task import TaskState
+
+from engine import workflows
+from engine.workflows import SERIALIZER, dump_state, load_state, parse_resources
+
+HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="D" targetNamespace="http://bpmn.io/schema/bpmn">\n')
+LOOP = (HEAD + '<bpmn:process id="loop" isExecutable="true"><bpmn:startEvent id="S" />'
+        '<bpmn:userTask id="Round"><bpmn:multiInstanceLoopCharacteristics isSequential="true">'
+        '<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">rounds</bpmn:loopCardinality>'
+        '</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask><bpmn:endEvent id="E" />'
+        '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Round" />'
+        '<bpmn:sequenceFlow id="F2" sourceRef="Round" targetRef="E" /></bpmn:process></bpmn:definitions>')
+
+
+@pytest.fixture(autouse=True)
+def no_check(monkeypatch):
+    """The suite runs with APPROVALS_CHECK_STATE=1; these tests compare by themselves."""
+    monkeypatch.setattr(workflows, "CHECK_STATE", False)
+
+
+def _loop(rounds: int = 6):
+    parser = parse_resources([("loop.bpmn", LOOP.encode())])
+    spec = parser.get_spec("loop")
+    workflow = BpmnWorkflow(spec, {}, script_engine=PythonScriptEngine())
+    workflow.task_tree.data["rounds"] = rounds
+    workflow.do_engine_steps()
+    return workflow, spec
+
+
+def _complete_one(workflow, **data):
+    [task] = workflow.get_tasks(state=TaskState.READY, manual=True)
+    task.data.update(data)
+    task.run()
+    workflow.do_engine_steps()
+    return task
+
+
+def _assert_same(workflow):
+    assert dump_state(workflow) == SERIALIZER.serialize_json(workflow)
+
+
+def test_repeated_dumps_reuse_finished_tasks_and_match_spiffworkflow():
+    workflow, _ = _loop()
+    for n in range(5):
+        _complete_one(workflow, opinion=f"round {n}")
+        _assert_same(workflow)
+        _assert_same(workflow)                               # the second dump is all cache hits
+    assert len(workflow._approvals_task_json) >= 5          # finished rounds were kept
+
+
+def test_a_finished_task_changed_in_place_is_serialized_again():
+    workflow, _ = _loop()
+    done = _complete_one(workflow, opinion="first")
+    _complete_one(workflow, opinion="second")
+    dump_state(workflow)
+    done.data["opinion"] = "edited afterwards"
+    done.internal_data["note"] = "x"
+    assert '"edited afterwards"' in dump_state(workflow)
+    _assert_same(workflow)
+
+
+def test_a_change_of_the_parents_data_recomputes_the_childrens_deltas():
+    workflow, _ = _loop()
+    _complete_one(workflow, opinion="first")
+    dump_state(workflow)
+    body = next(t for t in workflow.tasks.values() if t.task_spec.name == "Round")
+    body.data["collected"] = ["a", "b"]                      # a multi-instance body gathers results
+    _assert_same(workflow)
+    body.data["collected"].append("c")                       # ...in place, too
+    _assert_same(workflow)
+
+
+def test_nested_data_is_never_cached_and_still_correct():
+    workflow, _ = _loop()
+    _complete_one(workflow, form={"decision": "approve", "items": [{"n": 1}]})
+    dump_state(workflow)
+    finished = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED and "form" in t.data]
+    finished[0].data["form"]["items"][0]["n"] = 2            # shared by SpiffWorkflow's shallow copies
+    _assert_same(workflow)
+
+
+def test_the_spliced_state_restores_to_the_same_workflow():
+    workflow, spec = _loop()
+    for n in range(3):
+        _complete_one(workflow, opinion=f"round {n}")
+        dump_state(workflow)
+    text = dump_state(workflow)
+    restored = load_state(text, spec, {}, PythonScriptEngine())
+    assert dump_state(restored) == text
+    assert json.loads(text)["tasks"].keys() == {str(t) for t in workflow.tasks}
+
+
+def test_the_check_mode_catches_a_stale_text(monkeypatch):
+    workflow, _ = _loop()
+    _complete_one(workflow, opinion="first")
+    dump_state(workflow)
+    task_id, (cache_key, text) = next(iter(workflow._approvals_task_json.items()))   # '"id": {...}' 
+    assert '"state": 64' in text                             # COMPLETED
+    workflow._approvals_task_json[task_id] = (cache_key, text.replace('"state": 64', '"state": 65'))
+    monkeypatch.setattr(workflows, "CHECK_STATE", True)
+    with pytest.raises(AssertionError):
+        dump_state(workflow)
