@@ -22,6 +22,7 @@ import harness  # noqa: E402
 import workload  # noqa: E402
 
 REST = "/engine-rest"
+SQLITE_2 = "SQLite, 2 server processes"
 
 
 def typed(values: dict) -> dict:
@@ -120,7 +121,7 @@ def tables(data: dict, stores: list[str], threads_list, cases: int, rounds: int)
             table.rows.append([label, threads, s["rate"], s["p50"], s["p99"], c["rate"], c["p50"], c["p99"]])
             table.metrics[(label, threads)] = c["rate"]
     table.notes.append(f"Median of {rounds} interleaved rounds of {cases} cases ({cases * 5} completions) per cell; "
-                       "server workers: SQLite 1, PostgreSQL 2 (the defaults).")
+                       "server workers: SQLite 1, PostgreSQL 2 (the defaults), and SQLite with WEB_CONCURRENCY=2.")
     mem = harness.Table("Server memory under this load", ["store", "worker processes", "peak RSS per worker MB",
                                                           "peak RSS all processes MB"])
     for label in stores:
@@ -134,16 +135,18 @@ def tables(data: dict, stores: list[str], threads_list, cases: int, rounds: int)
 def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     threads_list = (1, 4, 16)
     rounds, cases = (3, 40) if quick else (5, 100)
-    kinds = [("SQLite", "sqlite")] + ([("PostgreSQL", "pg")] if pg_url else [])
+    # (label, store, gunicorn workers): the defaults, and SQLite with WEB_CONCURRENCY=2
+    # (the processes queue for SQLite's single writer, engine/db.py WriterQueue)
+    kinds = [("SQLite", "sqlite", None), (SQLITE_2, "sqlite", 2)] + ([("PostgreSQL", "pg", None)] if pg_url else [])
     from contextlib import ExitStack
     with ExitStack() as stack:
         stores = []
-        for label, kind in kinds:
+        for label, kind, _ in kinds:
             url = stack.enter_context(harness.fresh_database(kind, pg_url))
             workload.prepare_database(url, forms=False)
             stores.append((label, url))
-        data = measure(stores, threads_list, rounds, cases)
-    return tables(data, [label for label, _ in kinds], threads_list, cases, rounds)
+        data = measure(stores, threads_list, rounds, cases, workers={label: w for label, _, w in kinds if w})
+    return tables(data, [label for label, _, _ in kinds], threads_list, cases, rounds)
 
 
 def main() -> None:
