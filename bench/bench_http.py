@@ -76,7 +76,10 @@ def http_round(server: harness.Server, cases: int, threads: int, key: str = work
                forms: bool = False) -> tuple[harness.Round, harness.Round]:
     """(starts, completions) of one round."""
     starts, ids = start_cases(server, key, cases, threads)
-    completions = complete_tasks(server, open_tasks(server, ids), threads, forms)
+    order = open_tasks(server, ids)
+    cpu = server.cpu_seconds()
+    completions = complete_tasks(server, order, threads, forms)
+    completions.cpu = server.cpu_seconds() - cpu
     return starts, completions
 
 
@@ -113,12 +116,13 @@ def tables(data: dict, stores: list[str], threads_list, cases: int, rounds: int)
     table = harness.Table(
         "HTTP API: throughput and latency (five-department review, real gunicorn server)",
         ["store", "client threads", "instances/s", "start p50 ms", "start p99 ms",
-         "completions/s", "complete p50 ms", "complete p99 ms"])
+         "completions/s", "complete p50 ms", "complete p99 ms", "server CPU ms per completion"])
     for label in stores:
         for threads in threads_list:
             r = data["results"][(label, threads)]
             s, c = r["starts"], r["completions"]
-            table.rows.append([label, threads, s["rate"], s["p50"], s["p99"], c["rate"], c["p50"], c["p99"]])
+            table.rows.append([label, threads, s["rate"], s["p50"], s["p99"], c["rate"], c["p50"], c["p99"],
+                               c["cpu_ms"]])
             table.metrics[(label, threads)] = c["rate"]
     table.notes.append(f"Median of {rounds} interleaved rounds of {cases} cases ({cases * 5} completions) per cell; "
                        "server workers: SQLite 1, PostgreSQL 2 (the defaults), and SQLite with WEB_CONCURRENCY=2.")

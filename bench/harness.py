@@ -50,6 +50,7 @@ class Round:
     ops: int
     seconds: float
     latencies: list = field(default_factory=list)
+    cpu: float | None = None           # CPU seconds the server's processes spent on it, where measured
 
     @property
     def rate(self) -> float:
@@ -61,6 +62,8 @@ def summarize(rounds: list[Round]) -> dict:
     return {"rate": median(r.rate for r in rounds),
             "p50": median(percentile(r.latencies, 0.50) * 1000 for r in rounds if r.latencies),
             "p99": median(percentile(r.latencies, 0.99) * 1000 for r in rounds if r.latencies),
+            "cpu_ms": median([r.cpu / r.ops * 1000 for r in rounds if r.cpu is not None and r.ops]
+                             or [float("nan")]),
             "rounds": len(rounds)}
 
 
@@ -180,6 +183,18 @@ class Server:
         return {"worker_peak": max((w.get("VmHWM", 0) for w in workers), default=0),
                 "total_peak": master.get("VmHWM", 0) + sum(w.get("VmHWM", 0) for w in workers),
                 "workers": len(workers)}
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker processes so far (the master only watches)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in _children(self.proc.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
 
     def client(self, user: str, password: str) -> "Http":
         return Http(self.port, user, password)
