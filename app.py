@@ -5,6 +5,7 @@
     python app.py migrate    bring the database schema up to date
     python app.py deploy     deploy bpmn/*.bpmn and forms/*.form (or the given files)
     python app.py audit verify   recompute every audit hash chain; exit 1 naming the case and event if any was altered
+    python app.py unlock USER    lift the lock wrong passwords put on an account (e.g. the admin's)
     python app.py worker     run the external-task workers with the department connectors (workers/connectors.toml)
     python app.py sandbox    serve the department-system sandbox (http://127.0.0.1:8081)
     python app.py demo       one narrated case of each reform process against the running server (test clock)
@@ -23,10 +24,11 @@ from pathlib import Path
 from flask import Flask
 
 import api
-from engine import deployments, identity
+from engine import audit, deployments, identity
 from engine.config import Settings
 from engine.context import Engine
 from engine.db import migrate
+from engine.errors import NotFound
 from engine.scheduler import TimerScheduler
 from workers import cli as worker_cli, companions as worker_companions, demo as demo_cli
 
@@ -60,6 +62,20 @@ def ensure_admin(engine: Engine) -> None:
               "  (shown once; set ADMIN_PASSWORD to choose your own)\n", flush=True)
 
 
+def unlock_user(engine: Engine, user_id: str) -> int:
+    """The operator's way back in when the administrator account itself is locked."""
+    try:
+        with engine.uow() as uow:
+            identity.unlock(uow.session, user_id)
+            audit.record_system(uow.session, None, "UserUnlocked", {"userId": user_id, "by": "app.py unlock"})
+            uow.commit()
+    except NotFound as err:
+        print(err.message, file=sys.stderr)
+        return 1
+    print(f"user '{user_id}' unlocked", flush=True)
+    return 0
+
+
 def library_files(settings: Settings) -> list[Path]:
     return (sorted(settings.bpmn_dir.glob("*.bpmn")) + sorted(settings.bpmn_dir.glob("*.json"))
             + sorted(settings.forms_dir.glob("*.form")))
@@ -85,7 +101,6 @@ def audit_verify(settings: Settings, verbose: bool = False) -> int:
     """Recompute every chain read-only; exit status 1 if any row was edited, inserted or deleted."""
     from sqlalchemy.orm import Session
 
-    from engine import audit
     from engine.db import check_migrated, make_engine
     db = make_engine(settings.database_url)
     try:
@@ -155,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     audit_cmd = sub.add_parser("audit", help="check the tamper-evident audit trail")
     audit_cmd.add_argument("action", choices=["verify"])
     audit_cmd.add_argument("-v", "--verbose", action="store_true", help="list every chain, not only broken ones")
+    unlock_cmd = sub.add_parser("unlock", help="lift the lock wrong passwords put on an account")
+    unlock_cmd.add_argument("user")
     worker_cli.add_commands(sub)
     demo_cli.add_command(sub)
     args = parser.parse_args(argv)
@@ -180,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             deploy_files(engine, args.files or library_files(settings), args.name)
             return 0
+        if args.command == "unlock":
+            return unlock_user(engine, args.user)
         if args.command == "run":
             ensure_admin(engine)
             deploy_files(engine, library_files(settings))

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 
 from flask import current_app, g, request
 
 from engine.errors import Unauthorized
-from engine.identity import Principal, authenticate_password, authenticate_token
+from engine.identity import LOCKED, Login, Principal, authenticate_token, check_password, record_login
+from engine.variables import format_date
+
+log = logging.getLogger(__name__)
 
 PUBLIC = ("/engine-rest/openapi.json", "/engine-rest/docs", "/engine-rest/swagger")
 
@@ -32,17 +36,43 @@ def authenticate() -> None:
     scheme, _, credentials = header.partition(" ")
     # A bare connection, not a unit of work: two Core statements need no ORM session,
     # and every request pays for this (bench/bench_http.py).
+    login = None
     with engine().db.connect() as conn:
         if scheme.lower() == "basic":
             try:
                 user_id, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 raise Unauthorized("malformed Basic credentials") from None
-            found = authenticate_password(conn, user_id, password)
+            login = check_password(conn, user_id, password)
+            found = login.principal
         elif scheme.lower() == "bearer" and credentials:
             found = authenticate_token(conn, credentials.strip())
         else:
             raise Unauthorized("authentication required: send HTTP Basic credentials or a Bearer token")
+    if login is not None and login.needs_writing:
+        login = settle_login(user_id, login)
     if found is None:
+        if login is not None and login.refused == LOCKED:
+            raise Unauthorized(locked_message(user_id, login.locked_until))
         raise Unauthorized("unknown user, wrong password, or a revoked or expired token")
     g.principal = found
+
+
+def settle_login(user_id: str, login: Login) -> Login:
+    """Count a failure (or clear the count after a success) and audit refusals, in a
+    transaction of its own.  A failure to write is logged; the answer stands."""
+    settings = engine().settings
+    try:
+        with engine().uow() as uow:
+            login = record_login(uow.session, user_id, login, settings.login_max_attempts,
+                                 settings.login_lock_minutes)
+            uow.commit()
+    except Exception:                                   # noqa: BLE001 - the 401 (or the login) stands regardless
+        log.exception("could not record a login attempt of %r", user_id[:64])
+    return login
+
+
+def locked_message(user_id: str, until) -> str:
+    return (f"user '{user_id}' is locked after {engine().settings.login_max_attempts} wrong passwords in a row "
+            f"until {format_date(until)}; an administrator can unlock it sooner "
+            f"(POST /engine-rest/user/{user_id}/unlock)")

@@ -12,7 +12,7 @@ from engine.models import Group, Membership, User
 from engine.variables import format_date
 
 from . import render, schemas
-from .auth import engine, principal
+from .auth import engine, principal, settle_login
 from .blueprint import Blueprint
 from .paging import page
 
@@ -47,6 +47,17 @@ def set_password(body, user_id):
             identity.require_current_password(uow.session, me, body.get("authenticatedUserPassword"))
         identity.set_password(uow.session, user_id, body["password"])
         record_system(uow.session, me.user_id, "PasswordChanged", {"userId": user_id})    # never the password
+        uow.commit()
+
+
+@blp.route("/user/<user_id>/unlock", methods=["POST"])
+@blp.response(204)
+def unlock_user(user_id):
+    """Lift a lock left by wrong passwords (Camunda's POST /user/{id}/unlock), and reset the count."""
+    identity.require_admin(principal(), "unlocking users")
+    with engine().uow() as uow:
+        identity.unlock(uow.session, user_id)
+        record_system(uow.session, principal().user_id, "UserUnlocked", {"userId": user_id})
         uow.commit()
 
 
@@ -125,8 +136,10 @@ def remove_member(group_id, user_id):
 def verify(body):
     """Camunda's credential check: {"authenticatedUser", "authenticated"}."""
     with engine().uow(write=False) as uow:
-        ok = identity.authenticate_password(uow.session, body["username"], body["password"]) is not None
-    return {"authenticatedUser": body["username"], "authenticated": ok}
+        login = identity.check_password(uow.session, body["username"], body["password"])
+    if login.needs_writing:                    # an oracle for passwords: failures count here too
+        settle_login(body["username"], login)
+    return {"authenticatedUser": body["username"], "authenticated": login.principal is not None}
 
 
 @tokens.route("", methods=["POST"])

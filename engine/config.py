@@ -26,6 +26,10 @@ class Settings:
     workflow_cache_size: int = 256
     # Fire timers in this process (every server process does; tests may switch it off).
     timers_enabled: bool = True
+    # Login failure handling (等保 登录失败处理): this many wrong passwords in a row lock the
+    # account for `login_lock_minutes`; an administrator may unlock it sooner.
+    login_max_attempts: int = 5
+    login_lock_minutes: int = 15
     bpmn_dir: Path = ROOT / "bpmn"
     forms_dir: Path = ROOT / "forms"
     extra: dict = field(default_factory=dict)
@@ -44,6 +48,8 @@ class Settings:
         s.script_tasks_enabled = _flag(env.get("APPROVALS_SCRIPT_TASKS"))
         s.workflow_cache_size = int(env.get("APPROVALS_WORKFLOW_CACHE") or s.workflow_cache_size)
         s.timers_enabled = not _flag(env.get("APPROVALS_NO_TIMERS"))
+        s.login_max_attempts = int(env.get("APPROVALS_LOGIN_MAX_ATTEMPTS") or s.login_max_attempts)
+        s.login_lock_minutes = int(env.get("APPROVALS_LOGIN_LOCK_MINUTES") or s.login_lock_minutes)
         return s
 
     @property

@@ -13,9 +13,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -107,29 +107,94 @@ def groups_of(session: Session, user_id: str) -> frozenset:
 # statement built once (an ORM get plus a group query cost 0.2 of a task completion,
 # bench/bench_overhead.py).
 _USERS, _MEMBERSHIPS, _TOKENS = User.__table__, Membership.__table__, ApiToken.__table__
-_CREDENTIALS = select(_USERS.c.password_hash, _USERS.c.credentials_version, _MEMBERSHIPS.c.group_id) \
+_CREDENTIALS = select(_USERS.c.password_hash, _USERS.c.credentials_version, _USERS.c.failed_logins,
+                      _USERS.c.locked_until, _MEMBERSHIPS.c.group_id) \
     .select_from(_USERS.outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _USERS.c.id)) \
     .where(_USERS.c.id == bindparam("user_id"))
 _TOKEN = select(_TOKENS.c.user_id, _TOKENS.c.expires, _TOKENS.c.revoked, _MEMBERSHIPS.c.group_id) \
     .select_from(_TOKENS.outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _TOKENS.c.user_id)) \
     .where(_TOKENS.c.token_hash == bindparam("token_hash"))
 
+UNKNOWN, WRONG, LOCKED = "unknown user", "wrong password", "locked"
 
-def authenticate_password(session: Session | Connection, user_id: str, password: str) -> Principal | None:
+
+@dataclass(frozen=True)
+class Login:
+    """The outcome of a password check.  `refused` says why there is no principal;
+    `reset` that the user logged in after failed attempts (the count goes back to 0)."""
+    principal: Principal | None
+    refused: str | None = None
+    locked_until: datetime | None = None
+    reset: bool = False
+
+    @property
+    def needs_writing(self) -> bool:
+        return self.refused is not None or self.reset
+
+
+def check_password(session: Session | Connection, user_id: str, password: str) -> Login:
+    """Read-only: who this is, or why not.  A locked account is refused even with the
+    right password (`record_login` counts the failures and locks)."""
     if not user_id or len(user_id) > 64 or "\x00" in user_id:     # no user has such an id (PostgreSQL refuses NUL)
-        return None
+        return Login(None, UNKNOWN)
     rows = session.execute(_CREDENTIALS, {"user_id": user_id}).all()
     if not rows or not rows[0].password_hash:
-        return None
-    password_hash, version = rows[0].password_hash, rows[0].credentials_version
-    key = _verified.key(user_id, password, version)
+        return Login(None, UNKNOWN)
+    first = rows[0]
+    if first.locked_until is not None and first.locked_until > utcnow():
+        return Login(None, LOCKED, first.locked_until)
+    key = _verified.key(user_id, password, first.credentials_version)
     if not _verified.fresh(key):
         with _verified.kdf_slots:
             if not _verified.fresh(key):
-                if not verify_password(password, password_hash):
-                    return None
+                if not verify_password(password, first.password_hash):
+                    return Login(None, WRONG)
                 _verified.remember(key)
-    return Principal(user_id, frozenset(r.group_id for r in rows if r.group_id is not None))
+    return Login(Principal(user_id, frozenset(r.group_id for r in rows if r.group_id is not None)),
+                 reset=bool(first.failed_logins))
+
+
+def authenticate_password(session: Session | Connection, user_id: str, password: str) -> Principal | None:
+    return check_password(session, user_id, password).principal
+
+
+def record_login(session: Session, user_id: str, login: Login, max_attempts: int, lock_minutes: int) -> Login:
+    """Write what a login attempt changes, in the caller's write transaction: a wrong
+    password counts (the `max_attempts`-th in a row locks the account for `lock_minutes`;
+    a lock that has run out starts the count afresh), a success after failures resets the
+    count, and every refused attempt goes into the system audit chain.  Returns the login
+    with the lock it caused, if any."""
+    if login.reset:
+        session.execute(update(_USERS).where(_USERS.c.id == user_id).values(failed_logins=0, locked_until=None))
+        return login
+    now = utcnow()
+    if login.refused == WRONG:
+        row = session.execute(select(_USERS.c.failed_logins, _USERS.c.locked_until)
+                              .where(_USERS.c.id == user_id).with_for_update()).first()
+        if row is None:                                  # deleted meanwhile
+            return login
+        expired = row.locked_until is not None and row.locked_until <= now
+        attempts = 1 if expired else (row.failed_logins or 0) + 1
+        locked_until = now + timedelta(minutes=lock_minutes) if attempts >= max_attempts else None
+        session.execute(update(_USERS).where(_USERS.c.id == user_id)
+                        .values(failed_logins=attempts, locked_until=locked_until))
+        record_system(session, user_id, "LoginFailed",
+                      {"reason": WRONG, "attempts": attempts, "maxAttempts": max_attempts,
+                       "lockedUntil": locked_until}, outcome="denied")
+        return Login(None, LOCKED if locked_until else WRONG, locked_until)
+    if login.refused == LOCKED:
+        record_system(session, user_id, "LoginFailed", {"reason": "account locked", "lockedUntil": login.locked_until},
+                      outcome="denied")
+    elif login.refused == UNKNOWN:
+        shown = user_id[:64].replace("\x00", "")
+        record_system(session, None, "LoginFailed", {"reason": UNKNOWN, "userId": shown}, outcome="denied")
+    return login
+
+
+def unlock(session: Session, user_id: str) -> None:
+    if session.get(User, user_id) is None:
+        raise NotFound(f"no user with id '{user_id}'")
+    session.execute(update(_USERS).where(_USERS.c.id == user_id).values(failed_logins=0, locked_until=None))
 
 
 def token_digest(token: str) -> str:

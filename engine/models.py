@@ -243,6 +243,9 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     credentials_version: Mapped[int] = mapped_column(Integer, default=0)
+    # consecutive wrong passwords, and until when the account refuses logins (登录失败处理)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Group(Base):

@@ -1,0 +1,112 @@
+"""Login failure handling (等保 登录失败处理): wrong passwords are counted and audited, the
+fifth in a row locks the account for 15 minutes (even against the right password), an
+administrator (or `python app.py unlock`) lifts the lock.  Through the HTTP API, on both
+databases."""
+from __future__ import annotations
+
+import pytest
+
+from app import main as cli
+from tests.conftest import ADMIN
+
+pytestmark = pytest.mark.usefixtures("officer")
+
+
+@pytest.fixture
+def settings(settings):
+    settings.test_clock = True
+    return settings
+
+
+@pytest.fixture
+def officer(client):
+    r = client.post("/engine-rest/user/create", json={"profile": {"id": "fgw1"}, "credentials": {"password": "pw"}})
+    assert r.status_code == 204, r.get_json()
+
+
+def _fail(client, times: int, user: str = "fgw1") -> list:
+    return [client.as_user(user, "not-the-password").get("/engine-rest/version") for _ in range(times)]
+
+
+def _events(client, **query) -> list:
+    r = client.get("/api/v1/audit/system-events", query_string={"kind": "LoginFailed", **query})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def test_the_fifth_wrong_password_locks_the_account_even_against_the_right_one(client):
+    answers = _fail(client, 5)
+    assert [r.status_code for r in answers] == [401] * 5
+    assert "locked" not in answers[3].get_json()["message"]             # no hint before the lock
+    assert "is locked after 5 wrong passwords" in answers[4].get_json()["message"]
+    r = client.as_user("fgw1", "pw").get("/engine-rest/version")
+    assert r.status_code == 401 and "is locked" in r.get_json()["message"]
+    assert "/engine-rest/user/fgw1/unlock" in r.get_json()["message"]
+    attempts = [e["data"].get("attempts") for e in _events(client, actor="fgw1")]
+    assert attempts == [1, 2, 3, 4, 5, None]                           # the refused right password too
+    assert _events(client, actor="fgw1")[4]["data"]["lockedUntil"]
+
+
+def test_a_success_before_the_limit_starts_the_count_again(client):
+    _fail(client, 4)
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 200
+    _fail(client, 4)
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 200
+
+
+def test_the_lock_runs_out_after_15_minutes(client):
+    client.put("/api/v1/test/clock", json={"now": "2025-10-09T09:00:00+08:00"})
+    _fail(client, 5)
+    client.put("/api/v1/test/clock", json={"now": "2025-10-09T09:14:00+08:00"})
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 401
+    client.put("/api/v1/test/clock", json={"now": "2025-10-09T09:15:01+08:00"})
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 200
+    _fail(client, 4)                                                    # a fresh count after the lock
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 200
+
+
+def test_an_administrator_unlocks_and_only_an_administrator(client):
+    r = client.post("/engine-rest/user/create", json={"profile": {"id": "zjj1"}, "credentials": {"password": "pw"}})
+    assert r.status_code == 204
+    _fail(client, 5)
+    r = client.as_user("zjj1", "pw").post("/engine-rest/user/fgw1/unlock")
+    assert r.status_code == 403 and "camunda-admin" in r.get_json()["message"]
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 401
+    assert client.post("/engine-rest/user/fgw1/unlock").status_code == 204
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 200
+    assert client.post("/engine-rest/user/nobody/unlock").status_code == 404
+    unlocked = client.get("/api/v1/audit/system-events", query_string={"kind": "UserUnlocked"}).get_json()
+    assert [(e["actor"], e["data"]["userId"]) for e in unlocked] == [("admin", "fgw1")]
+
+
+def test_identity_verify_counts_and_respects_the_lock(client):
+    for _ in range(5):
+        r = client.post("/engine-rest/identity/verify", json={"username": "fgw1", "password": "guess"})
+        assert r.get_json()["authenticated"] is False
+    r = client.post("/engine-rest/identity/verify", json={"username": "fgw1", "password": "pw"})
+    assert r.get_json()["authenticated"] is False
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 401
+
+
+def test_unknown_users_are_audited_but_nothing_is_created(client):
+    assert [r.status_code for r in _fail(client, 2, user="intruder")] == [401, 401]
+    events = [e for e in _events(client) if e["data"].get("userId") == "intruder"]
+    assert len(events) == 2 and all(e["outcome"] == "denied" and e["actor"] is None for e in events)
+    assert client.get("/engine-rest/user", query_string={"id": "intruder"}).get_json() == []
+
+
+def test_tokens_issued_before_the_lock_keep_working(client):
+    token = client.as_user("fgw1", "pw").post("/api/v1/tokens", json={"label": "worker"}).get_json()["token"]
+    _fail(client, 5)
+    r = client.http.get("/engine-rest/version", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+
+
+def test_the_operator_unlocks_the_administrator_from_the_command_line(client, settings, monkeypatch, capsys):
+    _fail(client, 5, user=ADMIN[0])
+    assert client.get("/engine-rest/version").status_code == 401
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    assert cli(["unlock", ADMIN[0]]) == 0
+    assert "unlocked" in capsys.readouterr().out
+    assert client.get("/engine-rest/version").status_code == 200
+    assert cli(["unlock", "nobody"]) == 1
