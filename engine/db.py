@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
+import weakref
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -66,24 +68,36 @@ class WriterQueue:
     polls with sleeps of up to 100 ms: that capped threaded writes at ~70/s
     (bench/bench_http.py).  Threads of one process queue on a lock; the thread holding it
     then takes an exclusive flock on `<database>-writer`, where the server processes
-    (gunicorn workers, `app.py` commands) queue, woken by the kernel the moment the
-    holder lets go.  The flock goes with its process if that dies."""
+    (gunicorn workers, `app.py` commands) queue, retrying every 0.5-5 ms.  The flock goes
+    with its process if that dies; after `timeout` seconds a writer stops waiting here and
+    meets SQLite's own busy timeout (a "database is locked" error, not a hung request)."""
 
     def __init__(self, database: Path | None) -> None:
         self._threads = threading.Lock()
         self._path = database.with_name(database.name + "-writer") if database is not None else None
         self._fd: int | None = None
-        self._pid = 0
+        self._closer = None
+        _QUEUES.add(self)
 
     def acquire(self, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
         if not self._threads.acquire(timeout=timeout):
             return False
-        if self._path is not None:
+        if self._path is None:
+            return True
+        delay = 0.0005
+        while True:
             try:
-                fcntl.flock(self._file(), fcntl.LOCK_EX)
+                fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._threads.release()
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, 0.005)
             except OSError:            # the folder is read-only: SQLite's own locking still holds
-                pass
-        return True
+                return True
 
     def release(self) -> None:
         if self._path is not None and self._fd is not None:
@@ -94,9 +108,31 @@ class WriterQueue:
         self._threads.release()
 
     def _file(self) -> int:
-        if self._fd is None or self._pid != os.getpid():     # a forked child opens its own
-            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._closer = weakref.finalize(self, _close_quietly, self._fd)
         return self._fd
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (a gunicorn worker) inherits the parent's open file, which would
+        keep a flock the parent holds alive past the parent, and maybe a held thread lock:
+        close the one, replace the other."""
+        self._threads = threading.Lock()
+        if self._fd is not None:
+            self._closer.detach()
+            _close_quietly(self._fd)
+            self._fd = None
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+_QUEUES: "weakref.WeakSet[WriterQueue]" = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [queue._after_fork_in_child() for queue in list(_QUEUES)])
 
 
 def _sqlite_begin(conn, writers: WriterQueue) -> None:

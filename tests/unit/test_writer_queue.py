@@ -60,3 +60,34 @@ def test_an_in_memory_database_needs_no_lock_file(tmp_path):
 def test_only_file_databases_get_a_lock_file(url):
     from engine.db import _sqlite_path
     assert _sqlite_path(url) is None
+
+
+def test_a_writer_gives_up_after_its_timeout_instead_of_hanging(tmp_path):
+    lock_file = tmp_path / "approvals.db-writer"
+    lock_file.touch()
+    other = os.open(lock_file, os.O_RDWR)                 # another process holding the lock
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        queue = WriterQueue(tmp_path / "approvals.db")
+        assert queue.acquire(timeout=0.2) is False
+        assert queue._threads.acquire(blocking=False)        # the thread lock was given back
+        queue._threads.release()
+    finally:
+        os.close(other)
+    assert queue.acquire(timeout=1)
+    queue.release()
+
+
+def test_a_forked_child_does_not_keep_the_parents_lock_alive(tmp_path):
+    queue = WriterQueue(tmp_path / "approvals.db")
+    assert queue.acquire()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                          # the child: a fresh queue, the parent's fd closed
+        ok = queue._fd is None and queue._threads.acquire(blocking=False)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    queue.release()
+    assert not _held_elsewhere(tmp_path / "approvals.db-writer")
