@@ -50,14 +50,21 @@ CHECK_STATE = os.environ.get("APPROVALS_CHECK_STATE") == "1"
 
 def _content(values: dict):
     """`values` as a comparable tuple if it holds only scalars or lists of scalars
-    (nothing SpiffWorkflow's shallow data copies could share with a running task), else None."""
+    (nothing SpiffWorkflow's shallow data copies could share with a running task), else
+    None.  Equal tuples mean equal JSON: every value carries its type ([1] is not [1.0]),
+    and floats compare by repr (0.0 is not -0.0)."""
     items = []
     for key, value in values.items():
-        if not isinstance(value, _SCALARS):
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, _SCALARS) for v in value):
+        kind = type(value)
+        if kind is list or kind is tuple:
+            if not all(isinstance(v, _SCALARS) for v in value):
                 return None
-            value = (type(value), *value)
-        items.append((key, type(value), value))
+            value = tuple((type(v), repr(v) if type(v) is float else v) for v in value)
+        elif not isinstance(value, _SCALARS):
+            return None
+        elif kind is float:
+            value = repr(value)
+        items.append((key, kind, value))
     return tuple(items)
 
 
@@ -78,7 +85,7 @@ def _frozen_key(task, parent_content):
         if content is None:
             return None
     else:
-        content = ()
+        content = None                                   # the root stores its data whole
     return (task.state, task.last_state_change, task.triggered, tuple(task._children), data, internal, content)
 
 

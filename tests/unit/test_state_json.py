@@ -115,3 +115,14 @@ def test_the_check_mode_catches_a_stale_text(monkeypatch):
     monkeypatch.setattr(workflows, "CHECK_STATE", True)
     with pytest.raises(AssertionError):
         dump_state(workflow)
+
+
+@pytest.mark.parametrize("before, after", [([1], [1.0]), ([1], [True]), (0.0, -0.0), (1, 1.0), ("1.0", 1.0)])
+def test_values_equal_in_python_but_not_in_json_are_told_apart(before, after):
+    workflow, _ = _loop()
+    _complete_one(workflow, opinion="first")
+    done = next(t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED and t.parent is None)
+    done.data["value"] = before
+    dump_state(workflow)
+    done.data["value"] = after
+    _assert_same(workflow)
