@@ -51,6 +51,7 @@ def authenticate() -> None:
             raise Unauthorized("authentication required: send HTTP Basic credentials or a Bearer token")
     if login is not None and login.needs_writing:
         login = settle_login(user_id, login)
+        found = login.principal
     if found is None:
         if login is not None and login.refused == LOCKED:
             raise Unauthorized(locked_message(user_id, login.locked_until))
@@ -65,7 +66,7 @@ def settle_login(user_id: str, login: Login) -> Login:
     try:
         with engine().uow() as uow:
             login = record_login(uow.session, user_id, login, settings.login_max_attempts,
-                                 settings.login_lock_minutes)
+                                 settings.login_lock_minutes, engine().login_refusals)
             uow.commit()
     except Exception:                                   # noqa: BLE001 - the 401 (or the login) stands regardless
         log.exception("could not record a login attempt of %r", user_id[:64])

@@ -7,12 +7,12 @@ from sqlalchemy import select
 
 from engine import identity
 from engine.audit import record_system
-from engine.errors import NotFound
+from engine.errors import Forbidden, NotFound
 from engine.models import Group, Membership, User
 from engine.variables import format_date
 
 from . import render, schemas
-from .auth import engine, principal, settle_login
+from .auth import engine, locked_message, principal, settle_login
 from .blueprint import Blueprint
 from .paging import page
 
@@ -42,6 +42,15 @@ def set_password(body, user_id):
     me = principal()
     if me.user_id != user_id:
         identity.require_admin(me, "changing another user's password")
+    elif not me.is_admin and body.get("authenticatedUserPassword"):
+        # the current password is a password guess like any login: it counts (a stolen
+        # token must not become an unlimited oracle), and a locked account cannot change it
+        with engine().db.connect() as conn:
+            login = identity.check_password(conn, me.user_id, body["authenticatedUserPassword"])
+        if login.needs_writing:
+            login = settle_login(me.user_id, login)
+        if login.refused == identity.LOCKED:
+            raise Forbidden(locked_message(me.user_id, login.locked_until), userId=me.user_id)
     with engine().uow() as uow:
         if not me.is_admin:
             identity.require_current_password(uow.session, me, body.get("authenticatedUserPassword"))
@@ -138,7 +147,7 @@ def verify(body):
     with engine().uow(write=False) as uow:
         login = identity.check_password(uow.session, body["username"], body["password"])
     if login.needs_writing:                    # an oracle for passwords: failures count here too
-        settle_login(body["username"], login)
+        login = settle_login(body["username"], login)
     return {"authenticatedUser": body["username"], "authenticated": login.principal is not None}
 
 

@@ -48,7 +48,8 @@ class Settings:
         s.script_tasks_enabled = _flag(env.get("APPROVALS_SCRIPT_TASKS"))
         s.workflow_cache_size = int(env.get("APPROVALS_WORKFLOW_CACHE") or s.workflow_cache_size)
         s.timers_enabled = not _flag(env.get("APPROVALS_NO_TIMERS"))
-        s.login_max_attempts = int(env.get("APPROVALS_LOGIN_MAX_ATTEMPTS") or s.login_max_attempts)
+        if (env.get("APPROVALS_LOGIN_MAX_ATTEMPTS") or "").strip():          # 0: never lock
+            s.login_max_attempts = int(env["APPROVALS_LOGIN_MAX_ATTEMPTS"])
         s.login_lock_minutes = int(env.get("APPROVALS_LOGIN_LOCK_MINUTES") or s.login_lock_minutes)
         return s
 

@@ -9,6 +9,7 @@ from .config import Settings
 from .db import UnitOfWork, check_migrated, make_engine, session_factories
 from .definitions import Definitions
 from .expressions import expression_functions
+from .identity import AuditThrottle
 from .script_engine import ApprovalScriptEngine
 from .timers import route_spiffworkflow_clock
 from .variables import set_display_zone
@@ -34,6 +35,7 @@ class Engine:
                                                   scripts_enabled=settings.script_tasks_enabled)
         route_spiffworkflow_clock(settings.timezone)
         self.timer_listeners: list = []
+        self.login_refusals = AuditThrottle()           # engine.identity.record_login
 
     def timer_scheduled(self, due) -> None:
         """A command committed a timer due at `due` (naive UTC): wake whoever fires timers."""

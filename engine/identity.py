@@ -149,6 +149,13 @@ def check_password(session: Session | Connection, user_id: str, password: str) -
             if not _verified.fresh(key):
                 if not verify_password(password, first.password_hash):
                     return Login(None, WRONG)
+                # Guesses sent together all pass the check above before the one that locks
+                # is counted; a right one among them must still meet the lock.  (A new
+                # transaction: SQLite's snapshot would show the old row.)
+                session.rollback()
+                locked_until = session.execute(select(_USERS.c.locked_until).where(_USERS.c.id == user_id)).scalar()
+                if locked_until is not None and locked_until > utcnow():
+                    return Login(None, LOCKED, locked_until)
                 _verified.remember(key)
     return Login(Principal(user_id, frozenset(r.group_id for r in rows if r.group_id is not None)),
                  reset=bool(first.failed_logins))
@@ -158,24 +165,55 @@ def authenticate_password(session: Session | Connection, user_id: str, password:
     return check_password(session, user_id, password).principal
 
 
-def record_login(session: Session, user_id: str, login: Login, max_attempts: int, lock_minutes: int) -> Login:
+class AuditThrottle:
+    """Refusals nobody is counting (an unknown user, an account already locked) are
+    audited at most once a minute per user (per engine, i.e. per server process), with how
+    many were left out, so that junk credentials cannot turn every request into a write on
+    the audit chain."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last: dict = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key) -> int | None:
+        """None to leave this one out, else how many were left out before it."""
+        now = time.monotonic()
+        with self._lock:
+            last, skipped = self._last.get(key, (None, 0))
+            if last is not None and now - last < self.interval:
+                self._last[key] = (last, skipped + 1)
+                return None
+            if len(self._last) > 10_000:
+                self._last.clear()
+            self._last[key] = (now, 0)
+            return skipped
+
+
+
+def record_login(session: Session, user_id: str, login: Login, max_attempts: int, lock_minutes: int,
+                 throttle: AuditThrottle | None = None) -> Login:
     """Write what a login attempt changes, in the caller's write transaction: a wrong
-    password counts (the `max_attempts`-th in a row locks the account for `lock_minutes`;
-    a lock that has run out starts the count afresh), a success after failures resets the
-    count, and every refused attempt goes into the system audit chain.  Returns the login
-    with the lock it caused, if any."""
-    if login.reset:
-        session.execute(update(_USERS).where(_USERS.c.id == user_id).values(failed_logins=0, locked_until=None))
-        return login
+    password counts (the `max_attempts`-th in a row locks the account for `lock_minutes`,
+    0 never; a lock that has run out starts the count afresh), a success after failures
+    resets the count unless a lock came in between, and refused attempts go into the system
+    audit chain.  Returns the login as it stands: locked by this failure, or refused
+    after all because a concurrent one locked the account."""
     now = utcnow()
-    if login.refused == WRONG:
+    if login.reset or login.refused == WRONG:
         row = session.execute(select(_USERS.c.failed_logins, _USERS.c.locked_until)
                               .where(_USERS.c.id == user_id).with_for_update()).first()
         if row is None:                                  # deleted meanwhile
+            return Login(None, UNKNOWN) if login.reset else login
+        locked = row.locked_until is not None and row.locked_until > now
+        if login.reset:
+            if locked:
+                return Login(None, LOCKED, row.locked_until)
+            session.execute(update(_USERS).where(_USERS.c.id == user_id).values(failed_logins=0, locked_until=None))
             return login
-        expired = row.locked_until is not None and row.locked_until <= now
+        expired = row.locked_until is not None and not locked
         attempts = 1 if expired else (row.failed_logins or 0) + 1
-        locked_until = now + timedelta(minutes=lock_minutes) if attempts >= max_attempts else None
+        locked_until = now + timedelta(minutes=lock_minutes) if 0 < max_attempts <= attempts else None
         session.execute(update(_USERS).where(_USERS.c.id == user_id)
                         .values(failed_logins=attempts, locked_until=locked_until))
         record_system(session, user_id, "LoginFailed",
@@ -183,11 +221,17 @@ def record_login(session: Session, user_id: str, login: Login, max_attempts: int
                        "lockedUntil": locked_until}, outcome="denied")
         return Login(None, LOCKED if locked_until else WRONG, locked_until)
     if login.refused == LOCKED:
-        record_system(session, user_id, "LoginFailed", {"reason": "account locked", "lockedUntil": login.locked_until},
-                      outcome="denied")
+        skipped = throttle.admit((LOCKED, user_id)) if throttle else 0
+        if skipped is not None:
+            record_system(session, user_id, "LoginFailed", {"reason": "account locked", "lockedUntil": login.locked_until,
+                                                            "leftOut": skipped}, outcome="denied")
     elif login.refused == UNKNOWN:
-        shown = user_id[:64].replace("\x00", "")
-        record_system(session, None, "LoginFailed", {"reason": UNKNOWN, "userId": shown}, outcome="denied")
+        # Not the id itself: people type their password into the user field.
+        digest = hashlib.sha256(user_id.encode("utf-8", "replace")).hexdigest()[:16]
+        skipped = throttle.admit((UNKNOWN, digest)) if throttle else 0
+        if skipped is not None:
+            record_system(session, None, "LoginFailed", {"reason": UNKNOWN, "userIdSha256": digest,
+                                                         "leftOut": skipped}, outcome="denied")
     return login
 
 
@@ -244,6 +288,7 @@ def set_password(session: Session, user_id: str, password: str) -> None:
         raise NotFound(f"no user with id '{user_id}'")
     user.password_hash = hash_password(password)
     user.credentials_version = (user.credentials_version or 0) + 1
+    user.failed_logins, user.locked_until = 0, None      # the lock guarded the old password
 
 
 def create_group(session: Session, group_id: str, name=None, type_=None) -> Group:
@@ -306,10 +351,11 @@ def _check_id(value: str, what: str) -> None:
 # --- permissions (who may act on tasks and cases: engine.authz) -----------------------
 
 def require_current_password(session: Session, principal: Principal, password: str | None) -> None:
-    """A stolen token or a borrowed session alone must not take an account over."""
+    """A stolen token or a borrowed session alone must not take an account over (the API
+    counts a wrong current password as a failed login before it gets here)."""
     if not password or authenticate_password(session, principal.user_id, password) is None:
-        raise Forbidden("changing your password needs your current password in 'authenticatedUserPassword'",
-                        userId=principal.user_id)
+        raise Forbidden("changing your password needs your current password in 'authenticatedUserPassword' "
+                        "(and an account that is not locked)", userId=principal.user_id)
 
 
 def require_admin(principal: Principal, action: str) -> None:
