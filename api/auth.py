@@ -34,29 +34,34 @@ def authenticate() -> None:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
-    # A bare connection, not a unit of work: two Core statements need no ORM session,
-    # and every request pays for this (bench/bench_http.py).
     login = None
-    with engine().db.connect() as conn:
-        if scheme.lower() == "basic":
-            try:
-                user_id, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                raise Unauthorized("malformed Basic credentials") from None
-            login = check_password(conn, user_id, password)
-            found = login.principal
-        elif scheme.lower() == "bearer" and credentials:
-            found = authenticate_token(conn, credentials.strip())
-        else:
-            raise Unauthorized("authentication required: send HTTP Basic credentials or a Bearer token")
-    if login is not None and login.needs_writing:
-        login = settle_login(user_id, login)
+    if scheme.lower() == "basic":
+        try:
+            user_id, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials") from None
+        login = password_login(user_id, password)
         found = login.principal
+    elif scheme.lower() == "bearer" and credentials:
+        with engine().db.connect() as conn:
+            found = authenticate_token(conn, credentials.strip())
+    else:
+        raise Unauthorized("authentication required: send HTTP Basic credentials or a Bearer token")
     if found is None:
         if login is not None and login.refused == LOCKED:
             raise Unauthorized(locked_message(user_id, login.locked_until))
         raise Unauthorized("unknown user, wrong password, or a revoked or expired token")
     g.principal = found
+
+
+def password_login(user_id: str, password: str) -> Login:
+    """Check a password (Basic auth, identity/verify, the current password of a password
+    change) and write what the attempt changes.  The check runs on a bare connection, not
+    a unit of work: two Core statements need no ORM session, and every request pays for
+    this (bench/bench_http.py)."""
+    with engine().db.connect() as conn:
+        login = check_password(conn, user_id, password)
+    return settle_login(user_id, login) if login.needs_writing else login
 
 
 def settle_login(user_id: str, login: Login) -> Login:

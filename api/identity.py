@@ -12,7 +12,7 @@ from engine.models import Group, Membership, User
 from engine.variables import format_date
 
 from . import render, schemas
-from .auth import engine, locked_message, principal, settle_login
+from .auth import engine, locked_message, password_login, principal
 from .blueprint import Blueprint
 from .paging import page
 
@@ -42,18 +42,15 @@ def set_password(body, user_id):
     me = principal()
     if me.user_id != user_id:
         identity.require_admin(me, "changing another user's password")
-    elif not me.is_admin and body.get("authenticatedUserPassword"):
+    elif not me.is_admin:
         # the current password is a password guess like any login: it counts (a stolen
         # token must not become an unlimited oracle), and a locked account cannot change it
-        with engine().db.connect() as conn:
-            login = identity.check_password(conn, me.user_id, body["authenticatedUserPassword"])
-        if login.needs_writing:
-            login = settle_login(me.user_id, login)
-        if login.refused == identity.LOCKED:
+        current = body.get("authenticatedUserPassword")
+        login = password_login(me.user_id, current) if current else None
+        if login is not None and login.refused == identity.LOCKED:
             raise Forbidden(locked_message(me.user_id, login.locked_until), userId=me.user_id)
+        identity.require_current_password(me, login)
     with engine().uow() as uow:
-        if not me.is_admin:
-            identity.require_current_password(uow.session, me, body.get("authenticatedUserPassword"))
         identity.set_password(uow.session, user_id, body["password"])
         record_system(uow.session, me.user_id, "PasswordChanged", {"userId": user_id})    # never the password
         uow.commit()
@@ -144,10 +141,7 @@ def remove_member(group_id, user_id):
 @blp.response(200, schemas.VerifyResult)
 def verify(body):
     """Camunda's credential check: {"authenticatedUser", "authenticated"}."""
-    with engine().uow(write=False) as uow:
-        login = identity.check_password(uow.session, body["username"], body["password"])
-    if login.needs_writing:                    # an oracle for passwords: failures count here too
-        login = settle_login(body["username"], login)
+    login = password_login(body["username"], body["password"])      # an oracle for passwords: failures count
     return {"authenticatedUser": body["username"], "authenticated": login.principal is not None}
 
 

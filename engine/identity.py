@@ -141,7 +141,7 @@ def check_password(session: Session | Connection, user_id: str, password: str) -
     if not rows or not rows[0].password_hash:
         return Login(None, UNKNOWN)
     first = rows[0]
-    if first.locked_until is not None and first.locked_until > utcnow():
+    if _still_locked(first.locked_until):
         return Login(None, LOCKED, first.locked_until)
     key = _verified.key(user_id, password, first.credentials_version)
     if not _verified.fresh(key):
@@ -154,15 +154,15 @@ def check_password(session: Session | Connection, user_id: str, password: str) -
                 # transaction: SQLite's snapshot would show the old row.)
                 session.rollback()
                 locked_until = session.execute(select(_USERS.c.locked_until).where(_USERS.c.id == user_id)).scalar()
-                if locked_until is not None and locked_until > utcnow():
+                if _still_locked(locked_until):
                     return Login(None, LOCKED, locked_until)
                 _verified.remember(key)
     return Login(Principal(user_id, frozenset(r.group_id for r in rows if r.group_id is not None)),
                  reset=bool(first.failed_logins))
 
 
-def authenticate_password(session: Session | Connection, user_id: str, password: str) -> Principal | None:
-    return check_password(session, user_id, password).principal
+def _still_locked(locked_until: datetime | None, now: datetime | None = None) -> bool:
+    return locked_until is not None and locked_until > (now or utcnow())
 
 
 class AuditThrottle:
@@ -205,7 +205,7 @@ def record_login(session: Session, user_id: str, login: Login, max_attempts: int
                               .where(_USERS.c.id == user_id).with_for_update()).first()
         if row is None:                                  # deleted meanwhile
             return Login(None, UNKNOWN) if login.reset else login
-        locked = row.locked_until is not None and row.locked_until > now
+        locked = _still_locked(row.locked_until, now)
         if login.reset:
             if locked:
                 return Login(None, LOCKED, row.locked_until)
@@ -350,10 +350,10 @@ def _check_id(value: str, what: str) -> None:
 
 # --- permissions (who may act on tasks and cases: engine.authz) -----------------------
 
-def require_current_password(session: Session, principal: Principal, password: str | None) -> None:
-    """A stolen token or a borrowed session alone must not take an account over (the API
-    counts a wrong current password as a failed login before it gets here)."""
-    if not password or authenticate_password(session, principal.user_id, password) is None:
+def require_current_password(principal: Principal, login: Login | None) -> None:
+    """A stolen token or a borrowed session alone must not take an account over: changing
+    one's own password needs the current one, checked (and counted) as a login."""
+    if login is None or login.principal is None:
         raise Forbidden("changing your password needs your current password in 'authenticatedUserPassword' "
                         "(and an account that is not locked)", userId=principal.user_id)
 
