@@ -191,3 +191,21 @@ def typed(**values) -> dict:
     """Plain values -> Camunda typed variables."""
     from engine.variables import to_wire
     return {k: to_wire(v) for k, v in values.items()}
+
+
+def at_once(calls) -> list:
+    """Run the zero-argument `calls` in threads released together (a race), and return
+    their results in the order they finished."""
+    import threading
+    barrier, results = threading.Barrier(len(calls)), []
+
+    def run(call):
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

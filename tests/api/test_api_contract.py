@@ -3,10 +3,9 @@ variables, unknown ids, races, and the OpenAPI document."""
 from __future__ import annotations
 
 import base64
-import threading
 
 from tests.api.test_deployment import minimal
-from tests.conftest import Client, typed
+from tests.conftest import Client, at_once, typed
 
 
 def test_every_endpoint_requires_a_user(client):
@@ -104,17 +103,7 @@ def test_two_departments_completing_one_task_at_once_one_wins_and_one_gets_409(c
     client.deploy(extra={"simple.bpmn": minimal()})
     case = client.start("simple")
     [task] = client.tasks(processInstanceId=case["id"])
-    barrier, results = threading.Barrier(2), []
-
-    def complete():
-        barrier.wait()
-        results.append(client.complete(task["id"], typed(approved=True)))
-
-    threads = [threading.Thread(target=complete) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([lambda: client.complete(task["id"], typed(approved=True))] * 2)
     codes = sorted(r.status_code for r in results)
     assert codes == [204, 409], [(r.status_code, r.get_data(as_text=True)) for r in results]
     loser = next(r for r in results if r.status_code == 409).get_json()

@@ -31,7 +31,7 @@ import requests
 import sqlalchemy as sa
 
 from engine.config import ROOT
-from tests.conftest import ADMIN, FIXTURES, typed
+from tests.conftest import ADMIN, FIXTURES, at_once, typed
 from tests.security.models import application
 
 AUTH = ADMIN
@@ -289,17 +289,8 @@ def test_many_departments_completing_one_task_at_once_record_it_once(client):
     client.deploy(extra={"application.bpmn": application()})
     case = client.start("application")["id"]
     [task] = client.tasks(processInstanceId=case)
-    barrier, results = threading.Barrier(6), []
-
-    def complete(n):
-        barrier.wait()
-        results.append(client.complete(task["id"], typed(decision="approve", opinion=f"第{n}位")))
-
-    threads = [threading.Thread(target=complete, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([lambda n=n: client.complete(task["id"], typed(decision="approve", opinion=f"第{n}位"))
+                       for n in range(6)])
     codes = sorted(r.status_code for r in results)
     assert codes == [204] + [409] * 5, [(r.status_code, r.get_json()) for r in results]
     trail = client.get(f"/api/v1/process-instance/{case}/dossier").get_json()["auditTrail"]
@@ -315,17 +306,7 @@ def test_the_same_message_delivered_twice_at_once_is_applied_once(client):
     case = client.start("bank_account", typed(applicantName="某公司"), business_key="SZ-2025-0800")["id"]
     body = {"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0800", "messageId": "bank-txn-0800",
             "processVariables": {"accountNo": {"value": "6222-8"}}}
-    barrier, results = threading.Barrier(4), []
-
-    def deliver():
-        barrier.wait()
-        results.append(bank.post("/engine-rest/message", json=body))
-
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([lambda: bank.post("/engine-rest/message", json=body)] * 4)
     codes = sorted(r.status_code for r in results)
     assert codes.count(204) >= 1 and set(codes) <= {204, 409}, [(r.status_code, r.get_json()) for r in results]
     trail = client.get(f"/api/v1/process-instance/{case}/dossier").get_json()["auditTrail"]
