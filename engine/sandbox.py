@@ -570,8 +570,8 @@ class Budget:
 
     def check(self) -> None:
         if self.steps < 0:
-            raise _limit(f"the code did more than {self.limits.steps:,} steps of work (loop iterations, "
-                         "elements copied or compared); make it do less or split it up")
+            raise _limit(f"the code did more than {self.limits.steps:,} steps of work (the work limit: loop "
+                         "iterations, elements copied or compared); make it do less or split it up")
         if time.thread_time() > self.deadline:
             raise _limit(f"the code ran longer than {self.limits.time:g} s of CPU time")
         self.next_check = self.steps - CHECK_CLOCK_EVERY
