@@ -6,7 +6,7 @@ from .calendars import CalendarStore
 from .clock import clock
 from .configs import ConfigCache
 from .config import Settings
-from .db import UnitOfWork, check_migrated, make_engine, session_factories
+from .db import UnitOfWork, WalCheckpointer, check_migrated, make_engine, session_factories, sqlite_path, writer_queue
 from .definitions import Definitions
 from .expressions import expression_functions
 from .identity import AuditThrottle
@@ -25,6 +25,8 @@ class Engine:
         if check_schema:
             check_migrated(self.db, settings.database_url)
         self._read, self._write = session_factories(self.db)
+        database = sqlite_path(settings.database_url)
+        self.checkpointer = WalCheckpointer(database, writer_queue(self.db)) if database is not None else None
         self.definitions = Definitions()
         self.calendars = CalendarStore(self)
         self.configs = ConfigCache()
@@ -46,4 +48,6 @@ class Engine:
         return UnitOfWork(self._write if write else self._read, self)
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.db.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -40,7 +41,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=20, max_overflow=20)
-        writers = WriterQueue(_sqlite_path(url))
+        writers = _WRITERS[engine] = WriterQueue(sqlite_path(url))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, writers))
         event.listen(engine, "checkin", _sqlite_checkin)
@@ -48,7 +49,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
     path = url.split("sqlite:///", 1)[-1] if "sqlite:///" in url else ""
     return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
@@ -60,6 +61,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Commits leave the WAL to the engine's WalCheckpointer; a committing writer only
+    # checkpoints itself (SQLite's default behaviour) once the WAL passes ~40 MB.
+    cur.execute(f"PRAGMA wal_autocheckpoint={WalCheckpointer.FALLBACK_PAGES}")
     cur.close()
 
 
@@ -133,6 +137,78 @@ def _close_quietly(fd: int) -> None:
 
 _QUEUES: "weakref.WeakSet[WriterQueue]" = weakref.WeakSet()
 os.register_at_fork(after_in_child=lambda: [queue._after_fork_in_child() for queue in list(_QUEUES)])
+
+
+class WalCheckpointer:
+    """Copies the SQLite write-ahead log back into the database file from a thread of
+    its own.  SQLite's default is that the commit which takes the WAL past 1,000 pages
+    does it, inside the request and while holding the write lock: every ~25th command
+    took 4-8 ms longer (half of all commit time, bench/bench_overhead.py) and made the
+    other writers wait.
+
+    Every `interval` seconds the thread looks at the WAL's size.  Past `wal_limit` it
+    runs a PASSIVE checkpoint, which blocks no reader or writer (the sqlite3 module lets
+    go of the GIL meanwhile).  Under steady writes a passive checkpoint never quite
+    catches up, and SQLite can only start the log over once every frame is copied; so
+    past four times the limit it queues with the writers (WriterQueue) and copies the
+    few frames that are left, and the next writer starts the log over.  Processes
+    sharing a database each run one; a checkpoint under way makes the others skip.
+    (The WAL file keeps its largest size when the log starts over, so once it has
+    passed `wal_limit` the thread checkpoints every interval: cheap, as only the frames
+    written since the last time are copied.)"""
+
+    FALLBACK_PAGES = 10_000                 # the writers' own checkpoint, if this thread falls behind
+
+    def __init__(self, database: Path, writers: "WriterQueue | None" = None, wal_limit: int = 4 << 20,
+                 interval: float = 0.05) -> None:
+        self.database, self.wal = database, Path(f"{database}-wal")
+        self.writers, self.wal_limit, self.interval = writers, wal_limit, interval
+        self.checkpoints = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpointer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = None
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    if self.wal.stat().st_size < self.wal_limit:
+                        continue
+                    if conn is None:
+                        conn = sqlite3.connect(self.database, timeout=0, check_same_thread=False)
+                    self._checkpoint(conn)
+                except (OSError, sqlite3.Error):      # no WAL yet, or busy: look again next time
+                    continue
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _checkpoint(self, conn) -> None:
+        # fetchall: a row left unread would keep a read transaction open
+        [(_, frames, _)] = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.checkpoints += 1
+        # A writer can start the log over only if no transaction was under way when the
+        # last frame was copied; with one always under way, make a gap.
+        if frames * 4096 >= 4 * self.wal_limit and self.writers is not None \
+                and self.writers.acquire(timeout=self.interval):
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                self.writers.release()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
+_WRITERS: "weakref.WeakKeyDictionary[Engine, WriterQueue]" = weakref.WeakKeyDictionary()
+
+
+def writer_queue(engine: Engine) -> "WriterQueue | None":
+    """The queue a SQLite engine's writers wait in (None for other databases)."""
+    return _WRITERS.get(engine)
 
 
 def _sqlite_begin(conn, writers: WriterQueue) -> None:
