@@ -118,7 +118,7 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
     if workflow is None:
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
         state_json = session.execute(_STATE_JSON, {"instance_id": instance_id}).scalar_one()
-        workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine)
+        workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
     return Command(uow, record, definition, workflow, projections.snapshot(workflow), actor)
 
 

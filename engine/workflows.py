@@ -122,6 +122,8 @@ class _SplicedTasks:
             hit = cached.get(task_id) if key is not None else None
             if hit is not None and hit[0] == key:
                 part = hit[1]
+                if type(part) is dict:          # as restored by load_state: encode it once
+                    part = f'"{task_id}": {json.dumps(part, cls=encoder)}'
             else:
                 part = f'"{task_id}": {json.dumps(self.registry.convert(task), cls=encoder)}'
             if key is not None:
@@ -185,14 +187,37 @@ def dump_state(workflow: BpmnWorkflow) -> str:
     return text
 
 
-def load_state(state_json: str, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:
+def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False) -> BpmnWorkflow:
+    """The workflow stored in `state_json`.  `keep_texts` (for a command, which dumps it
+    again): the finished tasks keep what they were loaded from, so the next dump encodes
+    those dicts instead of converting the tasks again (a case restored for every command,
+    bench/bench_flatness.py "cache off")."""
     dct = json.loads(state_json)
     SERIALIZER.migrate(dct)
     dct["spec"] = spec                          # objects pass through restore unchanged
     dct["subprocess_specs"] = subprocess_specs
     workflow = SERIALIZER.from_dict(dct)
     workflow.script_engine = script_engine     # not serialized: re-attach every time
+    if keep_texts:
+        _keep_loaded(workflow, dct["tasks"])
+        for sub_id, sub in workflow.subprocesses.items():
+            loaded = dct["subprocesses"].get(str(sub_id))
+            if loaded is not None:
+                _keep_loaded(sub, loaded["tasks"])
     return workflow
+
+
+def _keep_loaded(workflow, tasks: dict) -> None:
+    """Seed `_tasks_json`'s cache: each finished task's key with the dict it came from,
+    which is what converting it would give as long as the key stays the same."""
+    kept, parent_content = {}, {}
+    for task_id, task in workflow.tasks.items():
+        key = _frozen_key(task, parent_content)
+        if key is not None:
+            loaded = tasks.get(str(task_id))
+            if loaded is not None:
+                kept[task_id] = (key, loaded)
+    workflow._approvals_task_json = kept
 
 
 # --- parsed specs -----------------------------------------------------------------
