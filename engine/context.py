@@ -6,7 +6,7 @@ from .calendars import CalendarStore
 from .clock import clock
 from .configs import ConfigCache
 from .config import Settings
-from .db import UnitOfWork, WalCheckpointer, check_migrated, make_engine, session_factories, sqlite_path, writer_queue
+from .db import UnitOfWork, WalCheckpointer, check_migrated, make_engine, session_factories
 from .definitions import Definitions
 from .expressions import expression_functions
 from .identity import AuditThrottle
@@ -25,8 +25,7 @@ class Engine:
         if check_schema:
             check_migrated(self.db, settings.database_url)
         self._read, self._write = session_factories(self.db)
-        database = sqlite_path(settings.database_url)
-        self.checkpointer = WalCheckpointer(database, writer_queue(self.db)) if database is not None else None
+        self.checkpointer = WalCheckpointer.for_engine(self.db)             # SQLite files only
         self.definitions = Definitions()
         self.calendars = CalendarStore(self)
         self.configs = ConfigCache()

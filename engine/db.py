@@ -41,7 +41,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                pool_size=20, max_overflow=20)
-        writers = _WRITERS[engine] = WriterQueue(sqlite_path(url))
+        writers = _WRITERS[engine] = WriterQueue(_sqlite_path(url))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, writers))
         event.listen(engine, "checkin", _sqlite_checkin)
@@ -49,7 +49,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
-def sqlite_path(url: str) -> Path | None:
+def _sqlite_path(url: str) -> Path | None:
     path = url.split("sqlite:///", 1)[-1] if "sqlite:///" in url else ""
     return Path(path) if path and path != ":memory:" and not path.startswith("file:") else None
 
@@ -78,6 +78,7 @@ class WriterQueue:
 
     def __init__(self, database: Path | None) -> None:
         self._threads = threading.Lock()
+        self.database = database
         self._path = database.with_name(database.name + "-writer") if database is not None else None
         self._fd: int | None = None
         self._closer = None
@@ -159,9 +160,8 @@ class WalCheckpointer:
 
     FALLBACK_PAGES = 10_000                 # the writers' own checkpoint, if this thread falls behind
 
-    def __init__(self, database: Path, writers: "WriterQueue | None" = None, wal_limit: int = 4 << 20,
-                 interval: float = 0.05) -> None:
-        self.database, self.wal = database, Path(f"{database}-wal")
+    def __init__(self, writers: WriterQueue, wal_limit: int = 4 << 20, interval: float = 0.05) -> None:
+        self.database, self.wal = writers.database, Path(f"{writers.database}-wal")
         self.writers, self.wal_limit, self.interval = writers, wal_limit, interval
         self.checkpoints = 0
         self._stop = threading.Event()
@@ -190,12 +190,17 @@ class WalCheckpointer:
         self.checkpoints += 1
         # A writer can start the log over only if no transaction was under way when the
         # last frame was copied; with one always under way, make a gap.
-        if frames * 4096 >= 4 * self.wal_limit and self.writers is not None \
-                and self.writers.acquire(timeout=self.interval):
+        if frames * 4096 >= 4 * self.wal_limit and self.writers.acquire(timeout=self.interval):
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
                 self.writers.release()
+
+    @classmethod
+    def for_engine(cls, engine: Engine, **options) -> "WalCheckpointer | None":
+        """One for a SQLite file database made by `make_engine`; None for anything else."""
+        writers = _WRITERS.get(engine)
+        return cls(writers, **options) if writers is not None and writers.database is not None else None
 
     def stop(self) -> None:
         self._stop.set()
@@ -203,12 +208,7 @@ class WalCheckpointer:
             self._thread.join(timeout=5)
 
 
-_WRITERS: "weakref.WeakKeyDictionary[Engine, WriterQueue]" = weakref.WeakKeyDictionary()
-
-
-def writer_queue(engine: Engine) -> "WriterQueue | None":
-    """The queue a SQLite engine's writers wait in (None for other databases)."""
-    return _WRITERS.get(engine)
+_WRITERS: "weakref.WeakKeyDictionary[Engine, WriterQueue]" = weakref.WeakKeyDictionary()   # make_engine's queues
 
 
 def _sqlite_begin(conn, writers: WriterQueue) -> None:

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import text
 
-from engine.db import WalCheckpointer, make_engine, writer_queue
+from engine.db import WalCheckpointer, make_engine
 
 
 COMMITS = 5_000                                    # ~3 pages each: past the writers' fallback
@@ -29,7 +29,7 @@ def _writer(db, counter: list) -> None:
 def _run_writes(tmp_path, checkpointer: bool):
     path = tmp_path / "approvals.db"
     db = make_engine(f"sqlite:///{path}")
-    worker = WalCheckpointer(path, writer_queue(db), wal_limit=64 << 10, interval=0.01) if checkpointer else None
+    worker = WalCheckpointer.for_engine(db, wal_limit=64 << 10, interval=0.01) if checkpointer else None
     counter = [0]
     thread = threading.Thread(target=_writer, args=(db, counter))
     thread.start()

@@ -58,8 +58,8 @@ def test_an_in_memory_database_needs_no_lock_file(tmp_path):
 
 @pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://", "sqlite:///file:x?mode=memory&uri=true"])
 def test_only_file_databases_get_a_lock_file(url):
-    from engine.db import sqlite_path
-    assert sqlite_path(url) is None
+    from engine.db import _sqlite_path
+    assert _sqlite_path(url) is None
 
 
 def test_a_writer_gives_up_after_its_timeout_instead_of_hanging(tmp_path):
