@@ -162,5 +162,7 @@ def test_the_bank_calls_back_again_while_the_case_is_not_waiting_yet(sandbox, fa
     served = sandbox()
     post(served, "/bank/account-reservations", {"creditCode": credit_code.issue("c"), "businessKey": "SZ-8"})
     assert fake_engine.wait_for(lambda: fake_engine.messages, timeout=5)
+    # the engine has the message before the sandbox's delivery thread records the outcome
+    assert fake_engine.wait_for(lambda: served.sandbox.stats()["callbacks"][0]["status"] != "pending", timeout=5)
     [callback] = served.sandbox.stats()["callbacks"]
     assert callback["status"] == "delivered" and callback["attempts"] == 3
