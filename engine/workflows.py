@@ -33,15 +33,17 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 # An instance's state is SpiffWorkflow's own serialization, with two changes:
 #   * the process spec is stored by name (specs live in the definition cache, so the
 #     state stays small and parsing happens once per definition version);
-#   * each task's JSON text is kept on the live workflow once the task can no longer
-#     change, and reused by the next command's dump.  A finished task's text never
-#     changes, and serializing the whole tree again on every command made a step in a
-#     case with 500 finished tasks cost ~5x one in a fresh case (bench/bench_flatness.py).
+#   * each task's JSON text is kept on the live workflow with what it was made from
+#     (_task_key), and reused by the next command's dump while that is unchanged.  Most
+#     tasks do not change in a command: the finished ones never do, and the predicted
+#     ones (FUTURE, LIKELY, MAYBE) wait untouched.  Serializing the whole tree again on
+#     every command made a step in a case with 500 finished tasks cost ~5x one in a
+#     fresh case (bench/bench_flatness.py), and converting the ~20 predicted tasks of a
+#     five-department review was a third of every dump (bench/bench_overhead.py).
 #
 # The output is byte for byte what SpiffWorkflow writes (APPROVALS_CHECK_STATE=1, set by
 # the test suite, compares the two on every dump).
 
-FROZEN = TaskState.COMPLETED | TaskState.CANCELLED
 _SCALARS = (str, int, float, bool, type(None))
 _SPLICE_TOKEN = "\x00tasks-" + secrets.token_hex(8) + "-"
 _splices: ContextVar[dict | None] = ContextVar("approvals_state_splices", default=None)
@@ -68,12 +70,11 @@ def _content(values: dict):
     return tuple(items)
 
 
-def _frozen_key(task, parent_content):
-    """What a finished task's JSON depends on, or None while it may still change.  Its
-    data is stored as a delta against its parent's, which may still change (a
-    multi-instance body collects its rounds): the parent's data is part of the key."""
-    if not task.state & FROZEN:
-        return None
+def _task_key(task, parent_content):
+    """Everything a task's JSON depends on besides what never changes (its id, parent and
+    spec), or None if its data holds a value that cannot be compared safely.  Its data is
+    stored as a delta against its parent's, which may change (a multi-instance body
+    collects its rounds): the parent's data is part of the key."""
     data, internal = _content(task.data), _content(task.internal_data)
     if data is None or internal is None:
         return None
@@ -118,7 +119,7 @@ class _SplicedTasks:
         kept, parts, parent_content = {}, [], {}
         encoder = SERIALIZER._encoder_cls
         for task_id, task in workflow.tasks.items():
-            key = _frozen_key(task, parent_content)
+            key = _task_key(task, parent_content)
             hit = cached.get(task_id) if key is not None else None
             if hit is not None and hit[0] == key:
                 part = hit[1]
@@ -189,7 +190,7 @@ def dump_state(workflow: BpmnWorkflow) -> str:
 
 def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False) -> BpmnWorkflow:
     """The workflow stored in `state_json`.  `keep_texts` (for a command, which dumps it
-    again): the finished tasks keep what they were loaded from, so the next dump encodes
+    again): the tasks keep what they were loaded from, so the next dump encodes
     those dicts instead of converting the tasks again (a case restored for every command,
     bench/bench_flatness.py "cache off")."""
     dct = json.loads(state_json)
@@ -208,11 +209,11 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
 
 
 def _keep_loaded(workflow, tasks: dict) -> None:
-    """Seed `_tasks_json`'s cache: each finished task's key with the dict it came from,
+    """Seed `_tasks_json`'s cache: each task's key with the dict it came from,
     which is what converting it would give as long as the key stays the same."""
     kept, parent_content = {}, {}
     for task_id, task in workflow.tasks.items():
-        key = _frozen_key(task, parent_content)
+        key = _task_key(task, parent_content)
         if key is not None:
             loaded = tasks.get(str(task_id))
             if loaded is not None:
