@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .clock import utcnow
+from .fastsql import Statement
 from .models import AuditChainHead, AuditEvent, ProcessInstance, SystemAuditEvent
 from .variables import jsonable
 
@@ -38,7 +39,7 @@ def event_hash(prev: str | None, seq: int, at: datetime, actor: str | None, kind
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-_INSERT_EVENT = AuditEvent.__table__.insert()
+_INSERT_EVENT = Statement(AuditEvent.__table__.insert())
 
 
 def append(session: Session, head: ChainHead, instance_id: str | None, at: datetime, actor: str | None,
@@ -48,8 +49,9 @@ def append(session: Session, head: ChainHead, instance_id: str | None, at: datet
     payload = jsonable(payload or {})
     seq = head.seq + 1
     digest = event_hash(head.hash, seq, at, actor, kind, activity_id, task_id, payload)
-    # a Core INSERT built once, rather than an ORM object for the flush at commit (~3x cheaper)
-    session.execute(_INSERT_EVENT, dict(instance_id=instance_id, seq=seq, at=at, actor=actor, kind=kind,
+    # a Core INSERT built once and run on the driver's cursor, rather than an ORM object for
+    # the flush at commit (~3x cheaper; engine/fastsql.py)
+    _INSERT_EVENT.execute(session, dict(instance_id=instance_id, seq=seq, at=at, actor=actor, kind=kind,
                                         activity_id=activity_id, task_id=task_id, payload=payload,
                                         prev_hash=head.hash, hash=digest))
     return ChainHead(digest, seq)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from .audit import record_system
 from .clock import utcnow
 from .errors import BadRequest, Forbidden, NotFound
+from .fastsql import Statement
 from .models import ApiToken, Group, Membership, User
 
 ADMIN_USER = "admin"
@@ -104,16 +105,18 @@ def groups_of(session: Session, user_id: str) -> frozenset:
 
 
 # Every request authenticates: the user, their groups and their token each in one
-# statement built once (an ORM get plus a group query cost 0.2 of a task completion,
-# bench/bench_overhead.py).
+# statement built once, run on the driver's cursor (engine/fastsql.py; an ORM get plus a
+# group query cost 0.2 of a task completion, bench/bench_overhead.py).
 _USERS, _MEMBERSHIPS, _TOKENS = User.__table__, Membership.__table__, ApiToken.__table__
-_CREDENTIALS = select(_USERS.c.password_hash, _USERS.c.credentials_version, _USERS.c.failed_logins,
-                      _USERS.c.locked_until, _MEMBERSHIPS.c.group_id) \
-    .select_from(_USERS.outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _USERS.c.id)) \
-    .where(_USERS.c.id == bindparam("user_id"))
-_TOKEN = select(_TOKENS.c.user_id, _TOKENS.c.expires, _TOKENS.c.revoked, _MEMBERSHIPS.c.group_id) \
-    .select_from(_TOKENS.outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _TOKENS.c.user_id)) \
-    .where(_TOKENS.c.token_hash == bindparam("token_hash"))
+_CREDENTIALS = Statement(
+    select(_USERS.c.password_hash, _USERS.c.credentials_version, _USERS.c.failed_logins, _USERS.c.locked_until,
+           _MEMBERSHIPS.c.group_id)
+    .select_from(_USERS.outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _USERS.c.id))
+    .where(_USERS.c.id == bindparam("user_id")))
+_TOKEN = Statement(
+    select(_TOKENS.c.user_id, _TOKENS.c.expires, _TOKENS.c.revoked, _MEMBERSHIPS.c.group_id)
+    .select_from(_TOKENS.outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == _TOKENS.c.user_id))
+    .where(_TOKENS.c.token_hash == bindparam("token_hash")))
 
 UNKNOWN, WRONG, LOCKED = "unknown user", "wrong password", "locked"
 
@@ -137,7 +140,7 @@ def check_password(session: Session | Connection, user_id: str, password: str) -
     right password (`record_login` counts the failures and locks)."""
     if not user_id or len(user_id) > 64 or "\x00" in user_id:     # no user has such an id (PostgreSQL refuses NUL)
         return Login(None, UNKNOWN)
-    rows = session.execute(_CREDENTIALS, {"user_id": user_id}).all()
+    rows = _CREDENTIALS.execute(session, {"user_id": user_id}).all()
     if not rows or not rows[0].password_hash:
         return Login(None, UNKNOWN)
     first = rows[0]
@@ -246,7 +249,7 @@ def token_digest(token: str) -> str:
 
 
 def authenticate_token(session: Session | Connection, token: str) -> Principal | None:
-    rows = session.execute(_TOKEN, {"token_hash": token_digest(token)}).all()
+    rows = _TOKEN.execute(session, {"token_hash": token_digest(token)}).all()
     now = utcnow()
     if not rows or rows[0].revoked is not None or (rows[0].expires is not None and rows[0].expires <= now):
         return None

@@ -9,30 +9,33 @@ from dataclasses import dataclass, field
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, update
 
 from . import external_tasks, messages, timers
+from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
 from .variables import jsonable, type_of
 from .workflows import iter_all_tasks
 
 OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
-# Projection rows are written with Core statements on the tables, the ones with a WHERE
-# clause built once: the ORM's bulk path, and building a statement, each cost 2-4x
-# executing it, and every command runs ~10 of them (bench/bench_overhead.py).
+# Projection rows are written with Core statements built once and run on the driver's
+# cursor (engine/fastsql.py): the ORM's bulk path, and building a statement, each cost
+# 2-4x executing it, and every command runs several of them (bench/bench_overhead.py).
 TASKS, CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 ACTIVITIES, VARIABLES = ActivityInstance.__table__, VariableInstance.__table__
-# task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignees
-_DELETE_TASKS = delete(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True))) \
-    .returning(TASKS.c.id, TASKS.c.assignee)
+_INSERT_TASKS, _INSERT_CANDIDATES = Statement(insert(TASKS)), Statement(insert(CANDIDATES))
+_INSERT_ACTIVITIES, _INSERT_VARIABLES = Statement(insert(ACTIVITIES)), Statement(insert(VARIABLES))
+# task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignee
+_DELETE_TASK = Statement(delete(TASKS).where(TASKS.c.id == bindparam("task_id")).returning(TASKS.c.assignee))
 # one executemany for all closed activities; an assignee is recorded only where one is known
-_CLOSE_ACTIVITY = update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None)) \
+_CLOSE_ACTIVITY = Statement(
+    update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None))
     .values(end_time=bindparam("end_time"), canceled=bindparam("canceled"),
-            assignee=func.coalesce(bindparam("new_assignee", type_=ACTIVITIES.c.assignee.type), ACTIVITIES.c.assignee))
-_VARIABLE_IDS = select(VARIABLES.c.name, VARIABLES.c.id).where(
-    VARIABLES.c.instance_id == bindparam("instance_id"), VARIABLES.c.name.in_(bindparam("names", expanding=True)))
-_UPDATE_VARIABLE = update(VARIABLES).where(VARIABLES.c.id == bindparam("row_id"))
+            assignee=func.coalesce(bindparam("new_assignee", type_=ACTIVITIES.c.assignee.type), ACTIVITIES.c.assignee)))
+# the row of a variable is updated in place; one that is not there yet is inserted
+_UPDATE_VARIABLE = Statement(update(VARIABLES).where(VARIABLES.c.instance_id == bindparam("row_instance"),
+                                                     VARIABLES.c.name == bindparam("row_name")))
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,10 @@ def write(command, after: Snapshot, activated: list, now) -> None:
 def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
     session, record = command.session, command.record
     gone = [str(t) for t in command.before.ready_user_tasks - after.ready_user_tasks]
-    if gone:
-        for task_id, assignee in session.execute(_DELETE_TASKS, {"ids": gone}):
-            if assignee is not None:
-                command.completed_assignees.setdefault(task_id, assignee)
+    for task_id in gone:
+        assignee = _DELETE_TASK.execute(session, {"task_id": task_id}).scalar()
+        if assignee is not None:
+            command.completed_assignees.setdefault(task_id, assignee)
     rows, candidates = [], []
     for task, facts in activated:
         spec = task.task_spec
@@ -170,10 +173,8 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
             properties=facts["properties"]))
         candidates += [dict(task_id=task_id, group_id=g, user_id=None) for g in facts["candidate_groups"]]
         candidates += [dict(task_id=task_id, group_id=None, user_id=u) for u in facts["candidate_users"]]
-    if rows:
-        session.execute(insert(TASKS), rows)
-    if candidates:
-        session.execute(insert(CANDIDATES), candidates)
+    _INSERT_TASKS.executemany(session, rows)
+    _INSERT_CANDIDATES.executemany(session, candidates)
 
 
 def _write_activities(command, after: Snapshot, now) -> None:
@@ -199,10 +200,8 @@ def _write_activities(command, after: Snapshot, now) -> None:
     for task_id in before.keys() - after.states.keys():
         if before[task_id] & OPEN:
             closes.append((str(task_id), True, None))
-    if inserts:
-        session.execute(insert(ACTIVITIES), inserts)
-    if closes:
-        session.execute(_CLOSE_ACTIVITY, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
+    _INSERT_ACTIVITIES.executemany(session, inserts)
+    _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
                                           for task_id, cancelled, assignee in closes])
 
 
@@ -226,13 +225,9 @@ def _write_variables(command, after: Snapshot, now) -> None:
     if not changed:
         return
     session, instance_id = command.session, command.record.id
-    existing = dict(session.execute(_VARIABLE_IDS, {"instance_id": instance_id, "names": list(changed)}).all())
     new_rows = []
     for name, value in changed.items():
         values = dict(type=type_of(value), value=jsonable(value), updated=now)
-        if name in existing:
-            session.execute(_UPDATE_VARIABLE, {"row_id": existing[name], **values})
-        else:
+        if _UPDATE_VARIABLE.execute(session, {"row_instance": instance_id, "row_name": name, **values}).rowcount == 0:
             new_rows.append(dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, created=now, **values))
-    if new_rows:
-        session.execute(insert(VARIABLES), new_rows)
+    _INSERT_VARIABLES.executemany(session, new_rows)

@@ -24,6 +24,7 @@ from .clock import utcnow
 from .db import UnitOfWork
 from .definitions import resolve_called
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
+from .fastsql import Statement
 from .identity import Principal
 from .models import ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
@@ -77,18 +78,18 @@ class Command:
 
 # --- opening and saving -----------------------------------------------------------
 
-# Every command reads and writes the instance row: the statements are built once (Core,
-# bound parameters), which costs a quarter of building them per call (bench/bench_overhead.py).
+# Every command reads and writes the instance row: the statements are built once and run
+# on the driver's cursor (engine/fastsql.py).
 _INSTANCES = ProcessInstance.__table__
 _RECORD = select(_INSTANCES.c.id, _INSTANCES.c.definition_id, _INSTANCES.c.definition_key,
                  _INSTANCES.c.business_key, _INSTANCES.c.state, _INSTANCES.c.version,
                  _INSTANCES.c.called_definitions, _INSTANCES.c.audit_head, _INSTANCES.c.audit_seq,
                  _INSTANCES.c.tenant_id).where(_INSTANCES.c.id == bindparam("instance_id"))
-_RECORD_BY_LOCK = {None: _RECORD, "wait": _RECORD.with_for_update(),
-                   "skip": _RECORD.with_for_update(skip_locked=True)}
-_STATE_JSON = select(_INSTANCES.c.state_json).where(_INSTANCES.c.id == bindparam("instance_id"))
-_SAVE = update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id"),
-                                 _INSTANCES.c.version == bindparam("expected_version"))
+_RECORD_BY_LOCK = {None: Statement(_RECORD), "wait": Statement(_RECORD.with_for_update()),
+                   "skip": Statement(_RECORD.with_for_update(skip_locked=True))}
+_STATE_JSON = Statement(select(_INSTANCES.c.state_json).where(_INSTANCES.c.id == bindparam("instance_id")))
+_SAVE = Statement(update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id"),
+                                           _INSTANCES.c.version == bindparam("expected_version")))
 
 
 def load_record(session, instance_id: str, lock: str | None = None) -> InstanceRecord:
@@ -97,7 +98,7 @@ def load_record(session, instance_id: str, lock: str | None = None) -> InstanceR
     in the same order and concurrent commands queue instead of deadlocking;
     `lock="skip"` raises Conflict at once if another transaction holds it."""
     t = _INSTANCES
-    row = session.execute(_RECORD_BY_LOCK[lock], {"instance_id": instance_id}).first()
+    row = _RECORD_BY_LOCK[lock].execute(session, {"instance_id": instance_id}).first()
     if row is None:
         if lock == "skip" and session.execute(select(t.c.id).where(t.c.id == instance_id)).first():
             raise Conflict(f"process instance '{instance_id}' is busy with another command")
@@ -117,7 +118,7 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
     workflow = ctx.workflows.take(instance_id, record.version)
     if workflow is None:
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
-        state_json = session.execute(_STATE_JSON, {"instance_id": instance_id}).scalar_one()
+        state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar()
         workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
     return Command(uow, record, definition, workflow, projections.snapshot(workflow), actor)
 
@@ -160,7 +161,7 @@ def save(command: Command) -> None:
     if command.is_new:
         session.execute(update(ProcessInstance).where(ProcessInstance.id == command.record.id).values(**values))
     else:
-        result = session.execute(_SAVE, dict(row_id=command.record.id, expected_version=version,    # SET from the keys
+        result = _SAVE.execute(session, dict(row_id=command.record.id, expected_version=version,    # SET from the keys
                                              version=version + 1, **values))
         if result.rowcount != 1:
             raise Conflict(f"process instance '{command.record.id}' was changed by someone else at the same time; "

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from . import authz, runtime
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
+from .fastsql import Statement
 from .identity import Principal, groups_of
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
@@ -137,16 +138,17 @@ def get(session: Session, principal: Principal, task_id: str) -> TaskView:
 
 
 # Completing is the hot path: the task row and its candidates in one statement built once,
-# as plain values (the row is never changed through the ORM here: the command deletes it).
+# run on the driver's cursor (engine/fastsql.py), as plain values (the row is never
+# changed through the ORM here: the command deletes it).
 _TASKS, _CANDIDATES = UserTask.__table__, TaskCandidate.__table__
-_TASK_WITH_CANDIDATES = select(_TASKS, _CANDIDATES.c.group_id.label("candidate_group"),
-                               _CANDIDATES.c.user_id.label("candidate_user")) \
-    .select_from(_TASKS.outerjoin(_CANDIDATES, _CANDIDATES.c.task_id == _TASKS.c.id)) \
-    .where(_TASKS.c.id == bindparam("task_id"))
+_TASK_WITH_CANDIDATES = Statement(
+    select(_TASKS, _CANDIDATES.c.group_id.label("candidate_group"), _CANDIDATES.c.user_id.label("candidate_user"))
+    .select_from(_TASKS.outerjoin(_CANDIDATES, _CANDIDATES.c.task_id == _TASKS.c.id))
+    .where(_TASKS.c.id == bindparam("task_id")))
 
 
 def _get_for_command(session: Session, principal: Principal, task_id: str) -> TaskView:
-    rows = session.execute(_TASK_WITH_CANDIDATES, {"task_id": task_id}).all()
+    rows = _TASK_WITH_CANDIDATES.execute(session, {"task_id": task_id}).all()
     if not rows:
         raise NotFound(f"No matching task with id {task_id}")
     view = TaskView(rows[0], [r.candidate_group for r in rows if r.candidate_group is not None],

@@ -1,0 +1,188 @@
+"""The hot path's statements, run on the DB-API cursor of the unit of work's connection.
+
+A command (completing a task, starting a case) runs ~10 small statements, and the
+SQLAlchemy Session and Core execution around each cost 20-80 us, 15-25x what SQLite
+takes to run one (bench/bench_overhead.py: a third of a completion).  A `Statement` is
+the same Core statement, compiled once per dialect by SQLAlchemy; executing it applies
+the column types' own bind and result processors (SQLAlchemy's, so values are stored
+exactly as the ORM stores them) and hands the SQL text to the driver directly.
+
+It runs in the session's transaction (the connection `session.connection()` returns,
+already in BEGIN), and like a Core statement through the session it does not autoflush.
+Listeners of SQLAlchemy's `before_cursor_execute` event see its statements too
+(bench/query_plans.py records them).
+
+A driver error becomes the SQLAlchemy exception `session.execute` would raise, and a cut
+connection is invalidated the same way.  What it cannot do faithfully is refused when the
+statement is first compiled: an expanding IN, two result columns of the same name, an
+omitted column whose Python default is not a plain value or callable.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from contextlib import contextmanager
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Insert, Select, Update
+
+
+class _Compiled:
+    __slots__ = ("sql", "positional", "order", "processors", "literals", "defaults", "row", "result_processors")
+
+    def __init__(self, statement, dialect, column_keys=None) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError(f"fastsql cannot run a statement with an expanding IN: {compiled.string}")
+        self.sql = compiled.string
+        self.positional = dialect.positional
+        self.order = list(compiled.positiontup or ()) if self.positional else None
+        self.processors, self.literals = {}, {}
+        for name, bind in compiled.binds.items():          # by the name the SQL text uses
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[name] = processor
+            if not bind.required:                            # a value written into the statement
+                self.literals[name] = bind.effective_value
+        self.defaults = []                      # (bind name, value or callable) of omitted columns
+        for column in getattr(compiled, "insert_prefetch", ()) + getattr(compiled, "update_prefetch", ()):
+            default = column.default if compiled.isinsert else column.onupdate
+            if default is None or not (default.is_scalar or default.is_callable):
+                raise ValueError(f"fastsql cannot fill the default of column {column}: pass a value")
+            self.defaults.append((column.key, default))
+            self.literals.pop(column.key, None)
+        # a SELECT's columns, or a DML statement's RETURNING columns (none without)
+        columns = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
+        if len(columns):
+            keys = [c.key for c in columns]
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"fastsql needs distinct column names (label them): {keys}")
+            self.row = namedtuple("Row", keys)
+            self.result_processors = [(i, p) for i, p in enumerate(
+                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns) if p is not None]
+        else:
+            self.row, self.result_processors = None, []
+
+    def parameters(self, values: dict):
+        params = {**self.literals, **values} if self.literals else dict(values)
+        for key, default in self.defaults:
+            if key not in params:
+                params[key] = default.arg if default.is_scalar else default.arg(None)
+        for key, processor in self.processors.items():
+            if key in params:
+                params[key] = processor(params[key])
+        if self.positional:
+            try:
+                return tuple(params[name] for name in self.order)
+            except KeyError as err:
+                raise KeyError(f"fastsql: no value for bind parameter {err} of {self.sql!r}") from None
+        return params
+
+    def rows(self, fetched: list) -> list:
+        make, processors = self.row._make, self.result_processors
+        if not processors:
+            return [make(r) for r in fetched]
+        out = []
+        for r in fetched:
+            r = list(r)
+            for i, processor in processors:
+                r[i] = processor(r[i])
+            out.append(make(r))
+        return out
+
+
+class Result:
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list | None, rowcount: int) -> None:
+        self._rows, self.rowcount = rows, rowcount
+
+    def all(self) -> list:
+        return self._rows
+
+    def first(self):
+        return self._rows[0] if self._rows else None
+
+    def scalar(self):
+        return self._rows[0][0] if self._rows else None
+
+    def __iter__(self):
+        return iter(self._rows)
+
+
+class Statement:
+    """`statement` (a Core select, insert, update or delete) for `execute` / `executemany`."""
+
+    def __init__(self, statement) -> None:
+        self.statement = statement
+        self._compiled: dict = {}
+        # an INSERT or UPDATE takes its columns from the parameters' keys, as in Core
+        self._by_keys = isinstance(statement, (Insert, Update))
+
+    def _for(self, dialect, keys=None) -> _Compiled:
+        cache_key = (dialect.name, dialect.driver, keys)
+        compiled = self._compiled.get(cache_key)
+        if compiled is None:
+            compiled = self._compiled[cache_key] = _Compiled(self.statement, dialect, list(keys) if keys else None)
+        return compiled
+
+    def execute(self, session: Session | Connection, params: dict | None = None) -> Result:
+        params = params or {}
+        conn = _connection(session)
+        compiled = self._for(conn.dialect, tuple(params) if self._by_keys else None)
+        args = compiled.parameters(params)
+        with _cursor(conn, compiled.sql, args, False) as cursor:
+            cursor.execute(compiled.sql, args)
+            rows = compiled.rows(cursor.fetchall()) if compiled.row is not None else None
+            return Result(rows, cursor.rowcount)
+
+    def executemany(self, session: Session | Connection, rows: list[dict]) -> None:
+        """The same statement for every dict of `rows` (all with the same keys)."""
+        if not rows:
+            return
+        conn = _connection(session)
+        compiled = self._for(conn.dialect, tuple(rows[0]) if self._by_keys else None)
+        args = [compiled.parameters(row) for row in rows]
+        with _cursor(conn, compiled.sql, args, True) as cursor:
+            cursor.executemany(compiled.sql, args)
+
+
+@contextmanager
+def _cursor(conn: Connection, sql: str, args, many: bool):
+    """A driver cursor; a driver error becomes the SQLAlchemy error `session.execute`
+    raises (IntegrityError, OperationalError, ...), and a connection the database cut is
+    invalidated as SQLAlchemy invalidates it, so the pool does not hand it out again."""
+    cursor = None
+    try:
+        cursor = conn.connection.dbapi_connection.cursor()
+        conn.dispatch.before_cursor_execute(conn, cursor, sql, args, None, many)
+        yield cursor
+    except Exception as err:  # noqa: BLE001 - handed to SQLAlchemy's own handling, which raises
+        conn._handle_dbapi_exception(err, sql, args, cursor, None)
+        raise                                            # not reached: the handler always raises
+    finally:
+        if cursor is not None:
+            try:
+                cursor.close()
+            except Exception:  # noqa: BLE001 - a cursor of a cut connection: nothing to release
+                pass
+
+
+def _connection(target: Session | Connection) -> Connection:
+    """A session's connection (in its transaction, begun if need be), or a bare
+    connection as it is: a statement there runs in the driver's own transaction handling
+    (SQLite: on its own; PostgreSQL: in the transaction the driver opens, which the
+    pool rolls back when the connection is returned).  A session's is looked up once per
+    transaction (`Session.connection()` costs as much as running a small statement)."""
+    if not isinstance(target, Session):
+        return target
+    transaction = target.get_transaction()
+    cached = target.info.get(_CONNECTION)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
+    conn = target.connection()
+    target.info[_CONNECTION] = (target.get_transaction(), conn)
+    return conn
+
+
+_CONNECTION = "approvals.fastsql.connection"
