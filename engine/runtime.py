@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from . import audit, legal, projections
 from . import forms as form_schema
@@ -90,6 +90,8 @@ _RECORD_BY_LOCK = {None: Statement(_RECORD), "wait": Statement(_RECORD.with_for_
 _STATE_JSON = Statement(select(_INSTANCES.c.state_json).where(_INSTANCES.c.id == bindparam("instance_id")))
 _SAVE = Statement(update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id"),
                                            _INSTANCES.c.version == bindparam("expected_version")))
+_INSERT = Statement(insert(_INSTANCES))
+_SAVE_NEW = Statement(update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id")))
 
 
 def load_record(session, instance_id: str, lock: str | None = None) -> InstanceRecord:
@@ -159,7 +161,7 @@ def save(command: Command) -> None:
                       end_activity_id=projections.end_activity(workflow))
     version = command.record.version
     if command.is_new:
-        session.execute(update(ProcessInstance).where(ProcessInstance.id == command.record.id).values(**values))
+        _SAVE_NEW.execute(session, dict(row_id=command.record.id, **values))
     else:
         result = _SAVE.execute(session, dict(row_id=command.record.id, expected_version=version,    # SET from the keys
                                              version=version + 1, **values))
@@ -212,12 +214,11 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
         prepare(workflow)
     start_event = start_activity or next((t.task_spec.bpmn_id for t in workflow.get_tasks()
                                           if type(t.task_spec).__name__ == "StartEvent"), None)
-    session.add(ProcessInstance(id=record.id, definition_id=definition.id, definition_key=definition.key,
-                                business_key=business_key, state=ACTIVE, start_time=utcnow(),
-                                start_activity_id=start_event,
-                                start_user_id=actor.user_id, tenant_id=definition.tenant_id,
-                                called_definitions=called, version=1, audit_seq=0))
-    session.flush()
+    session.flush()                 # what the session holds (a definition deployed in this unit of work)
+    _INSERT.execute(session, dict(id=record.id, definition_id=definition.id, definition_key=definition.key,
+                                  business_key=business_key, state=ACTIVE, start_time=utcnow(),
+                                  start_activity_id=start_event, start_user_id=actor.user_id,
+                                  tenant_id=definition.tenant_id, called_definitions=called, version=1, audit_seq=0))
     command = Command(uow, record, definition, workflow, projections.EMPTY, actor, is_new=True)
     command.record_event("ProcessInstanceStarted", {"definitionId": definition.id, "businessKey": business_key,
                                                     "variables": variables})
