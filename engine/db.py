@@ -219,7 +219,12 @@ def _sqlite_begin(conn, writers: WriterQueue) -> None:
     if immediate and "writer" not in conn.info and writers.acquire(timeout=30):
         conn.info["writer"] = writers
     # on the driver's connection: SQLAlchemy's execution path costs 20x the statement
-    conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN").close()
+    # ("database is locked" still becomes SQLAlchemy's OperationalError, a 503)
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    try:
+        conn.connection.dbapi_connection.execute(statement).close()
+    except sqlite3.Error as err:
+        conn._handle_dbapi_exception(err, statement, (), None, None)        # raises
 
 
 def _sqlite_checkin(_dbapi_conn, record) -> None:

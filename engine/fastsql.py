@@ -13,9 +13,13 @@ Listeners of SQLAlchemy's `before_cursor_execute` event see its statements too
 (bench/query_plans.py records them).
 
 A driver error becomes the SQLAlchemy exception `session.execute` would raise, and a cut
-connection is invalidated the same way.  What it cannot do faithfully is refused when the
-statement is first compiled: an expanding IN, two result columns of the same name, an
-omitted column whose Python default is not a plain value or callable.
+connection is invalidated the same way; other errors pass unchanged, as in Core.  A
+session whose transaction can no longer be used (after a failed flush) refuses, as
+`session.execute` does.  Listeners get `before_cursor_execute` only (no statement
+rewriting by its return value, no `after_cursor_execute`, no echo).  What it cannot do
+faithfully is refused when the statement is first compiled: an expanding IN or another
+parameter rendered at execution time, escaped parameter names, two result columns of the
+same name, an omitted column whose Python default is not a plain value or callable.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Select, Update
 
@@ -34,6 +39,9 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError(f"fastsql cannot run a statement with an expanding IN: {compiled.string}")
+        if compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names:
+            raise ValueError(f"fastsql cannot run a statement with parameters rendered at execution time "
+                             f"or escaped: {compiled.string}")
         self.sql = compiled.string
         self.positional = dialect.positional
         self.order = list(compiled.positiontup or ()) if self.positional else None
@@ -106,6 +114,12 @@ class Result:
     def scalar(self):
         return self._rows[0][0] if self._rows else None
 
+    def scalar_one(self):
+        if len(self._rows) != 1:
+            raise (NoResultFound("No row was found when one was required") if not self._rows
+                   else MultipleResultsFound("Multiple rows were found when exactly one was required"))
+        return self._rows[0][0]
+
     def __iter__(self):
         return iter(self._rows)
 
@@ -149,17 +163,20 @@ class Statement:
 
 @contextmanager
 def _cursor(conn: Connection, sql: str, args, many: bool):
-    """A driver cursor; a driver error becomes the SQLAlchemy error `session.execute`
-    raises (IntegrityError, OperationalError, ...), and a connection the database cut is
-    invalidated as SQLAlchemy invalidates it, so the pool does not hand it out again."""
+    """A driver cursor.  A driver error becomes the SQLAlchemy error `session.execute`
+    raises (IntegrityError, OperationalError, ...) and a connection the database cut is
+    invalidated as SQLAlchemy invalidates it, so the pool does not hand it out again; an
+    interrupt goes through the same handling (the connection is not reused half-way); any
+    other error passes unchanged, as it does through Core."""
     cursor = None
     try:
         cursor = conn.connection.dbapi_connection.cursor()
         conn.dispatch.before_cursor_execute(conn, cursor, sql, args, None, many)
         yield cursor
-    except Exception as err:  # noqa: BLE001 - handed to SQLAlchemy's own handling, which raises
-        conn._handle_dbapi_exception(err, sql, args, cursor, None)
-        raise                                            # not reached: the handler always raises
+    except BaseException as err:
+        if isinstance(err, conn.dialect.loaded_dbapi.Error) or not isinstance(err, Exception):
+            conn._handle_dbapi_exception(err, sql, args, cursor, None)      # raises
+        raise
     finally:
         if cursor is not None:
             try:
@@ -178,7 +195,7 @@ def _connection(target: Session | Connection) -> Connection:
         return target
     transaction = target.get_transaction()
     cached = target.info.get(_CONNECTION)
-    if transaction is not None and cached is not None and cached[0] is transaction:
+    if cached is not None and cached[0] is transaction and transaction is not None and transaction.is_active:
         return cached[1]
     conn = target.connection()
     target.info[_CONNECTION] = (target.get_transaction(), conn)

@@ -153,8 +153,10 @@ def check_password(session: Session | Connection, user_id: str, password: str) -
                 if not verify_password(password, first.password_hash):
                     return Login(None, WRONG)
                 # Guesses sent together all pass the check above before the one that locks
-                # is counted; a right one among them must still meet the lock.  (A new
-                # transaction: SQLite's snapshot would show the old row.)
+                # is counted; a right one among them must still meet the lock.  (Not in the
+                # snapshot of a transaction begun before it: SQLite's would show the old
+                # row.  On a bare connection the first read ran outside any transaction on
+                # SQLite, and PostgreSQL reads committed rows statement by statement.)
                 session.rollback()
                 locked_until = session.execute(select(_USERS.c.locked_until).where(_USERS.c.id == user_id)).scalar()
                 if _still_locked(locked_until):

@@ -120,3 +120,49 @@ def test_on_a_bare_connection_nothing_is_left_open_when_it_goes_back_to_the_pool
             assert not driver.in_transaction
     finally:
         raw.close()
+
+
+def test_errors_that_are_not_the_drivers_pass_unchanged_as_through_core(db):
+    with Session(db) as session:
+        too_big = dict(instance_id="i7", seq=2 ** 70, at=AT, kind="K", payload={})
+        expected = OverflowError if db.dialect.name == "sqlite" else sa.exc.DataError   # as session.execute
+        with pytest.raises(expected):
+            session.execute(insert(EVENTS), too_big)
+        session.rollback()
+        with pytest.raises(expected):
+            _INSERT.execute(session, too_big)
+
+
+def test_a_session_whose_flush_failed_refuses_further_statements(db):
+    from engine.models import Group
+    with Session(db) as session:
+        session.add_all([Group(id="g1", name="a"), Group(id="g1", name="b")])
+        with pytest.raises(sa.exc.IntegrityError):
+            session.flush()
+        with pytest.raises(sa.exc.PendingRollbackError):
+            _INSERT.execute(session, dict(instance_id="i8", seq=1, at=AT, kind="K", payload={}))
+        session.rollback()
+    with Session(db) as session:                  # nothing was written behind the failed transaction
+        assert session.execute(select(sa.func.count()).select_from(EVENTS)).scalar() == 0
+
+
+def test_a_locked_sqlite_database_at_begin_is_sqlalchemys_operational_error(tmp_path):
+    import sqlite3
+
+    from engine.db import make_engine, migrate
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    engine.connect().close()                          # the pragmas (WAL) are set before the lock is held
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")                 # another program holds SQLite's write lock
+    try:
+        conn = engine.execution_options(write=True).connect()
+        conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=50")
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            conn.begin()
+        conn.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        engine.dispose()
