@@ -120,9 +120,12 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
     workflow = ctx.workflows.take(instance_id, record.version)
     if workflow is None:
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
-        state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar()
+        state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one()
         workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
-    return Command(uow, record, definition, workflow, projections.snapshot(workflow), actor)
+        before = projections.snapshot(workflow)
+    else:               # as the command that put it in the cache left it (see save)
+        before = getattr(workflow, "_approvals_snapshot", None) or projections.snapshot(workflow)
+    return Command(uow, record, definition, workflow, before, actor)
 
 
 def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
@@ -172,6 +175,7 @@ def save(command: Command) -> None:
     command.record.version = version
     if not ended:
         instance_id = command.record.id
+        workflow._approvals_snapshot = after       # the next command's "before", if it finds it cached
         command.uow.after_commit.append(lambda: ctx.workflows.put(instance_id, version, workflow))
 
 

@@ -70,19 +70,24 @@ def _content(values: dict):
     return tuple(items)
 
 
-def _task_key(task, parent_content):
+def _task_key(task, contents):
     """Everything a task's JSON depends on besides what never changes (its id, parent and
     spec), or None if its data holds a value that cannot be compared safely.  Its data is
     stored as a delta against its parent's, which may change (a multi-instance body
     collects its rounds): the parent's data is part of the key."""
-    data, internal = _content(task.data), _content(task.internal_data)
+    # `contents` (task id -> its data's _content) serves the task's own key and its
+    # children's: each task's data is looked at once per dump
+    data = contents.get(task.id, _MISSING)
+    if data is _MISSING:
+        data = contents[task.id] = _content(task.data)
+    internal = _content(task.internal_data)
     if data is None or internal is None:
         return None
     parent = task.parent
     if parent is not None:
-        content = parent_content.get(parent.id, _MISSING)
+        content = contents.get(parent.id, _MISSING)
         if content is _MISSING:
-            content = parent_content[parent.id] = _content(parent.data)
+            content = contents[parent.id] = _content(parent.data)
         if content is None:
             return None
     else:
@@ -116,10 +121,10 @@ class _SplicedTasks:
 
     def _tasks_json(self, workflow) -> str:
         cached = getattr(workflow, "_approvals_task_json", {})
-        kept, parts, parent_content = {}, [], {}
+        kept, parts, contents = {}, [], {}
         encoder = SERIALIZER._encoder_cls
         for task_id, task in workflow.tasks.items():
-            key = _task_key(task, parent_content)
+            key = _task_key(task, contents)
             hit = cached.get(task_id) if key is not None else None
             if hit is not None and hit[0] == key:
                 part = hit[1]
@@ -211,9 +216,9 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
 def _keep_loaded(workflow, tasks: dict) -> None:
     """Seed `_tasks_json`'s cache: each task's key with the dict it came from,
     which is what converting it would give as long as the key stays the same."""
-    kept, parent_content = {}, {}
+    kept, contents = {}, {}
     for task_id, task in workflow.tasks.items():
-        key = _task_key(task, parent_content)
+        key = _task_key(task, contents)
         if key is not None:
             loaded = tasks.get(str(task_id))
             if loaded is not None:
