@@ -359,7 +359,8 @@ class ExternalTask(Base):
     (fetchAndLock, extendLock, unlock change only them).  `retries` stays null until the
     first failure, as in Camunda; 0 means an incident is open and nobody fetches it."""
     __tablename__ = "external_task"
-    __table_args__ = (Index("ix_external_task_fetch", "topic_name", "lock_expiration_time"),)
+    __table_args__ = (Index("ix_external_task_fetch", "topic_name", "lock_expiration_time"),
+                      Index("ix_external_task_created", "created", "id"))     # GET /external-task's order
     id: Mapped[str] = mapped_column(ID, primary_key=True)            # the SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
