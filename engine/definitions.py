@@ -73,6 +73,23 @@ def resource_content(session: Session, resource_id: str) -> tuple[str, bytes]:
 _DEFINITION = select(ProcessDefinition.__table__).where(ProcessDefinition.__table__.c.id == bindparam("definition_id"))
 
 
+def _form_query(binding: str, shared: bool) -> Statement:
+    """The newest form_definition row of a key for a formRefBinding, without a tenant
+    (`shared`) or of the tenant given."""
+    forms = FormDefinition.__table__
+    query = select(forms).where(forms.c.key == bindparam("key"),
+                                forms.c.tenant_id.is_(None) if shared else forms.c.tenant_id == bindparam("tenant_id"))
+    if binding == "deployment":
+        query = query.where(forms.c.deployment_id == bindparam("deployment_id"))
+    elif binding == "version":
+        query = query.where(forms.c.version == bindparam("version"))
+    return Statement(query.order_by(forms.c.version.desc()).limit(1))
+
+
+_FORM_BY_BINDING = {(binding, shared): _form_query(binding, shared)
+                    for binding in ("latest", "deployment", "version") for shared in (True, False)}
+
+
 class Definitions:
     """The parsed-spec cache in front of the repository tables."""
 
@@ -112,23 +129,26 @@ class Definitions:
     # --- forms ----------------------------------------------------------------------
 
     def form_definition_row(self, session: Session, ref: dict, deployment_id: str | None,
-                            tenant_id: str | None = None) -> FormDefinition:
-        """camunda:formRef with formRefBinding latest | deployment | version."""
+                            tenant_id: str | None = None):
+        """camunda:formRef with formRefBinding latest | deployment | version: the
+        form_definition row as read-only values (every completion of a task with a
+        Camunda Form looks it up: one statement on the driver's cursor, not an ORM load)."""
         key, binding = ref.get("key"), (ref.get("binding") or "latest")
-        query = select(FormDefinition).where(FormDefinition.key == key, FormDefinition.tenant_id.is_(tenant_id))
+        params = {"key": key, "tenant_id": tenant_id}
         if binding == "deployment":
-            query = query.where(FormDefinition.deployment_id == deployment_id)
+            params["deployment_id"] = deployment_id
         elif binding == "version":
             try:
-                query = query.where(FormDefinition.version == int(ref.get("version")))
+                params["version"] = int(ref.get("version"))
             except (TypeError, ValueError):
                 raise BadRequest(f"form '{key}': formRefVersion {ref.get('version')!r} is not a number") from None
-        row = session.execute(query.order_by(FormDefinition.version.desc()).limit(1)).scalar_one_or_none()
+        query = _FORM_BY_BINDING[(binding if binding in ("deployment", "version") else "latest", tenant_id is None)]
+        row = query.execute(session, params).first()
         if row is None:
             raise NotFound(f"no deployed form with id '{key}' (binding {binding})")
         return row
 
-    def form(self, session: Session, row: FormDefinition) -> form_schema.FormDefinition:
+    def form(self, session: Session, row) -> form_schema.FormDefinition:
         def build():
             name, content = resource_content(session, row.resource_id)
             return form_schema.parse_form(content, name)
