@@ -136,6 +136,7 @@ def test_errors_that_are_not_the_drivers_pass_unchanged_as_through_core(db):
 def test_a_session_whose_flush_failed_refuses_further_statements(db):
     from engine.models import Group
     with Session(db) as session:
+        _BY_INSTANCE.execute(session, {"instance_id": "i8"})      # the session's connection is in use
         session.add_all([Group(id="g1", name="a"), Group(id="g1", name="b")])
         with pytest.raises(sa.exc.IntegrityError):
             session.flush()
