@@ -37,13 +37,14 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import runtime
 from .clock import utcnow
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
+from .fastsql import Statement
 from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
 from .parser import is_expression, unwrap_placeholder
@@ -87,19 +88,29 @@ def is_ready_external(task) -> bool:
     return task.state == TaskState.READY and isinstance(task.task_spec, ExternalTaskSpec)
 
 
+# Completing an external task is a hot path like completing a user task: its statements
+# are built once and run on the driver's cursor (engine/fastsql.py).
+_TASKS, _INCIDENTS = ExternalTask.__table__, Incident.__table__
+_DELETE_INCIDENTS = Statement(delete(_INCIDENTS).where(_INCIDENTS.c.configuration == bindparam("task_id")))
+_DELETE_TASK = Statement(delete(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
+_INSERT_TASKS = Statement(insert(_TASKS))
+
+
 def write(command, before: frozenset, after: frozenset, now: datetime) -> None:
     """Mirror READY external tasks; new ones get their camunda:inputOutput inputs here."""
     session, record = command.session, command.record
     gone = [str(t) for t in before - after]
     if gone:
-        session.execute(delete(Incident).where(Incident.configuration.in_(gone)))
-        session.execute(delete(ExternalTask).where(ExternalTask.id.in_(gone)))
+        session.flush()             # a failure's changes to the row (ORM) and a new incident go first
+        for task_id in gone:
+            _DELETE_INCIDENTS.execute(session, {"task_id": task_id})
+            _DELETE_TASK.execute(session, {"task_id": task_id})
     rows = []
     for task_id in after - before:
         task = command.workflow.get_task_from_id(task_id)
         rows.append(_row(command, task, now))
     if rows:
-        session.execute(insert(ExternalTask), rows)
+        _INSERT_TASKS.executemany(session, rows)
         _announce_after_commit(command.uow, rows)
 
 
@@ -371,10 +382,16 @@ def _check_fetch(request: FetchRequest) -> None:
                              f"milliseconds, at most {MAX_DURATION_MS}")
 
 
-def _fetchable(now: datetime):
+def _fetchable(now):
     return and_(or_(ExternalTask.lock_expiration_time.is_(None), ExternalTask.lock_expiration_time <= now),
                 or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0),
                 ExternalTask.suspended.is_(False))
+
+
+# lock one candidate, if no other worker took it meanwhile
+_LOCK = Statement(update(_TASKS).where(_TASKS.c.id == bindparam("task_id"),
+                                       _fetchable(bindparam("now", type_=_TASKS.c.created.type)))
+                  .values(worker_id=bindparam("worker"), lock_expiration_time=bindparam("until")))
 
 
 def _topic_clause(topic: TopicRequest):
@@ -427,8 +444,8 @@ def _lock(session: Session, request: FetchRequest, now: datetime) -> list[Locked
         topic = _matching_topic(session, by_topic[topic_name], instance_id)
         if topic is None:
             continue
-        result = session.execute(update(ExternalTask).where(ExternalTask.id == task_id, _fetchable(now)).values(
-            worker_id=request.worker_id, lock_expiration_time=now + timedelta(milliseconds=topic.lock_duration)))
+        result = _LOCK.execute(session, {"task_id": task_id, "now": now, "worker": request.worker_id,
+                                         "until": now + timedelta(milliseconds=topic.lock_duration)})
         if result.rowcount == 1:
             locked.append((task_id, topic))
     return [_locked_task(session, task_id, topic) for task_id, topic in locked]
@@ -509,10 +526,16 @@ def _open_task(uow: UnitOfWork, row: ExternalTask, principal: Principal):
     return command, task
 
 
+_FOR_COMPLETING = Statement(select(_TASKS.c.id, _TASKS.c.instance_id, _TASKS.c.worker_id, _TASKS.c.topic_name,
+                                    _TASKS.c.activity_id).where(_TASKS.c.id == bindparam("task_id")).with_for_update())
+
+
 def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, variables: dict,
              local_variables: dict) -> None:
     require_worker(principal)
-    row = _row_for_update(uow.session, task_id)
+    row = _FOR_COMPLETING.execute(uow.session, {"task_id": task_id}).first()     # what completing reads of it
+    if row is None:
+        raise ExternalTaskNotFound(f"External task with id {task_id} does not exist")
     _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
     command, task = _open_task(uow, row, principal)
     _apply_result(task, variables, local_variables, uow.ctx.script_engine)
