@@ -16,24 +16,26 @@ from .models import FormDefinition, ProcessDefinition, Resource
 from .workflows import SpecCache, parse_resources
 
 
-_LATEST_SHARED = Statement(select(ProcessDefinition.__table__)
-                           .where(ProcessDefinition.key == bindparam("key"), ProcessDefinition.tenant_id.is_(None))
-                           .order_by(ProcessDefinition.version.desc()).limit(1))
+def _of_tenant(table, shared: bool):
+    """No tenant (`shared`), or the tenant bound as :tenant_id (`IS :tenant_id` is not SQL
+    on PostgreSQL)."""
+    return table.c.tenant_id.is_(None) if shared else table.c.tenant_id == bindparam("tenant_id")
 
 
-def latest_shared_definition(session: Session, key: str):
-    """The newest version of `key` without a tenant, as read-only values (what starting
-    by key needs: one statement on the driver's cursor instead of an ORM load)."""
-    row = _LATEST_SHARED.execute(session, {"key": key}).first()
-    if row is None:
-        raise NotFound(f"no deployed process definition with key '{key}'")
-    return row
+_LATEST = {shared: Statement(select(ProcessDefinition.__table__)
+                             .where(ProcessDefinition.key == bindparam("key"),
+                                    _of_tenant(ProcessDefinition.__table__, shared))
+                             .order_by(ProcessDefinition.version.desc()).limit(1))
+           for shared in (True, False)}
 
 
-def latest_definition(session: Session, key: str, tenant_id: str | None = None) -> ProcessDefinition:
-    row = session.execute(
-        select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.tenant_id.is_(tenant_id))
-        .order_by(ProcessDefinition.version.desc()).limit(1)).scalar_one_or_none()
+def latest_definition(session: Session, key: str, tenant_id: str | None = None):
+    """The newest version of `key` (of the tenant, or without one) as read-only values:
+    starting by key needs it on every start, one statement on the driver's cursor
+    instead of an ORM load.  What the session holds is flushed first, as an ORM query
+    would (a deployment checking its call activities)."""
+    session.flush()
+    row = _LATEST[tenant_id is None].execute(session, {"key": key, "tenant_id": tenant_id}).first()
     if row is None:
         raise NotFound(f"no deployed process definition with key '{key}'")
     return row
@@ -77,8 +79,7 @@ def _form_query(binding: str, shared: bool) -> Statement:
     """The newest form_definition row of a key for a formRefBinding, without a tenant
     (`shared`) or of the tenant given."""
     forms = FormDefinition.__table__
-    query = select(forms).where(forms.c.key == bindparam("key"),
-                                forms.c.tenant_id.is_(None) if shared else forms.c.tenant_id == bindparam("tenant_id"))
+    query = select(forms).where(forms.c.key == bindparam("key"), _of_tenant(forms, shared))
     if binding == "deployment":
         query = query.where(forms.c.deployment_id == bindparam("deployment_id"))
     elif binding == "version":

@@ -502,7 +502,11 @@ def _from_wire(wire: dict):
 # --- the lock owner's verbs ---------------------------------------------------------
 
 def _row_for_update(session: Session, task_id: str) -> ExternalTask:
-    row = session.execute(select(ExternalTask).where(ExternalTask.id == task_id).with_for_update()).scalar()
+    return _found(session.execute(select(ExternalTask).where(ExternalTask.id == task_id).with_for_update()).scalar(),
+                  task_id)
+
+
+def _found(row, task_id: str):
     if row is None:
         raise ExternalTaskNotFound(f"External task with id {task_id} does not exist")
     return row
@@ -533,9 +537,7 @@ _FOR_COMPLETING = Statement(select(_TASKS.c.id, _TASKS.c.instance_id, _TASKS.c.w
 def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, variables: dict,
              local_variables: dict) -> None:
     require_worker(principal)
-    row = _FOR_COMPLETING.execute(uow.session, {"task_id": task_id}).first()     # what completing reads of it
-    if row is None:
-        raise ExternalTaskNotFound(f"External task with id {task_id} does not exist")
+    row = _found(_FOR_COMPLETING.execute(uow.session, {"task_id": task_id}).first(), task_id)   # what completing reads
     _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
     command, task = _open_task(uow, row, principal)
     _apply_result(task, variables, local_variables, uow.ctx.script_engine)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from . import authz, runtime
 from .db import UnitOfWork
-from .definitions import definition_by_id, latest_shared_definition
+from .definitions import definition_by_id, latest_definition
 from .errors import BadRequest, Forbidden, NotFound
 from .identity import Principal
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance
@@ -20,7 +20,7 @@ RUNNING = (runtime.ACTIVE, "SUSPENDED")
 def start(uow: UnitOfWork, principal: Principal, variables: dict, business_key: str | None,
           key: str | None = None, definition_id: str | None = None) -> tuple[runtime.InstanceRecord, dict]:
     session = uow.session
-    definition = latest_shared_definition(session, key) if key else definition_by_id(session, definition_id)
+    definition = latest_definition(session, key) if key else definition_by_id(session, definition_id)
     authz.require_start(principal, definition)
     if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255):
         raise BadRequest("businessKey must be a string of at most 255 characters")

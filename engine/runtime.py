@@ -122,9 +122,8 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
         state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one()
         workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
-        before = projections.snapshot(workflow)
-    else:               # as the command that put it in the cache left it (see save)
-        before = getattr(workflow, "_approvals_snapshot", None) or projections.snapshot(workflow)
+    # a cached workflow is as the command that put it there left it, with that command's snapshot (see save)
+    before = getattr(workflow, "_approvals_snapshot", None) or projections.snapshot(workflow)
     return Command(uow, record, definition, workflow, before, actor)
 
 
