@@ -78,15 +78,33 @@ class WriterQueue:
 
     def __init__(self, database: Path | None) -> None:
         self._threads = threading.Lock()
+        # A thread asking to go first (the WAL checkpointer's gap) is let in before writers
+        # that come after it: a writer that releases and at once re-acquires would otherwise
+        # win the lock again and again (threading.Lock is not fair).
+        self._first = threading.Condition()
+        self._waiting_first = 0
         self.database = database
         self._path = database.with_name(database.name + "-writer") if database is not None else None
         self._fd: int | None = None
         self._closer = None
         _QUEUES.add(self)
 
-    def acquire(self, timeout: float = 30) -> bool:
+    def acquire(self, timeout: float = 30, first: bool = False) -> bool:
         deadline = time.monotonic() + timeout
-        if not self._threads.acquire(timeout=timeout):
+        if first:
+            with self._first:
+                self._waiting_first += 1
+            try:
+                got = self._threads.acquire(timeout=timeout)
+            finally:
+                with self._first:
+                    self._waiting_first -= 1
+                    self._first.notify_all()
+        else:
+            with self._first:
+                self._first.wait_for(lambda: not self._waiting_first, timeout=timeout)
+            got = self._threads.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        if not got:
             return False
         if self._path is None:
             return True
@@ -123,6 +141,7 @@ class WriterQueue:
         keep a flock the parent holds alive past the parent, and maybe a held thread lock:
         close the one, replace the other."""
         self._threads = threading.Lock()
+        self._first, self._waiting_first = threading.Condition(), 0
         if self._fd is not None:
             self._closer.detach()
             _close_quietly(self._fd)
@@ -190,7 +209,7 @@ class WalCheckpointer:
         self.checkpoints += 1
         # A writer can start the log over only if no transaction was under way when the
         # last frame was copied; with one always under way, make a gap.
-        if frames * 4096 >= 4 * self.wal_limit and self.writers.acquire(timeout=self.interval):
+        if frames * 4096 >= 4 * self.wal_limit and self.writers.acquire(timeout=self.interval, first=True):
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:

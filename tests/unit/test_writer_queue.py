@@ -91,3 +91,29 @@ def test_a_forked_child_does_not_keep_the_parents_lock_alive(tmp_path):
     assert os.read(read, 1) == b"1"
     queue.release()
     assert not _held_elsewhere(tmp_path / "approvals.db-writer")
+
+
+def test_a_thread_asking_to_go_first_gets_the_lock_before_a_writer_coming_back(tmp_path):
+    """The WAL checkpointer's gap: a writer releasing and at once re-acquiring (a busy
+    server) must not win the lock again ahead of it."""
+    queue = WriterQueue(tmp_path / "approvals.db")
+    assert queue.acquire()
+    order, asked = [], threading.Event()
+
+    def checkpointer():
+        asked.set()
+        if queue.acquire(timeout=5, first=True):
+            order.append("first")
+            queue.release()
+
+    thread = threading.Thread(target=checkpointer)
+    thread.start()
+    asked.wait(5)
+    while not queue._waiting_first:                    # it is queued on the lock
+        threading.Event().wait(0.001)
+    queue.release()
+    assert queue.acquire(timeout=5)                     # the writer comes straight back
+    order.append("writer")
+    queue.release()
+    thread.join(5)
+    assert order == ["first", "writer"]
