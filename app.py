@@ -126,10 +126,15 @@ def serve(settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
+        # Requests that run at once in a worker (api/serving.py): on SQLite one, as the
+        # database work is this process's CPU too; on PostgreSQL two, so that one request's
+        # Python runs while the other's waits for the database.
+        request_runners = int(os.environ.get("APPROVALS_RUNNERS") or (1 if settings.is_sqlite else 2))
+
         def load_config(self):
             workers = int(os.environ.get("WEB_CONCURRENCY") or (1 if settings.is_sqlite else 2))
             for key, value in {"bind": f"{settings.host}:{settings.port}", "workers": workers,
-                               "worker_class": "gthread", "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
+                               "worker_class": "api.serving.Worker", "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
                                "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
                                "loglevel": "warning"}.items():
                 self.cfg.set(key, value)

@@ -9,6 +9,7 @@ from marshmallow import fields as f
 from engine import external_tasks
 from engine.variables import format_date, from_wire, map_to_wire
 
+from . import serving
 from .auth import engine, principal
 from .blueprint import Blueprint
 from .schemas import Count, Paging, Strict, Variables
@@ -217,7 +218,7 @@ def _query(args) -> external_tasks.TaskQuery:
 def fetch_and_lock(body):
     """Lock up to maxTasks tasks of the given topics for this worker; with asyncResponseTimeout,
     wait (long polling) until one is available.  A waiting request holds no database connection."""
-    locked = external_tasks.fetch_and_lock(engine(), principal(), _fetch_request(body))
+    locked = external_tasks.fetch_and_lock(engine(), principal(), _fetch_request(body), waiting=serving.step_aside)
     return [render_locked(t) for t in locked]
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_external_tasks.py [--tasks 400] [--waiters 50] [--wakeups 100]
 
-Starts the server as `make run` does (gunicorn, gthread) on a fresh SQLite file (or
+Starts the server as `make run` does (gunicorn, api/serving.py's request pool) on a fresh SQLite file (or
 DATABASE_URL), then measures:
 
 1. completions/s with 1, 4 and 16 worker threads (fetchAndLock maxTasks=1 -> complete),
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--wakeups", type=int, default=100)
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL")
-    print(f"database: {database_url or 'SQLite (temporary file)'}; server: gunicorn gthread, 1 process")
+    print(f"database: {database_url or 'SQLite (temporary file)'}; server: gunicorn with the request pool, 1 process")
     with server(32, database_url) as base:
         print("\nworker threads | completions/s | fetch->complete p50 | p99")
         for threads in (1, 4, 16):

@@ -28,8 +28,10 @@ import threading
 import time
 import uuid
 import weakref
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable, ContextManager
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
@@ -333,8 +335,10 @@ class LockedTask:
     extension_properties: dict
 
 
-def fetch_and_lock(engine, principal: Principal, request: FetchRequest) -> list[LockedTask]:
-    """Lock up to `max_tasks` tasks; with `async_response_timeout`, wait for them."""
+def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
+                   waiting: Callable[[], ContextManager] = nullcontext) -> list[LockedTask]:
+    """Lock up to `max_tasks` tasks; with `async_response_timeout`, wait for them, inside
+    `waiting()` (the server's `api.serving.step_aside`: other requests go on meanwhile)."""
     require_worker(principal)
     _check_fetch(request)
     timeout = (request.async_response_timeout or 0) / 1000.0
@@ -358,7 +362,8 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest) -> list[
             remaining = deadline - time.monotonic()
             if locked or remaining <= 0:
                 return locked
-            waiter.event.wait(min(remaining, POLL_SECONDS))
+            with waiting():
+                waiter.event.wait(min(remaining, POLL_SECONDS))
             waiter.event.clear()
     finally:
         signal.unregister(waiter)

@@ -1,0 +1,122 @@
+"""The request pool (api/serving.py): one runner takes requests in turn; a request that
+waits steps aside, so the queue goes on without it."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from api.serving import RequestPool, step_aside
+
+
+@pytest.fixture
+def pool():
+    pool = RequestPool(max_threads=4)
+    yield pool
+    pool.shutdown()
+
+
+def test_requests_run_one_at_a_time_in_the_order_they_came(pool):
+    running, most, done, threads = [0], [0], [], set()
+    lock = threading.Lock()
+
+    def request(n):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threads.add(threading.get_ident())
+        time.sleep(0.002)                          # lets the GIL go: a plain thread pool would overlap here
+        with lock:
+            running[0] -= 1
+        done.append(n)
+        return n * n
+
+    futures = [pool.submit(request, n) for n in range(20)]
+    assert [f.result(timeout=10) for f in futures] == [n * n for n in range(20)]
+    assert done == list(range(20))
+    assert most[0] == 1
+    assert len(threads) == 1 and pool.threads == 1
+
+
+def test_a_request_that_steps_aside_to_wait_does_not_hold_up_the_queue(pool):
+    released = threading.Event()
+
+    def long_poll():
+        with step_aside():
+            return released.wait(timeout=5)       # only a later request can set it
+
+    def completion():
+        released.set()
+        return "done"
+
+    waiting = pool.submit(long_poll)
+    assert pool.submit(completion).result(timeout=2) == "done"
+    assert waiting.result(timeout=2) is True
+    assert pool.threads == 2
+
+
+def test_the_thread_that_stepped_aside_is_parked_and_taken_again_next_time(pool):
+    for _ in range(5):
+        released = threading.Event()
+
+        def long_poll(released=released):
+            with step_aside():
+                return released.wait(timeout=5)
+
+        waiting = pool.submit(long_poll)
+        pool.submit(released.set).result(timeout=2)
+        assert waiting.result(timeout=2) is True
+    assert pool.threads == 2                       # not one new thread per wait
+
+
+def test_with_every_thread_taken_the_runner_keeps_the_queue_and_waits():
+    pool = RequestPool(max_threads=1)
+    try:
+        began = time.monotonic()
+
+        def long_poll():
+            with step_aside():                     # nobody to hand over to
+                time.sleep(0.2)
+            return "waited"
+
+        first, second = pool.submit(long_poll), pool.submit(lambda: time.monotonic() - began)
+        assert first.result(timeout=2) == "waited"
+        assert second.result(timeout=2) >= 0.2
+        assert pool.threads == 1
+    finally:
+        pool.shutdown()
+
+
+def test_an_error_reaches_the_caller_and_the_runner_goes_on(pool):
+    def broken():
+        raise ValueError("broken request")
+
+    failed = pool.submit(broken)
+    with pytest.raises(ValueError, match="broken request"):
+        failed.result(timeout=2)
+    assert pool.submit(lambda: "next").result(timeout=2) == "next"
+
+
+def test_step_aside_outside_the_pool_does_nothing():
+    with step_aside():
+        pass
+
+
+def test_shutdown_ends_the_runner_and_the_parked_threads():
+    pool = RequestPool(max_threads=3)
+    released = threading.Event()
+
+    def long_poll():
+        with step_aside():
+            released.wait(timeout=5)
+
+    waiting = pool.submit(long_poll)
+    pool.submit(released.set).result(timeout=2)
+    waiting.result(timeout=2)
+    ours = [t for t in threading.enumerate() if t.name.startswith("request-")]
+    assert len(ours) >= 2
+    pool.shutdown()
+    for thread in ours:
+        thread.join(timeout=2)
+        assert not thread.is_alive(), thread.name
