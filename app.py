@@ -136,6 +136,7 @@ def serve(settings: Settings) -> None:
             for key, value in {"bind": f"{settings.host}:{settings.port}", "workers": workers,
                                "worker_class": "api.serving.Worker", "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
                                "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
+                               "sendfile": False,       # responses go through api/serving.py's guarded socket
                                "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
 

@@ -2,45 +2,58 @@
 
 A server process runs Python on one thread at a time (the GIL).  gunicorn's gthread
 worker gives every request a thread of its own; with four busy clients, four requests
-then take turns at every database call and socket write, and the hand-overs cost CPU:
-~40 context switches per task completion instead of ~12, and ~20 % fewer completions/s
-(bench/bench_overhead.py).  Here requests queue, and one thread, the runner, takes them
-in turn (two runners on PostgreSQL, whose work is another process's CPU: see app.py).  A request that is about to wait for long (a long-polling fetchAndLock, a new
-connection that has sent nothing yet) steps aside (`step_aside()`): another thread
-becomes the runner meanwhile, and the waiting one finishes its request beside it.
+then take turns at every database call and socket write, and the hand-overs cost CPU.
+Side by side on 2 cores (SQLite, 4 client threads, completions of the five-department
+review): 41 context switches per completion against 12 (summed from the worker's
+/proc/<pid>/task/*/status), and 385 against 482 completions/s.  Here requests queue,
+and runner threads (one on SQLite, two on PostgreSQL, whose work is another process's
+CPU: see app.py) take them in turn.
 
-As with gunicorn's sync worker, a client that sends its request body slowly holds the
-runner while it does: put a buffering proxy (nginx) in front of a server on the internet.
+A runner never waits for long: a request about to wait steps aside (`step_aside()`),
+and another thread becomes a runner meanwhile.  The client socket does it by itself
+(`_Guarded`): a read or write that would block steps aside first (a client that stalls
+mid-request, a body that trickles in, a response nobody reads), and none blocks longer
+than `SOCKET_TIMEOUT`.  A long-polling fetchAndLock steps aside explicitly.  A new
+connection that has sent nothing yet goes back to gunicorn's poller without taking a
+thread.  TLS and HTTP/2 (neither configured by app.py) keep gunicorn's own thread pool.
 """
 from __future__ import annotations
 
+import logging
 import select
 import threading
 from concurrent.futures import Future
 from contextlib import contextmanager
 from queue import SimpleQueue
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
-_thread = threading.local()             # .pool: the RequestPool of a pool thread; .runner: whether it takes the queue
+log = logging.getLogger("approvals.serving")
+
+SOCKET_TIMEOUT = 30.0           # seconds a read or write of a client may wait for the client
+
+_thread = threading.local()     # .pool: the RequestPool of a pool thread; .runner: whether it takes the queue
 
 
 class RequestPool:
-    """An executor (gunicorn calls `submit` and `shutdown`) with one runner thread and up
-    to `max_threads - 1` more for requests that stepped aside to wait."""
+    """An executor (gunicorn calls `submit` and `shutdown`) with `runners` threads that
+    take the queue, and up to `max_threads - runners` more for requests that stepped aside."""
 
     def __init__(self, max_threads: int, runners: int = 1) -> None:
-        self.max_threads = max(1, max_threads)
+        self.runners = min(max(1, runners), max(1, max_threads))
+        self.max_threads = max(self.runners, max_threads)
         self._queue: SimpleQueue = SimpleQueue()
         self._lock = threading.Lock()
         self._parked: list[threading.Event] = []          # threads done with a request that stepped aside
         self._threads = 0
         self._stopping = False
         with self._lock:
-            for _ in range(min(max(1, runners), self.max_threads)):
+            for _ in range(self.runners):
                 self._start_thread()
 
     def submit(self, fn, *args) -> Future:
+        if self._stopping:
+            raise RuntimeError("cannot take a request after shutdown")
         future: Future = Future()
         self._queue.put((future, fn, args))
         return future
@@ -58,24 +71,29 @@ class RequestPool:
         return self._threads
 
     def step_aside(self) -> bool:
-        """Hand the queue to another thread (a parked one, or a new one up to the limit);
-        False if this thread is not the runner or all threads are taken (it then stays the
-        runner, and the queue waits with it)."""
+        """Hand this runner's place to another thread (a parked one, or a new one up to
+        the limit).  True if this thread may now wait without holding up the queue (it
+        is not, or no longer, a runner); False if every thread is taken and it is still
+        a runner."""
         if getattr(_thread, "pool", None) is not self or not _thread.runner:
-            return False
+            return True
         with self._lock:
             if self._parked:
                 self._parked.pop().set()
-            elif self._threads < self.max_threads and not self._stopping:
-                self._start_thread()
-            else:
+            elif self._threads >= self.max_threads or self._stopping or not self._start_thread():
                 return False
         _thread.runner = False
         return True
 
-    def _start_thread(self) -> None:                        # under self._lock
+    def _start_thread(self) -> bool:                        # under self._lock
+        thread = threading.Thread(target=self._run, name=f"request-{id(self):x}-{self._threads + 1}",
+                                  daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:                                # the system has no thread to give
+            return False
         self._threads += 1
-        threading.Thread(target=self._run, name=f"request-{self._threads}", daemon=True).start()
+        return True
 
     def _run(self) -> None:
         _thread.pool, _thread.runner = self, True
@@ -95,7 +113,7 @@ class RequestPool:
                 future.set_result(result)
 
     def _park(self) -> bool:
-        """Wait until another runner steps aside; False when the pool shuts down."""
+        """Wait until a runner steps aside; False when the pool shuts down."""
         woken = threading.Event()
         with self._lock:
             if self._stopping:
@@ -108,31 +126,82 @@ class RequestPool:
 
 @contextmanager
 def step_aside():
-    """Around a wait that can last: other requests go on meanwhile.  Outside the server's
-    pool (tests, the Flask development server) it does nothing."""
+    """Around a wait that can last: other requests go on meanwhile.  Yields False if every
+    thread is taken, so that waiting here would hold up the queue (the caller should not
+    wait then); True otherwise, also outside the server's pool (tests, Flask's own server)."""
     pool = getattr(_thread, "pool", None)
-    if pool is not None:
-        pool.step_aside()
-    yield
+    yield pool.step_aside() if pool is not None else True
+
+
+class _Guarded:
+    """A client socket as the request threads use it: before a read or write that would
+    block, the thread steps aside; no read or write waits longer than SOCKET_TIMEOUT."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.settimeout(SOCKET_TIMEOUT if flag else 0.0)
+
+    def recv(self, *args):
+        self._before(select.POLLIN)
+        return self._sock.recv(*args)
+
+    def recv_into(self, *args):
+        self._before(select.POLLIN)
+        return self._sock.recv_into(*args)
+
+    def send(self, data, *args):
+        self._before(select.POLLOUT)
+        return self._sock.send(data, *args)
+
+    def sendall(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            self._before(select.POLLOUT)
+            view = view[self._sock.send(view):]
+
+    def _before(self, event: int) -> None:
+        if self._sock.gettimeout() != 0.0 and not _ready(self._sock, event):
+            with step_aside():
+                pass
+
+
+def _ready(sock, event: int) -> bool:
+    poller = select.poll()
+    try:
+        poller.register(sock, event)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True                     # let the socket call itself meet the broken socket
 
 
 class Worker(ThreadWorker):
     """gunicorn's gthread worker with the RequestPool (`worker_class` in app.py)."""
 
-    def get_thread_pool(self) -> RequestPool:
-        return RequestPool(self.cfg.threads, getattr(self.app, "request_runners", 1))
+    def init_process(self):
+        self.pooled = not (self.cfg.is_ssl or "h2" in self.cfg.http_protocols)
+        if not self.pooled:
+            log.warning("TLS or HTTP/2 is configured: requests get a thread each (gunicorn's gthread)")
+        super().init_process()
+
+    def get_thread_pool(self):
+        if not self.pooled:
+            return super().get_thread_pool()
+        runners = getattr(self.app, "request_runners", 1)
+        if runners >= self.cfg.threads:
+            log.warning("%d request runners and %d threads leave no thread for a request that waits "
+                        "(long polls, slow clients): raise APPROVALS_THREADS", runners, self.cfg.threads)
+        return RequestPool(self.cfg.threads, runners)
 
     def handle(self, conn):
-        # gthread waits up to 5 s for the first bytes of a new connection in the request
-        # thread: do that beside the runner, not in its way.
-        if not conn.initialized and not conn.data_ready and not _readable(conn.sock):
-            with step_aside():
-                return super().handle(conn)
+        if not self.pooled:
+            return super().handle(conn)
+        if not conn.initialized:
+            if not conn.data_ready and not _ready(conn.sock, select.POLLIN):
+                return _DEFER           # gunicorn's poller watches it; it comes back when readable
+            conn.sock = _Guarded(conn.sock)
         return super().handle(conn)
-
-
-def _readable(sock) -> bool:
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True                 # let gunicorn meet the broken socket as before

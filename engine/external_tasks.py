@@ -338,7 +338,8 @@ class LockedTask:
 def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
                    waiting: Callable[[], ContextManager] = nullcontext) -> list[LockedTask]:
     """Lock up to `max_tasks` tasks; with `async_response_timeout`, wait for them, inside
-    `waiting()` (the server's `api.serving.step_aside`: other requests go on meanwhile)."""
+    `waiting()` (the server's `api.serving.step_aside`: other requests go on meanwhile; it
+    yields False when this thread cannot wait without holding them up)."""
     require_worker(principal)
     _check_fetch(request)
     timeout = (request.async_response_timeout or 0) / 1000.0
@@ -362,7 +363,11 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
             remaining = deadline - time.monotonic()
             if locked or remaining <= 0:
                 return locked
-            with waiting():
+            with waiting() as free:
+                if free is False:               # no server thread to wait on: answer now, as without a slot
+                    log.warning("no free server thread for worker %s to wait on (raise APPROVALS_THREADS)",
+                                request.worker_id)
+                    return locked
                 waiter.event.wait(min(remaining, POLL_SECONDS))
             waiter.event.clear()
     finally:

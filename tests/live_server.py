@@ -39,9 +39,9 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, workers: int = 2, timeout: float = 60.0) -> "Server":
+    def start(self, workers: int = 2, timeout: float = 60.0, **env_vars: str) -> "Server":
         env = {**os.environ, "DATABASE_URL": self.database_url, "HOST": "127.0.0.1", "PORT": str(self.port),
-               "WEB_CONCURRENCY": str(workers), "APPROVALS_THREADS": "8"}
+               "WEB_CONCURRENCY": str(workers), "APPROVALS_THREADS": "8", **env_vars}
         env.pop("ADMIN_PASSWORD", None)
         self.proc = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, start_new_session=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -77,8 +77,8 @@ class Server:
 
 
 @contextmanager
-def serving(database_url: str, workers: int = 2):
-    server = Server(database_url).start(workers)
+def serving(database_url: str, workers: int = 2, **env_vars: str):
+    server = Server(database_url).start(workers, **env_vars)
     try:
         yield server
     finally:

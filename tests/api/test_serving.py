@@ -1,6 +1,8 @@
 """The real server (gunicorn with api/serving.py's request pool) runs one request at a
-time, yet a long-polling fetchAndLock or a client that connects and sends nothing holds
-up nobody: they step aside while they wait."""
+time, yet nothing a client does holds up the others: a long-polling fetchAndLock, a
+connection that sends nothing, a client that stops halfway through its request or its
+body.  One process with one runner on both stores (PostgreSQL's default second runner
+would hide a runner that is stuck)."""
 from __future__ import annotations
 
 import socket
@@ -26,34 +28,67 @@ def registration(engine):
         uow.commit()
 
 
-def test_a_long_poll_and_a_silent_connection_hold_up_no_other_request(settings, registration):
-    with serving(settings.database_url, workers=1) as server:      # one process: the same pool for all
-        http = requests.Session()
-        http.auth = ADMIN
-        result = {}
+@pytest.fixture
+def server(settings, engine):                      # engine: the schema and the admin, made before the server starts
+    with serving(settings.database_url, workers=1, APPROVALS_RUNNERS="1") as server:
+        yield server
 
-        def long_poll():
-            body = {"workerId": "scjg-1", "maxTasks": 1, "asyncResponseTimeout": 8_000,
-                    "topics": [{"topicName": "registration", "lockDuration": 60_000}]}
-            result["tasks"] = requests.post(f"{server.url}{REST}/external-task/fetchAndLock", json=body,
-                                            auth=ADMIN, timeout=20).json()
 
-        poll = threading.Thread(target=long_poll)
-        poll.start()
-        silent = socket.create_connection(("127.0.0.1", server.port))     # connects, never sends
-        try:
-            time.sleep(0.5)
-            assert poll.is_alive(), f"the fetch answered before any task existed: {result}"
-            began = time.monotonic()
-            for _ in range(5):
-                assert http.get(f"{server.url}{REST}/version", timeout=5).status_code == 200
-            started = http.post(f"{server.url}{REST}/process-definition/key/company_setup/start",
-                                json={"variables": typed(applicantName="苏州某某科技有限公司")}, timeout=5)
-            assert started.status_code == 200, started.text
-            assert time.monotonic() - began < 3.0, "other requests waited behind the long poll"
-            poll.join(timeout=10)
-            assert not poll.is_alive()
-            assert [t["processInstanceId"] for t in result["tasks"]] == [started.json()["id"]]
-            assert time.monotonic() - began < 6.0          # woken by the start, not by its 8 s timeout
-        finally:
-            silent.close()
+def _session() -> requests.Session:
+    http = requests.Session()
+    http.auth = ADMIN
+    return http
+
+
+def _answers_quickly(server, what: str) -> None:
+    http = _session()
+    began = time.monotonic()
+    for _ in range(5):
+        assert http.get(f"{server.url}{REST}/version", timeout=5).status_code == 200
+    assert time.monotonic() - began < 3.0, f"other requests waited behind {what}"
+
+
+def test_a_long_poll_and_a_silent_connection_hold_up_no_other_request(registration, server):
+    poller, result = _session(), {}
+    assert poller.get(f"{server.url}{REST}/version", timeout=5).ok      # the fetch comes on a kept-alive connection
+
+    def long_poll():
+        body = {"workerId": "scjg-1", "maxTasks": 1, "asyncResponseTimeout": 8_000,
+                "topics": [{"topicName": "registration", "lockDuration": 60_000}]}
+        result["tasks"] = poller.post(f"{server.url}{REST}/external-task/fetchAndLock", json=body, timeout=20).json()
+
+    poll = threading.Thread(target=long_poll)
+    poll.start()
+    silent = socket.create_connection(("127.0.0.1", server.port))     # connects, never sends
+    try:
+        time.sleep(0.5)
+        assert poll.is_alive(), f"the fetch answered before any task existed: {result}"
+        _answers_quickly(server, "a long poll and a silent connection")
+        began = time.monotonic()
+        started = _session().post(f"{server.url}{REST}/process-definition/key/company_setup/start",
+                                  json={"variables": typed(applicantName="苏州某某科技有限公司")}, timeout=5)
+        assert started.status_code == 200, started.text
+        poll.join(timeout=10)
+        assert not poll.is_alive()
+        assert [t["processInstanceId"] for t in result["tasks"]] == [started.json()["id"]]
+        assert time.monotonic() - began < 4.0          # woken by the start, not by its 8 s timeout
+    finally:
+        silent.close()
+
+
+@pytest.mark.parametrize("sent", [
+    b"GET /engine-rest/version HTTP/1.1\r\nHost: x\r\n",                                   # headers cut off
+    b"POST /engine-rest/message HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 100\r\n\r\n{",                                                       # body cut off
+], ids=["headers", "body"])
+def test_a_client_that_stops_halfway_through_its_request_holds_up_no_other(server, sent):
+    stalled = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        stalled.sendall(b"GET /engine-rest/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")   # kept alive, then
+        stalled.settimeout(5)
+        assert stalled.recv(64).startswith(b"HTTP/1.1 200")
+        stalled.sendall(sent)                                                        # ...it stalls
+        time.sleep(0.3)
+        _answers_quickly(server, "a stalled client")
+    finally:
+        stalled.close()

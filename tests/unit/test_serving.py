@@ -10,6 +10,13 @@ import pytest
 from api.serving import RequestPool, step_aside
 
 
+def _until(condition, seconds: float = 2.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def pool():
     pool = RequestPool(max_threads=4)
@@ -67,22 +74,23 @@ def test_the_thread_that_stepped_aside_is_parked_and_taken_again_next_time(pool)
         waiting = pool.submit(long_poll)
         pool.submit(released.set).result(timeout=2)
         assert waiting.result(timeout=2) is True
+        _until(lambda: pool._parked)               # the thread that waited is back in the pool
     assert pool.threads == 2                       # not one new thread per wait
 
 
-def test_with_every_thread_taken_the_runner_keeps_the_queue_and_waits():
+def test_with_every_thread_taken_the_runner_is_told_it_cannot_wait_aside():
     pool = RequestPool(max_threads=1)
     try:
         began = time.monotonic()
 
         def long_poll():
-            with step_aside():                     # nobody to hand over to
+            with step_aside() as free:             # nobody to hand over to
                 time.sleep(0.2)
-            return "waited"
+            return free
 
         first, second = pool.submit(long_poll), pool.submit(lambda: time.monotonic() - began)
-        assert first.result(timeout=2) == "waited"
-        assert second.result(timeout=2) >= 0.2
+        assert first.result(timeout=2) is False
+        assert second.result(timeout=2) >= 0.2     # the queue waited with it
         assert pool.threads == 1
     finally:
         pool.shutdown()
@@ -98,9 +106,39 @@ def test_an_error_reaches_the_caller_and_the_runner_goes_on(pool):
     assert pool.submit(lambda: "next").result(timeout=2) == "next"
 
 
-def test_step_aside_outside_the_pool_does_nothing():
-    with step_aside():
-        pass
+def test_step_aside_outside_the_pool_does_nothing_and_lets_the_caller_wait():
+    with step_aside() as free:
+        assert free is True
+
+
+def test_two_runners_take_two_requests_at_once_and_a_third_waits():
+    pool = RequestPool(max_threads=4, runners=2)
+    try:
+        both_in, release = threading.Barrier(2, timeout=5), threading.Event()
+        order = []
+
+        def request(n):
+            both_in.wait()                         # fails unless two requests run at once
+            release.wait(timeout=5)
+            order.append(n)
+
+        first, second = pool.submit(request, 1), pool.submit(request, 2)
+        third = pool.submit(order.append, 3)
+        time.sleep(0.1)
+        assert not third.done()                    # both runners are busy
+        release.set()
+        for future in (first, second, third):
+            future.result(timeout=5)
+        assert sorted(order) == [1, 2, 3] and pool.threads == 2
+    finally:
+        pool.shutdown()
+
+
+def test_submitting_after_shutdown_is_refused():
+    pool = RequestPool(max_threads=2)
+    pool.shutdown()
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
 
 
 def test_shutdown_ends_the_runner_and_the_parked_threads():
@@ -114,7 +152,7 @@ def test_shutdown_ends_the_runner_and_the_parked_threads():
     waiting = pool.submit(long_poll)
     pool.submit(released.set).result(timeout=2)
     waiting.result(timeout=2)
-    ours = [t for t in threading.enumerate() if t.name.startswith("request-")]
+    ours = [t for t in threading.enumerate() if t.name.startswith(f"request-{id(pool):x}-")]
     assert len(ours) >= 2
     pool.shutdown()
     for thread in ours:
