@@ -135,16 +135,18 @@ class Server:
     threaded workers), against an already prepared database."""
 
     def __init__(self, database_url: str, workers: int | None = None, label: str = "server",
-                 root: Path = ROOT) -> None:
+                 root: Path = ROOT, env: dict | None = None) -> None:
         self.database_url, self.workers, self.label, self.root = database_url, workers, label, Path(root)
+        self.env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)
 
     def __enter__(self) -> "Server":
         env = {**os.environ, "DATABASE_URL": self.database_url, "HOST": "127.0.0.1", "PORT": str(self.port),
-               "PYTHONUNBUFFERED": "1"}
-        env.pop("WEB_CONCURRENCY", None)
+               "PYTHONUNBUFFERED": "1", **self.env}
+        if "WEB_CONCURRENCY" not in self.env:
+            env.pop("WEB_CONCURRENCY", None)
         if self.workers:
             env["WEB_CONCURRENCY"] = str(self.workers)
         self.proc = subprocess.Popen([sys.executable, str(self.root / "app.py"), "serve"], cwd=self.root, env=env,
@@ -194,6 +196,18 @@ class Server:
                 total += (int(fields[11]) + int(fields[12])) / ticks
             except (OSError, IndexError, ValueError):
                 pass
+        return total
+
+    def context_switches(self) -> int:
+        """Voluntary and involuntary context switches of every thread of the worker processes so far."""
+        total = 0
+        for pid in _children(self.proc.pid):
+            for status in Path(f"/proc/{pid}/task").glob("*/status"):
+                try:
+                    total += sum(int(line.split()[1]) for line in status.read_text().splitlines()
+                                 if "ctxt_switches:" in line)
+                except (OSError, ValueError):
+                    pass
         return total
 
     def client(self, user: str, password: str) -> "Http":
