@@ -19,7 +19,9 @@ thread.  TLS and HTTP/2 (neither configured by app.py) keep gunicorn's own threa
 """
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import select
 import threading
 from concurrent.futures import Future
@@ -30,7 +32,8 @@ from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 log = logging.getLogger("approvals.serving")
 
-SOCKET_TIMEOUT = 30.0           # seconds a read or write of a client may wait for the client
+# seconds a read or write of a client may wait for the client (then the connection is closed)
+SOCKET_TIMEOUT = float(os.environ.get("APPROVALS_CLIENT_TIMEOUT") or 30)
 
 _thread = threading.local()     # .pool: the RequestPool of a pool thread; .runner: whether it takes the queue
 
@@ -135,10 +138,12 @@ def step_aside():
 
 class _Guarded:
     """A client socket as the request threads use it: before a read or write that would
-    block, the thread steps aside; no read or write waits longer than SOCKET_TIMEOUT."""
+    block, the thread steps aside; no read or write waits longer than SOCKET_TIMEOUT,
+    after which the connection is closed at once (`Worker.finish_request`)."""
 
     def __init__(self, sock) -> None:
         self._sock = sock
+        self.timed_out = False
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
@@ -147,27 +152,32 @@ class _Guarded:
         self._sock.settimeout(SOCKET_TIMEOUT if flag else 0.0)
 
     def recv(self, *args):
-        self._before(select.POLLIN)
-        return self._sock.recv(*args)
+        return self._call(select.POLLIN, self._sock.recv, *args)
 
     def recv_into(self, *args):
-        self._before(select.POLLIN)
-        return self._sock.recv_into(*args)
+        return self._call(select.POLLIN, self._sock.recv_into, *args)
 
     def send(self, data, *args):
-        self._before(select.POLLOUT)
-        return self._sock.send(data, *args)
+        return self._call(select.POLLOUT, self._sock.send, data, *args)
 
     def sendall(self, data) -> None:
         view = memoryview(data).cast("B")
         while view:
-            self._before(select.POLLOUT)
-            view = view[self._sock.send(view):]
+            view = view[self._call(select.POLLOUT, self._sock.send, view):]
 
-    def _before(self, event: int) -> None:
+    def sendfile(self, *args, **kwargs):
+        raise OSError(errno.EOPNOTSUPP, "sendfile bypasses the guarded socket (app.py sets sendfile off)")
+
+    def _call(self, event: int, operation, *args):
         if self._sock.gettimeout() != 0.0 and not _ready(self._sock, event):
             with step_aside():
                 pass
+        try:
+            return operation(*args)
+        except TimeoutError:
+            # ENOTCONN: gunicorn notes it at debug level instead of logging a traceback
+            self.timed_out = True
+            raise OSError(errno.ENOTCONN, f"the client sent or read nothing for {SOCKET_TIMEOUT:g} s") from None
 
 
 def _ready(sock, event: int) -> bool:
@@ -203,5 +213,15 @@ class Worker(ThreadWorker):
         if not conn.initialized:
             if not conn.data_ready and not _ready(conn.sock, select.POLLIN):
                 return _DEFER           # gunicorn's poller watches it; it comes back when readable
-            conn.sock = _Guarded(conn.sock)
+            if not isinstance(conn.sock, _Guarded):
+                conn.sock = _Guarded(conn.sock)
         return super().handle(conn)
+
+    def finish_request(self, conn, fs):
+        # gthread closes a finished connection gracefully, waiting up to 2 s in its main
+        # thread for the client to close too: a client that timed out never does.
+        if isinstance(conn.sock, _Guarded) and conn.sock.timed_out:
+            self.nr_conns -= 1
+            conn.close()
+            return
+        super().finish_request(conn, fs)

@@ -347,8 +347,8 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
         return _try_lock(engine, request)
     signal = signal_for(engine)
     if not signal.take_slot():
-        log.warning("all %d long-poll slots are taken: answering worker %s without waiting "
-                    "(raise APPROVALS_THREADS or WEB_CONCURRENCY)", signal.slots, request.worker_id)
+        _warn_once_a_minute("all %d long-poll slots are taken: answering worker %s without waiting "
+                            "(raise APPROVALS_THREADS or WEB_CONCURRENCY)", signal.slots, request.worker_id)
         return _try_lock(engine, request)
     _listen(engine, signal)
     waiter = signal.register(request)           # before querying: no wake-up is lost
@@ -365,8 +365,8 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
                 return locked
             with waiting() as free:
                 if free is False:               # no server thread to wait on: answer now, as without a slot
-                    log.warning("no free server thread for worker %s to wait on (raise APPROVALS_THREADS)",
-                                request.worker_id)
+                    _warn_once_a_minute("no free server thread for worker %s to wait on (raise APPROVALS_THREADS)",
+                                        request.worker_id)
                     return locked
                 waiter.event.wait(min(remaining, POLL_SECONDS))
             waiter.event.clear()
@@ -375,6 +375,17 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
         signal.release_slot()
         if waiter.hint is not None:
             signal.pass_on(waiter)
+
+
+_last_warning = [float("-inf")]
+
+
+def _warn_once_a_minute(message: str, *args) -> None:
+    """Fetches answered without waiting come back at once: one line a minute says so."""
+    now = time.monotonic()
+    if now - _last_warning[0] >= 60:
+        _last_warning[0] = now
+        log.warning(message, *args)
 
 
 def _check_fetch(request: FetchRequest) -> None:

@@ -194,6 +194,7 @@ class Worker:
             free = self._wait_for_free_slots()
             if free == 0:
                 continue
+            asked = time.monotonic()
             try:
                 tasks = self.client.fetch_and_lock(self._fetch_body(free))
                 backoff = 0.0
@@ -206,6 +207,10 @@ class Worker:
                 self._stopping.wait(backoff)
                 continue
             fetched_at = time.monotonic()
+            if not tasks and fetched_at - asked < self.async_response_timeout / 2000:
+                # empty long before the long poll's time: the server could not wait (no thread
+                # free); ask again in a moment, not at once
+                self._stopping.wait(min(1.0, self.async_response_timeout / 2000))
             for data in tasks:
                 self._accept(ExternalTask.from_wire(data), fetched_at)
 

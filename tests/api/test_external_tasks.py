@@ -301,3 +301,18 @@ def test_on_postgresql_a_task_created_by_another_server_process_wakes_the_waitin
         if scheduler is not None:
             scheduler.stop()
         other_engine.close()
+
+
+def test_a_long_poll_with_no_server_thread_to_wait_on_answers_at_once(client, worker, monkeypatch):
+    from contextlib import contextmanager
+
+    from api import serving
+
+    @contextmanager
+    def no_thread_free():
+        yield False                                  # what the request pool says when every thread is taken
+
+    monkeypatch.setattr(serving, "step_aside", no_thread_free)
+    began = time.monotonic()
+    assert fetch(worker, asyncResponseTimeout=5_000) == []
+    assert time.monotonic() - began < 2.5            # not held for the 5 s: it would hold up the queue

@@ -40,6 +40,19 @@ def _session() -> requests.Session:
     return http
 
 
+def _response(sock) -> bytes:
+    """One whole HTTP response from a raw socket (headers and Content-Length body)."""
+    sock.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
 def _answers_quickly(server, what: str) -> None:
     http = _session()
     began = time.monotonic()
@@ -84,11 +97,32 @@ def test_a_long_poll_and_a_silent_connection_hold_up_no_other_request(registrati
 def test_a_client_that_stops_halfway_through_its_request_holds_up_no_other(server, sent):
     stalled = socket.create_connection(("127.0.0.1", server.port))
     try:
-        stalled.sendall(b"GET /engine-rest/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")   # kept alive, then
-        stalled.settimeout(5)
-        assert stalled.recv(64).startswith(b"HTTP/1.1 200")
+        stalled.sendall(b"GET /engine-rest/version HTTP/1.1\r\nHost: x\r\n\r\n")   # kept alive, then
+        assert _response(stalled).startswith(b"HTTP/1.1 ")
         stalled.sendall(sent)                                                        # ...it stalls
         time.sleep(0.3)
         _answers_quickly(server, "a stalled client")
     finally:
         stalled.close()
+
+
+def test_clients_that_time_out_are_dropped_without_holding_up_the_others(settings, engine):
+    with serving(settings.database_url, workers=1, APPROVALS_RUNNERS="1", APPROVALS_CLIENT_TIMEOUT="1") as server:
+        stalled = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        try:
+            for sock in stalled:
+                sock.sendall(b"GET /engine-rest/version HTTP/1.1\r\nHost: x\r\n")   # and nothing more
+            http, slowest = _session(), 0.0
+            until = time.monotonic() + 4.0                 # the four time out after 1 s, meanwhile and after
+            while time.monotonic() < until:
+                began = time.monotonic()
+                assert http.get(f"{server.url}{REST}/version", timeout=5).status_code == 200
+                slowest = max(slowest, time.monotonic() - began)
+                time.sleep(0.05)
+            assert slowest < 1.0, f"a request took {slowest:.2f} s while stalled clients were dropped"
+            for sock in stalled:                           # the server closed them
+                sock.settimeout(2)
+                assert sock.recv(100) == b""
+        finally:
+            for sock in stalled:
+                sock.close()

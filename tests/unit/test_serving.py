@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from api import serving
 from api.serving import RequestPool, step_aside
 
 
@@ -158,3 +159,61 @@ def test_shutdown_ends_the_runner_and_the_parked_threads():
     for thread in ours:
         thread.join(timeout=2)
         assert not thread.is_alive(), thread.name
+
+
+# --- the guarded client socket ----------------------------------------------------------
+
+def _pair():
+    import socket
+    server_side, client_side = socket.socketpair()
+    guarded = serving._Guarded(server_side)
+    guarded.setblocking(True)
+    return guarded, client_side
+
+
+def test_a_read_with_nothing_to_read_steps_aside_and_the_queue_goes_on(pool):
+    guarded, client = _pair()
+    try:
+        reading = pool.submit(guarded.recv, 16)            # the client has sent nothing yet
+        pool.submit(client.sendall, b"hello").result(timeout=2)   # runs while the read waits
+        assert reading.result(timeout=2) == b"hello"
+        assert pool.threads == 2
+    finally:
+        guarded.close()
+        client.close()
+
+
+def test_a_write_the_client_does_not_read_steps_aside(pool):
+    guarded, client = _pair()
+    try:
+        chunk = b"x" * (1 << 20)
+        writing = pool.submit(guarded.sendall, chunk * 8)  # more than the socket buffers hold
+        time.sleep(0.1)
+        assert not writing.done()
+        assert pool.submit(lambda: "next").result(timeout=2) == "next"   # ran while the write waited
+        assert pool.threads == 2
+        client.settimeout(5)
+        while not writing.done():
+            client.recv(1 << 20)
+        writing.result(timeout=1)
+    finally:
+        guarded.close()
+        client.close()
+
+
+def test_a_client_that_sends_nothing_times_out_as_a_lost_connection(monkeypatch):
+    import errno
+    monkeypatch.setattr(serving, "SOCKET_TIMEOUT", 0.2)
+    guarded, client = _pair()
+    try:
+        assert guarded.gettimeout() == 0.2
+        began = time.monotonic()
+        with pytest.raises(OSError) as caught:
+            guarded.recv(16)
+        assert caught.value.errno == errno.ENOTCONN        # gunicorn: a debug line, not a traceback
+        assert guarded.timed_out and 0.15 < time.monotonic() - began < 2
+        guarded.setblocking(False)
+        assert guarded.gettimeout() == 0.0
+    finally:
+        guarded.close()
+        client.close()

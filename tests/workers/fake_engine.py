@@ -24,6 +24,7 @@ class FakeEngine:
         self.messages: list[dict] = []
         self.fail_fetches = 0                   # answer this many fetches with 503
         self.unmatched_messages = 0             # answer this many messages with 400 (nobody waits yet)
+        self.no_waiting = False                 # answer long polls at once (a server with no thread free)
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self.app = self._build()
@@ -82,7 +83,7 @@ class FakeEngine:
                 fake.fail_fetches -= 1
                 return jsonify(type="ServiceUnavailable", message="starting"), 503
             topics = {t["topicName"]: t for t in body["topics"]}
-            deadline = time.monotonic() + body.get("asyncResponseTimeout", 0) / 1000
+            deadline = time.monotonic() + (0 if fake.no_waiting else body.get("asyncResponseTimeout", 0) / 1000)
             with fake._cond:
                 while True:
                     now = time.monotonic()

@@ -323,3 +323,13 @@ def test_wrong_credentials_fetch_nothing(serve, caplog):
     worker.stop(timeout=5)
     assert fake.tasks[task_id]["owner"] is None
     assert any("401" in r.getMessage() for r in caplog.records)
+
+
+def test_a_long_poll_answered_at_once_and_empty_is_not_repeated_at_once(fake_engine, running):
+    fake_engine.no_waiting = True                   # the server had no thread to wait on
+    worker = make_worker(fake_engine, async_response_timeout=2_000)
+    worker.subscribe("market.registration")(lambda task: {})
+    running(worker)
+    time.sleep(1.5)
+    fetches = sum(1 for call in fake_engine.calls if call[0] == "fetchAndLock")
+    assert 1 <= fetches <= 4, f"{fetches} fetches in 1.5 s"
