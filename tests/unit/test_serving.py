@@ -193,9 +193,10 @@ def test_a_write_the_client_does_not_read_steps_aside(pool):
         assert pool.submit(lambda: "next").result(timeout=2) == "next"   # ran while the write waited
         assert pool.threads == 2
         client.settimeout(5)
-        while not writing.done():
-            client.recv(1 << 20)
-        writing.result(timeout=1)
+        received = 0
+        while received < len(chunk) * 8:
+            received += len(client.recv(1 << 20))
+        writing.result(timeout=2)
     finally:
         guarded.close()
         client.close()
