@@ -134,7 +134,8 @@ def serve(settings: Settings) -> None:
         def load_config(self):
             workers = int(os.environ.get("WEB_CONCURRENCY") or (1 if settings.is_sqlite else 2))
             for key, value in {"bind": f"{settings.host}:{settings.port}", "workers": workers,
-                               "worker_class": os.environ.get("APPROVALS_WORKER_CLASS", "api.serving.Worker"), "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
+                               "worker_class": os.environ.get("APPROVALS_WORKER_CLASS", "api.serving.Worker"),
+                               "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
                                "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
                                "sendfile": False,       # responses go through api/serving.py's guarded socket
                                "loglevel": "warning"}.items():

@@ -74,20 +74,25 @@ def complete_tasks(server: harness.Server, tasks: list[tuple[str, str]], threads
 
 def http_round(server: harness.Server, cases: int, threads: int, key: str = workload.REVIEW_KEY,
                forms: bool = False) -> tuple[harness.Round, harness.Round]:
-    """(starts, completions) of one round."""
+    """(starts, completions) of one round; the completions carry the server's CPU while
+    they ran, and its context switches over the whole round."""
+    switches = server.context_switches()
     starts, ids = start_cases(server, key, cases, threads)
     order = open_tasks(server, ids)
     cpu = server.cpu_seconds()
     completions = complete_tasks(server, order, threads, forms)
     completions.cpu = server.cpu_seconds() - cpu
+    completions.switches = server.context_switches() - switches
     return starts, completions
 
 
 def measure(stores: list[tuple[str, str]], threads_list=(1, 4, 16), rounds: int = 3, cases: int = 60,
-            workers: dict | None = None) -> dict:
-    """stores: (label, database url) already prepared.  Returns results keyed by
+            workers: dict | None = None, env: dict | None = None) -> dict:
+    """stores: (label, database url) already prepared; workers, env: per label, the
+    server's gunicorn workers and environment.  Returns results keyed by
     (label, threads) -> {"starts": summary, "completions": summary}, and memory per label."""
-    servers = {label: harness.Server(url, (workers or {}).get(label), label) for label, url in stores}
+    servers = {label: harness.Server(url, (workers or {}).get(label), label, env=(env or {}).get(label))
+               for label, url in stores}
     results: dict = {}
     memory: dict = {}
     try:

@@ -29,30 +29,22 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     rounds, cases = (3, 30) if quick else (5, 60)
     threads_list = (1, 4, 16)
     with ExitStack() as stack:
-        servers = {}
-        for label, worker_class in LOOPS.items():
+        stores = []
+        for label in LOOPS:
             url = stack.enter_context(harness.fresh_database("sqlite"))
             workload.prepare_database(url, forms=False)
-            servers[label] = stack.enter_context(
-                harness.Server(url, label="loop", env={"APPROVALS_WORKER_CLASS": worker_class}))
-        for server in servers.values():
-            bench_http.http_round(server, 10, 4)            # warm-up
-        collected = {(label, t): ([], []) for label in servers for t in threads_list}
-        for _ in range(rounds):
-            for threads in threads_list:
-                for label, server in servers.items():
-                    switches = server.context_switches()
-                    _, completions = bench_http.http_round(server, cases, threads)
-                    collected[(label, threads)][0].append(completions)
-                    collected[(label, threads)][1].append((server.context_switches() - switches) / completions.ops)
+            stores.append((label, url))
+        data = bench_http.measure(stores, threads_list, rounds, cases,
+                                  env={label: {"APPROVALS_WORKER_CLASS": worker_class}
+                                       for label, worker_class in LOOPS.items()})
     table = harness.Table("Server loop: gunicorn's gthread against the request pool (SQLite, one process)",
                           ["server loop", "client threads", "completions/s", "complete p50 ms", "complete p99 ms",
                            "server CPU ms per completion", "context switches per completion"])
-    for (label, threads), (completions, switches) in collected.items():
-        c = harness.summarize(completions)
-        table.rows.append([label, threads, c["rate"], c["p50"], c["p99"], c["cpu_ms"], harness.median(switches)])
-        table.metrics[(label, threads)] = c["rate"]
-    table.rows.sort(key=lambda r: (r[1], r[0]))
+    for threads in threads_list:
+        for label in LOOPS:
+            c = data["results"][(label, threads)]["completions"]
+            table.rows.append([label, threads, c["rate"], c["p50"], c["p99"], c["cpu_ms"], c["switches"]])
+            table.metrics[(label, threads)] = c["rate"]
     table.notes.append(f"Median of {rounds} alternating rounds of {cases} cases ({cases * 5} completions) per row. "
                        "Server CPU: while the completions ran.  Context switches: the whole round (the case "
                        "starts and the task listing too), divided by the completions.")

@@ -51,6 +51,7 @@ class Round:
     seconds: float
     latencies: list = field(default_factory=list)
     cpu: float | None = None           # CPU seconds the server's processes spent on it, where measured
+    switches: int | None = None        # context switches of the server's threads over the whole round, where measured
 
     @property
     def rate(self) -> float:
@@ -64,6 +65,8 @@ def summarize(rounds: list[Round]) -> dict:
             "p99": median(percentile(r.latencies, 0.99) * 1000 for r in rounds if r.latencies),
             "cpu_ms": median([r.cpu / r.ops * 1000 for r in rounds if r.cpu is not None and r.ops]
                              or [float("nan")]),
+            "switches": median([r.switches / r.ops for r in rounds if r.switches is not None and r.ops]
+                               or [float("nan")]),
             "rounds": len(rounds)}
 
 
@@ -140,13 +143,14 @@ class Server:
         self.env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)     # a label may hold "/"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
 
     def __enter__(self) -> "Server":
         env = {**os.environ, "DATABASE_URL": self.database_url, "HOST": "127.0.0.1", "PORT": str(self.port),
-               "PYTHONUNBUFFERED": "1", **self.env}
-        if "WEB_CONCURRENCY" not in self.env:
-            env.pop("WEB_CONCURRENCY", None)
+               "PYTHONUNBUFFERED": "1"}
+        env.pop("WEB_CONCURRENCY", None)
+        env.update(self.env)
         if self.workers:
             env["WEB_CONCURRENCY"] = str(self.workers)
         self.proc = subprocess.Popen([sys.executable, str(self.root / "app.py"), "serve"], cwd=self.root, env=env,

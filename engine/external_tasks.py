@@ -377,14 +377,14 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
             signal.pass_on(waiter)
 
 
-_last_warning = [float("-inf")]
+_last_warnings: dict[str, float] = {}
 
 
 def _warn_once_a_minute(message: str, *args) -> None:
-    """Fetches answered without waiting come back at once: one line a minute says so."""
+    """Fetches answered without waiting come back at once: one line a minute (per message) says so."""
     now = time.monotonic()
-    if now - _last_warning[0] >= 60:
-        _last_warning[0] = now
+    if now - _last_warnings.get(message, float("-inf")) >= 60:
+        _last_warnings[message] = now
         log.warning(message, *args)
 
 
