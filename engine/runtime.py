@@ -29,7 +29,7 @@ from .identity import Principal
 from .models import ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
 from .variables import to_utc_naive
-from .workflows import dump_state, load_state, model_error, run_until_waiting
+from .workflows import ApprovalWorkflow, dump_state, load_state, model_error, run_until_waiting
 
 ACTIVE, COMPLETED = "ACTIVE", "COMPLETED"
 EXTERNALLY_TERMINATED, INTERNALLY_TERMINATED = "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"
@@ -209,7 +209,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
                                         "version": ref.get("version")}, definition.deployment_id, variables, {})
     called = resolve_called(session, definition)
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, called)
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
+    workflow = ApprovalWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
     workflow.task_tree.data.update(variables)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
                             audit.ChainHead(None, 0), definition.tenant_id)
