@@ -1,6 +1,7 @@
 """Database tables.
 
-The serialized workflow (`process_instance.state`) is the truth; every other runtime
+The serialized workflow (`process_instance.state_json` with its tasks in
+`instance_task`) is the truth; every other runtime
 table is a projection written in the same transaction for queries.  Times are naive
 UTC.  Alembic migrations in `migrations/` create exactly these tables.
 """
@@ -101,6 +102,19 @@ class ProcessInstance(Base):
     state_json: Mapped[str | None] = deferred(mapped_column(Text))
     audit_head: Mapped[str | None] = mapped_column(String(64))
     audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InstanceTask(Base):
+    """One task of an instance's state: SpiffWorkflow's JSON of the task.  The rest of the
+    state is `process_instance.state_json`, whose "tasks" mappings are left empty; a
+    command writes only the tasks it changed, so its cost does not grow with the tasks
+    the case has finished (bench/bench_flatness.py)."""
+    __tablename__ = "instance_task"
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workflow_id: Mapped[str | None] = mapped_column(ID)      # the subprocess's (its calling task's id); None: the process
+    seq: Mapped[int] = mapped_column(Integer)                 # order of the tasks in their workflow
+    body: Mapped[str] = mapped_column(Text)
 
 
 class UserTask(Base):

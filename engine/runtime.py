@@ -8,6 +8,7 @@ A lost race on the same instance fails the version check and becomes a 409.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,9 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit, legal, projections
+from . import audit, legal, projections, workflows
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -26,10 +27,11 @@ from .definitions import resolve_called
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
-from .models import ProcessDefinition, ProcessInstance
+from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
 from .variables import to_utc_naive
-from .workflows import ApprovalWorkflow, dump_state, load_state, model_error, run_until_waiting
+from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, load_state, model_error, put_rows,
+                        run_until_waiting)
 
 ACTIVE, COMPLETED = "ACTIVE", "COMPLETED"
 EXTERNALLY_TERMINATED, INTERNALLY_TERMINATED = "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"
@@ -92,6 +94,16 @@ _SAVE = Statement(update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id"
                                            _INSTANCES.c.version == bindparam("expected_version")))
 _INSERT = Statement(insert(_INSTANCES))
 _SAVE_NEW = Statement(update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id")))
+# the tasks of the state, one row each: a command writes those it changed
+_TASKS = InstanceTask.__table__
+_TASK_ROWS = Statement(select(_TASKS.c.task_id, _TASKS.c.workflow_id, _TASKS.c.seq, _TASKS.c.body)
+                       .where(_TASKS.c.instance_id == bindparam("instance_id")).order_by(_TASKS.c.seq))
+_TASK_INSERT = Statement(insert(_TASKS))
+_TASK_UPDATE = Statement(update(_TASKS).where(_TASKS.c.instance_id == bindparam("row_id"),
+                                              _TASKS.c.task_id == bindparam("row_task_id"))
+                         .values(body=bindparam("body")))
+_TASK_DELETE = Statement(delete(_TASKS).where(_TASKS.c.instance_id == bindparam("row_id"),
+                                              _TASKS.c.task_id == bindparam("row_task_id")))
 
 
 def load_record(session, instance_id: str, lock: str | None = None) -> InstanceRecord:
@@ -120,8 +132,7 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
     workflow = ctx.workflows.take(instance_id, record.version)
     if workflow is None:
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
-        state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one()
-        workflow = load_state(state_json, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
+        workflow = _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
     # a cached workflow is as the command that put it there left it, with that command's snapshot (see save)
     before = getattr(workflow, "_approvals_snapshot", None) or projections.snapshot(workflow)
     return Command(uow, record, definition, workflow, before, actor)
@@ -133,9 +144,30 @@ def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
     record = load_record(session, instance_id)
     definition = ctx.definitions.definition(session, record.definition_id)
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
-    state_json = session.execute(select(ProcessInstance.state_json).where(
-        ProcessInstance.id == instance_id)).scalar_one()
-    return load_state(state_json, spec, subprocess_specs, ctx.script_engine)
+    return _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine)
+
+
+def _restore(session, instance_id: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False):
+    state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one()
+    rows = _TASK_ROWS.execute(session, {"instance_id": instance_id}).all()
+    return load_state(state_json, spec, subprocess_specs, script_engine, keep_texts=keep_texts, task_rows=rows)
+
+
+def _store_tasks(session, instance_id: str, stored: StoredState) -> None:
+    """The task rows a command changed (after the instance row: they reference it)."""
+    _TASK_DELETE.executemany(session, [{"row_id": instance_id, "row_task_id": r["task_id"]} for r in stored.deletes])
+    _TASK_UPDATE.executemany(session, [{"row_id": instance_id, "row_task_id": r["task_id"], "body": r["body"]}
+                                       for r in stored.updates])
+    _TASK_INSERT.executemany(session, [dict(r, instance_id=instance_id) for r in stored.inserts])
+
+
+def _check_stored(command: Command) -> None:
+    """The state JSON and task rows as stored spell the workflow's full state, in order."""
+    session, instance_id = command.session, command.record.id
+    document = json.loads(_STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one())
+    put_rows(document, _TASK_ROWS.execute(session, {"instance_id": instance_id}).all())
+    if json.dumps(document) != json.dumps(json.loads(dump_state(command.workflow))):
+        raise AssertionError(f"process instance {instance_id}: the stored rows do not spell its state")
 
 
 def save(command: Command) -> None:
@@ -157,7 +189,8 @@ def save(command: Command) -> None:
         head = audit.append(session, head, command.record.id, now, command.actor.user_id, kind, payload,
                             activity_id, task_id)
     ended = workflow.completed or command.final_state is not None
-    values = dict(state_json=dump_state(workflow), audit_head=head.hash, audit_seq=head.seq)
+    stored = dump_stored(workflow)
+    values = dict(state_json=stored.document, audit_head=head.hash, audit_seq=head.seq)
     if ended:
         values.update(state=command.final_state or COMPLETED, end_time=now,
                       end_activity_id=projections.end_activity(workflow))
@@ -171,6 +204,9 @@ def save(command: Command) -> None:
             raise Conflict(f"process instance '{command.record.id}' was changed by someone else at the same time; "
                            "read it again and retry")
         version += 1
+    _store_tasks(session, command.record.id, stored)
+    if workflows.CHECK_STATE:             # the test suite: the rows restore to this very workflow
+        _check_stored(command)
     command.record.version = version
     if not ended:
         instance_id = command.record.id

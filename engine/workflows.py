@@ -7,8 +7,10 @@ import json
 import os
 import secrets
 import threading
+import uuid
 from collections import OrderedDict
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Callable
 
 from lxml import etree
@@ -99,8 +101,8 @@ _MISSING = object()
 
 
 class _SplicedTasks:
-    """WorkflowConverter.to_dict with the tasks as a placeholder, their JSON spliced in
-    by dump_state from the per-task texts."""
+    """WorkflowConverter.to_dict with the tasks as a placeholder: dump_state splices in
+    their JSON, dump_stored hands them over as rows."""
 
     def workflow_to_dict(self, workflow) -> dict:
         splices = _splices.get()
@@ -108,7 +110,7 @@ class _SplicedTasks:
             tasks = self.mapping_to_dict(workflow.tasks)
         else:
             tasks = f"{_SPLICE_TOKEN}{len(splices)}"
-            splices[tasks] = self._tasks_json(workflow)
+            splices[tasks] = (workflow, self._task_bodies(workflow))
         return {
             "data": self.registry.convert(self.registry.clean(workflow.data)),
             "correlations": workflow.correlations,
@@ -119,24 +121,25 @@ class _SplicedTasks:
             "root": str(workflow.task_tree.id),
         }
 
-    def _tasks_json(self, workflow) -> str:
+    def _task_bodies(self, workflow) -> list:
+        """(task id, the task's JSON text) for every task, in the workflow's order."""
         cached = getattr(workflow, "_approvals_task_json", {})
-        kept, parts, contents = {}, [], {}
+        kept, bodies, contents = {}, [], {}
         encoder = SERIALIZER._encoder_cls
         for task_id, task in workflow.tasks.items():
             key = _task_key(task, contents)
             hit = cached.get(task_id) if key is not None else None
             if hit is not None and hit[0] == key:
-                part = hit[1]
-                if type(part) is dict:          # as restored by load_state: encode it once
-                    part = f'"{task_id}": {json.dumps(part, cls=encoder)}'
+                body = hit[1]
+                if type(body) is dict:          # as restored by load_state: encode it once
+                    body = json.dumps(body, cls=encoder)
             else:
-                part = f'"{task_id}": {json.dumps(self.registry.convert(task), cls=encoder)}'
+                body = json.dumps(self.registry.convert(task), cls=encoder)
             if key is not None:
-                kept[task_id] = (key, part)
-            parts.append(part)
+                kept[task_id] = (key, body)
+            bodies.append((task_id, body))
         workflow._approvals_task_json = kept
-        return "{" + ", ".join(parts) + "}"
+        return bodies
 
 
 class ReferencedSpecWorkflowConverter(_SplicedTasks, BpmnWorkflowConverter):
@@ -201,7 +204,9 @@ def _serializer_config() -> dict:
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_serializer_config()))
 
 
-def dump_state(workflow: BpmnWorkflow) -> str:
+def _dump(workflow: BpmnWorkflow) -> tuple[str, dict]:
+    """The state JSON with a placeholder string for each workflow's tasks, and the
+    placeholders: placeholder -> (workflow, its task bodies)."""
     splices: dict = {}
     token = _splices.set(splices)
     registry = SERIALIZER.registry
@@ -213,37 +218,112 @@ def dump_state(workflow: BpmnWorkflow) -> str:
     finally:
         registry._encoder_mode = False
         _splices.reset(token)
-    for placeholder, tasks in splices.items():
+    return text, splices
+
+
+def _spliced(text: str, splices: dict) -> str:
+    for placeholder, (_, bodies) in splices.items():
+        tasks = "{" + ", ".join(f'"{task_id}": {body}' for task_id, body in bodies) + "}"
         text = text.replace(json.dumps(placeholder), tasks, 1)
-    if CHECK_STATE:
-        expected = SERIALIZER.serialize_json(workflow)
-        if text != expected:
-            raise AssertionError("the state JSON spliced from cached task texts differs from SpiffWorkflow's")
     return text
 
 
-def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False) -> BpmnWorkflow:
-    """The workflow stored in `state_json`.  `keep_texts` (for a command, which dumps it
-    again): the tasks keep what they were loaded from, so the next dump encodes
-    those dicts instead of converting the tasks again (a case restored for every command,
-    bench/bench_flatness.py "cache off")."""
+def _check(text: str, workflow) -> None:
+    if text != SERIALIZER.serialize_json(workflow):
+        raise AssertionError("the state JSON spliced from cached task texts differs from SpiffWorkflow's")
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """SpiffWorkflow's serialization of `workflow` (with the spec by name), in one text."""
+    text = _spliced(*_dump(workflow))
+    if CHECK_STATE:
+        _check(text, workflow)
+    return text
+
+
+@dataclass
+class StoredState:
+    """What a command writes: the state JSON with empty "tasks" mappings, and the
+    instance_task rows that changed since the workflow was loaded or last stored."""
+    document: str
+    inserts: list = field(default_factory=list)       # dicts: task_id, workflow_id, seq, body
+    updates: list = field(default_factory=list)       # dicts: task_id, body
+    deletes: list = field(default_factory=list)       # dicts: task_id
+
+
+def dump_stored(workflow: BpmnWorkflow) -> StoredState:
+    """The state of `workflow` as the rows that changed.  The workflow remembers what it
+    handed out (`_approvals_stored`: task id -> (seq, body)) as stored: a command's
+    workflow is dropped, not reused, when its transaction does not commit."""
+    text, splices = _dump(workflow)
+    if CHECK_STATE:
+        _check(_spliced(text, splices), workflow)
+    stored = getattr(workflow, "_approvals_stored", {})
+    seq = getattr(workflow, "_approvals_next_seq", 0)
+    now: dict = {}
+    out = StoredState(document="")
+    for placeholder, (owner, bodies) in splices.items():
+        text = text.replace(json.dumps(placeholder), "{}", 1)
+        workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None
+        for task_id, body in bodies:
+            before = stored.get(task_id)
+            if before is None:
+                out.inserts.append({"task_id": str(task_id), "workflow_id": workflow_id, "seq": seq, "body": body})
+                now[task_id] = (seq, body)
+                seq += 1
+            else:
+                if before[1] is not body and before[1] != body:
+                    out.updates.append({"task_id": str(task_id), "body": body})
+                now[task_id] = (before[0], body)
+    out.deletes = [{"task_id": str(task_id)} for task_id in stored.keys() - now.keys()]
+    out.document = text
+    workflow._approvals_stored, workflow._approvals_next_seq = now, seq
+    return out
+
+
+def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False,
+               task_rows: list | None = None) -> BpmnWorkflow:
+    """The workflow stored in `state_json`, with its tasks from `task_rows` (instance_task
+    rows (task_id, workflow_id, seq, body) in seq order; none for a state stored whole,
+    as dump_state writes it and as cases stored before instance_task were).  `keep_texts`
+    (for a command, which dumps it again): the tasks keep what they were loaded from, so
+    the next dump uses those texts instead of converting the tasks again (a case restored
+    for every command, bench/bench_flatness.py "cache off")."""
     dct = json.loads(state_json)
+    texts = put_rows(dct, task_rows) if task_rows else None
+    migrated = dct.get(SERIALIZER.VERSION_KEY) != SERIALIZER.VERSION
     SERIALIZER.migrate(dct)
     dct["spec"] = spec                          # objects pass through restore unchanged
     dct["subprocess_specs"] = subprocess_specs
     workflow = SERIALIZER.from_dict(dct)
     workflow.script_engine = script_engine     # not serialized: re-attach every time
     if keep_texts:
-        _keep_loaded(workflow, dct["tasks"])
+        # a text is the task's JSON as converting it now would give, unless migrated
+        _keep_loaded(workflow, texts if texts is not None and not migrated else dct["tasks"])
         for sub_id, sub in workflow.subprocesses.items():
             loaded = dct["subprocesses"].get(str(sub_id))
             if loaded is not None:
-                _keep_loaded(sub, loaded["tasks"])
+                _keep_loaded(sub, texts if texts is not None and not migrated else loaded["tasks"])
+    if task_rows is not None:
+        workflow._approvals_stored = {uuid.UUID(task_id): (seq, body) for task_id, _, seq, body in task_rows}
+        workflow._approvals_next_seq = task_rows[-1][2] + 1 if task_rows else 0
     return workflow
 
 
+def put_rows(dct: dict, task_rows: list) -> dict:
+    """Fill the "tasks" mappings of `dct` from the rows; returns task id -> text."""
+    texts, groups = {}, {}
+    for task_id, workflow_id, _, body in task_rows:
+        texts[task_id] = body
+        groups.setdefault(workflow_id, []).append(f'"{task_id}": {body}')
+    for workflow_id, parts in groups.items():
+        target = dct if workflow_id is None else dct["subprocesses"][workflow_id]
+        target["tasks"] = json.loads("{" + ", ".join(parts) + "}")
+    return texts
+
+
 def _keep_loaded(workflow, tasks: dict) -> None:
-    """Seed `_tasks_json`'s cache: each task's key with the dict it came from,
+    """Seed `_task_bodies`'s cache: each task's key with the text or dict it came from,
     which is what converting it would give as long as the key stays the same."""
     kept, contents = {}, {}
     for task_id, task in workflow.tasks.items():

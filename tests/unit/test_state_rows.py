@@ -1,0 +1,157 @@
+"""The tasks of an instance's state are rows of their own (instance_task).
+
+A command writes the rows of the tasks it changed, not the whole state; what is stored
+restores the case exactly, in the tasks' order, with subprocesses and with the tasks
+SpiffWorkflow dropped; a case stored whole (before instance_task) moves into rows on
+its next command.  Storage tests: SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from sqlalchemy import event, select, update
+
+from engine import identity, instances, runtime, tasks
+from engine.context import Engine
+from engine.deployments import Upload, deploy
+from engine.models import InstanceTask, ProcessInstance
+from engine.workflows import dump_state
+from tests.unit.test_state_json import HEAD
+
+LOOP = (HEAD + '<bpmn:process id="rows_loop" isExecutable="true"><bpmn:startEvent id="S" />'
+        '<bpmn:userTask id="Round"><bpmn:multiInstanceLoopCharacteristics isSequential="true">'
+        '<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">rounds</bpmn:loopCardinality>'
+        '</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask><bpmn:endEvent id="E" />'
+        '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Round" />'
+        '<bpmn:sequenceFlow id="F2" sourceRef="Round" targetRef="E" /></bpmn:process></bpmn:definitions>')
+
+# a subprocess (its tasks live in a workflow of their own), then a decision that drops
+# the tasks SpiffWorkflow had predicted on the branch not taken
+BRANCHES = (HEAD + '<bpmn:process id="rows_branches" isExecutable="true"><bpmn:startEvent id="S" />'
+            '<bpmn:subProcess id="Sub"><bpmn:startEvent id="SubS" /><bpmn:userTask id="A" />'
+            '<bpmn:endEvent id="SubE" /><bpmn:sequenceFlow id="SF1" sourceRef="SubS" targetRef="A" />'
+            '<bpmn:sequenceFlow id="SF2" sourceRef="A" targetRef="SubE" /></bpmn:subProcess>'
+            '<bpmn:exclusiveGateway id="Decide" default="F_c" /><bpmn:userTask id="B" /><bpmn:userTask id="C" />'
+            '<bpmn:endEvent id="E" />'
+            '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Sub" />'
+            '<bpmn:sequenceFlow id="F2" sourceRef="Sub" targetRef="Decide" />'
+            '<bpmn:sequenceFlow id="F_b" sourceRef="Decide" targetRef="B">'
+            '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">x &gt; 0</bpmn:conditionExpression>'
+            '</bpmn:sequenceFlow><bpmn:sequenceFlow id="F_c" sourceRef="Decide" targetRef="C" />'
+            '<bpmn:sequenceFlow id="F3" sourceRef="B" targetRef="E" />'
+            '<bpmn:sequenceFlow id="F4" sourceRef="C" targetRef="E" /></bpmn:process></bpmn:definitions>')
+
+
+@pytest.fixture
+def written(engine):
+    """instance_task rows written, by kind ("INSERT", "UPDATE", "DELETE"), since reset."""
+    counts = {}
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if "instance_task" in statement:
+            kind = statement.split()[0].upper()
+            rows = len(parameters) if executemany else 1
+            counts[kind] = counts.get(kind, 0) + rows
+    event.listen(engine.db, "before_cursor_execute", count)
+    yield counts
+    event.remove(engine.db, "before_cursor_execute", count)
+
+
+def _start(engine, xml: str, key: str, variables: dict) -> str:
+    with engine.uow() as uow:
+        deploy(uow, [Upload(f"{key}.bpmn", xml.encode())], identity.SYSTEM)
+        uow.commit()
+    with engine.uow() as uow:
+        record, _ = instances.start(uow, identity.SYSTEM, variables, None, key=key)
+    return record.id
+
+
+def _complete(engine, instance_id: str, name: str | None = None, variables: dict | None = None) -> None:
+    with engine.uow(write=False) as uow:
+        views = tasks.query(uow.session, identity.SYSTEM, tasks.TaskQuery(process_instance_id=instance_id))
+        [task_id] = [v.row.id for v in views if name is None or v.row.task_definition_key == name]
+    with engine.uow() as uow:
+        tasks.complete(uow, identity.SYSTEM, task_id, variables or {})
+
+
+def _stored(engine, instance_id: str) -> tuple[dict, list]:
+    with engine.uow(write=False) as uow:
+        document = uow.session.execute(select(ProcessInstance.state_json).where(
+            ProcessInstance.id == instance_id)).scalar_one()
+        rows = uow.session.execute(select(InstanceTask.task_id, InstanceTask.workflow_id, InstanceTask.seq)
+                                   .where(InstanceTask.instance_id == instance_id)).all()
+    return json.loads(document), rows
+
+
+def _peek(engine, instance_id: str):
+    with engine.uow(write=False) as uow:
+        return runtime.peek_workflow(uow, instance_id)
+
+
+def test_a_command_writes_the_rows_it_changed_not_the_case(engine, written):
+    instance_id = _start(engine, LOOP, "rows_loop", {"rounds": 100})
+    for _ in range(30):
+        _complete(engine, instance_id)
+    document, rows = _stored(engine, instance_id)
+    assert len(rows) > 30 and document["tasks"] == {}
+    written.clear()
+    _complete(engine, instance_id)
+    # the finished round, the next round and the multi-instance task that holds them
+    assert 1 <= written.get("INSERT", 0) <= 2 and written.get("UPDATE", 0) <= 3, written
+    assert len(_stored(engine, instance_id)[1]) == len(rows) + written["INSERT"]
+
+
+def test_the_rows_restore_the_case_in_order_with_subprocesses_and_dropped_tasks(engine, written):
+    instance_id = _start(engine, BRANCHES, "rows_branches", {})
+    _, rows = _stored(engine, instance_id)
+    assert any(workflow_id is not None for _, workflow_id, _ in rows)       # the subprocess's own tasks
+    written.clear()
+    _complete(engine, instance_id, "A", {"x": 1})
+    assert written.get("DELETE", 0) > 0                                       # the tasks on C's branch
+    live = _peek(engine, instance_id)
+    assert [t.task_spec.bpmn_id for t in live.get_tasks(state=16)] == ["B"]
+    with engine.uow(write=False) as uow:
+        record = runtime.load_record(uow.session, instance_id)
+    cached = engine.workflows.take(instance_id, record.version)
+    assert cached is not None
+    assert dump_state(live) == dump_state(cached)                              # byte for byte, same order
+    ids = [str(i) for i in cached.tasks] + [str(i) for s in cached.subprocesses.values() for i in s.tasks]
+    _, rows = _stored(engine, instance_id)
+    assert sorted(str(task_id) for task_id, _, _ in rows) == sorted(ids)
+    _complete(engine, instance_id, "B")                                       # from the rows (cache taken)
+    with engine.uow(write=False) as uow:
+        assert instances.get(uow.session, identity.SYSTEM, instance_id, running_only=False).state == "COMPLETED"
+
+
+def test_a_case_stored_whole_moves_into_rows_on_its_next_command(engine, written):
+    instance_id = _start(engine, LOOP, "rows_loop", {"rounds": 3})
+    _complete(engine, instance_id)
+    whole = dump_state(_peek(engine, instance_id))
+    with engine.uow() as uow:                        # as a case stored before instance_task
+        uow.session.execute(InstanceTask.__table__.delete().where(InstanceTask.instance_id == instance_id))
+        uow.session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
+                            .values(state_json=whole, version=ProcessInstance.version + 1))
+        uow.commit()
+    assert dump_state(_peek(engine, instance_id)) == whole
+    written.clear()
+    _complete(engine, instance_id)
+    document, rows = _stored(engine, instance_id)
+    assert document["tasks"] == {}
+    assert written["INSERT"] == len(rows) == len(_peek(engine, instance_id).tasks)     # every task moved
+    _complete(engine, instance_id)
+    with engine.uow(write=False) as uow:
+        assert instances.get(uow.session, identity.SYSTEM, instance_id, running_only=False).state == "COMPLETED"
+
+
+def test_without_the_workflow_cache_every_command_restores_from_the_rows(settings):
+    engine = Engine(dataclasses.replace(settings, workflow_cache_size=0))
+    try:
+        instance_id = _start(engine, BRANCHES, "rows_branches", {})
+        _complete(engine, instance_id, "A", {"x": 0})
+        _complete(engine, instance_id, "C")
+        with engine.uow(write=False) as uow:
+            row = instances.get(uow.session, identity.SYSTEM, instance_id, running_only=False)
+            assert row.state == "COMPLETED" and row.end_activity_id == "E"
+    finally:
+        engine.close()
