@@ -12,7 +12,7 @@ import json
 import pytest
 from sqlalchemy import event, select, update
 
-from engine import identity, instances, runtime, tasks
+from engine import identity, instances, runtime, tasks, workflows
 from engine.context import Engine
 from engine.deployments import Upload, deploy
 from engine.models import InstanceTask, ProcessInstance
@@ -41,6 +41,12 @@ BRANCHES = (HEAD + '<bpmn:process id="rows_branches" isExecutable="true"><bpmn:s
             '</bpmn:sequenceFlow><bpmn:sequenceFlow id="F_c" sourceRef="Decide" targetRef="C" />'
             '<bpmn:sequenceFlow id="F3" sourceRef="B" targetRef="E" />'
             '<bpmn:sequenceFlow id="F4" sourceRef="C" targetRef="E" /></bpmn:process></bpmn:definitions>')
+
+
+@pytest.fixture(autouse=True)
+def rows_from(monkeypatch):
+    """Every case of these tests keeps its tasks in rows (the default moves them at 100)."""
+    monkeypatch.setattr(workflows, "ROWS_FROM", 0)
 
 
 @pytest.fixture
@@ -142,6 +148,20 @@ def test_a_case_stored_whole_moves_into_rows_on_its_next_command(engine, written
     _complete(engine, instance_id)
     with engine.uow(write=False) as uow:
         assert instances.get(uow.session, identity.SYSTEM, instance_id, running_only=False).state == "COMPLETED"
+
+
+def test_a_case_moves_into_rows_when_it_grows_past_rows_from(engine, written, monkeypatch):
+    monkeypatch.setattr(workflows, "ROWS_FROM", 12)
+    instance_id = _start(engine, LOOP, "rows_loop", {"rounds": 40})
+    document, rows = _stored(engine, instance_id)
+    assert rows == [] and len(document["tasks"]) < 12                 # small: whole, as before
+    while not rows:
+        written.clear()
+        _complete(engine, instance_id)
+        document, rows = _stored(engine, instance_id)
+    assert written["INSERT"] == len(rows) >= 12 and document["tasks"] == {}
+    _complete(engine, instance_id)
+    assert written.get("DELETE", 0) == 0 and len(_stored(engine, instance_id)[1]) > len(rows)
 
 
 def test_without_the_workflow_cache_every_command_restores_from_the_rows(settings):
