@@ -85,15 +85,16 @@ def _task_key(task, contents):
     internal = _content(task.internal_data)
     if data is None or internal is None:
         return None
-    parent = task.parent
-    if parent is not None:
-        content = contents.get(parent.id, _MISSING)
-        if content is _MISSING:
-            content = contents[parent.id] = _content(parent.data)
-        if content is None:
-            return None
-    else:
-        content = None                                   # the root stores its data whole
+    # by the parent's id, not through task.parent: a parent comes before its children in
+    # the workflow's tasks, so its content is usually known already
+    content = contents.get(task._parent, _MISSING)
+    if content is _MISSING:
+        parent = task.parent
+        content = None if parent is None else _content(parent.data)   # the root stores its data whole
+        if parent is not None:
+            contents[parent.id] = content
+    if content is None and task._parent is not None:
+        return None
     return (task.state, task.last_state_change, task.triggered, tuple(task._children), data, internal, content)
 
 
@@ -122,7 +123,8 @@ class _SplicedTasks:
         }
 
     def _task_bodies(self, workflow) -> list:
-        """(task id, the task's JSON text) for every task, in the workflow's order."""
+        """(task id, the task's JSON text, '"<id>": <text>') for every task, in the
+        workflow's order."""
         cached = getattr(workflow, "_approvals_task_json", {})
         kept, bodies, contents = {}, [], {}
         encoder = SERIALIZER._encoder_cls
@@ -130,14 +132,18 @@ class _SplicedTasks:
             key = _task_key(task, contents)
             hit = cached.get(task_id) if key is not None else None
             if hit is not None and hit[0] == key:
-                body = hit[1]
-                if type(body) is dict:          # as restored by load_state: encode it once
-                    body = json.dumps(body, cls=encoder)
+                entry = hit[1]
+                if type(entry[0]) is dict:      # as restored by load_state: encode it once
+                    body = json.dumps(entry[0], cls=encoder)
+                    entry = (body, f'"{task_id}": {body}')
+                elif entry[1] is None:          # a text as loaded from its row
+                    entry = (entry[0], f'"{task_id}": {entry[0]}')
             else:
                 body = json.dumps(self.registry.convert(task), cls=encoder)
+                entry = (body, f'"{task_id}": {body}')
             if key is not None:
-                kept[task_id] = (key, body)
-            bodies.append((task_id, body))
+                kept[task_id] = (key, entry)
+            bodies.append((task_id, entry[0], entry[1]))
         workflow._approvals_task_json = kept
         return bodies
 
@@ -223,7 +229,7 @@ def _dump(workflow: BpmnWorkflow) -> tuple[str, dict]:
 
 def _spliced(text: str, splices: dict) -> str:
     for placeholder, (_, bodies) in splices.items():
-        tasks = "{" + ", ".join(f'"{task_id}": {body}' for task_id, body in bodies) + "}"
+        tasks = "{" + ", ".join(part for _, _, part in bodies) + "}"
         text = text.replace(json.dumps(placeholder), tasks, 1)
     return text
 
@@ -276,24 +282,30 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
         _check(_spliced(text, splices), workflow)
     stored = stored or {}
     seq = getattr(workflow, "_approvals_next_seq", 0)
-    now: dict = {}
-    out = StoredState(document="")
+    out, found, inserted = StoredState(document=""), 0, []
     for placeholder, (owner, bodies) in splices.items():
         text = text.replace(json.dumps(placeholder), "{}", 1)
         workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None
-        for task_id, body in bodies:
+        for task_id, body, _ in bodies:
             before = stored.get(task_id)
             if before is None:
                 out.inserts.append({"task_id": str(task_id), "workflow_id": workflow_id, "seq": seq, "body": body})
-                now[task_id] = (seq, body)
+                inserted.append((task_id, (seq, body)))
                 seq += 1
             else:
+                found += 1
                 if before[1] is not body and before[1] != body:
                     out.updates.append({"task_id": str(task_id), "body": body})
-                now[task_id] = (before[0], body)
-    out.deletes = [{"task_id": str(task_id)} for task_id in stored.keys() - now.keys()]
+                    stored[task_id] = (before[0], body)
+    if found != len(stored):                  # some stored tasks are gone (dropped, a subprocess deleted)
+        current = {task_id for _, bodies in splices.values() for task_id, _, _ in bodies}
+        gone = [task_id for task_id in stored if task_id not in current]
+        out.deletes = [{"task_id": str(task_id)} for task_id in gone]
+        for task_id in gone:
+            del stored[task_id]
+    stored.update(inserted)
     out.document = text
-    workflow._approvals_stored, workflow._approvals_next_seq = now, seq
+    workflow._approvals_stored, workflow._approvals_next_seq = stored, seq
     return out
 
 
@@ -347,7 +359,7 @@ def _keep_loaded(workflow, tasks: dict) -> None:
         if key is not None:
             loaded = tasks.get(str(task_id))
             if loaded is not None:
-                kept[task_id] = (key, loaded)
+                kept[task_id] = (key, (loaded, None))
     workflow._approvals_task_json = kept
 
 

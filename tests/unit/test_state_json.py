@@ -109,9 +109,10 @@ def test_the_check_mode_catches_a_stale_text(monkeypatch):
     workflow, _ = _loop()
     _complete_one(workflow, opinion="first")
     dump_state(workflow)
-    task_id, (cache_key, text) = next(iter(workflow._approvals_task_json.items()))   # '"id": {...}' 
-    assert '"state": 64' in text                             # COMPLETED
-    workflow._approvals_task_json[task_id] = (cache_key, text.replace('"state": 64', '"state": 65'))
+    task_id, (cache_key, (body, part)) = next(iter(workflow._approvals_task_json.items()))   # {...}, '"id": {...}'
+    assert '"state": 64' in body and part.endswith(body)    # COMPLETED
+    stale = body.replace('"state": 64', '"state": 65')
+    workflow._approvals_task_json[task_id] = (cache_key, (stale, f'"{task_id}": {stale}'))
     monkeypatch.setattr(workflows, "CHECK_STATE", True)
     with pytest.raises(AssertionError):
         dump_state(workflow)
