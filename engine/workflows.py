@@ -17,11 +17,12 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import ModelError
@@ -165,6 +166,38 @@ class SubWorkflowConverter(_SplicedTasks, BpmnSubWorkflowConverter):
         return dct
 
 
+class _TaskConverter(TaskConverter):
+    """SpiffWorkflow's, with a task's many children's ids converted to text once.  A
+    multi-instance task lists every round it made; with 500 rounds, converting their ids
+    on each dump was a third of the dump (bench/bench_flatness.py)."""
+
+    MANY = 16
+
+    def to_dict(self, task):
+        children = task._children
+        if len(children) < self.MANY:
+            return super().to_dict(task)
+        task._children = []                 # the command owns the workflow: no one else looks
+        try:
+            dct = super().to_dict(task)
+        finally:
+            task._children = children
+        dct["children"] = _child_ids(task, children)
+        return dct
+
+
+def _child_ids(task, children: list) -> list:
+    """[str(id) for id in children], reusing the texts of the ids seen before (rounds are
+    appended; the same id objects stay in the list while the workflow lives)."""
+    seen, texts = task.__dict__.get("_approvals_child_ids", ((), []))
+    n = len(seen)
+    if n > len(children) or children[:n] != seen:
+        n, texts = 0, []
+    texts = texts + [str(child) for child in children[n:]]
+    task._approvals_child_ids = (list(children), texts)
+    return list(texts)
+
+
 class ApprovalWorkflow(BpmnWorkflow):
     """SpiffWorkflow's workflow, minus two tree walks that would find nothing.
 
@@ -196,6 +229,7 @@ class _ApprovalWorkflowConverter(ReferencedSpecWorkflowConverter):
 def _serializer_config() -> dict:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = ReferencedSpecWorkflowConverter
+    config[Task] = _TaskConverter
     config[ApprovalWorkflow] = _ApprovalWorkflowConverter        # after BpmnWorkflow: it restores
     config[BpmnSubWorkflow] = SubWorkflowConverter
     # Every spec class of ours needs a converter (SpiffWorkflow has none for them).
