@@ -149,8 +149,8 @@ def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
 
 def _restore(session, instance_id: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False):
     state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one()
-    rows = _TASK_ROWS.execute(session, {"instance_id": instance_id}).all()
-    return load_state(state_json, spec, subprocess_specs, script_engine, keep_texts=keep_texts, task_rows=rows)
+    return load_state(state_json, spec, subprocess_specs, script_engine, keep_texts=keep_texts,
+                      fetch_rows=lambda: _TASK_ROWS.execute(session, {"instance_id": instance_id}).all())
 
 
 def _store_tasks(session, instance_id: str, stored: StoredState) -> None:

@@ -344,14 +344,16 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
 
 
 def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False,
-               task_rows: list | None = None) -> BpmnWorkflow:
-    """The workflow stored in `state_json`, with its tasks from `task_rows` (instance_task
-    rows (task_id, workflow_id, seq, body) in seq order; none for a state stored whole,
-    as dump_state writes it and as cases stored before instance_task were).  `keep_texts`
-    (for a command, which dumps it again): the tasks keep what they were loaded from, so
-    the next dump uses those texts instead of converting the tasks again (a case restored
-    for every command, bench/bench_flatness.py "cache off")."""
+               fetch_rows: Callable[[], list] | None = None) -> BpmnWorkflow:
+    """The workflow stored in `state_json`.  A document without its tasks (a case that
+    keeps them in instance_task) gets them from `fetch_rows()`: rows (task_id,
+    workflow_id, seq, body) in seq order; a document stored whole (a small case, or one
+    stored before instance_task) needs none.  `keep_texts` (for a command, which dumps
+    it again): the tasks keep what they were loaded from, so the next dump uses those
+    texts instead of converting the tasks again (a case restored for every command,
+    bench/bench_flatness.py "cache off")."""
     dct = json.loads(state_json)
+    task_rows = fetch_rows() if fetch_rows is not None and not dct["tasks"] else None
     texts = put_rows(dct, task_rows) if task_rows else None
     migrated = dct.get(SERIALIZER.VERSION_KEY) != SERIALIZER.VERSION
     SERIALIZER.migrate(dct)
@@ -366,9 +368,9 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
             loaded = dct["subprocesses"].get(str(sub_id))
             if loaded is not None:
                 _keep_loaded(sub, texts if texts is not None and not migrated else loaded["tasks"])
-    if task_rows is not None:
+    if task_rows:
         workflow._approvals_stored = {uuid.UUID(task_id): (seq, body) for task_id, _, seq, body in task_rows}
-        workflow._approvals_next_seq = task_rows[-1][2] + 1 if task_rows else 0
+        workflow._approvals_next_seq = task_rows[-1][2] + 1
     return workflow
 
 

@@ -164,6 +164,18 @@ def test_a_case_moves_into_rows_when_it_grows_past_rows_from(engine, written, mo
     assert written.get("DELETE", 0) == 0 and len(_stored(engine, instance_id)[1]) > len(rows)
 
 
+def test_only_a_case_in_rows_reads_rows_when_restored(engine, written, monkeypatch):
+    small = _start(engine, LOOP, "rows_loop", {"rounds": 3})            # ROWS_FROM 0: in rows
+    monkeypatch.setattr(workflows, "ROWS_FROM", 100)
+    whole = _start(engine, LOOP, "rows_loop", {"rounds": 3})
+    assert _stored(engine, whole)[1] == [] and len(_stored(engine, small)[1]) > 0
+    written.clear()
+    _peek(engine, whole)
+    assert written.get("SELECT", 0) == 0                                 # the document has its tasks
+    _peek(engine, small)
+    assert written.get("SELECT", 0) == 1
+
+
 def test_without_the_workflow_cache_every_command_restores_from_the_rows(settings):
     engine = Engine(dataclasses.replace(settings, workflow_cache_size=0))
     try:
