@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import ROOT
@@ -46,7 +48,23 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, writers))
         event.listen(engine, "checkin", _sqlite_checkin)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=20, max_overflow=20)
+    event.listen(engine, "checkout", _postgresql_checkout)
+    return engine
+
+
+def _postgresql_checkout(dbapi_conn, _record, _proxy) -> None:
+    """Refuse a pooled connection PostgreSQL has closed (a restart, pg_terminate_backend):
+    an idle connection has nothing to read unless the server said goodbye or hung up.
+    A poll of its socket costs a system call; SQLAlchemy's pool_pre_ping costs a round
+    trip on every checkout, two per HTTP request (the authentication's and the
+    command's).  The pool then opens a fresh connection (DisconnectionError)."""
+    try:
+        readable = select.select([dbapi_conn.fileno()], [], [], 0)[0]
+    except (OSError, ValueError) as err:              # a socket already closed
+        raise DisconnectionError(f"the connection's socket is gone: {err}") from err
+    if readable:
+        raise DisconnectionError("PostgreSQL closed the connection while it was in the pool")
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -1,0 +1,57 @@
+"""PostgreSQL connections the server closed are not handed out by the pool.
+
+engine.db polls a pooled connection's socket on checkout instead of SQLAlchemy's
+pre-ping round trip.  PostgreSQL only (SQLite has no connections to cut)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from engine.db import make_engine
+from tests.conftest import PG_PROBLEM, PG_URL
+
+pytestmark = pytest.mark.skipif(bool(PG_PROBLEM), reason=f"PostgreSQL unreachable at {PG_URL}")
+
+
+def _terminate(pid: int) -> None:
+    admin = sa.create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        for _ in range(500):                           # until the backend has exited
+            with admin.begin() as conn:
+                if not conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                                    {"p": pid}).scalar():
+                    return
+            time.sleep(0.01)
+        raise AssertionError(f"backend {pid} did not exit")
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize("times", [1, 3])
+def test_a_connection_cut_while_pooled_is_replaced_on_checkout(times):
+    engine = make_engine(PG_URL)
+    try:
+        for _ in range(times):
+            with engine.connect() as conn:
+                pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            _terminate(pid)                            # while the connection waits in the pool
+            with engine.connect() as conn:             # no error: a fresh connection
+                assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()
+
+
+def test_a_healthy_pooled_connection_is_reused():
+    engine = make_engine(PG_URL)
+    try:
+        pids = set()
+        for _ in range(5):
+            with engine.connect() as conn:
+                pids.add(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar())
+        assert len(pids) == 1
+    finally:
+        engine.dispose()
