@@ -126,3 +126,46 @@ def test_restored_as_approval_workflow_under_spiffworkflows_type_name():
     _complete(restored)
     _complete(restored)
     assert restored.completed
+
+
+# a loop drawn with gateways around a parallel split and join: every round nests deeper
+LOOPED_PARALLEL = (HEAD + '<bpmn:process id="looped" isExecutable="true"><bpmn:startEvent id="S" />'
+                   '<bpmn:exclusiveGateway id="Again" /><bpmn:parallelGateway id="Split" />'
+                   '<bpmn:userTask id="A" /><bpmn:userTask id="B" /><bpmn:userTask id="C" />'
+                   '<bpmn:parallelGateway id="Join" /><bpmn:scriptTask id="Count"><bpmn:script>n = n + 1</bpmn:script>'
+                   '</bpmn:scriptTask><bpmn:exclusiveGateway id="More" default="F_end" /><bpmn:endEvent id="E" />'
+                   '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Again" />'
+                   '<bpmn:sequenceFlow id="F2" sourceRef="Again" targetRef="Split" />'
+                   '<bpmn:sequenceFlow id="F3" sourceRef="Split" targetRef="A" />'
+                   '<bpmn:sequenceFlow id="F4" sourceRef="Split" targetRef="B" />'
+                   '<bpmn:sequenceFlow id="F5" sourceRef="Split" targetRef="C" />'
+                   '<bpmn:sequenceFlow id="F6" sourceRef="A" targetRef="Join" />'
+                   '<bpmn:sequenceFlow id="F7" sourceRef="B" targetRef="Join" />'
+                   '<bpmn:sequenceFlow id="F8" sourceRef="C" targetRef="Join" />'
+                   '<bpmn:sequenceFlow id="F9" sourceRef="Join" targetRef="Count" />'
+                   '<bpmn:sequenceFlow id="F10" sourceRef="Count" targetRef="More" />'
+                   '<bpmn:sequenceFlow id="F_again" sourceRef="More" targetRef="Again">'
+                   '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">n &lt; 4</bpmn:conditionExpression>'
+                   '</bpmn:sequenceFlow><bpmn:sequenceFlow id="F_end" sourceRef="More" targetRef="E" />'
+                   '</bpmn:process></bpmn:definitions>')
+
+
+@pytest.mark.parametrize("xml, key, data", [(PARALLEL, "par", {}), (INCLUSIVE, "inc", {"via_c": True}),
+                                            (LOOPED_PARALLEL, "looped", {"n": 0}), (LOOP, "loop", {"rounds": 5})])
+@pytest.mark.parametrize("pick", [0, -1])
+def test_tasks_by_spec_name_come_in_spiffworkflows_walk_order(xml, key, data, pick):
+    """Every spec name, after every step, completing the first or the last ready task."""
+    workflow, spec = _start(ApprovalWorkflow, xml, key, **data)
+    names = list(spec.task_specs)
+    compared = 0
+    for _ in range(40):
+        for name in names:
+            expected = BpmnWorkflow.get_tasks(workflow, spec_name=name)
+            assert workflow.get_tasks(spec_name=name) == expected, name
+            compared += len(expected) > 1
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        if not ready:
+            break
+        ready[pick].run()
+        workflow.do_engine_steps()
+    assert workflow.completed and compared > 0
