@@ -114,11 +114,14 @@ class Result:
     def scalar(self):
         return self._rows[0][0] if self._rows else None
 
-    def scalar_one(self):
+    def one(self):
         if len(self._rows) != 1:
             raise (NoResultFound("No row was found when one was required") if not self._rows
                    else MultipleResultsFound("Multiple rows were found when exactly one was required"))
-        return self._rows[0][0]
+        return self._rows[0]
+
+    def scalar_one(self):
+        return self.one()[0]
 
     def __iter__(self):
         return iter(self._rows)

@@ -90,6 +90,10 @@ _RECORD = select(_INSTANCES.c.id, _INSTANCES.c.definition_id, _INSTANCES.c.defin
 _RECORD_BY_LOCK = {None: Statement(_RECORD), "wait": Statement(_RECORD.with_for_update()),
                    "skip": Statement(_RECORD.with_for_update(skip_locked=True))}
 _STATE_JSON = Statement(select(_INSTANCES.c.state_json).where(_INSTANCES.c.id == bindparam("instance_id")))
+_STATE_AND_VERSION = Statement(select(_INSTANCES.c.state_json, _INSTANCES.c.version)
+                               .where(_INSTANCES.c.id == bindparam("instance_id")))
+_VERSION = Statement(select(_INSTANCES.c.version).where(_INSTANCES.c.id == bindparam("instance_id")))
+_RESTORE_TRIES = 5
 _SAVE = Statement(update(_INSTANCES).where(_INSTANCES.c.id == bindparam("row_id"),
                                            _INSTANCES.c.version == bindparam("expected_version")))
 _INSERT = Statement(insert(_INSTANCES))
@@ -147,10 +151,31 @@ def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
     return _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine)
 
 
+class _Moved(Exception):
+    """The case changed between reading its document and its task rows."""
+
+
 def _restore(session, instance_id: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False):
-    state_json = _STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one()
-    return load_state(state_json, spec, subprocess_specs, script_engine, keep_texts=keep_texts,
-                      fetch_rows=lambda: _TASK_ROWS.execute(session, {"instance_id": instance_id}).all())
+    """The workflow from its stored state.  The document and its task rows are two reads:
+    a reader without the row lock (peek_workflow) on PostgreSQL, where each statement
+    sees what was committed when it began, could get the document of one version and
+    the rows of the next.  The version is read with the document and again after the
+    rows; if it moved, the reads start over."""
+    params = {"instance_id": instance_id}
+    for _ in range(_RESTORE_TRIES):
+        state_json, version = _STATE_AND_VERSION.execute(session, params).one()
+
+        def rows() -> list:
+            found = _TASK_ROWS.execute(session, params).all()
+            if _VERSION.execute(session, params).scalar_one() != version:
+                raise _Moved
+            return found
+        try:
+            return load_state(state_json, spec, subprocess_specs, script_engine, keep_texts=keep_texts,
+                              fetch_rows=rows)
+        except _Moved:
+            continue
+    raise Conflict(f"process instance '{instance_id}' changed {_RESTORE_TRIES} times while it was read; retry")
 
 
 def _store_tasks(session, instance_id: str, stored: StoredState) -> None:

@@ -2,12 +2,15 @@
 
 A command rewrote the whole state JSON, which grows with every task the case has
 finished (227 KB after 500); now it writes the tasks it changed.  Cases stored before
-keep their tasks inside state_json until their next command moves them.
+keep their tasks inside state_json until their next command moves them.  The downgrade
+puts the rows back into state_json.
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-04 18:40:00
 """
+import json
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,4 +35,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Put every case's tasks back into its state_json (as revision 0006 reads it), then
+    drop the table."""
+    conn = op.get_bind()
+    cases = conn.execute(sa.text('SELECT DISTINCT instance_id FROM instance_task')).scalars().all()
+    for instance_id in cases:
+        document = json.loads(conn.execute(sa.text('SELECT state_json FROM process_instance WHERE id = :i'),
+                                           {'i': instance_id}).scalar_one())
+        rows = conn.execute(sa.text('SELECT task_id, workflow_id, body FROM instance_task '
+                                    'WHERE instance_id = :i ORDER BY seq'), {'i': instance_id}).all()
+        groups = {}
+        for task_id, workflow_id, body in rows:
+            groups.setdefault(workflow_id, []).append(f'"{task_id}": {body}')
+        for workflow_id, parts in groups.items():
+            target = document if workflow_id is None else document['subprocesses'][workflow_id]
+            target['tasks'] = json.loads('{' + ', '.join(parts) + '}')
+        conn.execute(sa.text('UPDATE process_instance SET state_json = :s WHERE id = :i'),
+                     {'s': json.dumps(document), 'i': instance_id})
     op.drop_table('instance_task')

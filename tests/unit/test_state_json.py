@@ -127,3 +127,35 @@ def test_values_equal_in_python_but_not_in_json_are_told_apart(before, after):
     dump_state(workflow)
     done.data["value"] = after
     _assert_same(workflow)
+
+
+PARALLEL_MI = LOOP.replace('isSequential="true"', 'isSequential="false"')
+
+
+@pytest.mark.parametrize("xml", [LOOP, PARALLEL_MI], ids=["sequential", "parallel"])
+def test_the_task_converter_writes_what_spiffworkflows_own_writes(xml):
+    """The check mode compares dumps with SERIALIZER, which has engine.workflows'
+    _TaskConverter; this compares with SpiffWorkflow's own TaskConverter, for tasks with
+    many children (the ones whose child ids it converts once), also after a restore."""
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
+    from SpiffWorkflow.task import Task
+    config = workflows._serializer_config()
+    config[Task] = TaskConverter
+    stock = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    parser = parse_resources([("loop.bpmn", xml.encode())])
+    spec = parser.get_spec("loop")
+    workflow = BpmnWorkflow(spec, {}, script_engine=PythonScriptEngine())
+    workflow.task_tree.data["rounds"] = 40
+    workflow.do_engine_steps()
+    many = 0
+    for n in range(40):
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        ready[0].data["opinion"] = f"round {n}"
+        ready[0].run()
+        workflow.do_engine_steps()
+        assert dump_state(workflow) == stock.serialize_json(workflow)
+        many = max(many, max(len(t._children) for t in workflow.tasks.values()))
+        if n == 25:
+            workflow = load_state(dump_state(workflow), spec, {}, PythonScriptEngine(), keep_texts=True)
+    assert workflow.completed and many >= workflows._TaskConverter.MANY
