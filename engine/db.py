@@ -58,12 +58,13 @@ def _postgresql_checkout(dbapi_conn, _record, _proxy) -> None:
     an idle connection has nothing to read unless the server said goodbye or hung up.
     A poll of its socket costs a system call; SQLAlchemy's pool_pre_ping costs a round
     trip on every checkout, two per HTTP request (the authentication's and the
-    command's).  The pool then opens a fresh connection (DisconnectionError)."""
-    try:
-        readable = select.select([dbapi_conn.fileno()], [], [], 0)[0]
-    except (OSError, ValueError) as err:              # a socket already closed
-        raise DisconnectionError(f"the connection's socket is gone: {err}") from err
-    if readable:
+    command's).  The pool then opens a fresh connection (DisconnectionError).  poll, not
+    select: a busy server's sockets can be numbered past select's limit of 1024."""
+    if dbapi_conn.closed:
+        raise DisconnectionError("the connection was closed while it was in the pool")
+    poller = select.poll()
+    poller.register(dbapi_conn.fileno(), select.POLLIN)
+    if poller.poll(0):                    # something to read, or POLLHUP / POLLERR / POLLNVAL
         raise DisconnectionError("PostgreSQL closed the connection while it was in the pool")
 
 

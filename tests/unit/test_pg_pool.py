@@ -55,3 +55,29 @@ def test_a_healthy_pooled_connection_is_reused():
         assert len(pids) == 1
     finally:
         engine.dispose()
+
+
+def test_a_connection_numbered_past_1024_is_checked_too():
+    """select() cannot watch a descriptor above 1024; a busy server has such sockets."""
+    import os
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:
+        if hard != resource.RLIM_INFINITY and hard < 2048:
+            pytest.skip(f"the open-files limit ({hard}) does not reach past 1024 descriptors")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))
+    engine = make_engine(PG_URL)
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]     # push new descriptors up
+    try:
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.fileno() > 1024
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as conn:                 # healthy: reused, not replaced
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() == pid
+        _terminate(pid)
+        with engine.connect() as conn:                 # cut: replaced
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()
+        for fd in spare:
+            os.close(fd)
