@@ -89,7 +89,6 @@ _RECORD = select(_INSTANCES.c.id, _INSTANCES.c.definition_id, _INSTANCES.c.defin
                  _INSTANCES.c.tenant_id).where(_INSTANCES.c.id == bindparam("instance_id"))
 _RECORD_BY_LOCK = {None: Statement(_RECORD), "wait": Statement(_RECORD.with_for_update()),
                    "skip": Statement(_RECORD.with_for_update(skip_locked=True))}
-_STATE_JSON = Statement(select(_INSTANCES.c.state_json).where(_INSTANCES.c.id == bindparam("instance_id")))
 _STATE_AND_VERSION = Statement(select(_INSTANCES.c.state_json, _INSTANCES.c.version)
                                .where(_INSTANCES.c.id == bindparam("instance_id")))
 _VERSION = Statement(select(_INSTANCES.c.version).where(_INSTANCES.c.id == bindparam("instance_id")))
@@ -180,16 +179,16 @@ def _restore(session, instance_id: str, spec, subprocess_specs: dict, script_eng
 
 def _store_tasks(session, instance_id: str, stored: StoredState) -> None:
     """The task rows a command changed (after the instance row: they reference it)."""
-    _TASK_DELETE.executemany(session, [{"row_id": instance_id, "row_task_id": r["task_id"]} for r in stored.deletes])
-    _TASK_UPDATE.executemany(session, [{"row_id": instance_id, "row_task_id": r["task_id"], "body": r["body"]}
-                                       for r in stored.updates])
+    _TASK_DELETE.executemany(session, [{"row_id": instance_id, "row_task_id": task_id} for task_id in stored.deletes])
+    _TASK_UPDATE.executemany(session, [{"row_id": instance_id, "row_task_id": task_id, "body": body}
+                                       for task_id, body in stored.updates])
     _TASK_INSERT.executemany(session, [dict(r, instance_id=instance_id) for r in stored.inserts])
 
 
 def _check_stored(command: Command) -> None:
     """The state JSON and task rows as stored spell the workflow's full state, in order."""
     session, instance_id = command.session, command.record.id
-    document = json.loads(_STATE_JSON.execute(session, {"instance_id": instance_id}).scalar_one())
+    document = json.loads(_STATE_AND_VERSION.execute(session, {"instance_id": instance_id}).one()[0])
     put_rows(document, _TASK_ROWS.execute(session, {"instance_id": instance_id}).all())
     if json.dumps(document) != json.dumps(json.loads(dump_state(command.workflow))):
         raise AssertionError(f"process instance {instance_id}: the stored rows do not spell its state")

@@ -304,17 +304,18 @@ def _spliced(text: str, splices: dict) -> str:
     return text
 
 
-def _check(text: str, workflow) -> None:
-    if text != SERIALIZER.serialize_json(workflow):
+def _whole(workflow, text: str, splices: dict) -> str:
+    """The state JSON with every task in it; in check mode (the test suite) compared with
+    SpiffWorkflow's own serialization of the workflow."""
+    text = _spliced(text, splices)
+    if CHECK_STATE and text != SERIALIZER.serialize_json(workflow):
         raise AssertionError("the state JSON spliced from cached task texts differs from SpiffWorkflow's")
+    return text
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:
     """SpiffWorkflow's serialization of `workflow` (with the spec by name), in one text."""
-    text = _spliced(*_dump(workflow))
-    if CHECK_STATE:
-        _check(text, workflow)
-    return text
+    return _whole(workflow, *_dump(workflow))
 
 
 # A case with this many tasks keeps them as instance_task rows; a smaller one keeps them
@@ -332,8 +333,8 @@ class StoredState:
     workflow was loaded or last stored."""
     document: str
     inserts: list = field(default_factory=list)       # dicts: task_id, workflow_id, seq, body
-    updates: list = field(default_factory=list)       # dicts: task_id, body
-    deletes: list = field(default_factory=list)       # dicts: task_id
+    updates: list = field(default_factory=list)       # (task id, body)
+    deletes: list = field(default_factory=list)       # task ids
 
 
 def dump_stored(workflow: BpmnWorkflow) -> StoredState:
@@ -344,12 +345,9 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     text, splices = _dump(workflow)
     stored = getattr(workflow, "_approvals_stored", None)
     if not stored and sum(len(bodies) for _, bodies in splices.values()) < ROWS_FROM:
-        whole = _spliced(text, splices)
-        if CHECK_STATE:
-            _check(whole, workflow)
-        return StoredState(whole)
+        return StoredState(_whole(workflow, text, splices))
     if CHECK_STATE:
-        _check(_spliced(text, splices), workflow)
+        _whole(workflow, text, splices)
     stored = stored or {}
     seq = getattr(workflow, "_approvals_next_seq", 0)
     out, found, inserted = StoredState(document=""), 0, []
@@ -365,12 +363,12 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
             else:
                 found += 1
                 if before[1] is not body and before[1] != body:
-                    out.updates.append({"task_id": str(task_id), "body": body})
+                    out.updates.append((str(task_id), body))
                     stored[task_id] = (before[0], body)
     if found != len(stored):                  # some stored tasks are gone (dropped, a subprocess deleted)
         current = {task_id for _, bodies in splices.values() for task_id, _, _ in bodies}
         gone = [task_id for task_id in stored if task_id not in current]
-        out.deletes = [{"task_id": str(task_id)} for task_id in gone]
+        out.deletes = [str(task_id) for task_id in gone]
         for task_id in gone:
             del stored[task_id]
     stored.update(inserted)
