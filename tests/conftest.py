@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,20 +48,28 @@ def pytest_report_header(config):
     return f"PostgreSQL: {PG_URL}"
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url():
+@contextmanager
+def pg_schema(prefix: str = "t"):
+    """A URL of the test database that works in a new, empty schema (dropped after)."""
     if PG_PROBLEM:
         pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    migrate(url)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url():
+    with pg_schema() as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.util import task as spiff_task
 from SpiffWorkflow.util.task import TaskState
 
-from engine import workflows
 from engine.workflows import ApprovalWorkflow, SERIALIZER, dump_state, load_state, parse_resources
-from tests.unit.test_state_json import HEAD, LOOP
+from tests.unit.test_state_json import HEAD, LOOP, no_check  # noqa: F401 (autouse: these tests compare by themselves)
 
 PARALLEL = (HEAD + '<bpmn:process id="par" isExecutable="true"><bpmn:startEvent id="S" />'
             '<bpmn:parallelGateway id="Split" /><bpmn:userTask id="A" /><bpmn:userTask id="B" />'
@@ -48,11 +47,6 @@ INCLUSIVE = (HEAD + '<bpmn:process id="inc" isExecutable="true"><bpmn:startEvent
              '<bpmn:sequenceFlow id="F6" sourceRef="C" targetRef="Join" />'
              '<bpmn:sequenceFlow id="F7" sourceRef="Join" targetRef="Count" />'
              '<bpmn:sequenceFlow id="F8" sourceRef="Count" targetRef="E" /></bpmn:process></bpmn:definitions>')
-
-
-@pytest.fixture(autouse=True)
-def no_check(monkeypatch):
-    monkeypatch.setattr(workflows, "CHECK_STATE", False)
 
 
 def _start(cls, xml: str, key: str, **data):

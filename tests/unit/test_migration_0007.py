@@ -4,7 +4,6 @@ Storage test: SQLite and PostgreSQL, each on a database of its own."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +14,7 @@ from engine.config import Settings
 from engine.context import Engine
 from engine.db import alembic_config, migrate
 from engine.workflows import dump_state
-from tests.conftest import PG_PROBLEM, PG_URL
+from tests.conftest import pg_schema
 from tests.unit.test_state_rows import BRANCHES, _complete, _peek, _start, _stored
 
 
@@ -24,16 +23,8 @@ def own_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migration.db'}"
         return
-    if PG_PROBLEM:
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
-    schema = f"m_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("m") as url:
+        yield url
 
 
 def test_a_case_in_rows_survives_a_downgrade_and_the_upgrade_after(own_database, monkeypatch):

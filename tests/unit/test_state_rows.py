@@ -17,14 +17,7 @@ from engine.context import Engine
 from engine.deployments import Upload, deploy
 from engine.models import InstanceTask, ProcessInstance
 from engine.workflows import dump_state
-from tests.unit.test_state_json import HEAD
-
-LOOP = (HEAD + '<bpmn:process id="rows_loop" isExecutable="true"><bpmn:startEvent id="S" />'
-        '<bpmn:userTask id="Round"><bpmn:multiInstanceLoopCharacteristics isSequential="true">'
-        '<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">rounds</bpmn:loopCardinality>'
-        '</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask><bpmn:endEvent id="E" />'
-        '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Round" />'
-        '<bpmn:sequenceFlow id="F2" sourceRef="Round" targetRef="E" /></bpmn:process></bpmn:definitions>')
+from tests.unit.test_state_json import HEAD, LOOP
 
 # a subprocess (its tasks live in a workflow of their own), then a decision that drops
 # the tasks SpiffWorkflow had predicted on the branch not taken
@@ -96,7 +89,7 @@ def _peek(engine, instance_id: str):
 
 
 def test_a_command_writes_the_rows_it_changed_not_the_case(engine, written):
-    instance_id = _start(engine, LOOP, "rows_loop", {"rounds": 100})
+    instance_id = _start(engine, LOOP, "loop", {"rounds": 100})
     for _ in range(30):
         _complete(engine, instance_id)
     document, rows = _stored(engine, instance_id)
@@ -131,7 +124,7 @@ def test_the_rows_restore_the_case_in_order_with_subprocesses_and_dropped_tasks(
 
 
 def test_a_case_stored_whole_moves_into_rows_on_its_next_command(engine, written):
-    instance_id = _start(engine, LOOP, "rows_loop", {"rounds": 3})
+    instance_id = _start(engine, LOOP, "loop", {"rounds": 3})
     _complete(engine, instance_id)
     whole = dump_state(_peek(engine, instance_id))
     with engine.uow() as uow:                        # as a case stored before instance_task
@@ -152,7 +145,7 @@ def test_a_case_stored_whole_moves_into_rows_on_its_next_command(engine, written
 
 def test_a_case_moves_into_rows_when_it_grows_past_rows_from(engine, written, monkeypatch):
     monkeypatch.setattr(workflows, "ROWS_FROM", 12)
-    instance_id = _start(engine, LOOP, "rows_loop", {"rounds": 40})
+    instance_id = _start(engine, LOOP, "loop", {"rounds": 40})
     document, rows = _stored(engine, instance_id)
     assert rows == [] and len(document["tasks"]) < 12                 # small: whole, as before
     while not rows:
@@ -165,9 +158,9 @@ def test_a_case_moves_into_rows_when_it_grows_past_rows_from(engine, written, mo
 
 
 def test_only_a_case_in_rows_reads_rows_when_restored(engine, written, monkeypatch):
-    small = _start(engine, LOOP, "rows_loop", {"rounds": 3})            # ROWS_FROM 0: in rows
+    small = _start(engine, LOOP, "loop", {"rounds": 3})            # ROWS_FROM 0: in rows
     monkeypatch.setattr(workflows, "ROWS_FROM", 100)
-    whole = _start(engine, LOOP, "rows_loop", {"rounds": 3})
+    whole = _start(engine, LOOP, "loop", {"rounds": 3})
     assert _stored(engine, whole)[1] == [] and len(_stored(engine, small)[1]) > 0
     written.clear()
     _peek(engine, whole)

@@ -8,7 +8,7 @@ import pytest
 
 from engine import identity, instances, runtime, workflows
 from engine.errors import Conflict
-from tests.unit.test_state_json import HEAD
+from tests.unit.test_state_json import HEAD, LOOP
 from tests.unit.test_state_rows import _complete, _start
 
 # the subprocess appears with the next version: its rows name a workflow the older
@@ -60,12 +60,8 @@ def test_a_case_that_keeps_changing_while_read_is_a_conflict(engine, monkeypatch
     if engine.db.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: a SQLite reader keeps one snapshot, commits do not reach it")
     monkeypatch.setattr(workflows, "ROWS_FROM", 0)
-    instance_id = _start(engine, runtime_loop(engine), "race_loop", {"rounds": 20})
+    instance_id = _start(engine, LOOP, "loop", {"rounds": 20})
     _racing_rows(monkeypatch, [lambda: _complete(engine, instance_id)] * runtime._RESTORE_TRIES)
     with engine.uow(write=False) as uow, pytest.raises(Conflict):
         runtime.peek_workflow(uow, instance_id)
 
-
-def runtime_loop(engine) -> str:
-    from tests.unit.test_state_rows import LOOP
-    return LOOP.replace("rows_loop", "race_loop")
