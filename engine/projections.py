@@ -40,7 +40,9 @@ _UPDATE_VARIABLE = Statement(update(VARIABLES).where(VARIABLES.c.instance_id == 
 
 @dataclass(frozen=True)
 class Snapshot:
-    states: dict                 # task id -> state, for every task drawn on the diagram
+    states: dict                 # task -> state, for every task drawn on the diagram (by the task object:
+                                 # "before" and "after" are taken from the same workflow, and a UUID's
+                                 # hash is Python code, 2 calls per task and command in a big case)
     ready_user_tasks: frozenset
     variables: dict
     timers: dict                 # task id -> (due, kind, activity id)
@@ -56,13 +58,13 @@ def snapshot(workflow) -> Snapshot:
     states, ready, external, active = {}, set(), set(), []
     ready_state = TaskState.READY
     for task in iter_all_tasks(workflow):
-        state = task.state
+        state = task._state                 # SpiffWorkflow's property, without the call
         if state & OPEN:
             active.append(task)
         spec = task.task_spec
         if getattr(spec, "bpmn_id", None) is None:
             continue
-        states[task.id] = state
+        states[task] = state
         if state == ready_state:
             if isinstance(spec, UserTaskSpec):
                 ready.add(task.id)
@@ -73,8 +75,8 @@ def snapshot(workflow) -> Snapshot:
 
 
 def ready_user_tasks(workflow) -> list:
-    return [t for t in iter_all_tasks(workflow)
-            if t.state == TaskState.READY and isinstance(t.task_spec, UserTaskSpec)]
+    ready = TaskState.READY
+    return [t for t in iter_all_tasks(workflow) if t._state == ready and isinstance(t.task_spec, UserTaskSpec)]
 
 
 def visible_data(task) -> dict:
@@ -186,13 +188,13 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
 
 
 def _write_activities(command, after: Snapshot, now) -> None:
-    session, record, workflow = command.session, command.record, command.workflow
+    session, record = command.session, command.record
     before = command.before.states
     assignees = command.completed_assignees
     inserts, closes = [], []
     kept = 0                                   # tasks of `before` still there
-    for task_id, state in after.states.items():
-        prev = before.get(task_id)
+    for task, state in after.states.items():
+        prev = before.get(task)
         if prev is not None:
             kept += 1
             if prev == state:                  # most tasks of a big case: nothing to write
@@ -200,19 +202,18 @@ def _write_activities(command, after: Snapshot, now) -> None:
         was_open = prev is not None and bool(prev & OPEN)
         was_finished = prev is not None and bool(prev & FINISHED)
         if state & OPEN and not was_open and not was_finished:
-            task = workflow.get_task_from_id(task_id)
             if not _is_waiting_alternative(task):
                 inserts.append(_activity_row(record, task, now, None))
         elif state & FINISHED and not was_finished:
-            task = workflow.get_task_from_id(task_id)
             cancelled = state != TaskState.COMPLETED
             if was_open and not _is_waiting_alternative(task):
-                closes.append((str(task_id), cancelled, assignees.get(str(task_id), _actor(command, task))))
+                task_id = str(task.id)
+                closes.append((task_id, cancelled, assignees.get(task_id, _actor(command, task))))
             elif not cancelled:
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
-    for task_id in (before.keys() - after.states.keys() if kept != len(before) else ()):
-        if before[task_id] & OPEN:
-            closes.append((str(task_id), True, None))
+    for task in (before.keys() - after.states.keys() if kept != len(before) else ()):
+        if before[task] & OPEN:
+            closes.append((str(task.id), True, None))
     _INSERT_ACTIVITIES.executemany(session, inserts)
     _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
                                           for task_id, cancelled, assignee in closes])

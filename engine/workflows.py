@@ -3,6 +3,7 @@ spec cache, the live-workflow cache, and running engine steps until every branch
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -73,30 +74,117 @@ def _content(values: dict):
     return tuple(items)
 
 
+class _WatchedDict(dict):
+    """A finished task's data (or internal data) that keeps its _content until changed.
+
+    A finished task's data hardly ever changes, but it can (a test edits it, a value set
+    on the case).  Every change through the dict's methods drops the kept content; only
+    dicts whose values are all immutable are watched, since a list inside could change
+    without the dict seeing it.  Copies are plain dicts."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, values: dict, content: tuple) -> None:
+        super().__init__(values)
+        self.content = content
+
+    def __setitem__(self, key, value):
+        self.content = None
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        self.content = None
+        dict.__delitem__(self, key)
+
+    def __ior__(self, other):
+        self.content = None
+        return dict.__ior__(self, other)
+
+    def update(self, *args, **kwargs):
+        self.content = None
+        dict.update(self, *args, **kwargs)
+
+    def pop(self, *args):
+        self.content = None
+        return dict.pop(self, *args)
+
+    def popitem(self):
+        self.content = None
+        return dict.popitem(self)
+
+    def setdefault(self, key, default=None):
+        self.content = None
+        return dict.setdefault(self, key, default)
+
+    def clear(self):
+        self.content = None
+        dict.clear(self)
+
+    def copy(self):
+        return dict(self)
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(dict(self), memo)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+_FINISHED = TaskState.FINISHED_MASK
+
+
+def _kept_content(task, name: str):
+    """_content of the task's data (name "data") or internal data ("internal_data").
+    A finished task's comparable dict of immutable values is replaced by a _WatchedDict
+    holding it, so the next dumps read it instead of going through the values again (a
+    case with 500 finished tasks, bench/bench_flatness.py)."""
+    values = getattr(task, name)
+    if type(values) is _WatchedDict:
+        content = values.content
+        if content is not None:
+            return content
+    content = _content(values)
+    if (content is not None and task._state & _FINISHED and task._parent is not None
+            and all(kind is not list for _, kind, _ in content)):
+        setattr(task, name, _WatchedDict(values, content))
+    return content
+
+
 def _task_key(task, contents):
     """Everything a task's JSON depends on besides what never changes (its id, parent and
     spec), or None if its data holds a value that cannot be compared safely.  Its data is
     stored as a delta against its parent's, which may change (a multi-instance body
     collects its rounds): the parent's data is part of the key."""
-    # `contents` (task id -> its data's _content) serves the task's own key and its
-    # children's: each task's data is looked at once per dump
-    data = contents.get(task.id, _MISSING)
-    if data is _MISSING:
-        data = contents[task.id] = _content(task.data)
-    internal = _content(task.internal_data)
+    # `contents` (id() of a task id -> that task's data's _content) serves the task's own
+    # key and its children's.  A parent comes before its children in the workflow's
+    # tasks, and a child's _parent is its parent's id object while the workflow lives:
+    # looked up by id(), a UUID is not hashed (in Python) for every task
+    values = task.data                      # a watched dict's content, without a call
+    data = values.content if type(values) is _WatchedDict else None
+    if data is None:
+        data = _kept_content(task, "data")
+    contents[id(task.id)] = data
+    values = task.internal_data
+    internal = values.content if type(values) is _WatchedDict else None
+    if internal is None:
+        internal = _kept_content(task, "internal_data")
     if data is None or internal is None:
         return None
-    # by the parent's id, not through task.parent: a parent comes before its children in
-    # the workflow's tasks, so its content is usually known already
-    content = contents.get(task._parent, _MISSING)
-    if content is _MISSING:
-        parent = task.parent
-        content = None if parent is None else _content(parent.data)   # the root stores its data whole
-        if parent is not None:
-            contents[parent.id] = content
-    if content is None and task._parent is not None:
-        return None
-    return (task.state, task.last_state_change, task.triggered, tuple(task._children), data, internal, content)
+    parent_id = task._parent
+    if parent_id is None:
+        content = None                          # the root stores its data whole
+    else:
+        content = contents.get(id(parent_id), _MISSING)
+        if content is _MISSING:
+            parent = task.parent
+            content = None if parent is None else _kept_content(parent, "data")
+            contents[id(parent_id)] = content
+        if content is None:
+            return None
+    return (task._state, task.last_state_change, task.triggered, tuple(task._children), data, internal, content)
 
 
 _MISSING = object()
@@ -124,28 +212,28 @@ class _SplicedTasks:
         }
 
     def _task_bodies(self, workflow) -> list:
-        """(task id, the task's JSON text, '"<id>": <text>') for every task, in the
-        workflow's order."""
-        cached = getattr(workflow, "_approvals_task_json", {})
-        kept, bodies, contents = {}, [], {}
+        """(task id, the task's JSON text, '"<id>": <text>', whether the text is new) for
+        every task, in the workflow's order.  A text that is not new is the very string
+        the last dump or the load gave for the task (dump_stored skips those)."""
+        bodies, contents = [], {}
         encoder = SERIALIZER._encoder_cls
         for task_id, task in workflow.tasks.items():
             key = _task_key(task, contents)
-            hit = cached.get(task_id) if key is not None else None
-            if hit is not None and hit[0] == key:
-                entry = hit[1]
+            hit = task.__dict__.get("_approvals_json")
+            if key is not None and hit is not None and hit[0] == key:
+                entry, fresh = hit[1], False
                 if type(entry[0]) is dict:      # as restored by load_state: encode it once
                     body = json.dumps(entry[0], cls=encoder)
-                    entry = (body, f'"{task_id}": {body}')
+                    entry, fresh = (body, f'"{task_id}": {body}'), True
+                    task._approvals_json = (key, entry)
                 elif entry[1] is None:          # a text as loaded from its row
                     entry = (entry[0], f'"{task_id}": {entry[0]}')
+                    task._approvals_json = (key, entry)
             else:
                 body = json.dumps(self.registry.convert(task), cls=encoder)
-                entry = (body, f'"{task_id}": {body}')
-            if key is not None:
-                kept[task_id] = (key, entry)
-            bodies.append((task_id, entry[0], entry[1]))
-        workflow._approvals_task_json = kept
+                entry, fresh = (body, f'"{task_id}": {body}'), True
+                task._approvals_json = (key, entry) if key is not None else None
+            bodies.append((task_id, entry[0], entry[1], fresh))
         return bodies
 
 
@@ -218,7 +306,7 @@ class ApprovalWorkflow(BpmnWorkflow):
 
     def update_waiting_tasks(self) -> None:
         waiting = TaskState.WAITING
-        if any(task.state == waiting for task in self.tasks.values()):
+        if any(task._state == waiting for task in self.tasks.values()):
             super().update_waiting_tasks()
 
     def get_tasks(self, first_task=None, **kwargs) -> list:
@@ -299,7 +387,7 @@ def _dump(workflow: BpmnWorkflow) -> tuple[str, dict]:
 
 def _spliced(text: str, splices: dict) -> str:
     for placeholder, (_, bodies) in splices.items():
-        tasks = "{" + ", ".join(part for _, _, part in bodies) + "}"
+        tasks = "{" + ", ".join(part for _, _, part, _ in bodies) + "}"
         text = text.replace(json.dumps(placeholder), tasks, 1)
     return text
 
@@ -354,7 +442,10 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     for placeholder, (owner, bodies) in splices.items():
         text = text.replace(json.dumps(placeholder), "{}", 1)
         workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None
-        for task_id, body, _ in bodies:
+        for task_id, body, _, fresh in bodies:
+            if not fresh and stored:            # the text stored for it (see _task_bodies)
+                found += 1
+                continue
             before = stored.get(task_id)
             if before is None:
                 out.inserts.append({"task_id": str(task_id), "workflow_id": workflow_id, "seq": seq, "body": body})
@@ -366,7 +457,7 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
                     out.updates.append((str(task_id), body))
                     stored[task_id] = (before[0], body)
     if found != len(stored):                  # some stored tasks are gone (dropped, a subprocess deleted)
-        current = {task_id for _, bodies in splices.values() for task_id, _, _ in bodies}
+        current = {task_id for _, bodies in splices.values() for task_id, _, _, _ in bodies}
         gone = [task_id for task_id in stored if task_id not in current]
         out.deletes = [str(task_id) for task_id in gone]
         for task_id in gone:
@@ -423,14 +514,13 @@ def put_rows(dct: dict, task_rows: list) -> dict:
 def _keep_loaded(workflow, tasks: dict) -> None:
     """Seed `_task_bodies`'s cache: each task's key with the text or dict it came from,
     which is what converting it would give as long as the key stays the same."""
-    kept, contents = {}, {}
+    contents = {}
     for task_id, task in workflow.tasks.items():
         key = _task_key(task, contents)
         if key is not None:
             loaded = tasks.get(str(task_id))
             if loaded is not None:
-                kept[task_id] = (key, (loaded, None))
-    workflow._approvals_task_json = kept
+                task._approvals_json = (key, (loaded, None))
 
 
 # --- parsed specs -----------------------------------------------------------------
@@ -552,7 +642,7 @@ def _automatic_ready(workflow: BpmnWorkflow) -> bool:
     iterator cost 8 % of a step in a case with 500 finished tasks; it only runs when this
     finds one, which is rare: an expired timer made READY by refresh_timers)."""
     ready = TaskState.READY
-    return any(t.state == ready and not t.task_spec.manual for t in iter_all_tasks(workflow))
+    return any(t._state == ready and not t.task_spec.manual for t in iter_all_tasks(workflow))
 
 
 def iter_all_tasks(workflow: BpmnWorkflow):

@@ -60,7 +60,8 @@ def test_repeated_dumps_reuse_finished_tasks_and_match_spiffworkflow():
         _complete_one(workflow, opinion=f"round {n}")
         _assert_same(workflow)
         _assert_same(workflow)                               # the second dump is all cache hits
-    assert len(workflow._approvals_task_json) >= 5          # finished rounds were kept
+    kept = [t for t in workflow.tasks.values() if t.__dict__.get("_approvals_json")]
+    assert len(kept) >= 5                                    # finished rounds were kept
 
 
 def test_a_finished_task_changed_in_place_is_serialized_again():
@@ -71,6 +72,55 @@ def test_a_finished_task_changed_in_place_is_serialized_again():
     done.data["opinion"] = "edited afterwards"
     done.internal_data["note"] = "x"
     assert '"edited afterwards"' in dump_state(workflow)
+    _assert_same(workflow)
+
+
+MUTATIONS = {
+    "setitem": lambda d: d.__setitem__("opinion", "edited"),
+    "update": lambda d: d.update(opinion="edited"),
+    "ior": lambda d: d.__ior__({"opinion": "edited"}),
+    "setdefault": lambda d: d.setdefault("added", "new"),
+    "delitem": lambda d: d.__delitem__("opinion"),
+    "pop": lambda d: d.pop("opinion"),
+    "popitem": lambda d: d.popitem(),
+    "clear": lambda d: d.clear(),
+}
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS.values(), ids=MUTATIONS.keys())
+@pytest.mark.parametrize("which", ["data", "internal_data"])
+def test_every_change_to_a_watched_finished_task_is_seen(mutate, which):
+    """A finished task's dict of plain values is watched after a dump (its content is
+    kept, not recomputed); each way of changing it in place drops what was kept."""
+    workflow, _ = _loop()
+    done = _complete_one(workflow, opinion="first")
+    _complete_one(workflow, opinion="second")
+    done.internal_data["opinion"] = "kept"
+    dump_state(workflow)
+    dump_state(workflow)
+    values = getattr(done, which)
+    assert type(values) is workflows._WatchedDict and values.content is not None
+    mutate(values)
+    _assert_same(workflow)
+
+
+def test_watched_dicts_copy_as_plain_dicts():
+    import copy
+    workflow, _ = _loop()
+    done = _complete_one(workflow, opinion="first")
+    dump_state(workflow)
+    assert type(done.data) is workflows._WatchedDict
+    for twin in (copy.copy(done.data), copy.deepcopy(done.data), done.data.copy(), done.data | {}):
+        assert type(twin) is dict and twin == done.data
+
+
+def test_a_finished_task_with_a_list_is_not_watched():
+    """A list could change without its dict seeing it (SpiffWorkflow's copies share it)."""
+    workflow, _ = _loop()
+    done = _complete_one(workflow, items=["a"])
+    dump_state(workflow)
+    assert type(done.data) is dict
+    done.data["items"].append("b")
     _assert_same(workflow)
 
 
@@ -109,10 +159,11 @@ def test_the_check_mode_catches_a_stale_text(monkeypatch):
     workflow, _ = _loop()
     _complete_one(workflow, opinion="first")
     dump_state(workflow)
-    task_id, (cache_key, (body, part)) = next(iter(workflow._approvals_task_json.items()))   # {...}, '"id": {...}'
+    task = next(t for t in workflow.tasks.values() if t.__dict__.get("_approvals_json"))
+    cache_key, (body, part) = task._approvals_json           # {...}, '"id": {...}'
     assert '"state": 64' in body and part.endswith(body)    # COMPLETED
     stale = body.replace('"state": 64', '"state": 65')
-    workflow._approvals_task_json[task_id] = (cache_key, (stale, f'"{task_id}": {stale}'))
+    task._approvals_json = (cache_key, (stale, f'"{task.id}": {stale}'))
     monkeypatch.setattr(workflows, "CHECK_STATE", True)
     with pytest.raises(AssertionError):
         dump_state(workflow)
