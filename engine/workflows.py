@@ -12,6 +12,7 @@ import uuid
 from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Callable
 
 from lxml import etree
@@ -49,6 +50,7 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 # the test suite, compares the two on every dump).
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 _SPLICE_TOKEN = "\x00tasks-" + secrets.token_hex(8) + "-"
 _splices: ContextVar[dict | None] = ContextVar("approvals_state_splices", default=None)
 CHECK_STATE = os.environ.get("APPROVALS_CHECK_STATE") == "1"
@@ -63,9 +65,16 @@ def _content(values: dict):
     for key, value in values.items():
         kind = type(value)
         if kind is list or kind is tuple:
-            if not all(isinstance(v, _SCALARS) for v in value):
+            # in C where it can be: a multi-instance task lists every round it merged
+            kinds = set(map(type, value))
+            if not kinds <= _SCALAR_TYPES:
                 return None
-            value = tuple((type(v), repr(v) if type(v) is float else v) for v in value)
+            if float in kinds:
+                value = ("mixed", tuple((type(v), repr(v) if type(v) is float else v) for v in value))
+            elif len(kinds) == 1:
+                value = ("all", *kinds, tuple(value))
+            else:
+                value = ("mixed", tuple(zip(map(type, value), value)))
         elif not isinstance(value, _SCALARS):
             return None
         elif kind is float:
@@ -230,7 +239,7 @@ class _SplicedTasks:
                     entry = (entry[0], f'"{task_id}": {entry[0]}')
                     task._approvals_json = (key, entry)
             else:
-                body = json.dumps(self.registry.convert(task), cls=encoder)
+                body = _encode_task(self.registry.convert(task), task, encoder)
                 entry, fresh = (body, f'"{task_id}": {body}'), True
                 task._approvals_json = (key, entry) if key is not None else None
             bodies.append((task_id, entry[0], entry[1], fresh))
@@ -284,6 +293,51 @@ def _child_ids(task, children: list) -> list:
     texts = texts + [str(child) for child in children[n:]]
     task._approvals_child_ids = (list(children), texts)
     return list(texts)
+
+
+def _encode_task(dct: dict, task, encoder) -> str:
+    """json.dumps(dct, cls=encoder) for a task's dict, with its long lists of strings (a
+    multi-instance task's children and the rounds it merged, 500 of each in a case with
+    500 rounds: 42 kB) put together from the text kept for the part seen before."""
+    lists = []
+    if len(dct["children"]) >= _TaskConverter.MANY:
+        lists.append((dct, "children"))
+    internal = dct["internal_data"]
+    if any(type(v) is list and len(v) >= _TaskConverter.MANY for v in internal.values()):
+        dct["internal_data"] = internal = dict(internal)         # not the task's own dict
+        lists += [(internal, name) for name, v in internal.items()
+                  if type(v) is list and len(v) >= _TaskConverter.MANY]
+    texts = {}
+    for owner, name in lists:
+        text = _list_text(task, name, owner[name])
+        if text is not None:
+            placeholder = f"{_SPLICE_TOKEN}list-{len(texts)}"
+            texts[json.dumps(placeholder)] = text
+            owner[name] = placeholder
+    body = json.dumps(dct, cls=encoder)
+    for placeholder, text in texts.items():
+        body = body.replace(placeholder, text, 1)
+    return body
+
+
+def _list_text(task, name: str, items: list) -> str | None:
+    """The JSON text of `items` if they are all strings (as json.dumps writes it), from
+    the text kept on the task for the items it had before (lists that only grow are
+    encoded once per item); None for any other list."""
+    kept = task.__dict__.setdefault("_approvals_lists", {})
+    seen, text = kept.get(name, ((), ""))
+    n = len(seen)
+    if n > len(items) or items[:n] != seen:       # strings: equal is the same JSON
+        n, text = 0, ""
+    new = items[n:]
+    if set(map(type, new)) - {str}:
+        kept.pop(name, None)
+        return None
+    if new:
+        more = ", ".join(map(encode_basestring_ascii, new))
+        text = f"{text}, {more}" if text else more
+    kept[name] = (list(items), text)
+    return f"[{text}]"
 
 
 _WALK_DEPTH = 999           # SpiffWorkflow's task iterator does not go deeper than 1000
