@@ -95,7 +95,7 @@ def process_variables(workflow, active: list | None = None) -> dict:
         return dict(workflow.last_task.data)
     merged: dict = {}
     if active is None:
-        active = [t for t in iter_all_tasks(workflow) if t.state & OPEN]
+        active = [t for t in iter_all_tasks(workflow) if t._state & OPEN]
     for task in sorted(active, key=lambda t: t.last_state_change):
         merged.update(visible_data(task))
     return merged
