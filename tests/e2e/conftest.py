@@ -18,6 +18,18 @@ from tests.conftest import Client, typed
 WORKER = "dept-systems"
 
 
+@pytest.fixture(params=["document", "rows"])
+def state_storage(request, monkeypatch):
+    """The reform scenarios run twice: with each case's state in one JSON document (as a
+    case below APPROVALS_STATE_ROWS_FROM tasks keeps it) and with every case's tasks in
+    instance_task rows from its first task on.  The suite's check mode reads the rows back
+    after every save (engine/runtime.py, _check_stored)."""
+    from engine import workflows
+    if request.param == "rows":
+        monkeypatch.setattr(workflows, "ROWS_FROM", 0)
+    return request.param
+
+
 @pytest.fixture
 def settings(settings):
     settings.test_clock = True

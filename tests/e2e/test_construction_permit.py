@@ -3,7 +3,11 @@ reviews over a department list computed from project class and risk grade, tacit
 correction rounds that stop the clock, 容缺受理 and 告知承诺."""
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import APPROVE, eventually, intake, issue, project
+
+pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
 
 MONDAY = "2025-11-03T10:00:00+08:00"
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.e2e.conftest import enterprise, eventually
+
+pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
 
 MONDAY = "2025-11-03T10:00:00+08:00"
 CREDIT_CODE = "91320594MA27ABCD1X"

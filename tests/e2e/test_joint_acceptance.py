@@ -3,7 +3,11 @@ chooses, participants from risk level and project class, each unit work accepted
 pushed to real-estate registration."""
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import APPROVE, eventually
+
+pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
 
 MONDAY = "2025-12-01T10:00:00+08:00"
 PHASE1 = {"zrzy", "xf", "rf"}

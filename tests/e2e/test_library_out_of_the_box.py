@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import typed
 from tests.e2e.conftest import WORKER
 
+pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
+
 SAMPLES = {                 # fields whose pattern a generic value would not meet
     "creditCode": "91320594MA27ABCD1X", "projectCode": "2511-320500-04-01-123456", "regionCode": "320594",
     "review.key": "planning", "review.limit": "5wd", "review.verificationLimit": "20wd",

@@ -19,6 +19,8 @@ from workers.config import AuthConfig, SandboxConfig
 from workers.connectors import build_worker
 from workers.sandbox import create_sandbox
 
+pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
+
 GATEWAY = ("dept_gateway", "gw-secret")          # the department systems' account (external-workers)
 
 
