@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 import workload  # noqa: E402
-from app import tune_gc  # noqa: E402
 from bench_overhead import Service  # noqa: E402
 
 
@@ -74,9 +73,7 @@ def pad(database_url: str, definition_id: str, count: int) -> None:
 
 
 def _alternate(sides: dict, count: int, step) -> dict:
-    """`step(side)` -> seconds, alternating between the sides `count` times; medians.
-    Garbage is collected as the server does (app.tune_gc)."""
-    tune_gc()
+    """`step(side)` -> seconds, alternating between the sides `count` times; medians."""
     times = {label: [] for label in sides}
     for _ in range(count):
         for label, side in sides.items():
