@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_http  # noqa: E402
 import harness  # noqa: E402
 import workload  # noqa: E402
+from app import tune_gc  # noqa: E402
 
 
 # --- bare SpiffWorkflow ------------------------------------------------------------------
@@ -149,6 +150,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
 
         for _, layer in layers:                    # warm-up: specs parsed, pools filled
             layer.round(5)
+        tune_gc()        # as the server does (app.py): for bare SpiffWorkflow and the service layers alike
         collected = {label: ([], []) for label, _ in layers}
         for _ in range(rounds):
             for label, layer in layers:
@@ -180,7 +182,8 @@ def _table(collected: dict, rounds: int, cases: int) -> harness.Table:
     table.metrics["bare"] = bare
     table.notes.append(f"Median of {rounds} interleaved rounds of {cases} cases ({cases * 5} completions) per row. "
                        "Bare SpiffWorkflow uses its default PythonScriptEngine; the engine evaluates the same "
-                       "gateway condition in its sandbox.  CPU: of this process for bare SpiffWorkflow and the "
+                       "gateway condition in its sandbox.  This process collects garbage as the server does "
+                       "(app.tune_gc).  CPU: of this process for bare SpiffWorkflow and the "
                        "service layer (PostgreSQL's own not counted), of the server's workers for HTTP.")
     return table
 

@@ -1,0 +1,39 @@
+"""app.tune_gc: what a server worker does to Python's garbage collector once it has started.
+Each case runs in a fresh interpreter, so this test process keeps its own settings."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = ("import gc, json, app; before = gc.get_threshold(); app.tune_gc(); "
+         "print(json.dumps({'before': before, 'after': gc.get_threshold(), 'frozen': gc.get_freeze_count()}))")
+
+
+def _probe(setting: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "APPROVALS_GC_THRESHOLD"}
+    if setting is not None:
+        env["APPROVALS_GC_THRESHOLD"] = setting
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_by_default_startup_objects_are_frozen_and_the_young_generation_collected_less_often():
+    result = _probe(None)
+    assert result["before"] == [700, 10, 10]
+    assert result["after"] == [10000, 10, 10]
+    assert result["frozen"] > 10000            # the modules and the app's objects
+
+
+@pytest.mark.parametrize("setting, thresholds", [("2000, 5, 5", [2000, 5, 5]), ("off", [700, 10, 10])])
+def test_the_thresholds_come_from_the_environment(setting, thresholds):
+    result = _probe(setting)
+    assert result["after"] == thresholds
+    assert (result["frozen"] == 0) == (setting == "off")
