@@ -153,20 +153,39 @@ def serve(settings: Settings) -> None:
 
 
 def tune_gc(default: str = "10000,10,10") -> None:
-    """Python's cyclic garbage collector, for a server that keeps live workflows cached.
-    With its default thresholds (700, 10, 10) it took ~10 % of a command's time, most of
-    it in full collections of 75 ms that went through every object of the process
-    (bench/bench_overhead.py).  What exists once the worker has started (modules, the
-    app, parsed specs) is frozen out of the collections, and the young generation is
-    collected every 10,000 allocations instead of 700.  APPROVALS_GC_THRESHOLD sets the
-    three thresholds; "off" leaves Python's defaults and freezes nothing."""
+    """Python's cyclic garbage collector, for a server that keeps live workflows cached
+    and restores the others from their state.  With its default thresholds (700, 10, 10)
+    full collections (75-85 ms each) went through every object of the process: a case
+    with 500 tasks restored for each command took 36 ms on average instead of 18 ms
+    (bench/bench_flatness.py, the means), and the collector was ~10 % of a
+    five-department review's commands in the service layer (bench/bench_overhead.py).
+    What exists once the worker has started (modules, the app, parsed specs) is frozen
+    out of the collections, and the young generation is collected every 10,000
+    allocations instead of 700.  APPROVALS_GC_THRESHOLD sets the three thresholds; "off"
+    leaves Python's defaults and freezes nothing."""
     import gc
-    setting = os.environ.get("APPROVALS_GC_THRESHOLD", default).strip()
-    if setting.lower() == "off":
+    thresholds = gc_thresholds(default)
+    if thresholds is None:
         return
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*(int(part) for part in setting.split(",")))
+    gc.set_threshold(*thresholds)
+
+
+def gc_thresholds(default: str = "10000,10,10") -> tuple[int, ...] | None:
+    """APPROVALS_GC_THRESHOLD as thresholds (None: "off"); a wrong value stops the server
+    with a message that says what is wrong (main() checks it before anything starts)."""
+    setting = os.environ.get("APPROVALS_GC_THRESHOLD", default).strip()
+    if setting.lower() == "off":
+        return None
+    try:
+        thresholds = tuple(int(part) for part in setting.split(","))
+    except ValueError:
+        thresholds = ()
+    if not 1 <= len(thresholds) <= 3 or thresholds[0] < 1 or any(t < 0 for t in thresholds):
+        raise SystemExit(f"APPROVALS_GC_THRESHOLD={setting!r}: expected up to three whole numbers such as "
+                         f"'{default}' (the first at least 1), or 'off'")
+    return thresholds
 
 
 def fewer_malloc_arenas(arenas: int = 2) -> None:
@@ -213,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         return audit_verify(settings, args.verbose)
     companions = None
+    if args.command in ("serve", "run"):
+        gc_thresholds()                         # a wrong value stops here, before anything starts
 
     if args.command in ("migrate", "run"):
         migrate(settings.database_url)

@@ -37,3 +37,11 @@ def test_the_thresholds_come_from_the_environment(setting, thresholds):
     result = _probe(setting)
     assert result["after"] == thresholds
     assert (result["frozen"] == 0) == (setting == "off")
+
+
+@pytest.mark.parametrize("setting", ["fast", "0,10,10", "1,2,3,4", "-5"])
+def test_a_wrong_value_is_refused_with_a_message(setting, monkeypatch):
+    import app
+    monkeypatch.setenv("APPROVALS_GC_THRESHOLD", setting)
+    with pytest.raises(SystemExit, match="APPROVALS_GC_THRESHOLD=.*expected up to three whole numbers"):
+        app.gc_thresholds()
