@@ -172,6 +172,9 @@ def tune_gc(default: str = "10000,10,10") -> None:
     gc.set_threshold(*thresholds)
 
 
+_C_INT_MAX = 2**31 - 1
+
+
 def gc_thresholds(default: str = "10000,10,10") -> tuple[int, ...] | None:
     """APPROVALS_GC_THRESHOLD as thresholds (None: "off"); a wrong value stops the server
     with a message that says what is wrong (main() checks it before anything starts)."""
@@ -182,9 +185,10 @@ def gc_thresholds(default: str = "10000,10,10") -> tuple[int, ...] | None:
         thresholds = tuple(int(part) for part in setting.split(","))
     except ValueError:
         thresholds = ()
-    if not 1 <= len(thresholds) <= 3 or thresholds[0] < 1 or any(t < 0 for t in thresholds):
+    if (not 1 <= len(thresholds) <= 3 or thresholds[0] < 1
+            or any(not 0 <= t <= _C_INT_MAX for t in thresholds)):       # gc takes C ints
         raise SystemExit(f"APPROVALS_GC_THRESHOLD={setting!r}: expected up to three whole numbers such as "
-                         f"'{default}' (the first at least 1), or 'off'")
+                         f"'{default}' (the first at least 1, none above {_C_INT_MAX}), or 'off'")
     return thresholds
 
 

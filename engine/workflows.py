@@ -222,28 +222,29 @@ class _SplicedTasks:
         }
 
     def _task_bodies(self, workflow) -> list:
-        """(task id, the task's JSON text, '"<id>": <text>', whether the text is new) for
-        every task, in the workflow's order.  A text that is not new is the very string
-        the last dump or the load gave for the task (dump_stored skips those)."""
+        """(task id, the task's JSON text, '"<id>": <text>', the task or None) for every
+        task, in the workflow's order.  None: the text is the one stored in the task's
+        row, as dump_stored marked it (or the load found it), so dump_stored skips it;
+        a dump_state in between marks nothing."""
         bodies, contents = [], {}
         encoder = SERIALIZER._encoder_cls
         for task_id, task in workflow.tasks.items():
             key = _task_key(task, contents)
             hit = task.__dict__.get("_approvals_json")
             if key is not None and hit is not None and hit[0] == key:
-                entry, fresh = hit[1], False
+                entry = hit[1]
                 if type(entry[0]) is dict:      # as restored by load_state: encode it once
                     body = json.dumps(entry[0], cls=encoder)
-                    entry, fresh = (body, f'"{task_id}": {body}'), True
+                    entry = (body, f'"{task_id}": {body}', False)
                     task._approvals_json = (key, entry)
-                elif entry[1] is None:          # a text as loaded from its row
-                    entry = (entry[0], f'"{task_id}": {entry[0]}')
+                elif entry[1] is None:          # a text as loaded
+                    entry = (entry[0], f'"{task_id}": {entry[0]}', entry[2])
                     task._approvals_json = (key, entry)
             else:
                 body = _encode_task(self.registry.convert(task), task, encoder)
-                entry, fresh = (body, f'"{task_id}": {body}'), True
+                entry = (body, f'"{task_id}": {body}', False)
                 task._approvals_json = (key, entry) if key is not None else None
-            bodies.append((task_id, entry[0], entry[1], fresh))
+            bodies.append((task_id, entry[0], entry[1], None if entry[2] else task))
         return bodies
 
 
@@ -499,8 +500,8 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     for placeholder, (owner, bodies) in splices.items():
         text = text.replace(json.dumps(placeholder), "{}", 1)
         workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None
-        for task_id, body, _, fresh in bodies:
-            if not fresh and stored:            # the text stored for it (see _task_bodies)
+        for task_id, body, _, task in bodies:
+            if task is None and stored:         # its text is the one stored (see _task_bodies)
                 found += 1
                 continue
             before = stored.get(task_id)
@@ -513,6 +514,8 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
                 if before[1] is not body and before[1] != body:
                     out.updates.append((str(task_id), body))
                     stored[task_id] = (before[0], body)
+            if task is not None:
+                _mark_stored(task, body)
     if found != len(stored):                  # some stored tasks are gone (dropped, a subprocess deleted)
         current = {task_id for _, bodies in splices.values() for task_id, _, _, _ in bodies}
         gone = [task_id for task_id in stored if task_id not in current]
@@ -523,6 +526,13 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     out.document = text
     workflow._approvals_stored, workflow._approvals_next_seq = stored, seq
     return out
+
+
+def _mark_stored(task, body: str) -> None:
+    """Its cached text is now the one in its row (the next dump_stored skips it)."""
+    record = task.__dict__.get("_approvals_json")
+    if record is not None and record[1][0] is body:
+        task._approvals_json = (record[0], (body, record[1][1], True))
 
 
 def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False,
@@ -569,15 +579,23 @@ def put_rows(dct: dict, task_rows: list) -> dict:
 
 
 def _keep_loaded(workflow, tasks: dict) -> None:
-    """Seed `_task_bodies`'s cache: each task's key with the text or dict it came from,
-    which is what converting it would give as long as the key stays the same."""
+    """Seed `_task_bodies`'s cache: each task's key with the text (from its row: stored)
+    or dict (from the document) it came from, which is what converting it would give as
+    long as the key stays the same."""
+    by_id = workflow.tasks
+    for task in by_id.values():
+        # a child's _parent becomes its parent's very id object, as in a live workflow
+        # (SpiffWorkflow restores a UUID of its own; _task_key looks parents up by id())
+        parent = by_id.get(task._parent) if task._parent is not None else None
+        if parent is not None:
+            task._parent = parent.id
     contents = {}
-    for task_id, task in workflow.tasks.items():
+    for task_id, task in by_id.items():
         key = _task_key(task, contents)
         if key is not None:
             loaded = tasks.get(str(task_id))
             if loaded is not None:
-                task._approvals_json = (key, (loaded, None))
+                task._approvals_json = (key, (loaded, None, type(loaded) is str))
 
 
 # --- parsed specs -----------------------------------------------------------------

@@ -39,9 +39,21 @@ def test_the_thresholds_come_from_the_environment(setting, thresholds):
     assert (result["frozen"] == 0) == (setting == "off")
 
 
-@pytest.mark.parametrize("setting", ["fast", "0,10,10", "1,2,3,4", "-5"])
+@pytest.mark.parametrize("setting", ["fast", "0,10,10", "1,2,3,4", "-5", "99999999999"])
 def test_a_wrong_value_is_refused_with_a_message(setting, monkeypatch):
     import app
     monkeypatch.setenv("APPROVALS_GC_THRESHOLD", setting)
     with pytest.raises(SystemExit, match="APPROVALS_GC_THRESHOLD=.*expected up to three whole numbers"):
         app.gc_thresholds()
+
+
+def test_serve_stops_on_a_wrong_value_before_anything_starts(monkeypatch, tmp_path):
+    """(`run` goes through the same check; it is not called here, since without the check
+    it would migrate and serve instead of failing.)"""
+    import app
+    database = tmp_path / "untouched.db"
+    monkeypatch.setenv("APPROVALS_GC_THRESHOLD", "fast")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    with pytest.raises(SystemExit, match="APPROVALS_GC_THRESHOLD='fast'"):
+        app.main(["serve"])
+    assert not database.exists()

@@ -155,15 +155,26 @@ def test_the_spliced_state_restores_to_the_same_workflow():
     assert json.loads(text)["tasks"].keys() == {str(t) for t in workflow.tasks}
 
 
+def test_a_restored_childs_parent_id_is_its_parents_own_object():
+    """_task_key finds a parent's content by id() of the child's _parent; SpiffWorkflow
+    restores a UUID of its own there, so the load hands over the parent's."""
+    workflow, spec = _loop()
+    _complete_one(workflow, opinion="first")
+    restored = load_state(dump_state(workflow), spec, {}, PythonScriptEngine(), keep_texts=True)
+    children = [t for t in restored.tasks.values() if t._parent is not None]
+    assert children and all(t._parent is restored.tasks[t._parent].id for t in children)
+    _assert_same(restored)
+
+
 def test_the_check_mode_catches_a_stale_text(monkeypatch):
     workflow, _ = _loop()
     _complete_one(workflow, opinion="first")
     dump_state(workflow)
     task = next(t for t in workflow.tasks.values() if t.__dict__.get("_approvals_json"))
-    cache_key, (body, part) = task._approvals_json           # {...}, '"id": {...}'
+    cache_key, (body, part, stored) = task._approvals_json   # {...}, '"id": {...}', in its row?
     assert '"state": 64' in body and part.endswith(body)    # COMPLETED
     stale = body.replace('"state": 64', '"state": 65')
-    task._approvals_json = (cache_key, (stale, f'"{task.id}": {stale}'))
+    task._approvals_json = (cache_key, (stale, f'"{task.id}": {stale}', stored))
     monkeypatch.setattr(workflows, "CHECK_STATE", True)
     with pytest.raises(AssertionError):
         dump_state(workflow)

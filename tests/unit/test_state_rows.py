@@ -180,3 +180,20 @@ def test_without_the_workflow_cache_every_command_restores_from_the_rows(setting
             assert row.state == "COMPLETED" and row.end_activity_id == "E"
     finally:
         engine.close()
+
+
+def test_a_whole_dump_in_between_does_not_hide_a_change_from_the_rows():
+    """dump_state (the whole text) marks nothing as stored: a task changed before it is
+    still written by the next dump_stored."""
+    from tests.unit.test_state_json import _complete_one, _loop
+    workflow, _ = _loop()
+    done = _complete_one(workflow, opinion="first")
+    _complete_one(workflow, opinion="second")
+    rows = {row["task_id"]: row["body"] for row in workflows.dump_stored(workflow).inserts}
+    done.data["opinion"] = "edited afterwards"
+    dump_state(workflow)
+    out = workflows.dump_stored(workflow)
+    assert [task_id for task_id, _ in out.updates] == [str(done.id)]
+    rows.update(out.updates)
+    assert '"edited afterwards"' in rows[str(done.id)]
+    assert not workflows.dump_stored(workflow).updates          # stored now: nothing more to write
