@@ -18,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,15 +72,9 @@ def summarize(rounds: list[Round]) -> dict:
 # --- databases ------------------------------------------------------------------------
 
 def pg_reachable(url: str) -> str | None:
-    import sqlalchemy as sa
-    try:
-        eng = sa.create_engine(url, connect_args={"connect_timeout": 3})
-        with eng.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        eng.dispose()
-        return None
-    except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
+    """None if PostgreSQL at `url` answers, else why not."""
+    from engine.db import postgresql_problem
+    return postgresql_problem(url)
 
 
 @contextmanager
@@ -92,17 +85,9 @@ def fresh_database(kind: str, pg_url: str = DEFAULT_PG):
         with tempfile.TemporaryDirectory(prefix="approvals-bench-") as tmp:
             yield f"sqlite:///{Path(tmp) / 'bench.db'}"
         return
-    import sqlalchemy as sa
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    from engine.db import scratch_schema
+    with scratch_schema(pg_url, "bench") as url:
+        yield url
 
 
 # --- the server ----------------------------------------------------------------------

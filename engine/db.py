@@ -11,10 +11,13 @@ import select
 import sqlite3
 import threading
 import time
+import uuid
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,6 +69,35 @@ def _postgresql_checkout(dbapi_conn, _record, _proxy) -> None:
     poller.register(dbapi_conn.fileno(), select.POLLIN)
     if poller.poll(0):                    # something to read, or POLLHUP / POLLERR / POLLNVAL
         raise DisconnectionError("PostgreSQL closed the connection while it was in the pool")
+
+
+def postgresql_problem(url: str) -> str | None:
+    """Why the PostgreSQL server at `url` cannot be used, in one line, or None if it
+    answers (the test suite's and the benches' probe)."""
+    try:
+        probe = create_engine(url, connect_args={"connect_timeout": 3})
+        with probe.connect() as conn:
+            conn.execute(text("select 1"))
+        probe.dispose()
+        return None
+    except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
+
+
+@contextmanager
+def scratch_schema(url: str, prefix: str) -> Iterator[str]:
+    """A URL of the PostgreSQL database at `url` that works in a new, empty schema,
+    dropped afterwards (the test suite's and the benches' throw-away databases)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 os.environ.setdefault("APPROVALS_CHECK_STATE", "1")
 
 from engine.config import ROOT, Settings  # noqa: E402
-from engine.db import migrate  # noqa: E402
+from engine.db import migrate, postgresql_problem, scratch_schema  # noqa: E402
 from engine.models import Base  # noqa: E402
 
 PG_URL = os.environ.get("APPROVALS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -28,18 +27,7 @@ ADMIN = ("admin", "admin-secret")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _pg_reachable() -> str | None:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
-        return f"{type(err).__name__}: {str(err).splitlines()[0]}"
-
-
-PG_PROBLEM = _pg_reachable()
+PG_PROBLEM = postgresql_problem(PG_URL)
 
 
 def pytest_report_header(config):
@@ -53,16 +41,8 @@ def pg_schema(prefix: str = "t"):
     """A URL of the test database that works in a new, empty schema (dropped after)."""
     if PG_PROBLEM:
         pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, prefix) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
