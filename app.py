@@ -152,7 +152,7 @@ def serve(settings: Settings) -> None:
     Server().run()
 
 
-def tune_gc(default: str = "10000,10,10") -> None:
+def tune_gc() -> None:
     """Python's cyclic garbage collector, for a server that keeps live workflows cached
     and restores the others from their state.  With its default thresholds (700, 10, 10)
     full collections (75-85 ms each) went through every object of the process: a case
@@ -164,7 +164,7 @@ def tune_gc(default: str = "10000,10,10") -> None:
     allocations instead of 700.  APPROVALS_GC_THRESHOLD sets the three thresholds; "off"
     leaves Python's defaults and freezes nothing."""
     import gc
-    thresholds = gc_thresholds(default)
+    thresholds = gc_thresholds()
     if thresholds is None:
         return
     gc.collect()
@@ -172,13 +172,14 @@ def tune_gc(default: str = "10000,10,10") -> None:
     gc.set_threshold(*thresholds)
 
 
+_GC_DEFAULT = "10000,10,10"
 _C_INT_MAX = 2**31 - 1
 
 
-def gc_thresholds(default: str = "10000,10,10") -> tuple[int, ...] | None:
+def gc_thresholds() -> tuple[int, ...] | None:
     """APPROVALS_GC_THRESHOLD as thresholds (None: "off"); a wrong value stops the server
     with a message that says what is wrong (main() checks it before anything starts)."""
-    setting = os.environ.get("APPROVALS_GC_THRESHOLD", default).strip()
+    setting = os.environ.get("APPROVALS_GC_THRESHOLD", _GC_DEFAULT).strip()
     if setting.lower() == "off":
         return None
     try:
@@ -188,7 +189,7 @@ def gc_thresholds(default: str = "10000,10,10") -> tuple[int, ...] | None:
     if (not 1 <= len(thresholds) <= 3 or thresholds[0] < 1
             or any(not 0 <= t <= _C_INT_MAX for t in thresholds)):       # gc takes C ints
         raise SystemExit(f"APPROVALS_GC_THRESHOLD={setting!r}: expected up to three whole numbers such as "
-                         f"'{default}' (the first at least 1, none above {_C_INT_MAX}), or 'off'")
+                         f"'{_GC_DEFAULT}' (the first at least 1, none above {_C_INT_MAX}), or 'off'")
     return thresholds
 
 

@@ -305,10 +305,10 @@ def _encode_task(dct: dict, task, encoder) -> str:
     if len(dct["children"]) >= _TaskConverter.MANY:
         lists.append((dct, "children"))
     internal = dct["internal_data"]
-    if any(type(v) is list and len(v) >= _TaskConverter.MANY for v in internal.values()):
+    names = [name for name, v in internal.items() if type(v) is list and len(v) >= _TaskConverter.MANY]
+    if names:
         dct["internal_data"] = internal = dict(internal)         # not the task's own dict
-        lists += [(internal, name) for name, v in internal.items()
-                  if type(v) is list and len(v) >= _TaskConverter.MANY]
+        lists += [(internal, name) for name in names]
     texts = {}
     for owner, name in lists:
         text = _list_text(task, name, owner[name])
