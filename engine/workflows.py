@@ -88,47 +88,16 @@ class _WatchedDict(dict):
     """A finished task's data (or internal data) that keeps its _content until changed.
 
     A finished task's data hardly ever changes, but it can (a test edits it, a value set
-    on the case).  Every change through the dict's methods drops the kept content; only
-    dicts whose values are all immutable are watched, since a list inside could change
-    without the dict seeing it.  Copies are plain dicts."""
+    on the case).  Every change through the dict's methods drops the kept content and
+    unseals the task it was made for (its owner, see _SealedTask); only dicts whose values
+    are all immutable are watched, since a list inside could change without the dict
+    seeing it.  Copies are plain dicts."""
 
-    __slots__ = ("content",)
+    __slots__ = ("content", "owner")
 
-    def __init__(self, values: dict, content: tuple) -> None:
+    def __init__(self, values: dict, content: tuple, owner) -> None:
         super().__init__(values)
-        self.content = content
-
-    def __setitem__(self, key, value):
-        self.content = None
-        dict.__setitem__(self, key, value)
-
-    def __delitem__(self, key):
-        self.content = None
-        dict.__delitem__(self, key)
-
-    def __ior__(self, other):
-        self.content = None
-        return dict.__ior__(self, other)
-
-    def update(self, *args, **kwargs):
-        self.content = None
-        dict.update(self, *args, **kwargs)
-
-    def pop(self, *args):
-        self.content = None
-        return dict.pop(self, *args)
-
-    def popitem(self):
-        self.content = None
-        return dict.popitem(self)
-
-    def setdefault(self, key, default=None):
-        self.content = None
-        return dict.setdefault(self, key, default)
-
-    def clear(self):
-        self.content = None
-        dict.clear(self)
+        self.content, self.owner = content, owner
 
     def copy(self):
         return dict(self)
@@ -143,7 +112,137 @@ class _WatchedDict(dict):
         return dict, (dict(self),)
 
 
+def _dict_change(method):
+    def changing(self, *args, **kwargs):
+        self.content = None
+        _unseal(self.owner)
+        return method(self, *args, **kwargs)
+    changing.__name__ = method.__name__
+    return changing
+
+
+for _method in (dict.__setitem__, dict.__delitem__, dict.__ior__, dict.update, dict.pop, dict.popitem,
+                dict.setdefault, dict.clear):
+    setattr(_WatchedDict, _method.__name__, _dict_change(_method))
+
+
 _FINISHED = TaskState.FINISHED_MASK
+
+
+class _SealedTask(Task):
+    """A finished task whose JSON text is known: a dump takes the text without looking
+    at the task (see _task_bodies).  Everything its text depends on turns it back into a
+    plain Task when it changes:
+      * any attribute set on it (its state, data, children, parent...);
+      * a change in place to its children list (_SealedChildren) or to its data or
+        internal data (_WatchedDict, of which it is the owner);
+      * a change of its parent's data, which its text stores a delta against: the parent
+        keeps its sealed children with the content they were sealed against
+        (`_approvals_child_base`), and a dump that finds the parent's data changed
+        unseals them.
+    A case with 500 finished tasks spent a third of each command computing every task's
+    key (bench/bench_flatness.py)."""
+
+    __slots__ = ()
+
+    @property
+    def __class__(self):                    # to everyone but type(): serializers look converters up by it
+        return Task
+
+    def __setattr__(self, name, value):
+        _SET_CLASS(self, Task)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        _SET_CLASS(self, Task)
+        object.__delattr__(self, name)
+
+    def __reduce_ex__(self, protocol):      # a copy is a plain Task, and so is this one from now on
+        _SET_CLASS(self, Task)
+        return Task.__reduce_ex__(self, protocol)
+
+
+_SET_CLASS = object.__dict__["__class__"].__set__        # past _SealedTask's __class__ property
+
+
+def _unseal(task) -> None:
+    if type(task) is _SealedTask:
+        _SET_CLASS(task, Task)
+
+
+class _SealedChildren(list):
+    """A sealed task's list of child ids: a change in place unseals the task.  Copies
+    are plain lists."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, ids, task) -> None:
+        super().__init__(ids)
+        self.task = task
+
+    def copy(self):
+        return list(self)
+
+    def __copy__(self):
+        return list(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(list(self), memo)
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+
+def _list_change(method):
+    def changing(self, *args, **kwargs):
+        _unseal(self.task)
+        return method(self, *args, **kwargs)
+    changing.__name__ = method.__name__
+    return changing
+
+
+for _method in (list.append, list.extend, list.insert, list.remove, list.pop, list.clear, list.sort,
+                list.reverse, list.__setitem__, list.__delitem__, list.__iadd__, list.__imul__):
+    setattr(_SealedChildren, _method.__name__, _list_change(_method))
+del _method
+
+
+def _seal(task, body: tuple, parent_content) -> None:
+    """Seal a finished task whose text is `body` (its entry in _task_bodies), computed
+    against its parent's data content `parent_content`, if its data dicts are its own
+    watched ones."""
+    fields = task.__dict__
+    data, internal = fields["data"], fields["internal_data"]
+    if (type(data) is not _WatchedDict or data.owner is not task or data.content is None
+            or type(internal) is not _WatchedDict or internal.owner is not task or internal.content is None):
+        return
+    parent = task.workflow.tasks.get(task._parent)
+    if parent is None:
+        return
+    base = parent.__dict__.get("_approvals_child_base")
+    if base is None:
+        base = parent.__dict__["_approvals_child_base"] = (parent_content, set())
+    elif not (base[0] is parent_content or base[0] == parent_content):
+        return                              # sealed children with another base: left to the next dump
+    base[1].add(task)
+    fields["_approvals_sealed"] = body
+    children = fields["_children"]
+    if type(children) is not _SealedChildren or children.task is not task:
+        fields["_children"] = _SealedChildren(children, task)
+    _SET_CLASS(task, _SealedTask)
+
+
+def _unseal_children(task, content, stale: list) -> None:
+    """Unseal the task's sealed children unless its data content is still the one they
+    were sealed against; their sealed entries go to `stale`."""
+    base = task.__dict__.get("_approvals_child_base")
+    if base is None or (content is not None and (content is base[0] or content == base[0])):
+        return
+    del task.__dict__["_approvals_child_base"]
+    for child in base[1]:
+        if type(child) is _SealedTask:
+            stale.append(child.__dict__["_approvals_sealed"])
+            _unseal(child)
 
 
 def _kept_content(task, name: str):
@@ -159,7 +258,7 @@ def _kept_content(task, name: str):
     content = _content(values)
     if (content is not None and task._state & _FINISHED and task._parent is not None
             and all(kind is not list for _, kind, _ in content)):
-        setattr(task, name, _WatchedDict(values, content))
+        setattr(task, name, _WatchedDict(values, content, task))
     return content
 
 
@@ -226,10 +325,14 @@ class _SplicedTasks:
         task, in the workflow's order.  None: the text is the one stored in the task's
         row, as dump_stored marked it (or the load found it), so dump_stored skips it;
         a dump_state in between marks nothing."""
-        bodies, contents = [], {}
+        bodies, contents, stale = [], {}, []
         encoder = SERIALIZER._encoder_cls
         for task_id, task in workflow.tasks.items():
+            if type(task) is _SealedTask:       # unchanged, or it would not be sealed
+                bodies.append(task.__dict__["_approvals_sealed"])
+                continue
             key = _task_key(task, contents)
+            _unseal_children(task, contents[id(task.id)], stale)
             hit = task.__dict__.get("_approvals_json")
             if key is not None and hit is not None and hit[0] == key:
                 entry = hit[1]
@@ -244,7 +347,16 @@ class _SplicedTasks:
                 body = _encode_task(self.registry.convert(task), task, encoder)
                 entry = (body, f'"{task_id}": {body}', False)
                 task._approvals_json = (key, entry) if key is not None else None
-            bodies.append((task_id, entry[0], entry[1], None if entry[2] else task))
+            body = (task_id, entry[0], entry[1], None if entry[2] else task)
+            bodies.append(body)
+            if key is not None and key[0] & _FINISHED and key[6] is not None:
+                _seal(task, body, key[6])
+        if stale:
+            # a parent comes before its children; if one did not, the pass is redone
+            # rather than keep the child's old text
+            stale_ids = {id(entry) for entry in stale}
+            if any(id(entry) in stale_ids for entry in bodies):
+                return self._task_bodies(workflow)
         return bodies
 
 
@@ -266,22 +378,38 @@ class SubWorkflowConverter(_SplicedTasks, BpmnSubWorkflowConverter):
 
 
 class _TaskConverter(TaskConverter):
-    """SpiffWorkflow's, with a task's many children's ids converted to text once.  A
-    multi-instance task lists every round it made; with 500 rounds, converting their ids
-    on each dump was a third of the dump (bench/bench_flatness.py)."""
+    """SpiffWorkflow's, with a task's many children's ids converted to text once, and its
+    long lists of strings in internal data copied instead of converted item by item.  A
+    multi-instance task lists every round it made and every round it merged; with 500
+    rounds, converting them on each dump was a third of the dump, then converting the
+    merged rounds alone was half of what a dump still cost (bench/bench_flatness.py)."""
 
     MANY = 16
 
     def to_dict(self, task):
-        children = task._children
-        if len(children) < self.MANY:
+        fields = task.__dict__
+        children, internal = fields["_children"], fields["internal_data"]
+        many = len(children) >= self.MANY
+        strings = [name for name, value in internal.items()
+                   if type(value) is list and len(value) >= self.MANY and not set(map(type, value)) - {str}]
+        if not many and not strings:
             return super().to_dict(task)
-        task._children = []                 # the command owns the workflow: no one else looks
+        # the command owns the workflow: no one else looks.  Not through setattr, which
+        # would unseal the task (_SealedTask)
+        if many:
+            fields["_children"] = []
+        if strings:
+            fields["internal_data"] = {name: value for name, value in internal.items() if name not in strings}
         try:
             dct = super().to_dict(task)
         finally:
-            task._children = children
-        dct["children"] = _child_ids(task, children)
+            fields["_children"], fields["internal_data"] = children, internal
+        if many:
+            dct["children"] = _child_ids(task, children)
+        if strings:
+            converted = dct["internal_data"]
+            dct["internal_data"] = {name: list(value) if name in strings else converted[name]
+                                    for name, value in internal.items()}
         return dct
 
 
@@ -530,9 +658,13 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
 
 def _mark_stored(task, body: str) -> None:
     """Its cached text is now the one in its row (the next dump_stored skips it)."""
-    record = task.__dict__.get("_approvals_json")
+    fields = task.__dict__                  # not through setattr, which would unseal it
+    record = fields.get("_approvals_json")
     if record is not None and record[1][0] is body:
-        task._approvals_json = (record[0], (body, record[1][1], True))
+        fields["_approvals_json"] = (record[0], (body, record[1][1], True))
+        sealed = fields.get("_approvals_sealed")
+        if sealed is not None and sealed[1] is body:
+            fields["_approvals_sealed"] = (sealed[0], body, sealed[2], None)
 
 
 def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False,

@@ -221,3 +221,119 @@ def test_the_task_converter_writes_what_spiffworkflows_own_writes(xml):
         if n == 25:
             workflow = load_state(dump_state(workflow), spec, {}, PythonScriptEngine(), keep_texts=True)
     assert workflow.completed and many >= workflows._TaskConverter.MANY
+
+
+# --- sealed tasks: a dump takes a finished task's text without looking at the task ------------
+
+CHAIN = (HEAD + '<bpmn:process id="chain" isExecutable="true"><bpmn:startEvent id="S" />'
+         '<bpmn:userTask id="A" /><bpmn:userTask id="B" /><bpmn:userTask id="C" /><bpmn:endEvent id="E" />'
+         '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="A" />'
+         '<bpmn:sequenceFlow id="F2" sourceRef="A" targetRef="B" />'
+         '<bpmn:sequenceFlow id="F3" sourceRef="B" targetRef="C" />'
+         '<bpmn:sequenceFlow id="F4" sourceRef="C" targetRef="E" /></bpmn:process></bpmn:definitions>')
+
+
+def _chain():
+    """A and B finished in sequence: B's parent is A, and both are sealed by a dump."""
+    spec = parse_resources([("chain.bpmn", CHAIN.encode())]).get_spec("chain")
+    workflow = BpmnWorkflow(spec, {}, script_engine=PythonScriptEngine())
+    workflow.do_engine_steps()
+    a = _complete_one(workflow, opinion="a")
+    b = _complete_one(workflow, opinion="b")
+    dump_state(workflow)
+    assert type(a) is workflows._SealedTask and type(b) is workflows._SealedTask
+    assert b.parent is a
+    return workflow, a, b
+
+
+def test_finished_tasks_are_sealed_and_the_next_dump_computes_no_key_for_them(monkeypatch):
+    from SpiffWorkflow.task import Task
+    workflow, _ = _loop(rounds=12)
+    for n in range(10):
+        _complete_one(workflow, opinion=f"round {n}")
+    dump_state(workflow)
+    sealed = [t for t in workflow.tasks.values() if type(t) is workflows._SealedTask]
+    assert len(sealed) >= 10
+    assert all(t.__class__ is Task and isinstance(t, Task) for t in sealed)   # as serializers see them
+    keys = []
+    real = workflows._task_key
+    monkeypatch.setattr(workflows, "_task_key", lambda task, contents: keys.append(task) or real(task, contents))
+    _assert_same(workflow)
+    assert keys and not set(keys) & set(sealed)
+
+
+SEALED_CHANGES = {
+    "state": lambda t: t._set_state(TaskState.CANCELLED),
+    "triggered": lambda t: setattr(t, "triggered", not t.triggered),
+    "last_state_change": lambda t: setattr(t, "last_state_change", 1.5),
+    "data replaced": lambda t: setattr(t, "data", {"opinion": "replaced"}),
+    "internal data replaced": lambda t: setattr(t, "internal_data", {"note": "replaced"}),
+    "data changed": lambda t: t.data.__setitem__("opinion", "edited"),
+    "internal data changed": lambda t: t.internal_data.update(note="edited"),
+    "children append": lambda t: t._children.append(t.id),
+    "children extend": lambda t: t._children.extend([t.id]),
+    "children insert": lambda t: t._children.insert(0, t.id),
+    "children +=": lambda t: t._children.__iadd__([t.id]),
+    "children slice": lambda t: t._children.__setitem__(slice(None), [t.id]),
+    "children pop": lambda t: t._children.pop(),
+    "children remove": lambda t: t._children.remove(t._children[0]),
+    "children del": lambda t: t._children.__delitem__(0),
+    "children clear": lambda t: t._children.clear(),
+    "children replaced": lambda t: setattr(t, "children", []),
+}
+
+
+@pytest.mark.parametrize("change", SEALED_CHANGES.values(), ids=SEALED_CHANGES.keys())
+def test_every_change_to_a_sealed_task_unseals_it(change):
+    workflow, a, _ = _chain()
+    assert a._children                                      # A has B as its child
+    change(a)
+    assert type(a) is not workflows._SealedTask
+    _assert_same(workflow)
+
+
+@pytest.mark.parametrize("change", ["in place", "replaced"])
+def test_a_change_of_a_sealed_parents_data_unseals_its_children(change):
+    """B's text stores its data as a delta against A's: a key A gains is one B lacks."""
+    workflow, a, b = _chain()
+    if change == "in place":
+        a.data["extra"] = 1
+    else:
+        a.data = {**a.data, "extra": 1}
+    assert type(b) is workflows._SealedTask                 # until the dump sees A's new data
+    _assert_same(workflow)
+    assert json.loads(dump_state(workflow))["tasks"][str(b.id)]["delta"]["deletions"] == ["extra"]
+
+
+def test_a_child_placed_before_its_parent_is_redone():
+    """Parents come before children in a workflow's tasks; if one did not, the dump that
+    finds the parent's data changed runs again instead of keeping the child's old text."""
+    workflow, a, b = _chain()
+    workflow.tasks = {b.id: b, **{k: v for k, v in workflow.tasks.items() if v is not b}}
+    a.data["extra"] = 1
+    _assert_same(workflow)
+
+
+def test_a_dict_shared_with_another_task_does_not_hide_a_change():
+    """A watched dict unseals the task it was made for; a task holding another task's
+    dict is never sealed."""
+    workflow, a, b = _chain()
+    b.data = a.data
+    dump_state(workflow)
+    assert type(b) is not workflows._SealedTask and type(a) is workflows._SealedTask
+    b.data["opinion"] = "through b"
+    assert type(a) is not workflows._SealedTask
+    _assert_same(workflow)
+    dump_state(workflow)
+    a.data["opinion"] = "through a"
+    _assert_same(workflow)
+
+
+def test_copies_of_a_sealed_task_are_plain_tasks():
+    import copy
+    from SpiffWorkflow.task import Task
+    workflow, a, _ = _chain()
+    twin = copy.deepcopy(a)
+    assert type(twin) is Task and type(twin._children) is list and type(twin.data) is dict
+    assert type(a) is Task                                   # the original, too: nothing stale to share
+    _assert_same(workflow)
