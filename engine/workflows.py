@@ -36,7 +36,7 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 
 # --- state JSON -----------------------------------------------------------------------
 #
-# An instance's state is SpiffWorkflow's own serialization, with two changes:
+# An instance's state is SpiffWorkflow's own serialization, with these changes:
 #   * the process spec is stored by name (specs live in the definition cache, so the
 #     state stays small and parsing happens once per definition version);
 #   * each task's JSON text is kept on the live workflow with what it was made from
@@ -46,6 +46,8 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 #     every command made a step in a case with 500 finished tasks cost ~5x one in a
 #     fresh case (bench/bench_flatness.py), and converting the ~20 predicted tasks of a
 #     five-department review was a third of every dump (bench/bench_overhead.py).
+#   * a finished task that stays unchanged is sealed (_SealedTask): the next dumps take
+#     its text without computing its key, until something it depends on changes.
 #
 # The output is byte for byte what SpiffWorkflow writes (APPROVALS_CHECK_STATE=1, set by
 # the test suite, compares the two on every dump).
@@ -327,6 +329,9 @@ class _SplicedTasks:
         a dump_state in between marks nothing."""
         bodies, contents, stale = [], {}, []
         encoder = SERIALIZER._encoder_cls
+        # not on a workflow's first dump: a workflow restored for one command (the cache
+        # off, or another process's) would pay ~1 us a task for nothing
+        seal = workflow.__dict__.get("_approvals_dumped", False)
         for task_id, task in workflow.tasks.items():
             if type(task) is _SealedTask:       # unchanged, or it would not be sealed
                 bodies.append(task.__dict__["_approvals_sealed"])
@@ -349,7 +354,7 @@ class _SplicedTasks:
                 task._approvals_json = (key, entry) if key is not None else None
             body = (task_id, entry[0], entry[1], None if entry[2] else task)
             bodies.append(body)
-            if key is not None and key[0] & _FINISHED and key[6] is not None:
+            if seal and key is not None and key[0] & _FINISHED and key[6] is not None:
                 _seal(task, body, key[6])
         if stale:
             # a parent comes before its children; if one did not, the pass is redone
@@ -357,6 +362,7 @@ class _SplicedTasks:
             stale_ids = {id(entry) for entry in stale}
             if any(id(entry) in stale_ids for entry in bodies):
                 return self._task_bodies(workflow)
+        workflow._approvals_dumped = True
         return bodies
 
 

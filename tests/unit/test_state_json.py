@@ -241,6 +241,8 @@ def _chain():
     a = _complete_one(workflow, opinion="a")
     b = _complete_one(workflow, opinion="b")
     dump_state(workflow)
+    assert type(a) is not workflows._SealedTask             # not on a workflow's first dump
+    dump_state(workflow)
     assert type(a) is workflows._SealedTask and type(b) is workflows._SealedTask
     assert b.parent is a
     return workflow, a, b
@@ -251,7 +253,7 @@ def test_finished_tasks_are_sealed_and_the_next_dump_computes_no_key_for_them(mo
     workflow, _ = _loop(rounds=12)
     for n in range(10):
         _complete_one(workflow, opinion=f"round {n}")
-    dump_state(workflow)
+        dump_state(workflow)
     sealed = [t for t in workflow.tasks.values() if type(t) is workflows._SealedTask]
     assert len(sealed) >= 10
     assert all(t.__class__ is Task and isinstance(t, Task) for t in sealed)   # as serializers see them
