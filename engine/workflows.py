@@ -209,6 +209,12 @@ for _method in (list.append, list.extend, list.insert, list.remove, list.pop, li
 del _method
 
 
+# Tasks are sealed in a case with this many (in one workflow or subprocess).  The
+# five-department review (~30 tasks, 4 of them sealed per dump) completed 2-3 % slower
+# with every case sealing (bench/bench_overhead.py).
+SEAL_FROM = 50
+
+
 def _seal(task, body: tuple, parent_content) -> None:
     """Seal a finished task whose text is `body` (its entry in _task_bodies), computed
     against its parent's data content `parent_content`, if its data dicts are its own
@@ -330,15 +336,18 @@ class _SplicedTasks:
         bodies, contents, stale = [], {}, []
         encoder = SERIALIZER._encoder_cls
         # not on a workflow's first dump: a workflow restored for one command (the cache
-        # off, or another process's) would pay ~1 us a task for nothing
-        seal = workflow.__dict__.get("_approvals_dumped", False)
+        # off, or another process's) would pay ~1 us a task for nothing.  Not in a small
+        # case either, where computing the keys costs less than sealing
+        seal = len(workflow.tasks) >= SEAL_FROM and workflow.__dict__.get("_approvals_dumped", False)
         for task_id, task in workflow.tasks.items():
             if type(task) is _SealedTask:       # unchanged, or it would not be sealed
                 bodies.append(task.__dict__["_approvals_sealed"])
                 continue
             key = _task_key(task, contents)
-            _unseal_children(task, contents[id(task.id)], stale)
-            hit = task.__dict__.get("_approvals_json")
+            fields = task.__dict__
+            if "_approvals_child_base" in fields:
+                _unseal_children(task, contents[id(task.id)], stale)
+            hit = fields.get("_approvals_json")
             if key is not None and hit is not None and hit[0] == key:
                 entry = hit[1]
                 if type(entry[0]) is dict:      # as restored by load_state: encode it once

@@ -20,13 +20,15 @@ WORKER = "dept-systems"
 
 @pytest.fixture(params=["document", "rows"])
 def state_storage(request, monkeypatch):
-    """The reform scenarios run twice: with each case's state in one JSON document (as a
-    case below APPROVALS_STATE_ROWS_FROM tasks keeps it) and with every case's tasks in
-    instance_task rows from its first task on.  The suite's check mode reads the rows back
-    after every save (engine/runtime.py, _check_stored)."""
+    """The reform scenarios run twice: as small cases are kept, with each case's state in
+    one JSON document (below APPROVALS_STATE_ROWS_FROM tasks), and as big cases are, with
+    every case's tasks in instance_task rows from its first task on and its finished tasks
+    sealed (workflows.SEAL_FROM).  The suite's check mode reads the rows back after every
+    save (engine/runtime.py, _check_stored) and compares every dump with SpiffWorkflow's."""
     from engine import workflows
     if request.param == "rows":
         monkeypatch.setattr(workflows, "ROWS_FROM", 0)
+        monkeypatch.setattr(workflows, "SEAL_FROM", 0)
     return request.param
 
 

@@ -29,8 +29,10 @@ LOOP = (HEAD + '<bpmn:process id="loop" isExecutable="true"><bpmn:startEvent id=
 
 @pytest.fixture(autouse=True)
 def no_check(monkeypatch):
-    """The suite runs with APPROVALS_CHECK_STATE=1; these tests compare by themselves."""
+    """The suite runs with APPROVALS_CHECK_STATE=1; these tests compare by themselves.
+    Their small workflows seal finished tasks as big ones do (SEAL_FROM)."""
     monkeypatch.setattr(workflows, "CHECK_STATE", False)
+    monkeypatch.setattr(workflows, "SEAL_FROM", 0)
 
 
 def _loop(rounds: int = 6):
@@ -339,3 +341,18 @@ def test_copies_of_a_sealed_task_are_plain_tasks():
     assert type(twin) is Task and type(twin._children) is list and type(twin.data) is dict
     assert type(a) is Task                                   # the original, too: nothing stale to share
     _assert_same(workflow)
+
+
+def test_a_small_case_is_not_sealed(monkeypatch):
+    monkeypatch.setattr(workflows, "SEAL_FROM", 50)
+    workflow, _ = _loop(rounds=60)
+    seen = set()
+    for n in range(60):
+        _complete_one(workflow, opinion=f"round {n}")
+        big = len(workflow.tasks) >= 50
+        dump_state(workflow)
+        sealed = any(type(t) is workflows._SealedTask for t in workflow.tasks.values())
+        assert sealed == big, len(workflow.tasks)
+        seen.add(big)
+        _assert_same(workflow)
+    assert seen == {False, True}

@@ -38,8 +38,10 @@ BRANCHES = (HEAD + '<bpmn:process id="rows_branches" isExecutable="true"><bpmn:s
 
 @pytest.fixture(autouse=True)
 def rows_from(monkeypatch):
-    """Every case of these tests keeps its tasks in rows (the default moves them at 100)."""
+    """Every case of these tests keeps its tasks in rows (the default moves them at 100)
+    and seals its finished tasks (the default at 50), as a big case does."""
     monkeypatch.setattr(workflows, "ROWS_FROM", 0)
+    monkeypatch.setattr(workflows, "SEAL_FROM", 0)
 
 
 @pytest.fixture
