@@ -402,25 +402,23 @@ class _TaskConverter(TaskConverter):
     MANY = 16
 
     def to_dict(self, task):
+        children = task._children
+        if len(children) < self.MANY:           # the merged rounds are as many as the children
+            return super().to_dict(task)
         fields = task.__dict__
-        children, internal = fields["_children"], fields["internal_data"]
-        many = len(children) >= self.MANY
+        internal = fields["internal_data"]
         strings = [name for name, value in internal.items()
                    if type(value) is list and len(value) >= self.MANY and not set(map(type, value)) - {str}]
-        if not many and not strings:
-            return super().to_dict(task)
         # the command owns the workflow: no one else looks.  Not through setattr, which
         # would unseal the task (_SealedTask)
-        if many:
-            fields["_children"] = []
+        fields["_children"] = []
         if strings:
             fields["internal_data"] = {name: value for name, value in internal.items() if name not in strings}
         try:
             dct = super().to_dict(task)
         finally:
             fields["_children"], fields["internal_data"] = children, internal
-        if many:
-            dct["children"] = _child_ids(task, children)
+        dct["children"] = _child_ids(task, children)
         if strings:
             converted = dct["internal_data"]
             dct["internal_data"] = {name: list(value) if name in strings else converted[name]
