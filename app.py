@@ -122,7 +122,8 @@ def audit_verify(settings: Settings, verbose: bool = False) -> int:
 
 # --- serving -------------------------------------------------------------------------
 
-def serve(settings: Settings) -> None:
+def server(settings: Settings):
+    """The gunicorn application: its configuration, and what each worker loads."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -146,10 +147,14 @@ def serve(settings: Settings) -> None:
             tune_gc()
             return app
 
+    return Server()
+
+
+def serve(settings: Settings) -> None:
     print(f"serving http://{settings.host}:{settings.port}/engine-rest "
           f"(API docs: http://{settings.host}:{settings.port}/engine-rest/docs)", flush=True)
     fewer_malloc_arenas()
-    Server().run()
+    server(settings).run()
 
 
 def tune_gc() -> None:

@@ -57,3 +57,18 @@ def test_serve_stops_on_a_wrong_value_before_anything_starts(monkeypatch, tmp_pa
     with pytest.raises(SystemExit, match="APPROVALS_GC_THRESHOLD='fast'"):
         app.main(["serve"])
     assert not database.exists()
+
+
+def test_each_server_worker_tunes_the_collector_once_it_has_loaded_the_app(tmp_path):
+    """What gunicorn calls in a worker after the fork (app.server(...).load())."""
+    probe = ("import gc, json, app; from engine.config import Settings; app.main(['migrate']); "
+             "worker = app.server(Settings.from_env()); before = gc.get_threshold(); worker.load(); "
+             "print(json.dumps({'before': before, 'after': gc.get_threshold(), 'frozen': gc.get_freeze_count()}))")
+    env = {k: v for k, v in os.environ.items() if k != "APPROVALS_GC_THRESHOLD"}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}", APPROVALS_NO_TIMERS="1")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["before"] == [700, 10, 10]
+    assert result["after"] == [10000, 10, 10] and result["frozen"] > 10000
