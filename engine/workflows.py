@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from json.encoder import encode_basestring_ascii
 from typing import Callable
+from weakref import WeakSet
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -139,9 +140,12 @@ class _SealedTask(Task):
       * a change in place to its children list (_SealedChildren) or to its data or
         internal data (_WatchedDict, of which it is the owner);
       * a change of its parent's data, which its text stores a delta against: the parent
-        keeps its sealed children with the content they were sealed against
+        keeps its sealed children (weakly) with the content they were sealed against
         (`_approvals_child_base`), and a dump that finds the parent's data changed
-        unseals them.
+        unseals them.  Their parent's data then has to stay the same for a dump before
+        they are sealed again: a multi-instance task whose rounds write different data
+        changes at every round, and sealing its rounds again each time cost more than
+        computing their keys.
     A case with 500 finished tasks spent a third of each command computing every task's
     key (bench/bench_flatness.py)."""
 
@@ -178,7 +182,7 @@ class _SealedChildren(list):
 
     __slots__ = ("task",)
 
-    def __init__(self, ids, task) -> None:
+    def __init__(self, ids=(), task=None) -> None:      # (ids) alone, as SpiffWorkflow's registry rebuilds lists
         super().__init__(ids)
         self.task = task
 
@@ -229,9 +233,11 @@ def _seal(task, body: tuple, parent_content) -> None:
         return
     base = parent.__dict__.get("_approvals_child_base")
     if base is None:
-        base = parent.__dict__["_approvals_child_base"] = (parent_content, set())
+        base = parent.__dict__["_approvals_child_base"] = [parent_content, WeakSet(), True]
     elif not (base[0] is parent_content or base[0] == parent_content):
         return                              # sealed children with another base: left to the next dump
+    elif not base[2] and type(parent) is not _SealedTask:
+        return                              # its data changed at this dump: wait until it settles
     base[1].add(task)
     fields["_approvals_sealed"] = body
     children = fields["_children"]
@@ -243,14 +249,19 @@ def _seal(task, body: tuple, parent_content) -> None:
 def _unseal_children(task, content, stale: list) -> None:
     """Unseal the task's sealed children unless its data content is still the one they
     were sealed against; their sealed entries go to `stale`."""
-    base = task.__dict__.get("_approvals_child_base")
-    if base is None or (content is not None and (content is base[0] or content == base[0])):
+    fields = task.__dict__
+    base = fields["_approvals_child_base"]       # [content, sealed children, settled]
+    if content is not None and (content is base[0] or content == base[0]):
+        base[2] = True
         return
-    del task.__dict__["_approvals_child_base"]
     for child in base[1]:
         if type(child) is _SealedTask:
             stale.append(child.__dict__["_approvals_sealed"])
             _unseal(child)
+    if content is None:
+        del fields["_approvals_child_base"]
+    else:
+        fields["_approvals_child_base"] = [content, WeakSet(), False]
 
 
 def _kept_content(task, name: str):
@@ -419,10 +430,10 @@ class _TaskConverter(TaskConverter):
         finally:
             fields["_children"], fields["internal_data"] = children, internal
         dct["children"] = _child_ids(task, children)
-        if strings:
+        if strings:                             # in the task's order, less what the registry cleans out
             converted = dct["internal_data"]
             dct["internal_data"] = {name: list(value) if name in strings else converted[name]
-                                    for name, value in internal.items()}
+                                    for name, value in internal.items() if name in strings or name in converted}
         return dct
 
 
@@ -434,7 +445,7 @@ def _child_ids(task, children: list) -> list:
     if n > len(children) or children[:n] != seen:
         n, texts = 0, []
     texts = texts + [str(child) for child in children[n:]]
-    task._approvals_child_ids = (list(children), texts)
+    task.__dict__["_approvals_child_ids"] = (list(children), texts)      # not through setattr: it would unseal
     return list(texts)
 
 

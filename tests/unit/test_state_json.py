@@ -253,8 +253,8 @@ def _chain():
 def test_finished_tasks_are_sealed_and_the_next_dump_computes_no_key_for_them(monkeypatch):
     from SpiffWorkflow.task import Task
     workflow, _ = _loop(rounds=12)
-    for n in range(10):
-        _complete_one(workflow, opinion=f"round {n}")
+    for _ in range(10):
+        _complete_one(workflow, opinion="同意")            # the same each round: see the next test
         dump_state(workflow)
     sealed = [t for t in workflow.tasks.values() if type(t) is workflows._SealedTask]
     assert len(sealed) >= 10
@@ -264,6 +264,29 @@ def test_finished_tasks_are_sealed_and_the_next_dump_computes_no_key_for_them(mo
     monkeypatch.setattr(workflows, "_task_key", lambda task, contents: keys.append(task) or real(task, contents))
     _assert_same(workflow)
     assert keys and not set(keys) & set(sealed)
+
+
+def test_rounds_whose_parent_changes_at_every_dump_wait_until_it_settles():
+    """Each round merges its data into the multi-instance task, their parent: rounds that
+    write different data change it at every round, and every round's text depends on it.
+    They are unsealed and wait for a dump at which it stayed the same."""
+    workflow, _ = _loop(rounds=20)
+    body = next(t for t in workflow.tasks.values() if t.task_spec.name == "Round")
+
+    def sealed_rounds():
+        return [t for t in workflow.tasks.values() if t._parent == body.id and type(t) is workflows._SealedTask]
+    for n in range(8):
+        _complete_one(workflow, opinion=f"round {n}")
+        _assert_same(workflow)
+        if n >= 3:
+            assert not sealed_rounds()
+    _complete_one(workflow, opinion="同意")               # the parent changes once more...
+    _assert_same(workflow)
+    assert not sealed_rounds()
+    _complete_one(workflow, opinion="同意")               # ...then stays the same
+    _assert_same(workflow)
+    dump_state(workflow)
+    assert len(sealed_rounds()) >= 9
 
 
 SEALED_CHANGES = {
@@ -283,6 +306,10 @@ SEALED_CHANGES = {
     "children remove": lambda t: t._children.remove(t._children[0]),
     "children del": lambda t: t._children.__delitem__(0),
     "children clear": lambda t: t._children.clear(),
+    "children *=": lambda t: t._children.__imul__(2),
+    "children sort": lambda t: t._children.sort(key=str),
+    "children reverse": lambda t: t._children.reverse(),
+    "attribute deleted": lambda t: delattr(t, "_approvals_json"),
     "children replaced": lambda t: setattr(t, "children", []),
 }
 
@@ -333,6 +360,34 @@ def test_a_dict_shared_with_another_task_does_not_hide_a_change():
     _assert_same(workflow)
 
 
+def test_a_dropped_child_is_not_kept_alive_by_its_parent():
+    """A parent keeps its sealed children weakly: a branch that SpiffWorkflow drops (a
+    reset) is freed although the parent's data never changes again."""
+    import gc
+    import weakref
+    workflow, a, b = _chain()
+    _complete_one(workflow, opinion="c")                    # the workflow's last task is C now
+    assert b in a.__dict__["_approvals_child_base"][1]
+    gone = weakref.ref(b)
+    workflow._remove_task(b.id)
+    del b
+    gc.collect()
+    assert gone() is None
+    _assert_same(workflow)
+
+
+def test_the_rows_dump_marks_sealed_entries_stored(monkeypatch):
+    """dump_stored skips an entry without a task (its text is the one in its row); a
+    sealed task's entry says so once its row was written."""
+    monkeypatch.setattr(workflows, "ROWS_FROM", 0)
+    workflow, _, _ = _chain()
+    workflows.dump_stored(workflow)
+    workflows.dump_stored(workflow)
+    sealed = [t for t in workflow.tasks.values() if type(t) is workflows._SealedTask]
+    assert sealed and all(t.__dict__["_approvals_sealed"][3] is None for t in sealed)
+    assert not workflows.dump_stored(workflow).updates
+
+
 def test_copies_of_a_sealed_task_are_plain_tasks():
     import copy
     from SpiffWorkflow.task import Task
@@ -356,3 +411,43 @@ def test_a_small_case_is_not_sealed(monkeypatch):
         seen.add(big)
         _assert_same(workflow)
     assert seen == {False, True}
+
+
+def test_a_long_list_beside_a_value_the_registry_cleans_out():
+    """SpiffWorkflow's registry drops callables and modules from internal data; the
+    converter's copy of a long list of strings keeps the order of what remains."""
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
+    from SpiffWorkflow.task import Task
+    config = workflows._serializer_config()
+    config[Task] = TaskConverter
+    stock = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    workflow, _ = _loop(rounds=20)
+    for _ in range(18):
+        _complete_one(workflow, opinion="同意")
+    body = next(t for t in workflow.tasks.values() if t.task_spec.name == "Round")
+    assert len(body._children) >= workflows._TaskConverter.MANY
+    body.internal_data = {"first": 1, "hook": len, **body.internal_data, "last": "x"}
+    assert dump_state(workflow) == stock.serialize_json(workflow)
+
+
+def test_serializing_does_not_unseal_a_task_with_many_children():
+    """The check mode serializes the workflow after every dump: that must leave sealed
+    tasks as the server has them (a parallel split with 16 branches)."""
+    branches = range(workflows._TaskConverter.MANY)
+    xml = (HEAD + '<bpmn:process id="wide" isExecutable="true"><bpmn:startEvent id="S" />'
+           '<bpmn:parallelGateway id="Split" /><bpmn:parallelGateway id="Join" /><bpmn:endEvent id="E" />'
+           '<bpmn:sequenceFlow id="F0" sourceRef="S" targetRef="Split" />'
+           + "".join(f'<bpmn:userTask id="T{n}" /><bpmn:sequenceFlow id="A{n}" sourceRef="Split" targetRef="T{n}" />'
+                     f'<bpmn:sequenceFlow id="B{n}" sourceRef="T{n}" targetRef="Join" />' for n in branches)
+           + '<bpmn:sequenceFlow id="F1" sourceRef="Join" targetRef="E" /></bpmn:process></bpmn:definitions>')
+    spec = parse_resources([("wide.bpmn", xml.encode())]).get_spec("wide")
+    workflow = BpmnWorkflow(spec, {}, script_engine=PythonScriptEngine())
+    workflow.do_engine_steps()
+    dump_state(workflow)
+    dump_state(workflow)
+    [split] = [t for t in workflow.tasks.values() if t.task_spec.name == "Split"]
+    assert len(split._children) >= workflows._TaskConverter.MANY and type(split) is workflows._SealedTask
+    SERIALIZER.serialize_json(workflow)
+    assert type(split) is workflows._SealedTask
+    _assert_same(workflow)
