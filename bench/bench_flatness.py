@@ -6,8 +6,10 @@
    with history, variables and an audit event, so every index the command uses is big.
 2. One completion in a case that already has 10 vs 500 completed user tasks (a
    sequential multi-instance review, bench/workload.py LOOP), with the workflow cache
-   and without it (every command restores the case from its state JSON), and bare
-   SpiffWorkflow on the same model for reference.
+   and without it (every command restores the case from its state JSON), with every
+   round writing an opinion of its own (the rounds' data differ, so the multi-instance
+   task's data changes at every round), and bare SpiffWorkflow on the same model for
+   reference.
 
 Completions alternate between the small and the large side; figures are medians.
 Run: .venv/bin/python bench/bench_flatness.py [--quick] [--pg URL | --no-pg]
@@ -127,10 +129,10 @@ class _Cases:
 # --- 2. tasks inside one case ---------------------------------------------------------------
 
 class _LoopCase:
-    def __init__(self, service: Service, done: int) -> None:
+    def __init__(self, service: Service, done: int, own_opinions: bool = False) -> None:
         from engine import instances
         from engine.identity import SYSTEM
-        self.service = service
+        self.service, self.own_opinions, self.rounds = service, own_opinions, 0
         with service.engine.uow() as uow:
             record, _ = instances.start(uow, SYSTEM, {"rounds": 100_000}, None, key=workload.LOOP_KEY)
         self.instance_id = record.id
@@ -144,9 +146,11 @@ class _LoopCase:
         with engine.uow(write=False) as uow:
             [view] = tasks.query(uow.session, SYSTEM, tasks.TaskQuery(process_instance_id=self.instance_id))
             task_id = view.row.id
+        self.rounds += 1
+        opinion = f"第 {self.rounds} 轮: 同意" if self.own_opinions else "同意"
         t0 = time.perf_counter()
         with engine.uow() as uow:
-            tasks.complete(uow, self.service.officers["fgw"], task_id, {"opinion": "同意"})
+            tasks.complete(uow, self.service.officers["fgw"], task_id, {"opinion": opinion})
         return time.perf_counter() - t0
 
 
@@ -175,10 +179,10 @@ def tasks_in_case(sizes: tuple[int, int], count: int) -> dict:
     out = {}
     with harness.fresh_database("sqlite") as url:
         workload.prepare_database(url, forms=False)
-        for label, cache in (("cache", 256), ("cache off", 0)):
+        for label, cache, own in (("cache", 256, False), ("cache off", 0, False), ("own opinions", 256, True)):
             service = Service(url, cache=cache)
             try:
-                sides = {size: _LoopCase(service, size) for size in sizes}
+                sides = {size: _LoopCase(service, size, own) for size in sizes}
                 out[label] = _alternate(sides, count, lambda side: side.complete_one())
             finally:
                 service.close()
@@ -204,6 +208,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     r = tasks_in_case(task_sizes, max(20, count // 3))
     for label, goal, name in (("cache", "≤ 1.5×", "completed tasks in the case 10 → 500"),
                               ("cache off", "≤ 1.5×", "… same, workflow cache off"),
+                              ("own opinions", "≤ 1.5×", "… same, each round's opinion its own"),
                               ("bare", "reference", "… bare SpiffWorkflow, same model")):
         (small, small_mean), (large, large_mean) = r[label][task_sizes[0]], r[label][task_sizes[1]]
         table.rows.append([name, "SQLite" if label != "bare" else "memory", small, large,

@@ -115,6 +115,7 @@ def goals(tables: dict) -> harness.Table:
                 lambda v: v <= 1.2, "{:.2f}×")
     add("flatness 10 → 500 completed tasks in one case ≤ 1.5×", f.get(("tasks", "cache")),
         lambda v: v <= 1.5, "{:.2f}×")
+    add("… the same, each round's opinion its own", f.get(("tasks", "own opinions")), lambda v: v <= 1.5, "{:.2f}×")
     s = scale[0].metrics if scale else {}
     add("2 workers on PostgreSQL ≥ 1.6× one (completions)", s.get("completions"), lambda v: v >= 1.6, "{:.2f}×")
     memory = http[1].metrics if http and len(http) > 1 else {}
