@@ -233,11 +233,9 @@ def _seal(task, body: tuple, parent_content) -> None:
         return
     base = parent.__dict__.get("_approvals_child_base")
     if base is None:
-        base = parent.__dict__["_approvals_child_base"] = [parent_content, WeakSet(), True]
+        base = parent.__dict__["_approvals_child_base"] = [parent_content, WeakSet()]
     elif not (base[0] is parent_content or base[0] == parent_content):
         return                              # sealed children with another base: left to the next dump
-    elif not base[2] and type(parent) is not _SealedTask:
-        return                              # its data changed at this dump: wait until it settles
     base[1].add(task)
     fields["_approvals_sealed"] = body
     children = fields["_children"]
@@ -247,21 +245,61 @@ def _seal(task, body: tuple, parent_content) -> None:
 
 
 def _unseal_children(task, content, stale: list) -> None:
-    """Unseal the task's sealed children unless its data content is still the one they
-    were sealed against; their sealed entries go to `stale`."""
+    """Where the task's data content is no longer the one its sealed children were sealed
+    against, unseal those whose delta it changes (_same_view); their sealed entries go to
+    `stale`."""
     fields = task.__dict__
-    base = fields["_approvals_child_base"]       # [content, sealed children, settled]
-    if content is not None and (content is base[0] or content == base[0]):
-        base[2] = True
+    base = fields["_approvals_child_base"]       # [content, sealed children]
+    old = base[0]
+    if content is not None and (content is old or content == old):
         return
-    for child in base[1]:
-        if type(child) is _SealedTask:
+    changed = None if content is None else _changed_keys(old, content)
+    data, sealed = task.data, base[1]
+    for child in list(sealed):
+        if type(child) is not _SealedTask:
+            sealed.discard(child)
+        elif content is None or not _same_view(child, data, changed):
             stale.append(child.__dict__["_approvals_sealed"])
             _unseal(child)
+            sealed.discard(child)
     if content is None:
         del fields["_approvals_child_base"]
     else:
-        fields["_approvals_child_base"] = [content, WeakSet(), False]
+        base[0] = content
+
+
+def _changed_keys(old: tuple, new: tuple) -> list | None:
+    """The keys whose values differ between two _content tuples of the same keys in the
+    same order; None if the keys differ."""
+    if len(old) != len(new) or any(a[0] != b[0] for a, b in zip(old, new)):
+        return None
+    return [b[0] for a, b in zip(old, new) if a != b]
+
+
+def _delta_view(parent_data: dict, data: dict) -> tuple:
+    """What a task's stored delta takes from its parent's data: which of the task's keys
+    the parent lacks or holds with another value (DeepMerge.get_updated_keys), and which
+    of the parent's keys the task lacks (get_deleted_keys)."""
+    return (tuple(key for key in data if key not in parent_data or data[key] != parent_data[key]),
+            tuple(key for key in parent_data if key not in data))
+
+
+def _same_view(task, parent_data: dict, changed: list | None) -> bool:
+    """Whether the task's delta against `parent_data` is the one its cached text has
+    (`_approvals_view`, kept when the text was made).  With `changed` (the parent's keys
+    are the same, in the same order, and only these have other values) only those keys
+    are compared."""
+    view = task.__dict__.get("_approvals_view")
+    if view is None:
+        return False
+    data = task.data
+    if changed is None:
+        return _delta_view(parent_data, data) == view
+    updated = view[0]
+    for key in changed:
+        if key in data and (key in updated) != (data[key] != parent_data[key]):
+            return False
+    return True
 
 
 def _kept_content(task, name: str):
@@ -359,6 +397,8 @@ class _SplicedTasks:
             if "_approvals_child_base" in fields:
                 _unseal_children(task, contents[id(task.id)], stale)
             hit = fields.get("_approvals_json")
+            if key is not None and hit is not None and hit[0] != key and _only_parent_moved(task, hit[0], key):
+                hit = task._approvals_json = (key, hit[1])
             if key is not None and hit is not None and hit[0] == key:
                 entry = hit[1]
                 if type(entry[0]) is dict:      # as restored by load_state: encode it once
@@ -369,7 +409,10 @@ class _SplicedTasks:
                     entry = (entry[0], f'"{task_id}": {entry[0]}', entry[2])
                     task._approvals_json = (key, entry)
             else:
-                body = _encode_task(self.registry.convert(task), task, encoder)
+                dct = self.registry.convert(task)
+                delta = dct["delta"]
+                fields["_approvals_view"] = (tuple(delta["updates"]), tuple(delta["deletions"])) if delta else None
+                body = _encode_task(dct, task, encoder)
                 entry = (body, f'"{task_id}": {body}', False)
                 task._approvals_json = (key, entry) if key is not None else None
             body = (task_id, entry[0], entry[1], None if entry[2] else task)
@@ -384,6 +427,16 @@ class _SplicedTasks:
                 return self._task_bodies(workflow)
         workflow._approvals_dumped = True
         return bodies
+
+
+def _only_parent_moved(task, before: tuple, key: tuple) -> bool:
+    """Whether a task whose key changed only in its parent's data content still has the
+    same delta (a multi-instance task whose rounds write different data changes at every
+    round; each round's text changes only if its delta does)."""
+    if before[:6] != key[:6]:
+        return False
+    parent = task.parent
+    return parent is not None and _same_view(task, parent.data, None)
 
 
 class ReferencedSpecWorkflowConverter(_SplicedTasks, BpmnWorkflowConverter):
