@@ -397,9 +397,7 @@ class _SplicedTasks:
             if "_approvals_child_base" in fields:
                 _unseal_children(task, contents[id(task.id)], stale)
             hit = fields.get("_approvals_json")
-            if key is not None and hit is not None and hit[0] != key and _only_parent_moved(task, hit[0], key):
-                hit = task._approvals_json = (key, hit[1])
-            if key is not None and hit is not None and hit[0] == key:
+            if key is not None and hit is not None and (hit[0] == key or _only_parent_moved(task, hit[0], key)):
                 entry = hit[1]
                 if type(entry[0]) is dict:      # as restored by load_state: encode it once
                     body = json.dumps(entry[0], cls=encoder)
@@ -432,11 +430,15 @@ class _SplicedTasks:
 def _only_parent_moved(task, before: tuple, key: tuple) -> bool:
     """Whether a task whose key changed only in its parent's data content still has the
     same delta (a multi-instance task whose rounds write different data changes at every
-    round; each round's text changes only if its delta does)."""
+    round; each round's text changes only if its delta does).  If so, its cached text is
+    kept under the new key."""
     if before[:6] != key[:6]:
         return False
     parent = task.parent
-    return parent is not None and _same_view(task, parent.data, None)
+    if parent is None or not _same_view(task, parent.data, None):
+        return False
+    task._approvals_json = (key, task.__dict__["_approvals_json"][1])
+    return True
 
 
 class ReferencedSpecWorkflowConverter(_SplicedTasks, BpmnWorkflowConverter):
