@@ -286,16 +286,15 @@ def _delta_view(parent_data: dict, data: dict) -> tuple:
 
 def _same_view(task, parent_data: dict, changed: list | None) -> bool:
     """Whether the task's delta against `parent_data` is the one its cached text has
-    (`_approvals_view`, kept when the text was made).  With `changed` (the parent's keys
+    (`_approvals_view`: the delta it was made with).  With `changed` (the parent's keys
     are the same, in the same order, and only these have other values) only those keys
     are compared."""
-    view = task.__dict__.get("_approvals_view")
-    if view is None:
+    delta = task.__dict__.get("_approvals_view")
+    if delta is None:
         return False
-    data = task.data
+    data, updated = task.data, delta["updates"]
     if changed is None:
-        return _delta_view(parent_data, data) == view
-    updated = view[0]
+        return _delta_view(parent_data, data) == (tuple(updated), tuple(delta["deletions"]))
     for key in changed:
         if key in data and (key in updated) != (data[key] != parent_data[key]):
             return False
@@ -408,8 +407,7 @@ class _SplicedTasks:
                     task._approvals_json = (key, entry)
             else:
                 dct = self.registry.convert(task)
-                delta = dct["delta"]
-                fields["_approvals_view"] = (tuple(delta["updates"]), tuple(delta["deletions"])) if delta else None
+                fields["_approvals_view"] = dct["delta"] or None        # {"updates": {...}, "deletions": [...]}
                 body = _encode_task(dct, task, encoder)
                 entry = (body, f'"{task_id}": {body}', False)
                 task._approvals_json = (key, entry) if key is not None else None
@@ -432,7 +430,7 @@ def _only_parent_moved(task, before: tuple, key: tuple) -> bool:
     same delta (a multi-instance task whose rounds write different data changes at every
     round; each round's text changes only if its delta does).  If so, its cached text is
     kept under the new key."""
-    if before[:6] != key[:6]:
+    if before[6] is key[6] or before[6] == key[6] or before[:6] != key[:6]:
         return False
     parent = task.parent
     if parent is None or not _same_view(task, parent.data, None):
