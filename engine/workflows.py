@@ -322,7 +322,8 @@ def _task_key(task, contents):
     """Everything a task's JSON depends on besides what never changes (its id, parent and
     spec), or None if its data holds a value that cannot be compared safely.  Its data is
     stored as a delta against its parent's, which may change (a multi-instance body
-    collects its rounds): the parent's data is part of the key."""
+    collects its rounds): the parent's data is part of the key.  A key that changed only
+    there is looked at again by _only_parent_moved, which compares the delta itself."""
     # `contents` (id() of a task id -> that task's data's _content) serves the task's own
     # key and its children's.  A parent comes before its children in the workflow's
     # tasks, and a child's _parent is its parent's id object while the workflow lives:
