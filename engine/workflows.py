@@ -102,6 +102,10 @@ class _WatchedDict(dict):
         super().__init__(values)
         self.content, self.owner = content, owner
 
+    def _changed(self) -> None:
+        self.content = None
+        _unseal(self.owner)
+
     def copy(self):
         return dict(self)
 
@@ -115,18 +119,21 @@ class _WatchedDict(dict):
         return dict, (dict(self),)
 
 
-def _dict_change(method):
-    def changing(self, *args, **kwargs):
-        self.content = None
-        _unseal(self.owner)
-        return method(self, *args, **kwargs)
-    changing.__name__ = method.__name__
-    return changing
+def _watch(cls, methods) -> None:
+    """Make each of `methods` (mutators of the type `cls` derives from) call
+    `cls._changed` before it changes anything."""
+    def wrap(method):
+        def changing(self, *args, **kwargs):
+            self._changed()
+            return method(self, *args, **kwargs)
+        changing.__name__ = method.__name__
+        return changing
+    for method in methods:
+        setattr(cls, method.__name__, wrap(method))
 
 
-for _method in (dict.__setitem__, dict.__delitem__, dict.__ior__, dict.update, dict.pop, dict.popitem,
-                dict.setdefault, dict.clear):
-    setattr(_WatchedDict, _method.__name__, _dict_change(_method))
+_watch(_WatchedDict, (dict.__setitem__, dict.__delitem__, dict.__ior__, dict.update, dict.pop, dict.popitem,
+                      dict.setdefault, dict.clear))
 
 
 _FINISHED = TaskState.FINISHED_MASK
@@ -142,10 +149,9 @@ class _SealedTask(Task):
       * a change of its parent's data, which its text stores a delta against: the parent
         keeps its sealed children (weakly) with the content they were sealed against
         (`_approvals_child_base`), and a dump that finds the parent's data changed
-        unseals them.  Their parent's data then has to stay the same for a dump before
-        they are sealed again: a multi-instance task whose rounds write different data
-        changes at every round, and sealing its rounds again each time cost more than
-        computing their keys.
+        unseals those whose delta it changes (_unseal_children): a multi-instance task
+        whose rounds write different data changes at every round, and most rounds'
+        deltas stay the same.
     A case with 500 finished tasks spent a third of each command computing every task's
     key (bench/bench_flatness.py)."""
 
@@ -186,6 +192,9 @@ class _SealedChildren(list):
         super().__init__(ids)
         self.task = task
 
+    def _changed(self) -> None:
+        _unseal(self.task)
+
     def copy(self):
         return list(self)
 
@@ -199,18 +208,8 @@ class _SealedChildren(list):
         return list, (list(self),)
 
 
-def _list_change(method):
-    def changing(self, *args, **kwargs):
-        _unseal(self.task)
-        return method(self, *args, **kwargs)
-    changing.__name__ = method.__name__
-    return changing
-
-
-for _method in (list.append, list.extend, list.insert, list.remove, list.pop, list.clear, list.sort,
-                list.reverse, list.__setitem__, list.__delitem__, list.__iadd__, list.__imul__):
-    setattr(_SealedChildren, _method.__name__, _list_change(_method))
-del _method
+_watch(_SealedChildren, (list.append, list.extend, list.insert, list.remove, list.pop, list.clear, list.sort,
+                         list.reverse, list.__setitem__, list.__delitem__, list.__iadd__, list.__imul__))
 
 
 # Tasks are sealed in a case with this many (in one workflow or subprocess).  The
