@@ -15,7 +15,7 @@ from . import external_tasks, messages, timers
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
 from .variables import jsonable, type_of
-from .workflows import iter_all_tasks
+from .workflows import iter_all_tasks, open_tasks
 
 OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
@@ -40,9 +40,10 @@ _UPDATE_VARIABLE = Statement(update(VARIABLES).where(VARIABLES.c.instance_id == 
 
 @dataclass(frozen=True)
 class Snapshot:
-    states: dict                 # task -> state, for every task drawn on the diagram (by the task object:
+    states: dict                 # task -> state, for every task drawn on the diagram but the settled ones
+                                 # (engine.workflows._TaskMap: finished, and left so), by the task object:
                                  # "before" and "after" are taken from the same workflow, and a UUID's
-                                 # hash is Python code, 2 calls per task and command in a big case)
+                                 # hash is Python code, 2 calls per task and command in a big case
     ready_user_tasks: frozenset
     variables: dict
     timers: dict                 # task id -> (due, kind, activity id)
@@ -54,10 +55,11 @@ EMPTY = Snapshot({}, frozenset(), {}, {})
 
 
 def snapshot(workflow) -> Snapshot:
-    """One pass over the tasks (a case with 500 finished tasks has ~600)."""
+    """One pass over the tasks that are not settled (a case with 500 finished tasks has
+    ~600, most of them settled)."""
     states, ready, external, active = {}, set(), set(), []
     ready_state = TaskState.READY
-    for task in iter_all_tasks(workflow):
+    for task in open_tasks(workflow):
         state = task._state                 # SpiffWorkflow's property, without the call
         if state & OPEN:
             active.append(task)
@@ -76,7 +78,7 @@ def snapshot(workflow) -> Snapshot:
 
 def ready_user_tasks(workflow) -> list:
     ready = TaskState.READY
-    return [t for t in iter_all_tasks(workflow) if t._state == ready and isinstance(t.task_spec, UserTaskSpec)]
+    return [t for t in open_tasks(workflow) if t._state == ready and isinstance(t.task_spec, UserTaskSpec)]
 
 
 def visible_data(task) -> dict:
@@ -95,7 +97,7 @@ def process_variables(workflow, active: list | None = None) -> dict:
         return dict(workflow.last_task.data)
     merged: dict = {}
     if active is None:
-        active = [t for t in iter_all_tasks(workflow) if t._state & OPEN]
+        active = [t for t in open_tasks(workflow) if t._state & OPEN]
     for task in sorted(active, key=lambda t: t.last_state_change):
         merged.update(visible_data(task))
     return merged
@@ -189,16 +191,17 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
 
 def _write_activities(command, after: Snapshot, now) -> None:
     session, record = command.session, command.record
-    before = command.before.states
+    before, states = command.before.states, after.states
+    # a task settled at "before" and changed since was unsettled first, which noted its state
+    reopened = command.workflow.__dict__.pop("_approvals_reopened", None) or {}
     assignees = command.completed_assignees
     inserts, closes = [], []
-    kept = 0                                   # tasks of `before` still there
-    for task, state in after.states.items():
+    for task, state in states.items():
         prev = before.get(task)
-        if prev is not None:
-            kept += 1
-            if prev == state:                  # most tasks of a big case: nothing to write
-                continue
+        if prev is None:
+            prev = reopened.get(task)
+        if prev == state:                      # most open tasks: nothing to write
+            continue
         was_open = prev is not None and bool(prev & OPEN)
         was_finished = prev is not None and bool(prev & FINISHED)
         if state & OPEN and not was_open and not was_finished:
@@ -211,8 +214,8 @@ def _write_activities(command, after: Snapshot, now) -> None:
                 closes.append((task_id, cancelled, assignees.get(task_id, _actor(command, task))))
             elif not cancelled:
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
-    for task in (before.keys() - after.states.keys() if kept != len(before) else ()):
-        if before[task] & OPEN:
+    for task, state in before.items():        # open tasks that are gone (settled ones are finished)
+        if state & OPEN and task not in states:
             closes.append((str(task.id), True, None))
     _INSERT_ACTIVITIES.executemany(session, inserts)
     _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)

@@ -9,6 +9,7 @@ import os
 import secrets
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -48,7 +49,9 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 #     fresh case (bench/bench_flatness.py), and converting the ~20 predicted tasks of a
 #     five-department review was a third of every dump (bench/bench_overhead.py).
 #   * a finished task that stays unchanged is sealed (_SealedTask): the next dumps take
-#     its text without computing its key, until something it depends on changes.
+#     its text without computing its key, until something it depends on changes;
+#   * a sealed task whose text is in its row is settled (_TaskMap): the dump of a case
+#     kept in rows, and the scans for open tasks, pass it by.
 #
 # The output is byte for byte what SpiffWorkflow writes (APPROVALS_CHECK_STATE=1, set by
 # the test suite, compares the two on every dump).
@@ -57,6 +60,7 @@ _SCALARS = (str, int, float, bool, type(None))
 _SCALAR_TYPES = frozenset(_SCALARS)
 _SPLICE_TOKEN = "\x00tasks-" + secrets.token_hex(8) + "-"
 _splices: ContextVar[dict | None] = ContextVar("approvals_state_splices", default=None)
+_skip_settled: ContextVar[bool] = ContextVar("approvals_skip_settled", default=False)     # dump_stored, see _TaskMap
 CHECK_STATE = os.environ.get("APPROVALS_CHECK_STATE") == "1"
 
 
@@ -162,15 +166,15 @@ class _SealedTask(Task):
         return Task
 
     def __setattr__(self, name, value):
-        _SET_CLASS(self, Task)
+        _unseal(self)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
-        _SET_CLASS(self, Task)
+        _unseal(self)
         object.__delattr__(self, name)
 
     def __reduce_ex__(self, protocol):      # a copy is a plain Task, and so is this one from now on
-        _SET_CLASS(self, Task)
+        _unseal(self)
         return Task.__reduce_ex__(self, protocol)
 
 
@@ -178,8 +182,19 @@ _SET_CLASS = object.__dict__["__class__"].__set__        # past _SealedTask's __
 
 
 def _unseal(task) -> None:
-    if type(task) is _SealedTask:
-        _SET_CLASS(task, Task)
+    """Make a sealed task a plain Task again, before anything of it changes; a settled
+    one goes back among its workflow's unsettled tasks, and the workflow notes the state
+    it had (`_approvals_reopened`: the activity projection compares with it)."""
+    if type(task) is not _SealedTask:
+        return
+    _SET_CLASS(task, Task)
+    fields = task.__dict__
+    if fields.pop("_approvals_settled", False):
+        workflow = fields["workflow"]
+        tasks = workflow.tasks
+        if type(tasks) is _TaskMap and tasks.get(task.id) is task:
+            tasks.unsettled[task.id] = task
+            workflow.__dict__.setdefault("_approvals_reopened", {})[task] = fields["_state"]
 
 
 class _SealedChildren(list):
@@ -212,6 +227,88 @@ _watch(_SealedChildren, (list.append, list.extend, list.insert, list.remove, lis
                          list.reverse, list.__setitem__, list.__delitem__, list.__iadd__, list.__imul__))
 
 
+class _TaskMap(dict):
+    """An ApprovalWorkflow's tasks by id, which also keeps, in `unsettled`, those that
+    are not settled.  A settled task is sealed and its text is the one in its row
+    (_mark_stored): nothing of it changes until it is unsealed, which puts it back
+    (_unseal).  Settled tasks are finished, so the scans for READY, WAITING and open
+    tasks (open_tasks), the snapshot of the projections and the rows' dump pass them by:
+    each visited all ~600 tasks of a case with 500 finished ones, several times a
+    command (bench/bench_flatness.py).  Copies are plain dicts."""
+
+    __slots__ = ("unsettled",)
+
+    def __init__(self, tasks=()) -> None:
+        super().__init__(tasks)
+        self.unsettled = dict(self)
+
+    def __setitem__(self, task_id, task) -> None:
+        dict.__setitem__(self, task_id, task)
+        self.unsettled[task_id] = task
+
+    def __delitem__(self, task_id) -> None:
+        dict.__delitem__(self, task_id)
+        self.unsettled.pop(task_id, None)
+
+    def pop(self, task_id, *default):
+        self.unsettled.pop(task_id, None)
+        return dict.pop(self, task_id, *default)
+
+    def popitem(self):
+        task_id, task = dict.popitem(self)
+        self.unsettled.pop(task_id, None)
+        return task_id, task
+
+    def setdefault(self, task_id, task=None):
+        if task_id not in self:
+            self[task_id] = task
+        return self[task_id]
+
+    def update(self, *args, **kwargs) -> None:
+        for task_id, task in dict(*args, **kwargs).items():
+            self[task_id] = task
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self.unsettled.clear()
+
+    def copy(self):
+        return dict(self)
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(dict(self), memo)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+def _settle(task) -> None:
+    """A sealed task of an ApprovalWorkflow whose text is now in its row leaves the
+    workflow's unsettled tasks."""
+    fields = task.__dict__
+    tasks = fields["workflow"].tasks
+    if type(tasks) is _TaskMap and tasks.get(task.id) is task:
+        fields["_approvals_settled"] = True
+        tasks.unsettled.pop(task.id, None)
+
+
+def open_tasks(workflow: BpmnWorkflow):
+    """Every task of the instance that may be READY, STARTED or WAITING (or anything
+    but finished): all but the settled ones, subprocesses included."""
+    tasks = workflow.tasks
+    own = tasks.unsettled.values() if type(tasks) is _TaskMap else tasks.values()
+    if not workflow.subprocesses:
+        return own
+    return chain(own, *(sub.tasks.values() for sub in workflow.subprocesses.values()))
+
+
 # Tasks are sealed in a case with this many (in one workflow or subprocess).  The
 # five-department review (~30 tasks, 4 of them sealed per dump) completed 2-3 % slower
 # with every case sealing (bench/bench_overhead.py).
@@ -232,10 +329,12 @@ def _seal(task, body: tuple, parent_content) -> None:
         return
     base = parent.__dict__.get("_approvals_child_base")
     if base is None:
-        base = parent.__dict__["_approvals_child_base"] = [parent_content, WeakSet()]
+        base = parent.__dict__["_approvals_child_base"] = [parent_content, WeakSet(), {}, 0]
     elif not (base[0] is parent_content or base[0] == parent_content):
         return                              # sealed children with another base: left to the next dump
     base[1].add(task)
+    if base[2]:
+        _index_child(base, task, data)
     fields["_approvals_sealed"] = body
     children = fields["_children"]
     if type(children) is not _SealedChildren or children.task is not task:
@@ -248,13 +347,15 @@ def _unseal_children(task, content, stale: list) -> None:
     against, unseal those whose delta it changes (_same_view); their sealed entries go to
     `stale`."""
     fields = task.__dict__
-    base = fields["_approvals_child_base"]       # [content, sealed children]
+    # [content, sealed children, their values by key (_candidates), references indexed]
+    base = fields["_approvals_child_base"]
     old = base[0]
     if content is not None and (content is old or content == old):
         return
     changed = None if content is None else _changed_keys(old, content)
     data, sealed = task.data, base[1]
-    for child in list(sealed):
+    candidates = None if changed is None else _candidates(base, old, data, changed)
+    for child in (list(sealed) if candidates is None else candidates):
         if type(child) is not _SealedTask:
             sealed.discard(child)
         elif content is None or not _same_view(child, data, changed):
@@ -265,6 +366,51 @@ def _unseal_children(task, content, stale: list) -> None:
         del fields["_approvals_child_base"]
     else:
         base[0] = content
+
+
+def _candidates(base: list, old: tuple, data: dict, changed: list) -> list | None:
+    """The sealed children whose delta a change of the parent's `changed` keys (from the
+    content `old` to the data `data`) may change: a child's key is in its delta if its
+    value differs from the parent's, so only the children holding the old or the new
+    value may flip.  They are found in an index of the children's values by key, built
+    on first use and grown as children are sealed; None (look at every child) where a
+    value is not a plain scalar.  Rounds of a multi-instance task that each write an
+    opinion of their own change the parent's data at every round: looking at all 500
+    rounds took a fifth of a command (bench/bench_flatness.py)."""
+    before = {key: (kind, value) for key, kind, value in old}
+    index, found = base[2], {}
+    for key in changed:
+        kind, old_value = before[key]
+        new_value = data[key]
+        if kind not in _SCALAR_TYPES or type(new_value) not in _SCALAR_TYPES:
+            return None
+        if kind is float:
+            old_value = float(old_value)    # kept as its repr
+        by_value = index.get(key)
+        if by_value is None:
+            by_value = index[key] = {}
+            for child in list(base[1]):
+                if type(child) is _SealedTask:
+                    _index_value(base, by_value, child, child.__dict__["data"].get(key, _MISSING))
+        for value in (old_value, new_value):
+            for ref in by_value.get(value, ()):
+                child = ref()
+                if child is not None:
+                    found[id(child)] = child
+    if base[3] > 2 * len(base[1]) + 64:     # references to children unsealed since: start again
+        base[2], base[3] = {}, 0
+    return list(found.values())
+
+
+def _index_child(base: list, task, data: dict) -> None:
+    for key, by_value in base[2].items():
+        _index_value(base, by_value, task, data.get(key, _MISSING))
+
+
+def _index_value(base: list, by_value: dict, task, value) -> None:
+    if type(value) in _SCALAR_TYPES:       # another value never equals a scalar of the parent
+        by_value.setdefault(value, []).append(weakref.ref(task))
+        base[3] += 1
 
 
 def _changed_keys(old: tuple, new: tuple) -> list | None:
@@ -378,16 +524,20 @@ class _SplicedTasks:
 
     def _task_bodies(self, workflow) -> list:
         """(task id, the task's JSON text, '"<id>": <text>', the task or None) for every
-        task, in the workflow's order.  None: the text is the one stored in the task's
-        row, as dump_stored marked it (or the load found it), so dump_stored skips it;
-        a dump_state in between marks nothing."""
+        task, in the workflow's order; for dump_stored (_skip_settled), every task but
+        the settled ones (_TaskMap), whose texts are in their rows.  None: the text is
+        the one stored in the task's row, as dump_stored marked it (or the load found
+        it), so dump_stored skips it; a dump_state in between marks nothing."""
         bodies, contents, stale = [], {}, []
         encoder = SERIALIZER._encoder_cls
+        tasks = workflow.tasks
         # not on a workflow's first dump: a workflow restored for one command (the cache
         # off, or another process's) would pay ~1 us a task for nothing.  Not in a small
         # case either, where computing the keys costs less than sealing
-        seal = len(workflow.tasks) >= SEAL_FROM and workflow.__dict__.get("_approvals_dumped", False)
-        for task_id, task in workflow.tasks.items():
+        seal = len(tasks) >= SEAL_FROM and workflow.__dict__.get("_approvals_dumped", False)
+        skip = type(tasks) is _TaskMap and _skip_settled.get()
+        items = list(tasks.unsettled.items()) if skip else tasks.items()
+        for task_id, task in items:
             if type(task) is _SealedTask:       # unchanged, or it would not be sealed
                 bodies.append(task.__dict__["_approvals_sealed"])
                 continue
@@ -421,9 +571,10 @@ class _SplicedTasks:
                 _seal(task, body, key[6])
         if stale:
             # a parent comes before its children; if one did not, the pass is redone
-            # rather than keep the child's old text
+            # rather than keep the child's old text.  So is a pass that left out a
+            # settled child (unsealed now, so unsettled)
             stale_ids = {id(entry) for entry in stale}
-            if any(id(entry) in stale_ids for entry in bodies):
+            if (skip and len(tasks.unsettled) != len(items)) or any(id(entry) in stale_ids for entry in bodies):
                 return self._task_bodies(workflow)
         workflow._approvals_dumped = True
         return bodies
@@ -561,7 +712,13 @@ class ApprovalWorkflow(BpmnWorkflow):
     and every engine step walks it for READY ones: in a case with 500 finished tasks
     that was a third of a command (bench/bench_flatness.py).  A flat pass over the task
     dicts tells first whether a walk could find anything; only then does the walk run,
-    unchanged, so what runs and in which order stays SpiffWorkflow's."""
+    unchanged, so what runs and in which order stays SpiffWorkflow's.  The flat pass
+    leaves out the settled tasks (its tasks are a _TaskMap)."""
+
+    def __setattr__(self, name, value):
+        if name == "tasks" and type(value) is not _TaskMap:        # as built, and as restored
+            value = _TaskMap(value)
+        object.__setattr__(self, name, value)
 
     def _do_engine_steps(self, will_complete_task=None, did_complete_task=None):
         # with an active subprocess SpiffWorkflow also updates the task that called it
@@ -571,7 +728,7 @@ class ApprovalWorkflow(BpmnWorkflow):
 
     def update_waiting_tasks(self) -> None:
         waiting = TaskState.WAITING
-        for task in self.tasks.values():
+        for task in self.tasks.unsettled.values():
             if task._state == waiting:
                 super().update_waiting_tasks()
                 return
@@ -635,11 +792,12 @@ def _serializer_config() -> dict:
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_serializer_config()))
 
 
-def _dump(workflow: BpmnWorkflow) -> tuple[str, dict]:
+def _dump(workflow: BpmnWorkflow, skip_settled: bool = False) -> tuple[str, dict]:
     """The state JSON with a placeholder string for each workflow's tasks, and the
-    placeholders: placeholder -> (workflow, its task bodies)."""
+    placeholders: placeholder -> (workflow, its task bodies).  `skip_settled`: the
+    bodies leave out settled tasks (_TaskMap)."""
     splices: dict = {}
-    token = _splices.set(splices)
+    token, skip_token = _splices.set(splices), _skip_settled.set(skip_settled)
     registry = SERIALIZER.registry
     registry._encoder_mode = True
     try:
@@ -649,6 +807,7 @@ def _dump(workflow: BpmnWorkflow) -> tuple[str, dict]:
     finally:
         registry._encoder_mode = False
         _splices.reset(token)
+        _skip_settled.reset(skip_token)
     return text, splices
 
 
@@ -697,15 +856,18 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     workflow remembers what it handed out (`_approvals_stored`: task id -> (seq, body))
     as stored: a command's workflow is dropped, not reused, when its transaction does
     not commit.  A case moves into rows once it has ROWS_FROM tasks, and stays there."""
-    text, splices = _dump(workflow)
     stored = getattr(workflow, "_approvals_stored", None)
+    # a case in rows passes its settled tasks by: their texts are in their rows
+    text, splices = _dump(workflow, skip_settled=bool(stored))
     if not stored and sum(len(bodies) for _, bodies in splices.values()) < ROWS_FROM:
         return StoredState(_whole(workflow, text, splices))
-    if CHECK_STATE:
-        _whole(workflow, text, splices)
     stored = stored or {}
     seq = getattr(workflow, "_approvals_next_seq", 0)
     out, found, inserted = StoredState(document=""), 0, []
+    for owner, _ in splices.values():           # left out of the bodies, and stored
+        tasks = owner.tasks
+        if type(tasks) is _TaskMap:
+            found += len(tasks) - len(tasks.unsettled)
     for placeholder, (owner, bodies) in splices.items():
         text = text.replace(json.dumps(placeholder), "{}", 1)
         workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None
@@ -726,7 +888,7 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
             if task is not None:
                 _mark_stored(task, body)
     if found != len(stored):                  # some stored tasks are gone (dropped, a subprocess deleted)
-        current = {task_id for _, bodies in splices.values() for task_id, _, _, _ in bodies}
+        current = set(chain.from_iterable(owner.tasks for owner, _ in splices.values()))
         gone = [task_id for task_id in stored if task_id not in current]
         out.deletes = [str(task_id) for task_id in gone]
         for task_id in gone:
@@ -734,6 +896,8 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     stored.update(inserted)
     out.document = text
     workflow._approvals_stored, workflow._approvals_next_seq = stored, seq
+    if CHECK_STATE:                           # the test suite: the whole state, as SpiffWorkflow writes it
+        dump_state(workflow)
     return out
 
 
@@ -746,6 +910,8 @@ def _mark_stored(task, body: str) -> None:
         sealed = fields.get("_approvals_sealed")
         if sealed is not None and sealed[1] is body:
             fields["_approvals_sealed"] = (sealed[0], body, sealed[2], None)
+            if type(task) is _SealedTask:
+                _settle(task)
 
 
 def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, keep_texts: bool = False,
@@ -930,7 +1096,7 @@ def _automatic_ready(workflow: BpmnWorkflow) -> bool:
     iterator cost 8 % of a step in a case with 500 finished tasks; it only runs when this
     finds one, which is rare: an expired timer made READY by refresh_timers)."""
     ready = TaskState.READY
-    for task in iter_all_tasks(workflow):           # a loop: any() over a generator costs more
+    for task in open_tasks(workflow):               # a loop: any() over a generator costs more
         if task._state == ready and not task.task_spec.manual:
             return True
     return False
