@@ -193,7 +193,7 @@ def _unseal(task) -> None:
         workflow = fields["workflow"]
         tasks = workflow.tasks
         if type(tasks) is _TaskMap and tasks.get(task.id) is task:
-            tasks.unsettled[task.id] = task
+            tasks.unsettled[id(task)] = task
             workflow.__dict__.setdefault("_approvals_reopened", {})[task] = fields["_state"]
 
 
@@ -228,35 +228,48 @@ _watch(_SealedChildren, (list.append, list.extend, list.insert, list.remove, lis
 
 
 class _TaskMap(dict):
-    """An ApprovalWorkflow's tasks by id, which also keeps, in `unsettled`, those that
-    are not settled.  A settled task is sealed and its text is the one in its row
-    (_mark_stored): nothing of it changes until it is unsealed, which puts it back
-    (_unseal).  Settled tasks are finished, so the scans for READY, WAITING and open
-    tasks (open_tasks), the snapshot of the projections and the rows' dump pass them by:
-    each visited all ~600 tasks of a case with 500 finished ones, several times a
-    command (bench/bench_flatness.py).  Copies are plain dicts."""
+    """An ApprovalWorkflow's tasks by id, which also keeps, in `unsettled` (id() of the
+    task -> task: a UUID's hash is Python code), those that are not settled.  A settled
+    task is sealed and its text is the one in its row (_mark_stored): nothing of it
+    changes until it is unsealed, which puts it back (_unseal).  Settled tasks are
+    finished, so the scans for READY, WAITING and open tasks (open_tasks), the snapshot
+    of the projections and the rows' dump pass them by: each visited all ~600 tasks of a
+    case with 500 finished ones, several times a command (bench/bench_flatness.py).
+    Copies are plain dicts."""
 
     __slots__ = ("unsettled",)
 
     def __init__(self, tasks=()) -> None:
         super().__init__(tasks)
-        self.unsettled = dict(self)
+        self._index()
+
+    def _index(self) -> None:
+        self.unsettled = {id(task): task for task in dict.values(self)
+                          if not (type(task) is _SealedTask and task.__dict__.get("_approvals_settled"))}
 
     def __setitem__(self, task_id, task) -> None:
+        size = len(self)
         dict.__setitem__(self, task_id, task)
-        self.unsettled[task_id] = task
+        if len(self) == size:               # another task under this id: not SpiffWorkflow's way
+            self._index()
+        else:
+            self.unsettled[id(task)] = task
 
     def __delitem__(self, task_id) -> None:
-        dict.__delitem__(self, task_id)
-        self.unsettled.pop(task_id, None)
+        self.pop(task_id)
 
     def pop(self, task_id, *default):
-        self.unsettled.pop(task_id, None)
-        return dict.pop(self, task_id, *default)
+        task = dict.pop(self, task_id, _MISSING)
+        if task is _MISSING:
+            if default:
+                return default[0]
+            raise KeyError(task_id)
+        self.unsettled.pop(id(task), None)
+        return task
 
     def popitem(self):
         task_id, task = dict.popitem(self)
-        self.unsettled.pop(task_id, None)
+        self.unsettled.pop(id(task), None)
         return task_id, task
 
     def setdefault(self, task_id, task=None):
@@ -294,9 +307,8 @@ def _settle(task) -> None:
     workflow's unsettled tasks."""
     fields = task.__dict__
     tasks = fields["workflow"].tasks
-    if type(tasks) is _TaskMap and tasks.get(task.id) is task:
+    if type(tasks) is _TaskMap and tasks.unsettled.pop(id(task), None) is task:
         fields["_approvals_settled"] = True
-        tasks.unsettled.pop(task.id, None)
 
 
 def open_tasks(workflow: BpmnWorkflow):
@@ -536,7 +548,7 @@ class _SplicedTasks:
         # case either, where computing the keys costs less than sealing
         seal = len(tasks) >= SEAL_FROM and workflow.__dict__.get("_approvals_dumped", False)
         skip = type(tasks) is _TaskMap and _skip_settled.get()
-        items = list(tasks.unsettled.items()) if skip else tasks.items()
+        items = [(task.id, task) for task in tasks.unsettled.values()] if skip else tasks.items()
         for task_id, task in items:
             if type(task) is _SealedTask:       # unchanged, or it would not be sealed
                 bodies.append(task.__dict__["_approvals_sealed"])
@@ -715,10 +727,10 @@ class ApprovalWorkflow(BpmnWorkflow):
     unchanged, so what runs and in which order stays SpiffWorkflow's.  The flat pass
     leaves out the settled tasks (its tasks are a _TaskMap)."""
 
-    def __setattr__(self, name, value):
-        if name == "tasks" and type(value) is not _TaskMap:        # as built, and as restored
-            value = _TaskMap(value)
-        object.__setattr__(self, name, value)
+    def __init__(self, spec, subprocess_specs=None, script_engine=None, **kwargs):
+        super().__init__(spec, subprocess_specs, script_engine, **kwargs)
+        if not kwargs.get("deserializing"):         # restored: the converter sets the tasks
+            self.tasks = _TaskMap(self.tasks)
 
     def _do_engine_steps(self, will_complete_task=None, did_complete_task=None):
         # with an active subprocess SpiffWorkflow also updates the task that called it
@@ -772,6 +784,11 @@ class _ApprovalWorkflowConverter(ReferencedSpecWorkflowConverter):
 
     def __init__(self, target_class, registry, typename=None):
         super().__init__(target_class, registry, typename="BpmnWorkflow")
+
+    def from_dict(self, dct):
+        workflow = super().from_dict(dct)
+        workflow.tasks = _TaskMap(workflow.tasks)
+        return workflow
 
 
 def _serializer_config() -> dict:

@@ -77,7 +77,7 @@ def _complete_one(workflow, **data):
 
 
 def _settled(workflow) -> list:
-    return [t for t in workflow.tasks.values() if t.id not in workflow.tasks.unsettled]
+    return [t for t in workflow.tasks.values() if id(t) not in workflow.tasks.unsettled]
 
 
 def _store(workflow, rows: Rows) -> None:
@@ -85,32 +85,40 @@ def _store(workflow, rows: Rows) -> None:
     rows.apply(stored)
     assert rows.spell(stored.document) == _whole(workflow)
     tasks_map = workflow.tasks
-    assert set(tasks_map.unsettled) <= set(tasks_map)
+    assert set(map(id, tasks_map.unsettled.values())) == set(tasks_map.unsettled)
+    assert {t.id for t in tasks_map.unsettled.values()} <= set(tasks_map)
     for task in _settled(workflow):                     # settled: sealed, finished, text in its row
         assert type(task) is workflows._SealedTask and task._state & TaskState.FINISHED_MASK
         assert task.__dict__["_approvals_sealed"][1] == rows.rows[str(task.id)][2]
 
 
+def _in_step(tasks_map) -> bool:
+    """Every task of the map is unsettled (none is settled here), by id() and in order."""
+    return list(tasks_map.unsettled.values()) == list(dict.values(tasks_map)) and \
+        list(tasks_map.unsettled) == [id(task) for task in dict.values(tasks_map)]
+
+
 def test_the_task_map_keeps_its_unsettled_tasks_in_step():
     workflow = _workflow(LOOP, "loop", rounds=4)
     tasks_map = workflow.tasks
-    assert type(tasks_map) is workflows._TaskMap and tasks_map.unsettled == dict(tasks_map)
-    first, *_ = tasks_map
+    assert type(tasks_map) is workflows._TaskMap and _in_step(tasks_map)
+    first, second, *_ = tasks_map
     task = tasks_map[first]
-    tasks_map.unsettled.pop(first)                      # as if settled
-    tasks_map[first] = task
-    assert first in tasks_map.unsettled
     operations = [lambda m: m.pop(first), lambda m: m.__delitem__(first), lambda m: m.popitem(),
                   lambda m: m.clear(), lambda m: m.update({first: None}), lambda m: m.setdefault(first, None),
-                  lambda m: m.__ior__({first: None}), lambda m: m.pop("nothing", None)]
+                  lambda m: m.__ior__({"new": task}), lambda m: m.pop("nothing", None),
+                  lambda m: m.__setitem__(first, m[second]), lambda m: m.setdefault("new", task)]
     for operation in operations:
         copied = workflows._TaskMap(tasks_map)
         operation(copied)
-        assert copied.unsettled.keys() == dict(copied).keys()
+        assert _in_step(copied) or list(copied.unsettled.values()) == [
+            t for t in {id(v): v for v in dict.values(copied)}.values()]          # one task under two ids
+    with pytest.raises(KeyError):
+        workflows._TaskMap(tasks_map).pop("nothing")
     assert type(tasks_map.copy()) is dict and type(copy.copy(tasks_map)) is dict
     assert type(copy.deepcopy(workflows._TaskMap({1: "a"}))) is dict
     restored = workflows.load_state(workflows.dump_state(workflow), workflow.spec, {}, PythonScriptEngine())
-    assert type(restored.tasks) is workflows._TaskMap and restored.tasks.unsettled.keys() == restored.tasks.keys()
+    assert type(restored.tasks) is workflows._TaskMap and _in_step(restored.tasks)
 
 
 def test_rounds_settle_and_the_rows_still_spell_the_case():
@@ -139,7 +147,7 @@ def test_every_change_to_a_settled_task_unsettles_it_and_reaches_its_row(change)
     assert a in _settled(workflow)
     state = a._state
     change(a)
-    assert a.id in workflow.tasks.unsettled
+    assert id(a) in workflow.tasks.unsettled
     assert workflow.__dict__["_approvals_reopened"][a] == state          # the state it was settled with
     _store(workflow, rows)
 
