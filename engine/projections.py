@@ -192,14 +192,12 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
 def _write_activities(command, after: Snapshot, now) -> None:
     session, record = command.session, command.record
     before, states = command.before.states, after.states
-    # a task settled at "before" and changed since was unsettled first, which noted its state
-    reopened = command.workflow.__dict__.pop("_approvals_reopened", None) or {}
     assignees = command.completed_assignees
     inserts, closes = [], []
     for task, state in states.items():
         prev = before.get(task)
-        if prev is None:
-            prev = reopened.get(task)
+        if prev is None:                       # new, or settled at "before" and unsettled since,
+            prev = task.__dict__.get("_approvals_reopened")     # which noted its state then
         if prev == state:                      # most open tasks: nothing to write
             continue
         was_open = prev is not None and bool(prev & OPEN)

@@ -183,8 +183,9 @@ _SET_CLASS = object.__dict__["__class__"].__set__        # past _SealedTask's __
 
 def _unseal(task) -> None:
     """Make a sealed task a plain Task again, before anything of it changes; a settled
-    one goes back among its workflow's unsettled tasks, and the workflow notes the state
-    it had (`_approvals_reopened`: the activity projection compares with it)."""
+    one goes back among its workflow's unsettled tasks, noting the state it had
+    (`_approvals_reopened`: the activity projection compares with it when the snapshot
+    before the command left the task out)."""
     if type(task) is not _SealedTask:
         return
     _SET_CLASS(task, Task)
@@ -194,7 +195,8 @@ def _unseal(task) -> None:
         tasks = workflow.tasks
         if type(tasks) is _TaskMap and tasks.get(task.id) is task:
             tasks.unsettled[id(task)] = task
-            workflow.__dict__.setdefault("_approvals_reopened", {})[task] = fields["_state"]
+            tasks.reopens += 1
+            fields["_approvals_reopened"] = fields["_state"]
 
 
 class _SealedChildren(list):
@@ -237,10 +239,11 @@ class _TaskMap(dict):
     case with 500 finished ones, several times a command (bench/bench_flatness.py).
     Copies are plain dicts."""
 
-    __slots__ = ("unsettled",)
+    __slots__ = ("unsettled", "reopens")
 
     def __init__(self, tasks=()) -> None:
         super().__init__(tasks)
+        self.reopens = 0                    # settled tasks put back (_unseal), ever
         self._index()
 
     def _index(self) -> None:
@@ -327,6 +330,22 @@ def open_tasks(workflow: BpmnWorkflow):
 SEAL_FROM = 50
 
 
+class _ChildBase(list):
+    """A parent's [data content its sealed children were sealed against, those children
+    (weakly), their values by key (_candidates), references indexed].  A copy has no
+    sealed children (copying a sealed task unseals it, and weak references do not
+    pickle)."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return _child_base, (self[0],)
+
+
+def _child_base(content) -> _ChildBase:
+    return _ChildBase((content, WeakSet(), {}, 0))
+
+
 def _seal(task, body: tuple, parent_content) -> None:
     """Seal a finished task whose text is `body` (its entry in _task_bodies), computed
     against its parent's data content `parent_content`, if its data dicts are its own
@@ -341,7 +360,7 @@ def _seal(task, body: tuple, parent_content) -> None:
         return
     base = parent.__dict__.get("_approvals_child_base")
     if base is None:
-        base = parent.__dict__["_approvals_child_base"] = [parent_content, WeakSet(), {}, 0]
+        base = parent.__dict__["_approvals_child_base"] = _child_base(parent_content)
     elif not (base[0] is parent_content or base[0] == parent_content):
         return                              # sealed children with another base: left to the next dump
     base[1].add(task)
@@ -352,6 +371,8 @@ def _seal(task, body: tuple, parent_content) -> None:
     if type(children) is not _SealedChildren or children.task is not task:
         fields["_children"] = _SealedChildren(children, task)
     _SET_CLASS(task, _SealedTask)
+    if body[3] is None:                     # its text is already the one in its row (restored from it)
+        _settle(task)
 
 
 def _unseal_children(task, content, stale: list) -> None:
@@ -359,8 +380,7 @@ def _unseal_children(task, content, stale: list) -> None:
     against, unseal those whose delta it changes (_same_view); their sealed entries go to
     `stale`."""
     fields = task.__dict__
-    # [content, sealed children, their values by key (_candidates), references indexed]
-    base = fields["_approvals_child_base"]
+    base = fields["_approvals_child_base"]       # _ChildBase
     old = base[0]
     if content is not None and (content is old or content == old):
         return
@@ -404,12 +424,14 @@ def _candidates(base: list, old: tuple, data: dict, changed: list) -> list | Non
             for child in list(base[1]):
                 if type(child) is _SealedTask:
                     _index_value(base, by_value, child, child.__dict__["data"].get(key, _MISSING))
+        if _UNINDEXED in by_value:
+            return None
         for value in (old_value, new_value):
             for ref in by_value.get(value, ()):
                 child = ref()
                 if child is not None:
                     found[id(child)] = child
-    if base[3] > 2 * len(base[1]) + 64:     # references to children unsealed since: start again
+    if base[3] > len(index) * (2 * len(base[1]) + 64):    # references to children unsealed since: start again
         base[2], base[3] = {}, 0
     return list(found.values())
 
@@ -420,9 +442,18 @@ def _index_child(base: list, task, data: dict) -> None:
 
 
 def _index_value(base: list, by_value: dict, task, value) -> None:
-    if type(value) in _SCALAR_TYPES:       # another value never equals a scalar of the parent
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
         by_value.setdefault(value, []).append(weakref.ref(task))
         base[3] += 1
+    elif kind is not tuple and value is not _MISSING:
+        # a subclass of a scalar (an IntEnum...) may equal the parent's value in ways the
+        # index cannot tell: this key's changes look at every child.  A tuple never
+        # equals a scalar
+        by_value[_UNINDEXED] = True
+
+
+_UNINDEXED = object()
 
 
 def _changed_keys(old: tuple, new: tuple) -> list | None:
@@ -549,6 +580,7 @@ class _SplicedTasks:
         seal = len(tasks) >= SEAL_FROM and workflow.__dict__.get("_approvals_dumped", False)
         skip = type(tasks) is _TaskMap and _skip_settled.get()
         items = [(task.id, task) for task in tasks.unsettled.values()] if skip else tasks.items()
+        reopens = tasks.reopens if skip else 0
         for task_id, task in items:
             if type(task) is _SealedTask:       # unchanged, or it would not be sealed
                 bodies.append(task.__dict__["_approvals_sealed"])
@@ -586,9 +618,12 @@ class _SplicedTasks:
             # rather than keep the child's old text.  So is a pass that left out a
             # settled child (unsealed now, so unsettled)
             stale_ids = {id(entry) for entry in stale}
-            if (skip and len(tasks.unsettled) != len(items)) or any(id(entry) in stale_ids for entry in bodies):
+            if (skip and tasks.reopens != reopens) or any(id(entry) in stale_ids for entry in bodies):
                 return self._task_bodies(workflow)
         workflow._approvals_dumped = True
+        # the settled tasks left out, for dump_stored (settled before this pass: those it
+        # settled are among the bodies)
+        workflow.__dict__["_approvals_skipped"] = len(tasks) - len(items) if skip else 0
         return bodies
 
 
@@ -739,8 +774,8 @@ class ApprovalWorkflow(BpmnWorkflow):
         return super()._do_engine_steps(will_complete_task, did_complete_task)
 
     def update_waiting_tasks(self) -> None:
-        waiting = TaskState.WAITING
-        for task in self.tasks.unsettled.values():
+        waiting, tasks = TaskState.WAITING, self.tasks
+        for task in (tasks.unsettled.values() if type(tasks) is _TaskMap else tasks.values()):
             if task._state == waiting:
                 super().update_waiting_tasks()
                 return
@@ -882,9 +917,7 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
     seq = getattr(workflow, "_approvals_next_seq", 0)
     out, found, inserted = StoredState(document=""), 0, []
     for owner, _ in splices.values():           # left out of the bodies, and stored
-        tasks = owner.tasks
-        if type(tasks) is _TaskMap:
-            found += len(tasks) - len(tasks.unsettled)
+        found += owner.__dict__.get("_approvals_skipped", 0)
     for placeholder, (owner, bodies) in splices.items():
         text = text.replace(json.dumps(placeholder), "{}", 1)
         workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None

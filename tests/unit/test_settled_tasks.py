@@ -9,8 +9,10 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import math
+import pickle
 import random
 
 import pytest
@@ -49,15 +51,23 @@ class Rows:
             self.rows[row["task_id"]] = (row["workflow_id"], row["seq"], row["body"])
 
     def spell(self, document: str) -> str:
-        """The state the document and the rows make, as SpiffWorkflow would write it."""
+        """The state the document and the rows make (in the rows' order, as a load
+        reads them), to compare with what SpiffWorkflow writes (runtime._check_stored)."""
         dct = json.loads(document)
         ordered = sorted(((seq, task_id, workflow_id, body) for task_id, (workflow_id, seq, body) in self.rows.items()))
         put_rows(dct, [(task_id, workflow_id, seq, body) for seq, task_id, workflow_id, body in ordered])
-        return json.dumps(dct, sort_keys=True)
+        return json.dumps(dct)
+
+    def restore(self, workflow, document: str):
+        """The workflow as a command restores it from the document and its rows."""
+        ordered = sorted((seq, task_id, workflow_id, body) for task_id, (workflow_id, seq, body) in self.rows.items())
+        rows = [(task_id, workflow_id, seq, body) for seq, task_id, workflow_id, body in ordered]
+        return workflows.load_state(document, workflow.spec, workflow.subprocess_specs, PythonScriptEngine(),
+                                    keep_texts=True, fetch_rows=lambda: rows)
 
 
 def _whole(workflow) -> str:
-    return json.dumps(json.loads(SERIALIZER.serialize_json(workflow)), sort_keys=True)
+    return json.dumps(json.loads(SERIALIZER.serialize_json(workflow)))
 
 
 def _workflow(xml: str, key: str, **data):
@@ -80,7 +90,7 @@ def _settled(workflow) -> list:
     return [t for t in workflow.tasks.values() if id(t) not in workflow.tasks.unsettled]
 
 
-def _store(workflow, rows: Rows) -> None:
+def _store(workflow, rows: Rows):
     stored = dump_stored(workflow)
     rows.apply(stored)
     assert rows.spell(stored.document) == _whole(workflow)
@@ -90,35 +100,59 @@ def _store(workflow, rows: Rows) -> None:
     for task in _settled(workflow):                     # settled: sealed, finished, text in its row
         assert type(task) is workflows._SealedTask and task._state & TaskState.FINISHED_MASK
         assert task.__dict__["_approvals_sealed"][1] == rows.rows[str(task.id)][2]
+    return stored
 
 
 def _in_step(tasks_map) -> bool:
-    """Every task of the map is unsettled (none is settled here), by id() and in order."""
-    return list(tasks_map.unsettled.values()) == list(dict.values(tasks_map)) and \
-        list(tasks_map.unsettled) == [id(task) for task in dict.values(tasks_map)]
+    """`unsettled` holds, by id() and in the map's order, every task not settled."""
+    expected = [task for task in dict.values(tasks_map)
+                if not (type(task) is workflows._SealedTask and task.__dict__.get("_approvals_settled"))]
+    return list(tasks_map.unsettled.values()) == list({id(t): t for t in expected}.values()) and \
+        list(tasks_map.unsettled) == list({id(t): t for t in expected})
 
 
 def test_the_task_map_keeps_its_unsettled_tasks_in_step():
-    workflow = _workflow(LOOP, "loop", rounds=4)
+    workflow, rows = _workflow(LOOP, "loop", rounds=8), Rows()
+    for _ in range(5):
+        _complete_one(workflow, opinion="同意")
+        _store(workflow, rows)
     tasks_map = workflow.tasks
-    assert type(tasks_map) is workflows._TaskMap and _in_step(tasks_map)
-    first, second, *_ = tasks_map
-    task = tasks_map[first]
-    operations = [lambda m: m.pop(first), lambda m: m.__delitem__(first), lambda m: m.popitem(),
-                  lambda m: m.clear(), lambda m: m.update({first: None}), lambda m: m.setdefault(first, None),
-                  lambda m: m.__ior__({"new": task}), lambda m: m.pop("nothing", None),
-                  lambda m: m.__setitem__(first, m[second]), lambda m: m.setdefault("new", task)]
-    for operation in operations:
+    settled, unsettled = _settled(workflow), list(tasks_map.unsettled.values())
+    assert type(tasks_map) is workflows._TaskMap and settled and _in_step(tasks_map)
+    done, live, newcomer = settled[0].id, unsettled[0].id, unsettled[-1]
+    operations = {
+        "pop settled": lambda m: m.pop(done), "pop unsettled": lambda m: m.pop(live),
+        "del": lambda m: m.__delitem__(live), "popitem": lambda m: m.popitem(), "clear": lambda m: m.clear(),
+        "update": lambda m: m.update({"new": newcomer}), "|=": lambda m: m.__ior__({"new": newcomer}),
+        "setdefault": lambda m: m.setdefault("new", newcomer), "pop missing": lambda m: m.pop("nothing", None),
+        "replace a settled task": lambda m: m.__setitem__(done, newcomer),
+        "set a settled task again": lambda m: m.__setitem__(done, m[done]),
+        "replace a task by a settled one": lambda m: m.__setitem__(live, m[done]),
+    }
+    for name, operation in operations.items():
         copied = workflows._TaskMap(tasks_map)
+        assert _in_step(copied) and len(copied.unsettled) == len(unsettled)
         operation(copied)
-        assert _in_step(copied) or list(copied.unsettled.values()) == [
-            t for t in {id(v): v for v in dict.values(copied)}.values()]          # one task under two ids
+        assert _in_step(copied), name
     with pytest.raises(KeyError):
         workflows._TaskMap(tasks_map).pop("nothing")
     assert type(tasks_map.copy()) is dict and type(copy.copy(tasks_map)) is dict
     assert type(copy.deepcopy(workflows._TaskMap({1: "a"}))) is dict
     restored = workflows.load_state(workflows.dump_state(workflow), workflow.spec, {}, PythonScriptEngine())
-    assert type(restored.tasks) is workflows._TaskMap and _in_step(restored.tasks)
+    assert type(restored.tasks) is workflows._TaskMap and len(restored.tasks.unsettled) == len(restored.tasks)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_workflow_runs_with_its_tasks_in_a_plain_dict(how):
+    workflow, rows = _workflow(LOOP, "loop", rounds=8), Rows()
+    for _ in range(4):
+        _complete_one(workflow, opinion="同意")
+        _store(workflow, rows)
+    twin = copy.deepcopy(workflow) if how == "deepcopy" else pickle.loads(pickle.dumps(workflow))
+    assert type(twin.tasks) is dict
+    assert len(list(open_tasks(twin))) == len(twin.tasks)
+    _complete_one(twin, opinion="副本")
+    assert workflows.dump_state(twin) == SERIALIZER.serialize_json(twin)
 
 
 def test_rounds_settle_and_the_rows_still_spell_the_case():
@@ -148,47 +182,106 @@ def test_every_change_to_a_settled_task_unsettles_it_and_reaches_its_row(change)
     state = a._state
     change(a)
     assert id(a) in workflow.tasks.unsettled
-    assert workflow.__dict__["_approvals_reopened"][a] == state          # the state it was settled with
+    assert a.__dict__["_approvals_reopened"] == state                   # the state it was settled with
     _store(workflow, rows)
 
 
-def test_a_settled_task_dropped_from_the_workflow_loses_its_row():
+@pytest.mark.parametrize("name", ["B", "C"])
+def test_a_dropped_task_loses_its_row_while_others_stay_settled(name):
+    """B is settled; C (READY) is not.  Dropping either (with what follows it) deletes
+    their rows and no other, while the tasks before them stay settled (A, when C goes)
+    or not (A is unsealed as its children change, when B goes)."""
     workflow, rows = _workflow(CHAIN, "chain"), Rows()
     _store(workflow, rows)
     for opinion in "ab":
         _complete_one(workflow, opinion=opinion)
         _store(workflow, rows)
     _store(workflow, rows)
-    b = next(t for t in workflow.tasks.values() if t.task_spec.name == "B")
-    assert b in _settled(workflow)
-    workflow._remove_task(b.id)                           # B and what follows it
+    assert {t.task_spec.name for t in _settled(workflow)} >= {"A", "B"}
+    dropped = next(t for t in workflow.tasks.values() if t.task_spec.name == name)
+    gone = [str(t.id) for t in dropped]                   # it and its descendants
+    workflow._remove_task(dropped.id)
+    if name == "C":
+        assert "A" in {t.task_spec.name for t in _settled(workflow)}
     stored = dump_stored(workflow)
-    assert str(b.id) in stored.deletes
+    assert sorted(stored.deletes) == sorted(gone)
     rows.apply(stored)
     assert rows.spell(stored.document) == _whole(workflow)
+
+
+def test_tasks_restored_from_their_rows_settle():
+    """A case restored from its rows (the cache missed) settles its finished tasks again:
+    their texts are the ones in their rows from the start."""
+    workflow, rows = _workflow(LOOP, "loop", rounds=60), Rows()
+    for _ in range(30):
+        _complete_one(workflow, opinion="同意")
+        stored = _store(workflow, rows)
+    settled = len(_settled(workflow))
+    workflow = rows.restore(workflow, stored.document)
+    assert not _settled(workflow)
+    for _ in range(3):
+        _complete_one(workflow, opinion="同意")
+        _store(workflow, rows)
+    assert len(_settled(workflow)) >= settled
+    assert len(workflow.tasks.unsettled) < 10
 
 
 VALUES = ["同意", "同意", "不同意", "", None, True, False, 0, 1, 1.0, 2, 2.0, -0.0, 0.0, 3.5, "1", 10**20]
 
 
+class Level(enum.IntEnum):
+    ONE = 1
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_rounds_with_values_of_their_own_in_a_random_walk(seed):
     """Each round writes values that meet earlier ones or not, by Python's equality and
-    not by JSON's (1 == 1.0 == True; 0.0 == -0.0): every dump's rows spell the case, and
-    settled rounds are unsettled only where their delta changes.  Now and then a settled
-    round is changed by hand."""
+    not by JSON's (1 == 1.0 == True; 0.0 == -0.0; an IntEnum equal to 1): every dump's
+    rows spell the case.  Now and then a settled round is changed by hand, or the case
+    is restored from its rows."""
     rng = random.Random(seed)
     workflow, rows = _workflow(LOOP, "loop", rounds=60), Rows()
     for n in range(55):
-        data = {key: rng.choice(VALUES) for key in rng.sample(["opinion", "score", "flag"], rng.randint(1, 3))}
+        data = {key: rng.choice(VALUES + [Level.ONE] * (seed % 2))
+                for key in rng.sample(["opinion", "score", "flag"], rng.randint(1, 3))}
         _complete_one(workflow, **data)
         if n % 9 == 8:
             settled = _settled(workflow)
             if settled:
                 victim = rng.choice(settled)
                 rng.choice(list(SEALED_CHANGES.values())[:7])(victim)
-        _store(workflow, rows)
+        stored = _store(workflow, rows)
+        if n % 13 == 12:
+            workflow = rows.restore(workflow, stored.document)
     assert len(_settled(workflow)) > 20
+
+
+@pytest.mark.parametrize("value", [1, Level.ONE], ids=["int", "IntEnum"])
+def test_a_sealed_round_equal_to_the_parents_new_value_is_found(value):
+    """A round holding 1 (or an int subclass equal to 1) is in its delta while the
+    parent's value differs; when the parent's value becomes 1, the round's delta loses
+    the key and its row must say so."""
+    workflow, rows = _workflow(LOOP, "loop", rounds=10), Rows()
+    for score in [5, 6, 7, value, 2, 3, 1]:
+        _complete_one(workflow, score=score)
+        _store(workflow, rows)
+        _store(workflow, rows)                             # the rounds settle
+
+
+def test_rounds_with_opinions_of_their_own_look_at_few_sealed_rounds(monkeypatch):
+    """When the rounds' parent changes only in values, the sealed rounds compared are
+    those holding its old or new values (the value index), not all of them."""
+    workflow, rows = _workflow(LOOP, "loop", rounds=80), Rows()
+    compared = []
+    real = workflows._same_view
+    monkeypatch.setattr(workflows, "_same_view",
+                        lambda task, data, changed: compared.append(changed) or real(task, data, changed))
+    for n in range(70):
+        _complete_one(workflow, opinion=f"第 {n} 轮: 同意", score=1)
+        compared.clear()
+        _store(workflow, rows)
+        assert len(compared) <= 6, (n, len(compared))       # the last round's old and new opinion holders
+    assert len(_settled(workflow)) > 60
 
 
 def test_a_nan_round_is_spelled_as_spiffworkflow_writes_it():
