@@ -267,13 +267,21 @@ class _TaskMap(dict):
             if default:
                 return default[0]
             raise KeyError(task_id)
-        self.unsettled.pop(id(task), None)
+        self._forget(task)
         return task
 
     def popitem(self):
         task_id, task = dict.popitem(self)
-        self.unsettled.pop(id(task), None)
+        self._forget(task)
         return task_id, task
+
+    def _forget(self, task) -> None:
+        """A task out of the workflow loses its place among the unsettled, its seal and its
+        text (dump_stored deletes its row): put back, it is dumped and stored anew."""
+        self.unsettled.pop(id(task), None)
+        if isinstance(task, Task):
+            _unseal(task)
+            task.__dict__.pop("_approvals_json", None)
 
     def setdefault(self, task_id, task=None):
         if task_id not in self:
@@ -289,8 +297,10 @@ class _TaskMap(dict):
         return self
 
     def clear(self) -> None:
+        tasks = list(dict.values(self))
         dict.clear(self)
-        self.unsettled.clear()
+        for task in tasks:
+            self._forget(task)
 
     def copy(self):
         return dict(self)
