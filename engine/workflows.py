@@ -24,10 +24,12 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import ModelError
@@ -61,6 +63,7 @@ _SCALAR_TYPES = frozenset(_SCALARS)
 _SPLICE_TOKEN = "\x00tasks-" + secrets.token_hex(8) + "-"
 _splices: ContextVar[dict | None] = ContextVar("approvals_state_splices", default=None)
 _skip_settled: ContextVar[bool] = ContextVar("approvals_skip_settled", default=False)     # dump_stored, see _TaskMap
+_restored_ids: ContextVar[dict | None] = ContextVar("approvals_restored_ids", default=None)   # load_state, see _uuid
 CHECK_STATE = os.environ.get("APPROVALS_CHECK_STATE") == "1"
 
 
@@ -554,9 +557,29 @@ def _task_key(task, contents):
 _MISSING = object()
 
 
+def _uuid(text: str) -> uuid.UUID:
+    """UUID(text), one object per id while load_state restores a workflow: a task's id
+    is written four times (its key, its own "id", its children's "parent", its parent's
+    "children"), and parsing a UUID is Python code (a fifth of restoring the
+    five-department review, bench/bench_overhead.py "cache off").  A child's _parent is
+    then its parent's very id object, as in a live workflow (_task_key relies on it)."""
+    ids = _restored_ids.get()
+    if ids is None:
+        return uuid.UUID(text)
+    found = ids.get(text)
+    if found is None:
+        found = ids[text] = uuid.UUID(text)
+    return found
+
+
 class _SplicedTasks:
     """WorkflowConverter.to_dict with the tasks as a placeholder: dump_state splices in
     their JSON, dump_stored hands them over as rows."""
+
+    def mapping_from_dict(self, mapping, key_class=None, **kwargs):
+        if key_class is uuid.UUID:              # the tasks by id
+            return {_uuid(k): self.registry.restore(v, **kwargs) for k, v in mapping.items()}
+        return super().mapping_from_dict(mapping, key_class, **kwargs)
 
     def workflow_to_dict(self, workflow) -> dict:
         splices = _splices.get()
@@ -676,6 +699,29 @@ class _TaskConverter(TaskConverter):
     merged rounds alone was half of what a dump still cost (bench/bench_flatness.py)."""
 
     MANY = 16
+
+    def from_dict(self, dct, workflow):
+        """SpiffWorkflow's (3.2.0), with the ids made by _uuid."""
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task = self.target_class(workflow, task_spec, state=dct["state"], id=_uuid(dct["id"]))
+        task._parent = _uuid(dct["parent"]) if dct["parent"] is not None else None
+        task._children = [_uuid(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        task.internal_data = self.registry.restore(dct["internal_data"])
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        if delta and task.parent is not None:
+            data = DeepMerge.merge({}, task.parent.data)
+            data.update(self.registry.restore(delta.get("updates", {})))
+            for key in delta.get("deletions", {}):
+                if key in data:
+                    del data[key]
+        else:
+            data = self.registry.restore(dct["data"])
+        task.data = data
+        return task
 
     def to_dict(self, task):
         children = task._children
@@ -990,7 +1036,11 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
     SERIALIZER.migrate(dct)
     dct["spec"] = spec                          # objects pass through restore unchanged
     dct["subprocess_specs"] = subprocess_specs
-    workflow = SERIALIZER.from_dict(dct)
+    token = _restored_ids.set({})
+    try:
+        workflow = SERIALIZER.from_dict(dct)
+    finally:
+        _restored_ids.reset(token)
     workflow.script_engine = script_engine     # not serialized: re-attach every time
     if keep_texts:
         # a text is the task's JSON as converting it now would give, unless migrated
@@ -1021,13 +1071,7 @@ def _keep_loaded(workflow, tasks: dict) -> None:
     """Seed `_task_bodies`'s cache: each task's key with the text (from its row: stored)
     or dict (from the document) it came from, which is what converting it would give as
     long as the key stays the same."""
-    by_id = workflow.tasks
-    for task in by_id.values():
-        # a child's _parent becomes its parent's very id object, as in a live workflow
-        # (SpiffWorkflow restores a UUID of its own; _task_key looks parents up by id())
-        parent = by_id.get(task._parent) if task._parent is not None else None
-        if parent is not None:
-            task._parent = parent.id
+    by_id = workflow.tasks                  # a child's _parent is its parent's id object (_uuid)
     contents = {}
     for task_id, task in by_id.items():
         key = _task_key(task, contents)
