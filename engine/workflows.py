@@ -255,11 +255,13 @@ class _TaskMap(dict):
 
     def __setitem__(self, task_id, task) -> None:
         size = len(self)
-        dict.__setitem__(self, task_id, task)
-        if len(self) == size:               # another task under this id: not SpiffWorkflow's way
-            self._index()
-        else:
+        there = dict.setdefault(self, task_id, task)        # one hash of the id, as a plain set
+        if len(self) > size:
             self.unsettled[id(task)] = task
+        elif there is not task:             # another task under this id: not SpiffWorkflow's way
+            dict.__setitem__(self, task_id, task)
+            self._forget(there)
+            self._index()
 
     def __delitem__(self, task_id) -> None:
         self.pop(task_id)
@@ -978,7 +980,7 @@ def dump_stored(workflow: BpmnWorkflow) -> StoredState:
         text = text.replace(json.dumps(placeholder), "{}", 1)
         workflow_id = str(owner.parent_task_id) if isinstance(owner, BpmnSubWorkflow) else None
         for task_id, body, _, task in bodies:
-            if task is None and stored:         # its text is the one stored (see _task_bodies)
+            if task is None and task_id in stored:      # its text is the one stored (see _task_bodies)
                 found += 1
                 continue
             before = stored.get(task_id)

@@ -24,7 +24,7 @@ from engine import identity, instances, projections, runtime, tasks, workflows
 from engine.models import ActivityInstance
 from engine.workflows import SERIALIZER, ApprovalWorkflow, dump_stored, open_tasks, parse_resources, put_rows
 from tests.unit.test_state_json import CHAIN, LOOP, SEALED_CHANGES
-from tests.unit.test_state_rows import _complete, _start
+from tests.unit.test_state_rows import BRANCHES, _complete, _start
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +71,9 @@ def _whole(workflow) -> str:
 
 
 def _workflow(xml: str, key: str, **data):
-    spec = parse_resources([(f"{key}.bpmn", xml.encode())]).get_spec(key)
-    workflow = ApprovalWorkflow(spec, {}, script_engine=PythonScriptEngine())
+    parser = parse_resources([(f"{key}.bpmn", xml.encode())])
+    workflow = ApprovalWorkflow(parser.get_spec(key), parser.get_subprocess_specs(key),
+                                script_engine=PythonScriptEngine())
     workflow.task_tree.data.update(data)
     workflow.do_engine_steps()
     return workflow
@@ -235,9 +236,53 @@ def test_a_settled_task_taken_out_and_put_back_gets_its_row_again(monkeypatch):
     assert str(a.id) in [row["task_id"] for row in _store(workflow, rows).inserts]
 
 
-def test_tasks_restored_from_their_rows_settle():
+def test_a_settled_task_replaced_under_its_id_and_put_back_gets_its_row_again(monkeypatch):
+    """Another object under a settled task's id (Task() with that id) replaces it: the
+    old one is unsealed and forgets its stored text, so each object's text reaches the
+    row when it is the one in the map."""
+    from SpiffWorkflow.task import Task
+    monkeypatch.setattr(workflows, "CHECK_STATE", False)
+    workflow, rows = _workflow(CHAIN, "chain"), Rows()
+    _store(workflow, rows)
+    for opinion in "ab":
+        _complete_one(workflow, opinion=opinion)
+        _store(workflow, rows)
+    _store(workflow, rows)
+    a = next(t for t in workflow.tasks.values() if t.task_spec.name == "A")
+    assert a in _settled(workflow)
+    twin = Task(workflow, a.task_spec, state=a._state, id=a.id)        # puts itself in the map
+    twin._parent, twin._children = a._parent, list(a._children)
+    twin.data, twin.internal_data = {**a.data, "opinion": "replaced"}, dict(a.internal_data)
+    twin.last_state_change, twin.triggered = a.last_state_change, a.triggered
+    assert type(a) is not workflows._SealedTask and "_approvals_json" not in a.__dict__
+    assert '"replaced"' in [body for task_id, body in _store(workflow, rows).updates if task_id == str(a.id)][0]
+    workflow.tasks[a.id] = a
+    assert str(a.id) in [task_id for task_id, _ in _store(workflow, rows).updates]
+
+
+def test_a_subprocess_task_taken_out_and_put_back_gets_its_row_again(monkeypatch):
+    """A subprocess keeps its tasks in a plain dict: a task of it whose text is marked as
+    the stored one still gets its row again once put back after its row was deleted."""
+    monkeypatch.setattr(workflows, "CHECK_STATE", False)
+    workflow, rows = _workflow(BRANCHES, "rows_branches"), Rows()
+    _store(workflow, rows)
+    _store(workflow, rows)
+    [sub] = workflow.subprocesses.values()
+    start = next(t for t in sub.tasks.values() if t.task_spec.name == "SubS")
+    assert start.__dict__["_approvals_json"][1][2]          # its text is the one in its row
+    sub.tasks.pop(start.id)
+    stored = dump_stored(workflow)
+    assert stored.deletes == [str(start.id)]
+    rows.apply(stored)
+    sub.tasks[start.id] = start
+    assert str(start.id) in [row["task_id"] for row in _store(workflow, rows).inserts]
+
+
+def test_tasks_restored_from_their_rows_settle(monkeypatch):
     """A case restored from its rows (the cache missed) settles its finished tasks again:
-    their texts are the ones in their rows from the start."""
+    their texts are the ones in their rows from the start.  (Without the check mode,
+    whose extra whole dump would settle them too.)"""
+    monkeypatch.setattr(workflows, "CHECK_STATE", False)
     workflow, rows = _workflow(LOOP, "loop", rounds=60), Rows()
     for _ in range(30):
         _complete_one(workflow, opinion="同意")
