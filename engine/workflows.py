@@ -94,7 +94,27 @@ def _content(values: dict):
     return tuple(items)
 
 
-class _WatchedDict(dict):
+class _PlainCopies:
+    """Copies (copy, copy.copy, deepcopy, pickle) of a watching container are of its
+    plain type (`_plain`): a copy is nobody's to watch."""
+
+    __slots__ = ()
+    _plain: type
+
+    def copy(self):
+        return self._plain(self)
+
+    def __copy__(self):
+        return self._plain(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(self._plain(self), memo)
+
+    def __reduce__(self):
+        return self._plain, (self._plain(self),)
+
+
+class _WatchedDict(_PlainCopies, dict):
     """A finished task's data (or internal data) that keeps its _content until changed.
 
     A finished task's data hardly ever changes, but it can (a test edits it, a value set
@@ -104,6 +124,7 @@ class _WatchedDict(dict):
     seeing it.  Copies are plain dicts."""
 
     __slots__ = ("content", "owner")
+    _plain = dict
 
     def __init__(self, values: dict, content: tuple, owner) -> None:
         super().__init__(values)
@@ -112,18 +133,6 @@ class _WatchedDict(dict):
     def _changed(self) -> None:
         self.content = None
         _unseal(self.owner)
-
-    def copy(self):
-        return dict(self)
-
-    def __copy__(self):
-        return dict(self)
-
-    def __deepcopy__(self, memo):
-        return copy.deepcopy(dict(self), memo)
-
-    def __reduce__(self):
-        return dict, (dict(self),)
 
 
 def _watch(cls, methods) -> None:
@@ -202,11 +211,12 @@ def _unseal(task) -> None:
             fields["_approvals_reopened"] = fields["_state"]
 
 
-class _SealedChildren(list):
+class _SealedChildren(_PlainCopies, list):
     """A sealed task's list of child ids: a change in place unseals the task.  Copies
     are plain lists."""
 
     __slots__ = ("task",)
+    _plain = list
 
     def __init__(self, ids=(), task=None) -> None:      # (ids) alone, as SpiffWorkflow's registry rebuilds lists
         super().__init__(ids)
@@ -215,24 +225,12 @@ class _SealedChildren(list):
     def _changed(self) -> None:
         _unseal(self.task)
 
-    def copy(self):
-        return list(self)
-
-    def __copy__(self):
-        return list(self)
-
-    def __deepcopy__(self, memo):
-        return copy.deepcopy(list(self), memo)
-
-    def __reduce__(self):
-        return list, (list(self),)
-
 
 _watch(_SealedChildren, (list.append, list.extend, list.insert, list.remove, list.pop, list.clear, list.sort,
                          list.reverse, list.__setitem__, list.__delitem__, list.__iadd__, list.__imul__))
 
 
-class _TaskMap(dict):
+class _TaskMap(_PlainCopies, dict):
     """An ApprovalWorkflow's tasks by id, which also keeps, in `unsettled` (id() of the
     task -> task: a UUID's hash is Python code), those that are not settled.  A settled
     task is sealed and its text is the one in its row (_mark_stored): nothing of it
@@ -243,6 +241,7 @@ class _TaskMap(dict):
     Copies are plain dicts."""
 
     __slots__ = ("unsettled", "reopens")
+    _plain = dict
 
     def __init__(self, tasks=()) -> None:
         super().__init__(tasks)
@@ -307,18 +306,6 @@ class _TaskMap(dict):
         for task in tasks:
             self._forget(task)
 
-    def copy(self):
-        return dict(self)
-
-    def __copy__(self):
-        return dict(self)
-
-    def __deepcopy__(self, memo):
-        return copy.deepcopy(dict(self), memo)
-
-    def __reduce__(self):
-        return dict, (dict(self),)
-
 
 def _settle(task) -> None:
     """A sealed task of an ApprovalWorkflow whose text is now in its row leaves the
@@ -329,11 +316,15 @@ def _settle(task) -> None:
         fields["_approvals_settled"] = True
 
 
+def _unsettled(tasks: dict):
+    """The tasks of one workflow's map but the settled ones (all of a plain dict's)."""
+    return tasks.unsettled.values() if type(tasks) is _TaskMap else tasks.values()
+
+
 def open_tasks(workflow: BpmnWorkflow):
     """Every task of the instance that may be READY, STARTED or WAITING (or anything
     but finished): all but the settled ones, subprocesses included."""
-    tasks = workflow.tasks
-    own = tasks.unsettled.values() if type(tasks) is _TaskMap else tasks.values()
+    own = _unsettled(workflow.tasks)
     if not workflow.subprocesses:
         return own
     return chain(own, *(sub.tasks.values() for sub in workflow.subprocesses.values()))
@@ -832,8 +823,8 @@ class ApprovalWorkflow(BpmnWorkflow):
         return super()._do_engine_steps(will_complete_task, did_complete_task)
 
     def update_waiting_tasks(self) -> None:
-        waiting, tasks = TaskState.WAITING, self.tasks
-        for task in (tasks.unsettled.values() if type(tasks) is _TaskMap else tasks.values()):
+        waiting = TaskState.WAITING
+        for task in _unsettled(self.tasks):
             if task._state == waiting:
                 super().update_waiting_tasks()
                 return
