@@ -91,6 +91,19 @@ def _settled(workflow) -> list:
     return [t for t in workflow.tasks.values() if id(t) not in workflow.tasks.unsettled]
 
 
+def _settled_chain():
+    """CHAIN with A and B finished and stored until they settle: (workflow, rows, A)."""
+    workflow, rows = _workflow(CHAIN, "chain"), Rows()
+    _store(workflow, rows)
+    for opinion in "ab":
+        _complete_one(workflow, opinion=opinion)
+        _store(workflow, rows)
+    _store(workflow, rows)
+    a = next(t for t in workflow.tasks.values() if t.task_spec.name == "A")
+    assert a in _settled(workflow)
+    return workflow, rows, a
+
+
 def _store(workflow, rows: Rows):
     stored = dump_stored(workflow)
     rows.apply(stored)
@@ -178,14 +191,7 @@ def test_rounds_settle_and_the_rows_still_spell_the_case():
 
 @pytest.mark.parametrize("change", SEALED_CHANGES.values(), ids=SEALED_CHANGES.keys())
 def test_every_change_to_a_settled_task_unsettles_it_and_reaches_its_row(change):
-    workflow, rows = _workflow(CHAIN, "chain"), Rows()
-    _store(workflow, rows)
-    a = _complete_one(workflow, opinion="a")
-    _store(workflow, rows)
-    _complete_one(workflow, opinion="b")
-    _store(workflow, rows)
-    _store(workflow, rows)
-    assert a in _settled(workflow)
+    workflow, rows, a = _settled_chain()
     state = a._state
     change(a)
     assert id(a) in workflow.tasks.unsettled
@@ -198,12 +204,7 @@ def test_a_dropped_task_loses_its_row_while_others_stay_settled(name):
     """B is settled; C (READY) is not.  Dropping either (with what follows it) deletes
     their rows and no other, while the tasks before them stay settled (A, when C goes)
     or not (A is unsealed as its children change, when B goes)."""
-    workflow, rows = _workflow(CHAIN, "chain"), Rows()
-    _store(workflow, rows)
-    for opinion in "ab":
-        _complete_one(workflow, opinion=opinion)
-        _store(workflow, rows)
-    _store(workflow, rows)
+    workflow, rows, _ = _settled_chain()
     assert {t.task_spec.name for t in _settled(workflow)} >= {"A", "B"}
     dropped = next(t for t in workflow.tasks.values() if t.task_spec.name == name)
     gone = [str(t.id) for t in dropped]                   # it and its descendants
@@ -220,14 +221,7 @@ def test_a_settled_task_taken_out_and_put_back_gets_its_row_again(monkeypatch):
     """Not SpiffWorkflow's way, but a map's: while A is out, B's parent is missing and
     no serialization of the workflow is right, so the check mode waits for A's return."""
     monkeypatch.setattr(workflows, "CHECK_STATE", False)
-    workflow, rows = _workflow(CHAIN, "chain"), Rows()
-    _store(workflow, rows)
-    for opinion in "ab":
-        _complete_one(workflow, opinion=opinion)
-        _store(workflow, rows)
-    _store(workflow, rows)
-    a = next(t for t in workflow.tasks.values() if t.task_spec.name == "A")
-    assert a in _settled(workflow)
+    workflow, rows, a = _settled_chain()
     workflow.tasks.pop(a.id)                              # not _remove_task: its children stay
     stored = dump_stored(workflow)
     assert stored.deletes == [str(a.id)]
@@ -242,14 +236,7 @@ def test_a_settled_task_replaced_under_its_id_and_put_back_gets_its_row_again(mo
     row when it is the one in the map."""
     from SpiffWorkflow.task import Task
     monkeypatch.setattr(workflows, "CHECK_STATE", False)
-    workflow, rows = _workflow(CHAIN, "chain"), Rows()
-    _store(workflow, rows)
-    for opinion in "ab":
-        _complete_one(workflow, opinion=opinion)
-        _store(workflow, rows)
-    _store(workflow, rows)
-    a = next(t for t in workflow.tasks.values() if t.task_spec.name == "A")
-    assert a in _settled(workflow)
+    workflow, rows, a = _settled_chain()
     twin = Task(workflow, a.task_spec, state=a._state, id=a.id)        # puts itself in the map
     twin._parent, twin._children = a._parent, list(a._children)
     twin.data, twin.internal_data = {**a.data, "opinion": "replaced"}, dict(a.internal_data)
