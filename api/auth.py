@@ -9,6 +9,7 @@ import logging
 
 from flask import current_app, g, request
 
+from engine.db import reading
 from engine.errors import Unauthorized
 from engine.identity import LOCKED, Login, Principal, authenticate_token, check_password, record_login
 from engine.variables import format_date
@@ -43,7 +44,7 @@ def authenticate() -> None:
         login = password_login(user_id, password)
         found = login.principal
     elif scheme.lower() == "bearer" and credentials:
-        with engine().db.connect() as conn:
+        with reading(engine().db) as conn:
             found = authenticate_token(conn, credentials.strip())
     else:
         raise Unauthorized("authentication required: send HTTP Basic credentials or a Bearer token")
@@ -59,7 +60,7 @@ def password_login(user_id: str, password: str) -> Login:
     change) and write what the attempt changes.  The check runs on a bare connection, not
     a unit of work: two Core statements need no ORM session, and every request pays for
     this (bench/bench_http.py)."""
-    with engine().db.connect() as conn:
+    with reading(engine().db) as conn:
         login = check_password(conn, user_id, password)
     return settle_login(user_id, login) if login.needs_writing else login
 

@@ -44,7 +44,7 @@ class Engine:
             listener(due)
 
     def uow(self, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self._write if write else self._read, self)
+        return UnitOfWork(self._write if write else self._read, self, write)
 
     def close(self) -> None:
         if self.checkpointer is not None:

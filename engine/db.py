@@ -339,12 +339,39 @@ def check_migrated(engine: Engine, url: str) -> None:
             "run `python app.py migrate` (make run does this) and start again")
 
 
-class UnitOfWork:
-    """A session in one transaction; commit explicitly, anything else rolls back."""
+@contextmanager
+def reading(engine: Engine) -> Iterator:
+    """A bare connection for reads that ends its transaction with COMMIT when nothing
+    went wrong (ROLLBACK otherwise, by the pool).  psycopg drops the statements it has
+    prepared on a connection at every rollback (see UnitOfWork); the pool's own reset
+    then finds nothing to roll back."""
+    with engine.connect() as conn:
+        yield conn
+        if conn.in_transaction():
+            conn.commit()
+            return
+        try:                             # statements on the driver's cursor (engine/fastsql.py)
+            conn.connection.dbapi_connection.commit()
+        except conn.dialect.loaded_dbapi.Error as err:
+            # the SQLAlchemy error a Core COMMIT raises; a cut connection is invalidated
+            conn._handle_dbapi_exception(err, "COMMIT", None, None, None)
 
-    def __init__(self, session_factory: sessionmaker, engine_ctx=None) -> None:
+
+class UnitOfWork:
+    """A session in one transaction; commit explicitly, anything else rolls back.
+
+    A reading unit (`write=False`) that ends without an error and holds no ORM change
+    ends with COMMIT instead: the same for a transaction that wrote nothing, but psycopg
+    drops every statement it has prepared on a connection when it sees a ROLLBACK
+    (psycopg/_preparing.py), and then sends DEALLOCATE ALL before the next statement.
+    With every GET and every request's authentication (`reading`) ending that way, no
+    statement stayed prepared on PostgreSQL: each was parsed and planned again, with one
+    round trip more per request."""
+
+    def __init__(self, session_factory: sessionmaker, engine_ctx=None, write: bool = True) -> None:
         self._factory = session_factory
         self.ctx = engine_ctx
+        self.write = write
         self.session: Session | None = None
         self.after_commit: list = []
 
@@ -353,11 +380,16 @@ class UnitOfWork:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        session = self.session
         try:
-            if self.session.in_transaction():
-                self.session.rollback()
+            if session.in_transaction():
+                if (exc_type is None and not self.write
+                        and not (session.new or session.dirty or session.deleted)):
+                    session.commit()
+                else:
+                    session.rollback()
         finally:
-            self.session.close()
+            session.close()
 
     def commit(self) -> None:
         self.session.commit()
