@@ -74,14 +74,18 @@ def complete_tasks(server: harness.Server, tasks: list[tuple[str, str]], threads
 
 def http_round(server: harness.Server, cases: int, threads: int, key: str = workload.REVIEW_KEY,
                forms: bool = False) -> tuple[harness.Round, harness.Round]:
-    """(starts, completions) of one round; the completions carry the server's CPU while
-    they ran, and its context switches over the whole round."""
+    """(starts, completions) of one round; the completions carry the CPU that the server,
+    PostgreSQL (when local) and this client spent while they ran, and the server's
+    context switches over the whole round."""
     switches = server.context_switches()
     starts, ids = start_cases(server, key, cases, threads)
     order = open_tasks(server, ids)
-    cpu = server.cpu_seconds()
+    cpu, pg_cpu, client_cpu = server.cpu_seconds(), harness.postgres_cpu_seconds(), harness.client_cpu_seconds()
     completions = complete_tasks(server, order, threads, forms)
     completions.cpu = server.cpu_seconds() - cpu
+    completions.client_cpu = harness.client_cpu_seconds() - client_cpu
+    if pg_cpu is not None and "postgresql" in server.database_url:
+        completions.pg_cpu = harness.postgres_cpu_seconds() - pg_cpu
     completions.switches = server.context_switches() - switches
     return starts, completions
 

@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/bench_scaleout.py [--quick] [--pg URL]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -37,19 +38,29 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
                                   workers={"1 worker": 1, "2 workers": 2})
     table = harness.Table(f"Scale-out on PostgreSQL: gunicorn workers, {THREADS} client threads",
                           ["server", "instances/s", "completions/s", "complete p50 ms", "complete p99 ms",
+                           "server CPU ms", "PostgreSQL CPU ms", "client CPU ms", "cores busy",
                            "peak RSS per worker MB"])
-    one = None
+    cores = os.cpu_count() or 1
     for label, _ in stores:
         r = data["results"][(label, THREADS)]
-        one = one or r["completions"]["rate"]
-        table.rows.append([label, r["starts"]["rate"], r["completions"]["rate"], r["completions"]["p50"],
-                           r["completions"]["p99"], data["memory"][label]["worker_peak"]])
-    two = data["results"][("2 workers", THREADS)]["completions"]["rate"]
+        c = r["completions"]
+        busy = c["rate"] * (c["cpu_ms"] + c["pg_cpu_ms"] + c["client_cpu_ms"]) / 1000
+        table.rows.append([label, r["starts"]["rate"], c["rate"], c["p50"], c["p99"], c["cpu_ms"], c["pg_cpu_ms"],
+                           c["client_cpu_ms"], busy, data["memory"][label]["worker_peak"]])
+    one, two = (data["results"][(label, THREADS)]["completions"] for label in ("1 worker", "2 workers"))
     first = data["results"][("1 worker", THREADS)]["starts"]["rate"]
     second = data["results"][("2 workers", THREADS)]["starts"]["rate"]
-    table.metrics.update(completions=two / one, starts=second / first)
-    table.notes.append(f"2 workers / 1 worker: completions {two / one:.2f}×, instance starts {second / first:.2f}× "
-                       f"(goal ≥ 1.6×). Median of {rounds} alternating rounds of {cases} cases.")
+    # every completion costs the machine server + PostgreSQL + client CPU; `cores` of them
+    # can give no more completions a second than this, however many workers serve
+    ceiling = cores * 1000 / (two["cpu_ms"] + two["pg_cpu_ms"] + two["client_cpu_ms"])
+    table.metrics.update(completions=two["rate"] / one["rate"], starts=second / first,
+                         ceiling=ceiling / one["rate"])
+    table.notes.append(f"2 workers / 1 worker: completions {two['rate'] / one['rate']:.2f}×, instance starts "
+                       f"{second / first:.2f}× (goal ≥ 1.6×). Median of {rounds} alternating rounds of {cases} cases.")
+    table.notes.append(
+        f"CPU ms per completion while the completions ran: the server's workers, every PostgreSQL process on "
+        f"this machine, and the client (this process). The {cores} cores cannot give more than "
+        f"{ceiling:,.0f} completions/s at the two-worker costs, {ceiling / one['rate']:.2f}× the one-worker rate.")
     return [table]
 
 

@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -51,6 +52,8 @@ class Round:
     latencies: list = field(default_factory=list)
     cpu: float | None = None           # CPU seconds the server's processes spent on it, where measured
     switches: int | None = None        # context switches of the server's threads over the whole round, where measured
+    pg_cpu: float | None = None        # CPU seconds of the local PostgreSQL server's processes, where measured
+    client_cpu: float | None = None    # CPU seconds of this process (the load's client threads), where measured
 
     @property
     def rate(self) -> float:
@@ -66,7 +69,36 @@ def summarize(rounds: list[Round]) -> dict:
                              or [float("nan")]),
             "switches": median([r.switches / r.ops for r in rounds if r.switches is not None and r.ops]
                                or [float("nan")]),
+            "pg_cpu_ms": median([r.pg_cpu / r.ops * 1000 for r in rounds if r.pg_cpu is not None and r.ops]
+                                or [float("nan")]),
+            "client_cpu_ms": median([r.client_cpu / r.ops * 1000 for r in rounds
+                                     if r.client_cpu is not None and r.ops] or [float("nan")]),
             "rounds": len(rounds)}
+
+
+def client_cpu_seconds() -> float:
+    """User + system CPU time of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postgres_cpu_seconds() -> float | None:
+    """User + system CPU time of every `postgres` process on this machine (the server,
+    its backends and its background writers), or None when none is visible (a server on
+    another host)."""
+    ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name == "postgres" or name.startswith("postgres:"):
+            seen = True
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total if seen else None
 
 
 # --- databases ------------------------------------------------------------------------
