@@ -73,9 +73,19 @@ def test_listeners_of_sqlalchemys_cursor_event_see_the_statements(db):
     sa.event.listen(db, "before_cursor_execute", lambda conn, cur, sql, params, ctx, many: seen.append((sql, many)))
     with Session(db) as session:
         _BY_INSTANCE.execute(session, {"instance_id": "x"})
-        _INSERT.executemany(session, [dict(instance_id="x", seq=1, at=AT, kind="K", payload={})])
+        _INSERT.executemany(session, [dict(instance_id="x", seq=n, at=AT, kind="K", payload={}) for n in (1, 2)])
     assert any("FROM audit_event" in sql and not many for sql, many in seen)
     assert any(sql.startswith("INSERT INTO audit_event") and many for sql, many in seen)
+
+
+def test_executemany_of_one_row_runs_it_as_one_execute(db):
+    seen = []
+    sa.event.listen(db, "before_cursor_execute", lambda conn, cur, sql, params, ctx, many: seen.append((many, params)))
+    with Session(db) as session:
+        _INSERT.executemany(session, [dict(instance_id="one", seq=1, at=AT, kind="K", payload={"a": 1})])
+        rows = _BY_INSTANCE.execute(session, {"instance_id": "one"}).all()
+    assert [many for many, _ in seen[:1]] == [False]          # one statement, not the driver's executemany
+    assert [(r.seq, r.kind, r.payload) for r in rows] == [(1, "K", {"a": 1})]
 
 
 def test_statements_it_cannot_run_faithfully_are_refused_when_compiled(db):
