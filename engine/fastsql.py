@@ -196,8 +196,9 @@ def _cursor(conn: Connection, sql: str, args, many: bool):
 def _connection(target: Session | Connection) -> Connection:
     """A session's connection (in its transaction, begun if need be), or a bare
     connection as it is: a statement there runs in the driver's own transaction handling
-    (SQLite: on its own; PostgreSQL: in the transaction the driver opens, which the
-    pool rolls back when the connection is returned).  A session's is looked up once per
+    (SQLite: on its own; PostgreSQL: in the transaction the driver opens, which
+    `engine.db.reading` commits, or else the pool rolls back when the connection is
+    returned).  A session's is looked up once per
     transaction (`Session.connection()` costs as much as running a small statement)."""
     if not isinstance(target, Session):
         return target
