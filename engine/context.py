@@ -6,7 +6,7 @@ from .calendars import CalendarStore
 from .clock import clock
 from .configs import ConfigCache
 from .config import Settings
-from .db import UnitOfWork, WalCheckpointer, check_migrated, make_engine, session_factories
+from .db import UnitOfWork, WalCheckpointer, check_migrated, commits_reads, make_engine, session_factories
 from .definitions import Definitions
 from .expressions import expression_functions
 from .identity import AuditThrottle
@@ -25,6 +25,7 @@ class Engine:
         if check_schema:
             check_migrated(self.db, settings.database_url)
         self._read, self._write = session_factories(self.db)
+        self._commit_reads = commits_reads(self.db)
         self.checkpointer = WalCheckpointer.for_engine(self.db)             # SQLite files only
         self.definitions = Definitions()
         self.calendars = CalendarStore(self)
@@ -44,7 +45,7 @@ class Engine:
             listener(due)
 
     def uow(self, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self._write if write else self._read, self, write)
+        return UnitOfWork(self._write, self) if write else UnitOfWork(self._read, self, self._commit_reads)
 
     def close(self) -> None:
         if self.checkpointer is not None:

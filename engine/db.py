@@ -19,7 +19,7 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import ROOT
@@ -304,8 +304,10 @@ def _sqlite_checkin(_dbapi_conn, record) -> None:
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker, sessionmaker]:
-    """(read, write) session factories; writes are marked for `_sqlite_begin`."""
-    read = sessionmaker(bind=engine, expire_on_commit=False)
+    """(read, write) session factories; writes are marked for `_sqlite_begin`, reads on
+    PostgreSQL are READ ONLY."""
+    read = sessionmaker(bind=engine.execution_options(**READ_ONLY) if commits_reads(engine) else engine,
+                        expire_on_commit=False)
     write = sessionmaker(bind=engine.execution_options(write=True), expire_on_commit=False)
     return read, write
 
@@ -339,39 +341,58 @@ def check_migrated(engine: Engine, url: str) -> None:
             "run `python app.py migrate` (make run does this) and start again")
 
 
+# psycopg drops every statement it has prepared on a connection when it rolls back
+# (psycopg/_preparing.py) and sends DEALLOCATE ALL before the next statement.  With every
+# GET and every request's authentication ending with ROLLBACK, no statement stayed
+# prepared on PostgreSQL: each was parsed and planned again, one round trip more per
+# request (bench/bench_scaleout.py: 1.1-1.4 ms of PostgreSQL CPU per completion, 0.65-0.8
+# after).  So on PostgreSQL a reading transaction is READ ONLY (PostgreSQL refuses any
+# write in it) and one that went well ends with COMMIT.  SQLite has no such cache: its
+# reads end as before.
+READ_ONLY = {"postgresql_readonly": True}
+
+
+def commits_reads(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
 @contextmanager
 def reading(engine: Engine) -> Iterator:
-    """A bare connection for reads that ends its transaction with COMMIT when nothing
-    went wrong (ROLLBACK otherwise, by the pool).  psycopg drops the statements it has
-    prepared on a connection at every rollback (see UnitOfWork); the pool's own reset
-    then finds nothing to roll back."""
+    """A bare connection for reads.  On PostgreSQL it is read-only and its transaction
+    ends with COMMIT when nothing went wrong; otherwise, and on SQLite, the pool rolls it
+    back.  A connection cut under that COMMIT is dropped: the reads were done."""
+    commit = commits_reads(engine)
     with engine.connect() as conn:
+        if commit:
+            conn.execution_options(**READ_ONLY)
         yield conn
-        if conn.in_transaction():
-            conn.commit()
+        if not commit:
             return
-        try:                             # statements on the driver's cursor (engine/fastsql.py)
-            conn.connection.dbapi_connection.commit()
-        except conn.dialect.loaded_dbapi.Error as err:
-            # the SQLAlchemy error a Core COMMIT raises; a cut connection is invalidated
-            conn._handle_dbapi_exception(err, "COMMIT", None, None, None)
+        try:
+            if conn.in_transaction():
+                conn.commit()
+                return
+            try:                         # statements on the driver's cursor (engine/fastsql.py)
+                conn.connection.dbapi_connection.commit()
+            except conn.dialect.loaded_dbapi.Error as err:
+                # SQLAlchemy's error, as a Core COMMIT raises it; a cut connection is invalidated
+                conn._handle_dbapi_exception(err, "COMMIT", None, None, None)
+        except DBAPIError as err:
+            if not err.connection_invalidated:
+                raise
 
 
 class UnitOfWork:
     """A session in one transaction; commit explicitly, anything else rolls back.
 
-    A reading unit (`write=False`) that ends without an error and holds no ORM change
-    ends with COMMIT instead: the same for a transaction that wrote nothing, but psycopg
-    drops every statement it has prepared on a connection when it sees a ROLLBACK
-    (psycopg/_preparing.py), and then sends DEALLOCATE ALL before the next statement.
-    With every GET and every request's authentication (`reading`) ending that way, no
-    statement stayed prepared on PostgreSQL: each was parsed and planned again, with one
-    round trip more per request."""
+    A reading unit (`write=False`) on PostgreSQL is READ ONLY, and ends with COMMIT when
+    it exits without an error, in a transaction still usable, holding no ORM change (see
+    READ_ONLY above); anything else rolls back."""
 
-    def __init__(self, session_factory: sessionmaker, engine_ctx=None, write: bool = True) -> None:
+    def __init__(self, session_factory: sessionmaker, engine_ctx=None, commit_clean: bool = False) -> None:
         self._factory = session_factory
         self.ctx = engine_ctx
-        self.write = write
+        self.commit_clean = commit_clean
         self.session: Session | None = None
         self.after_commit: list = []
 
@@ -382,8 +403,9 @@ class UnitOfWork:
     def __exit__(self, exc_type, exc, tb) -> None:
         session = self.session
         try:
-            if session.in_transaction():
-                if (exc_type is None and not self.write
+            transaction = session.get_transaction()
+            if transaction is not None:
+                if (self.commit_clean and exc_type is None and transaction.is_active
                         and not (session.new or session.dirty or session.deleted)):
                     session.commit()
                 else:

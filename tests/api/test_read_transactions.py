@@ -1,25 +1,32 @@
-"""Reading ends with COMMIT, so PostgreSQL keeps the statements psycopg prepared.
+"""Reading ends with COMMIT on PostgreSQL, so it keeps the statements psycopg prepared,
+and a reading transaction there is READ ONLY, so that COMMIT can never keep a write.
 
 psycopg forgets every prepared statement of a connection at each rollback and sends
 DEALLOCATE ALL before the next statement.  A request's authentication and every reading
 unit of work used to end that way, so on PostgreSQL no statement stayed prepared and each
 was parsed and planned again (bench/bench_scaleout.py: 1.1-1.4 ms of PostgreSQL CPU per
-completion before, 0.65-0.8 ms after).  A reading unit that holds an ORM change, or that
-failed, still rolls back.  Storage test: SQLite and PostgreSQL."""
+completion before, 0.65-0.8 ms after).  A reading unit that failed, or holds an ORM
+change, still rolls back; SQLite's reads end as before.  Storage test: SQLite and
+PostgreSQL."""
 from __future__ import annotations
 
 import collections
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from engine.db import reading
+from engine.fastsql import Statement
 from engine.models import User
+
+_RENAME = Statement(sa.update(User.__table__).where(User.__table__.c.id == sa.bindparam("user_id"))
+                    .values(first_name=sa.bindparam("name")))
 
 
 @pytest.fixture
 def commands(engine):
-    """Transaction commands (BEGIN, COMMIT, ROLLBACK, DEALLOCATE ALL) psycopg sends."""
+    """Transaction commands (BEGIN ..., COMMIT, ROLLBACK, DEALLOCATE ALL) psycopg sends."""
     if engine.db.dialect.name != "postgresql":
         pytest.skip("psycopg's prepared statements are PostgreSQL's")
     from psycopg import _connection_base
@@ -36,17 +43,29 @@ def commands(engine):
 
 
 def _prepared(engine) -> int:
-    with engine.db.connect() as conn:
+    """Statements prepared on the connection the pool hands out next (the requests
+    below run one at a time, so they share one)."""
+    with reading(engine.db) as conn:
         return conn.execute(sa.text("SELECT count(*) FROM pg_prepared_statements")).scalar()
 
 
+def _first_name(engine) -> str | None:
+    with engine.uow(write=False) as uow:
+        return uow.session.execute(sa.select(User.first_name).where(User.id == "admin")).scalar()
+
+
 def test_requests_keep_the_statements_prepared(client, engine, commands):
+    clerk = client.create_user("clerk", ["window"])
+    token = clerk.post("/api/v1/tokens", json={"label": "window pc"}).get_json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
     assert client.get("/engine-rest/task").status_code == 200
     commands.clear()
     for _ in range(8):
-        assert client.get("/engine-rest/task").status_code == 200
+        assert client.get("/engine-rest/task").status_code == 200                  # Basic
         assert client.get("/engine-rest/process-instance").status_code == 200
-    assert commands["COMMIT"] >= 16 and commands["ROLLBACK"] == 0 and commands["DEALLOCATE ALL"] == 0, commands
+        assert client.http.get("/engine-rest/task", headers=bearer).status_code == 200   # Bearer
+    assert commands["ROLLBACK"] == 0 and commands["DEALLOCATE ALL"] == 0, commands
+    assert commands["BEGIN READ ONLY"] >= 24 and commands["COMMIT"] >= 24, commands
     assert _prepared(engine) >= 1
 
 
@@ -62,26 +81,79 @@ def test_a_failed_command_still_rolls_back_and_prepares_again(client, engine, co
 
 def test_a_reading_unit_with_an_orm_change_rolls_it_back(engine):
     with engine.uow(write=False) as uow:
-        admin = uow.session.get(User, "admin")
-        admin.first_name = "changed while reading"
+        uow.session.get(User, "admin").first_name = "changed while reading"
+    assert _first_name(engine) != "changed while reading"
+
+
+@pytest.mark.parametrize("how", ["flush", "core", "fastsql"])
+def test_a_write_in_a_reading_unit_never_reaches_the_database(engine, how):
+    """Refused on PostgreSQL (READ ONLY), rolled back on SQLite, even when the unit
+    exits cleanly after it."""
+    refused = engine.db.dialect.name == "postgresql"
     with engine.uow(write=False) as uow:
-        assert uow.session.get(User, "admin").first_name != "changed while reading"
+        try:
+            if how == "flush":
+                uow.session.get(User, "admin").first_name = f"{how} while reading"
+                uow.session.flush()
+            elif how == "core":
+                uow.session.execute(sa.update(User).where(User.id == "admin").values(first_name=f"{how} while reading"))
+            else:
+                _RENAME.execute(uow.session, {"user_id": "admin", "name": f"{how} while reading"})
+        except sa.exc.DBAPIError as err:
+            assert refused and "read-only transaction" in str(err)
+        else:
+            assert not refused
+    assert _first_name(engine) != f"{how} while reading"
+
+
+def test_a_reading_unit_whose_flush_failed_ends_without_a_new_error(engine):
+    """The flush's error is caught inside the unit; leaving it must not raise (a COMMIT of
+    the failed transaction would)."""
+    with engine.uow(write=False) as uow:
+        uow.session.add(User(id="admin", password_hash="x", credentials_version=1))      # the id exists
+        with pytest.raises(sa.exc.DBAPIError):
+            uow.session.flush()
+    assert _first_name(engine) is None or _first_name(engine) != "x"
 
 
 def test_a_reading_unit_that_failed_rolls_back(engine):
     with pytest.raises(RuntimeError):
         with engine.uow(write=False) as uow:
-            uow.session.get(User, "admin").first_name = "changed, then failed"
-            uow.session.flush()                          # sent to the database, not committed
+            uow.session.get(User, "admin")
             raise RuntimeError("the request failed")
-    with engine.uow(write=False) as uow:
-        assert uow.session.get(User, "admin").first_name != "changed, then failed"
+    with engine.uow(write=False) as uow:               # the pool handed the connection out again, usable
+        assert uow.session.get(User, "admin") is not None
 
 
-def test_a_bare_reading_connection_rolls_back_on_error(engine):
-    with pytest.raises(RuntimeError):
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_bare_reading_connection_keeps_no_write(engine, fail):
+    refused = engine.db.dialect.name == "postgresql"
+    try:
         with reading(engine.db) as conn:
             conn.execute(sa.text("UPDATE app_user SET first_name = 'bare write' WHERE id = 'admin'"))
-            raise RuntimeError("the check failed")
-    with engine.uow(write=False) as uow:
-        assert uow.session.get(User, "admin").first_name != "bare write"
+            if fail:
+                raise RuntimeError("the check failed")
+    except sa.exc.DBAPIError as err:
+        assert refused and "read-only transaction" in str(err)
+    except RuntimeError:
+        assert fail and not refused
+    else:
+        assert not fail and not refused
+    assert _first_name(engine) != "bare write"
+
+
+def test_a_connection_cut_under_the_reading_commit_is_dropped_quietly(engine):
+    if engine.db.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no connections to cut")
+    admin = sa.create_engine(engine.settings.database_url)
+    try:
+        with reading(engine.db) as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            with Session(admin) as other:
+                assert other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+                other.commit()
+        # the read was done: no error, and the pool hands out a working connection next
+        with reading(engine.db) as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        admin.dispose()

@@ -106,7 +106,8 @@ def test_two_commands_on_one_instance_the_second_to_save_gets_a_conflict(engine)
     """Commands lock the instance row first, so concurrent ones queue; the version check is
     the second line of defence, for a command that read the instance without the lock."""
     record = _deploy_simple(engine)
-    first, second = engine.uow(), engine.uow(write=False)      # a read-started UoW can interleave on SQLite
+    # a read-started UoW can interleave on SQLite; PostgreSQL's reading units are READ ONLY
+    first, second = engine.uow(), engine.uow(write=engine.db.dialect.name == "postgresql")
     with first, second:
         a = runtime.open_instance(first, record.id, identity.SYSTEM)
         b = runtime.open_instance(second, record.id, identity.SYSTEM, lock=None)
