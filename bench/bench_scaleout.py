@@ -41,10 +41,14 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
                            "server CPU ms", "PostgreSQL CPU ms", "client CPU ms", "cores busy",
                            "peak RSS per worker MB"])
     cores = os.cpu_count() or 1
+
+    def machine_ms(c: dict) -> float:           # CPU of every process per completion
+        return c["cpu_ms"] + c["pg_cpu_ms"] + c["client_cpu_ms"]
+
     for label, _ in stores:
         r = data["results"][(label, THREADS)]
         c = r["completions"]
-        busy = c["rate"] * (c["cpu_ms"] + c["pg_cpu_ms"] + c["client_cpu_ms"]) / 1000
+        busy = c["rate"] * machine_ms(c) / 1000
         table.rows.append([label, r["starts"]["rate"], c["rate"], c["p50"], c["p99"], c["cpu_ms"], c["pg_cpu_ms"],
                            c["client_cpu_ms"], busy, data["memory"][label]["worker_peak"]])
     one, two = (data["results"][(label, THREADS)]["completions"] for label in ("1 worker", "2 workers"))
@@ -52,7 +56,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     second = data["results"][("2 workers", THREADS)]["starts"]["rate"]
     # every completion costs the machine server + PostgreSQL + client CPU; `cores` of them
     # can give no more completions a second than this, however many workers serve
-    ceiling = cores * 1000 / (two["cpu_ms"] + two["pg_cpu_ms"] + two["client_cpu_ms"])
+    ceiling = cores * 1000 / machine_ms(two)
     table.metrics.update(completions=two["rate"] / one["rate"], starts=second / first,
                          ceiling=ceiling / one["rate"])
     table.notes.append(f"2 workers / 1 worker: completions {two['rate'] / one['rate']:.2f}×, instance starts "

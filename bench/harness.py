@@ -82,23 +82,23 @@ def client_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _process_cpu(pid) -> tuple[str, float] | None:
+    """(name, user + system CPU seconds so far) of a process, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def postgres_cpu_seconds() -> float | None:
     """User + system CPU time of every `postgres` process on this machine (the server,
     its backends and its background writers), or None when none is visible (a server on
     another host)."""
-    ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0.0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        if name == "postgres" or name.startswith("postgres:"):
-            seen = True
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total if seen else None
+    found = [cpu for cpu in map(_process_cpu, (e.name for e in Path("/proc").iterdir() if e.name.isdigit()))
+             if cpu is not None and (cpu[0] == "postgres" or cpu[0].startswith("postgres:"))]
+    return sum(seconds for _, seconds in found) if found else None
 
 
 # --- databases ------------------------------------------------------------------------
@@ -209,15 +209,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the worker processes so far (the master only watches)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for pid in _children(self.proc.pid):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
+        return sum(cpu[1] for cpu in map(_process_cpu, _children(self.proc.pid)) if cpu is not None)
 
     def context_switches(self) -> int:
         """Voluntary and involuntary context switches of every thread of the worker processes so far."""
