@@ -60,6 +60,17 @@ def sqlite_url(tmp_path_factory):
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request, tmp_path):
+    """An empty, unmigrated database of the test's own (a migration test moves it
+    between schema versions): a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migration.db'}"
+        return
+    with pg_schema("m") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request):
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")

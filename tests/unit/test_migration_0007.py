@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -14,17 +13,7 @@ from engine.config import Settings
 from engine.context import Engine
 from engine.db import alembic_config, migrate
 from engine.workflows import dump_state
-from tests.conftest import pg_schema
 from tests.unit.test_state_rows import BRANCHES, _complete, _peek, _start, _stored
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def own_database(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    with pg_schema("m") as url:
-        yield url
 
 
 def test_a_case_in_rows_survives_a_downgrade_and_the_upgrade_after(own_database, monkeypatch):

@@ -11,19 +11,9 @@ from alembic import command
 from engine.config import Settings
 from engine.context import Engine
 from engine.db import alembic_config, migrate
-from tests.conftest import pg_schema
 from tests.unit.test_state_rows import BRANCHES, _complete, _start
 
 NOTE = {"note": "审批意见：材料齐全，符合法定条件。" * 800}        # a document well over PostgreSQL's 2 KB
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def own_database(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    with pg_schema("m") as url:
-        yield url
 
 
 def _compression(db, instance_id: str) -> tuple[str, str]:
