@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import secrets
 import threading
 import uuid
@@ -1019,12 +1020,13 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
     keeps them in instance_task) gets them from `fetch_rows()`: rows (task_id,
     workflow_id, seq, body) in seq order; a document stored whole (a small case, or one
     stored before instance_task) needs none.  `keep_texts` (for a command, which dumps
-    it again): the tasks keep what they were loaded from, so the next dump uses those
-    texts instead of converting the tasks again (a case restored for every command,
-    bench/bench_flatness.py "cache off")."""
-    dct = json.loads(state_json)
+    it again): the tasks keep the texts they were loaded from, so the next dump uses
+    them instead of converting and encoding the tasks again (a case restored for every
+    command: bench/bench_overhead.py and bench/bench_flatness.py "cache off")."""
+    dct, texts = _loads_keeping_tasks(state_json) if keep_texts else (json.loads(state_json), None)
     task_rows = fetch_rows() if fetch_rows is not None and not dct["tasks"] else None
-    texts = put_rows(dct, task_rows) if task_rows else None
+    if task_rows:
+        texts = put_rows(dct, task_rows)
     migrated = dct.get(SERIALIZER.VERSION_KEY) != SERIALIZER.VERSION
     SERIALIZER.migrate(dct)
     dct["spec"] = spec                          # objects pass through restore unchanged
@@ -1037,15 +1039,97 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
     workflow.script_engine = script_engine     # not serialized: re-attach every time
     if keep_texts:
         # a text is the task's JSON as converting it now would give, unless migrated
-        _keep_loaded(workflow, texts if texts is not None and not migrated else dct["tasks"])
-        for sub_id, sub in workflow.subprocesses.items():
-            loaded = dct["subprocesses"].get(str(sub_id))
+        stored = bool(task_rows) and not migrated
+        for sub, loaded in chain([(workflow, dct)], ((sub, dct["subprocesses"].get(str(sub_id)))
+                                                     for sub_id, sub in workflow.subprocesses.items())):
             if loaded is not None:
-                _keep_loaded(sub, texts if texts is not None and not migrated else loaded["tasks"])
+                _keep_loaded(sub, texts if texts is not None and not migrated else loaded["tasks"], stored)
     if task_rows:
         workflow._approvals_stored = {uuid.UUID(task_id): (seq, body) for task_id, _, seq, body in task_rows}
         workflow._approvals_next_seq = task_rows[-1][2] + 1
     return workflow
+
+
+_SCAN = json.JSONDecoder().scan_once          # json.loads's own scanner (C): a value at an index
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _loads_keeping_tasks(text: str) -> tuple[dict, dict | None]:
+    """json.loads(text) of a state document, and each task's text in it (task id -> the
+    JSON text of its dict, as the document has it).  The text is what encoding the dict
+    again would give: SpiffWorkflow's encoder wrote it (dump_state, dump_stored), and
+    json reads back what it writes.  Encoding the ~30 tasks a five-department review
+    does not change in a command was an eighth of a command on a case restored from its
+    document (bench/bench_overhead.py "cache off").  A document this cannot walk is left
+    to json.loads (and its error), with no texts."""
+    texts: dict = {}
+
+    def workflow_member(key: str, idx: int):
+        if key == "tasks" and text.startswith("{", idx):
+            return _task_texts(text, idx, texts)
+        return _SCAN(text, idx)
+
+    def top_member(key: str, idx: int):
+        if key == "subprocesses" and text.startswith("{", idx):
+            return _json_object(text, idx, lambda _, at: _json_object(text, at, workflow_member))
+        return workflow_member(key, idx)
+    try:
+        dct, end = _json_object(text, _SPACE.match(text).end(), top_member)
+        if _SPACE.match(text, end).end() == len(text) and type(dct) is dict:
+            return dct, texts
+    except (ValueError, IndexError, StopIteration):   # StopIteration: the scanner found no value
+        pass
+    return json.loads(text), None
+
+
+def _json_object(text: str, idx: int, member: Callable) -> tuple[dict, int]:
+    """The JSON object at text[idx] and the index after it; `member(key, index)` reads
+    each value as (value, end)."""
+    if text[idx] != "{":
+        raise ValueError("not an object")
+    out: dict = {}
+    idx = _SPACE.match(text, idx + 1).end()
+    if text[idx] == "}":
+        return out, idx + 1
+    while True:
+        if text[idx] != '"':
+            raise ValueError("not a key")
+        key, idx = json.decoder.scanstring(text, idx + 1)
+        idx = _SPACE.match(text, idx).end()
+        if text[idx] != ":":
+            raise ValueError("no colon")
+        out[key], idx = member(key, _SPACE.match(text, idx + 1).end())
+        idx = _SPACE.match(text, idx).end()
+        if text[idx] == "}":
+            return out, idx + 1
+        if text[idx] != ",":
+            raise ValueError("no comma")
+        idx = _SPACE.match(text, idx + 1).end()
+
+
+def _task_texts(text: str, idx: int, texts: dict) -> tuple[dict, int]:
+    """A "tasks" mapping at text[idx], as SpiffWorkflow's encoder writes it ('"<id>":
+    <task>' joined by ', '), recording each task's text; anything else raises ValueError."""
+    out: dict = {}
+    if text.startswith("{}", idx):
+        return out, idx + 2
+    idx += 1
+    while True:
+        if text[idx] != '"':
+            raise ValueError("not a task id")
+        close = text.index('"', idx + 1)
+        key = text[idx + 1:close]
+        if "\\" in key or not text.startswith(": ", close + 1):
+            raise ValueError("not a task id")
+        start = close + 3
+        out[key], end = _SCAN(text, start)
+        texts[key] = text[start:end]
+        if text.startswith(", ", end):
+            idx = end + 2
+        elif text.startswith("}", end):
+            return out, end + 1
+        else:
+            raise ValueError("not a tasks mapping")
 
 
 def put_rows(dct: dict, task_rows: list) -> dict:
@@ -1060,10 +1144,10 @@ def put_rows(dct: dict, task_rows: list) -> dict:
     return texts
 
 
-def _keep_loaded(workflow, tasks: dict) -> None:
-    """Seed `_task_bodies`'s cache: each task's key with the text (from its row: stored)
-    or dict (from the document) it came from, which is what converting it would give as
-    long as the key stays the same."""
+def _keep_loaded(workflow, tasks: dict, stored: bool) -> None:
+    """Seed `_task_bodies`'s cache: each task's key with the text (from its row if
+    `stored`, else from the document) or dict (from a migrated document) it came from,
+    which is what converting it would give as long as the key stays the same."""
     by_id = workflow.tasks                  # a child's _parent is its parent's id object (_uuid)
     contents = {}
     for task_id, task in by_id.items():
@@ -1071,7 +1155,7 @@ def _keep_loaded(workflow, tasks: dict) -> None:
         if key is not None:
             loaded = tasks.get(str(task_id))
             if loaded is not None:
-                task._approvals_json = (key, (loaded, None, type(loaded) is str))
+                task._approvals_json = (key, (loaded, None, stored))
 
 
 # --- parsed specs -----------------------------------------------------------------

@@ -463,3 +463,57 @@ def test_serializing_does_not_unseal_a_task_with_many_children():
     SERIALIZER.serialize_json(workflow)
     assert type(split) is workflows._SealedTask
     _assert_same(workflow)
+
+
+def test_a_case_restored_for_a_command_keeps_its_tasks_texts_from_the_document():
+    """A command on a case restored from its document (the workflow cache missed) dumps it
+    again: the tasks it does not change keep the texts they were read from instead of
+    being encoded again."""
+    workflow, spec = _loop()
+    _complete_one(workflow, opinion="first")
+    text = dump_state(workflow)
+    restored = load_state(text, spec, {}, PythonScriptEngine(), keep_texts=True)
+    stored_tasks = json.loads(text)["tasks"]
+    kept = {str(t.id): t._approvals_json[1] for t in restored.tasks.values() if t.__dict__.get("_approvals_json")}
+    assert kept.keys() == stored_tasks.keys()
+    for task_id, (body, part, in_row) in kept.items():
+        assert type(body) is str and part is None and in_row is False      # a text, not in a row
+        assert body == json.dumps(stored_tasks[task_id], cls=SERIALIZER._encoder_cls)
+    assert dump_state(restored) == text
+    _complete_one(restored, opinion="second")
+    _assert_same(restored)
+
+
+def test_the_document_walk_reads_what_json_reads_and_each_workflows_tasks_texts():
+    document = ('{"data": {"tasks": {"not": "a task"}}, "tasks": {"a": {"n": 1, "s": "\\u540c\\"}"}, '
+                '"b": {"l": [1, 2.5, null]}}, "subprocesses": {"s1": {"tasks": {"c": {}}, "x": [{"tasks": 1}]}}, '
+                '"root": "a"}')
+    dct, texts = workflows._loads_keeping_tasks(document)
+    assert dct == json.loads(document)
+    assert texts == {"a": '{"n": 1, "s": "\\u540c\\"}"}', "b": '{"l": [1, 2.5, null]}', "c": "{}"}
+
+
+@pytest.mark.parametrize("document", [
+    '{"tasks": {"a": {"n": 1}}}',
+    '{"tasks": {}, "subprocesses": {}}',
+    '{ "tasks" : { "a" : {} } }',                                       # not as the encoder writes it
+    json.dumps({"tasks": {"a": {"n": [1, 2]}}, "subprocesses": {"s": {"tasks": {"b": {}}}}}, indent=2),
+    '{"tasks": {"a\\u0022": {}}}',                                      # an escape in an id
+    '{"tasks": [], "subprocesses": []}',
+    '[1, 2]',
+])
+def test_the_document_walk_gives_what_json_loads_gives(document):
+    dct, texts = workflows._loads_keeping_tasks(document)
+    assert dct == json.loads(document)
+    for task_id, text in (texts or {}).items():
+        assert json.loads(text) == (dct["tasks"].get(task_id) or
+                                    next(s["tasks"][task_id] for s in dct["subprocesses"].values() if task_id in s["tasks"]))
+
+
+@pytest.mark.parametrize("document", ['{"tasks": {"a": {"n": 1}}', '{"tasks": {"a": {"n": 1}}} x', '{"tasks": {"a": }}', ""])
+def test_a_broken_document_raises_what_json_loads_raises(document):
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(document)
+    with pytest.raises(json.JSONDecodeError) as raised:
+        workflows._loads_keeping_tasks(document)
+    assert str(raised.value) == str(expected.value)
