@@ -1031,6 +1031,7 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
     SERIALIZER.migrate(dct)
     dct["spec"] = spec                          # objects pass through restore unchanged
     dct["subprocess_specs"] = subprocess_specs
+    subprocesses = dict(dct["subprocesses"])    # the restore pops each one it restores
     token = _restored_ids.set({})
     try:
         workflow = SERIALIZER.from_dict(dct)
@@ -1040,7 +1041,7 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
     if keep_texts:
         # a text is the task's JSON as converting it now would give, unless migrated
         stored = bool(task_rows) and not migrated
-        for sub, loaded in chain([(workflow, dct)], ((sub, dct["subprocesses"].get(str(sub_id)))
+        for sub, loaded in chain([(workflow, dct)], ((sub, subprocesses.get(str(sub_id)))
                                                      for sub_id, sub in workflow.subprocesses.items())):
             if loaded is not None:
                 _keep_loaded(sub, texts if texts is not None and not migrated else loaded["tasks"], stored)
@@ -1052,6 +1053,7 @@ def load_state(state_json: str, spec, subprocess_specs: dict, script_engine, kee
 
 _SCAN = json.JSONDecoder().scan_once          # json.loads's own scanner (C): a value at an index
 _SPACE = re.compile(r"[ \t\n\r]*")
+_PLAIN_KEY = re.compile(r'[^"\\\x00-\x1f]*')    # a key's characters up to its quote, without escapes
 
 
 def _loads_keeping_tasks(text: str) -> tuple[dict, dict | None]:
@@ -1115,12 +1117,10 @@ def _task_texts(text: str, idx: int, texts: dict) -> tuple[dict, int]:
         return out, idx + 2
     idx += 1
     while True:
-        if text[idx] != '"':
-            raise ValueError("not a task id")
-        close = text.index('"', idx + 1)
+        close = _PLAIN_KEY.match(text, idx + 1).end()
+        if text[idx] != '"' or text[close] != '"' or not text.startswith(": ", close + 1):
+            raise ValueError("not a task id")           # or one with an escape: json.loads decides
         key = text[idx + 1:close]
-        if "\\" in key or not text.startswith(": ", close + 1):
-            raise ValueError("not a task id")
         start = close + 3
         out[key], end = _SCAN(text, start)
         texts[key] = text[start:end]

@@ -510,10 +510,58 @@ def test_the_document_walk_gives_what_json_loads_gives(document):
                                     next(s["tasks"][task_id] for s in dct["subprocesses"].values() if task_id in s["tasks"]))
 
 
-@pytest.mark.parametrize("document", ['{"tasks": {"a": {"n": 1}}', '{"tasks": {"a": {"n": 1}}} x', '{"tasks": {"a": }}', ""])
+@pytest.mark.parametrize("document", ['{"tasks": {"a": {"n": 1}}', '{"tasks": {"a": {"n": 1}}} x', '{"tasks": {"a": }}', "",
+                                      '{"tasks": {"a\nb": {}}}', '{"tasks": {"a": {"s": "x\ny"}}}',    # raw control characters
+                                      '{"tasks":\u00a0{}}'])                                        # not JSON's whitespace
 def test_a_broken_document_raises_what_json_loads_raises(document):
     with pytest.raises(json.JSONDecodeError) as expected:
         json.loads(document)
     with pytest.raises(json.JSONDecodeError) as raised:
         workflows._loads_keeping_tasks(document)
     assert str(raised.value) == str(expected.value)
+
+
+SUBPROCESS = (HEAD + '<bpmn:process id="sub" isExecutable="true"><bpmn:startEvent id="S" />'
+              '<bpmn:subProcess id="Sub"><bpmn:startEvent id="SubS" /><bpmn:userTask id="A" />'
+              '<bpmn:endEvent id="SubE" /><bpmn:sequenceFlow id="SF1" sourceRef="SubS" targetRef="A" />'
+              '<bpmn:sequenceFlow id="SF2" sourceRef="A" targetRef="SubE" /></bpmn:subProcess>'
+              '<bpmn:userTask id="B" /><bpmn:endEvent id="E" />'
+              '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Sub" />'
+              '<bpmn:sequenceFlow id="F2" sourceRef="Sub" targetRef="B" />'
+              '<bpmn:sequenceFlow id="F3" sourceRef="B" targetRef="E" /></bpmn:process></bpmn:definitions>')
+
+
+def test_a_restored_subprocess_keeps_its_tasks_texts_too():
+    """SpiffWorkflow's restore pops each subprocess out of the document it restores."""
+    parser = parse_resources([("sub.bpmn", SUBPROCESS.encode())])
+    spec, subprocess_specs = parser.get_spec("sub"), parser.get_subprocess_specs("sub")
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=PythonScriptEngine())
+    workflow.do_engine_steps()
+    text = dump_state(workflow)
+    restored = load_state(text, spec, subprocess_specs, PythonScriptEngine(), keep_texts=True)
+    [sub] = restored.subprocesses.values()
+    assert sub.tasks and all(type(t._approvals_json[1][0]) is str for t in sub.tasks.values())
+    assert dump_state(restored) == text
+    _complete_one(restored, opinion="in the subprocess")
+    _assert_same(restored)
+
+
+def test_a_migrated_document_keeps_no_texts(monkeypatch):
+    """A document SpiffWorkflow migrates on reading is not what it would write now: its
+    tasks are converted again, from what the migration made of them."""
+    workflow, spec = _loop()
+    _complete_one(workflow, opinion="first")
+    text = dump_state(workflow)
+    document = json.loads(text)
+    document[SERIALIZER.VERSION_KEY] = "older"
+    finished = next(k for k, t in document["tasks"].items() if t["state"] == TaskState.COMPLETED)
+
+    def migrate(dct):                         # a migration that changes a task
+        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+        dct["tasks"][finished]["last_state_change"] += 1.0
+    monkeypatch.setattr(SERIALIZER, "migrate", migrate)
+    restored = load_state(json.dumps(document), spec, {}, PythonScriptEngine(), keep_texts=True)
+    assert all(type(t._approvals_json[1][0]) is dict for t in restored.tasks.values() if t.__dict__.get("_approvals_json"))
+    _assert_same(restored)
+    assert json.loads(dump_state(restored))["tasks"][finished]["last_state_change"] == \
+        document["tasks"][finished]["last_state_change"] + 1.0
