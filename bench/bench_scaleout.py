@@ -45,15 +45,14 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     def machine_ms(c: dict) -> float:           # CPU of every process per completion
         return c["cpu_ms"] + c["pg_cpu_ms"] + c["client_cpu_ms"]
 
-    for label, _ in stores:
-        r = data["results"][(label, THREADS)]
+    results = {label: data["results"][(label, THREADS)] for label, _ in stores}
+    for label, r in results.items():
         c = r["completions"]
         busy = c["rate"] * machine_ms(c) / 1000
         table.rows.append([label, r["starts"]["rate"], c["rate"], c["p50"], c["p99"], c["cpu_ms"], c["pg_cpu_ms"],
                            c["client_cpu_ms"], busy, data["memory"][label]["worker_peak"]])
-    one, two = (data["results"][(label, THREADS)]["completions"] for label in ("1 worker", "2 workers"))
-    first = data["results"][("1 worker", THREADS)]["starts"]["rate"]
-    second = data["results"][("2 workers", THREADS)]["starts"]["rate"]
+    one, two = results["1 worker"]["completions"], results["2 workers"]["completions"]
+    first, second = results["1 worker"]["starts"]["rate"], results["2 workers"]["starts"]["rate"]
     # every completion costs the machine server + PostgreSQL + client CPU; `cores` of them
     # can give no more completions a second than this, however many workers serve
     ceiling = cores * 1000 / machine_ms(two)

@@ -25,7 +25,7 @@ _RENAME = Statement(sa.update(User.__table__).where(User.__table__.c.id == sa.bi
 
 
 @pytest.fixture
-def commands(engine):
+def commands(engine, monkeypatch):
     """Transaction commands (BEGIN ..., COMMIT, ROLLBACK, DEALLOCATE ALL) psycopg sends."""
     if engine.db.dialect.name != "postgresql":
         pytest.skip("psycopg's prepared statements are PostgreSQL's")
@@ -37,9 +37,8 @@ def commands(engine):
         seen[bytes(command).decode()] += 1
         return original(self, command, *args, **kwargs)
 
-    _connection_base.BaseConnection._exec_command = counting
-    yield seen
-    _connection_base.BaseConnection._exec_command = original
+    monkeypatch.setattr(_connection_base.BaseConnection, "_exec_command", counting)
+    return seen
 
 
 def _prepared(engine) -> int:
