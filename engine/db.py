@@ -19,7 +19,7 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import ROOT
@@ -358,28 +358,29 @@ def commits_reads(engine: Engine) -> bool:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator:
-    """A bare connection for reads.  On PostgreSQL it is read-only and its transaction
-    ends with COMMIT when nothing went wrong; otherwise, and on SQLite, the pool rolls it
-    back.  A connection cut under that COMMIT is dropped: the reads were done."""
-    commit = commits_reads(engine)
+    """A bare connection for a request's authentication: its statements are fixed SELECTs
+    (engine/identity.py), each of which sees what was committed before it, inside a
+    transaction or not.  So on PostgreSQL each runs on its own, in autocommit: one round
+    trip where BEGIN READ ONLY, the statement and COMMIT took three, and there is no
+    ROLLBACK to make psycopg forget its prepared statements (2,000 authentications side
+    by side: 0.30 -> 0.16 ms of the server's CPU and 0.16 -> 0.07 ms of PostgreSQL's
+    each).  Nothing refuses a write here: a reading unit of work
+    (`Engine.uow(write=False)`) is the place for anything else.  The connection goes back
+    to the pool out of autocommit, or is dropped if it cannot be.  SQLite runs such a
+    statement on its own already (engine/fastsql.py), and the pool rolls back a Core one."""
     with engine.connect() as conn:
-        if commit:
-            conn.execution_options(**READ_ONLY)
-        yield conn
-        if not commit:
+        if engine.dialect.name != "postgresql":
+            yield conn
             return
+        driver = conn.connection.dbapi_connection
+        driver.autocommit = True
         try:
-            if conn.in_transaction():
-                conn.commit()
-                return
-            try:                         # statements on the driver's cursor (engine/fastsql.py)
-                conn.connection.dbapi_connection.commit()
-            except conn.dialect.loaded_dbapi.Error as err:
-                # SQLAlchemy's error, as a Core COMMIT raises it; a cut connection is invalidated
-                conn._handle_dbapi_exception(err, "COMMIT", None, None, None)
-        except DBAPIError as err:
-            if not err.connection_invalidated:
-                raise
+            yield conn
+        finally:
+            try:
+                driver.autocommit = False
+            except conn.dialect.loaded_dbapi.Error:       # mid-transaction or cut: never pooled in autocommit
+                conn.invalidate()
 
 
 class UnitOfWork:
