@@ -128,19 +128,27 @@ class Result:
 
 
 class Statement:
-    """`statement` (a Core select, insert, update or delete) for `execute` / `executemany`."""
+    """`statement` (a Core select, insert, update or delete) for `execute` / `executemany`;
+    or {dialect name: statement} where each dialect needs a construct of its own (an
+    upsert: `sqlalchemy.dialects.postgresql.insert`, `...sqlite.insert`)."""
 
     def __init__(self, statement) -> None:
         self.statement = statement
         self._compiled: dict = {}
+        any_one = next(iter(statement.values())) if isinstance(statement, dict) else statement
         # an INSERT or UPDATE takes its columns from the parameters' keys, as in Core
-        self._by_keys = isinstance(statement, (Insert, Update))
+        self._by_keys = isinstance(any_one, (Insert, Update))
 
     def _for(self, dialect, keys=None) -> _Compiled:
         cache_key = (dialect.name, dialect.driver, keys)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
-            compiled = self._compiled[cache_key] = _Compiled(self.statement, dialect, list(keys) if keys else None)
+            statement = self.statement
+            if isinstance(statement, dict):
+                if dialect.name not in statement:
+                    raise ValueError(f"fastsql: no statement for {dialect.name}, only for {sorted(statement)}")
+                statement = statement[dialect.name]
+            compiled = self._compiled[cache_key] = _Compiled(statement, dialect, list(keys) if keys else None)
         return compiled
 
     def execute(self, session: Session | Connection, params: dict | None = None) -> Result:

@@ -10,6 +10,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import external_tasks, messages, timers
 from .fastsql import Statement
@@ -25,7 +26,7 @@ FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
 TASKS, CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 ACTIVITIES, VARIABLES = ActivityInstance.__table__, VariableInstance.__table__
 _INSERT_TASKS, _INSERT_CANDIDATES = Statement(insert(TASKS)), Statement(insert(CANDIDATES))
-_INSERT_ACTIVITIES, _INSERT_VARIABLES = Statement(insert(ACTIVITIES)), Statement(insert(VARIABLES))
+_INSERT_ACTIVITIES = Statement(insert(ACTIVITIES))
 # task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignee
 _DELETE_TASK = Statement(delete(TASKS).where(TASKS.c.id == bindparam("task_id")).returning(TASKS.c.assignee))
 # one executemany for all closed activities; an assignee is recorded only where one is known
@@ -33,9 +34,20 @@ _CLOSE_ACTIVITY = Statement(
     update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None))
     .values(end_time=bindparam("end_time"), canceled=bindparam("canceled"),
             assignee=func.coalesce(bindparam("new_assignee", type_=ACTIVITIES.c.assignee.type), ACTIVITIES.c.assignee)))
-# the row of a variable is updated in place; one that is not there yet is inserted
-_UPDATE_VARIABLE = Statement(update(VARIABLES).where(VARIABLES.c.instance_id == bindparam("row_instance"),
-                                                     VARIABLES.c.name == bindparam("row_name")))
+
+
+def _upsert_variables(dialect_module):
+    """The row of a variable is inserted, or updated in place (id and created kept) if
+    the case has it already: one executemany for all of a command's variables, which
+    psycopg sends in one round trip, where an UPDATE per variable and an INSERT of the
+    missing ones took one more each."""
+    statement = dialect_module.insert(VARIABLES)
+    new = statement.excluded
+    return statement.on_conflict_do_update(index_elements=[VARIABLES.c.instance_id, VARIABLES.c.name],
+                                           set_={"type": new.type, "value": new.value, "updated": new.updated})
+
+
+_UPSERT_VARIABLES = Statement({"postgresql": _upsert_variables(postgresql), "sqlite": _upsert_variables(sqlite)})
 
 
 @dataclass(frozen=True)
@@ -239,10 +251,7 @@ def _write_variables(command, after: Snapshot, now) -> None:
     changed = {k: v for k, v in after.variables.items() if k not in before or before[k] != v}
     if not changed:
         return
-    session, instance_id = command.session, command.record.id
-    new_rows = []
-    for name, value in changed.items():
-        values = dict(type=type_of(value), value=jsonable(value), updated=now)
-        if _UPDATE_VARIABLE.execute(session, {"row_instance": instance_id, "row_name": name, **values}).rowcount == 0:
-            new_rows.append(dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, created=now, **values))
-    _INSERT_VARIABLES.executemany(session, new_rows)
+    instance_id = command.record.id
+    _UPSERT_VARIABLES.executemany(command.session, [
+        dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, type=type_of(value), value=jsonable(value),
+             created=now, updated=now) for name, value in changed.items()])

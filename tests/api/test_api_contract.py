@@ -87,6 +87,30 @@ def test_complete_with_variables_in_return(client):
     assert r.get_json()["approved"] == {"type": "Boolean", "value": True, "valueInfo": {}}
 
 
+def test_a_changed_variable_keeps_its_row_and_a_new_one_gets_its_own(client):
+    """One row per variable: a completion that changes one updates its row in place (id
+    and createTime kept, type and value new), and one that adds a variable inserts it; a
+    single statement writes both (engine/projections.py)."""
+    client.deploy(extra={"simple.bpmn": minimal()})
+    case = client.start("simple", typed(x=1, kept="same"))
+
+    def rows():
+        found = client.get("/engine-rest/history/variable-instance",
+                           query_string={"processInstanceId": case["id"]}).get_json()
+        return {v["name"]: v for v in found}
+
+    before = rows()
+    [task] = client.tasks(processInstanceId=case["id"])
+    changes = {"x": {"value": "two", "type": "String"}, **typed(y=3, approved=True)}
+    assert client.complete(task["id"], changes).status_code == 204
+    after = rows()
+    assert set(after) == {"x", "kept", "y", "approved"}
+    assert (after["x"]["id"], after["x"]["createTime"]) == (before["x"]["id"], before["x"]["createTime"])
+    assert (after["x"]["type"], after["x"]["value"]) == ("String", "two")
+    assert after["kept"] == before["kept"]
+    assert after["y"]["value"] == 3 and after["y"]["id"] not in {before["x"]["id"], before["kept"]["id"]}
+
+
 def test_a_gateway_condition_failing_rolls_the_completion_back(client):
     client.deploy(extra={"simple.bpmn": minimal(condition="missing_variable > 3")})
     case = client.start("simple")

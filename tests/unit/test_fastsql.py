@@ -97,6 +97,26 @@ def test_statements_it_cannot_run_faithfully_are_refused_when_compiled(db):
             Statement(select(EVENTS.c.id, EVENTS.alias().c.id)).execute(session)
 
 
+def test_a_statement_of_each_dialect_runs_the_one_for_its_database(db):
+    """{dialect name: statement}: each database gets its own construct (an upsert here),
+    and one without an entry is refused by name."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    def upsert(module):
+        statement = module.insert(EVENTS)
+        return statement.on_conflict_do_update(index_elements=[EVENTS.c.id], set_={"kind": statement.excluded.kind})
+
+    put = Statement({"postgresql": upsert(postgresql), "sqlite": upsert(sqlite)})
+    with Session(db) as session:
+        put.executemany(session, [dict(id=n, instance_id="u", seq=n, at=AT, kind="first", payload={}) for n in (1, 2)])
+        put.executemany(session, [dict(id=n, instance_id="u", seq=n, at=AT, kind=f"then {n}", payload={})
+                                  for n in (2, 3)])
+        assert [(r.seq, r.kind) for r in _BY_INSTANCE.execute(session, {"instance_id": "u"})] == [
+            (1, "first"), (2, "then 2"), (3, "then 3")]
+        with pytest.raises(ValueError, match=f"no statement for {db.dialect.name}, only for \\['mysql'\\]"):
+            Statement({"mysql": insert(EVENTS)}).execute(session, dict(instance_id="u", at=AT, kind="K"))
+
+
 def test_values_written_into_the_statement_are_bound_as_sqlalchemy_binds_them(db):
     with Session(db) as session:
         _INSERT.executemany(session, [dict(instance_id="i5", seq=n, at=AT, kind=k, payload={})
