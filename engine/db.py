@@ -62,13 +62,22 @@ def _postgresql_checkout(dbapi_conn, _record, _proxy) -> None:
     A poll of its socket costs a system call; SQLAlchemy's pool_pre_ping costs a round
     trip on every checkout, two per HTTP request (the authentication's and the
     command's).  The pool then opens a fresh connection (DisconnectionError).  poll, not
-    select: a busy server's sockets can be numbered past select's limit of 1024."""
+    select: a busy server's sockets can be numbered past select's limit of 1024.
+
+    A connection handed out is never in autocommit: `reading` switches it back, but an
+    interrupt at the wrong moment (KeyboardInterrupt, SystemExit) could return it to the
+    pool as it was, and a unit of work on it would commit statement by statement."""
     if dbapi_conn.closed:
         raise DisconnectionError("the connection was closed while it was in the pool")
     poller = select.poll()
     poller.register(dbapi_conn.fileno(), select.POLLIN)
     if poller.poll(0):                    # something to read, or POLLHUP / POLLERR / POLLNVAL
         raise DisconnectionError("PostgreSQL closed the connection while it was in the pool")
+    if dbapi_conn.autocommit:
+        try:
+            dbapi_conn.autocommit = False
+        except dbapi_conn.Error as err:        # psycopg refuses inside a transaction: a fresh connection
+            raise DisconnectionError(f"a connection left in autocommit could not leave it: {err}") from err
 
 
 def postgresql_problem(url: str) -> str | None:
@@ -366,15 +375,16 @@ def reading(engine: Engine) -> Iterator:
     by side: 0.30 -> 0.16 ms of the server's CPU and 0.16 -> 0.07 ms of PostgreSQL's
     each).  Nothing refuses a write here: a reading unit of work
     (`Engine.uow(write=False)`) is the place for anything else.  The connection goes back
-    to the pool out of autocommit, or is dropped if it cannot be.  SQLite runs such a
-    statement on its own already (engine/fastsql.py), and the pool rolls back a Core one."""
+    to the pool out of autocommit, or is dropped if it cannot be (and the pool's checkout
+    makes sure of it, `_postgresql_checkout`).  SQLite runs such a statement on its own
+    already (engine/fastsql.py), and the pool rolls back a Core one."""
     with engine.connect() as conn:
         if engine.dialect.name != "postgresql":
             yield conn
             return
         driver = conn.connection.dbapi_connection
-        driver.autocommit = True
         try:
+            driver.autocommit = True
             yield conn
         finally:
             try:

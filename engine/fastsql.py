@@ -204,9 +204,9 @@ def _cursor(conn: Connection, sql: str, args, many: bool):
 def _connection(target: Session | Connection) -> Connection:
     """A session's connection (in its transaction, begun if need be), or a bare
     connection as it is: a statement there runs in the driver's own transaction handling
-    (SQLite: on its own; PostgreSQL: in the transaction the driver opens, which
-    `engine.db.reading` commits, or else the pool rolls back when the connection is
-    returned).  A session's is looked up once per transaction (`Session.connection()`
+    (SQLite: on its own; PostgreSQL: on its own too in `engine.db.reading`'s autocommit,
+    and otherwise in the transaction the driver opens, which the pool rolls back when the
+    connection is returned).  A session's is looked up once per transaction (`Session.connection()`
     costs as much as running a small statement)."""
     if not isinstance(target, Session):
         return target

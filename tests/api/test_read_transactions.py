@@ -12,6 +12,7 @@ transactions again.  Storage test: SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import collections
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -27,15 +28,19 @@ _RENAME = Statement(sa.update(User.__table__).where(User.__table__.c.id == sa.bi
 
 @pytest.fixture
 def commands(engine, monkeypatch):
-    """Transaction commands (BEGIN ..., COMMIT, ROLLBACK, DEALLOCATE ALL) psycopg sends."""
+    """Transaction commands (BEGIN ..., COMMIT, ROLLBACK, DEALLOCATE ALL) psycopg sends
+    for the requests of this thread (the test client runs them here; the timer
+    scheduler's thread has transactions of its own)."""
     if engine.db.dialect.name != "postgresql":
         pytest.skip("psycopg's prepared statements are PostgreSQL's")
     from psycopg import _connection_base
     seen = collections.Counter()
     original = _connection_base.BaseConnection._exec_command
+    here = threading.get_ident()
 
     def counting(self, command, *args, **kwargs):
-        seen[bytes(command).decode()] += 1
+        if threading.get_ident() == here:
+            seen[bytes(command).decode()] += 1
         return original(self, command, *args, **kwargs)
 
     monkeypatch.setattr(_connection_base.BaseConnection, "_exec_command", counting)
@@ -126,6 +131,15 @@ def test_a_reading_unit_that_failed_rolls_back(engine):
         assert uow.session.get(User, "admin") is not None
 
 
+def _fails_half_way(engine) -> None:
+    with pytest.raises(RuntimeError):
+        with engine.uow() as uow:             # a command that fails half-way keeps nothing
+            uow.session.execute(sa.update(User).where(User.id == "admin").values(first_name="half a command"))
+            assert uow.session.connection().connection.dbapi_connection.autocommit is False
+            raise RuntimeError("the command failed")
+    assert _first_name(engine) != "half a command"
+
+
 @pytest.mark.parametrize("fail", ["no", "statement", "caller"])
 def test_the_authentications_connection_goes_back_to_the_pool_in_transactions(engine, fail):
     """On PostgreSQL the authentication reads in autocommit; the connection the pool gets
@@ -144,14 +158,35 @@ def test_the_authentications_connection_goes_back_to_the_pool_in_transactions(en
     except (sa.exc.DBAPIError, RuntimeError):
         assert fail != "no"
     assert driver.autocommit is False
-    with pytest.raises(RuntimeError):
-        with engine.uow() as uow:             # a command that fails half-way keeps nothing
-            uow.session.execute(sa.update(User).where(User.id == "admin").values(first_name="half a command"))
-            assert uow.session.connection().connection.dbapi_connection.autocommit is False
-            raise RuntimeError("the command failed")
-    assert _first_name(engine) != "half a command"
+    _fails_half_way(engine)
     with reading(engine.db) as conn:         # and the pool still hands out working connections
         assert conn.execute(sa.text("SELECT count(*) FROM app_user")).scalar() >= 1
+
+
+def test_a_connection_that_cannot_leave_autocommit_is_dropped(engine):
+    """Inside a transaction (a BEGIN sent in autocommit) psycopg refuses to switch: the
+    connection is closed rather than pooled as it is."""
+    if engine.db.dialect.name != "postgresql":
+        pytest.skip("SQLite's bare reads are left as they were")
+    with reading(engine.db) as conn:
+        driver = conn.connection.dbapi_connection
+        conn.exec_driver_sql("BEGIN")
+    assert driver.closed
+    _fails_half_way(engine)
+
+
+def test_the_pool_never_hands_out_a_connection_in_autocommit(engine):
+    """Whatever left them so (an interrupt inside `reading`), connections come out of the
+    pool in transactions: `_postgresql_checkout` switches them back."""
+    if engine.db.dialect.name != "postgresql":
+        pytest.skip("psycopg's autocommit is PostgreSQL's")
+    held = []
+    while engine.db.pool.checkedin() or len(held) < 3:      # every pooled connection, left in autocommit
+        held.append(engine.db.connect())
+        held[-1].connection.dbapi_connection.autocommit = True
+    for conn in held:
+        conn.close()
+    _fails_half_way(engine)
 
 
 def test_a_connection_cut_under_the_reading_commit_is_dropped_quietly(engine):
