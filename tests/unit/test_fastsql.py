@@ -113,6 +113,10 @@ def test_a_statement_of_each_dialect_runs_the_one_for_its_database(db):
                                   for n in (2, 3)])
         assert [(r.seq, r.kind) for r in _BY_INSTANCE.execute(session, {"instance_id": "u"})] == [
             (1, "first"), (2, "then 2"), (3, "then 3")]
+        marked = Statement({name: insert(EVENTS).values(kind=f"by the {name} statement")
+                            for name in ("postgresql", "sqlite")})
+        marked.execute(session, dict(id=9, instance_id="u", seq=9, at=AT, payload={}))
+        assert _BY_INSTANCE.execute(session, {"instance_id": "u"}).all()[-1].kind == f"by the {db.dialect.name} statement"
         with pytest.raises(ValueError, match=f"no statement for {db.dialect.name}, only for \\['mysql'\\]"):
             Statement({"mysql": insert(EVENTS)}).execute(session, dict(instance_id="u", at=AT, kind="K"))
 
