@@ -206,8 +206,8 @@ def _connection(target: Session | Connection) -> Connection:
     connection as it is: a statement there runs in the driver's own transaction handling
     (SQLite: on its own; PostgreSQL: on its own too in `engine.db.reading`'s autocommit,
     and otherwise in the transaction the driver opens, which the pool rolls back when the
-    connection is returned).  A session's is looked up once per transaction (`Session.connection()`
-    costs as much as running a small statement)."""
+    connection is returned).  A session's is looked up once per transaction
+    (`Session.connection()` costs as much as running a small statement)."""
     if not isinstance(target, Session):
         return target
     transaction = target.get_transaction()

@@ -1,5 +1,5 @@
-"""Reading ends with COMMIT on PostgreSQL, so it keeps the statements psycopg prepared,
-and a reading transaction there is READ ONLY, so that COMMIT can never keep a write.
+"""A reading unit of work ends with COMMIT on PostgreSQL, so psycopg keeps the statements
+it prepared, and its transaction there is READ ONLY, so that COMMIT can never keep a write.
 
 psycopg forgets every prepared statement of a connection at each rollback and sends
 DEALLOCATE ALL before the next statement.  A request's authentication and every reading
@@ -189,7 +189,7 @@ def test_the_pool_never_hands_out_a_connection_in_autocommit(engine):
     _fails_half_way(engine)
 
 
-def test_a_connection_cut_under_the_reading_commit_is_dropped_quietly(engine):
+def test_a_connection_cut_while_the_authentication_reads_is_dropped_quietly(engine):
     if engine.db.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite has no connections to cut")
     admin = sa.create_engine(engine.settings.database_url)
