@@ -155,9 +155,12 @@ class Server:
     threaded workers), against an already prepared database."""
 
     def __init__(self, database_url: str, workers: int | None = None, label: str = "server",
-                 root: Path = ROOT, env: dict | None = None) -> None:
+                 root: Path = ROOT, env: dict | None = None, command: list[str] | None = None) -> None:
         self.database_url, self.workers, self.label, self.root = database_url, workers, label, Path(root)
         self.env = env or {}
+        # another command line, for a bench's own WSGI app (bench_floor.py): "{port}" in it
+        # becomes the port; its app must answer the readiness check below (any path)
+        self.command = command or [sys.executable, str(self.root / "app.py"), "serve"]
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)     # a label may hold "/"
@@ -170,8 +173,8 @@ class Server:
         env.update(self.env)
         if self.workers:
             env["WEB_CONCURRENCY"] = str(self.workers)
-        self.proc = subprocess.Popen([sys.executable, str(self.root / "app.py"), "serve"], cwd=self.root, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        command = [arg.replace("{port}", str(self.port)) for arg in self.command]
+        self.proc = subprocess.Popen(command, cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,0 +1,139 @@
+"""The floor under a completion: what gunicorn and Flask cost per request with nothing
+behind them, beside what the engine's requests cost, side by side.
+
+The README's goal "HTTP ≥ 33 % of bare SpiffWorkflow" leaves a completion ~0.9 ms of
+server CPU in all.  This bench measures how much of that the server stack takes before
+the engine does anything, on the same worker class, one client thread, keep-alive:
+
+  gunicorn alone          a WSGI function that answers {} (api.serving.Worker, one runner)
+  + Flask                 a Flask app with one route that answers {}
+  + the engine's app      GET /engine-rest/version on the real server, HTTP Basic
+  completion              POST /engine-rest/task/{id}/complete, the five-department review
+  service layer alone     engine.tasks.complete in this process, no HTTP (as bench_overhead.py)
+
+Run: .venv/bin/python bench/bench_floor.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_http  # noqa: E402
+import harness  # noqa: E402
+import workload  # noqa: E402
+from bench_overhead import Service  # noqa: E402
+
+
+def wsgi_app(environ, start_response):
+    """gunicorn alone: no framework, no routing, no database."""
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+    return [b"{}"]
+
+
+def flask_app():
+    """gunicorn and Flask: one route for any path, a JSON answer."""
+    from flask import Flask
+    app = Flask("floor")
+
+    @app.get("/", defaults={"path": ""})
+    @app.get("/<path:path>")
+    def answer(path):
+        return {}
+
+    return app
+
+
+def _gunicorn(target: str) -> list[str]:
+    """The command line app.py's server uses for a SQLite store, for another WSGI app."""
+    return [sys.executable, "-m", "gunicorn", "--worker-class", "api.serving.Worker", "--workers", "1",
+            "--threads", "32", "--keep-alive", "5", "--log-level", "warning", "--bind", "127.0.0.1:{port}",
+            "--pythonpath", str(harness.ROOT / "bench"), target]
+
+
+class _Requests:
+    """`count` requests of one kind from one keep-alive client; the server's CPU for them."""
+
+    def __init__(self, server: harness.Server, method: str, path: str) -> None:
+        self.server, self.method, self.path = server, method, path
+
+    def round(self, count: int) -> harness.Round:
+        client = self.server.client(f"{workload.DEPARTMENTS[0]}1", workload.PASSWORD)
+        cpu = self.server.cpu_seconds()
+        done = harness.run_threads(1, list(range(count)), lambda _state, _n: client.call(self.method, self.path))
+        done.cpu = self.server.cpu_seconds() - cpu
+        client.close()
+        return done
+
+
+class _Completions:
+    def __init__(self, server: harness.Server) -> None:
+        self.server = server
+
+    def round(self, cases: int) -> harness.Round:
+        return bench_http.http_round(self.server, cases, 1)[1]
+
+
+class _ServiceLayer:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def round(self, cases: int) -> harness.Round:
+        return self.service.round(cases)[1]
+
+
+def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
+    rounds, requests, cases = (3, 300, 30) if quick else (5, 1000, 60)
+    with ExitStack() as stack:
+        server_url = stack.enter_context(harness.fresh_database("sqlite"))
+        workload.prepare_database(server_url, forms=False)
+        service_url = stack.enter_context(harness.fresh_database("sqlite"))
+        workload.prepare_database(service_url, forms=False)
+        bare = stack.enter_context(harness.Server("sqlite://", label="floor-wsgi", command=_gunicorn("bench_floor:wsgi_app")))
+        flask = stack.enter_context(harness.Server("sqlite://", label="floor-flask",
+                                                   command=_gunicorn("bench_floor:flask_app()")))
+        server = stack.enter_context(harness.Server(server_url, label="floor-engine"))
+        service = Service(service_url)
+        stack.callback(service.close)
+        layers = [("gunicorn alone: a WSGI function, GET", _Requests(bare, "GET", "/x"), requests),
+                  ("+ Flask: one route, GET", _Requests(flask, "GET", "/x"), requests),
+                  ("+ the engine's app and HTTP Basic: GET /engine-rest/version",
+                   _Requests(server, "GET", f"{bench_http.REST}/version"), requests),
+                  ("a completion: POST /engine-rest/task/{id}/complete", _Completions(server), cases),
+                  ("the service layer alone, in this process (no HTTP)", _ServiceLayer(service), cases)]
+        for _, layer, size in layers:              # warm-up: imports, specs, connections
+            layer.round(max(5, size // 10))
+        collected = {label: [] for label, _, _ in layers}
+        for _ in range(rounds):
+            for label, layer, size in layers:
+                collected[label].append(layer.round(size))
+    summaries = {label: harness.summarize(done) for label, done in collected.items()}
+    completion = summaries[layers[3][0]]["cpu_ms"]
+    table = harness.Table("The floor: what the server stack costs per request before the engine does anything",
+                          ["request (SQLite, one client thread, keep-alive)", "requests/s", "p50 ms",
+                           "server CPU ms per request", "share of a completion's server CPU"])
+    for label, s in summaries.items():
+        table.rows.append([label, s["rate"], s["p50"], s["cpu_ms"], f"{s['cpu_ms'] / completion:.0%}"])
+        table.metrics[label] = s["cpu_ms"]
+    table.notes.append(
+        f"Median of {rounds} alternating rounds: {requests} requests per round for the first three rows, "
+        f"{cases} cases ({cases * 5} completions) for the last two.  Every server is one gunicorn worker with "
+        "the engine's worker class (api/serving.py) and one request runner, as app.py serves SQLite.  Server "
+        "CPU: of the worker process while the round ran (its clock ticks are 10 ms, hence the rounds' size); "
+        "for the service layer, of this process.")
+    return [table]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    for table in run(args.quick, None):
+        print(table.render(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
