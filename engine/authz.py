@@ -103,17 +103,34 @@ def require_dossier_reader(principal: Principal, instance_id: str) -> None:
 
 # --- user tasks ---------------------------------------------------------------------
 
-def visible_tasks(principal: Principal):
+def offered_exists(offer):
+    """SQL condition on user_task: a task_candidate row of the task matches `offer`, checked
+    task by task (what a page of a list needs, read in the list's order)."""
+    return exists().where(TaskCandidate.task_id == UserTask.id, offer)
+
+
+def offered_ids(offer):
+    """The same condition as the set of task ids that `offer` matches, which the database
+    reads from task_candidate's indexes (what a count, or a list in an order that no index
+    of the queue gives, needs)."""
+    return UserTask.id.in_(select(TaskCandidate.task_id).where(offer))
+
+
+def visible_tasks(principal: Principal, offered=offered_exists):
     """SQL condition on user_task: assigned to this user, offered to them or their department,
-    or offered to `applicants` in a case they started."""
+    or offered to `applicants` in a case they started.  `offered`: offered_exists or offered_ids."""
     me = principal.user_id
     offer = or_(TaskCandidate.user_id == me, TaskCandidate.group_id.in_(_department_groups(principal)))
-    condition = or_(UserTask.assignee == me, exists().where(TaskCandidate.task_id == UserTask.id, offer))
+    condition = or_(UserTask.assignee == me, offered(offer))
     if APPLICANTS_GROUP in principal.groups:
         own_case = exists().where(ProcessInstance.id == UserTask.instance_id, ProcessInstance.start_user_id == me)
-        to_applicant = exists().where(TaskCandidate.task_id == UserTask.id, TaskCandidate.group_id == APPLICANTS_GROUP)
-        condition = or_(condition, to_applicant & own_case)
+        condition = or_(condition, offered(TaskCandidate.group_id == APPLICANTS_GROUP) & own_case)
     return condition
+
+
+def sees_offers_to(principal: Principal, group: str | None) -> bool:
+    """Whether every task offered to `group` is among `visible_tasks(principal)`."""
+    return group is not None and group in _department_groups(principal)
 
 
 def offered_to(principal: Principal, assignee: str | None, groups, users, case_starter) -> bool:

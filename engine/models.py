@@ -119,6 +119,9 @@ class InstanceTask(Base):
 
 class UserTask(Base):
     __tablename__ = "user_task"
+    # a department's queue (unassigned, in creation order) and an officer's own tasks are
+    # read a page at a time along this index (migration 0009)
+    __table_args__ = (Index("ix_user_task_assignee_created", "assignee", "created"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)           # the SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
@@ -127,7 +130,7 @@ class UserTask(Base):
     activity_instance_id: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
-    assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64))
     owner: Mapped[str | None] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=50)
     created: Mapped[datetime] = mapped_column(DateTime, index=True)

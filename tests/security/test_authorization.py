@@ -225,6 +225,41 @@ def test_a_task_offered_to_a_user_by_name_reaches_that_user_only(client, people)
     assert people["fgw2"].complete(task["id"]).status_code == 204
 
 
+def test_every_reader_counts_exactly_the_tasks_it_lists(client, people, deployed):
+    """GET /task/count and a list sorted by anything but creation read the candidate
+    conditions as sets of task ids, a list in creation order reads them task by task
+    (engine/tasks.py): all three must agree for every reader and filter."""
+    zhang, wang, fgw1 = people["zhang"], people["wang"], people["fgw1"]
+    for applicant in (zhang, wang):                      # a correction offered to applicants in each case
+        [review] = fgw1.tasks(processInstanceId=started(applicant))
+        assert fgw1.complete(review["id"], typed(decision="correction")).status_code == 204
+    [claimed] = fgw1.tasks(processInstanceId=started(people["window1"]))
+    assert fgw1.post(f"/engine-rest/task/{claimed['id']}/claim", json={"userId": "fgw1"}).status_code == 204
+    started(people["window1"])                                                   # one left in fgw's queue
+    client.deploy(extra={"named.bpmn": one_task("named", 'camunda:candidateUsers="fgw2"')})
+    started(client, "named")
+    queries = [{}, {"candidateGroup": "fgw"}, {"candidateGroup": "applicants"}, {"candidateGroup": "zrzy"},
+               {"candidateUser": "fgw1"}, {"candidateUser": "fgw2"}, {"candidateUser": "zhang"}, {"assignee": "fgw1"},
+               {"unassigned": "true"}, {"candidateGroup": "fgw", "includeAssignedTasks": "true"}]
+    counted = {}
+    for name in ("zhang", "wang", "fgw1", "fgw2", "zrzy1", "admin"):
+        reader = client if name == "admin" else people[name]
+        for query in queries:
+            listed = reader.tasks(**query)
+            r = reader.get("/engine-rest/task/count", query_string=query)
+            assert r.status_code == 200, r.get_json()
+            assert r.get_json()["count"] == len(listed), (name, query, [t["name"] for t in listed])
+            by_priority = reader.tasks(sortBy="priority", sortOrder="desc", **query)
+            assert sorted(t["id"] for t in by_priority) == sorted(t["id"] for t in listed), (name, query)
+            counted[name, tuple(query.items())] = len(listed)
+    assert [counted[name, ()] for name in ("zhang", "wang", "fgw1", "fgw2", "zrzy1", "admin")] == [1, 1, 2, 3, 0, 5]
+    assert counted["fgw1", (("candidateGroup", "fgw"),)] == 1                    # the claimed task is not in the queue
+    assert counted["fgw1", (("candidateGroup", "fgw"), ("includeAssignedTasks", "true"))] == 2
+    assert counted["zhang", (("candidateGroup", "applicants"),)] == 1             # not wang's correction
+    assert counted["admin", (("candidateGroup", "applicants"),)] == 2
+    assert counted["fgw2", (("candidateUser", "fgw2"),)] == 2                     # offered by name, and fgw's queue
+
+
 # --- the audit of refusals --------------------------------------------------------------
 
 def test_every_refused_write_is_audited_outside_the_cases_chain_and_reads_are_not(client, people, deployed):
