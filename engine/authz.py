@@ -130,7 +130,7 @@ def visible_tasks(principal: Principal, offered=offered_exists):
 
 def sees_offers_to(principal: Principal, group: str | None) -> bool:
     """Whether every task offered to `group` is among `visible_tasks(principal)`."""
-    return group is not None and group in _department_groups(principal)
+    return bool(group) and group in _department_groups(principal)
 
 
 def offered_to(principal: Principal, assignee: str | None, groups, users, case_starter) -> bool:

@@ -50,8 +50,8 @@ def _filtered(session: Session, principal: Principal, q: TaskQuery, by_sets: boo
     (EXISTS), stopping at the page's end.  A count, and a list in another order, read the
     whole queue anyway: `by_sets` reads the candidate conditions as sets of task ids from
     task_candidate's indexes instead.  With 10,000 tasks in a department's queue among
-    50,000 open tasks on SQLite, a page read by the sets cost 23-38 ms against 1 ms, and a
-    count read task by task 95-250 ms against 20 ms (bench/TUNING.md)."""
+    50,000 open tasks on SQLite, a page read by the sets cost 24-38 ms against ~1 ms, and a
+    count read task by task 95-250 ms against ~20 ms (bench/TUNING.md)."""
     offered = authz.offered_ids if by_sets else authz.offered_exists
     stmt = select(UserTask)
     # A task offered to one of the principal's departments is visible to them: asking for

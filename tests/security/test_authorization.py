@@ -254,6 +254,7 @@ def test_every_reader_counts_exactly_the_tasks_it_lists(client, people, deployed
             counted[name, tuple(query.items())] = len(listed)
     assert [counted[name, ()] for name in ("zhang", "wang", "fgw1", "fgw2", "zrzy1", "admin")] == [1, 1, 2, 3, 0, 5]
     assert counted["fgw1", (("candidateGroup", "fgw"),)] == 1                    # the claimed task is not in the queue
+    assert counted["zrzy1", (("candidateGroup", "fgw"),)] == 0                   # another department's queue
     assert counted["fgw1", (("candidateGroup", "fgw"), ("includeAssignedTasks", "true"))] == 2
     assert counted["zhang", (("candidateGroup", "applicants"),)] == 1             # not wang's correction
     assert counted["admin", (("candidateGroup", "applicants"),)] == 2
