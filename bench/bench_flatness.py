@@ -20,7 +20,6 @@ Run: .venv/bin/python bench/bench_flatness.py [--quick] [--pg URL | --no-pg]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import uuid
@@ -256,16 +255,5 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pg", default=harness.DEFAULT_PG)
-    parser.add_argument("--no-pg", action="store_true")
-    args = parser.parse_args()
-    pg = None if args.no_pg or harness.pg_reachable(args.pg) else args.pg
-    for table in run(args.quick, pg):
-        print(table.render(), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(__doc__, run, pg="optional")

@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/bench_floor.py [--quick]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -127,13 +126,5 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    for table in run(args.quick, None):
-        print(table.render(), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(__doc__, run, pg=None)

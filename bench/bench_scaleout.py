@@ -9,7 +9,6 @@ Run: .venv/bin/python bench/bench_scaleout.py [--quick] [--pg URL]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from contextlib import ExitStack
@@ -67,17 +66,5 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     return [table]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pg", default=harness.DEFAULT_PG)
-    args = parser.parse_args()
-    problem = harness.pg_reachable(args.pg)
-    if problem:
-        sys.exit(f"PostgreSQL unreachable at {args.pg}: {problem}")
-    for table in run(args.quick, args.pg):
-        print(table.render(), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(__doc__, run, pg="required")

@@ -310,6 +310,32 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {ram}, Python {sys.version.split()[0]}"
 
 
+# --- the command line of a bench with tables --------------------------------------------
+
+def main(doc: str, run, pg: str | None = "optional") -> None:
+    """`python bench/bench_<name>.py [--quick] [--pg URL] [--no-pg]`: print `run(quick,
+    pg_url)`'s tables.  `pg`: "optional" (skipped when unreachable or with --no-pg),
+    "required" (exit when unreachable) or None (no PostgreSQL at all)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    if pg:
+        parser.add_argument("--pg", default=DEFAULT_PG)
+    if pg == "optional":
+        parser.add_argument("--no-pg", action="store_true")
+    args = parser.parse_args()
+    url = None
+    if pg == "required":
+        problem = pg_reachable(args.pg)
+        if problem:
+            sys.exit(f"PostgreSQL unreachable at {args.pg}: {problem}")
+        url = args.pg
+    elif pg == "optional":
+        url = None if args.no_pg or pg_reachable(args.pg) else args.pg
+    for table in run(args.quick, url):
+        print(table.render(), flush=True)
+
+
 # --- the printed table ------------------------------------------------------------------
 
 @dataclass
