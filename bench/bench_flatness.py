@@ -218,6 +218,17 @@ def tasks_in_case(sizes: tuple[int, int], count: int) -> dict:
 
 # --- the report ---------------------------------------------------------------------------
 
+def _row(name: str, store: str, result: dict, sizes: tuple[int, int], goal: str) -> list:
+    """A table row from {size: (median, mean) ms} of the small and the large side."""
+    (small, small_mean), (large, large_mean) = result[sizes[0]], result[sizes[1]]
+    return [name, store, small, large, f"{large / small:.2f}×", goal, f"{small_mean:.2f} / {large_mean:.2f}"]
+
+
+def _ratio(row: list) -> float:
+    """large / small of a _row."""
+    return row[3] / row[2]
+
+
 def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     count = 60 if quick else 200
     instance_sizes, task_sizes = (1_000, 100_000), (10, 500)
@@ -227,25 +238,21 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     queue_rows = []
     for label, kind in stores:
         r = stored_instances(kind, pg_url, instance_sizes, count)
-        (small, small_mean), (large, large_mean) = r["completion"][instance_sizes[0]], r["completion"][instance_sizes[1]]
-        table.rows.append(["stored instances 1,000 → 100,000", label, small, large, f"{large / small:.2f}×", "≤ 1.2×",
-                           f"{small_mean:.2f} / {large_mean:.2f}"])
-        table.metrics[("instances", label)] = large / small
-        for what, name in (("task list", "… an officer's task list, first page of 15"),
-                           ("task count", "… the count of that queue (100 → 10,000 tasks)")):
-            (small, small_mean), (large, large_mean) = r[what][instance_sizes[0]], r[what][instance_sizes[1]]
-            queue_rows.append([name, label, small, large, f"{large / small:.2f}×", "–",
-                               f"{small_mean:.2f} / {large_mean:.2f}"])
+        row = _row("stored instances 1,000 → 100,000", label, r["completion"], instance_sizes, "≤ 1.2×")
+        table.rows.append(row)
+        table.metrics[("instances", label)] = _ratio(row)
+        queue_rows += [_row("… an officer's task list, first page of 15", label, r["task list"], instance_sizes, "–"),
+                       _row("… the count of that queue (100 → 10,000 tasks)", label, r["task count"],
+                            instance_sizes, "–")]
     table.rows += queue_rows
     r = tasks_in_case(task_sizes, max(20, count // 3))
     for label, goal, name in (("cache", "≤ 1.5×", "completed tasks in the case 10 → 500"),
                               ("cache off", "≤ 1.5×", "… same, workflow cache off"),
                               ("own opinions", "≤ 1.5×", "… same, each round's opinion its own"),
                               ("bare", "reference", "… bare SpiffWorkflow, same model")):
-        (small, small_mean), (large, large_mean) = r[label][task_sizes[0]], r[label][task_sizes[1]]
-        table.rows.append([name, "SQLite" if label != "bare" else "memory", small, large,
-                           f"{large / small:.2f}×", goal, f"{small_mean:.2f} / {large_mean:.2f}"])
-        table.metrics[("tasks", label)] = large / small
+        row = _row(name, "SQLite" if label != "bare" else "memory", r[label], task_sizes, goal)
+        table.rows.append(row)
+        table.metrics[("tasks", label)] = _ratio(row)
     table.notes.append(f"Medians of {count} (instances) and {max(20, count // 3)} (tasks in a case) completions "
                        f"and {count // 2} reads of the queue per side, the two sides alternating; the last "
                        "column's means include the garbage collector's pauses.  Garbage is collected as the "
