@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        String, Text, UniqueConstraint)
+                        String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 ID = String(64)
@@ -120,8 +120,11 @@ class InstanceTask(Base):
 class UserTask(Base):
     __tablename__ = "user_task"
     # a department's queue (unassigned, in creation order) and an officer's own tasks are
-    # read a page at a time along this index (migration 0009)
-    __table_args__ = (Index("ix_user_task_assignee_created", "assignee", "created"),)
+    # read a page at a time along the first index (migration 0009); a queue by due date
+    # along the second, which holds the unassigned tasks in the list's order (migration 0010)
+    __table_args__ = (Index("ix_user_task_assignee_created", "assignee", "created"),
+                      Index("ix_user_task_queue_due", "due", "id", sqlite_where=text("assignee IS NULL"),
+                            postgresql_where=text("assignee IS NULL")))
     id: Mapped[str] = mapped_column(ID, primary_key=True)           # the SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
@@ -135,7 +138,7 @@ class UserTask(Base):
     priority: Mapped[int] = mapped_column(Integer, default=50)
     created: Mapped[datetime] = mapped_column(DateTime, index=True)
     last_updated: Mapped[datetime | None] = mapped_column(DateTime)
-    due: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    due: Mapped[datetime | None] = mapped_column(DateTime)
     follow_up: Mapped[datetime | None] = mapped_column(DateTime)
     form_key: Mapped[str | None] = mapped_column(String(255))
     form_ref: Mapped[dict | None] = mapped_column(JSON)             # {"key", "binding", "version"}

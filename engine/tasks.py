@@ -44,15 +44,17 @@ class TaskQuery:
     max_results: int | None = None
 
 
-def _filtered(session: Session, principal: Principal, q: TaskQuery, by_sets: bool = False):
-    """The tasks `q` asks for that `principal` may see.  A list in creation order (the
-    default) reads user_task along (assignee, created) and checks each task's candidates
-    (EXISTS), stopping at the page's end.  A count, and a list in another order, read the
-    whole queue anyway: `by_sets` reads the candidate conditions as sets of task ids from
-    task_candidate's indexes instead.  With 10,000 tasks in a department's queue among
-    50,000 open tasks on SQLite, a page read by the sets cost 24-38 ms against ~1 ms, and a
-    count read task by task 95-250 ms against ~20 ms (bench/TUNING.md)."""
-    offered = authz.offered_ids if by_sets else authz.offered_exists
+def _filtered(session: Session, principal: Principal, q: TaskQuery, along: str | None = None):
+    """The tasks `q` asks for that `principal` may see, in the SQL that lets the database read
+    no more than a page needs.  `along` is the index a list walks in its order, checking each
+    task's candidates (EXISTS) and stopping at the page's end: "created" (the default order),
+    the index on (assignee, created); "due", the unassigned tasks by due date (a queue, see
+    _walks).  A count, and a list in another order, read the whole queue anyway (`along` None):
+    the candidate conditions are then read as sets of task ids from task_candidate's indexes.
+    With 10,000 tasks in a department's queue among 50,000 open tasks on SQLite, a page read
+    by the sets cost 24-38 ms against ~1 ms, and a count read task by task 95-250 ms against
+    ~20 ms (bench/TUNING.md)."""
+    offered = authz.offered_exists if along else authz.offered_ids
     stmt = select(UserTask)
     # A task offered to one of the principal's departments is visible to them: asking for
     # such a group's queue (the usual list) needs no second check of every task in it
@@ -70,35 +72,53 @@ def _filtered(session: Session, principal: Principal, q: TaskQuery, by_sets: boo
         stmt = stmt.where(UserTask.name == q.name)
     if q.assignee:
         stmt = stmt.where(UserTask.assignee == q.assignee)
-    if q.unassigned:
-        stmt = stmt.where(_unassigned(session, by_sets))
+    if _unassigned_only(q):
+        stmt = stmt.where(_unassigned(session, hinted=along != "created"))
     if q.candidate_group:
         stmt = stmt.where(offered(TaskCandidate.group_id == q.candidate_group))
     if q.candidate_user:
         groups = sorted(groups_of(session, q.candidate_user))
         stmt = stmt.where(offered(or_(TaskCandidate.user_id == q.candidate_user, TaskCandidate.group_id.in_(groups))))
-    if (q.candidate_group or q.candidate_user) and not q.include_assigned:
-        stmt = stmt.where(_unassigned(session, by_sets))   # Camunda's default for candidate queries
     return stmt
 
 
-def _unassigned(session: Session, by_sets: bool):
-    """assignee IS NULL.  Most open tasks are unassigned, so when reading by the candidate
-    sets SQLite is told so (likelihood): it would otherwise go through all of them by the
-    assignee index instead (PostgreSQL knows from its statistics)."""
+def _unassigned_only(q: TaskQuery) -> bool:
+    """unassigned=true, or a candidate query without includeAssignedTasks (Camunda's default)."""
+    return q.unassigned or (bool(q.candidate_group or q.candidate_user) and not q.include_assigned)
+
+
+def _walks(principal: Principal, q: TaskQuery) -> str | None:
+    """The index a page of this list is read along (_filtered's `along`), or None.  Not
+    for another department's queue: the tasks the principal may see in it are few or none,
+    and a walk would read every open task to find them (180 ms against 35 ms by the sets,
+    with 50,000 open tasks on SQLite)."""
+    if q.candidate_group and not principal.is_admin and not authz.sees_offers_to(principal, q.candidate_group):
+        return None
+    if q.sort_by in (None, "created"):
+        return "created"
+    if q.sort_by == "dueDate" and _unassigned_only(q):
+        return "due"                          # ix_user_task_queue_due holds the unassigned tasks only
+    return None
+
+
+def _unassigned(session: Session, hinted: bool):
+    """assignee IS NULL.  Unless the list walks the index on (assignee, created), SQLite is told
+    that most open tasks are unassigned (likelihood): it would otherwise go through all of
+    them by that index and sort them, instead of walking ix_user_task_queue_due or reading
+    the candidate sets (PostgreSQL knows from its statistics)."""
     condition = UserTask.assignee.is_(None)
-    if by_sets and session.get_bind().dialect.name == "sqlite":
+    if hinted and session.get_bind().dialect.name == "sqlite":
         return func.likelihood(condition, literal_column("0.9"))    # SQLite wants a literal here
     return condition
 
 
 def query(session: Session, principal: Principal, q: TaskQuery) -> list[TaskView]:
-    stmt = _filtered(session, principal, q, by_sets=q.sort_by not in (None, "created"))
+    stmt = _filtered(session, principal, q, along=_walks(principal, q))
     if q.sort_by:
         column = SORT_FIELDS.get(q.sort_by)
         if column is None:
             raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
-        stmt = stmt.order_by(column.desc() if q.sort_order == "desc" else column.asc(), UserTask.id)
+        stmt = stmt.order_by(*_order(column, q.sort_order == "desc"))
     else:
         stmt = stmt.order_by(UserTask.created, UserTask.id)
     stmt = stmt.offset(q.first_result or 0)
@@ -108,9 +128,19 @@ def query(session: Session, principal: Principal, q: TaskQuery) -> list[TaskView
     return _with_candidates(session, rows)
 
 
+def _order(column, descending: bool) -> tuple:
+    """ORDER BY for a sortBy: a task without the value (no due date, ...) comes after every
+    task with one in ascending order, before them in descending order, on both stores
+    (PostgreSQL's rule; SQLite's own is the reverse); equal values by id, in the same
+    direction, so that an index on (column, id) gives the whole order (ix_user_task_queue_due)."""
+    if descending:
+        return column.desc().nulls_first(), UserTask.id.desc()
+    return column.asc().nulls_last(), UserTask.id.asc()
+
+
 def count(session: Session, principal: Principal, q: TaskQuery) -> int:
     return session.execute(select(func.count()).select_from(
-        _filtered(session, principal, q, by_sets=True).subquery())).scalar()
+        _filtered(session, principal, q).subquery())).scalar()
 
 
 def _with_candidates(session: Session, rows: list[UserTask]) -> list[TaskView]:

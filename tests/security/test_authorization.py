@@ -226,9 +226,10 @@ def test_a_task_offered_to_a_user_by_name_reaches_that_user_only(client, people)
 
 
 def test_every_reader_counts_exactly_the_tasks_it_lists(client, people, deployed):
-    """GET /task/count and a list sorted by anything but creation read the candidate
-    conditions as sets of task ids, a list in creation order reads them task by task
-    (engine/tasks.py): all three must agree for every reader and filter."""
+    """GET /task/count and a list sorted by anything but creation or due date read the
+    candidate conditions as sets of task ids, a list in creation order, and a queue by due
+    date, read them task by task along an index (engine/tasks.py): all four must agree for
+    every reader and filter."""
     zhang, wang, fgw1 = people["zhang"], people["wang"], people["fgw1"]
     for applicant in (zhang, wang):                      # a correction offered to applicants in each case
         [review] = fgw1.tasks(processInstanceId=started(applicant))
@@ -251,6 +252,8 @@ def test_every_reader_counts_exactly_the_tasks_it_lists(client, people, deployed
             assert r.get_json()["count"] == len(listed), (name, query, [t["name"] for t in listed])
             by_priority = reader.tasks(sortBy="priority", sortOrder="desc", **query)
             assert sorted(t["id"] for t in by_priority) == sorted(t["id"] for t in listed), (name, query)
+            by_due = reader.tasks(sortBy="dueDate", **query)
+            assert sorted(t["id"] for t in by_due) == sorted(t["id"] for t in listed), (name, query)
             counted[name, tuple(query.items())] = len(listed)
     assert [counted[name, ()] for name in ("zhang", "wang", "fgw1", "fgw2", "zrzy1", "admin")] == [1, 1, 2, 3, 0, 5]
     assert counted["fgw1", (("candidateGroup", "fgw"),)] == 1                    # the claimed task is not in the queue
