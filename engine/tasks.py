@@ -49,8 +49,9 @@ def _filtered(session: Session, principal: Principal, q: TaskQuery, along: str |
     no more than a page needs.  `along` is the index a list walks in its order, checking each
     task's candidates (EXISTS) and stopping at the page's end: "created" (the default order),
     the index on (assignee, created); "due", the unassigned tasks by due date (a queue, see
-    _walks).  A count, and a list in another order, read the whole queue anyway (`along` None):
-    the candidate conditions are then read as sets of task ids from task_candidate's indexes.
+    _walks).  A count, a list in another order, and another department's or user's queue
+    read the whole queue anyway (`along` None): the candidate conditions are then read as
+    sets of task ids from task_candidate's indexes.
     With 10,000 tasks in a department's queue among 50,000 open tasks on SQLite, a page read
     by the sets cost 24-38 ms against ~1 ms, and a count read task by task 95-250 ms against
     ~20 ms (bench/TUNING.md)."""
@@ -89,10 +90,12 @@ def _unassigned_only(q: TaskQuery) -> bool:
 
 def _walks(principal: Principal, q: TaskQuery) -> str | None:
     """The index a page of this list is read along (_filtered's `along`), or None.  Not
-    for another department's queue: the tasks the principal may see in it are few or none,
-    and a walk would read every open task to find them (180 ms against 35 ms by the sets,
-    with 50,000 open tasks on SQLite)."""
-    if q.candidate_group and not principal.is_admin and not authz.sees_offers_to(principal, q.candidate_group):
+    for another department's or another user's queue: the tasks the principal may see in
+    it are few or none, and a walk would read every open task to find them (180 ms against
+    35 ms by the sets, with 50,000 open tasks on SQLite)."""
+    if not principal.is_admin and (
+            (q.candidate_group and not authz.sees_offers_to(principal, q.candidate_group))
+            or q.candidate_user not in (None, principal.user_id)):
         return None
     if q.sort_by in (None, "created"):
         return "created"
