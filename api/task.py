@@ -24,7 +24,7 @@ def _query(args) -> tasks.TaskQuery:
 
 @blp.route("")
 @blp.arguments(schemas.TaskQuery, location="query")
-@blp.response(200, schemas.Task(many=True))
+@blp.response(200, schemas.Task(many=True), rendered=True)
 def list_tasks(args):
     """Open user tasks the caller may see (their own, their groups', or all for admins)."""
     with engine().uow(write=False) as uow:

@@ -84,3 +84,12 @@ def test_tasks_created_at_the_same_moment_go_by_id_in_the_lists_direction(client
     by_id = sorted(tasks)
     assert ids(officer.tasks(candidateGroup="fgw", sortBy="created", sortOrder="asc")) == by_id
     assert ids(officer.tasks(candidateGroup="fgw", sortBy="created", sortOrder="desc")) == by_id[::-1]
+
+
+def test_the_task_list_is_sent_as_its_schema_would_dump_it(queue):
+    """GET /task is sent as api/render.py writes it, without marshmallow's dump
+    (api/blueprint.py, rendered=True): the dump must change nothing."""
+    from api.schemas import Task
+    officer, _ = queue
+    listed = officer.tasks(candidateGroup="fgw", sortBy="dueDate")
+    assert len(listed) == 6 and Task(many=True).dump(listed) == listed
