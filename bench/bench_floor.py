@@ -8,6 +8,8 @@ the engine does anything, on the same worker class, one client thread, keep-aliv
   gunicorn alone          a WSGI function that answers {} (api.serving.Worker, one runner)
   + Flask                 a Flask app with one route that answers {}
   + the engine's app      GET /engine-rest/version on the real server, HTTP Basic
+  a department's queue    GET /engine-rest/task?candidateGroup=fgw&maxResults=15, a page of
+                          15 of 20+ open tasks offered to fgw, as an officer of fgw
   completion              POST /engine-rest/task/{id}/complete, the five-department review
   service layer alone     engine.tasks.complete in this process, no HTTP (as bench_overhead.py)
 
@@ -25,6 +27,9 @@ import bench_http  # noqa: E402
 import harness  # noqa: E402
 import workload  # noqa: E402
 from bench_overhead import Service  # noqa: E402
+
+
+COMPLETION = "a completion: POST /engine-rest/task/{id}/complete"
 
 
 def wsgi_app(environ, start_response):
@@ -101,16 +106,19 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
                   ("+ Flask: one route, GET", _Requests(flask, "GET", "/x"), requests),
                   ("+ the engine's app and HTTP Basic: GET /engine-rest/version",
                    _Requests(server, "GET", f"{bench_http.REST}/version"), requests),
-                  ("a completion: POST /engine-rest/task/{id}/complete", _Completions(server), cases),
+                  ("a department's queue: GET /engine-rest/task?candidateGroup=fgw&maxResults=15",
+                   _Requests(server, "GET", f"{bench_http.REST}/task?candidateGroup=fgw&maxResults=15"), requests),
+                  (COMPLETION, _Completions(server), cases),
                   ("the service layer alone, in this process (no HTTP)", _ServiceLayer(service), cases)]
         for _, layer, size in layers:              # warm-up: imports, specs, connections
             layer.round(max(5, size // 10))
+        bench_http.start_cases(server, workload.REVIEW_KEY, 20, 1)     # cases left open: fgw's queue
         collected = {label: [] for label, _, _ in layers}
         for _ in range(rounds):
             for label, layer, size in layers:
                 collected[label].append(layer.round(size))
     summaries = {label: harness.summarize(done) for label, done in collected.items()}
-    completion = summaries[layers[3][0]]["cpu_ms"]
+    completion = summaries[COMPLETION]["cpu_ms"]
     table = harness.Table("The floor: what the server stack costs per request before the engine does anything",
                           ["request (SQLite, one client thread, keep-alive)", "requests/s", "p50 ms",
                            "server CPU ms per request", "share of a completion's server CPU"])
@@ -118,7 +126,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         table.rows.append([label, s["rate"], s["p50"], s["cpu_ms"], f"{s['cpu_ms'] / completion:.0%}"])
         table.metrics[label] = s["cpu_ms"]
     table.notes.append(
-        f"Median of {rounds} alternating rounds: {requests} requests per round for the first three rows, "
+        f"Median of {rounds} alternating rounds: {requests} requests per round for the first four rows, "
         f"{cases} cases ({cases * 5} completions) for the last two.  Every server is one gunicorn worker with "
         "the engine's worker class (api/serving.py) and one request runner, as app.py serves SQLite.  Server "
         "CPU: of the worker process while the round ran (its clock ticks are 10 ms, hence the rounds' size); "
