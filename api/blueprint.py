@@ -37,10 +37,10 @@ class Blueprint(flask_smorest.Blueprint):
     def response(self, status_code, schema=None, *, rendered: bool = False, **kwargs):
         """flask-smorest's, and with `rendered` the view's result is sent as it is: it is the
         wire format already (api/render.py), and `schema` documents it without dumping it
-        field by field.  marshmallow's dump of a page of 15 tasks (28 fields each) cost 0.3-0.4
-        of GET /task's 3.1 ms of CPU, in-process (bench/TUNING.md).  tests/security/test_openapi_fuzz.py checks
-        the answers against the schemas, and tests/api/test_task_order.py that the schema's
-        dump of a task list is the list itself."""
+        field by field.  marshmallow's dump of a page of 15 tasks (28 fields each) cost
+        0.3-0.4 ms of GET /task's 3.1 ms of CPU, in-process (bench/TUNING.md).
+        tests/security/test_openapi_fuzz.py checks the answers against the schemas, and
+        tests/api/test_task_order.py that the schema's dump of a task list is the list itself."""
         document = super().response(status_code, schema, **kwargs)
         if not rendered:
             return document

@@ -51,10 +51,9 @@ def _filtered(session: Session, principal: Principal, q: TaskQuery, along: str |
     the index on (assignee, created); "due", the unassigned tasks by due date (a queue, see
     _walks).  A count, a list in another order, and another department's or user's queue
     read the whole queue anyway (`along` None): the candidate conditions are then read as
-    sets of task ids from task_candidate's indexes.
-    With 10,000 tasks in a department's queue among 50,000 open tasks on SQLite, a page read
-    by the sets cost 24-38 ms against ~1 ms, and a count read task by task 95-250 ms against
-    ~20 ms (bench/TUNING.md)."""
+    sets of task ids from task_candidate's indexes.  With 10,000 tasks in a department's
+    queue among 50,000 open tasks on SQLite, a page read by the sets cost 24-38 ms against
+    ~1 ms, and a count read task by task 95-250 ms against ~20 ms (bench/TUNING.md)."""
     offered = authz.offered_exists if along else authz.offered_ids
     stmt = select(UserTask)
     # A task offered to one of the principal's departments is visible to them: asking for
