@@ -33,7 +33,7 @@ AUDITORS_GROUP = "auditors"
 FIXED_GROUPS = (ADMIN_GROUP, DESIGNERS_GROUP, WORKERS_GROUP, APPLICANTS_GROUP, AUDITORS_GROUP)
 
 
-def _department_groups(principal: Principal) -> list[str]:
+def department_groups(principal: Principal) -> list[str]:
     """The groups through which an offer reaches this user for any case."""
     return sorted(principal.groups - {APPLICANTS_GROUP})
 
@@ -80,7 +80,7 @@ def require_start(principal: Principal, definition: ProcessDefinition) -> None:
 def readable_cases(principal: Principal):
     """SQL condition on process_instance: the cases this (non-admin) user takes part in:
     started by them, a task of it offered to their department or to them, or worked by them."""
-    me, departments = principal.user_id, _department_groups(principal)
+    me, departments = principal.user_id, department_groups(principal)
     offered = select(UserTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == UserTask.id, isouter=True) \
         .where((UserTask.assignee == me) | (TaskCandidate.user_id == me) | TaskCandidate.group_id.in_(departments))
     worked = select(ActivityInstance.instance_id).where(ActivityInstance.assignee == me)
@@ -116,13 +116,17 @@ def offered_ids(offer):
     return UserTask.id.in_(select(TaskCandidate.task_id).where(offer))
 
 
-def visible_tasks(principal: Principal, offered=offered_exists):
-    """SQL condition on user_task: assigned to this user, offered to them or their department,
-    or offered to `applicants` in a case they started.  `offered`: offered_exists or offered_ids."""
-    me = principal.user_id
-    offer = or_(TaskCandidate.user_id == me, TaskCandidate.group_id.in_(_department_groups(principal)))
+def visible_tasks(me, departments: list, applicant: bool, offered=offered_exists):
+    """SQL condition on user_task: assigned to the user `me`, offered to them or to one of
+    their `departments` (department_groups), or, for an `applicant`, offered to
+    `applicants` in a case they started.  `me` and the departments are values or bind
+    parameters (engine/tasks.py builds a list's statement once, for any user); `offered`:
+    offered_exists or offered_ids."""
+    offer = TaskCandidate.user_id == me
+    if departments:
+        offer = or_(offer, TaskCandidate.group_id.in_(departments))
     condition = or_(UserTask.assignee == me, offered(offer))
-    if APPLICANTS_GROUP in principal.groups:
+    if applicant:
         own_case = exists().where(ProcessInstance.id == UserTask.instance_id, ProcessInstance.start_user_id == me)
         condition = or_(condition, offered(TaskCandidate.group_id == APPLICANTS_GROUP) & own_case)
     return condition
@@ -130,7 +134,7 @@ def visible_tasks(principal: Principal, offered=offered_exists):
 
 def sees_offers_to(principal: Principal, group: str | None) -> bool:
     """Whether every task offered to `group` is among `visible_tasks(principal)`."""
-    return bool(group) and group in _department_groups(principal)
+    return bool(group) and group in department_groups(principal)
 
 
 def offered_to(principal: Principal, assignee: str | None, groups, users, case_starter) -> bool:
@@ -140,7 +144,7 @@ def offered_to(principal: Principal, assignee: str | None, groups, users, case_s
     if principal.is_admin:
         return True
     me = principal.user_id
-    if assignee == me or me in users or not set(_department_groups(principal)).isdisjoint(groups):
+    if assignee == me or me in users or not set(department_groups(principal)).isdisjoint(groups):
         return True
     return APPLICANTS_GROUP in principal.groups and APPLICANTS_GROUP in groups and case_starter() == me
 
@@ -148,7 +152,8 @@ def offered_to(principal: Principal, assignee: str | None, groups, users, case_s
 def may_see_task(session: Session, principal: Principal, task_id: str) -> bool:
     if principal.is_admin:
         return True
-    found = session.execute(select(UserTask.id).where(UserTask.id == task_id, visible_tasks(principal))).first()
+    visible = visible_tasks(principal.user_id, department_groups(principal), APPLICANTS_GROUP in principal.groups)
+    found = session.execute(select(UserTask.id).where(UserTask.id == task_id, visible)).first()
     return found is not None
 
 
