@@ -37,14 +37,31 @@ def _die_with_parent() -> None:
         pass
 
 
+class Companion(subprocess.Popen):
+    """A child process of `run`.  gunicorn forks its workers from `run`, so each worker holds
+    a copy of this object for a process that is not its child: finalized there at the
+    worker's exit, Popen's own finalizer warned that the process was still running and
+    polled it, and the master's SIGQUIT landing in it printed "Exception ignored in
+    Popen.__del__" with a traceback on Ctrl-C of `make run`.  Only the process that
+    started it finalizes it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.owner = os.getpid()
+        super().__init__(*args, **kwargs)
+
+    def __del__(self, _getpid=os.getpid) -> None:
+        if _getpid() == self.owner:
+            super().__del__()
+
+
 class Companions:
     def __init__(self) -> None:
         self.owner = os.getpid()        # gunicorn forks workers from this process: only the owner stops us
-        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.processes: list[tuple[str, Companion]] = []
 
     def start(self, name: str, command: str, env: Mapping[str, str]) -> None:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), command], cwd=ROOT, env=dict(env),
-                                   preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        process = Companion([sys.executable, str(ROOT / "app.py"), command], cwd=ROOT, env=dict(env),
+                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.processes.append((name, process))
 
     def stop(self, grace: float = 15.0) -> None:

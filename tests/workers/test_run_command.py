@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,27 @@ def test_no_sandbox_and_no_workers_start_nothing(engine):
     started = companions.start(engine, "127.0.0.1", 8080, env={"APPROVALS_NO_SANDBOX": "1",
                                                                "APPROVALS_NO_WORKERS": "true"})
     assert started.processes == []
+
+
+def test_a_process_forked_from_run_leaves_its_companions_alone():
+    """gunicorn's workers are forked from `run` and inherit its companions' process objects:
+    finalizing one there must neither warn nor poll (a signal landing in that printed a
+    traceback when `make run` was stopped with Ctrl-C)."""
+    sleeper = companions.Companion([sys.executable, "-c", "import time; time.sleep(30)"])
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:                                        # the "worker"
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                sleeper.__del__()
+            os.write(write_end, f"{len(caught)} {sleeper.returncode}".encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(read_end, 100) == b"0 None"
+        assert sleeper.poll() is None                       # still running, still ours
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+        sleeper.kill()
+        sleeper.wait()
