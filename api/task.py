@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from engine import tasks
+from engine.db import reading
 from engine.variables import from_wire, map_to_wire
 
 from . import render, schemas
@@ -27,16 +28,16 @@ def _query(args) -> tasks.TaskQuery:
 @blp.response(200, schemas.Task(many=True), rendered=True)
 def list_tasks(args):
     """Open user tasks the caller may see (their own, their groups', or all for admins)."""
-    with engine().uow(write=False) as uow:
-        return [render.task(v) for v in tasks.query(uow.session, principal(), _query(args))]
+    with reading(engine().db) as conn:
+        return [render.task(v) for v in tasks.query(conn, principal(), _query(args))]
 
 
 @blp.route("/count")
 @blp.arguments(schemas.TaskQuery, location="query")
 @blp.response(200, schemas.Count)
 def count_tasks(args):
-    with engine().uow(write=False) as uow:
-        return {"count": tasks.count(uow.session, principal(), _query(args))}
+    with reading(engine().db) as conn:
+        return {"count": tasks.count(conn, principal(), _query(args))}
 
 
 @blp.route("/<task_id>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, literal_column, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from . import authz, runtime
@@ -162,13 +163,15 @@ def _unassigned(hinted: bool):
     return condition
 
 
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+def _is_sqlite(db: Session | Connection) -> bool:
+    return (db.get_bind() if isinstance(db, Session) else db).dialect.name == "sqlite"
 
 
-def query(session: Session, principal: Principal, q: TaskQuery) -> list[TaskView]:
+def query(session: Session | Connection, principal: Principal, q: TaskQuery) -> list[TaskView]:
     """A page of the list, each task with its candidates, in one statement: the page is a
-    subquery (read along an index where _walks finds one) joined to its candidates."""
+    subquery (read along an index where _walks finds one) joined to its candidates.  On a
+    unit of work's session, or on a bare connection (`engine.db.reading`): the API's
+    lists, one statement that needs no transaction around it."""
     if q.sort_by and q.sort_by not in SORT_FIELDS:
         raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
     shape, values = _criteria(session, principal, q)
@@ -223,7 +226,7 @@ def _views(rows) -> list[TaskView]:
     return list(views.values())
 
 
-def count(session: Session, principal: Principal, q: TaskQuery) -> int:
+def count(session: Session | Connection, principal: Principal, q: TaskQuery) -> int:
     shape, values = _criteria(session, principal, q)
     sqlite = _is_sqlite(session)
     stmt = _statement(("count", shape, sqlite), lambda: select(func.count().label("count")).select_from(

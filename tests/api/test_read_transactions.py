@@ -70,8 +70,9 @@ def test_requests_keep_the_statements_prepared(client, engine, commands):
         assert client.get("/engine-rest/process-instance").status_code == 200
         assert client.http.get("/engine-rest/task", headers=bearer).status_code == 200   # Bearer
     assert commands["ROLLBACK"] == 0 and commands["DEALLOCATE ALL"] == 0, commands
-    # one transaction per request, its reading unit's: the authentication's SELECT runs on its own
-    assert commands["BEGIN READ ONLY"] == 24 and commands["COMMIT"] == 24, commands
+    # the authentication's SELECT and a task list (one statement) run on their own; the
+    # process-instance list in its reading unit's transaction
+    assert commands["BEGIN READ ONLY"] == 8 and commands["COMMIT"] == 8, commands
     assert _prepared(engine) >= 1
 
 
