@@ -376,9 +376,9 @@ def commits_reads(engine: Engine) -> bool:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator:
-    """A bare connection for a request's authentication: its statements are fixed SELECTs
-    (engine/identity.py), each of which sees what was committed before it, inside a
-    transaction or not.  So on PostgreSQL each runs on its own, in autocommit: one round
+    """A bare connection for a request's authentication and for the task lists (GET /task
+    and its count): their statements are SELECTs (engine/identity.py, engine/tasks.py),
+    each of which sees what was committed before it, inside a transaction or not.  So on PostgreSQL each runs on its own, in autocommit: one round
     trip where BEGIN READ ONLY, the statement and COMMIT took three, and there is no
     ROLLBACK to make psycopg forget its prepared statements (bench/bench_scaleout.py, with
     the variables' upsert of engine/projections.py, side by side: PostgreSQL's CPU per
