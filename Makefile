@@ -4,6 +4,8 @@
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# test processes (pytest-xdist); 0 runs the suite in this one
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test venv dev bench demo clean
 
@@ -28,7 +30,7 @@ run: venv
 	$(BIN)/python app.py run
 
 test: dev
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: dev
 	$(BIN)/python bench/run_all.py
