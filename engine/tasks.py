@@ -189,10 +189,7 @@ def query(session: Session | Connection, principal: Principal, q: TaskQuery) -> 
         if "offset" in values:
             page = page.offset(bindparam("offset"))
         page = page.subquery("page")
-        return (select(page, _CANDIDATES.c.group_id.label("candidate_group"),
-                       _CANDIDATES.c.user_id.label("candidate_user"))
-                .select_from(page.outerjoin(_CANDIDATES, _CANDIDATES.c.task_id == page.c.id))
-                .order_by(*_order(page.c, *order)))
+        return _with_candidate_columns(page).order_by(*_order(page.c, *order))
     stmt = _statement(("list", shape, along, sqlite, order, "limit" in values, "offset" in values), build)
     return _views(stmt.execute(session, values).all())
 
@@ -209,6 +206,14 @@ def _order(columns, sort_by: str | None, descending: bool) -> tuple:
     if descending:
         return column.desc().nulls_first(), columns.id.desc()
     return column.asc().nulls_last(), columns.id.asc()
+
+
+def _with_candidate_columns(tasks):
+    """SELECT `tasks` (user_task, or a page of it) joined to their candidates, one row per
+    candidate (candidate_group, candidate_user; NULLs for a task with none): what _views reads."""
+    return (select(tasks, _CANDIDATES.c.group_id.label("candidate_group"),
+                   _CANDIDATES.c.user_id.label("candidate_user"))
+            .select_from(tasks.outerjoin(_CANDIDATES, _CANDIDATES.c.task_id == tasks.c.id)))
 
 
 def _views(rows) -> list[TaskView]:
@@ -274,10 +279,7 @@ def get(session: Session, principal: Principal, task_id: str) -> TaskView:
 # Completing is the hot path: the task row and its candidates in one statement built once,
 # run on the driver's cursor (engine/fastsql.py), as plain values (the row is never
 # changed through the ORM here: the command deletes it).
-_TASK_WITH_CANDIDATES = Statement(
-    select(_TASKS, _CANDIDATES.c.group_id.label("candidate_group"), _CANDIDATES.c.user_id.label("candidate_user"))
-    .select_from(_TASKS.outerjoin(_CANDIDATES, _CANDIDATES.c.task_id == _TASKS.c.id))
-    .where(_TASKS.c.id == bindparam("task_id")))
+_TASK_WITH_CANDIDATES = Statement(_with_candidate_columns(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
 
 
 def _get_for_command(session: Session, principal: Principal, task_id: str) -> TaskView:
