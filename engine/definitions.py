@@ -49,7 +49,9 @@ def definition_by_id(session: Session, definition_id: str) -> ProcessDefinition:
 
 
 def next_version(session: Session, model, key: str, tenant_id: str | None) -> int:
-    current = session.execute(select(func.max(model.version)).where(model.key == key, model.tenant_id.is_(tenant_id))).scalar()
+    # IS NOT DISTINCT FROM: tenant_id may be NULL (SQLite's `IS` with a value is an error on PostgreSQL)
+    current = session.execute(select(func.max(model.version)).where(
+        model.key == key, model.tenant_id.is_not_distinct_from(tenant_id))).scalar()
     return (current or 0) + 1
 
 

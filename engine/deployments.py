@@ -127,7 +127,7 @@ def _schedule_start_timers(uow: UnitOfWork, row: ProcessDefinition, spec) -> Non
     """A new version replaces the previous version's timer start events (as in Camunda)."""
     session = uow.session
     older = select(ProcessDefinition.id).where(ProcessDefinition.key == row.key,
-                                               ProcessDefinition.tenant_id.is_(row.tenant_id),
+                                               ProcessDefinition.tenant_id.is_not_distinct_from(row.tenant_id),
                                                ProcessDefinition.id != row.id)
     session.execute(delete(Timer).where(Timer.instance_id.is_(None), Timer.definition_id.in_(older)))
     earliest = None
@@ -183,7 +183,7 @@ def _previous_resources(session, name, source, tenant_id) -> dict:
     rows = session.execute(
         select(Resource.name, Resource.checksum).join(Deployment, Deployment.id == Resource.deployment_id)
         .where(Deployment.name.is_(None) if name is None else Deployment.name == name,
-               Deployment.tenant_id.is_(tenant_id))
+               Deployment.tenant_id.is_not_distinct_from(tenant_id))
         .order_by(Deployment.deployment_time.desc()))
     newest: dict = {}
     for resource_name, digest in rows:
@@ -194,7 +194,7 @@ def _previous_resources(session, name, source, tenant_id) -> dict:
 def _latest_deployment(session, name, source, tenant_id) -> Deployment | None:
     return session.execute(
         select(Deployment).where(Deployment.name.is_(None) if name is None else Deployment.name == name,
-                                 Deployment.tenant_id.is_(tenant_id))
+                                 Deployment.tenant_id.is_not_distinct_from(tenant_id))
         .order_by(Deployment.deployment_time.desc()).limit(1)).scalar_one_or_none()
 
 
@@ -331,9 +331,8 @@ def _check_form_refs(session, checked, forms: _FormCheck, tenant_id, check) -> N
                 check.problems.append(Problem(name, f"camunda:formRef '{key}' with binding 'deployment' needs the "
                                                     "form in this deployment", element.sourceline, None, element.get("id")))
                 continue
-            exists = session.execute(select(FormDefinition.id).where(FormDefinition.key == key,
-                                                                     FormDefinition.tenant_id.is_(tenant_id))
-                                     .limit(1)).first()
+            exists = session.execute(select(FormDefinition.id).where(
+                FormDefinition.key == key, FormDefinition.tenant_id.is_not_distinct_from(tenant_id)).limit(1)).first()
             if exists is None:
                 check.problems.append(Problem(name, f"camunda:formRef '{key}' names no form in this deployment and "
                                                     "none deployed; add the .form file to the deployment",

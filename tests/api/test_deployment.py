@@ -62,6 +62,20 @@ def test_a_changed_process_gets_version_2_and_running_cases_stay_on_version_1(cl
     assert client.get(f"/engine-rest/history/process-instance/{first['id']}").get_json()["state"] == "COMPLETED"
 
 
+def test_versions_are_counted_per_tenant_on_both_stores(client):
+    """A tenant's deployments have versions of their own, beside the tenant-less ones
+    (the lookup compares tenant ids NULL-safely; PostgreSQL refuses SQLite's `IS` with a value)."""
+    for tenant, name in (("sz", "简单审批"), ("sz", "简单审批 v2"), (None, "简单审批")):
+        extra = {"tenant_id": tenant} if tenant else {}
+        deployed = client.deploy(extra={"simple.bpmn": minimal(name=name)}, name="lib", **extra)
+        assert deployed.status_code == 200, deployed.get_json()
+    again = client.deploy(extra={"simple.bpmn": minimal(name="简单审批 v2")}, name="lib", tenant_id="sz",
+                          enable_duplicate_filtering=True)
+    assert again.status_code == 200, again.get_json()
+    defs = client.get("/engine-rest/process-definition", query_string={"key": "simple"}).get_json()
+    assert sorted((d["tenantId"] or "", d["version"]) for d in defs) == [("", 1), ("sz", 1), ("sz", 2)]
+
+
 def test_duplicate_filtering_skips_an_unchanged_deployment(client):
     first = client.deploy(extra={"simple.bpmn": minimal()}, name="lib", enable_duplicate_filtering=True).get_json()
     again = client.deploy(extra={"simple.bpmn": minimal()}, name="lib", enable_duplicate_filtering=True).get_json()
