@@ -214,7 +214,7 @@ def _query(args) -> external_tasks.TaskQuery:
 
 @blp.route("/fetchAndLock", methods=["POST"])
 @blp.arguments(FetchExternalTasksBody)
-@blp.response(200, LockedExternalTaskDto(many=True))
+@blp.response(200, LockedExternalTaskDto(many=True), rendered=True)
 def fetch_and_lock(body):
     """Lock up to maxTasks tasks of the given topics for this worker; with asyncResponseTimeout,
     wait (long polling) until one is available.  A waiting request holds no database connection."""

@@ -376,18 +376,19 @@ def commits_reads(engine: Engine) -> bool:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator:
-    """A bare connection for a request's authentication and for the task lists (GET /task
-    and its count): their statements are SELECTs (engine/identity.py, engine/tasks.py),
-    each of which sees what was committed before it, inside a transaction or not.  So on
-    PostgreSQL each runs on its own, in autocommit: one round trip where BEGIN READ ONLY,
-    the statement and COMMIT took three, and there is no ROLLBACK to make psycopg forget
-    its prepared statements (bench/bench_scaleout.py, with the variables' upsert of
+    """A bare connection for a request's authentication, the task lists (GET /task and its
+    count) and fetchAndLock's look for work before it locks: their statements are SELECTs
+    (engine/identity.py, engine/tasks.py, engine/external_tasks.py), each of which sees
+    what was committed before it, inside a transaction or not.  So on PostgreSQL each
+    runs on its own, in autocommit: one round trip where BEGIN READ ONLY, the statement
+    and COMMIT took three, and there is no ROLLBACK to make psycopg forget its prepared
+    statements (bench/bench_scaleout.py, with the variables' upsert of
     engine/projections.py, side by side: PostgreSQL's CPU per completion 1.12 -> 0.92 ms
-    with one worker).  Nothing refuses a write here: a reading
-    unit of work (`Engine.uow(write=False)`) is the place for anything else.  The
-    connection goes back to the pool out of autocommit, or is dropped if it cannot be
-    (and the pool's checkout makes sure of it, `_postgresql_checkout`).  SQLite runs such
-    a statement on its own already (engine/fastsql.py), and the pool rolls back a Core one."""
+    with one worker).  Nothing refuses a write here: a reading unit of work
+    (`Engine.uow(write=False)`) is the place for anything else.  The connection goes back
+    to the pool out of autocommit, or is dropped if it cannot be (and the pool's checkout
+    makes sure of it, `_postgresql_checkout`).  SQLite runs such a statement on its own
+    already (engine/fastsql.py), and the pool rolls back a Core one."""
     with engine.connect() as conn:
         if engine.dialect.name != "postgresql":
             yield conn

@@ -44,9 +44,9 @@ from sqlalchemy.orm import Session
 
 from . import runtime
 from .clock import utcnow
-from .db import UnitOfWork
+from .db import UnitOfWork, reading
 from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
-from .fastsql import Statement
+from .fastsql import Shapes, Statement
 from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
 from .parser import is_expression, unwrap_placeholder
@@ -209,21 +209,18 @@ class TaskSignal:
 
 def _may_take(request: "FetchRequest", info: dict) -> bool:
     """Whether one of the fetch's topics accepts the task (processVariables are checked later)."""
-    for topic in request.topics:
-        if topic.topic_name != info["topic_name"]:
-            continue
-        if topic.business_key is not None and topic.business_key != info.get("business_key"):
-            continue
-        if topic.definition_keys and info.get("definition_key") not in topic.definition_keys:
-            continue
-        if topic.definition_ids and info.get("definition_id") not in topic.definition_ids:
-            continue
-        if topic.tenant_ids and info.get("tenant_id") not in topic.tenant_ids:
-            continue
-        if topic.without_tenant and info.get("tenant_id") is not None:
-            continue
-        return True
-    return False
+    return any(_accepts(topic, info) for topic in request.topics)
+
+
+def _accepts(topic: "TopicRequest", info: dict) -> bool:
+    """Whether the task (its topic_name, business_key, definition_id, definition_key and
+    tenant_id) passes this topic entry's filters, processVariables aside."""
+    return (topic.topic_name == info["topic_name"]
+            and (topic.business_key is None or topic.business_key == info.get("business_key"))
+            and (not topic.definition_keys or info.get("definition_key") in topic.definition_keys)
+            and (not topic.definition_ids or info.get("definition_id") in topic.definition_ids)
+            and (not topic.tenant_ids or info.get("tenant_id") in topic.tenant_ids)
+            and (not topic.without_tenant or info.get("tenant_id") is None))
 
 
 def _announce_after_commit(uow: UnitOfWork, rows) -> None:
@@ -330,7 +327,7 @@ class FetchRequest:
 
 @dataclass
 class LockedTask:
-    row: ExternalTask
+    row: tuple                                          # the external_task row's columns, by name
     variables: dict                                     # name -> plain value
     extension_properties: dict
 
@@ -413,39 +410,71 @@ def _fetchable(now):
 _LOCK = Statement(update(_TASKS).where(_TASKS.c.id == bindparam("task_id"),
                                        _fetchable(bindparam("now", type_=_TASKS.c.created.type)))
                   .values(worker_id=bindparam("worker"), lock_expiration_time=bindparam("until")))
+_LOCKED_ROW = Statement(select(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
+
+# A fetch's statements depend on the shape of its request only (per topic: which filters,
+# how many definition ids, keys and tenants; the order; whether it is limited), not on
+# the values, which are bound: built once per shape and run on the driver's cursor
+# (engine/fastsql.py), like the task lists.  Built through the ORM at every request, the
+# two candidate queries of a fetch cost more CPU than running them (bench/TUNING.md).
+_FETCHES = Shapes()
+_LISTED = (("definition_ids", "definition_id"), ("definition_keys", "definition_key"), ("tenant_ids", "tenant_id"))
 
 
-def _topic_clause(topic: TopicRequest):
-    clause = [ExternalTask.topic_name == topic.topic_name]
-    if topic.business_key is not None:
-        clause.append(ExternalTask.business_key == topic.business_key)
-    if topic.definition_ids:
-        clause.append(ExternalTask.definition_id.in_(topic.definition_ids))
-    if topic.definition_keys:
-        clause.append(ExternalTask.definition_key.in_(topic.definition_keys))
-    if topic.tenant_ids:
-        clause.append(ExternalTask.tenant_id.in_(topic.tenant_ids))
-    if topic.without_tenant:
-        clause.append(ExternalTask.tenant_id.is_(None))
-    return and_(*clause)
+def _candidates(request: FetchRequest, now: datetime, probe: bool = False) -> tuple[Statement, dict]:
+    """The statement that finds the tasks `request` may lock, oldest first (or by
+    priority), and its values: to lock them (FOR UPDATE SKIP LOCKED), or with `probe`
+    the first one only, without a lock (the cheap read before taking the write lock)."""
+    values: dict = {"now": now}
+    topics = []
+    for i, topic in enumerate(request.topics):
+        values[f"topic_{i}"] = topic.topic_name
+        if topic.business_key is not None:
+            values[f"business_key_{i}"] = topic.business_key
+        counts = []
+        for field_name, _column in _LISTED:
+            listed = getattr(topic, field_name) or ()
+            values.update((f"{field_name}_{i}_{j}", value) for j, value in enumerate(listed))
+            counts.append(len(listed))
+        topics.append((topic.business_key is not None, tuple(counts), topic.without_tenant))
+    limited = probe or not any(t.process_variables for t in request.topics)
+    if limited:
+        values["limit"] = 1 if probe else request.max_tasks
+    shape = (tuple(topics), request.use_priority, request.sort_created == "desc", limited, probe)
+    return _FETCHES.get(shape, lambda: _build_candidates(*shape)), values
 
 
-def _candidates(request: FetchRequest, now: datetime):
-    stmt = select(ExternalTask.id, ExternalTask.topic_name, ExternalTask.instance_id).where(
-        or_(*[_topic_clause(t) for t in request.topics]), _fetchable(now))
-    order = [ExternalTask.priority.desc()] if request.use_priority else []
-    created = ExternalTask.created.desc() if request.sort_created == "desc" else ExternalTask.created.asc()
-    stmt = stmt.order_by(*order, created, ExternalTask.id)
-    if not any(t.process_variables for t in request.topics):
-        stmt = stmt.limit(request.max_tasks)
-    return stmt
+def _build_candidates(topics: tuple, use_priority: bool, descending: bool, limited: bool, probe: bool):
+    c = _TASKS.c
+
+    def topic_clause(i: int, has_business_key: bool, counts: tuple, without_tenant: bool):
+        clause = [c.topic_name == bindparam(f"topic_{i}")]
+        if has_business_key:
+            clause.append(c.business_key == bindparam(f"business_key_{i}"))
+        for (field_name, column), n in zip(_LISTED, counts):
+            if n:
+                clause.append(c[column].in_([bindparam(f"{field_name}_{i}_{j}") for j in range(n)]))
+        if without_tenant:
+            clause.append(c.tenant_id.is_(None))
+        return and_(*clause)
+
+    stmt = select(c.id, c.topic_name, c.instance_id, c.business_key, c.definition_id, c.definition_key,
+                  c.tenant_id).where(
+        or_(*[topic_clause(i, *topic) for i, topic in enumerate(topics)]),
+        _fetchable(bindparam("now", type_=c.created.type)))
+    order = [c.priority.desc()] if use_priority else []
+    stmt = stmt.order_by(*order, c.created.desc() if descending else c.created.asc(), c.id)
+    if limited:
+        stmt = stmt.limit(bindparam("limit"))
+    return stmt if probe else stmt.with_for_update(skip_locked=True)
 
 
 def _try_lock(engine, request: FetchRequest) -> list[LockedTask]:
     if not request.topics or request.max_tasks <= 0:
         return []
-    with engine.uow(write=False) as uow:          # a cheap read first: idle pollers never take the write lock
-        if uow.session.execute(_candidates(request, utcnow()).limit(1)).first() is None:
+    with reading(engine.db) as conn:              # a cheap read first: idle pollers never take the write lock
+        probe, values = _candidates(request, utcnow(), probe=True)
+        if probe.execute(conn, values).first() is None:
             return []
     with engine.uow() as uow:
         locked = _lock(uow.session, request, utcnow())
@@ -454,44 +483,62 @@ def _try_lock(engine, request: FetchRequest) -> list[LockedTask]:
 
 
 def _lock(session: Session, request: FetchRequest, now: datetime) -> list[LockedTask]:
-    rows = session.execute(_candidates(request, now).with_for_update(skip_locked=True)).all()
+    candidates, values = _candidates(request, now)
+    rows = candidates.execute(session, values).all()
     by_topic: dict = {}
     for topic in request.topics:
         by_topic.setdefault(topic.topic_name, []).append(topic)
     locked = []
-    for task_id, topic_name, instance_id in rows:
+    for row in rows:
         if len(locked) >= request.max_tasks:
             break
-        topic = _matching_topic(session, by_topic[topic_name], instance_id)
+        topic = _matching_topic(session, by_topic[row.topic_name], row)
         if topic is None:
             continue
-        result = _LOCK.execute(session, {"task_id": task_id, "now": now, "worker": request.worker_id,
+        result = _LOCK.execute(session, {"task_id": row.id, "now": now, "worker": request.worker_id,
                                          "until": now + timedelta(milliseconds=topic.lock_duration)})
         if result.rowcount == 1:
-            locked.append((task_id, topic))
+            locked.append((row.id, topic))
     return [_locked_task(session, task_id, topic) for task_id, topic in locked]
 
 
-def _matching_topic(session: Session, topics: list, instance_id: str) -> TopicRequest | None:
-    """The first of the worker's entries for this topic whose processVariables filter the instance passes."""
+def _matching_topic(session: Session, topics: list, candidate) -> TopicRequest | None:
+    """The first of the worker's entries for this topic whose filters the candidate row
+    passes, processVariables (of its instance) included.  The query found it through one
+    of them, not necessarily the first."""
+    info = candidate._asdict()
     for topic in topics:
+        if not _accepts(topic, info):
+            continue
         if not topic.process_variables:
             return topic
-        values = process_variable_values(session, instance_id, list(topic.process_variables))
+        values = process_variable_values(session, candidate.instance_id, list(topic.process_variables))
         if all(name in values and values[name] == wanted for name, wanted in topic.process_variables.items()):
             return topic
     return None
 
 
+_VARIABLES = VariableInstance.__table__
+_VALUES = Shapes()
+
+
 def process_variable_values(session: Session, instance_id: str, names: list | None) -> dict:
-    """The instance's process variables as the `variable_instance` projection has them."""
-    stmt = select(VariableInstance.name, VariableInstance.type, VariableInstance.value).where(
-        VariableInstance.instance_id == instance_id)
+    """The instance's process variables as the `variable_instance` projection has them
+    (`names`: only those; None: all)."""
+    if names is not None and not names:
+        return {}
+    values = {"instance_id": instance_id}
     if names is not None:
-        if not names:
-            return {}
-        stmt = stmt.where(VariableInstance.name.in_(names))
-    return {name: _stored_value(vtype, value) for name, vtype, value in session.execute(stmt)}
+        values.update((f"name_{j}", name) for j, name in enumerate(names))
+
+    def build():
+        v = _VARIABLES.c
+        stmt = select(v.name, v.type, v.value).where(v.instance_id == bindparam("instance_id"))
+        if names is None:
+            return stmt
+        return stmt.where(v.name.in_([bindparam(f"name_{j}") for j in range(len(names))]))
+    stmt = _VALUES.get((None if names is None else len(names),), build)
+    return {name: _stored_value(vtype, value) for name, vtype, value in stmt.execute(session, values)}
 
 
 def _stored_value(vtype: str, value):
@@ -501,7 +548,7 @@ def _stored_value(vtype: str, value):
 
 
 def _locked_task(session: Session, task_id: str, topic: TopicRequest) -> LockedTask:
-    row = session.get(ExternalTask, task_id)
+    row = _LOCKED_ROW.execute(session, {"task_id": task_id}).one()
     locals_ = {name: _from_wire(wire) for name, wire in (row.local_variables or {}).items()}
     if topic.variables is not None:
         locals_ = {k: v for k, v in locals_.items() if k in topic.variables}

@@ -220,3 +220,31 @@ def _connection(target: Session | Connection) -> Connection:
 
 
 _CONNECTION = "approvals.fastsql.connection"
+
+
+class Shapes:
+    """Statements built once per *shape* of a query (which filters it has, how many values
+    each list holds, its order, whether it is paged) and run with the values bound: the
+    task lists (engine/tasks.py) and the external tasks' fetch (engine/external_tasks.py),
+    whose statements vary with the request.  Shapes are few; at most `kept` are kept, and
+    the cache starts over when full, so a flood of odd ones cannot grow it.  Two threads
+    may build the same shape at once: one of the two equal statements is kept."""
+
+    def __init__(self, kept: int = 512) -> None:
+        self._statements: dict = {}
+        self.kept = kept
+
+    def get(self, key: tuple, build) -> Statement:
+        """The statement of shape `key`, from `build()` (a Core statement) the first time."""
+        statement = self._statements.get(key)
+        if statement is None:
+            if len(self._statements) >= self.kept:
+                self._statements.clear()
+            statement = self._statements[key] = Statement(build())
+        return statement
+
+    def clear(self) -> None:
+        self._statements.clear()
+
+    def __len__(self) -> int:
+        return len(self._statements)

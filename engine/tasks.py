@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from . import authz, runtime
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
-from .fastsql import Statement
+from .fastsql import Shapes, Statement
 from .identity import Principal, groups_of
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
@@ -51,8 +51,7 @@ class TaskQuery:
 # shape and run on the driver's cursor (engine/fastsql.py).  Built and run through the ORM
 # at every request, a page of a department's queue cost the service layer three times the
 # CPU (1.3-1.4 against 0.4 ms on SQLite, bench/TUNING.md).
-_LISTS: dict[tuple, Statement] = {}
-_LISTS_KEPT = 512           # shapes are few; a flood of odd ones cannot grow the cache
+_LISTS = Shapes()
 _EQUALS = (("process_instance_id", "instance_id"), ("process_definition_key", "definition_key"),
            ("business_key", "business_key"), ("task_definition_key", "task_definition_key"), ("name", "name"),
            ("assignee", "assignee"))
@@ -122,15 +121,6 @@ def _filtered(shape: tuple, along: str | None, sqlite: bool):
     return stmt
 
 
-def _statement(key: tuple, build) -> Statement:
-    stmt = _LISTS.get(key)
-    if stmt is None:
-        if len(_LISTS) >= _LISTS_KEPT:
-            _LISTS.clear()
-        stmt = _LISTS[key] = Statement(build())
-    return stmt
-
-
 def _unassigned_only(q: TaskQuery) -> bool:
     """unassigned=true, or a candidate query without includeAssignedTasks (Camunda's default)."""
     return q.unassigned or (bool(q.candidate_group or q.candidate_user) and not q.include_assigned)
@@ -190,7 +180,7 @@ def query(session: Session | Connection, principal: Principal, q: TaskQuery) -> 
             page = page.offset(bindparam("offset"))
         page = page.subquery("page")
         return _with_candidate_columns(page).order_by(*_order(page.c, *order))
-    stmt = _statement(("list", shape, along, sqlite, order, "limit" in values, "offset" in values), build)
+    stmt = _LISTS.get(("list", shape, along, sqlite, order, "limit" in values, "offset" in values), build)
     return _views(stmt.execute(session, values).all())
 
 
@@ -234,7 +224,7 @@ def _views(rows) -> list[TaskView]:
 def count(session: Session | Connection, principal: Principal, q: TaskQuery) -> int:
     shape, values = _criteria(session, principal, q)
     sqlite = _is_sqlite(session)
-    stmt = _statement(("count", shape, sqlite), lambda: select(func.count().label("count")).select_from(
+    stmt = _LISTS.get(("count", shape, sqlite), lambda: select(func.count().label("count")).select_from(
         _filtered(shape, None, sqlite).subquery()))
     return stmt.execute(session, values).scalar()
 
