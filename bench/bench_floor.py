@@ -12,6 +12,9 @@ the engine does anything, on the same worker class, one client thread, keep-aliv
                           15 of 20+ open tasks offered to fgw, as an officer of fgw
   completion              POST /engine-rest/task/{id}/complete, the five-department review
   service layer alone     engine.tasks.complete in this process, no HTTP (as bench_overhead.py)
+  an external task        a worker's two requests, timed apart: POST /engine-rest/external-task/
+                          fetchAndLock (maxTasks 1, a one-task process of bench_workers.py), then
+                          POST /engine-rest/external-task/{id}/complete of each task it locked
 
 Run: .venv/bin/python bench/bench_floor.py [--quick]
 """
@@ -24,12 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_http  # noqa: E402
+import bench_workers  # noqa: E402
 import harness  # noqa: E402
 import workload  # noqa: E402
 from bench_overhead import Service  # noqa: E402
 
 
 COMPLETION = "a completion: POST /engine-rest/task/{id}/complete"
+FETCH = "an external task: POST /engine-rest/external-task/fetchAndLock, maxTasks 1"
 
 
 def wsgi_app(environ, start_response):
@@ -81,6 +86,60 @@ class _Completions:
         return bench_http.http_round(self.server, cases, 1)[1]
 
 
+class _ExternalTasks:
+    """A worker's requests for one external task each: `fetches` starts `count` cases (not
+    timed) and locks their tasks one fetchAndLock at a time; `completions` completes the
+    tasks the last `fetches` locked.  The server's CPU of the timed requests only."""
+
+    FETCH = {"workerId": "floor", "maxTasks": 1, "topics": [{"topicName": bench_workers.TOPIC,
+                                                               "lockDuration": 600_000}]}
+
+    def __init__(self, server: harness.Server) -> None:
+        self.server, self.locked = server, []
+
+    def _timed(self, items: list, call) -> harness.Round:
+        client = self.server.client("admin", workload.ADMIN_PASSWORD)
+        cpu = self.server.cpu_seconds()
+        done = harness.run_threads(1, items, lambda _state, item: call(client, item))
+        done.cpu = self.server.cpu_seconds() - cpu
+        client.close()
+        return done
+
+    def fetches(self, count: int) -> harness.Round:
+        bench_http.start_cases(self.server, bench_workers.KEY, count, 1)
+        self.locked = []
+
+        def fetch(client, _n):
+            [task] = client.call("POST", f"{bench_http.REST}/external-task/fetchAndLock", self.FETCH)
+            self.locked.append(task["id"])
+        return self._timed(list(range(count)), fetch)
+
+    def completions(self, _count: int) -> harness.Round:
+        return self._timed(self.locked, lambda client, task_id: client.call(
+            "POST", f"{bench_http.REST}/external-task/{task_id}/complete", {"workerId": "floor"}))
+
+
+class _Rounds:
+    """One of a layer's round methods as a layer of the table."""
+
+    def __init__(self, round_) -> None:
+        self.round = round_
+
+
+def _deploy_external(database_url: str) -> None:
+    from engine import deployments, identity
+    from engine.config import Settings
+    from engine.context import Engine
+    engine = Engine(Settings(database_url=database_url, timers_enabled=False))
+    try:
+        with engine.uow() as uow:
+            deployments.deploy(uow, [deployments.Upload("bench_external.bpmn", bench_workers.MODEL.encode())],
+                               identity.SYSTEM, name="floor-external")
+            uow.commit()
+    finally:
+        engine.close()
+
+
 class _ServiceLayer:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -94,6 +153,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     with ExitStack() as stack:
         server_url = stack.enter_context(harness.fresh_database("sqlite"))
         workload.prepare_database(server_url, forms=False)
+        _deploy_external(server_url)
         service_url = stack.enter_context(harness.fresh_database("sqlite"))
         workload.prepare_database(service_url, forms=False)
         bare = stack.enter_context(harness.Server("sqlite://", label="floor-wsgi", command=_gunicorn("bench_floor:wsgi_app")))
@@ -102,6 +162,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         server = stack.enter_context(harness.Server(server_url, label="floor-engine"))
         service = Service(service_url)
         stack.callback(service.close)
+        external = _ExternalTasks(server)
         layers = [("gunicorn alone: a WSGI function, GET", _Requests(bare, "GET", "/x"), requests),
                   ("+ Flask: one route, GET", _Requests(flask, "GET", "/x"), requests),
                   ("+ the engine's app and HTTP Basic: GET /engine-rest/version",
@@ -109,7 +170,10 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
                   ("a department's queue: GET /engine-rest/task?candidateGroup=fgw&maxResults=15",
                    _Requests(server, "GET", f"{bench_http.REST}/task?candidateGroup=fgw&maxResults=15"), requests),
                   (COMPLETION, _Completions(server), cases),
-                  ("the service layer alone, in this process (no HTTP)", _ServiceLayer(service), cases)]
+                  ("the service layer alone, in this process (no HTTP)", _ServiceLayer(service), cases),
+                  (FETCH, _Rounds(external.fetches), requests // 4),
+                  ("… then its completion: POST /engine-rest/external-task/{id}/complete",
+                   _Rounds(external.completions), requests // 4)]
         for _, layer, size in layers:              # warm-up: imports, specs, connections
             layer.round(max(5, size // 10))
         bench_http.start_cases(server, workload.REVIEW_KEY, 20, 1)     # cases left open: fgw's queue
@@ -127,7 +191,9 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         table.metrics[label] = s["cpu_ms"]
     table.notes.append(
         f"Median of {rounds} alternating rounds: {requests} requests per round for the first four rows, "
-        f"{cases} cases ({cases * 5} completions) for the last two.  Every server is one gunicorn worker with "
+        f"{cases} cases ({cases * 5} completions) for the next two, {requests // 4} external tasks for the "
+        "last two (each fetchAndLock locks one task of a one-task process; the round of completions "
+        "completes the tasks the round before it locked, which ends their cases).  Every server is one gunicorn worker with "
         "the engine's worker class (api/serving.py) and one request runner, as app.py serves SQLite.  Server "
         "CPU: of the worker process while the round ran (its clock ticks are 10 ms, hence the rounds' size); "
         "for the service layer, of this process.")
