@@ -13,7 +13,7 @@ from .identity import AuditThrottle
 from .script_engine import ApprovalScriptEngine
 from .timers import route_spiffworkflow_clock
 from .variables import set_display_zone
-from .workflows import WorkflowCache
+from .workflows import WorkflowCache, quiet_spiffworkflow_logs
 
 
 class Engine:
@@ -36,6 +36,7 @@ class Engine:
         self.script_engine = ApprovalScriptEngine(expression_functions(self),
                                                   scripts_enabled=settings.script_tasks_enabled)
         route_spiffworkflow_clock(settings.timezone)
+        quiet_spiffworkflow_logs()
         self.timer_listeners: list = []
         self.login_refusals = AuditThrottle()           # engine.identity.record_login
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import re
 import secrets
@@ -817,6 +818,12 @@ class ApprovalWorkflow(BpmnWorkflow):
         if not kwargs.get("deserializing"):         # restored: the converter sets the tasks
             self.tasks = _TaskMap(self.tasks)
 
+    def collect_log_extras(self, dct: dict | None = None) -> dict:
+        """SpiffWorkflow's log extras, only when its log takes INFO (see quiet_spiffworkflow_logs)."""
+        if _WORKFLOW_LOG.isEnabledFor(logging.INFO):
+            return super().collect_log_extras(dct)
+        return {} if dct is None else dct
+
     def _do_engine_steps(self, will_complete_task=None, did_complete_task=None):
         # with an active subprocess SpiffWorkflow also updates the task that called it
         if not self.get_active_subprocesses() and not _automatic_ready(self):
@@ -862,6 +869,32 @@ class ApprovalWorkflow(BpmnWorkflow):
             placed.append((path, task))
         placed.sort(key=lambda entry: entry[0])
         return [task for _, task in placed]
+
+
+_WORKFLOW_LOG, _TASK_LOG = logging.getLogger("spiff.workflow"), logging.getLogger("spiff.task")
+_spiff_task_log_extras = Task.collect_log_extras
+
+
+def _task_log_extras(self, dct: dict | None = None) -> dict:
+    if _TASK_LOG.isEnabledFor(logging.INFO) or not isinstance(getattr(self.workflow, "top_workflow", None),
+                                                             ApprovalWorkflow):
+        return _spiff_task_log_extras(self, dct)
+    return {} if dct is None else dct
+
+
+def quiet_spiffworkflow_logs() -> None:
+    """SpiffWorkflow builds the extras of a log record (spec and task names, state name,
+    parent id; with its logger's own level unset, every task's id and data too) at every
+    task state change and when a workflow starts, before the logger decides to drop the
+    record: ~6 µs a state change, and a walk of the tree when a case starts; 0.43 ms over
+    a five-department review's start and five completions, 1-2 % of a completion and 1-4 %
+    of a start side by side (bench/TUNING.md).  The engine's workflows
+    build them only when `spiff.task` / `spiff.workflow` take INFO, as `app.py` sets them
+    not to (the audit trail records what happened to a case); records at WARNING and
+    above are not affected, and other workflows in the process (bench/bench_overhead.py's
+    bare SpiffWorkflow) keep SpiffWorkflow's own behaviour.  Installed by the engine, once
+    per process, as `timers.route_spiffworkflow_clock`."""
+    Task.collect_log_extras = _task_log_extras
 
 
 class _ApprovalWorkflowConverter(ReferencedSpecWorkflowConverter):
