@@ -164,3 +164,25 @@ def test_a_department_officer_may_not_correlate_messages(client, bank):
     officer = client.create_user("window_clerk", ["window"])
     refused = officer.post(MESSAGE, json={"messageName": "BankAccountOpened", "businessKey": "SZ-2025-0700"})
     assert refused.status_code == 403 and refused.get_json()["type"] == "AuthorizationException"
+
+
+def test_each_shape_of_a_correlation_finds_its_catch_and_reuses_its_statement(client, bank):
+    """By name alone, by business key, by process instance, by both: the lookup's
+    statement is built once per shape (engine/messages.py) and bound to the request."""
+    from engine import messages
+    first, second = open_case(client, "SZ-2025-0800"), open_case(client, "SZ-2025-0801")
+    messages._WAITING.clear()
+    for case in (first, second):
+        body = {"messageName": "BankAccountOpened", "processInstanceId": case["id"]}
+        assert bank.post(MESSAGE, json=body).status_code == 204
+        assert waiting_for(client, case) == ["Receive_licence"]
+    assert len(messages._WAITING) == 1                 # one shape, two instance ids
+    both = {"messageName": "LicenceIssued", "businessKey": "SZ-2025-0801", "processInstanceId": first["id"]}
+    assert bank.post(MESSAGE, json=both).status_code == 400                  # nothing waits with both
+    assert waiting_for(client, first) == waiting_for(client, second) == ["Receive_licence"]
+    both["processInstanceId"] = second["id"]
+    assert bank.post(MESSAGE, json=both).status_code == 204
+    assert waiting_for(client, second) == ["Task_issue"]
+    assert bank.post(MESSAGE, json={"messageName": "LicenceIssued"}).status_code == 204     # the one left waiting
+    assert waiting_for(client, first) == ["Task_issue"]
+    assert len(messages._WAITING) == 3
