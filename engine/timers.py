@@ -17,9 +17,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               DurationTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from sqlalchemy import delete, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 
 from .clock import clock
+from .fastsql import Statement
 from .models import Timer
 
 
@@ -82,25 +83,34 @@ def waiting_timers(workflow) -> dict:
     return timers
 
 
+# Every command that starts or ends a wait on a timer (a boundary timer on each review
+# task, for a warning or tacit approval) writes these: statements built once, on the
+# driver's cursor (engine/fastsql.py).  Built through the ORM at every command, the
+# timers' rows cost more than the rest of the projections together (bench/TUNING.md).
+_TIMERS = Timer.__table__
+_TIMER_DELETE = Statement(delete(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id")))
+_TIMER_MOVE = Statement(update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id"))
+                        .values(due_at=bindparam("due")))
+_TIMER_INSERT = Statement(insert(_TIMERS))
+
+
 def write(command, before: dict, after: dict, now: datetime) -> datetime | None:
     """Mirror the waiting timers; returns the earliest new due time (to wake the scheduler)."""
     session, record = command.session, command.record
-    gone = [str(t) for t in before.keys() - after.keys()]
-    if gone:
-        session.execute(delete(Timer).where(Timer.id.in_(gone)))
-    rows, earliest = [], None
+    _TIMER_DELETE.executemany(session, [{"timer_id": str(t)} for t in before.keys() - after.keys()])
+    rows, moved, earliest = [], [], None
     for task_id, (due, kind, activity_id) in after.items():
         previous = before.get(task_id)
         if previous is None:
             rows.append(dict(id=str(task_id), instance_id=record.id, definition_id=record.definition_id,
                              activity_id=activity_id, kind=kind, due_at=due, created=now, failures=0))
         elif previous[0] != due:            # a cycle moved on, or a deadline was recomputed
-            session.execute(update(Timer).where(Timer.id == str(task_id)).values(due_at=due))
+            moved.append({"timer_id": str(task_id), "due": due})
         else:
             continue
         earliest = due if earliest is None or due < earliest else earliest
-    if rows:
-        session.execute(insert(Timer), rows)
+    _TIMER_MOVE.executemany(session, moved)
+    _TIMER_INSERT.executemany(session, rows)
     return earliest
 
 
