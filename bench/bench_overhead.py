@@ -146,6 +146,9 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         layers.append(("with forms: service layer, SQLite", forms_service))
         layers.append(("with forms: HTTP API, SQLite, 4 client threads",
                        _http(server, 4, workload.REVIEW_FORMS_KEY)))
+        warned_service = Service(sqlite_url, key=workload.REVIEW_WARNED_KEY)
+        stack.callback(warned_service.close)
+        layers.append(("with a warning timer on each task: service layer, SQLite", warned_service))
 
         for _, layer in layers:                    # warm-up: specs parsed, pools filled
             layer.round(5)
@@ -181,7 +184,8 @@ def _table(collected: dict, rounds: int, cases: int) -> harness.Table:
     table.metrics["bare"] = bare
     table.notes.append(f"Median of {rounds} interleaved rounds of {cases} cases ({cases * 5} completions) per row. "
                        "Bare SpiffWorkflow uses its default PythonScriptEngine; the engine evaluates the same "
-                       "gateway condition in its sandbox.  This process collects garbage as the server does "
+                       "gateway condition in its sandbox.  The rows with forms and with warning timers share "
+                       "the plain review's bare rate.  This process collects garbage as the server does "
                        "(app.tune_gc).  CPU: of this process for bare SpiffWorkflow and the "
                        "service layer (PostgreSQL's own not counted), of the server's workers for HTTP.")
     return table

@@ -20,9 +20,18 @@ _HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
          'targetNamespace="http://bpmn.io/schema/bpmn">\n')
 
 
-def _review_model(key: str, forms: bool) -> str:
+def _review_model(key: str, forms: bool, warned: bool = False) -> str:
+    """The five-department review; with `warned`, each department's task carries a
+    non-interrupting boundary timer (P10D) to an end event, as the reform processes'
+    yellow-card warnings do: every start writes five timers, every completion drops one."""
     tasks, flows = [], []
     for dept in DEPARTMENTS:
+        if warned:
+            tasks.append(f'<bpmn:boundaryEvent id="Warn_{dept}" attachedToRef="Task_review_{dept}" '
+                         'cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeDuration>P10D'
+                         '</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>'
+                         f'<bpmn:endEvent id="Warned_{dept}" />')
+            flows.append(f'<bpmn:sequenceFlow id="Flow_warn_{dept}" sourceRef="Warn_{dept}" targetRef="Warned_{dept}" />')
         form = ' camunda:formRef="department_review" camunda:formRefBinding="latest"' if forms else ""
         io = (f'<bpmn:extensionElements><camunda:inputOutput>'
               f'<camunda:outputParameter name="{dept}Decision">${{decision}}</camunda:outputParameter>'
@@ -50,8 +59,10 @@ def _review_model(key: str, forms: bool) -> str:
 
 
 REVIEW_KEY, REVIEW_FORMS_KEY, LOOP_KEY = "bench_review", "bench_review_forms", "bench_loop"
+REVIEW_WARNED_KEY = "bench_review_warned"
 REVIEW = _review_model(REVIEW_KEY, forms=False)
 REVIEW_FORMS = _review_model(REVIEW_FORMS_KEY, forms=True)
+REVIEW_WARNED = _review_model(REVIEW_WARNED_KEY, forms=False, warned=True)
 
 # A sequential multi-instance (Camunda's loop of one task): SpiffWorkflow keeps its rounds
 # side by side under the multi-instance task.  A loop drawn with gateways nests every
@@ -106,6 +117,7 @@ def prepare_database(database_url: str, forms: bool = True):
                 identity.add_member(uow.session, dept, f"{dept}1")
             uow.commit()
         uploads = [deployments.Upload("bench_review.bpmn", REVIEW.encode()),
+                   deployments.Upload("bench_review_warned.bpmn", REVIEW_WARNED.encode()),
                    deployments.Upload("bench_loop.bpmn", LOOP.encode())]
         if forms:
             uploads += [deployments.Upload("bench_review_forms.bpmn", REVIEW_FORMS.encode()),
