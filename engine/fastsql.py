@@ -224,11 +224,12 @@ _CONNECTION = "approvals.fastsql.connection"
 
 class Shapes:
     """Statements built once per *shape* of a query (which filters it has, how many values
-    each list holds, its order, whether it is paged) and run with the values bound: the
-    task lists (engine/tasks.py) and the external tasks' fetch (engine/external_tasks.py),
-    whose statements vary with the request.  Shapes are few; at most `kept` are kept, and
-    the cache starts over when full, so a flood of odd ones cannot grow it.  Two threads
-    may build the same shape at once: one of the two equal statements is kept."""
+    each list holds, its order, whether it is paged) and run with the values bound, for
+    requests whose statements vary with what they ask: the task lists (engine/tasks.py),
+    fetchAndLock and the variables it returns (engine/external_tasks.py), and a message's
+    lookup of the waiting catches (engine/messages.py).  Shapes are few; at most `kept`
+    are kept, and the cache starts over when full, so a flood of odd ones cannot grow it.
+    Two threads may build the same shape at once: one of the two equal statements is kept."""
 
     def __init__(self, kept: int = 512) -> None:
         self._statements: dict = {}

@@ -888,12 +888,12 @@ def quiet_spiffworkflow_logs() -> None:
     task state change and when a workflow starts, before the logger decides to drop the
     record: ~6 µs a state change, and a walk of the tree when a case starts; 0.43 ms over
     a five-department review's start and five completions, 1-2 % of a completion and 1-4 %
-    of a start side by side (bench/TUNING.md).  The engine's workflows
-    build them only when `spiff.task` / `spiff.workflow` take INFO, as `app.py` sets them
-    not to (the audit trail records what happened to a case); records at WARNING and
-    above are not affected, and other workflows in the process (bench/bench_overhead.py's
-    bare SpiffWorkflow) keep SpiffWorkflow's own behaviour.  Installed by the engine, once
-    per process, as `timers.route_spiffworkflow_clock`."""
+    of a start side by side (bench/TUNING.md).  The engine's workflows build them only
+    when `spiff.task` / `spiff.workflow` take INFO, as `app.py` sets them not to (the
+    audit trail records what happened to a case); records at WARNING and above are not
+    affected, and other workflows in the process (bench/bench_overhead.py's bare
+    SpiffWorkflow) keep SpiffWorkflow's own behaviour.  Installed by the engine, once per
+    process, as `timers.route_spiffworkflow_clock`."""
     Task.collect_log_extras = _task_log_extras
 
 
