@@ -1,6 +1,7 @@
 """Process instances: start, query, variables, activity tree, delete."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -87,7 +88,8 @@ def filtered(principal: Principal, q: InstanceQuery, states):
 
 def variables(uow: UnitOfWork, principal: Principal, instance_id: str) -> dict:
     get(uow.session, principal, instance_id)
-    return process_variables(runtime.peek_workflow(uow, instance_id))
+    with runtime.peek_workflow(uow, instance_id) as workflow:
+        return copy.deepcopy(process_variables(workflow))
 
 
 def delete(uow: UnitOfWork, principal: Principal, instance_id: str, reason: str | None = None) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
@@ -141,13 +142,27 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
     return Command(uow, record, definition, workflow, before, actor)
 
 
-def peek_workflow(uow: UnitOfWork, instance_id: str) -> BpmnWorkflow:
-    """A private copy of the instance for reading (never shared with commands)."""
+@contextmanager
+def peek_workflow(uow: UnitOfWork, instance_id: str) -> Iterator[BpmnWorkflow]:
+    """The instance's workflow as committed, to read inside the block: the live one of
+    the workflow cache when it holds the row's version (borrowed for the read, so no
+    command sees it meanwhile: one that wants it restores its own; and given back unless
+    a command has put a newer one), otherwise a copy restored from the stored state.
+    What the caller keeps must be copied inside the block: a later command may change
+    the live workflow's data in place.  Restoring a five-department review for every
+    read cost more than a completion (bench/TUNING.md)."""
     session, ctx = uow.session, uow.ctx
     record = load_record(session, instance_id)
-    definition = ctx.definitions.definition(session, record.definition_id)
-    spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
-    return _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine)
+    live = ctx.workflows.borrow(instance_id, record.version)
+    if live is None:
+        definition = ctx.definitions.definition(session, record.definition_id)
+        spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
+        yield _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine)
+        return
+    try:
+        yield live
+    finally:
+        ctx.workflows.put(instance_id, record.version, live, replace=False)
 
 
 class _Moved(Exception):

@@ -1,6 +1,7 @@
 """User tasks as the departments see them: query, claim, complete, forms."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, literal_column, or_, select
@@ -363,8 +364,8 @@ def _raise_if_already_completed(session: Session, task_id: str) -> None:
 
 def form_variables(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:
     view = get(uow.session, principal, task_id)
-    workflow = runtime.peek_workflow(uow, view.row.instance_id)
-    return dict(visible_data(runtime.find_task(workflow, task_id)))
+    with runtime.peek_workflow(uow, view.row.instance_id) as workflow:
+        return copy.deepcopy(dict(visible_data(runtime.find_task(workflow, task_id))))
 
 
 def deployed_form(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:

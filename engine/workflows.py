@@ -1294,10 +1294,23 @@ class WorkflowCache:
             return entry[1]
         return None
 
-    def put(self, instance_id: str, version: int, workflow) -> None:
+    def borrow(self, instance_id: str, version: int):
+        """A reader's take: only the workflow of `version` (a newer one stays for commands)."""
+        with self._lock:
+            entry = self._entries.get(instance_id)
+            if entry is None or entry[0] != version:
+                return None
+            del self._entries[instance_id]
+            return entry[1]
+
+    def put(self, instance_id: str, version: int, workflow, replace: bool = True) -> None:
+        """`replace=False`: a reader giving back what it borrowed, unless a command put a
+        newer version meanwhile."""
         if self.size <= 0:
             return
         with self._lock:
+            if not replace and instance_id in self._entries:
+                return
             self._entries[instance_id] = (version, workflow)
             self._entries.move_to_end(instance_id)
             while len(self._entries) > self.size:

@@ -86,8 +86,32 @@ def _stored(engine, instance_id: str) -> tuple[dict, list]:
 
 
 def _peek(engine, instance_id: str):
+    """The case restored from what is stored (the cached live workflow set aside meanwhile)."""
     with engine.uow(write=False) as uow:
-        return runtime.peek_workflow(uow, instance_id)
+        record = runtime.load_record(uow.session, instance_id)
+        live = engine.workflows.borrow(instance_id, record.version)
+        try:
+            with runtime.peek_workflow(uow, instance_id) as workflow:
+                return workflow
+        finally:
+            if live is not None:
+                engine.workflows.put(instance_id, record.version, live)
+
+
+def test_a_read_borrows_the_live_case_and_a_command_meanwhile_restores_its_own(engine):
+    instance_id = _start(engine, LOOP, "loop", {"rounds": 3})
+    _complete(engine, instance_id, variables={"opinion": "同意"})
+    with engine.uow(write=False) as uow:
+        record = runtime.load_record(uow.session, instance_id)
+        cached = instances.variables(uow, identity.SYSTEM, instance_id)          # from the live case
+        with runtime.peek_workflow(uow, instance_id):
+            assert engine.workflows.borrow(instance_id, record.version) is None    # lent out
+            _complete(engine, instance_id)               # restores its own and commits the next version
+    assert engine.workflows.borrow(instance_id, record.version) is None           # not given back over it
+    assert engine.workflows.borrow(instance_id, record.version + 1) is not None
+    with engine.uow(write=False) as uow:                 # nothing cached: restored from the rows
+        restored = instances.variables(uow, identity.SYSTEM, instance_id)
+    assert cached["opinion"] == restored["opinion"] == "同意"
 
 
 def test_a_command_writes_the_rows_it_changed_not_the_case(engine, written):
