@@ -63,19 +63,25 @@ def _gunicorn(target: str) -> list[str]:
             "--pythonpath", str(harness.ROOT / "bench"), target]
 
 
+def _timed(server: harness.Server, user: str, password: str, items: list, call) -> harness.Round:
+    """`call(client, item)` for each item from one keep-alive client of `user`; the server's CPU for them."""
+    client = server.client(user, password)
+    cpu = server.cpu_seconds()
+    done = harness.run_threads(1, items, lambda _state, item: call(client, item))
+    done.cpu = server.cpu_seconds() - cpu
+    client.close()
+    return done
+
+
 class _Requests:
-    """`count` requests of one kind from one keep-alive client; the server's CPU for them."""
+    """`count` requests of one kind from an officer's keep-alive client; the server's CPU for them."""
 
     def __init__(self, server: harness.Server, method: str, path: str) -> None:
         self.server, self.method, self.path = server, method, path
 
     def round(self, count: int) -> harness.Round:
-        client = self.server.client(f"{workload.DEPARTMENTS[0]}1", workload.PASSWORD)
-        cpu = self.server.cpu_seconds()
-        done = harness.run_threads(1, list(range(count)), lambda _state, _n: client.call(self.method, self.path))
-        done.cpu = self.server.cpu_seconds() - cpu
-        client.close()
-        return done
+        return _timed(self.server, f"{workload.DEPARTMENTS[0]}1", workload.PASSWORD, list(range(count)),
+                      lambda client, _n: client.call(self.method, self.path))
 
 
 class _Completions:
@@ -98,12 +104,7 @@ class _ExternalTasks:
         self.server, self.locked = server, []
 
     def _timed(self, items: list, call) -> harness.Round:
-        client = self.server.client("admin", workload.ADMIN_PASSWORD)
-        cpu = self.server.cpu_seconds()
-        done = harness.run_threads(1, items, lambda _state, item: call(client, item))
-        done.cpu = self.server.cpu_seconds() - cpu
-        client.close()
-        return done
+        return _timed(self.server, "admin", workload.ADMIN_PASSWORD, items, call)
 
     def fetches(self, count: int) -> harness.Round:
         bench_http.start_cases(self.server, bench_workers.KEY, count, 1)
@@ -126,20 +127,6 @@ class _Rounds:
         self.round = round_
 
 
-def _deploy_external(database_url: str) -> None:
-    from engine import deployments, identity
-    from engine.config import Settings
-    from engine.context import Engine
-    engine = Engine(Settings(database_url=database_url, timers_enabled=False))
-    try:
-        with engine.uow() as uow:
-            deployments.deploy(uow, [deployments.Upload("bench_external.bpmn", bench_workers.MODEL.encode())],
-                               identity.SYSTEM, name="floor-external")
-            uow.commit()
-    finally:
-        engine.close()
-
-
 class _ServiceLayer:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -152,8 +139,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
     rounds, requests, cases = (3, 300, 30) if quick else (5, 1000, 60)
     with ExitStack() as stack:
         server_url = stack.enter_context(harness.fresh_database("sqlite"))
-        workload.prepare_database(server_url, forms=False)
-        _deploy_external(server_url)
+        workload.prepare_database(server_url, forms=False, extra={"bench_external.bpmn": bench_workers.MODEL})
         service_url = stack.enter_context(harness.fresh_database("sqlite"))
         workload.prepare_database(service_url, forms=False)
         bare = stack.enter_context(harness.Server("sqlite://", label="floor-wsgi", command=_gunicorn("bench_floor:wsgi_app")))
@@ -193,10 +179,10 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         f"Median of {rounds} alternating rounds: {requests} requests per round for the first four rows, "
         f"{cases} cases ({cases * 5} completions) for the next two, {requests // 4} external tasks for the "
         "last two (each fetchAndLock locks one task of a one-task process; the round of completions "
-        "completes the tasks the round before it locked, which ends their cases).  Every server is one gunicorn worker with "
-        "the engine's worker class (api/serving.py) and one request runner, as app.py serves SQLite.  Server "
-        "CPU: of the worker process while the round ran (its clock ticks are 10 ms, hence the rounds' size); "
-        "for the service layer, of this process.")
+        "completes the tasks the round before it locked, which ends their cases).  Every server is one "
+        "gunicorn worker with the engine's worker class (api/serving.py) and one request runner, as app.py "
+        "serves SQLite.  Server CPU: of the worker process while the round ran (its clock ticks are 10 ms, "
+        "hence the rounds' size); for the service layer, of this process.")
     return [table]
 
 

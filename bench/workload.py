@@ -31,7 +31,8 @@ def _review_model(key: str, forms: bool, warned: bool = False) -> str:
                          'cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeDuration>P10D'
                          '</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>'
                          f'<bpmn:endEvent id="Warned_{dept}" />')
-            flows.append(f'<bpmn:sequenceFlow id="Flow_warn_{dept}" sourceRef="Warn_{dept}" targetRef="Warned_{dept}" />')
+            flows.append(f'<bpmn:sequenceFlow id="Flow_warn_{dept}" sourceRef="Warn_{dept}" '
+                         f'targetRef="Warned_{dept}" />')
         form = ' camunda:formRef="department_review" camunda:formRefBinding="latest"' if forms else ""
         io = (f'<bpmn:extensionElements><camunda:inputOutput>'
               f'<camunda:outputParameter name="{dept}Decision">${{decision}}</camunda:outputParameter>'
@@ -94,8 +95,9 @@ def dept_of(task_definition_key: str) -> str:
 
 # --- setting a database up through the engine (fast; no HTTP) -----------------------------
 
-def prepare_database(database_url: str, forms: bool = True):
-    """Migrate, create admin, departments and officers, deploy the models.
+def prepare_database(database_url: str, forms: bool = True, extra: dict[str, str] | None = None):
+    """Migrate, create admin, departments and officers, deploy the models (and `extra`:
+    more BPMN models by file name).
 
     Returns the process-definition ids by key."""
     from app import ensure_admin
@@ -119,6 +121,7 @@ def prepare_database(database_url: str, forms: bool = True):
         uploads = [deployments.Upload("bench_review.bpmn", REVIEW.encode()),
                    deployments.Upload("bench_review_warned.bpmn", REVIEW_WARNED.encode()),
                    deployments.Upload("bench_loop.bpmn", LOOP.encode())]
+        uploads += [deployments.Upload(name, model.encode()) for name, model in (extra or {}).items()]
         if forms:
             uploads += [deployments.Upload("bench_review_forms.bpmn", REVIEW_FORMS.encode()),
                         deployments.Upload("department_review.form",
