@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        String, Text, UniqueConstraint, text)
+                        String, Text, UniqueConstraint, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
 ID = String(64)
@@ -148,14 +148,18 @@ class UserTask(Base):
 
 
 class TaskCandidate(Base):
-    """Who may claim a task: one row per candidate group or user (camunda:candidateGroups/Users)."""
+    """Who may claim a task: one row per candidate group or user (camunda:candidateGroups/Users).
+    `unassigned` repeats the task's `assignee IS NULL`, so that a department's queue is
+    counted from the third index alone (migration 0011, engine/tasks.py `count`)."""
     __tablename__ = "task_candidate"
     __table_args__ = (Index("ix_task_candidate_group", "group_id", "task_id"),
-                      Index("ix_task_candidate_user", "user_id", "task_id"))
+                      Index("ix_task_candidate_user", "user_id", "task_id"),
+                      Index("ix_task_candidate_queue", "group_id", "unassigned", "task_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
     group_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(64))
+    unassigned: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Timer(Base):

@@ -195,8 +195,11 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
             due=facts["due"], follow_up=facts["follow_up"], form_key=facts["form_key"],
             form_ref=facts["form_ref"], business_key=record.business_key, tenant_id=record.tenant_id,
             properties=facts["properties"]))
-        candidates += [dict(task_id=task_id, group_id=g, user_id=None) for g in facts["candidate_groups"]]
-        candidates += [dict(task_id=task_id, group_id=None, user_id=u) for u in facts["candidate_users"]]
+        unassigned = facts["assignee"] is None
+        candidates += [dict(task_id=task_id, group_id=g, user_id=None, unassigned=unassigned)
+                       for g in facts["candidate_groups"]]
+        candidates += [dict(task_id=task_id, group_id=None, user_id=u, unassigned=unassigned)
+                       for u in facts["candidate_users"]]
     _INSERT_TASKS.executemany(session, rows)
     _INSERT_CANDIDATES.executemany(session, candidates)
 

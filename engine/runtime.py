@@ -370,13 +370,16 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
 
 
 def _names(value) -> list[str]:
+    """Candidate groups or users, each once (a group's queue is counted by its rows, one per task)."""
     if value is None:
         return []
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, (list, tuple, set)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [str(value)]
+        names = [v.strip() for v in value.split(",")]
+    elif isinstance(value, (list, tuple, set)):
+        names = [str(v).strip() for v in value]
+    else:
+        names = [str(value)]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def task_facts(task, script_engine) -> dict:

