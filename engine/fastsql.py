@@ -33,7 +33,8 @@ from sqlalchemy.sql import Insert, Select, Update
 
 
 class _Compiled:
-    __slots__ = ("sql", "positional", "order", "processors", "literals", "defaults", "row", "result_processors")
+    __slots__ = ("sql", "positional", "order", "processors", "literals", "defaults", "row", "result_types",
+                 "result_processors")
 
     def __init__(self, statement, dialect, column_keys=None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
@@ -66,10 +67,10 @@ class _Compiled:
             if len(set(keys)) != len(keys):
                 raise ValueError(f"fastsql needs distinct column names (label them): {keys}")
             self.row = namedtuple("Row", keys)
-            self.result_processors = [(i, p) for i, p in enumerate(
-                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns) if p is not None]
+            self.result_types = [(c.type.dialect_impl(dialect), dialect) for c in columns]
         else:
-            self.row, self.result_processors = None, []
+            self.row, self.result_types = None, []
+        self.result_processors = None           # from the first result's column types (rows)
 
     def parameters(self, values: dict):
         params = {**self.literals, **values} if self.literals else dict(values)
@@ -86,7 +87,14 @@ class _Compiled:
                 raise KeyError(f"fastsql: no value for bind parameter {err} of {self.sql!r}") from None
         return params
 
-    def rows(self, fetched: list) -> list:
+    def rows(self, fetched: list, description) -> list:
+        """The fetched rows as named tuples, each value through its column type's result
+        processor, chosen as SQLAlchemy chooses it: by the driver's type code of the
+        column (psycopg's for a Float: none for a double, a conversion for a numeric)."""
+        if self.result_processors is None:
+            self.result_processors = [(i, p) for i, p in enumerate(
+                impl.result_processor(dialect, column[1])
+                for (impl, dialect), column in zip(self.result_types, description)) if p is not None]
         make, processors = self.row._make, self.result_processors
         if not processors:
             return [make(r) for r in fetched]
@@ -158,7 +166,7 @@ class Statement:
         args = compiled.parameters(params)
         with _cursor(conn, compiled.sql, args, False) as cursor:
             cursor.execute(compiled.sql, args)
-            rows = compiled.rows(cursor.fetchall()) if compiled.row is not None else None
+            rows = compiled.rows(cursor.fetchall(), cursor.description) if compiled.row is not None else None
             return Result(rows, cursor.rowcount)
 
     def executemany(self, session: Session | Connection, rows: list[dict]) -> None:

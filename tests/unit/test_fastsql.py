@@ -3,6 +3,7 @@ SQLAlchemy does, in the session's transaction, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -52,6 +53,27 @@ def test_a_select_reads_what_sqlalchemy_stored_with_the_same_types(db):
         assert _BY_INSTANCE.execute(session, {"instance_id": "none"}).first() is None
     assert [tuple(r) for r in fast] == [tuple(r) for r in core]
     assert fast[0].at == AT and isinstance(fast[0].at, datetime) and fast[0].payload == {"list": [1, 2.5]}
+
+
+def test_numbers_read_back_as_sqlalchemy_reads_them_by_the_drivers_column_types(db):
+    """A Float column on PostgreSQL: SQLAlchemy picks its result processor by the type
+    the driver reports (none for a double, a conversion for a numeric, an error for
+    neither), so fastsql picks it at the first result, not when it compiles."""
+    numbers = sa.Table("fastsql_numbers", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                       sa.Column("share", sa.Float), sa.Column("exact", sa.Numeric(10, 2)),
+                       sa.Column("ratio", sa.Numeric(10, 2, asdecimal=False)))
+    numbers.create(db)
+    try:
+        read = Statement(select(numbers.c.share, numbers.c.exact, numbers.c.ratio).where(numbers.c.id == bindparam("id")))
+        with Session(db) as session:
+            Statement(insert(numbers)).execute(session, dict(id=1, share=0.8, exact=Decimal("3.50"), ratio=1.25))
+            fast = read.execute(session, {"id": 1}).one()
+            core = session.execute(read.statement, {"id": 1}).one()
+            session.rollback()
+        assert tuple(fast) == tuple(core) == (0.8, Decimal("3.50"), 1.25)
+        assert [type(v) for v in fast] == [type(v) for v in core] == [float, Decimal, float]
+    finally:
+        numbers.drop(db)
 
 
 def test_updates_count_rows_and_a_delete_returns_them_in_the_sessions_transaction(db):
