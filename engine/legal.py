@@ -23,7 +23,10 @@ Timers use `legal_deadline("review")` and `legal_warning("review")`: after every
 the engine re-evaluates waiting timers whose expression uses them, so a pause moves the
 tacit-approval timer and a resume brings it back, later by the paused working time.
 
-The clock rows are written in the command's transaction (ORM objects in its session).
+A command reads its case's clock rows once, as plain objects (`Clock`), and writes the
+ones it started or changed, with the events it recorded, when it saves (`write`), in its
+transaction: as ORM objects, a start of five clocks cost ~3 ms more in flushes and
+calendar lookups (bench/bench_overhead.py, the review with legal clocks).
 """
 from __future__ import annotations
 
@@ -32,13 +35,15 @@ import re
 import uuid
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from .calendar import MAX_DAYS, WorkingCalendar
 from .clock import utcnow
 from .errors import BadRequest, ModelError, NotFound
+from .fastsql import Statement
 from .models import LegalClock, LegalEvent, UserTask
 from .parser import is_expression, unwrap_placeholder
 from .timers import timer_definition
@@ -55,6 +60,12 @@ _UNIT_WORDS = {
 }
 
 current: ContextVar = ContextVar("legal_clock_command", default=None)
+_TASKS, _CLOCKS = UserTask.__table__, LegalClock.__table__
+_LOAD_CLOCKS = Statement(select(_CLOCKS).where(_CLOCKS.c.instance_id == bindparam("instance_id")))
+_INSERT_CLOCKS, _INSERT_EVENTS = Statement(insert(_CLOCKS)), Statement(insert(LegalEvent.__table__))
+_UPDATE_CLOCKS = Statement(update(_CLOCKS).where(_CLOCKS.c.id == bindparam("row_id")))    # SET from the keys
+_ASSIGNEE = Statement(select(_TASKS.c.assignee).where(_TASKS.c.id == bindparam("task_id")))
+_SET_DUE = Statement(update(_TASKS).where(_TASKS.c.id == bindparam("task_id")).values(due=bindparam("due")))
 
 
 # --- limits and deadlines ------------------------------------------------------------
@@ -91,7 +102,7 @@ def _naive(aware: datetime) -> datetime:
     return aware.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def compute(row: LegalClock, cal: WorkingCalendar) -> tuple[datetime, datetime, bool]:
+def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, datetime, bool]:
     """(deadline, warning time, provisional) as naive UTC: start + limit, then every
     closed pause added back in the clock's own unit (paused working days for a
     working-day limit, paused office time for hours, paused time for natural days)."""
@@ -123,7 +134,7 @@ def compute(row: LegalClock, cal: WorkingCalendar) -> tuple[datetime, datetime, 
             base.provisional or end.provisional)
 
 
-def status(row: LegalClock, now: datetime) -> str:
+def status(row: LegalClock | Clock, now: datetime) -> str:
     """green | yellow | red, judged at `now` (naive UTC) or at the stop."""
     at = row.stopped_at or now
     if row.deadline_at is None:            # paused: judge by the deadline it had before
@@ -136,7 +147,7 @@ def status(row: LegalClock, now: datetime) -> str:
     return "green"
 
 
-def remaining(row: LegalClock, cal: WorkingCalendar, now: datetime) -> dict:
+def remaining(row: LegalClock | Clock, cal: WorkingCalendar, now: datetime) -> dict:
     if row.deadline_at is None or row.stopped_at is not None:
         return {}
     if row.limit_unit == "days":
@@ -174,26 +185,64 @@ def scopes_up(workflow) -> list[str]:
         workflow = parent.workflow
 
 
+class Clock(SimpleNamespace):
+    """A legal_clock row while a command runs: its columns as attributes."""
+
+
 class ClockSet:
     """The legal clocks of one instance while a command runs."""
 
     def __init__(self, command) -> None:
         self.command = command
-        self._rows: dict[tuple[str, str], LegalClock] | None = None
+        self._rows: dict[tuple[str, str], Clock] | None = None
+        self._stored: dict[str, dict] = {}      # clock id -> its columns as read or last written
+        self.shown: dict[str, tuple] = {}       # clock id -> (task id, deadline) as the task's `due` shows it
+        self.events: list[dict] = []            # legal_event rows to write
+        self._calendars: dict[str, WorkingCalendar] = {}
         self.dirty = False
 
     @property
     def rows(self) -> dict:
         if self._rows is None:
-            found = self.command.session.execute(select(LegalClock).where(
-                LegalClock.instance_id == self.command.record.id)).scalars()
+            found = [Clock(**r._asdict()) for r in _LOAD_CLOCKS.execute(
+                self.command.session, {"instance_id": self.command.record.id})]
             self._rows = {(r.scope, r.stage): r for r in found}
+            self._stored = {r.id: dict(vars(r)) for r in found}
+            self.shown = {r.id: (r.task_id, r.deadline_at) for r in found}
         return self._rows
 
-    def calendar(self, calendar_id: str) -> WorkingCalendar:
-        return self.command.uow.ctx.calendars.get(self.command.session, calendar_id)
+    def write(self) -> None:
+        """Store the clocks started or changed and the events recorded since the last
+        write; then the `due` of each open user task whose clock was started, moved or
+        passed to it since its task showed it (a new task shows it already: task_due)."""
+        session, inserts, updates, moved = self.command.session, [], [], []
+        for row in (self._rows or {}).values():
+            columns = vars(row)
+            stored = self._stored.get(row.id)
+            if stored is None:
+                inserts.append(dict(columns))
+            elif stored != columns:
+                updates.append({**{k: v for k, v in columns.items() if k != "id"}, "row_id": row.id})
+            self._stored[row.id] = dict(columns)
+            if row.task_id and row.stopped_at is None and self.shown.get(row.id) != (row.task_id, row.deadline_at):
+                moved.append({"task_id": row.task_id, "due": row.deadline_at})
+                self.shown[row.id] = (row.task_id, row.deadline_at)
+        _INSERT_CLOCKS.executemany(session, inserts)
+        _UPDATE_CLOCKS.executemany(session, updates)
+        _INSERT_EVENTS.executemany(session, self.events)
+        _SET_DUE.executemany(session, moved)
+        self.events = []
 
-    def find(self, workflow, stage: str) -> LegalClock | None:
+    def calendar(self, calendar_id: str) -> WorkingCalendar:
+        """Checked against the database once per command (five clocks started by one
+        step looked it up five times)."""
+        found = self._calendars.get(calendar_id)
+        if found is None:
+            found = self._calendars[calendar_id] = self.command.uow.ctx.calendars.get(self.command.session,
+                                                                                     calendar_id)
+        return found
+
+    def find(self, workflow, stage: str) -> Clock | None:
         for scope in scopes_up(workflow):
             row = self.rows.get((scope, stage))
             if row is not None:
@@ -203,7 +252,7 @@ class ClockSet:
     # --- lifecycle ---
 
     def start(self, scope: str, stage: str, limit, kind="legal", calendar_id=None, yellow=0.8,
-              department=None, activity_id=None, task_id=None, now=None) -> LegalClock:
+              department=None, activity_id=None, task_id=None, now=None) -> Clock:
         if not stage or len(stage) > 128:
             raise BadRequest("a legal clock needs a stage name of 1 to 128 characters")
         if (scope, stage) in self.rows and self.rows[(scope, stage)].stopped_at is None:
@@ -217,9 +266,9 @@ class ClockSet:
         record = self.command.record
         row = self.rows.get((scope, stage))
         if row is None:
-            row = LegalClock(id=str(uuid.uuid4()), instance_id=record.id, definition_key=record.definition_key,
-                             business_key=record.business_key, scope=scope, stage=stage)
-            self.command.session.add(row)
+            row = Clock(**dict.fromkeys(_CLOCKS.c.keys()))
+            row.id, row.instance_id, row.definition_key = str(uuid.uuid4()), record.id, record.definition_key
+            row.business_key, row.scope, row.stage = record.business_key, scope, stage
             self.rows[(scope, stage)] = row
         row.kind, row.limit_value, row.limit_unit = kind, value, unit
         row.calendar_id = calendar_id or "CN"
@@ -232,7 +281,7 @@ class ClockSet:
                                                         "deadline": row.deadline_at.isoformat() + "Z"}, activity_id)
         return row
 
-    def pause(self, row: LegalClock, reason: str | None, now=None) -> None:
+    def pause(self, row: Clock, reason: str | None, now=None) -> None:
         if row.stopped_at is not None or row.paused_since is not None:
             return
         row.paused_since = (now or utcnow()).replace(microsecond=0)
@@ -241,7 +290,7 @@ class ClockSet:
         self.dirty = True
         self.command.record_event("LegalClockPaused", {"stage": row.stage, "reason": reason})
 
-    def resume(self, row: LegalClock, now=None) -> None:
+    def resume(self, row: Clock, now=None) -> None:
         if row.paused_since is None:
             return
         now = (now or utcnow()).replace(microsecond=0)
@@ -254,7 +303,7 @@ class ClockSet:
         self.command.record_event("LegalClockResumed", {"stage": row.stage,
                                                         "deadline": row.deadline_at.isoformat() + "Z"})
 
-    def stop(self, row: LegalClock, outcome: str, activity_id=None, department=None, assignee=None,
+    def stop(self, row: Clock, outcome: str, activity_id=None, department=None, assignee=None,
              now=None) -> None:
         if row.stopped_at is not None:
             return
@@ -267,10 +316,10 @@ class ClockSet:
             kind = "overdue_decided" if row.deadline_at and now > row.deadline_at else "decided"
             self.event(row, kind, activity_id, department, assignee, now)
 
-    def event(self, row: LegalClock | None, kind: str, activity_id=None, department=None, assignee=None,
+    def event(self, row: Clock | None, kind: str, activity_id=None, department=None, assignee=None,
               now=None, **details) -> None:
         record = self.command.record
-        self.command.session.add(LegalEvent(
+        self.events.append(dict(
             instance_id=record.id, definition_key=record.definition_key, clock_id=row.id if row else None,
             stage=row.stage if row else None, kind=kind, activity_id=activity_id,
             department=department or (row.department if row else None), assignee=assignee,
@@ -287,7 +336,7 @@ class ClockSet:
                 count += 1
         return count
 
-    def _recompute(self, row: LegalClock) -> None:
+    def _recompute(self, row: Clock) -> None:
         try:
             row.deadline_at, row.warning_at, row.provisional = compute(row, self.calendar(row.calendar_id))
         except ValueError as err:
@@ -377,7 +426,7 @@ def on_cancelled(workflow, task) -> None:
 
 
 def _assignee(command, task) -> str | None:
-    return command.session.execute(select(UserTask.assignee).where(UserTask.id == str(task.id))).scalar()
+    return _ASSIGNEE.execute(command.session, {"task_id": str(task.id)}).scalar()
 
 
 def _attached_task(task):
@@ -459,17 +508,15 @@ def task_due(command, task) -> datetime | None:
     for row in command.legal.rows.values():
         if row.scope == scope and row.activity_id == activity and row.stopped_at is None:
             row.task_id = str(task.id)
+            command.legal.shown[row.id] = (row.task_id, row.deadline_at)
             return row.deadline_at
     return None
 
 
-def sync_task_due(command) -> None:
-    """Open user tasks that started a clock show its (moved) deadline as `due`."""
-    if command.legal is None or not command.legal.dirty:
-        return
-    for row in command.legal.rows.values():
-        if row.task_id and row.stopped_at is None:
-            command.session.execute(update(UserTask).where(UserTask.id == row.task_id).values(due=row.deadline_at))
+def write(command) -> None:
+    """After the projections (the user task rows): what the command did to the clocks."""
+    if command.legal is not None:
+        command.legal.write()
 
 
 # --- expression functions -----------------------------------------------------------------

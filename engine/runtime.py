@@ -222,7 +222,7 @@ def save(command: Command) -> None:
     after = projections.snapshot(workflow)
     now = utcnow()
     projections.write(command, after, activated, now)
-    legal.sync_task_due(command)
+    legal.write(command)
     head = command.record.audit
     for kind, payload, activity_id, task_id in command.events:
         head = audit.append(session, head, command.record.id, now, command.actor.user_id, kind, payload,
