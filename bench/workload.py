@@ -20,12 +20,51 @@ _HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
          'targetNamespace="http://bpmn.io/schema/bpmn">\n')
 
 
-def _review_model(key: str, forms: bool, warned: bool = False) -> str:
+def _legal_clock(dept: str) -> tuple[str, list, list]:
+    """A department's task as bpmn/department_review.bpmn draws it: its own legal clock
+    (5 working days) started when the task opens and stopped when it completes, a yellow
+    card at 80 % of it (non-interrupting) and tacit approval at its end (interrupting, with
+    the department's decision set to approve); the task and the tacit approval meet at an
+    exclusive gateway before the join."""
+    props = ('<bpmn:extensionElements><camunda:properties>'
+             f'<camunda:property name="legalClock.start" value="{dept}" />'
+             '<camunda:property name="legalClock.limit" value="5wd" />'
+             f'<camunda:property name="legalClock.stop" value="{dept}" />'
+             '</camunda:properties></bpmn:extensionElements>')
+    boundaries = [
+        f'<bpmn:boundaryEvent id="Yellow_{dept}" attachedToRef="Task_review_{dept}" cancelActivity="false">'
+        '<bpmn:extensionElements><camunda:properties><camunda:property name="legalClock.event" value="yellow" />'
+        f'<camunda:property name="legalClock.stage" value="{dept}" /></camunda:properties></bpmn:extensionElements>'
+        '<bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">'
+        f'${{legal_warning("{dept}")}}</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:boundaryEvent>'
+        f'<bpmn:endEvent id="Warned_{dept}" />',
+        f'<bpmn:boundaryEvent id="Tacit_{dept}" attachedToRef="Task_review_{dept}">'
+        '<bpmn:extensionElements><camunda:properties>'
+        '<camunda:property name="legalClock.event" value="tacitApproval" />'
+        f'<camunda:property name="legalClock.stage" value="{dept}" />'
+        f'<camunda:property name="tacitApproval.variable" value="{dept}Decision" />'
+        '</camunda:properties></bpmn:extensionElements>'
+        '<bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">'
+        f'${{legal_deadline("{dept}")}}</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:boundaryEvent>']
+    boundaries.append(f'<bpmn:exclusiveGateway id="Merge_{dept}" />')
+    flows = [f'<bpmn:sequenceFlow id="Flow_yellow_{dept}" sourceRef="Yellow_{dept}" targetRef="Warned_{dept}" />',
+             f'<bpmn:sequenceFlow id="Flow_tacit_{dept}" sourceRef="Tacit_{dept}" targetRef="Merge_{dept}" />',
+             f'<bpmn:sequenceFlow id="Flow_merged_{dept}" sourceRef="Merge_{dept}" targetRef="Gateway_join" />']
+    return props, boundaries, flows
+
+
+def _review_model(key: str, forms: bool, warned: bool = False, legal: bool = False) -> str:
     """The five-department review; with `warned`, each department's task carries a
     non-interrupting boundary timer (P10D) to an end event, as the reform processes'
-    yellow-card warnings do: every start writes five timers, every completion drops one."""
+    yellow-card warnings do: every start writes five timers, every completion drops one;
+    with `legal`, each task runs a legal clock of its own (_legal_clock)."""
     tasks, flows = [], []
     for dept in DEPARTMENTS:
+        props = ""
+        if legal:
+            props, boundaries, legal_flows = _legal_clock(dept)
+            tasks += boundaries
+            flows += legal_flows
         if warned:
             tasks.append(f'<bpmn:boundaryEvent id="Warn_{dept}" attachedToRef="Task_review_{dept}" '
                          'cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeDuration>P10D'
@@ -37,11 +76,12 @@ def _review_model(key: str, forms: bool, warned: bool = False) -> str:
         io = (f'<bpmn:extensionElements><camunda:inputOutput>'
               f'<camunda:outputParameter name="{dept}Decision">${{decision}}</camunda:outputParameter>'
               f'<camunda:outputParameter name="{dept}Opinion">${{opinion}}</camunda:outputParameter>'
-              f'</camunda:inputOutput></bpmn:extensionElements>') if forms else ""
+              f'</camunda:inputOutput></bpmn:extensionElements>') if forms else props
         tasks.append(f'<bpmn:userTask id="Task_review_{dept}" name="{dept} review" '
                      f'camunda:candidateGroups="{dept}"{form}>{io}</bpmn:userTask>')
         flows.append(f'<bpmn:sequenceFlow id="Flow_to_{dept}" sourceRef="Gateway_split" targetRef="Task_review_{dept}" />')
-        flows.append(f'<bpmn:sequenceFlow id="Flow_{dept}_done" sourceRef="Task_review_{dept}" targetRef="Gateway_join" />')
+        done = f"Merge_{dept}" if legal else "Gateway_join"
+        flows.append(f'<bpmn:sequenceFlow id="Flow_{dept}_done" sourceRef="Task_review_{dept}" targetRef="{done}" />')
     condition = " and ".join(f'{d}Decision == "approve"' for d in DEPARTMENTS)
     return (_HEAD + f'<bpmn:process id="{key}" name="Five-department parallel review" isExecutable="true">\n'
             '<bpmn:startEvent id="StartEvent_apply" />\n'
@@ -64,6 +104,8 @@ REVIEW_WARNED_KEY = "bench_review_warned"
 REVIEW = _review_model(REVIEW_KEY, forms=False)
 REVIEW_FORMS = _review_model(REVIEW_FORMS_KEY, forms=True)
 REVIEW_WARNED = _review_model(REVIEW_WARNED_KEY, forms=False, warned=True)
+REVIEW_LEGAL_KEY = "bench_review_legal"
+REVIEW_LEGAL = _review_model(REVIEW_LEGAL_KEY, forms=False, legal=True)
 
 # A sequential multi-instance (Camunda's loop of one task): SpiffWorkflow keeps its rounds
 # side by side under the multi-instance task.  A loop drawn with gateways nests every
@@ -120,6 +162,7 @@ def prepare_database(database_url: str, forms: bool = True, extra: dict[str, str
             uow.commit()
         uploads = [deployments.Upload("bench_review.bpmn", REVIEW.encode()),
                    deployments.Upload("bench_review_warned.bpmn", REVIEW_WARNED.encode()),
+                   deployments.Upload("bench_review_legal.bpmn", REVIEW_LEGAL.encode()),
                    deployments.Upload("bench_loop.bpmn", LOOP.encode())]
         uploads += [deployments.Upload(name, model.encode()) for name, model in (extra or {}).items()]
         if forms:
