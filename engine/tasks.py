@@ -244,20 +244,6 @@ def _group_count(unassigned: bool):
     return stmt
 
 
-def _with_candidates(session: Session, rows: list[UserTask]) -> list[TaskView]:
-    if not rows:
-        return []
-    links = session.execute(select(TaskCandidate.task_id, TaskCandidate.group_id, TaskCandidate.user_id)
-                            .where(TaskCandidate.task_id.in_([r.id for r in rows]))).all()
-    views = {r.id: TaskView(r, [], []) for r in rows}
-    for task_id, group_id, user_id in links:
-        if group_id is not None:
-            views[task_id].candidate_groups.append(group_id)
-        if user_id is not None:
-            views[task_id].candidate_users.append(user_id)
-    return list(views.values())
-
-
 def may_see(session: Session, principal: Principal, view: TaskView) -> bool:
     def case_starter():
         return session.execute(select(ProcessInstance.start_user_id).where(
@@ -271,23 +257,19 @@ def _not_offered(principal: Principal, view: TaskView) -> Forbidden:
                     userId=principal.user_id)
 
 
-def get(session: Session, principal: Principal, task_id: str) -> TaskView:
-    row = session.get(UserTask, task_id)
-    if row is None:
-        raise NotFound(f"No matching task with id {task_id}")
-    view = _with_candidates(session, [row])[0]
-    if not may_see(session, principal, view):
-        raise _not_offered(principal, view)
-    return view
-
-
-# Completing is the hot path: the task row and its candidates in one statement built once,
-# run on the driver's cursor (engine/fastsql.py), as plain values (the row is never
-# changed through the ORM here: the command deletes it).
+# A task and its candidates in one statement built once, run on the driver's cursor
+# (engine/fastsql.py), as plain values: completing is the hot path, and a task is read
+# at every claim, form and GET /task/{id}.  A command changes the row by statements (_assign).
 _TASK_WITH_CANDIDATES = Statement(_with_candidate_columns(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
+_SET_ASSIGNEE = Statement(update(_TASKS).where(
+    _TASKS.c.id == bindparam("row_id"), _TASKS.c.assignee.is_not_distinct_from(bindparam("previous")))
+    .values(assignee=bindparam("new_assignee")))
+_SET_UNASSIGNED = Statement(update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("row_id"))
+                            .values(unassigned=bindparam("now_unassigned")))
 
 
-def _get_for_command(session: Session, principal: Principal, task_id: str) -> TaskView:
+def get(session: Session | Connection, principal: Principal, task_id: str) -> TaskView:
+    """The task, if `principal` may see it; on a unit of work's session or a bare connection."""
     views = _views(_TASK_WITH_CANDIDATES.execute(session, {"task_id": task_id}).all())
     if not views:
         raise NotFound(f"No matching task with id {task_id}")
@@ -313,7 +295,8 @@ def claim(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str) -> 
     if view.row.assignee is not None and view.row.assignee != user_id:
         raise TaskAlreadyClaimed(f"Task '{task_id}' is already claimed by someone else.")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
-    _assign(session, view, user_id)
+    if not _assign(session, view, user_id):
+        raise TaskAlreadyClaimed(f"Task '{task_id}' was claimed by someone else at the same time.")
     runtime.bump(uow, record, principal, "TaskClaimed", {"assignee": user_id}, view.row.task_definition_key, task_id)
     uow.commit()
 
@@ -324,7 +307,8 @@ def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     _require_actionable(principal, view, "unclaim")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous = view.row.assignee
-    _assign(session, view, None)
+    if not _assign(session, view, None):
+        raise _assigned_meanwhile(task_id)
     runtime.bump(uow, record, principal, "TaskUnclaimed", {"previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
@@ -342,24 +326,34 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
                         f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})", userId=principal.user_id)
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous = view.row.assignee
-    _assign(session, view, user_id)
+    if not _assign(session, view, user_id):
+        raise _assigned_meanwhile(task_id)
     runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
 
 
-def _assign(session: Session, view: TaskView, user_id: str | None) -> None:
-    """The task's assignee, and its candidate rows' copy of whether it has one."""
-    view.row.assignee = user_id
-    session.execute(update(TaskCandidate).where(TaskCandidate.task_id == view.row.id)
-                    .values(unassigned=user_id is None))
+def _assign(session: Session, view: TaskView, user_id: str | None) -> bool:
+    """The task's assignee, and its candidate rows' copy of whether it has one, unless
+    another command changed the assignee since `view` was read (then False): the case's
+    lock is taken after the read, so two claims at once would both pass the checks."""
+    task_id = view.row.id
+    if _SET_ASSIGNEE.execute(session, {"row_id": task_id, "previous": view.row.assignee,
+                                       "new_assignee": user_id}).rowcount != 1:
+        return False
+    _SET_UNASSIGNED.execute(session, {"row_id": task_id, "now_unassigned": user_id is None})
+    return True
+
+
+def _assigned_meanwhile(task_id: str) -> Conflict:
+    return Conflict(f"task {task_id} was assigned by someone else at the same time; read it again and retry")
 
 
 def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dict) -> dict:
     """Complete a user task; returns the process variables after the command."""
     session = uow.session
     try:
-        view = _get_for_command(session, principal, task_id)
+        view = get(session, principal, task_id)
     except NotFound:
         _raise_if_already_completed(session, task_id)
         raise

@@ -147,6 +147,26 @@ def test_two_departments_completing_one_task_at_once_one_wins_and_one_gets_409(c
     assert len(completions) == 1
 
 
+def test_two_officers_claiming_one_task_at_once_one_gets_it_and_one_gets_409(client):
+    """The case is locked after the task is read, so both claims pass the check that the
+    task is free; the assignee is then written only if it is still the one read (on
+    PostgreSQL both claims answered 204 before, the second overwriting the first)."""
+    client.deploy(extra={"simple.bpmn": minimal()})
+    officers = {"li": client.create_user("li", ["fgw"]), "wang": client.create_user("wang", ["fgw"])}
+    for _ in range(5):
+        case = client.start("simple")
+        [task] = client.tasks(processInstanceId=case["id"])
+        path = f"/engine-rest/task/{task['id']}/claim"
+        results = dict(at_once([lambda name=name, officer=officer: (name, officer.post(path, json={"userId": name}))
+                                for name, officer in officers.items()]))
+        codes = sorted(r.status_code for r in results.values())
+        assert codes == [204, 409], [(n, r.status_code, r.get_data(as_text=True)) for n, r in results.items()]
+        [winner] = [name for name, r in results.items() if r.status_code == 204]
+        [loser] = [r for r in results.values() if r.status_code == 409]
+        assert loser.get_json()["type"] == "TaskAlreadyClaimedException"
+        assert client.get(f"/engine-rest/task/{task['id']}").get_json()["assignee"] == winner
+
+
 def test_the_openapi_document_and_docs_page_are_served(client):
     spec = client.http.get("/engine-rest/openapi.json")
     assert spec.status_code == 200
