@@ -41,10 +41,10 @@ def count_tasks(args):
 
 
 @blp.route("/<task_id>")
-@blp.response(200, schemas.Task)
+@blp.response(200, schemas.Task, rendered=True)
 def get_task(task_id):
-    with engine().uow(write=False) as uow:
-        return render.task(tasks.get(uow.session, principal(), task_id))
+    with reading(engine().db) as conn:
+        return render.task(tasks.get(conn, principal(), task_id))
 
 
 @blp.route("/<task_id>/claim", methods=["POST"])

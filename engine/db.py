@@ -377,7 +377,7 @@ def commits_reads(engine: Engine) -> bool:
 @contextmanager
 def reading(engine: Engine) -> Iterator:
     """A bare connection for a request's authentication, the task lists (GET /task and its
-    count) and fetchAndLock's look for work before it locks: their statements are SELECTs
+    count), a task (GET /task/{id}) and fetchAndLock's look for work before it locks: their statements are SELECTs
     (engine/identity.py, engine/tasks.py, engine/external_tasks.py), each of which sees
     what was committed before it, inside a transaction or not.  So on PostgreSQL each
     runs on its own, in autocommit: one round trip where BEGIN READ ONLY, the statement

@@ -25,7 +25,7 @@ tacit-approval timer and a resume brings it back, later by the paused working ti
 
 A command reads its case's clock rows once, as plain objects (`Clock`), and writes the
 ones it started or changed, with the events it recorded, when it saves (`write`), in its
-transaction: as ORM objects, a start of five clocks cost ~3 ms more in flushes and
+transaction: as ORM objects, a start of five clocks cost ~4 ms more in flushes and
 calendar lookups (bench/bench_overhead.py, the review with legal clocks).
 """
 from __future__ import annotations

@@ -93,3 +93,6 @@ def test_the_task_list_is_sent_as_its_schema_would_dump_it(queue):
     officer, _ = queue
     listed = officer.tasks(candidateGroup="fgw", sortBy="dueDate")
     assert len(listed) == 6 and Task(many=True).dump(listed) == listed
+    for task in listed:                                    # and GET /task/{id}, the same way
+        one = officer.get(f"/engine-rest/task/{task['id']}").get_json()
+        assert one == task and Task().dump(one) == one
