@@ -177,6 +177,7 @@ def _deliver_all(uow, principal: Principal, request: CorrelationRequest) -> list
     for command, subscription in executions:
         by_instance.setdefault(command.record.id, (command, []))[1].append(subscription)
     for command, subs in by_instance.values():
+        command.act()
         for subscription in subs:
             _deliver(command, subscription, request)
         runtime.save(command)

@@ -69,7 +69,12 @@ class Command:
     legal: Any = None                               # legal.ClockSet, made on first use
 
     def __post_init__(self) -> None:
-        legal.current.set(self)                     # model hooks and legal_deadline() find it here
+        self.act()
+
+    def act(self) -> None:
+        """Make this the command the model hooks and legal_deadline() act for: the one whose
+        workflow runs next (a message reaching several cases opens them all first)."""
+        legal.current.set(self)
 
     @property
     def session(self):
@@ -212,6 +217,7 @@ def _check_stored(command: Command) -> None:
 def save(command: Command) -> None:
     """Run the engine to rest, activate new tasks, write state and projections."""
     workflow, session, ctx = command.workflow, command.session, command.uow.ctx
+    command.act()
     try:
         run_until_waiting(workflow)
         legal.refresh_timers(command)

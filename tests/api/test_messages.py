@@ -186,3 +186,36 @@ def test_each_shape_of_a_correlation_finds_its_catch_and_reuses_its_statement(cl
     assert bank.post(MESSAGE, json={"messageName": "LicenceIssued"}).status_code == 204     # the one left waiting
     assert waiting_for(client, first) == ["Task_issue"]
     assert len(messages._WAITING) == 3
+
+
+def test_a_message_to_several_cases_runs_each_cases_legal_clock_in_that_case(client):
+    """Each case the message reaches starts its own clock where its catch fires: the
+    clock hooks act for the command of the case being run, not for the last case opened
+    (engine/runtime.py Command.act)."""
+    from tests.security.models import HEAD
+    model = HEAD.format(key="clock_on_message") + """
+  <bpmn:process id="clock_on_message" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Catch" />
+    <bpmn:intermediateCatchEvent id="Catch">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="legalClock.start" value="after" />
+        <camunda:property name="legalClock.limit" value="5wd" />
+      </camunda:properties></bpmn:extensionElements>
+      <bpmn:messageEventDefinition messageRef="M" />
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F2" sourceRef="Catch" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+  <bpmn:message id="M" name="MaterialsArrived" />
+</bpmn:definitions>
+"""
+    assert client.deploy(extra={"clock_on_message.bpmn": model}).status_code == 200
+    cases = [client.start("clock_on_message", business_key=f"MA-{n}")["id"] for n in range(3)]
+    r = client.post(MESSAGE, json={"messageName": "MaterialsArrived", "all": True})
+    assert r.status_code == 204, r.get_json()
+    for case in cases:
+        clocks = client.get(f"/api/v1/process-instance/{case}/legal-clocks").get_json()
+        assert [c["stage"] for c in clocks] == ["after"], (case, clocks)
