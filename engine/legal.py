@@ -297,7 +297,7 @@ class ClockSet:
         pauses = list(row.pauses or [])
         if pauses and pauses[-1].get("to") is None:
             pauses[-1] = {**pauses[-1], "to": now.isoformat()}
-        row.pauses = pauses                  # a new list: the JSON column sees the change
+        row.pauses = pauses                  # a new list: write() compares it with the stored one
         row.paused_since = None
         self._recompute(row)
         self.command.record_event("LegalClockResumed", {"stage": row.stage,

@@ -18,7 +18,7 @@ def _wire(value: datetime | None, zone) -> str | None:
     return value.replace(tzinfo=timezone.utc).astimezone(zone).isoformat() if value else None
 
 
-def render(row: LegalClock, cal, now: datetime) -> dict:
+def render(row: LegalClock | legal.Clock, cal, now: datetime) -> dict:
     zone = cal.tz
     body = {
         "id": row.id, "processInstanceId": row.instance_id, "stage": row.stage, "scope": row.scope or None,
@@ -56,7 +56,7 @@ def _command(uow, principal: Principal, instance_id: str):
     return runtime.open_instance(uow, instance_id, principal)
 
 
-def _top_clock(command, stage: str) -> LegalClock:
+def _top_clock(command, stage: str) -> legal.Clock:
     cs = legal.clocks(command)
     matches = [r for (scope, name), r in cs.rows.items() if name == stage]
     if not matches:

@@ -24,7 +24,7 @@ _TASKS, _CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 
 @dataclass
 class TaskView:
-    row: UserTask                  # or a row of its columns (a list, a command)
+    row: tuple                     # the task's columns (named), as engine/fastsql.py reads them
     candidate_groups: list
     candidate_users: list
 
@@ -97,8 +97,8 @@ def _filtered(shape: tuple, along: str | None, sqlite: bool):
     than a page needs.  `along` is the index a list walks in its order, checking each
     task's candidates (EXISTS) and stopping at the page's end: "created" (the default order),
     the index on (assignee, created); "due", the unassigned tasks by due date (a queue, see
-    _walks).  A count, a list in another order, and another department's or user's queue
-    read the whole queue anyway (`along` None): the candidate conditions are then read as
+    _walks).  A count (but a group's own, _group_count), a list in another order, and
+    another department's or user's queue read the whole queue anyway (`along` None): the candidate conditions are then read as
     sets of task ids from task_candidate's indexes.  With 10,000 tasks in a department's
     queue among 50,000 open tasks on SQLite, a page read by the sets cost 24-38 ms against
     ~1 ms, and a count read task by task 95-250 ms against ~20 ms (bench/TUNING.md)."""
@@ -244,7 +244,7 @@ def _group_count(unassigned: bool):
     return stmt
 
 
-def may_see(session: Session, principal: Principal, view: TaskView) -> bool:
+def may_see(session: Session | Connection, principal: Principal, view: TaskView) -> bool:
     def case_starter():
         return session.execute(select(ProcessInstance.start_user_id).where(
             ProcessInstance.id == view.row.instance_id)).scalar()
@@ -292,11 +292,14 @@ def claim(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str) -> 
         raise Forbidden(f"user '{principal.user_id}' may only claim tasks for themselves", userId=principal.user_id)
     if session.get(User, user_id) is None:
         raise BadRequest(f"no user with id '{user_id}'")
-    if view.row.assignee is not None and view.row.assignee != user_id:
+    if view.row.assignee == user_id:
+        return                                   # theirs already: nothing changes, nothing to record
+    if view.row.assignee is not None:
         raise TaskAlreadyClaimed(f"Task '{task_id}' is already claimed by someone else.")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
-    if not _assign(session, view, user_id):
-        raise TaskAlreadyClaimed(f"Task '{task_id}' was claimed by someone else at the same time.")
+    if not _assign(session, view, user_id,
+                   TaskAlreadyClaimed(f"Task '{task_id}' was claimed by someone else at the same time.")):
+        return
     runtime.bump(uow, record, principal, "TaskClaimed", {"assignee": user_id}, view.row.task_definition_key, task_id)
     uow.commit()
 
@@ -307,8 +310,8 @@ def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     _require_actionable(principal, view, "unclaim")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous = view.row.assignee
-    if not _assign(session, view, None):
-        raise _assigned_meanwhile(task_id)
+    if not _assign(session, view, None, _assigned_meanwhile(task_id)):
+        return
     runtime.bump(uow, record, principal, "TaskUnclaimed", {"previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
@@ -326,23 +329,29 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
                         f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})", userId=principal.user_id)
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous = view.row.assignee
-    if not _assign(session, view, user_id):
-        raise _assigned_meanwhile(task_id)
+    if not _assign(session, view, user_id, _assigned_meanwhile(task_id)):
+        return
     runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
 
 
-def _assign(session: Session, view: TaskView, user_id: str | None) -> bool:
-    """The task's assignee, and its candidate rows' copy of whether it has one, unless
-    another command changed the assignee since `view` was read (then False): the case's
-    lock is taken after the read, so two claims at once would both pass the checks."""
+def _assign(session: Session, view: TaskView, user_id: str | None, meanwhile: Exception) -> bool:
+    """The task's assignee, and its candidate rows' copy of whether it has one, if the
+    assignee is still the one `view` read: the case is locked after the read, so two
+    claims at once would both pass the checks.  Otherwise `meanwhile` is raised, unless
+    the task already has `user_id` (a second click): False, nothing to write."""
     task_id = view.row.id
     if _SET_ASSIGNEE.execute(session, {"row_id": task_id, "previous": view.row.assignee,
-                                       "new_assignee": user_id}).rowcount != 1:
+                                       "new_assignee": user_id}).rowcount == 1:
+        _SET_UNASSIGNED.execute(session, {"row_id": task_id, "now_unassigned": user_id is None})
+        return True
+    now = _TASK_WITH_CANDIDATES.execute(session, {"task_id": task_id}).first()
+    if now is None:
+        raise Conflict(f"task {task_id} was completed at the same time")
+    if now.assignee == user_id:
         return False
-    _SET_UNASSIGNED.execute(session, {"row_id": task_id, "now_unassigned": user_id is None})
-    return True
+    raise meanwhile
 
 
 def _assigned_meanwhile(task_id: str) -> Conflict:
@@ -364,8 +373,13 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
         _raise_if_already_completed(session, task_id)
         raise
     runtime.complete_user_task(command, task_id, variables, view.row.form_ref)
-    command.completed_assignees[task_id] = view.row.assignee or principal.user_id
     runtime.save(command)
+    # the case is locked after the task was read: a claim in between made it someone
+    # else's (the assignee the task's row had when the command removed it)
+    assignee = command.completed_assignees.get(task_id)
+    if assignee not in (view.row.assignee, None, principal.user_id) and not principal.is_admin:
+        raise Forbidden(f"cannot complete task {task_id}: '{assignee}' claimed it at the same time",
+                        userId=principal.user_id)
     result = visible_data(runtime.find_task(command.workflow, task_id))
     uow.commit()
     return result

@@ -7,7 +7,8 @@ repeats whether its task is unassigned, and an index on (group_id, unassigned,
 task_id) holds all the count needs: ~1 ms for the same queue (bench/bench_flatness.py,
 "the count of that queue").  The rows of tasks open now are filled from their tasks.
 A task that named a group (or user) twice had two rows of it; it keeps one, as a new
-task does, so that the count has no duplicates to remove.
+task does, so that the count has no duplicates to remove (a downgrade does not bring
+the second rows back: they said nothing the first did not).
 
 Revision ID: 0011
 Revises: 0010

@@ -167,6 +167,23 @@ def test_two_officers_claiming_one_task_at_once_one_gets_it_and_one_gets_409(cli
         assert client.get(f"/engine-rest/task/{task['id']}").get_json()["assignee"] == winner
 
 
+def test_one_officer_claiming_twice_at_once_gets_the_task_both_times(client):
+    """A second click: the second claim finds the task already theirs, and changes nothing."""
+    client.deploy(extra={"simple.bpmn": minimal()})
+    li = client.create_user("li", ["fgw"])
+    for _ in range(3):
+        case = client.start("simple")
+        [task] = client.tasks(processInstanceId=case["id"])
+        path = f"/engine-rest/task/{task['id']}/claim"
+        results = at_once([lambda: li.post(path, json={"userId": "li"})] * 2)
+        assert [r.status_code for r in results] == [204, 204], [r.get_data(as_text=True) for r in results]
+        assert client.get(f"/engine-rest/task/{task['id']}").get_json()["assignee"] == "li"
+        trail = client.get(f"/api/v1/process-instance/{case['id']}/dossier").get_json()["auditTrail"]["events"]
+        claims = [e for e in trail
+                  if e["kind"] == "TaskClaimed"]
+        assert len(claims) == 1
+
+
 def test_the_openapi_document_and_docs_page_are_served(client):
     spec = client.http.get("/engine-rest/openapi.json")
     assert spec.status_code == 200
