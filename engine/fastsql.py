@@ -87,14 +87,16 @@ class _Compiled:
                 raise KeyError(f"fastsql: no value for bind parameter {err} of {self.sql!r}") from None
         return params
 
-    def rows(self, fetched: list, description) -> list:
-        """The fetched rows as named tuples, each value through its column type's result
+    def rows(self, cursor) -> list:
+        """The cursor's rows as named tuples, each value through its column type's result
         processor, chosen as SQLAlchemy chooses it: by the driver's type code of the
-        column (psycopg's for a Float: none for a double, a conversion for a numeric)."""
+        column (psycopg's for a Float: none for a double, a conversion for a numeric), at
+        the first result (psycopg builds its description anew at every access)."""
+        fetched = cursor.fetchall()
         if self.result_processors is None:
             self.result_processors = [(i, p) for i, p in enumerate(
                 impl.result_processor(dialect, column[1])
-                for (impl, dialect), column in zip(self.result_types, description)) if p is not None]
+                for (impl, dialect), column in zip(self.result_types, cursor.description)) if p is not None]
         make, processors = self.row._make, self.result_processors
         if not processors:
             return [make(r) for r in fetched]
@@ -166,7 +168,7 @@ class Statement:
         args = compiled.parameters(params)
         with _cursor(conn, compiled.sql, args, False) as cursor:
             cursor.execute(compiled.sql, args)
-            rows = compiled.rows(cursor.fetchall(), cursor.description) if compiled.row is not None else None
+            rows = compiled.rows(cursor) if compiled.row is not None else None
             return Result(rows, cursor.rowcount)
 
     def executemany(self, session: Session | Connection, rows: list[dict]) -> None:
