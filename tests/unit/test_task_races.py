@@ -9,7 +9,7 @@ import pytest
 
 from engine import identity, instances, runtime, tasks
 from engine.deployments import Upload, deploy
-from engine.errors import Forbidden, TaskAlreadyClaimed
+from engine.errors import Conflict, Forbidden, TaskAlreadyClaimed
 from engine.identity import Principal
 from tests.security.models import one_task
 
@@ -69,3 +69,13 @@ def test_a_claim_does_not_replace_one_made_in_between(engine, monkeypatch, task_
         with engine.uow() as uow:
             tasks.claim(uow, ZHANG, task_id, "zhang")
     assert _assignee(engine, task_id) == "li"
+
+
+def test_a_claim_of_a_task_completed_in_between_says_so(engine, monkeypatch, task_id):
+    def zhang_completes():
+        with engine.uow() as uow:
+            tasks.complete(uow, ZHANG, task_id, {})
+    _in_between(monkeypatch, "load_record", zhang_completes)
+    with pytest.raises(Conflict, match="completed at the same time"):
+        with engine.uow() as uow:
+            tasks.claim(uow, LI, task_id, "li")
