@@ -98,10 +98,11 @@ def _filtered(shape: tuple, along: str | None, sqlite: bool):
     task's candidates (EXISTS) and stopping at the page's end: "created" (the default order),
     the index on (assignee, created); "due", the unassigned tasks by due date (a queue, see
     _walks).  A count (but a group's own, _group_count), a list in another order, and
-    another department's or user's queue read the whole queue anyway (`along` None): the candidate conditions are then read as
-    sets of task ids from task_candidate's indexes.  With 10,000 tasks in a department's
-    queue among 50,000 open tasks on SQLite, a page read by the sets cost 24-38 ms against
-    ~1 ms, and a count read task by task 95-250 ms against ~20 ms (bench/TUNING.md)."""
+    another department's or user's queue read the whole queue anyway (`along` None): the
+    candidate conditions are then read as sets of task ids from task_candidate's indexes.
+    With 10,000 tasks in a department's queue among 50,000 open tasks on SQLite, a page
+    read by the sets cost 24-38 ms against ~1 ms, and a count read task by task 95-250 ms
+    against ~20 ms (bench/TUNING.md)."""
     offered = authz.offered_exists if along else authz.offered_ids
     stmt = select(_TASKS)
     for item in shape:

@@ -76,7 +76,8 @@ def test_a_queue_count_follows_each_change_of_assignee(client):
     twice counts once."""
     r = client.deploy(extra={"q.bpmn": one_task("for_fgw"),
                              "twice.bpmn": one_task("fgw_twice", 'camunda:candidateGroups="fgw, fgw"'),
-                             "given.bpmn": one_task("fgw_given", 'camunda:candidateGroups="fgw" camunda:assignee="fgw2"')})
+                             "given.bpmn": one_task("fgw_given",
+                                                    'camunda:candidateGroups="fgw" camunda:assignee="fgw2"')})
     assert r.status_code == 200, r.get_json()
     fgw1, fgw2 = client.create_user("fgw1", ["fgw"]), client.create_user("fgw2", ["fgw"])
     for key in ("for_fgw", "for_fgw", "fgw_twice", "fgw_given"):
