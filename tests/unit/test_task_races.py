@@ -33,7 +33,7 @@ def task_id(engine):
 
 
 def _in_between(monkeypatch, name: str, step) -> None:
-    """Run `step()` in a unit of work of its own the first time runtime.`name` is called."""
+    """Run `step()` the first time runtime.`name` is called."""
     original, done = getattr(runtime, name), []
 
     def wrapped(*args, **kwargs):
@@ -44,38 +44,34 @@ def _in_between(monkeypatch, name: str, step) -> None:
     monkeypatch.setattr(runtime, name, wrapped)
 
 
+def _command(engine, action, *args):
+    """`action(uow, *args)` in a unit of work of its own (the command that comes in between)."""
+    def run():
+        with engine.uow() as uow:
+            action(uow, *args)
+    return run
+
+
 def _assignee(engine, task_id):
     with engine.uow(write=False) as uow:
         return tasks.get(uow.session, identity.SYSTEM, task_id).row.assignee
 
 
 def test_a_completion_does_not_take_a_task_a_colleague_claimed_in_between(engine, monkeypatch, task_id):
-    def li_claims():
-        with engine.uow() as uow:
-            tasks.claim(uow, LI, task_id, "li")
-    _in_between(monkeypatch, "open_instance", li_claims)
+    _in_between(monkeypatch, "open_instance", _command(engine, tasks.claim, LI, task_id, "li"))
     with pytest.raises(Forbidden, match="'li' claimed it at the same time"):
-        with engine.uow() as uow:
-            tasks.complete(uow, ZHANG, task_id, {})
+        _command(engine, tasks.complete, ZHANG, task_id, {})()
     assert _assignee(engine, task_id) == "li"                  # still open, still li's
 
 
 def test_a_claim_does_not_replace_one_made_in_between(engine, monkeypatch, task_id):
-    def li_claims():
-        with engine.uow() as uow:
-            tasks.claim(uow, LI, task_id, "li")
-    _in_between(monkeypatch, "load_record", li_claims)
+    _in_between(monkeypatch, "load_record", _command(engine, tasks.claim, LI, task_id, "li"))
     with pytest.raises(TaskAlreadyClaimed, match="at the same time"):
-        with engine.uow() as uow:
-            tasks.claim(uow, ZHANG, task_id, "zhang")
+        _command(engine, tasks.claim, ZHANG, task_id, "zhang")()
     assert _assignee(engine, task_id) == "li"
 
 
 def test_a_claim_of_a_task_completed_in_between_says_so(engine, monkeypatch, task_id):
-    def zhang_completes():
-        with engine.uow() as uow:
-            tasks.complete(uow, ZHANG, task_id, {})
-    _in_between(monkeypatch, "load_record", zhang_completes)
+    _in_between(monkeypatch, "load_record", _command(engine, tasks.complete, ZHANG, task_id, {}))
     with pytest.raises(Conflict, match="completed at the same time"):
-        with engine.uow() as uow:
-            tasks.claim(uow, LI, task_id, "li")
+        _command(engine, tasks.claim, LI, task_id, "li")()
