@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from engine import history, instances
-from engine.errors import NotFound
+from engine.db import reading
 from engine.models import ProcessDefinition, ProcessInstance
 
 from . import render, schemas
@@ -75,20 +75,19 @@ def _activity_args(args) -> dict:
 
 @blp.route("/activity-instance")
 @blp.arguments(schemas.HistoricActivityInstanceQuery, location="query")
-@blp.response(200, schemas.HistoricActivityInstance(many=True))
+@blp.response(200, schemas.HistoricActivityInstance(many=True), rendered=True)
 def activity_instances(args):
-    with engine().uow(write=False) as uow:
+    with reading(engine().db) as conn:
         return [render.historic_activity(r) for r in
-                history.activity_instances(uow.session, principal(), **_activity_args(args))]
+                history.activity_instances(conn, principal(), **_activity_args(args))]
 
 
 @blp.route("/activity-instance/count")
 @blp.arguments(schemas.HistoricActivityInstanceQuery, location="query")
 @blp.response(200, schemas.Count)
 def count_activity_instances(args):
-    with engine().uow(write=False) as uow:
-        return {"count": history.activity_instances(uow.session, principal(), count_only=True,
-                                                    **_activity_args(args))}
+    with reading(engine().db) as conn:
+        return {"count": history.activity_instances(conn, principal(), count_only=True, **_activity_args(args))}
 
 
 def _variable_args(args) -> dict:

@@ -80,9 +80,17 @@ def require_start(principal: Principal, definition: ProcessDefinition) -> None:
 def readable_cases(principal: Principal):
     """SQL condition on process_instance: the cases this (non-admin) user takes part in:
     started by them, a task of it offered to their department or to them, or worked by them."""
-    me, departments = principal.user_id, department_groups(principal)
+    return cases_taken_part_in(principal.user_id, department_groups(principal))
+
+
+def cases_taken_part_in(me, departments: list):
+    """readable_cases with `me` and `departments` as values or as bind parameters (a
+    statement built once per shape, engine/history.py)."""
+    offer = (UserTask.assignee == me) | (TaskCandidate.user_id == me)
+    if departments:
+        offer = offer | TaskCandidate.group_id.in_(departments)
     offered = select(UserTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == UserTask.id, isouter=True) \
-        .where((UserTask.assignee == me) | (TaskCandidate.user_id == me) | TaskCandidate.group_id.in_(departments))
+        .where(offer)
     worked = select(ActivityInstance.instance_id).where(ActivityInstance.assignee == me)
     return (ProcessInstance.start_user_id == me) | ProcessInstance.id.in_(offered) | ProcessInstance.id.in_(worked)
 

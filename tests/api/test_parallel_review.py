@@ -159,3 +159,37 @@ def test_business_key_and_candidate_queries_find_the_case(client, people):
     assert len(client.tasks(candidateGroup="zrzy")) == 2
     assert len(client.tasks(candidateUser="zrzy_officer")) == 2
     assert client.get("/engine-rest/task/count", query_string={"candidateGroup": "fgw"}).get_json() == {"count": 2}
+
+
+def test_an_officer_reads_the_history_of_the_cases_they_take_part_in(client, people):
+    """GET /history/activity-instance (engine/history.py, a statement per shape, sent as
+    rendered): an officer sees the activities of the cases offered to their department,
+    every filter and the paging narrow the same rows the count counts, and the answer is
+    what the schema would dump."""
+    from api.schemas import HistoricActivityInstance
+    ours, other = start_case(client, "SZ-H-1"), start_case(client, "SZ-H-2")
+    fgw, window = people["fgw"], people["window"]
+    [task] = fgw.tasks(processInstanceId=ours["id"])       # fgw finishes its task of the first case
+    assert fgw.complete(task["id"], typed(decision="approve", opinion="同意")).status_code == 204
+
+    def read(user, **query):
+        listed = user.get("/engine-rest/history/activity-instance", query_string=query)
+        counted = user.get("/engine-rest/history/activity-instance/count", query_string=query)
+        assert listed.status_code == 200 and counted.status_code == 200, (listed.get_json(), counted.get_json())
+        rows = listed.get_json()
+        assert HistoricActivityInstance(many=True).dump(rows) == rows
+        if not {"firstResult", "maxResults"} & set(query):
+            assert counted.get_json()["count"] == len(rows)
+        return rows
+
+    every = read(client)
+    assert {a["processInstanceId"] for a in every} == {ours["id"], other["id"]}
+    assert {a["processInstanceId"] for a in read(fgw)} == {ours["id"], other["id"]}   # offered to fgw in both
+    assert read(window) == []                              # nothing offered to the window yet
+    done = read(fgw, processInstanceId=ours["id"], activityType="userTask", finished="true")
+    assert [(a["activityId"], a["assignee"]) for a in done] == [("Task_review_fgw", "fgw_officer")]
+    assert [a["activityId"] for a in read(fgw, taskAssignee="fgw_officer")] == ["Task_review_fgw"]
+    mine = read(fgw, processInstanceId=ours["id"])
+    assert read(fgw, processInstanceId=ours["id"], firstResult=1, maxResults=2) == mine[1:3]
+    open_ones = read(fgw, processInstanceId=ours["id"], unfinished="true")
+    assert {a["activityId"] for a in open_ones} == {"Task_review_zrzy", "Task_review_zjj", "Gateway_join"}
