@@ -40,8 +40,9 @@ class Blueprint(flask_smorest.Blueprint):
         field by field.  marshmallow's dump of a page of 15 tasks (28 fields each) cost
         0.3-0.4 ms of GET /task's 3.1 ms of CPU, in-process (bench/TUNING.md).
         tests/security/test_openapi_fuzz.py checks the answers against the schemas, and
-        tests/api/test_task_order.py and tests/api/test_fetch_filters.py that the schema's
-        dump of a task list, a task, and fetchAndLock's locked tasks is the answer itself."""
+        tests/api/test_task_order.py, tests/api/test_fetch_filters.py and
+        tests/api/test_parallel_review.py that the schema's dump of a task list, a task,
+        fetchAndLock's locked tasks and the history's activities is the answer itself."""
         document = super().response(status_code, schema, **kwargs)
         if not rendered:
             return document
