@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import namedtuple
 from contextlib import contextmanager
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.orm import Session
@@ -230,6 +231,17 @@ def _connection(target: Session | Connection) -> Connection:
 
 
 _CONNECTION = "approvals.fastsql.connection"
+
+
+def numbered(name: str, items: list) -> dict:
+    """The values of a list bound one parameter each, `<name>_0`, `<name>_1`, ...: a shape
+    (Shapes) records how many, the statement names them with `bound`."""
+    return {f"{name}_{n}": item for n, item in enumerate(items)}
+
+
+def bound(name: str, count: int) -> list:
+    """The bind parameters `numbered` fills, for a statement built once per shape."""
+    return [bindparam(f"{name}_{n}") for n in range(count)]
 
 
 class Shapes:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from . import authz, instances
 from .errors import BadRequest
-from .fastsql import Shapes
+from .fastsql import Shapes, bound, numbered
 from .identity import Principal
 from .models import ActivityInstance, ProcessInstance, VariableInstance
 
@@ -51,7 +51,7 @@ def activity_instances(session: Session | Connection, principal: Principal, proc
     if not principal.is_admin:
         departments = authz.department_groups(principal)
         shape.append(("readable", len(departments)))
-        values.update({f"department_{n}": d for n, d in enumerate(departments)}, me=principal.user_id)
+        values.update(numbered("department", departments), me=principal.user_id)
     for column, value in (("instance_id", process_instance_id), ("activity_id", activity_id),
                           ("activity_type", activity_type), ("assignee", task_assignee)):
         if value:
@@ -73,8 +73,7 @@ def activity_instances(session: Session | Connection, principal: Principal, proc
             elif item[0] == "finished":
                 stmt = stmt.where(t.c.end_time.is_not(None) if item[1] else t.c.end_time.is_(None))
             else:
-                readable = authz.cases_taken_part_in(
-                    bindparam("me"), [bindparam(f"department_{n}") for n in range(item[1])])
+                readable = authz.cases_taken_part_in(bindparam("me"), bound("department", item[1]))
                 stmt = stmt.where(t.c.instance_id.in_(select(ProcessInstance.id).where(readable)))
         if count_only:
             return select(func.count().label("count")).select_from(stmt.subquery())

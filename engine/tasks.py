@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from . import authz, runtime
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
-from .fastsql import Shapes, Statement
+from .fastsql import Shapes, Statement, bound, numbered
 from .identity import Principal, groups_of
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
@@ -67,7 +67,7 @@ def _criteria(session: Session, principal: Principal, q: TaskQuery) -> tuple[tup
     if not principal.is_admin and not authz.sees_offers_to(principal, q.candidate_group):
         departments = authz.department_groups(principal)
         shape.append(("visible", len(departments), authz.APPLICANTS_GROUP in principal.groups))
-        values.update(_numbered("department", departments), me=principal.user_id)
+        values.update(numbered("department", departments), me=principal.user_id)
     for field, column in _EQUALS:
         if getattr(q, field):
             shape.append(column)
@@ -80,16 +80,8 @@ def _criteria(session: Session, principal: Principal, q: TaskQuery) -> tuple[tup
     if q.candidate_user:
         groups = sorted(groups_of(session, q.candidate_user))
         shape.append(("candidate_user", len(groups)))
-        values.update(_numbered("candidate_user_group", groups), candidate_user=q.candidate_user)
+        values.update(numbered("candidate_user_group", groups), candidate_user=q.candidate_user)
     return tuple(shape), values
-
-
-def _numbered(name: str, items: list) -> dict:
-    return {f"{name}_{n}": item for n, item in enumerate(items)}
-
-
-def _bound(name: str, count: int) -> list:
-    return [bindparam(f"{name}_{n}") for n in range(count)]
 
 
 def _filtered(shape: tuple, along: str | None, sqlite: bool):
@@ -108,7 +100,7 @@ def _filtered(shape: tuple, along: str | None, sqlite: bool):
     for item in shape:
         kind, *size = item if isinstance(item, tuple) else (item,)
         if kind == "visible":
-            stmt = stmt.where(authz.visible_tasks(bindparam("me"), _bound("department", size[0]), size[1], offered))
+            stmt = stmt.where(authz.visible_tasks(bindparam("me"), bound("department", size[0]), size[1], offered))
         elif kind == "unassigned":
             stmt = stmt.where(_unassigned(hinted=sqlite and along != "created"))
         elif kind == "candidate_group":
@@ -116,7 +108,7 @@ def _filtered(shape: tuple, along: str | None, sqlite: bool):
         elif kind == "candidate_user":
             offer = TaskCandidate.user_id == bindparam("candidate_user")
             if size[0]:
-                offer = or_(offer, TaskCandidate.group_id.in_(_bound("candidate_user_group", size[0])))
+                offer = or_(offer, TaskCandidate.group_id.in_(bound("candidate_user_group", size[0])))
             stmt = stmt.where(offered(offer))
         else:
             stmt = stmt.where(_TASKS.c[kind] == bindparam(kind))
