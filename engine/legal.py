@@ -196,7 +196,6 @@ class ClockSet:
         self.command = command
         self._rows: dict[tuple[str, str], Clock] | None = None
         self._stored: dict[str, dict] = {}      # clock id -> its columns as read or last written
-        self.shown: dict[str, tuple] = {}       # clock id -> (task id, deadline) as the task's `due` shows it
         self.events: list[dict] = []            # legal_event rows to write
         self._calendars: dict[str, WorkingCalendar] = {}
         self.dirty = False
@@ -208,13 +207,12 @@ class ClockSet:
                 self.command.session, {"instance_id": self.command.record.id})]
             self._rows = {(r.scope, r.stage): r for r in found}
             self._stored = {r.id: dict(vars(r)) for r in found}
-            self.shown = {r.id: (r.task_id, r.deadline_at) for r in found}
         return self._rows
 
     def write(self) -> None:
         """Store the clocks started or changed and the events recorded since the last
-        write; then the `due` of each open user task whose clock was started, moved or
-        passed to it since its task showed it (a new task shows it already: task_due)."""
+        write; then the `due` of each open user task whose clock moved or passed to it (a
+        clock started now: its task, activated in this command, carries it, task_due)."""
         session, inserts, updates, moved = self.command.session, [], [], []
         for row in (self._rows or {}).values():
             columns = vars(row)
@@ -223,10 +221,10 @@ class ClockSet:
                 inserts.append(dict(columns))
             elif stored != columns:
                 updates.append({**{k: v for k, v in columns.items() if k != "id"}, "row_id": row.id})
+                if row.task_id and row.stopped_at is None and \
+                        (stored["task_id"], stored["deadline_at"]) != (row.task_id, row.deadline_at):
+                    moved.append({"task_id": row.task_id, "due": row.deadline_at})
             self._stored[row.id] = dict(columns)
-            if row.task_id and row.stopped_at is None and self.shown.get(row.id) != (row.task_id, row.deadline_at):
-                moved.append({"task_id": row.task_id, "due": row.deadline_at})
-                self.shown[row.id] = (row.task_id, row.deadline_at)
         _INSERT_CLOCKS.executemany(session, inserts)
         _UPDATE_CLOCKS.executemany(session, updates)
         _INSERT_EVENTS.executemany(session, self.events)
@@ -508,7 +506,6 @@ def task_due(command, task) -> datetime | None:
     for row in command.legal.rows.values():
         if row.scope == scope and row.activity_id == activity and row.stopped_at is None:
             row.task_id = str(task.id)
-            command.legal.shown[row.id] = (row.task_id, row.deadline_at)
             return row.deadline_at
     return None
 
