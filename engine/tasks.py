@@ -272,8 +272,13 @@ def get(session: Session | Connection, principal: Principal, task_id: str) -> Ta
     return view
 
 
+def _may_act(principal: Principal, assignee: str | None) -> bool:
+    """Whether `principal` may complete, unclaim or reassign a task with this assignee."""
+    return assignee in (None, principal.user_id) or principal.is_admin
+
+
 def _require_actionable(principal: Principal, view: TaskView, action: str) -> None:
-    if view.row.assignee not in (None, principal.user_id) and not principal.is_admin:
+    if not _may_act(principal, view.row.assignee):
         raise Forbidden(f"cannot {action} task {view.row.id}: it is assigned to '{view.row.assignee}'",
                         userId=principal.user_id)
 
@@ -370,7 +375,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
     # the case is locked after the task was read: a claim in between made it someone
     # else's (the assignee the task's row had when the command removed it)
     assignee = command.completed_assignees.get(task_id)
-    if assignee not in (view.row.assignee, None, principal.user_id) and not principal.is_admin:
+    if assignee != view.row.assignee and not _may_act(principal, assignee):
         raise Forbidden(f"cannot complete task {task_id}: '{assignee}' claimed it at the same time",
                         userId=principal.user_id)
     result = visible_data(runtime.find_task(command.workflow, task_id))
