@@ -59,11 +59,11 @@ def count_process_instances(args):
 
 
 @blp.route("/process-instance/<instance_id>")
-@blp.response(200, schemas.HistoricProcessInstance)
+@blp.response(200, schemas.HistoricProcessInstance, rendered=True)
 def process_instance(instance_id):
-    with engine().uow(write=False) as uow:
-        row = instances.get(uow.session, principal(), instance_id, running_only=False)
-        return render.historic_process_instance(row, uow.session.get(ProcessDefinition, row.definition_id))
+    with reading(engine().db) as conn:
+        row = instances.get(conn, principal(), instance_id, running_only=False)
+        return render.historic_process_instance(row, engine().definitions.definition(conn, row.definition_id))
 
 
 def _activity_args(args) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from engine import legal_service
+from engine.db import reading
 from engine.variables import parse_date, to_utc_naive
 
 from .auth import engine, principal
@@ -72,11 +73,11 @@ class StatisticsSchema(ma.Schema):
 
 
 @blp.route("/process-instance/<instance_id>/legal-clocks")
-@blp.response(200, LegalClockSchema(many=True))
+@blp.response(200, LegalClockSchema(many=True), rendered=True)
 def list_clocks(instance_id):
     """Every legal clock of the case: limit, deadline, pauses, status (green/yellow/red)."""
-    with engine().uow(write=False) as uow:
-        return legal_service.list_clocks(uow, principal(), instance_id)
+    with reading(engine().db) as conn:
+        return legal_service.list_clocks(conn, engine().calendars, principal(), instance_id)
 
 
 @blp.route("/process-instance/<instance_id>/legal-clocks", methods=["POST"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from engine import instances, runtime
+from engine.db import reading
 from engine.variables import map_to_wire
 
 from . import render, schemas
@@ -42,10 +43,10 @@ def count_instances(args):
 
 
 @blp.route("/<instance_id>")
-@blp.response(200, schemas.ProcessInstance)
+@blp.response(200, schemas.ProcessInstance, rendered=True)
 def get_instance(instance_id):
-    with engine().uow(write=False) as uow:
-        return render.process_instance(_record(instances.get(uow.session, principal(), instance_id)))
+    with reading(engine().db) as conn:
+        return render.process_instance(_record(instances.get(conn, principal(), instance_id)))
 
 
 @blp.route("/<instance_id>", methods=["DELETE"])
@@ -67,8 +68,8 @@ def variables(args, instance_id):
 
 
 @blp.route("/<instance_id>/activity-instances")
-@blp.response(200, schemas.ActivityInstance)
+@blp.response(200, schemas.ActivityInstance, rendered=True)
 def activity_instances(instance_id):
     """The tree of activities running now."""
-    with engine().uow(write=False) as uow:
-        return instances.activity_tree(uow.session, principal(), instance_id)
+    with reading(engine().db) as conn:
+        return instances.activity_tree(conn, engine().definitions, principal(), instance_id)

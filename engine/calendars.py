@@ -32,7 +32,7 @@ def office_hours_of(periods: list) -> OfficeHours:
                          'write them as [["09:00", "12:00"], ["13:30", "17:30"]]') from err
 
 
-def _entry(row: CalendarDay) -> DayEntry:
+def _entry(row) -> DayEntry:
     return DayEntry(row.day, row.working, row.name, "seed" if row.source == "seed" else "admin")
 
 
@@ -45,6 +45,8 @@ class CalendarStore:
         self._lock = threading.Lock()
 
     def get(self, session, calendar_id: str | None = None) -> WorkingCalendar:
+        """The calendar built, from the cache while its revision is current; on a session
+        or a bare connection."""
         calendar_id = calendar_id or DEFAULT
         row = session.execute(select(Calendar.revision, Calendar.timezone, Calendar.office_hours,
                                      Calendar.published_years).where(Calendar.id == calendar_id)).first()
@@ -53,7 +55,7 @@ class CalendarStore:
         cached = self._built.get(calendar_id)
         if cached and cached[0] == row.revision:
             return cached[1]
-        days = session.execute(select(CalendarDay).where(CalendarDay.calendar_id == calendar_id)).scalars()
+        days = session.execute(select(CalendarDay.__table__).where(CalendarDay.calendar_id == calendar_id))
         built = WorkingCalendar(calendar_id, [_entry(d) for d in days], row.published_years or [],
                                 row.timezone, office_hours_of(row.office_hours or DEFAULT_OFFICE_HOURS))
         with self._lock:

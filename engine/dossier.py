@@ -41,7 +41,7 @@ def build(uow: UnitOfWork, principal: Principal, instance_id: str) -> dict:
         "model": _model(session, instance.definition_id),
         "steps": _steps(session, instance_id, events),
         "variables": _variables(session, instance_id),
-        "legalClocks": legal_service.list_clocks(uow, SYSTEM, instance_id),
+        "legalClocks": legal_service.list_clocks(session, uow.ctx.calendars, SYSTEM, instance_id),
         "incidents": _incidents(session, instance_id),
         "auditTrail": {"verification": verdict.as_dict(), "head": instance.audit_head,
                        "events": [_event(e) for e in events]},

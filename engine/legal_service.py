@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from . import instances, legal, runtime
 from .clock import utcnow
 from .errors import BadRequest, Forbidden, NotFound
+from .fastsql import Statement
 from .identity import Principal, require_admin
 from .models import LegalClock, LegalEvent, ProcessInstance
 
@@ -38,17 +39,21 @@ def render(row: LegalClock | legal.Clock, cal, now: datetime) -> dict:
     return body
 
 
-def list_clocks(uow, principal: Principal, instance_id: str) -> list[dict]:
-    session = uow.session
-    instance = session.get(ProcessInstance, instance_id)      # running or finished
-    if instance is None:
-        raise NotFound(f"Process instance with id {instance_id} does not exist")
-    if not instances.may_read(session, principal, instance):
-        raise Forbidden(f"user '{principal.user_id}' takes no part in process instance '{instance_id}'")
-    rows = session.execute(select(LegalClock).where(LegalClock.instance_id == instance_id)
-                           .order_by(LegalClock.started_at, LegalClock.stage)).scalars()
-    now = utcnow()
-    return [render(r, uow.ctx.calendars.get(session, r.calendar_id), now) for r in rows]
+_CLOCKS = LegalClock.__table__
+_CASE_CLOCKS = Statement(select(_CLOCKS).where(_CLOCKS.c.instance_id == bindparam("instance_id"))
+                         .order_by(_CLOCKS.c.started_at, _CLOCKS.c.stage))
+
+
+def list_clocks(db, calendars, principal: Principal, instance_id: str) -> list[dict]:
+    """The case's clocks, running or finished, if `principal` takes part in it; on a unit
+    of work's session or a bare connection, each calendar looked up once."""
+    instances.get(db, principal, instance_id, running_only=False)
+    now, used, clocks = utcnow(), {}, []
+    for row in _CASE_CLOCKS.execute(db, {"instance_id": instance_id}):
+        if row.calendar_id not in used:
+            used[row.calendar_id] = calendars.get(db, row.calendar_id)
+        clocks.append(render(row, used[row.calendar_id], now))
+    return clocks
 
 
 def _command(uow, principal: Principal, instance_id: str):

@@ -321,3 +321,38 @@ def test_intermediate_timer_then_event_gateway_timer_in_working_days(client):
     ended = {a["activityId"] for a in client.get("/engine-rest/history/activity-instance",
                                                   query_string={"processInstanceId": instance}).get_json()}
     assert "E2" in ended and "E1" not in ended
+
+
+def test_a_case_s_clocks_are_read_by_who_takes_part_in_it(client, monkeypatch):
+    """GET .../legal-clocks (engine/legal_service.py): the case and its clocks as plain
+    rows on a bare connection, each calendar looked up once, sent as rendered: the answer
+    is what the schema would dump.  An administrator and an officer of one department read
+    in turn (their statements differ in shape), an officer of another department is
+    refused, an unknown case is a 404."""
+    from api.legal import LegalClockSchema
+    from engine.calendars import CalendarStore
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    instance = start_review(client)
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks", json={"stage": "intake", "limit": "30d"})
+    assert r.status_code == 201, r.get_json()
+    fgw, zjj = client.create_user("fgw1", ["fgw"]), client.create_user("zjj1", ["zjj"])
+    looked_up = []
+    original = CalendarStore.get
+    monkeypatch.setattr(CalendarStore, "get", lambda self, db, calendar_id=None:
+                        looked_up.append(calendar_id) or original(self, db, calendar_id))
+    for reader in (client, fgw, client, fgw):
+        r = reader.get(f"/api/v1/process-instance/{instance}/legal-clocks")
+        assert r.status_code == 200, r.get_json()
+        body = r.get_json()
+        assert LegalClockSchema(many=True).dump(body) == body
+        by_stage = {c["stage"]: c for c in body}
+        assert set(by_stage) == {"review", "intake"}
+        assert by_stage["review"]["remainingWorkingDays"] == 3 and by_stage["review"]["department"] == "fgw"
+        intake = by_stage["intake"]
+        assert intake["deadline"] == "2025-12-03T23:59:59+08:00" and intake["limit"] == {"value": 30.0, "unit": "days"}
+        assert 29 * 86400 < intake["remainingSeconds"] <= 30 * 86400 + 14 * 3600 and "remainingWorkingDays" not in intake
+    assert looked_up == ["CN"] * 4                       # one lookup per read, not one per clock
+    r = zjj.get(f"/api/v1/process-instance/{instance}/legal-clocks")
+    assert r.status_code == 403 and "takes no part" in r.get_json()["message"]
+    r = fgw.get("/api/v1/process-instance/no-such-case/legal-clocks")
+    assert r.status_code == 404 and "no-such-case" in r.get_json()["message"]

@@ -193,3 +193,42 @@ def test_an_officer_reads_the_history_of_the_cases_they_take_part_in(client, peo
     assert read(fgw, processInstanceId=ours["id"], firstResult=1, maxResults=2) == mine[1:3]
     open_ones = read(fgw, processInstanceId=ours["id"], unfinished="true")
     assert {a["activityId"] for a in open_ones} == {"Task_review_zrzy", "Task_review_zjj", "Gateway_join"}
+
+
+def test_a_case_read_alone_is_for_who_takes_part_in_it(client, people):
+    """GET /process-instance/{id}, its activity tree and GET /history/process-instance/{id}
+    (engine/instances.py `get`: the case and whether the reader takes part in it in one
+    statement per shape, on a bare connection, sent as rendered): an administrator and an
+    officer of one department read in turn (their statements differ in shape), the window,
+    offered nothing yet, is refused, an unknown case is a 404, and each answer is what its
+    schema would dump."""
+    from api.schemas import ActivityInstance, HistoricProcessInstance, ProcessInstance
+    case = start_case(client, "SZ-R-1")["id"]
+    fgw, window = people["fgw"], people["window"]
+    reads = {f"/engine-rest/process-instance/{case}": ProcessInstance(),
+             f"/engine-rest/process-instance/{case}/activity-instances": ActivityInstance(),
+             f"/engine-rest/history/process-instance/{case}": HistoricProcessInstance()}
+    for reader in (client, fgw, client, fgw):
+        for path, schema in reads.items():
+            r = reader.get(path)
+            assert r.status_code == 200, (path, r.get_json())
+            assert schema.dump(r.get_json()) == r.get_json()
+        tree = reader.get(f"/engine-rest/process-instance/{case}/activity-instances").get_json()
+        assert tree["activityId"] == "quickstart_review" and tree["name"] == tree["activityName"] is not None
+        assert {a["activityId"] for a in tree["childActivityInstances"]} == set(DEPARTMENTS.values())
+        history = reader.get(f"/engine-rest/history/process-instance/{case}").get_json()
+        assert (history["state"], history["businessKey"], history["processDefinitionVersion"]) == ("ACTIVE", "SZ-R-1", 1)
+    for path in reads:
+        r = window.get(path)
+        assert r.status_code == 403 and "takes no part" in r.get_json()["message"], path
+        r = fgw.get(path.replace(case, "no-such-case"))
+        assert r.status_code == 404 and "no-such-case" in r.get_json()["message"], path
+
+    for dept in DEPARTMENTS:                                # the window's task opens: it takes part now
+        review(people[dept])
+    assert window.get(f"/engine-rest/process-instance/{case}").status_code == 200
+    [issue] = window.tasks()
+    assert window.complete(issue["id"], typed(decision="approve", opinion="已出件")).status_code == 204
+    assert fgw.get(f"/engine-rest/process-instance/{case}").status_code == 404       # ended: history only
+    history = fgw.get(f"/engine-rest/history/process-instance/{case}").get_json()
+    assert history["state"] == "COMPLETED" and history["endTime"] is not None
