@@ -40,9 +40,11 @@ class Blueprint(flask_smorest.Blueprint):
         field by field.  marshmallow's dump of a page of 15 tasks (28 fields each) cost
         0.3-0.4 ms of GET /task's 3.1 ms of CPU, in-process (bench/TUNING.md).
         tests/security/test_openapi_fuzz.py checks the answers against the schemas, and
-        tests/api/test_task_order.py, tests/api/test_fetch_filters.py and
-        tests/api/test_parallel_review.py that the schema's dump of a task list, a task,
-        fetchAndLock's locked tasks and the history's activities is the answer itself."""
+        tests/api/test_task_order.py, tests/api/test_fetch_filters.py,
+        tests/api/test_parallel_review.py and tests/api/test_legal_clock.py that the
+        schema's dump of a task list, a task, fetchAndLock's locked tasks, the history's
+        activities, a case read alone (its row, activity tree and history) and its legal
+        clocks is the answer itself."""
         document = super().response(status_code, schema, **kwargs)
         if not rendered:
             return document

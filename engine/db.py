@@ -377,9 +377,11 @@ def commits_reads(engine: Engine) -> bool:
 @contextmanager
 def reading(engine: Engine) -> Iterator:
     """A bare connection for a request's authentication, the task lists (GET /task and its
-    count), a task (GET /task/{id}), the history's activities and fetchAndLock's look for
-    work before it locks: their statements are SELECTs (engine/identity.py,
-    engine/tasks.py, engine/history.py, engine/external_tasks.py), each of which sees
+    count), a task (GET /task/{id}), a case read alone (GET /process-instance/{id}, its
+    activity tree, its history and legal clocks), the history's activities and
+    fetchAndLock's look for work before it locks: their statements are SELECTs
+    (engine/identity.py, engine/tasks.py, engine/instances.py, engine/legal_service.py,
+    engine/history.py, engine/external_tasks.py), each of which sees
     what was committed before it, inside a transaction or not.  So on PostgreSQL each
     runs on its own, in autocommit: one round trip where BEGIN READ ONLY, the statement
     and COMMIT took three, and there is no ROLLBACK to make psycopg forget its prepared
