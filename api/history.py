@@ -1,11 +1,8 @@
 """History: finished and running instances, activities, variables."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from engine import history, instances
 from engine.db import reading
-from engine.models import ProcessDefinition, ProcessInstance
 
 from . import render, schemas
 from .auth import engine, principal
@@ -22,6 +19,10 @@ def _finished(args):
     return None
 
 
+def _states(args) -> tuple | None:
+    return (args["state"],) if args.get("state") else None
+
+
 def _instance_query(args) -> instances.InstanceQuery:
     ids = args.get("processInstanceIds")
     id_list = ids.split(",") if ids else ([args["processInstanceId"]] if args.get("processInstanceId") else None)
@@ -31,31 +32,23 @@ def _instance_query(args) -> instances.InstanceQuery:
         first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
 
 
-def _definitions(session, rows) -> dict:
-    ids = {r.definition_id for r in rows}
-    if not ids:
-        return {}
-    return {d.id: d for d in session.execute(select(ProcessDefinition).where(ProcessDefinition.id.in_(ids))).scalars()}
-
-
 @blp.route("/process-instance")
 @blp.arguments(schemas.HistoricProcessInstanceQuery, location="query")
-@blp.response(200, schemas.HistoricProcessInstance(many=True))
+@blp.response(200, schemas.HistoricProcessInstance(many=True), rendered=True)
 def process_instances(args):
-    with engine().uow(write=False) as uow:
-        rows = history.process_instances(uow.session, principal(), _instance_query(args), args.get("state"),
-                                         _finished(args))
-        defs = _definitions(uow.session, rows)
-        return [render.historic_process_instance(r, defs.get(r.definition_id)) for r in rows]
+    definitions = engine().definitions
+    with reading(engine().db) as conn:
+        return [render.historic_process_instance(r, definitions.definition(conn, r.definition_id)) for r in
+                history.process_instances(conn, principal(), _instance_query(args), _states(args), _finished(args))]
 
 
 @blp.route("/process-instance/count")
 @blp.arguments(schemas.HistoricProcessInstanceQuery, location="query")
 @blp.response(200, schemas.Count)
 def count_process_instances(args):
-    with engine().uow(write=False) as uow:
-        return {"count": history.process_instances(uow.session, principal(), _instance_query(args),
-                                                   args.get("state"), _finished(args), count_only=True)}
+    with reading(engine().db) as conn:
+        return {"count": history.process_instances(conn, principal(), _instance_query(args), _states(args),
+                                                   _finished(args), count_only=True)}
 
 
 @blp.route("/process-instance/<instance_id>")
@@ -98,23 +91,16 @@ def _variable_args(args) -> dict:
 
 @blp.route("/variable-instance")
 @blp.arguments(schemas.HistoricVariableInstanceQuery, location="query")
-@blp.response(200, schemas.HistoricVariableInstance(many=True))
+@blp.response(200, schemas.HistoricVariableInstance(many=True), rendered=True)
 def variable_instances(args):
-    with engine().uow(write=False) as uow:
-        rows = history.variable_instances(uow.session, principal(), **_variable_args(args))
-        ids = {r.instance_id for r in rows}
-        defs = {}
-        if ids:
-            defs = {i.id: (i.definition_id, i.definition_key) for i in uow.session.execute(
-                select(ProcessInstance.id, ProcessInstance.definition_id, ProcessInstance.definition_key)
-                .where(ProcessInstance.id.in_(ids)))}
-        return [render.historic_variable(r, defs) for r in rows]
+    with reading(engine().db) as conn:
+        return [render.historic_variable(r)
+                for r in history.variable_instances(conn, principal(), **_variable_args(args))]
 
 
 @blp.route("/variable-instance/count")
 @blp.arguments(schemas.HistoricVariableInstanceQuery, location="query")
 @blp.response(200, schemas.Count)
 def count_variable_instances(args):
-    with engine().uow(write=False) as uow:
-        return {"count": history.variable_instances(uow.session, principal(), count_only=True,
-                                                    **_variable_args(args))}
+    with reading(engine().db) as conn:
+        return {"count": history.variable_instances(conn, principal(), count_only=True, **_variable_args(args))}

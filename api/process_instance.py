@@ -1,7 +1,7 @@
 """Running process instances: query, variables, activity tree, delete."""
 from __future__ import annotations
 
-from engine import instances, runtime
+from engine import history, instances, runtime
 from engine.db import reading
 from engine.variables import map_to_wire
 
@@ -28,18 +28,20 @@ def _record(row) -> runtime.InstanceRecord:
 
 @blp.route("")
 @blp.arguments(schemas.ProcessInstanceQuery, location="query")
-@blp.response(200, schemas.ProcessInstance(many=True))
+@blp.response(200, schemas.ProcessInstance(many=True), rendered=True)
 def list_instances(args):
-    with engine().uow(write=False) as uow:
-        return [render.process_instance(_record(r)) for r in instances.query(uow.session, principal(), _query(args))]
+    with reading(engine().db) as conn:
+        return [render.process_instance(_record(r))
+                for r in history.process_instances(conn, principal(), _query(args), instances.RUNNING)]
 
 
 @blp.route("/count")
 @blp.arguments(schemas.ProcessInstanceQuery, location="query")
 @blp.response(200, schemas.Count)
 def count_instances(args):
-    with engine().uow(write=False) as uow:
-        return {"count": instances.count(uow.session, principal(), _query(args))}
+    with reading(engine().db) as conn:
+        return {"count": history.process_instances(conn, principal(), _query(args), instances.RUNNING,
+                                                   count_only=True)}
 
 
 @blp.route("/<instance_id>")

@@ -93,11 +93,11 @@ def historic_activity(row) -> dict:
             "rootProcessInstanceId": row.instance_id}
 
 
-def historic_variable(row, instance_defs: dict) -> dict:
+def historic_variable(row) -> dict:
+    """A variable_instance row with its case's definition_id and definition_key."""
     wire = to_wire(row.value) if row.type != "Date" else {"value": row.value, "type": "Date", "valueInfo": {}}
-    definition_id, definition_key = instance_defs.get(row.instance_id, (None, None))
     return {"id": row.id, "name": row.name, "type": row.type, "value": wire["value"], "valueInfo": {},
-            "processDefinitionKey": definition_key, "processDefinitionId": definition_id,
+            "processDefinitionKey": row.definition_key, "processDefinitionId": row.definition_id,
             "processInstanceId": row.instance_id, "executionId": row.instance_id,
             "activityInstanceId": row.activity_instance_id or row.instance_id, "taskId": None, "tenantId": None,
             "errorMessage": None, "state": "CREATED", "createTime": format_date(row.created), "removalTime": None,

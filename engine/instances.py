@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -72,36 +72,6 @@ def get(db: Session | Connection, principal: Principal, instance_id: str, runnin
         raise Forbidden(f"user '{principal.user_id}' takes no part in process instance {instance_id}",
                         userId=principal.user_id)
     return row
-
-
-def query(session: Session, principal: Principal, q: InstanceQuery, states=RUNNING) -> list[ProcessInstance]:
-    stmt = filtered(principal, q, states).order_by(ProcessInstance.start_time, ProcessInstance.id)
-    stmt = stmt.offset(q.first_result or 0)
-    if q.max_results is not None:
-        stmt = stmt.limit(q.max_results)
-    return session.execute(stmt).scalars().all()
-
-
-def count(session: Session, principal: Principal, q: InstanceQuery, states=RUNNING) -> int:
-    stmt = filtered(principal, q, states)
-    return session.execute(select(func.count()).select_from(stmt.subquery())).scalar()
-
-
-def filtered(principal: Principal, q: InstanceQuery, states):
-    stmt = select(ProcessInstance)
-    if states:
-        stmt = stmt.where(ProcessInstance.state.in_(states))
-    if not principal.is_admin:
-        stmt = stmt.where(authz.readable_cases(principal))
-    if q.process_definition_key:
-        stmt = stmt.where(ProcessInstance.definition_key == q.process_definition_key)
-    if q.process_definition_id:
-        stmt = stmt.where(ProcessInstance.definition_id == q.process_definition_id)
-    if q.business_key:
-        stmt = stmt.where(ProcessInstance.business_key == q.business_key)
-    if q.process_instance_ids:
-        stmt = stmt.where(ProcessInstance.id.in_(q.process_instance_ids))
-    return stmt
 
 
 def variables(uow: UnitOfWork, principal: Principal, instance_id: str) -> dict:

@@ -232,3 +232,62 @@ def test_a_case_read_alone_is_for_who_takes_part_in_it(client, people):
     assert fgw.get(f"/engine-rest/process-instance/{case}").status_code == 404       # ended: history only
     history = fgw.get(f"/engine-rest/history/process-instance/{case}").get_json()
     assert history["state"] == "COMPLETED" and history["endTime"] is not None
+
+
+def test_an_officer_lists_the_cases_and_variables_they_take_part_in(client, people):
+    """GET /process-instance, /history/process-instance and /history/variable-instance, and
+    their counts (engine/history.py `_query`: a statement per shape, sent as rendered): an
+    officer lists the cases offered to their department and their variables, each filter
+    and the paging narrow the rows the count counts, the answer is the schema's dump."""
+    from api.schemas import HistoricProcessInstance, HistoricVariableInstance, ProcessInstance
+    first, second = start_case(client, "SZ-L-1")["id"], start_case(client, "SZ-L-2")["id"]
+    fgw, window = people["fgw"], people["window"]
+    for dept in DEPARTMENTS:                                # the first case reaches the window, then ends
+        [task] = people[dept].tasks(processInstanceId=first)
+        assert people[dept].complete(task["id"], typed(decision="approve", opinion="同意")).status_code == 204
+    [issue] = window.tasks()
+    assert window.complete(issue["id"], typed(decision="approve", opinion="已出件")).status_code == 204
+
+    def read(user, path, schema, **query):
+        listed = user.get(path, query_string=query)
+        counted = user.get(f"{path}/count", query_string=query)
+        assert listed.status_code == 200 and counted.status_code == 200, (listed.get_json(), counted.get_json())
+        rows = listed.get_json()
+        assert schema.dump(rows) == rows
+        if not {"firstResult", "maxResults"} & set(query):
+            assert counted.get_json()["count"] == len(rows)
+        return rows
+
+    def running(user, **query):
+        return [c["businessKey"] for c in read(user, "/engine-rest/process-instance", ProcessInstance(many=True),
+                                               **query)]
+
+    def cases(user, **query):
+        return [c["businessKey"] for c in read(user, "/engine-rest/history/process-instance",
+                                               HistoricProcessInstance(many=True), **query)]
+
+    assert running(client) == running(fgw) == ["SZ-L-2"]
+    assert running(window) == []                            # nothing of the second case offered to the window
+    assert cases(client) == cases(fgw) == ["SZ-L-1", "SZ-L-2"]
+    assert cases(window) == ["SZ-L-1"]
+    assert cases(fgw, finished="true") == ["SZ-L-1"] and cases(fgw, unfinished="true") == ["SZ-L-2"]
+    assert cases(fgw, state="COMPLETED") == ["SZ-L-1"] and cases(fgw, state="ACTIVE") == ["SZ-L-2"]
+    assert cases(fgw, processInstanceIds=f"{first},{second}") == ["SZ-L-1", "SZ-L-2"]
+    assert cases(fgw, processInstanceId=second) == ["SZ-L-2"] and cases(fgw, processInstanceBusinessKey="SZ-L-1") == [
+        "SZ-L-1"]
+    assert cases(fgw, processDefinitionKey="quickstart_review", firstResult=1, maxResults=5) == ["SZ-L-2"]
+    assert running(fgw, businessKey="SZ-L-1") == [] and running(fgw, processInstanceIds=f"{first},{second}") == [
+        "SZ-L-2"]
+
+    def variables(user, **query):
+        rows = read(user, "/engine-rest/history/variable-instance", HistoricVariableInstance(many=True), **query)
+        assert all(v["processDefinitionKey"] == "quickstart_review" and v["processDefinitionId"] for v in rows)
+        return [(v["processInstanceId"], v["name"], v["value"]) for v in rows]
+
+    every = variables(fgw)
+    assert every == variables(client) and {case for case, _, _ in every} == {first, second}
+    assert variables(window) == [v for v in every if v[0] == first]
+    assert variables(fgw, processInstanceId=second, variableName="applicantName") == [
+        (second, "applicantName", APPLICATION["applicantName"])]
+    assert {name for _, name, _ in variables(fgw, variableNameLike="applicant%")} == {"applicantName"}
+    assert variables(fgw, firstResult=1, maxResults=2) == every[1:3]

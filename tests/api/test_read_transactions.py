@@ -67,11 +67,11 @@ def test_requests_keep_the_statements_prepared(client, engine, commands):
     commands.clear()
     for _ in range(8):
         assert client.get("/engine-rest/task").status_code == 200                  # Basic
-        assert client.get("/engine-rest/process-instance").status_code == 200
+        assert client.get("/engine-rest/process-definition").status_code == 200
         assert client.http.get("/engine-rest/task", headers=bearer).status_code == 200   # Bearer
     assert commands["ROLLBACK"] == 0 and commands["DEALLOCATE ALL"] == 0, commands
     # the authentication's SELECT and a task list (one statement) run on their own; the
-    # process-instance list in its reading unit's transaction
+    # process-definition list in its reading unit's transaction
     assert commands["BEGIN READ ONLY"] == 8 and commands["COMMIT"] == 8, commands
     assert _prepared(engine) >= 1
 
