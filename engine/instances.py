@@ -1,4 +1,5 @@
-"""Process instances: start, query, variables, activity tree, delete."""
+"""Process instances: start, a case read alone, its variables and activity tree, delete
+(the lists of cases are engine/history.py's)."""
 from __future__ import annotations
 
 import copy
