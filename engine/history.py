@@ -48,12 +48,16 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     if not count_only and max_results is not None:
         values["limit"] = max_results
 
+    case = _KINDS[kind][1]
+    one_case = any(columns.get(name) is case and (op == "=" or op == "in" and n == 1) for name, op, n in shape)
+
     def build():
-        stmt, case, order = _KINDS[kind]
+        stmt, _, order = _KINDS[kind]
         for name, op, n in shape:
-            if name == "readable":
-                readable = authz.cases_taken_part_in(bindparam("me"), bound("department", op))
-                stmt = stmt.where(readable if case is None else case.in_(select(_CASES.c.id).where(readable)))
+            if name == "readable":      # through the case's own rows when the filters name one case
+                me, departments = bindparam("me"), bound("department", op)
+                stmt = stmt.where(authz.takes_part_in(case, me, departments) if one_case
+                                  else case.in_(authz.cases_taken_part_in(me, departments)))
                 continue
             column = columns[name]
             stmt = stmt.where(column == bindparam(name) if op == "=" else column.like(bindparam(name)) if op == "like"
@@ -108,9 +112,9 @@ def variable_instances(db: Session | Connection, principal: Principal, process_i
         (t.c.name, "like", variable_name_like)], first_result, max_results, count_only)
 
 
-# what each kind reads, the column naming its rows' case (None: the rows are the cases), the order
+# what each kind reads, the column naming its rows' case, the order
 _KINDS = {
-    "cases": (select(*_CASE_COLUMNS), None, (_CASES.c.start_time, _CASES.c.id)),
+    "cases": (select(*_CASE_COLUMNS), _CASES.c.id, (_CASES.c.start_time, _CASES.c.id)),
     "activities": (select(_ACTIVITY_ROWS), _ACTIVITY_ROWS.c.instance_id,
                    (_ACTIVITY_ROWS.c.start_time, _ACTIVITY_ROWS.c.id)),
     "variables": (select(_VARIABLES, _CASES.c.definition_id, _CASES.c.definition_key)

@@ -63,7 +63,7 @@ def get(db: Session | Connection, principal: Principal, instance_id: str, runnin
     def build():
         columns = list(_CASE_COLUMNS)
         if departments is not None:
-            columns.append(authz.cases_taken_part_in(bindparam("me"), bound("department", len(departments)))
+            columns.append(authz.takes_part_in(_CASES.c.id, bindparam("me"), bound("department", len(departments)))
                            .label("readable"))
         return select(*columns).where(_CASES.c.id == bindparam("instance_id"))
     row = _CASE.get(("readable", len(departments)) if departments is not None else ("all",), build).execute(db, values).first()

@@ -184,6 +184,8 @@ class Timer(Base):
 
 class ActivityInstance(Base):
     __tablename__ = "activity_instance"
+    # the cases a user worked, one way of taking part in a case (engine/authz.py, migration 0012)
+    __table_args__ = (Index("ix_activity_instance_assignee", "assignee", "instance_id"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)            # the SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
