@@ -8,7 +8,10 @@
    the same one.  On the same databases, an officer's task list: the first page (15) of
    their department's queue (GET /task?candidateGroup=fgw), the same by due date
    (&sortBy=dueDate), and its count, which reads the whole queue's entries in one index
-   of task_candidate: 100 tasks on the small side, 10,000 on the large one.
+   of task_candidate: 100 tasks on the small side, 10,000 on the large one.  And an
+   officer's read of one case of theirs (GET /process-instance/{id}, which checks that
+   they take part in it), and the first page of the running cases they take part in,
+   which grows with their own cases (100 and 10,000), not with the database.
 2. One completion in a case that already has 10 vs 500 completed user tasks (a
    sequential multi-instance review, bench/workload.py LOOP), with the workflow cache
    and without it (every command restores the case from its state JSON), with every
@@ -110,7 +113,8 @@ def _alternate(sides: dict, count: int, step) -> dict:
 # --- 1. stored instances ------------------------------------------------------------------
 
 def stored_instances(kind: str, pg_url: str | None, sizes: tuple[int, int], count: int) -> dict:
-    """{"completion" | "task list" | "by due date" | "task count": {size: (median, mean) ms}}."""
+    """{"completion" | "task list" | "by due date" | "task count" | "case" | "cases":
+    {size: (median, mean) ms}}."""
     with ExitStack() as stack:
         sides = {}
         for size in sizes:
@@ -124,7 +128,9 @@ def stored_instances(kind: str, pg_url: str | None, sizes: tuple[int, int], coun
         return {"completion": _alternate(sides, count, lambda side: side.complete_one()),
                 "task list": _alternate(sides, count // 2, lambda side: side.read_queue()),
                 "by due date": _alternate(sides, count // 2, lambda side: side.read_queue(sort_by="dueDate")),
-                "task count": _alternate(sides, count // 2, lambda side: side.read_queue(counting=True))}
+                "task count": _alternate(sides, count // 2, lambda side: side.read_queue(counting=True)),
+                "case": _alternate(sides, count // 2, lambda side: side.read_case()),
+                "cases": _alternate(sides, count // 2, lambda side: side.read_cases())}
 
 
 class _Cases:
@@ -159,6 +165,34 @@ class _Cases:
             found = (tasks.count if counting else tasks.query)(uow.session, self.service.officers["fgw"], query)
         elapsed = time.perf_counter() - t0
         assert found, "the queue is empty"
+        return elapsed
+
+
+    def read_case(self) -> float:
+        """An officer of fgw reads a case offered to fgw alone (GET /process-instance/{id})."""
+        from engine import instances
+        from engine.db import reading
+        from engine.identity import SYSTEM
+        engine = self.service.engine
+        if not hasattr(self, "case_id"):
+            with engine.uow() as uow:
+                self.case_id = instances.start(uow, SYSTEM, {}, None, key=workload.REVIEW_KEY)[0].id
+        t0 = time.perf_counter()
+        with reading(engine.db) as conn:
+            instances.get(conn, self.service.officers["fgw"], self.case_id)
+        return time.perf_counter() - t0
+
+    def read_cases(self) -> float:
+        """An officer of fgw reads the first page of the running cases they take part in
+        (GET /process-instance?maxResults=15): 10 % of the padded cases, 10,000 of 100,000."""
+        from engine import history, instances
+        from engine.db import reading
+        t0 = time.perf_counter()
+        with reading(self.service.engine.db) as conn:
+            found = history.process_instances(conn, self.service.officers["fgw"],
+                                              instances.InstanceQuery(max_results=15), instances.RUNNING)
+        elapsed = time.perf_counter() - t0
+        assert len(found) == 15
         return elapsed
 
 
@@ -255,6 +289,9 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         queue_rows += [_row("… an officer's task list, first page of 15", label, r["task list"], instance_sizes, "–"),
                        _row("… the same sorted by due date", label, r["by due date"], instance_sizes, "–"),
                        _row("… the count of that queue (100 → 10,000 tasks)", label, r["task count"],
+                            instance_sizes, "–"),
+                       _row("… an officer reads one case of theirs", label, r["case"], instance_sizes, "–"),
+                       _row("… a page of the running cases they take part in (100 → 10,000)", label, r["cases"],
                             instance_sizes, "–")]
     table.rows += queue_rows
     r = tasks_in_case(task_sizes, max(20, count // 3))
@@ -266,12 +303,14 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
         table.rows.append(row)
         table.metrics[("tasks", label)] = _ratio(row)
     table.notes.append(f"Medians of {count} (instances) and {max(20, count // 3)} (tasks in a case) completions "
-                       f"and {count // 2} reads of the queue per side, the two sides alternating; the last "
-                       "column's means include the garbage collector's pauses.  Garbage is collected as the "
-                       "server does (app.tune_gc).  The task list and its count (service layer, an officer of "
-                       "fgw, GET /task?candidateGroup=fgw) are not goals of issue 7: a page is read along an "
-                       "index and stays flat, the count reads the entries of the department's whole queue in "
-                       "one index.")
+                       f"and {count // 2} reads of the queue and of the cases per side, the two sides "
+                       "alternating; the last column's means include the garbage collector's pauses.  Garbage "
+                       "is collected as the server does (app.tune_gc).  The task list and its count, and the "
+                       "reads of cases (service layer, an officer of fgw) are not goals of issue 7: a page of "
+                       "the queue is read along an index and stays flat, the count reads the entries of the "
+                       "department's whole queue in one index; one case is checked through its own rows and "
+                       "stays flat, a page of the cases they take part in reads the set of them all (each way "
+                       "of taking part from an index) and grows with it.")
     return [table]
 
 
