@@ -62,8 +62,13 @@ class RequestPool:
         return future
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        # gunicorn calls this from its SIGINT/SIGQUIT handler, and on Ctrl-C the master's
+        # SIGQUIT can land in the handler of the terminal's SIGINT while it holds the lock:
+        # the second call returns instead of waiting for a lock its own thread holds.
+        if self._stopping:
+            return
+        self._stopping = True
         with self._lock:
-            self._stopping = True
             for parked in self._parked:
                 parked.set()
             self._parked.clear()

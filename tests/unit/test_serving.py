@@ -161,6 +161,28 @@ def test_shutdown_ends_the_runner_and_the_parked_threads():
         assert not thread.is_alive(), thread.name
 
 
+def test_a_shutdown_begun_inside_another_returns_instead_of_waiting_for_it():
+    """gunicorn shuts the pool down in its SIGINT/SIGQUIT handler.  On Ctrl-C of `make run`
+    the worker gets the terminal's SIGINT and, a moment later, the master's SIGQUIT, whose
+    handler can run inside the first one while that holds the pool's lock (here: as it wakes
+    a parked thread).  The second call waited for that lock forever; the master killed the
+    worker after graceful_timeout, and the port stayed taken until then."""
+    pool = RequestPool(max_threads=3)
+
+    class SecondSignal(threading.Event):           # a parked thread whose wake-up the SIGQUIT interrupts
+        def set(self):
+            super().set()
+            pool.shutdown()
+
+    pool._parked.append(SecondSignal())
+    stopping = threading.Thread(target=pool.shutdown, daemon=True)
+    stopping.start()
+    stopping.join(timeout=2)
+    assert not stopping.is_alive(), "the second shutdown waits for the lock the first one holds"
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
+
+
 # --- the guarded client socket ----------------------------------------------------------
 
 def _pair():
