@@ -16,6 +16,11 @@ mid-request, a body that trickles in, a response nobody reads), and none blocks 
 than `SOCKET_TIMEOUT`.  A long-polling fetchAndLock steps aside explicitly.  A new
 connection that has sent nothing yet goes back to gunicorn's poller without taking a
 thread.  TLS and HTTP/2 (neither configured by app.py) keep gunicorn's own thread pool.
+
+A worker told to stop (SIGTERM: finish the requests running; SIGINT, SIGQUIT: at once)
+first ends the long polls (`external_tasks.stop_long_polls`): a poll may ask for up to
+30 minutes, and gunicorn waits for the requests running until its graceful_timeout only,
+then its master kills the worker.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from contextlib import contextmanager
 from queue import SimpleQueue
 
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
+
+from engine import external_tasks
 
 log = logging.getLogger("approvals.serving")
 
@@ -202,6 +209,14 @@ class Worker(ThreadWorker):
         if not self.pooled:
             log.warning("TLS or HTTP/2 is configured: requests get a thread each (gunicorn's gthread)")
         super().init_process()
+
+    def handle_exit(self, sig, frame):                  # SIGTERM
+        external_tasks.stop_long_polls()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig, frame):                  # SIGINT, SIGQUIT
+        external_tasks.stop_long_polls()                # answered while gunicorn waits 0.1 s to exit
+        super().handle_quit(sig, frame)
 
     def get_thread_pool(self):
         if not self.pooled:

@@ -17,7 +17,9 @@ re-queries only when woken or every `POLL_SECONDS` (expired locks, passed retry
 timeouts), and at most `long_poll_slots()` requests wait at once (each holds a server
 thread; see README).  On PostgreSQL the announcement also travels as a NOTIFY (sent
 with the transaction, delivered at commit) to the other server processes, each of
-which listens on one connection of its own.
+which listens on one connection of its own.  A server process that stops
+(`stop_long_polls`) answers its waiting fetches at once with no tasks, as when their
+time is up, and lets no new fetch wait.
 """
 from __future__ import annotations
 
@@ -200,6 +202,11 @@ class TaskSignal:
         if hint is not None:
             self.announce([hint])
 
+    def wake_all(self) -> None:
+        with self._lock:
+            for waiter in self._waiters:
+                waiter.event.set()
+
     def take_slot(self) -> bool:
         return self._slots is not None and self._slots.acquire(blocking=False)
 
@@ -298,6 +305,24 @@ def signal_for(ctx) -> TaskSignal:
         return signal
 
 
+_stopping = False                           # this process stops serving: no fetch waits any more
+
+
+def stop_long_polls() -> None:
+    """The server process is stopping (api/serving.py's worker, on SIGTERM, SIGINT and
+    SIGQUIT): waiting fetches answer now, with no tasks, and later ones do not wait.  A
+    client may ask for up to 30 minutes, and the server cannot see it go away: its poll
+    would hold the process past gunicorn's graceful_timeout, until the master kills it."""
+    global _stopping
+    if _stopping:           # called again by a signal landing in this call: it must not wait for our locks
+        return
+    _stopping = True
+    with _signals_lock:
+        signals = list(_signals.values())
+    for signal in signals:
+        signal.wake_all()
+
+
 # --- fetch and lock -------------------------------------------------------------------
 
 @dataclass
@@ -340,7 +365,7 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
     require_worker(principal)
     _check_fetch(request)
     timeout = (request.async_response_timeout or 0) / 1000.0
-    if timeout <= 0 or request.max_tasks == 0 or not request.topics:
+    if timeout <= 0 or request.max_tasks == 0 or not request.topics or _stopping:
         return _try_lock(engine, request)
     signal = signal_for(engine)
     if not signal.take_slot():
@@ -358,7 +383,7 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
             elif waiter.hint is not None:
                 signal.pass_on(waiter)
             remaining = deadline - time.monotonic()
-            if locked or remaining <= 0:
+            if locked or remaining <= 0 or _stopping:    # a stop after this check wakes the wait below
                 return locked
             with waiting() as free:
                 if free is False:               # no server thread to wait on: answer now, as without a slot
@@ -367,6 +392,8 @@ def fetch_and_lock(engine, principal: Principal, request: FetchRequest,
                     return locked
                 waiter.event.wait(min(remaining, POLL_SECONDS))
             waiter.event.clear()
+            if _stopping:                       # woken by the stop: lock nothing more, as on SIGINT the
+                return []                       # process exits 0.1 s later and a lost answer's task waits out its lock
     finally:
         signal.unregister(waiter)
         signal.release_slot()

@@ -1,10 +1,12 @@
 """The real server (gunicorn with api/serving.py's request pool) runs one request at a
 time, yet nothing a client does holds up the others: a long-polling fetchAndLock, a
 connection that sends nothing, a client that stops halfway through its request or its
-body.  One process with one runner on both stores (PostgreSQL's default second runner
-would hide a runner that is stuck)."""
+body; and a long poll does not hold up the server's stop.  One process with one runner on
+both stores (PostgreSQL's default second runner would hide a runner that is stuck)."""
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -126,3 +128,50 @@ def test_clients_that_time_out_are_dropped_without_holding_up_the_others(setting
         finally:
             for sock in stalled:
                 sock.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)       # as gunicorn binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_sigterm_answers_open_and_new_long_polls_with_nothing_and_the_server_exits_in_its_grace(settings, engine):
+    """Before, a stopping worker kept an open 60 s poll until gunicorn's graceful_timeout
+    (10 s) and then dropped it unanswered, let a poll that came meanwhile on a kept-alive
+    connection wait too, and raced its master's SIGKILL; the port stayed taken all along."""
+    from app import server as gunicorn_app
+    grace = gunicorn_app(settings).cfg.graceful_timeout
+    body = {"workerId": "scjg-1", "maxTasks": 1, "asyncResponseTimeout": 60_000,
+            "topics": [{"topicName": "registration", "lockDuration": 60_000}]}
+    answers = {}
+    # two long-poll slots: with the live server's 8 threads there is one, and the late poll would not wait anyway
+    with serving(settings.database_url, workers=1, APPROVALS_RUNNERS="1", APPROVALS_LONG_POLL_SLOTS="2") as server:
+        def fetch(name, http):
+            try:
+                answer = http.post(f"{server.url}{REST}/external-task/fetchAndLock", json=body, timeout=90)
+                answers[name] = (answer.status_code, answer.json())
+            except requests.RequestException as err:        # the stopping worker dropped it
+                answers[name] = err
+
+        poll = threading.Thread(target=fetch, args=("open", _session()))
+        poll.start()
+        late = _session()
+        assert late.get(f"{server.url}{REST}/version", timeout=5).ok     # kept alive for a poll after the stop began
+        time.sleep(0.5)
+        assert poll.is_alive(), f"the fetch answered before the stop: {answers}"
+        began = time.monotonic()
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        fetch("late", late)
+        poll.join(timeout=90)
+        assert answers == {"open": (200, []), "late": (200, [])}
+        server.proc.wait(timeout=90)
+        assert time.monotonic() - began < grace, "the server took its whole graceful_timeout to stop"
+        with pytest.raises(ProcessLookupError):
+            os.killpg(server.proc.pid, 0)               # master and worker are gone
+        assert _port_free(server.port)
