@@ -43,8 +43,9 @@ class Blueprint(flask_smorest.Blueprint):
         tests/api/test_task_order.py, tests/api/test_fetch_filters.py,
         tests/api/test_parallel_review.py and tests/api/test_legal_clock.py that the
         schema's dump of a task list, a task, fetchAndLock's locked tasks, the history's
-        activities, a case read alone (its row, activity tree and history) and its legal
-        clocks is the answer itself."""
+        activities, a case read alone (its row, activity tree and history), its legal
+        clocks, and the lists of cases and of the history's cases and variables is the
+        answer itself."""
         document = super().response(status_code, schema, **kwargs)
         if not rendered:
             return document

@@ -167,7 +167,6 @@ class _Cases:
         assert found, "the queue is empty"
         return elapsed
 
-
     def read_case(self) -> float:
         """An officer of fgw reads a case offered to fgw alone (GET /process-instance/{id})."""
         from engine import instances

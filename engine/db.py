@@ -378,8 +378,9 @@ def commits_reads(engine: Engine) -> bool:
 def reading(engine: Engine) -> Iterator:
     """A bare connection for a request's authentication, the task lists (GET /task and its
     count), a task (GET /task/{id}), a case read alone (GET /process-instance/{id}, its
-    activity tree, its history and legal clocks), the history's activities and
-    fetchAndLock's look for work before it locks: their statements are SELECTs
+    activity tree, its history and legal clocks), the lists of cases, the history's
+    activities and variables, and fetchAndLock's look for work before it locks: their
+    statements are SELECTs
     (engine/identity.py, engine/tasks.py, engine/instances.py, engine/legal_service.py,
     engine/history.py, engine/external_tasks.py), each of which sees
     what was committed before it, inside a transaction or not.  So on PostgreSQL each

@@ -33,7 +33,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     for column, op, value in filters:
         if value is None or value == "" or (op == "in" and not value):
             continue
-        name = f"{column.table.name}_{column.key}"
+        name = f"{column.table.name}_{column.key}_{'like' if op == 'like' else 'is'}"     # two filters on a name
         columns[name] = column
         if op == "in":
             shape.append((name, op, len(value)))

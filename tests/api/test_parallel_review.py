@@ -290,4 +290,6 @@ def test_an_officer_lists_the_cases_and_variables_they_take_part_in(client, peop
     assert variables(fgw, processInstanceId=second, variableName="applicantName") == [
         (second, "applicantName", APPLICATION["applicantName"])]
     assert {name for _, name, _ in variables(fgw, variableNameLike="applicant%")} == {"applicantName"}
+    assert variables(fgw, processInstanceId=second, variableName="applicantName", variableNameLike="applicant%") == [
+        (second, "applicantName", APPLICATION["applicantName"])]                      # both filters on the name
     assert variables(fgw, firstResult=1, maxResults=2) == every[1:3]
