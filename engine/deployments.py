@@ -2,7 +2,6 @@
 in one transaction, or nothing.  A changed process key gets version N+1."""
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass, field
 

@@ -102,7 +102,7 @@ _INSERT_TASKS = Statement(insert(_TASKS))
 
 def write(command, before: frozenset, after: frozenset, now: datetime) -> None:
     """Mirror READY external tasks; new ones get their camunda:inputOutput inputs here."""
-    session, record = command.session, command.record
+    session = command.session
     gone = [str(t) for t in before - after]
     if gone:
         session.flush()             # a failure's changes to the row (ORM) and a new incident go first
@@ -255,8 +255,7 @@ class _PostgresListener(threading.Thread):
             try:
                 with psycopg.connect(self.url, autocommit=True) as conn:
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    while (signal := self.signal()) is not None:
-                        del signal
+                    while self.signal() is not None:          # no reference kept: the signal may go
                         for note in conn.notifies(timeout=POLL_SECONDS):
                             self._deliver(note.payload)
             except Exception as err:          # noqa: BLE001 - a lost connection: the re-query covers, reconnect
