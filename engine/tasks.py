@@ -126,10 +126,10 @@ def _visible_only(shape: tuple) -> tuple | None:
     reader may see (perhaps only the unassigned tasks), or None.  Such a shape is read from
     the ways a task is visible (authz.visible_ways): a count as the UNION of their ids
     (_visible_ids), a list as _read_as says.  Their OR, in the single SELECT (_filtered),
-    made PostgreSQL test every open task against all of them (a count 12 against 2.5 ms
-    with 50,000 open tasks, bench/TUNING.md).  With other filters (a case, a process, a
-    candidate) the single SELECT reads along the filter's own index and checks the few
-    tasks it finds."""
+    made PostgreSQL test every open task against all of them (a count 10-12 against
+    2-2.5 ms with 50,000 open tasks, bench/TUNING.md).  With other filters (a case, a
+    process, a candidate) the single SELECT reads along the filter's own index and checks
+    the few tasks it finds."""
     visible, rest = _split_visible(shape)
     return visible if visible is not None and set(rest) <= {"unassigned"} else None
 
