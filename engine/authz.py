@@ -17,8 +17,9 @@ them, or assigned to them, and reads the cases they take part in.  An offer to t
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
-from sqlalchemy import exists, or_, select, union
+from sqlalchemy import and_, exists, or_, select, union
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -139,20 +140,53 @@ def offered_ids(offer):
     return UserTask.id.in_(select(TaskCandidate.task_id).where(offer))
 
 
-def visible_tasks(me, departments: list, applicant: bool, offered=offered_exists):
-    """SQL condition on user_task: assigned to the user `me`, offered to them or to one of
-    their `departments` (department_groups), or, for an `applicant`, offered to
-    `applicants` in a case they started.  `me` and the departments are values or bind
-    parameters (engine/tasks.py builds a list's statement once, for any user); `offered`:
-    offered_exists or offered_ids."""
-    offer = TaskCandidate.user_id == me
+class Way(NamedTuple):
+    """One way a task is visible to a user (visible_ways): a task_candidate row of it
+    matches `offer` (if not None) and the task meets `task` (a condition on user_task, if
+    not None)."""
+    name: str
+    offer: object = None
+    task: object = None
+
+
+def visible_ways(me, departments: list, applicant: bool) -> list[Way]:
+    """The ways a task is visible to the user `me`: "assigned" to them, offered to them by
+    name ("named"), to one of their `departments` (department_groups), or, for an
+    `applicant`, to `applicants` in a case they started ("own case").  A task is visible if
+    it is visible in one of them (visible_tasks).  Each is read from an index of its own,
+    so a list can read their union instead of testing every open task against them all
+    (engine/tasks.py).  `me` and the departments are values or bind parameters
+    (engine/tasks.py builds a list's statement once, for any user)."""
+    ways = [Way("assigned", task=UserTask.assignee == me), Way("named", offer=TaskCandidate.user_id == me)]
     if departments:
-        offer = or_(offer, TaskCandidate.group_id.in_(departments))
-    condition = or_(UserTask.assignee == me, offered(offer))
+        ways.append(Way("departments", offer=TaskCandidate.group_id.in_(departments)))
     if applicant:
-        own_case = exists().where(ProcessInstance.id == UserTask.instance_id, ProcessInstance.start_user_id == me)
-        condition = or_(condition, offered(TaskCandidate.group_id == APPLICANTS_GROUP) & own_case)
-    return condition
+        own_cases = select(ProcessInstance.id).where(ProcessInstance.start_user_id == me)
+        ways.append(Way("own case", offer=TaskCandidate.group_id == APPLICANTS_GROUP,
+                        task=UserTask.instance_id.in_(own_cases)))
+    return ways
+
+
+def on_tasks(way: Way, offered=offered_exists):
+    """A way of visible_ways as a condition on user_task; `offered`: offered_exists or offered_ids."""
+    return and_(*([offered(way.offer)] if way.offer is not None else []),
+                *([way.task] if way.task is not None else []))
+
+
+def visible_tasks(me, departments: list, applicant: bool, offered=offered_exists):
+    """SQL condition on user_task: visible to the user `me` in one of visible_ways (the
+    same arguments); `offered`: offered_exists or offered_ids.  The ways that are plain
+    offers are checked together, in one look at the task's candidate rows (a walk of a
+    list checks each task: one probe of task_candidate, not one per way)."""
+    ways = visible_ways(me, departments, applicant)
+    offers = [way.offer for way in ways if way.offer is not None and way.task is None]
+    conditions = []
+    for way in ways:
+        if way.offer is None or way.task is not None:
+            conditions.append(on_tasks(way, offered))
+        elif way.offer is offers[0]:                  # the first plain offer stands for them all
+            conditions.append(offered(or_(*offers)))
+    return or_(*conditions)
 
 
 def sees_offers_to(principal: Principal, group: str | None) -> bool:

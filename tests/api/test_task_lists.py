@@ -102,3 +102,71 @@ def test_a_queue_count_follows_each_change_of_assignee(client):
     assert counts() == ((3, 3), (4, 4))
     assert client.complete(first).status_code == 204
     assert counts() == ((2, 2), (3, 3))
+
+
+@pytest.fixture
+def three_ways(client):
+    """li, of fgw, may see fgw's three cases; one task offered to fgw and to li by name and
+    assigned to li by its model (visible all three ways); one of zjj's offered to li by
+    name; one of zjj's assigned to li.  wang, of no department, may see one task offered
+    to and assigned to wang, one offered to wang, one of zjj's assigned to wang.  zjj's
+    three other cases are neither's.  Returns the readers, the ids each may see and the
+    ids by process."""
+    r = client.deploy(extra={
+        "fgw.bpmn": one_task("for_fgw"),
+        "zjj.bpmn": one_task("for_zjj", 'camunda:candidateGroups="zjj"'),
+        "all.bpmn": one_task("all_ways", 'camunda:candidateGroups="fgw" camunda:candidateUsers="li" '
+                                         'camunda:assignee="li"'),
+        "named.bpmn": one_task("named_li", 'camunda:candidateGroups="zjj" camunda:candidateUsers="li"'),
+        "wang.bpmn": one_task("wang_both", 'camunda:candidateUsers="wang" camunda:assignee="wang"'),
+        "wang_named.bpmn": one_task("named_wang", 'camunda:candidateUsers="wang"')})
+    assert r.status_code == 200, r.get_json()
+    readers = {"li": client.create_user("li", ["fgw"]), "wang": client.create_user("wang")}
+    for key, cases in (("for_fgw", 3), ("for_zjj", 5), ("all_ways", 1), ("named_li", 1), ("wang_both", 1),
+                       ("named_wang", 1)):
+        for _ in range(cases):
+            client.start(key)
+    by_key = {}
+    for t in client.tasks():
+        by_key.setdefault(t["processDefinitionKey"], []).append(t["id"])
+    to_li, to_wang = by_key["for_zjj"][:2]
+    for task_id, user in ((to_li, "li"), (to_wang, "wang")):
+        r = client.post(f"/engine-rest/task/{task_id}/assignee", json={"userId": user})
+        assert r.status_code == 204, r.get_json()
+    seen = {"li": set(by_key["for_fgw"] + by_key["all_ways"] + by_key["named_li"] + [to_li]),
+            "wang": set(by_key["wang_both"] + by_key["named_wang"] + [to_wang])}
+    return readers, seen, by_key
+
+
+PAGED_QUERIES = ({}, {"unassigned": "true"}, {"sortBy": "dueDate"}, {"sortBy": "name", "sortOrder": "desc"},
+                 {"sortBy": "created", "sortOrder": "desc"})
+
+
+@pytest.mark.parametrize("ways_reach", [tasks._WAYS_REACH, 3])
+def test_a_task_visible_three_ways_is_listed_and_counted_once_and_pages_of_the_union_are_stable(
+        three_ways, monkeypatch, ways_reach):
+    """Everything a reader may see (GET /task, /task/count without a candidate filter) is
+    the union of the ways a task is visible (engine/tasks.py `_visible_only`): assigned,
+    offered by name, offered to a department.  A task visible all three ways is one task,
+    once, with its own candidates; other departments' tasks are not there; the count is
+    the list's length; pages of every size, in several orders, make the whole list.  With
+    `ways_reach` 3, pages further down are read by the single SELECT instead (_read_as)."""
+    monkeypatch.setattr(tasks, "_WAYS_REACH", ways_reach)
+    readers, seen, by_key = three_ways
+    assigned = set(by_key["all_ways"] + by_key["wang_both"] + by_key["for_zjj"][:2])
+    [every_way] = [t for t in readers["li"].tasks() if t["processDefinitionKey"] == "all_ways"]
+    assert (every_way["assignee"], every_way["candidateGroups"], every_way["candidateUsers"]) == \
+        ("li", ["fgw"], ["li"])
+    for name, reader in readers.items():
+        whole = reader.tasks()
+        assert sorted(t["id"] for t in whole) == sorted(seen[name]), name          # each once, no other's
+        assert not set(by_key["for_zjj"][2:]) & {t["id"] for t in whole}, name
+        for query in PAGED_QUERIES:
+            whole = reader.tasks(**query)
+            if query.get("unassigned"):
+                assert {t["id"] for t in whole} == seen[name] - assigned, name
+            assert count(reader, **query) == len(whole), (name, query)
+            for size in (1, 2, 4):
+                pages = [reader.tasks(firstResult=first, maxResults=size, **query)
+                         for first in range(0, len(whole) + size, size)]
+                assert [t for page in pages for t in page] == whole, (name, query, size)
