@@ -12,7 +12,6 @@ from .identity import Principal
 from .models import ActivityInstance, ProcessInstance, VariableInstance
 
 _CASES, _ACTIVITY_ROWS, _VARIABLES = ProcessInstance.__table__, ActivityInstance.__table__, VariableInstance.__table__
-_CASE_COLUMNS = [c for c in _CASES.c if c.key != "state_json"]
 STATES = ("ACTIVE", "SUSPENDED", "COMPLETED", "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED")
 _QUERIES = Shapes()          # a statement per shape: the reader's departments, the filters, paging
 
@@ -114,7 +113,7 @@ def variable_instances(db: Session | Connection, principal: Principal, process_i
 
 # what each kind reads, the column naming its rows' case, the order
 _KINDS = {
-    "cases": (select(*_CASE_COLUMNS), _CASES.c.id, (_CASES.c.start_time, _CASES.c.id)),
+    "cases": (select(*instances.CASE_COLUMNS), _CASES.c.id, (_CASES.c.start_time, _CASES.c.id)),
     "activities": (select(_ACTIVITY_ROWS), _ACTIVITY_ROWS.c.instance_id,
                    (_ACTIVITY_ROWS.c.start_time, _ACTIVITY_ROWS.c.id)),
     "variables": (select(_VARIABLES, _CASES.c.definition_id, _CASES.c.definition_key)

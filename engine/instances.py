@@ -48,7 +48,7 @@ class InstanceQuery:
 # history and legal clocks) and whether the reader may see it: one statement per number of
 # the reader's departments, the values bound, run on the driver's cursor (engine/fastsql.py).
 _CASES = ProcessInstance.__table__
-_CASE_COLUMNS = [c for c in _CASES.c if c.key != "state_json"]
+CASE_COLUMNS = [c for c in _CASES.c if c.key != "state_json"]      # a case as the API shows it
 _CASE = Shapes()
 
 
@@ -61,12 +61,13 @@ def get(db: Session | Connection, principal: Principal, instance_id: str, runnin
         values.update(numbered("department", departments), me=principal.user_id)
 
     def build():
-        columns = list(_CASE_COLUMNS)
+        columns = list(CASE_COLUMNS)
         if departments is not None:
             columns.append(authz.takes_part_in(_CASES.c.id, bindparam("me"), bound("department", len(departments)))
                            .label("readable"))
         return select(*columns).where(_CASES.c.id == bindparam("instance_id"))
-    row = _CASE.get(("readable", len(departments)) if departments is not None else ("all",), build).execute(db, values).first()
+    shape = ("readable", len(departments)) if departments is not None else ("all",)
+    row = _CASE.get(shape, build).execute(db, values).first()
     if row is None or (running_only and row.state not in RUNNING):
         raise NotFound(f"Process instance with id {instance_id} does not exist")
     if departments is not None and not row.readable:
