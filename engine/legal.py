@@ -211,8 +211,9 @@ class ClockSet:
 
     def write(self) -> None:
         """Store the clocks started or changed and the events recorded since the last
-        write; then the `due` of each open user task whose clock moved or passed to it (a
-        clock started now: its task, activated in this command, carries it, task_due)."""
+        write; then the `due` of each open user task whose clock moved or passed to it,
+        the earliest of its running clocks' deadlines (a clock started now: its task,
+        activated in this command, carries it, task_due)."""
         session, inserts, updates, moved = self.command.session, [], [], []
         for row in (self._rows or {}).values():
             columns = vars(row)
@@ -223,12 +224,13 @@ class ClockSet:
                 updates.append({**{k: v for k, v in columns.items() if k != "id"}, "row_id": row.id})
                 if row.task_id and row.stopped_at is None and \
                         (stored["task_id"], stored["deadline_at"]) != (row.task_id, row.deadline_at):
-                    moved.append({"task_id": row.task_id, "due": row.deadline_at})
+                    moved.append(row.task_id)
             self._stored[row.id] = dict(columns)
         _INSERT_CLOCKS.executemany(session, inserts)
         _UPDATE_CLOCKS.executemany(session, updates)
         _INSERT_EVENTS.executemany(session, self.events)
-        _SET_DUE.executemany(session, moved)
+        _SET_DUE.executemany(session, [{"task_id": task_id, "due": _earliest(self._rows, task_id)}
+                                       for task_id in dict.fromkeys(moved)])
         self.events = []
 
     def calendar(self, calendar_id: str) -> WorkingCalendar:
@@ -499,15 +501,21 @@ def refresh_timers(command) -> None:
 
 def task_due(command, task) -> datetime | None:
     """A user task's legal deadline when its activity started a clock in its scope (also
-    when the task is entered again after a correction round: the clock follows it)."""
+    when the task is entered again after a correction round: the clocks follow it): the
+    earliest of them, if it started several (a stage's and the whole case's, say)."""
     if command.legal is None:
         return None
-    scope, activity = scope_of(task.workflow), task.task_spec.bpmn_id
-    for row in command.legal.rows.values():
+    scope, activity, rows = scope_of(task.workflow), task.task_spec.bpmn_id, command.legal.rows
+    for row in rows.values():
         if row.scope == scope and row.activity_id == activity and row.stopped_at is None:
             row.task_id = str(task.id)
-            return row.deadline_at
-    return None
+    return _earliest(rows, str(task.id))
+
+
+def _earliest(rows: dict, task_id: str) -> datetime | None:
+    """The earliest deadline of the running clocks a task carries (None: none, or all paused)."""
+    return min((r.deadline_at for r in rows.values()
+                if r.task_id == task_id and r.stopped_at is None and r.deadline_at is not None), default=None)
 
 
 def write(command) -> None:

@@ -356,3 +356,29 @@ def test_a_case_s_clocks_are_read_by_who_takes_part_in_it(client, monkeypatch):
     assert r.status_code == 403 and "takes no part" in r.get_json()["message"]
     r = fgw.get("/api/v1/process-instance/no-such-case/legal-clocks")
     assert r.status_code == 404 and "no-such-case" in r.get_json()["message"]
+
+
+def test_a_task_under_two_clocks_is_due_at_the_earlier_running_deadline(client):
+    """A task that starts two clocks (legalClock.start = "review,total") is due at the
+    earliest deadline of those running (engine/legal.py task_due, ClockSet.write): one
+    paused leaves the other's; resumed later than the other's, the other's still."""
+    source = TACIT.read_text().replace('name="legalClock.start" value="review"',
+                                       'name="legalClock.start" value="review,total"')
+    assert client.deploy(extra={"two_clocks.bpmn": source}).status_code == 200
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    instance = client.start("tacit_review", typed(limit="3wd"))["id"]
+    [task] = client.tasks(processInstanceId=instance)
+    both = clocks(client, instance)
+    assert both["review"]["deadline"] == both["total"]["deadline"] == "2025-11-06T23:59:59+08:00"
+    assert task["due"].startswith("2025-11-06T23:59:59")
+
+    def due():
+        return client.get(f"/engine-rest/task/{task['id']}").get_json()["due"]
+
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={"reason": "现场核查"})
+    assert r.status_code == 200, r.get_json()
+    assert due().startswith("2025-11-06T23:59:59")            # review paused: total's deadline
+    set_clock(client, "2025-11-05T10:00:00+08:00")
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
+    assert r.status_code == 200 and r.get_json()["deadline"] == "2025-11-10T23:59:59+08:00", r.get_json()
+    assert due().startswith("2025-11-06T23:59:59")            # still total's, the earlier
