@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from engine import history, instances
 from engine.db import reading
-from engine.errors import NotFound
 
 from . import render, schemas
 from .auth import engine, principal
@@ -33,22 +32,12 @@ def _instance_query(args) -> instances.InstanceQuery:
         first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
 
 
-def _definition(conn, definition_id: str):
-    """The case's definition from the engine's cache, or None: each statement on a bare
-    connection reads what was committed before it, and a deployment deleted since the
-    case was read takes its definition with it."""
-    try:
-        return engine().definitions.definition(conn, definition_id)
-    except NotFound:
-        return None
-
-
 @blp.route("/process-instance")
 @blp.arguments(schemas.HistoricProcessInstanceQuery, location="query")
 @blp.response(200, schemas.HistoricProcessInstance(many=True), rendered=True)
 def process_instances(args):
     with reading(engine().db) as conn:
-        return [render.historic_process_instance(r, _definition(conn, r.definition_id)) for r in
+        return [render.historic_process_instance(r, engine().definitions.find(conn, r.definition_id)) for r in
                 history.process_instances(conn, principal(), _instance_query(args), _states(args), _finished(args))]
 
 
@@ -66,7 +55,7 @@ def count_process_instances(args):
 def process_instance(instance_id):
     with reading(engine().db) as conn:
         row = instances.get(conn, principal(), instance_id, running_only=False)
-        return render.historic_process_instance(row, _definition(conn, row.definition_id))
+        return render.historic_process_instance(row, engine().definitions.find(conn, row.definition_id))
 
 
 def _activity_args(args) -> dict:

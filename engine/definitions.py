@@ -112,6 +112,15 @@ class Definitions:
             return row
         return self._rows.get(definition_id, load)
 
+    def find(self, session, definition_id: str):
+        """definition(), or None when it is gone: a read on a bare connection sees what was
+        committed before each statement, and a deployment deleted since the case was read
+        takes its definition (and the case) with it."""
+        try:
+            return self.definition(session, definition_id)
+        except NotFound:
+            return None
+
     def spec_for(self, session: Session, definition: ProcessDefinition, called: dict):
         key = (definition.id, tuple(sorted(called.items())))
         return self.specs.get(key, lambda: self._build(session, definition, called))

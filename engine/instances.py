@@ -104,10 +104,7 @@ def activity_tree(db: Session | Connection, definitions, principal: Principal, i
     on a unit of work's session or a bare connection (`definitions`: the engine's cache)."""
     row = get(db, principal, instance_id)
     open_rows = _OPEN_ACTIVITIES.execute(db, {"instance_id": instance_id}).all()
-    try:
-        definition = definitions.definition(db, row.definition_id)
-    except NotFound:                    # its deployment deleted (with the case) since the case was read
-        definition = None
+    definition = definitions.find(db, row.definition_id)
 
     def node(ident, parent, activity_id, activity_type, name):
         return {"id": ident, "parentActivityInstanceId": parent, "activityId": activity_id,
