@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from sqlalchemy import and_, exists, or_, select, union
+from sqlalchemy import and_, bindparam, exists, or_, select, union
 from sqlalchemy.orm import Session
 
 from . import audit
 from .errors import Forbidden
+from .fastsql import bound, numbered
 from .identity import ADMIN_GROUP, DESIGNERS_GROUP, WORKERS_GROUP, Principal, groups_of
 from .models import ActivityInstance, ExternalTask, ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 
@@ -74,6 +75,22 @@ def require_start(principal: Principal, definition: ProcessDefinition) -> None:
     reason = why_not_start(principal, definition)
     if reason is not None:
         raise Forbidden(reason, userId=principal.user_id)
+
+
+# --- readers in statements built once per shape ---------------------------------------
+
+def bind_reader(principal: Principal, values: dict) -> int:
+    """A (non-admin) reader's values for a statement built once per shape: their user id
+    as `me` and their departments (department_groups) one parameter each, into `values`;
+    returns how many departments, a part of the shape (reader_params names them)."""
+    departments = department_groups(principal)
+    values.update(numbered("department", departments), me=principal.user_id)
+    return len(departments)
+
+
+def reader_params(departments: int) -> tuple:
+    """(me, departments) as the bind parameters bind_reader fills."""
+    return bindparam("me"), bound("department", departments)
 
 
 # --- reading cases ------------------------------------------------------------------

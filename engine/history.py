@@ -26,9 +26,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     empty is left out."""
     shape, values, columns = [], {}, {}
     if not principal.is_admin:
-        departments = authz.department_groups(principal)
-        shape.append(("readable", len(departments), None))
-        values.update(numbered("department", departments), me=principal.user_id)
+        shape.append(("readable", authz.bind_reader(principal, values), None))
     for column, op, value in filters:
         if value is None or value == "" or (op == "in" and not value):
             continue
@@ -54,7 +52,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
         stmt, _, order = _KINDS[kind]
         for name, op, n in shape:
             if name == "readable":      # through the case's own rows when the filters name one case
-                me, departments = bindparam("me"), bound("department", op)
+                me, departments = authz.reader_params(op)
                 stmt = stmt.where(authz.takes_part_in(case, me, departments) if one_case
                                   else case.in_(authz.cases_taken_part_in(me, departments)))
                 continue

@@ -13,7 +13,7 @@ from . import authz, runtime
 from .db import UnitOfWork
 from .definitions import definition_by_id, latest_definition
 from .errors import BadRequest, Forbidden, NotFound
-from .fastsql import Shapes, Statement, bound, numbered
+from .fastsql import Shapes, Statement
 from .identity import Principal
 from .models import ActivityInstance, ProcessInstance
 from .projections import process_variables
@@ -57,16 +57,14 @@ def get(db: Session | Connection, principal: Principal, instance_id: str, runnin
     part in it (engine.authz); on a unit of work's session or a bare connection."""
     values, departments = {"instance_id": instance_id}, None
     if not principal.is_admin:
-        departments = authz.department_groups(principal)
-        values.update(numbered("department", departments), me=principal.user_id)
+        departments = authz.bind_reader(principal, values)
 
     def build():
         columns = list(CASE_COLUMNS)
         if departments is not None:
-            columns.append(authz.takes_part_in(_CASES.c.id, bindparam("me"), bound("department", len(departments)))
-                           .label("readable"))
+            columns.append(authz.takes_part_in(_CASES.c.id, *authz.reader_params(departments)).label("readable"))
         return select(*columns).where(_CASES.c.id == bindparam("instance_id"))
-    shape = ("readable", len(departments)) if departments is not None else ("all",)
+    shape = ("readable", departments) if departments is not None else ("all",)
     row = _CASE.get(shape, build).execute(db, values).first()
     if row is None or (running_only and row.state not in RUNNING):
         raise NotFound(f"Process instance with id {instance_id} does not exist")

@@ -65,9 +65,7 @@ def _criteria(session: Session, principal: Principal, q: TaskQuery) -> tuple[tup
     # A task offered to one of the principal's departments is visible to them: asking for
     # such a group's queue (the usual list) needs no second check of every task in it
     if not principal.is_admin and not authz.sees_offers_to(principal, q.candidate_group):
-        departments = authz.department_groups(principal)
-        shape.append(("visible", len(departments), authz.APPLICANTS_GROUP in principal.groups))
-        values.update(numbered("department", departments), me=principal.user_id)
+        shape.append(("visible", authz.bind_reader(principal, values), authz.APPLICANTS_GROUP in principal.groups))
     for field, column in _EQUALS:
         if getattr(q, field):
             shape.append(column)
@@ -106,7 +104,7 @@ def _conditions(shape: tuple, along: str | None, sqlite: bool) -> list:
     for item in shape:
         kind, *size = item if isinstance(item, tuple) else (item,)
         if kind == "visible":
-            conditions.append(authz.visible_tasks(bindparam("me"), bound("department", size[0]), size[1], offered))
+            conditions.append(authz.visible_tasks(*authz.reader_params(size[0]), size[1], offered))
         elif kind == "unassigned":
             conditions.append(_unassigned(hinted=sqlite and along != "created"))
         elif kind == "candidate_group":
@@ -141,7 +139,7 @@ def _split_visible(shape: tuple) -> tuple[tuple | None, tuple]:
 
 
 def _ways(visible: tuple) -> list:
-    return authz.visible_ways(bindparam("me"), bound("department", visible[1]), visible[2])
+    return authz.visible_ways(*authz.reader_params(visible[1]), visible[2])
 
 
 def _visible_legs(shape: tuple, along: str | None, sqlite: bool) -> list:
