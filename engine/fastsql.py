@@ -251,9 +251,9 @@ class Shapes:
     fetchAndLock and the variables it returns (engine/external_tasks.py), a message's
     lookup of the waiting catches (engine/messages.py), a case read alone
     (engine/instances.py), and the lists of cases and the history's activities and
-    variables (engine/history.py).  Shapes are few; at most `kept` are kept, and the cache starts
-    over when full, so a flood of odd ones cannot grow it.  Two threads may build the
-    same shape at once: one of the two equal statements is kept."""
+    variables (engine/history.py).  Shapes are few; at most `kept` are kept, and the cache
+    starts over when full, so a flood of odd ones cannot grow it.  Two threads may build
+    the same shape at once: one of the two equal statements is kept."""
 
     def __init__(self, kept: int = 512) -> None:
         self._statements: dict = {}
