@@ -15,6 +15,7 @@ from sqlalchemy import event, select, update
 from engine import identity, instances, runtime, tasks, workflows
 from engine.context import Engine
 from engine.deployments import Upload, deploy
+from engine.errors import NotFound
 from engine.models import InstanceTask, ProcessInstance
 from engine.workflows import dump_state
 from tests.unit.test_state_json import HEAD, LOOP
@@ -147,6 +148,27 @@ def test_the_rows_restore_the_case_in_order_with_subprocesses_and_dropped_tasks(
     _complete(engine, instance_id, "B")                                       # from the rows (cache taken)
     with engine.uow(write=False) as uow:
         assert instances.get(uow.session, identity.SYSTEM, instance_id, running_only=False).state == "COMPLETED"
+
+
+def test_an_ended_case_keeps_its_history_not_its_runtime_state(engine, written):
+    done = _start(engine, BRANCHES, "rows_branches", {"x": 1})
+    _complete(engine, done, "A")
+    assert _stored(engine, done)[1]                       # in rows while it runs
+    _complete(engine, done, "B")
+    deleted = _start(engine, BRANCHES, "rows_branches", {"x": 1})
+    with engine.uow() as uow:
+        instances.delete(uow, identity.SYSTEM, deleted, "withdrawn")
+    running = _start(engine, BRANCHES, "rows_branches", {"x": 1})
+    with engine.uow(write=False) as uow:
+        kept = dict(uow.session.execute(select(ProcessInstance.id, ProcessInstance.state_json)).all())
+        rows = {i for (i,) in uow.session.execute(select(InstanceTask.instance_id))}
+        ended = {i: instances.get(uow.session, identity.SYSTEM, i, running_only=False).state for i in (done, deleted)}
+        with pytest.raises(NotFound):
+            instances.variables(uow, identity.SYSTEM, done)
+    assert ended == {done: "COMPLETED", deleted: "EXTERNALLY_TERMINATED"}
+    assert kept[done] is None and kept[deleted] is None and rows == {running}
+    assert json.loads(kept[running])["spec"]                    # the running case keeps its own
+    _complete(engine, running, "A")
 
 
 def test_a_case_stored_whole_moves_into_rows_on_its_next_command(engine, written):
