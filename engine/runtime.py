@@ -184,6 +184,9 @@ def _restore(session, instance_id: str, spec, subprocess_specs: dict, script_eng
     params = {"instance_id": instance_id}
     for _ in range(_RESTORE_TRIES):
         state_json, version = _STATE_AND_VERSION.execute(session, params).one()
+        if state_json is None:            # it ended after the reader found it running (PostgreSQL)
+            raise NotFound(f"process instance {instance_id} has ended: what is left of it is its history "
+                           "(/history/process-instance, /history/variable-instance)")
 
         def rows() -> list:
             found = _TASK_ROWS.execute(session, params).all()
