@@ -57,7 +57,8 @@ def pad(database_url: str, definition_id: str, count: int) -> None:
                 run(insert(ProcessInstance), [dict(
                     id=i, definition_id=definition_id, definition_key=key, business_key=f"PAD-{n}",
                     state="ACTIVE" if n % 2 else "COMPLETED", start_time=now, end_time=None if n % 2 else now,
-                    called_definitions={}, version=2, audit_seq=1, state_json="{}") for i, n in batch])
+                    called_definitions={}, version=2, audit_seq=1,
+                    state_json="{}" if n % 2 else None) for i, n in batch])   # an ended case keeps none
                 run(insert(ActivityInstance), [dict(
                     id=str(uuid.uuid4()), instance_id=i, definition_id=definition_id, definition_key=key,
                     activity_id=a, activity_type=t, start_time=now, end_time=now, canceled=False)
