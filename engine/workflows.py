@@ -989,6 +989,33 @@ def _dump(workflow: BpmnWorkflow, skip_settled: bool = False) -> tuple[str, dict
     return text, splices
 
 
+def check_storable(data: dict) -> None:
+    """Raise TypeError or ValueError where the state document could not hold `data`
+    (SpiffWorkflow's encoder refuses a dict keyed by a tuple, say): what the command
+    that ends a case, which writes no document, checks of the data it ends with."""
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        json.dumps(data, cls=SERIALIZER._encoder_cls)
+    finally:
+        registry._encoder_mode = False
+
+
+def unstorable(workflow: BpmnWorkflow, err: Exception) -> ModelError:
+    """The command's error when its state cannot be stored: the variables at fault, by name."""
+    names = set()
+    for task in iter_all_tasks(workflow):
+        for name, value in task.data.items():
+            if name not in names:
+                try:
+                    check_storable({name: value})
+                except (TypeError, ValueError):
+                    names.add(name)
+    which = f"variable{'s' if len(names) > 1 else ''} {', '.join(sorted(names))}" if names else "the case's data"
+    return ModelError(f"{which} cannot be stored: {err}. A script or an output mapping must leave JSON "
+                      "values (a dict's keys strings, numbers, booleans or null)", variables=sorted(names))
+
+
 def _spliced(text: str, splices: dict) -> str:
     for placeholder, (_, bodies) in splices.items():
         tasks = "{" + ", ".join(part for _, _, part, _ in bodies) + "}"

@@ -93,6 +93,38 @@ def test_script_tasks_are_off_unless_the_operator_enables_them(client, engine, m
     assert count(client, "process-instance") == 1
 
 
+def _script_last(key, script):
+    """start → T (fgw) → script task → end: the script runs in the command that ends the case."""
+    return models.HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="Script" />
+    <bpmn:scriptTask id="Script" name="计算" scriptFormat="python"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="F3" sourceRef="Script" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_value_the_state_cannot_hold_is_refused_wherever_the_script_runs(client, scripts_on):
+    script = "fees = {(1, 2): 100}"           # a dict keyed by a tuple: no JSON for it
+    assert client.deploy(extra={"mid.bpmn": models.script_task("mid", script),
+                                "last.bpmn": _script_last("last", script)}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/mid/start", json={})
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["message"].startswith("variable fees cannot be stored: keys must be str")
+    assert count(client, "process-instance") == 0
+    case = client.start("last")
+    [task] = client.tasks(processInstanceId=case["id"])
+    r = client.complete(task["id"])                 # ends the case, which then writes no state
+    assert r.status_code == 400 and "variable fees cannot be stored" in r.get_json()["message"]
+    assert client.get(f"/engine-rest/process-instance/{case['id']}").get_json()["ended"] is False
+    assert [t["id"] for t in client.tasks(processInstanceId=case["id"])] == [task["id"]]
+
+
 # --- bombs that pass the static check: a bound stops them at run time -----------------------
 
 BOMBS = {
