@@ -1,8 +1,8 @@
 """Database tables.
 
-The serialized workflow (`process_instance.state_json` with its tasks in
-`instance_task`) is the truth; every other runtime
-table is a projection written in the same transaction for queries.  Times are naive
+The serialized workflow of a running case (`process_instance.state_json` with its tasks
+in `instance_task`) is the truth; every other runtime table is a projection written in
+the same transaction for queries.  An ended case keeps its history, not that state.  Times are naive
 UTC.  Alembic migrations in `migrations/` create exactly these tables.
 """
 from __future__ import annotations
