@@ -16,7 +16,7 @@ from engine import identity, instances, runtime, tasks, workflows
 from engine.context import Engine
 from engine.deployments import Upload, deploy
 from engine.errors import NotFound
-from engine.models import InstanceTask, ProcessInstance
+from engine.models import ActivityInstance, InstanceTask, ProcessInstance, VariableInstance
 from engine.workflows import dump_state
 from tests.unit.test_state_json import HEAD, LOOP
 
@@ -168,6 +168,14 @@ def test_an_ended_case_keeps_its_history_not_its_runtime_state(engine, written):
     assert ended == {done: "COMPLETED", deleted: "EXTERNALLY_TERMINATED"}
     assert kept[done] is None and kept[deleted] is None and rows == {running}
     assert json.loads(kept[running])["spec"]                    # the running case keeps its own
+    with engine.uow(write=False) as uow:                          # and the ended ones their history
+        history = {i: (uow.session.execute(select(VariableInstance.name, VariableInstance.value)
+                                           .where(VariableInstance.instance_id == i)).all(),
+                       uow.session.execute(select(ActivityInstance.activity_id).where(
+                           ActivityInstance.instance_id == i, ActivityInstance.end_time.is_not(None))).scalars().all())
+                   for i in (done, deleted)}
+    assert history[done][0] == [("x", 1)] and history[deleted][0] == [("x", 1)]
+    assert {"A", "Decide", "B", "E"} <= set(history[done][1]) and "A" in history[deleted][1]
     _complete(engine, running, "A")
     # a reader that found the case running just before it ended (PostgreSQL reads each
     # statement's own snapshot) is told so, not a failure to restore
@@ -233,6 +241,36 @@ def test_without_the_workflow_cache_every_command_restores_from_the_rows(setting
             assert row.state == "COMPLETED" and row.end_activity_id == "E"
     finally:
         engine.close()
+
+
+def test_a_reader_racing_the_end_of_a_case_reads_it_whole_or_is_told_it_ended(settings, monkeypatch):
+    """The case ends between a reader's read of its document and of its task rows: on
+    SQLite the reader keeps its snapshot and reads the case as it was; on PostgreSQL the
+    version moved, the reader starts over and finds it ended (a 404, not a failure)."""
+    reader = Engine(dataclasses.replace(settings, workflow_cache_size=0))
+    writer = Engine(settings)
+    try:
+        case = _start(writer, BRANCHES, "rows_branches", {"x": 1})
+        _complete(writer, case, "A")
+        rows, ended = runtime._TASK_ROWS, []
+
+        class EndsTheCaseFirst:
+            def execute(self, session, params):
+                if not ended:                    # once (the suite's state check reads rows too)
+                    ended.append(case)
+                    _complete(writer, case, "B")
+                return rows.execute(session, params)
+        monkeypatch.setattr(runtime, "_TASK_ROWS", EndsTheCaseFirst())
+        with reader.uow(write=False) as uow:
+            if reader.db.dialect.name == "sqlite":
+                assert instances.variables(uow, identity.SYSTEM, case) == {"x": 1}
+            else:
+                with pytest.raises(NotFound, match="has ended"):
+                    instances.variables(uow, identity.SYSTEM, case)
+        assert ended == [case]
+    finally:
+        reader.close()
+        writer.close()
 
 
 def test_a_whole_dump_in_between_does_not_hide_a_change_from_the_rows():
