@@ -2,8 +2,8 @@
 
 The serialized workflow of a running case (`process_instance.state_json` with its tasks
 in `instance_task`) is the truth; every other runtime table is a projection written in
-the same transaction for queries.  An ended case keeps its history, not that state.  Times are naive
-UTC.  Alembic migrations in `migrations/` create exactly these tables.
+the same transaction for queries.  An ended case keeps its history, not that state.
+Times are naive UTC.  Alembic migrations in `migrations/` create exactly these tables.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import threading
 import uuid
 import weakref
 from collections import OrderedDict
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import chain
@@ -976,29 +977,34 @@ def _dump(workflow: BpmnWorkflow, skip_settled: bool = False) -> tuple[str, dict
     bodies leave out settled tasks (_TaskMap)."""
     splices: dict = {}
     token, skip_token = _splices.set(splices), _skip_settled.set(skip_settled)
-    registry = SERIALIZER.registry
-    registry._encoder_mode = True
     try:
-        dct = SERIALIZER.to_dict(workflow)
-        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
-        text = json.dumps(dct, cls=SERIALIZER._encoder_cls)
+        with _encoding():
+            dct = SERIALIZER.to_dict(workflow)
+            dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+            text = json.dumps(dct, cls=SERIALIZER._encoder_cls)
     finally:
-        registry._encoder_mode = False
         _splices.reset(token)
         _skip_settled.reset(skip_token)
     return text, splices
+
+
+@contextmanager
+def _encoding():
+    """SpiffWorkflow's registry in the mode its JSON encoder converts typed values in."""
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        yield
+    finally:
+        registry._encoder_mode = False
 
 
 def check_storable(data: dict) -> None:
     """Raise TypeError or ValueError where the state document could not hold `data`
     (SpiffWorkflow's encoder refuses a dict keyed by a tuple, say): what the command
     that ends a case, which writes no document, checks of the data it ends with."""
-    registry = SERIALIZER.registry
-    registry._encoder_mode = True
-    try:
+    with _encoding():
         json.dumps(data, cls=SERIALIZER._encoder_cls)
-    finally:
-        registry._encoder_mode = False
 
 
 def unstorable(workflow: BpmnWorkflow, err: Exception) -> ModelError:
