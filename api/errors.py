@@ -6,7 +6,7 @@ import logging
 import marshmallow as ma
 from flask import current_app, g, jsonify, request
 from flask_smorest import Api
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DisconnectionError, IntegrityError, InvalidRequestError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine import authz
@@ -109,5 +109,19 @@ def register(app) -> None:
     @app.errorhandler(OperationalError)
     def database_unavailable(err):
         log.warning("database error: %s", err.orig)
+        return _unavailable()
+
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(InvalidRequestError)
+    def no_connection(err):
+        # The pool found each connection it opened closed again at checkout (PostgreSQL
+        # cutting them as fast as they come, engine/db.py's _postgresql_checkout) and gave
+        # up: SQLAlchemy says so with this InvalidRequestError.  Any other one is a bug.
+        if isinstance(err, InvalidRequestError) and str(err) != "This connection is closed":
+            raise err
+        log.warning("no database connection: %s", err)
+        return _unavailable()
+
+    def _unavailable():
         return error_response(503, "ProcessEngineException",
                               "the database is unavailable or busy; nothing was changed, retry shortly")
