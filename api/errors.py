@@ -117,7 +117,8 @@ def register(app) -> None:
         # The pool found each connection it opened closed again at checkout (PostgreSQL
         # cutting them as fast as they come, engine/db.py's _postgresql_checkout) and gave
         # up: SQLAlchemy says so with this InvalidRequestError.  Any other one is a bug.
-        if isinstance(err, InvalidRequestError) and str(err) != "This connection is closed":
+        if isinstance(err, InvalidRequestError) and (type(err) is not InvalidRequestError
+                                                     or str(err) != "This connection is closed"):
             raise err
         log.warning("no database connection: %s", err)
         return _unavailable()

@@ -248,12 +248,16 @@ def save(command: Command) -> None:
     # runtime state, as in Camunda: no command or read restores it again (the document
     # was 12.6 of an ended case's 28.3 kB on SQLite, bench/TUNING.md).  Its last data
     # must still be what a state could hold, as every command's before it.
+    final = projections.process_variables(workflow) if ended else None
     try:
         stored = None if ended else dump_stored(workflow)
         if ended:
-            workflows.check_storable(projections.process_variables(workflow))
+            workflows.check_storable(final)
     except (TypeError, ValueError) as err:
-        raise workflows.unstorable(workflow, err) from err
+        refused = workflows.unstorable(workflow, err)
+        if refused is None:
+            raise
+        raise refused from err
     values = dict(state_json=stored.document if stored else None, audit_head=head.hash, audit_seq=head.seq)
     if ended:
         values.update(state=command.final_state or COMPLETED, end_time=now,

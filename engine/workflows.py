@@ -1007,19 +1007,25 @@ def check_storable(data: dict) -> None:
         json.dumps(data, cls=SERIALIZER._encoder_cls)
 
 
-def unstorable(workflow: BpmnWorkflow, err: Exception) -> ModelError:
-    """The command's error when its state cannot be stored: the variables at fault, by name."""
+def unstorable(workflow: BpmnWorkflow, err: Exception) -> ModelError | None:
+    """The command's error when its state cannot be stored: the variables at fault, by
+    name; None when no variable fails on its own (the error is the engine's, not the
+    data's, and stays a server error with its traceback)."""
     names = set()
-    for task in iter_all_tasks(workflow):
-        for name, value in task.data.items():
+    datas = [workflow.data, *(sub.data for sub in workflow.subprocesses.values()),
+             *(task.data for task in iter_all_tasks(workflow))]
+    for data in datas:
+        for name, value in data.items():
             if name not in names:
                 try:
                     check_storable({name: value})
                 except (TypeError, ValueError):
                     names.add(name)
-    which = f"variable{'s' if len(names) > 1 else ''} {', '.join(sorted(names))}" if names else "the case's data"
-    return ModelError(f"{which} cannot be stored: {err}. A script or an output mapping must leave JSON "
-                      "values (a dict's keys strings, numbers, booleans or null)", variables=sorted(names))
+    if not names:
+        return None
+    return ModelError(f"variable{'s' if len(names) > 1 else ''} {', '.join(sorted(names))} cannot be stored: "
+                      f"{err}. A script or an output mapping must leave JSON values (a dict's keys strings, "
+                      "numbers, booleans or null), datetimes, timedeltas or UUIDs", variables=sorted(names))
 
 
 def _spliced(text: str, splices: dict) -> str:

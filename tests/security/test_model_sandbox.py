@@ -125,6 +125,20 @@ def test_a_value_the_state_cannot_hold_is_refused_wherever_the_script_runs(clien
     assert [t["id"] for t in client.tasks(processInstanceId=case["id"])] == [task["id"]]
 
 
+def test_a_fault_of_the_engine_in_the_dump_stays_a_server_error(client, monkeypatch):
+    """Only a variable that fails on its own is the model's fault (a 400); a TypeError
+    of the engine's own serialization, with every variable storable, stays a 500."""
+    from engine import workflows
+
+    def broken(*_args):
+        raise TypeError("'NoneType' object is not subscriptable")
+    assert client.deploy(extra={"plain.bpmn": models.one_task("plain")}).status_code == 200
+    monkeypatch.setattr(workflows, "_encode_task", broken)
+    client.http.application.config["PROPAGATE_EXCEPTIONS"] = False
+    r = client.post("/engine-rest/process-definition/key/plain/start", json={})
+    assert r.status_code == 500, r.get_json()
+
+
 # --- bombs that pass the static check: a bound stops them at run time -----------------------
 
 BOMBS = {
