@@ -105,8 +105,11 @@ def _checked_untyped(name: str, value: Any) -> Any:
 
 
 def _within_depth(name: str, value: Any) -> Any:
-    """Hostile input: deeply nested data would overflow the serializer's (and Python's) stack."""
-    level, layer = 0, [value]
+    """Hostile input: deeply nested data would overflow the serializer's (and Python's)
+    stack; an object named like one of the state's own typed values ({"typename":
+    "datetime", ...}) would be read back as that type when the case is restored, and a
+    value that is not one would fail every later command on the case, its deletion too."""
+    level, layer, reserved = 0, [value], _typenames()
     while True:
         containers = [item for item in layer if isinstance(item, (dict, list))]
         if not containers:
@@ -114,7 +117,24 @@ def _within_depth(name: str, value: Any) -> Any:
         level += 1
         if level > MAX_DEPTH:
             raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels")
+        for item in containers:
+            typename = item.get("typename") if isinstance(item, dict) else None
+            if isinstance(typename, str) and typename in reserved:
+                raise BadRequest(f"variable '{name}': an object with \"typename\": {typename!r} is how the "
+                                 "engine stores its own typed values; name that key otherwise")
         layer = [v for item in containers for v in (item.values() if isinstance(item, dict) else item)]
+
+
+def _typenames() -> frozenset:
+    """The typenames SpiffWorkflow's serializer turns back into objects when it restores a case."""
+    global _TYPENAMES
+    if _TYPENAMES is None:
+        from .workflows import SERIALIZER
+        _TYPENAMES = frozenset(SERIALIZER.registry.convert_from_dict)
+    return _TYPENAMES
+
+
+_TYPENAMES: frozenset | None = None
 
 
 def _to_int(low: int, high: int):
