@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import date, datetime, timezone
+from functools import cache
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -125,16 +126,12 @@ def _within_depth(name: str, value: Any) -> Any:
         layer = [v for item in containers for v in (item.values() if isinstance(item, dict) else item)]
 
 
+@cache
 def _typenames() -> frozenset:
-    """The typenames SpiffWorkflow's serializer turns back into objects when it restores a case."""
-    global _TYPENAMES
-    if _TYPENAMES is None:
-        from .workflows import SERIALIZER
-        _TYPENAMES = frozenset(SERIALIZER.registry.convert_from_dict)
-    return _TYPENAMES
-
-
-_TYPENAMES: frozenset | None = None
+    """The typenames SpiffWorkflow's serializer turns back into objects when it restores a
+    case (imported on first use: engine.workflows is heavier than this module)."""
+    from .workflows import SERIALIZER
+    return frozenset(SERIALIZER.registry.convert_from_dict)
 
 
 def _to_int(low: int, high: int):
