@@ -30,7 +30,7 @@ from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
-from .variables import to_utc_naive
+from .variables import to_utc_naive, unstorable_shape
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, load_state, model_error, put_rows,
                         run_until_waiting)
 
@@ -373,8 +373,8 @@ def apply_inputs(task, script_engine) -> None:
     if not inputs:
         return
     for param in inputs:
-        task.data[param["name"]] = _evaluate(task, script_engine, param["expression"]) if is_expression(
-            param["expression"]) else param["expression"]
+        task.data[param["name"]] = _fit_to_store(task, "input", param["name"], _evaluate(
+            task, script_engine, param["expression"]) if is_expression(param["expression"]) else param["expression"])
     task.internal_data["locals"] = [p["name"] for p in inputs]
 
 
@@ -396,9 +396,19 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
     except Exception as err:   # sandbox errors name the expression
         raise ModelError(f"output mapping of {task.task_spec.bpmn_id} failed: {err}",
                          activityId=task.task_spec.bpmn_id) from err
+    for name, value in mapped.items():
+        _fit_to_store(task, "output", name, value)
     data = {k: v for k, v in task.data.items() if k not in local_names}
     data.update(mapped)
     task.data = data
+
+
+def _fit_to_store(task, kind: str, name: str, value):
+    problem = unstorable_shape(value)
+    if problem:
+        raise ModelError(f"{kind} mapping of {task.task_spec.bpmn_id} left variable '{name}' unfit to store: {problem}",
+                         activityId=task.task_spec.bpmn_id)
+    return value
 
 
 def _names(value) -> list[str]:

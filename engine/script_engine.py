@@ -13,7 +13,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from . import sandbox
+from . import sandbox, variables
 from .parser import unwrap_placeholder
 
 
@@ -60,10 +60,15 @@ class ApprovalScriptEngine(PythonScriptEngine):
                 "script tasks are disabled on this server (set APPROVALS_SCRIPT_TASKS=1 to allow "
                 "sandboxed scripts)", task=task)
         try:
-            return self.environment.execute(script, task.data, external_context)
+            done = self.environment.execute(script, task.data, external_context)
         except sandbox.SandboxError as err:
             raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err,
                                         line_number=getattr(err, "line", None) or 0) from err
+        for name, value in task.data.items():
+            problem = variables.unstorable_shape(value)
+            if problem:
+                raise WorkflowTaskException(f"script left variable '{name}' unfit to store: {problem}", task=task)
+        return done
 
     def call_service(self, task, **kwargs):
         # SpiffWorkflow 3.2.0's own call_service raises NameError; our service tasks

@@ -106,23 +106,33 @@ def _checked_untyped(name: str, value: Any) -> Any:
 
 
 def _within_depth(name: str, value: Any) -> Any:
-    """Hostile input: deeply nested data would overflow the serializer's (and Python's)
-    stack; an object named like one of the state's own typed values ({"typename":
-    "datetime", ...}) would be read back as that type when the case is restored, and a
-    value that is not one would fail every later command on the case, its deletion too."""
+    problem = unstorable_shape(value)
+    if problem:
+        raise BadRequest(f"variable '{name}': {problem}")
+    return value
+
+
+def unstorable_shape(value: Any) -> str | None:
+    """What makes `value` unfit for a case's state, or None.  Hostile input: deeply
+    nested data would overflow the serializer's (and Python's) stack; an object named
+    like one of the state's own typed values ({"typename": "datetime", ...}) would be read
+    back as that type when the case is restored, and a value that is not one would fail
+    every later command on the case, its deletion too.  Checked where the API takes
+    values in, and where a model's script or mapping makes them (engine/script_engine.py,
+    engine/runtime.py)."""
     level, layer, reserved = 0, [value], _typenames()
     while True:
-        containers = [item for item in layer if isinstance(item, (dict, list))]
+        containers = [item for item in layer if isinstance(item, (dict, list, tuple))]
         if not containers:
-            return value
+            return None
         level += 1
         if level > MAX_DEPTH:
-            raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels")
+            return f"the value nests deeper than {MAX_DEPTH} levels"
         for item in containers:
             typename = item.get("typename") if isinstance(item, dict) else None
             if isinstance(typename, str) and typename in reserved:
-                raise BadRequest(f"variable '{name}': an object with \"typename\": {typename!r} is how the "
-                                 "engine stores its own typed values; name that key otherwise")
+                return (f"an object with \"typename\": {typename!r} is how the engine stores its own typed "
+                        "values; name that key otherwise")
         layer = [v for item in containers for v in (item.values() if isinstance(item, dict) else item)]
 
 

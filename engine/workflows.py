@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter, TaskConverter
+from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -968,7 +969,34 @@ def _serializer_config() -> dict:
     return config
 
 
-SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_serializer_config()))
+class _Registry(DefaultRegistry):
+    """SpiffWorkflow's registry, except that a dict whose "typename" names no type it
+    restores is data, restored as a dict: SpiffWorkflow's own restore calls None on it, so
+    a variable such as {"typename": "Invoice"} made every command on its case fail once
+    the case was restored from its stored state.  The typenames it does restore are
+    refused where values come in (engine/variables.py `unstorable_shape`)."""
+
+    _PLAIN = frozenset({str, int, float, bool, type(None)})
+
+    def restore(self, val, **kwargs):
+        # SpiffWorkflow's order of tests, its dicts and plain values handled here (an extra
+        # call per value through super() made restoring a case a fifth slower)
+        kind = type(val)
+        if kind in self._PLAIN:
+            return val
+        if kind is dict:
+            if "typename" in val:
+                typename = val["typename"]
+                from_dict = self.convert_from_dict.get(typename) if type(typename) is str else None
+                if from_dict is not None:
+                    dct = dict(val)
+                    del dct["typename"]
+                    return from_dict(dct, **kwargs)
+            return {k: self.restore(v, **kwargs) for k, v in val.items()}
+        return super().restore(val, **kwargs)
+
+
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_serializer_config(), _Registry()))
 
 
 def _dump(workflow: BpmnWorkflow, skip_settled: bool = False) -> tuple[str, dict]:

@@ -42,6 +42,13 @@ def one_task(key, task_attrs='camunda:candidateGroups="fgw"', process_attrs="", 
 """
 
 
+def two_tasks(key):
+    """start → T (fgw) → T2 (fgw) → end: a case that runs on after its first completion."""
+    return one_task(key, after="""<bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="T2" />
+    <bpmn:userTask id="T2" name="复核" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="T2" targetRef="E" />""")
+
+
 def gateway(key, condition):
     """start → T (fgw) → exclusive gateway with `condition` (else the default) → end."""
     return one_task(key, after=f"""<bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="G" />

@@ -125,6 +125,30 @@ def test_a_value_the_state_cannot_hold_is_refused_wherever_the_script_runs(clien
     assert [t["id"] for t in client.tasks(processInstanceId=case["id"])] == [task["id"]]
 
 
+LOOKALIKE = '{"typename": "datetime", "value": "nope"}'       # the state's own encoding of a datetime
+
+
+def test_a_value_spelling_the_states_own_typed_value_is_refused_where_the_model_makes_it(client, scripts_on):
+    """Restored as a datetime, such a dict failed every later command on its case (the API
+    refuses it in variables; a script or a mapping could still make it)."""
+    assert client.deploy(extra={
+        "script.bpmn": models.script_task("script", escape(f"fees = [1, ({LOOKALIKE},)]")),
+        "inputs.bpmn": models.io_mapping("inputs", inputs=[("x", escape("${" + LOOKALIKE + "}"))]),
+        "outputs.bpmn": models.io_mapping("outputs", outputs=[("x", escape("${" + LOOKALIKE + "}"))]),
+    }).status_code == 200
+    for key, message in (("script", "script left variable 'fees' unfit to store"),
+                         ("inputs", "input mapping of T left variable 'x' unfit to store")):
+        r = client.post(f"/engine-rest/process-definition/key/{key}/start", json={})
+        assert r.status_code == 400 and message in r.get_json()["message"], r.get_json()
+        assert "'datetime' is how the engine stores its own typed values" in r.get_json()["message"]
+    assert count(client, "process-instance") == 0
+    case = client.start("outputs")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    r = client.complete(task["id"])
+    assert r.status_code == 400 and "output mapping of T left variable 'x' unfit to store" in r.get_json()["message"]
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task["id"]]
+
+
 def test_a_fault_of_the_engine_in_the_dump_stays_a_server_error(client, monkeypatch):
     """Only a variable that fails on its own is the model's fault (a 400); a TypeError
     of the engine's own serialization, with every variable storable, stays a 500."""
