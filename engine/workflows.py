@@ -578,6 +578,11 @@ class _SplicedTasks:
             return {_uuid(k): self.registry.restore(v, **kwargs) for k, v in mapping.items()}
         return super().mapping_from_dict(mapping, key_class, **kwargs)
 
+    def set_default_attributes(self, workflow, dct):
+        data = dct.pop("data", {})
+        super().set_default_attributes(workflow, dct)
+        workflow.data = self.registry.restore_data(data)
+
     def workflow_to_dict(self, workflow) -> dict:
         splices = _splices.get()
         if splices is None:                  # a plain to_dict (not through dump_state)
@@ -705,20 +710,32 @@ class _TaskConverter(TaskConverter):
         task._children = [_uuid(child) for child in dct["children"]]
         task.last_state_change = dct["last_state_change"]
         task.triggered = dct["triggered"]
-        task.internal_data = self.registry.restore(dct["internal_data"])
+        task.internal_data = self._internal_data(dct["internal_data"], task_spec)
         if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
             task.workflow.top_workflow.event_manager.add_task(task)
         delta = dct.get("delta")
         if delta and task.parent is not None:
             data = DeepMerge.merge({}, task.parent.data)
-            data.update(self.registry.restore(delta.get("updates", {})))
+            data.update(self.registry.restore_data(delta.get("updates", {})))
             for key in delta.get("deletions", {}):
                 if key in data:
                     del data[key]
         else:
-            data = self.registry.restore(dct["data"])
+            data = self.registry.restore_data(dct["data"])
         task.data = data
         return task
+
+    def _internal_data(self, internal: dict, task_spec) -> dict:
+        """A task's internal data, where a caught event keeps its payload under the event's
+        name until the task takes it in: the payload is variables too (restore_data)."""
+        if not internal:
+            return {}
+        definition = getattr(task_spec, "event_definition", None)
+        if definition is None:
+            return self.registry.restore_data(internal)
+        names = {definition.name, *(d.name for d in getattr(definition, "event_definitions", ()))}
+        return {key: self.registry.restore_data(value) if key in names and type(value) is dict
+                else self.registry.restore(value) for key, value in internal.items()}
 
     def to_dict(self, task):
         children = task._children
@@ -994,6 +1011,11 @@ class _Registry(DefaultRegistry):
                     return from_dict(dct, **kwargs)
             return {k: self.restore(v, **kwargs) for k, v in val.items()}
         return super().restore(val, **kwargs)
+
+    def restore_data(self, data: dict) -> dict:
+        """A workflow's or a task's data: a dict of variables, whatever their names (two
+        variables named "typename" and "value" are not a typed value)."""
+        return {name: self.restore(value) for name, value in data.items()}
 
 
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_serializer_config(), _Registry()))

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from engine.config import Settings
+from tests.conftest import FIXTURES
 from tests.security.models import one_task, two_tasks
 
 BPMN_NS = 'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
@@ -219,6 +220,32 @@ def test_a_typename_key_of_ones_own_is_kept_as_data(client, engine, monkeypatch)
     rows = client.get("/engine-rest/history/variable-instance", query_string={"processInstanceId": case}).get_json()
     stored = {row["name"]: json.loads(row["value"]) for row in rows}   # Camunda sends a Json value as its text
     assert stored == {**OWN_TYPENAMES, "invoice2": {"typename": "Invoice"}}
+
+
+TAG = {"typename": {"value": "datetime"}, "value": {"value": "nope"}}   # two variables, spelling a typed value
+
+
+def test_variables_named_typename_and_value_are_two_variables(client, engine, monkeypatch):
+    """A case's variables are one dict in its stored state: SpiffWorkflow restored that dict
+    as a datetime, so such names (a form field "typename", say) failed every later command
+    on the case, its deletion too, or with a valid date turned all its variables into one."""
+    monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    client.deploy(FIXTURES / "message_bank.bpmn", extra={"two.bpmn": two_tasks("two")})
+    case = client.start("two", variables=TAG)["id"]
+    [first] = client.tasks(processInstanceId=case)
+    r = client.complete(first["id"], {"typename": {"value": "UUID"}, "value": {"value": "x"}})
+    assert r.status_code == 204, r.get_data(as_text=True)[:300]
+    r = client.get(f"/engine-rest/process-instance/{case}/variables")
+    assert {k: v["value"] for k, v in r.get_json().items()} == {"typename": "UUID", "value": "x"}
+    assert client.delete(f"/engine-rest/process-instance/{case}").status_code == 204
+    bank = client.start("bank_account", business_key="SZ-1")["id"]
+    r = client.post("/engine-rest/message", json={"messageName": "BankAccountOpened", "businessKey": "SZ-1",
+                                                  "processVariables": {"typename": {"value": "timedelta"},
+                                                                       "value": {"value": "2020-01-01"}}})
+    assert r.status_code == 204, r.get_data(as_text=True)[:300]
+    r = client.get(f"/engine-rest/process-instance/{bank}/variables")
+    assert {k: v["value"] for k, v in r.get_json().items()} == {"typename": "timedelta", "value": "2020-01-01"}
+    assert client.delete(f"/engine-rest/process-instance/{bank}").status_code == 204
 
 
 UNKNOWN = "no-such-id"
