@@ -17,13 +17,14 @@ from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
-from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventParser,
+from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventParser, CamundaEndEventParser,
                                                       CamundaIntermediateCatchEventParser,
+                                                      CamundaIntermediateThrowEventParser,
                                                       CamundaStartEventParser)
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
 from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
-                    ExternalTask, PassThroughTask)
+                    ExternalTask, PassThroughTask, UnsentMessageEventDefinition)
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -110,11 +111,22 @@ class CamundaExtensions:
 
     def parse_message_event(self, message_event):
         """Catching events: a correlated message's variables become process variables (Camunda 7);
-        SpiffWorkflow's camunda flavour would file them under one `<id>_Response` variable."""
+        SpiffWorkflow's camunda flavour would file them under one `<id>_Response` variable.
+        Throwing events (intermediate and end) pass through (engine/specs.py)."""
         if isinstance(self, (CamundaStartEventParser, CamundaIntermediateCatchEventParser,
                              CamundaBoundaryEventParser)):
             return EventDefinitionParser.parse_message_event(self, message_event)
-        return super().parse_message_event(message_event)
+        definition = super().parse_message_event(message_event)
+        if isinstance(self, (CamundaIntermediateThrowEventParser, CamundaEndEventParser)):
+            implemented = [f"camunda:{attr}" for attr in ("type", "topic", "class", "expression", "delegateExpression")
+                           if message_event.get(f"{{{CAMUNDA_NS}}}{attr}") is not None]
+            if implemented:
+                self.raise_validation_exception(
+                    f"a message throw event with an implementation ({', '.join(implemented)}) is not supported: "
+                    "draw a send task with camunda:type=\"external\" and a camunda:topic before the event, and "
+                    "leave the event's implementation empty (it then passes, as in Camunda 7)")
+            definition = UnsentMessageEventDefinition(definition.name, definition.correlation_properties)
+        return definition
 
     def parse_timer_event(self, event):
         definition = super().parse_timer_event(event)

@@ -127,7 +127,8 @@ def activity_type(spec) -> str:
         return "multiInstanceBody"
     definition = getattr(spec, "event_definition", None)
     event = type(definition).__name__.replace("EventDefinition", "") if definition is not None else "None"
-    event = {"TimeDate": "Timer", "DurationTimer": "Timer", "CycleTimer": "Timer"}.get(event, event)
+    event = {"TimeDate": "Timer", "DurationTimer": "Timer", "CycleTimer": "Timer",
+             "UnsentMessage": "Message"}.get(event, event)
     if cls == "BoundaryEvent":
         return f"boundary{event}"
     if cls == "StartEvent":

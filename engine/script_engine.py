@@ -49,7 +49,7 @@ class ApprovalScriptEngine(PythonScriptEngine):
         try:
             return self.environment.evaluate(expression, task.data, external_context)
         except sandbox.SandboxError as err:
-            raise WorkflowTaskException(f"expression {expression.strip()!r} failed: {err}",
+            raise WorkflowTaskException(f"expression {str(expression).strip()!r} failed: {err}",
                                         task=task, exception=err) from err
         finally:
             current_task.reset(token)

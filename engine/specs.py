@@ -5,6 +5,7 @@ from SpiffWorkflow.bpmn.specs.defaults import (NoneTask, ParallelMultiInstanceTa
                                                SequentialMultiInstanceTask)
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 
 
 class PassThroughTask(NoneTask):
@@ -23,6 +24,17 @@ class PassThroughTask(NoneTask):
             apply_inputs(my_task, my_task.workflow.script_engine)
             apply_outputs(my_task, {}, my_task.workflow.script_engine)
         return super()._run_hook(my_task)
+
+
+class UnsentMessageEventDefinition(MessageEventDefinition):
+    """A message throw event (intermediate or end) drawn without an implementation passes
+    through, as in Camunda 7, which sends a message only through the event's implementation
+    (Java code, or an external task) and never to a catch event of its own.  SpiffWorkflow's
+    camunda flavour evaluated the missing camunda:expression (a 500 when a case reached the
+    event) and would have kept the message in the case's state, where nothing reads it."""
+
+    def throw(self, my_task):
+        pass
 
 
 class ExternalTask(BpmnSpecMixin):

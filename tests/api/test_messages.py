@@ -219,3 +219,46 @@ def test_a_message_to_several_cases_runs_each_cases_legal_clock_in_that_case(cli
     for case in cases:
         clocks = client.get(f"/api/v1/process-instance/{case}/legal-clocks").get_json()
         assert [c["stage"] for c in clocks] == ["after"], (case, clocks)
+
+
+def _notifying(key, implementation=""):
+    """start → a message throw event (告知申请人) → T (fgw) → a message end event."""
+    from tests.security.models import HEAD
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Notify" />
+    <bpmn:intermediateThrowEvent id="Notify" name="告知申请人">
+      <bpmn:messageEventDefinition id="MD1" messageRef="M" {implementation} />
+    </bpmn:intermediateThrowEvent>
+    <bpmn:sequenceFlow id="F2" sourceRef="Notify" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="Done" />
+    <bpmn:endEvent id="Done"><bpmn:messageEventDefinition id="MD2" messageRef="M" /></bpmn:endEvent>
+  </bpmn:process>
+  <bpmn:message id="M" name="ApplicantNotified" />
+</bpmn:definitions>
+"""
+
+
+def test_message_throw_events_without_an_implementation_pass_as_in_camunda_7(client):
+    """SpiffWorkflow's camunda flavour evaluated the missing camunda:expression: a 500 at
+    the start of every case of a model that deployed."""
+    assert client.deploy(extra={"notifying.bpmn": _notifying("notifying")}).status_code == 200
+    case = client.start("notifying")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"]).status_code == 204
+    history = client.get("/engine-rest/history/activity-instance", query_string={"processInstanceId": case})
+    assert sorted((a["activityId"], a["activityType"]) for a in history.get_json()) == [
+        ("Done", "messageEndEvent"), ("Notify", "intermediateMessageThrowEvent"), ("S", "startEvent"),
+        ("T", "userTask")]
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("implementation", ['camunda:type="external" camunda:topic="notify"',
+                                            'camunda:class="org.example.Notify"', 'camunda:expression="${x}"'])
+def test_a_message_throw_event_with_an_implementation_is_refused_at_deploy_with_advice(client, implementation):
+    r = client.deploy(extra={"notifying.bpmn": _notifying("notifying", implementation)})
+    assert r.status_code == 400, r.get_json()
+    [problem] = r.get_json()["details"]["notifying.bpmn"]["errors"]
+    assert problem["mainElementId"] == "Notify" and "draw a send task" in problem["message"], problem
