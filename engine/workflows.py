@@ -1447,10 +1447,22 @@ def run_until_waiting(workflow: BpmnWorkflow, max_rounds: int = 1000) -> None:
             # the cheap scan first; SpiffWorkflow's own iterator decides (it skips finished
             # subprocesses and stops at depth 1000, and do_engine_steps runs what it finds)
             if not _automatic_ready(workflow) or workflow.get_next_task(state=TaskState.READY, manual=False) is None:
+                _drop_uncaught_events(workflow)
                 return
         raise ModelError(f"the process did not come to rest after {max_rounds} rounds (an endless loop?)")
     except WorkflowException as err:
         raise model_error(err) from err
+
+
+def _drop_uncaught_events(workflow: BpmnWorkflow) -> None:
+    """Events no task of the case caught (a signal thrown while nobody waits for it, a
+    called process's terminate end event): SpiffWorkflow keeps them in `bpmn_events` for
+    the application to deliver elsewhere, and its state document carries them from then
+    on.  This engine delivers a thrown signal within its case only, so nothing would ever
+    read them: a signal thrown at every round of a loop grew the case's state by one
+    event per round."""
+    if workflow.bpmn_events:
+        workflow.bpmn_events = []
 
 
 def _automatic_ready(workflow: BpmnWorkflow) -> bool:

@@ -11,7 +11,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.util import task as spiff_task
 from SpiffWorkflow.util.task import TaskState
 
-from engine.workflows import ApprovalWorkflow, SERIALIZER, dump_state, load_state, parse_resources
+from engine.workflows import ApprovalWorkflow, SERIALIZER, dump_state, load_state, parse_resources, run_until_waiting
 from tests.unit.test_state_json import HEAD, LOOP, no_check  # noqa: F401 (autouse: these tests compare by themselves)
 
 PARALLEL = (HEAD + '<bpmn:process id="par" isExecutable="true"><bpmn:startEvent id="S" />'
@@ -163,3 +163,30 @@ def test_tasks_by_spec_name_come_in_spiffworkflows_walk_order(xml, key, data, pi
         ready[pick].run()
         workflow.do_engine_steps()
     assert workflow.completed and compared > 0
+
+
+# A loop that throws a signal at every round, with nobody waiting for it.
+SIGNALLING = (HEAD + '<bpmn:signal id="Sig" name="roundDone" /><bpmn:process id="sig" isExecutable="true">'
+              '<bpmn:startEvent id="S" /><bpmn:userTask id="Round" />'
+              '<bpmn:intermediateThrowEvent id="Tell"><bpmn:signalEventDefinition id="SD" signalRef="Sig" />'
+              '</bpmn:intermediateThrowEvent><bpmn:exclusiveGateway id="Again" default="F_end" />'
+              '<bpmn:endEvent id="E" />'
+              '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Round" />'
+              '<bpmn:sequenceFlow id="F2" sourceRef="Round" targetRef="Tell" />'
+              '<bpmn:sequenceFlow id="F3" sourceRef="Tell" targetRef="Again" />'
+              '<bpmn:sequenceFlow id="F_again" sourceRef="Again" targetRef="Round">'
+              '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">again</bpmn:conditionExpression>'
+              '</bpmn:sequenceFlow><bpmn:sequenceFlow id="F_end" sourceRef="Again" targetRef="E" />'
+              '</bpmn:process></bpmn:definitions>')
+
+
+def test_a_signal_nobody_catches_is_not_kept_in_the_cases_state():
+    """SpiffWorkflow keeps uncaught events for the application, in the state document; the
+    engine has nowhere to deliver them, so they grew the state by one event a round."""
+    workflow, spec = _start(ApprovalWorkflow, SIGNALLING, "sig", again=True)
+    for _ in range(5):
+        [task] = workflow.get_tasks(state=TaskState.READY, manual=True)
+        task.run()
+        run_until_waiting(workflow)
+        assert workflow.bpmn_events == []
+    assert '"bpmn_events": []' in dump_state(workflow)
