@@ -31,6 +31,12 @@ UNSUPPORTED_EXTENSIONS = {
     "connector": "Camunda connectors are not supported; use an external service task",
     "field": "field injection targets Java delegates; use an external service task",
 }
+# flow nodes drawn in the modeler that the engine cannot run: refused at deploy with advice
+UNSUPPORTED_ELEMENTS = {
+    "businessRuleTask": "business rule tasks (DMN decisions) are not supported: compute the result in a rule "
+                        "step (a task with camunda:inputOutput output parameters), or ask a department system "
+                        "with a service task (camunda:type=\"external\" and a camunda:topic)",
+}
 
 
 @dataclass
@@ -217,6 +223,9 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
         for element in root.iterfind(f".//camunda:{ext}", NS):
             problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,
                                     _owner_id(element)))
+    for tag, advice in UNSUPPORTED_ELEMENTS.items():
+        for element in root.iterfind(f".//bpmn:{tag}", NS):
+            problems.append(Problem(name, advice, element.sourceline, None, element.get("id")))
     for task in root.iterfind(".//bpmn:scriptTask", NS):
         fmt = (task.get("scriptFormat") or "python").lower()
         script = task.find("bpmn:script", NS)

@@ -2,6 +2,8 @@
 duplicate filtering, and a broken file deploying nothing."""
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import FIXTURES, ROOT, typed
 
 QUICKSTART = ROOT / "examples" / "quickstart" / "parallel_review.bpmn"
@@ -225,3 +227,34 @@ def test_a_long_process_key_deploys_with_a_plain_uuid_id_as_camunda_does(client)
     assert len(definition["id"]) <= 64 and ":" not in definition["id"]
     instance = client.start(key)
     assert instance["definitionId"] == definition["id"]
+
+
+def _one_node(node: str) -> str:
+    """start → `node` (id "N") → a user task → end, as the modeler writes it."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="one_node" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="N" />
+    {node}
+    <bpmn:sequenceFlow id="F2" sourceRef="N" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("attributes", ['camunda:type="external" camunda:topic="rules"', "",
+                                        'camunda:decisionRef="fees" camunda:resultVariable="fee"'])
+def test_a_business_rule_task_is_refused_at_deploy_with_advice(client, attributes):
+    """SpiffWorkflow's parser looked up camunda:decisionRef with a KeyError (a 500 at deploy)
+    when it was missing, and there is no DMN engine to run one that is there."""
+    r = client.deploy(extra={"rule.bpmn": _one_node(f'<bpmn:businessRuleTask id="N" {attributes} />')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["rule.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and problem["line"] == 7, problem
+    assert "rule step" in problem["message"], problem
+    assert client.get("/engine-rest/process-definition/count").get_json()["count"] == 0
