@@ -36,6 +36,8 @@ UNSUPPORTED_ELEMENTS = {
     "businessRuleTask": "business rule tasks (DMN decisions) are not supported: compute the result in a rule "
                         "step (a task with camunda:inputOutput output parameters), or ask a department system "
                         "with a service task (camunda:type=\"external\" and a camunda:topic)",
+    "adHocSubProcess": "ad-hoc subprocesses are not supported (as in Camunda 7): draw a subprocess whose "
+                       "tasks are joined by sequence flows, or parallel tasks after a parallel gateway",
 }
 
 

@@ -258,3 +258,14 @@ def test_a_business_rule_task_is_refused_at_deploy_with_advice(client, attribute
     assert problem["mainElementId"] == "N" and problem["line"] == 7, problem
     assert "rule step" in problem["message"], problem
     assert client.get("/engine-rest/process-definition/count").get_json()["count"] == 0
+
+
+def test_an_ad_hoc_subprocess_is_refused_at_deploy(client):
+    """It deployed, and every case failed with a 500 at its start (SpiffWorkflow evaluated
+    the missing completion condition)."""
+    adhoc = ('<bpmn:adHocSubProcess id="N"><bpmn:userTask id="A" camunda:candidateGroups="fgw" />'
+             '<bpmn:userTask id="B" camunda:candidateGroups="zrzy" /></bpmn:adHocSubProcess>')
+    r = client.deploy(extra={"adhoc.bpmn": _one_node(adhoc)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["adhoc.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and "ad-hoc" in problem["message"], problem
