@@ -228,6 +228,11 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
     for tag, advice in UNSUPPORTED_ELEMENTS.items():
         for element in root.iterfind(f".//bpmn:{tag}", NS):
             problems.append(Problem(name, advice, element.sourceline, None, element.get("id")))
+    for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
+        event = link.getparent()
+        problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "
+                                      "would wait forever): join the two points with a sequence flow",
+                                event.sourceline, None, event.get("id")))
     for task in root.iterfind(".//bpmn:scriptTask", NS):
         fmt = (task.get("scriptFormat") or "python").lower()
         script = task.find("bpmn:script", NS)

@@ -269,3 +269,16 @@ def test_an_ad_hoc_subprocess_is_refused_at_deploy(client):
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     [problem] = r.get_json()["details"]["adhoc.bpmn"]["errors"]
     assert problem["mainElementId"] == "N" and "ad-hoc" in problem["message"], problem
+
+
+def test_link_events_are_refused_at_deploy(client):
+    """A case that reached the link throw event ended up waiting for nothing, forever: no
+    task, no timer, an empty activity tree, ACTIVE."""
+    link = """<bpmn:intermediateThrowEvent id="N"><bpmn:linkEventDefinition id="L1" name="续" /></bpmn:intermediateThrowEvent>
+    <bpmn:intermediateCatchEvent id="C"><bpmn:linkEventDefinition id="L2" name="续" /></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F4" sourceRef="C" targetRef="T" />"""
+    r = client.deploy(extra={"link.bpmn": _one_node(link).replace('<bpmn:sequenceFlow id="F2" sourceRef="N" targetRef="T" />', "")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    problems = r.get_json()["details"]["link.bpmn"]["errors"]
+    assert sorted(p["mainElementId"] for p in problems) == ["C", "N"], problems
+    assert all("sequence flow" in p["message"] for p in problems), problems
