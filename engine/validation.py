@@ -228,6 +228,18 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
     for tag, advice in UNSUPPORTED_ELEMENTS.items():
         for element in root.iterfind(f".//bpmn:{tag}", NS):
             problems.append(Problem(name, advice, element.sourceline, None, element.get("id")))
+    for tag in ("startEvent", "intermediateCatchEvent", "boundaryEvent"):
+        for definition in root.iterfind(f".//bpmn:{tag}/bpmn:messageEventDefinition", NS):
+            if not definition.get("messageRef"):
+                event = definition.getparent()
+                problems.append(Problem(name, "the message event names no message: pick one under 'Message' in the "
+                                              "modeler (messageRef), the name POST /message correlates by",
+                                        event.sourceline, None, event.get("id")))
+    for task in root.iterfind(".//bpmn:receiveTask", NS):
+        if not task.get("messageRef"):
+            problems.append(Problem(name, "the receive task names no message: pick one under 'Message' in the "
+                                          "modeler (messageRef), the name POST /message correlates by",
+                                    task.sourceline, None, task.get("id")))
     for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
         event = link.getparent()
         problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "

@@ -282,3 +282,16 @@ def test_link_events_are_refused_at_deploy(client):
     problems = r.get_json()["details"]["link.bpmn"]["errors"]
     assert sorted(p["mainElementId"] for p in problems) == ["C", "N"], problems
     assert all("sequence flow" in p["message"] for p in problems), problems
+
+
+@pytest.mark.parametrize("node", [
+    '<bpmn:intermediateCatchEvent id="N"><bpmn:messageEventDefinition id="MD" /></bpmn:intermediateCatchEvent>',
+    '<bpmn:receiveTask id="N" />'], ids=["catch-event", "receive-task"])
+def test_a_message_catch_without_a_message_is_refused_at_deploy(client, node):
+    """The modeler draws a message event without a message until one is picked.  It deployed;
+    then every case of it was refused at its start with a 409 ("a concurrent change") for
+    the subscription it could not file, and a receive task without one did not wait at all."""
+    r = client.deploy(extra={"nomessage.bpmn": _one_node(node)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["nomessage.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and "names no message" in problem["message"], problem
