@@ -240,6 +240,15 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             problems.append(Problem(name, "the receive task names no message: pick one under 'Message' in the "
                                           "modeler (messageRef), the name POST /message correlates by",
                                     task.sourceline, None, task.get("id")))
+    scopes = root.xpath(".//bpmn:process | .//bpmn:subProcess[not(@triggeredByEvent='true')] | .//bpmn:transaction",
+                        namespaces=NS)
+    for scope in scopes:
+        plain = [s for s in scope.iterfind("bpmn:startEvent", NS) if not any(
+            isinstance(c.tag, str) and c.tag.endswith("EventDefinition") for c in s)]
+        for extra in plain[1:]:
+            problems.append(Problem(name, f"'{scope.get('id')}' has more than one none start event (also "
+                                          f"'{plain[0].get('id')}'); as in Camunda 7 one is allowed: join the "
+                                          "paths after a single start event", extra.sourceline, None, extra.get("id")))
     for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
         event = link.getparent()
         problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "

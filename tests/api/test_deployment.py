@@ -295,3 +295,14 @@ def test_a_message_catch_without_a_message_is_refused_at_deploy(client, node):
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     [problem] = r.get_json()["details"]["nomessage.bpmn"]["errors"]
     assert problem["mainElementId"] == "N" and "names no message" in problem["message"], problem
+
+
+def test_two_none_start_events_are_refused_at_deploy(client):
+    """Camunda 7 refuses them; here the case took the first one's path and silently never
+    the second's."""
+    second = """<bpmn:startEvent id="S2" /><bpmn:sequenceFlow id="F5" sourceRef="S2" targetRef="N" />
+    <bpmn:userTask id="N" camunda:candidateGroups="zrzy" />"""
+    r = client.deploy(extra={"two.bpmn": _one_node(second)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["two.bpmn"]["errors"]
+    assert problem["mainElementId"] == "S2" and "more than one none start event" in problem["message"], problem
