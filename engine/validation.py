@@ -31,6 +31,14 @@ UNSUPPORTED_EXTENSIONS = {
     "connector": "Camunda connectors are not supported; use an external service task",
     "field": "field injection targets Java delegates; use an external service task",
 }
+# flow nodes drawn in the modeler that the engine cannot run: refused at deploy with advice
+UNSUPPORTED_ELEMENTS = {
+    "businessRuleTask": "business rule tasks (DMN decisions) are not supported: compute the result in a rule "
+                        "step (a task with camunda:inputOutput output parameters), or ask a department system "
+                        "with a service task (camunda:type=\"external\" and a camunda:topic)",
+    "adHocSubProcess": "ad-hoc subprocesses are not supported (as in Camunda 7): draw a subprocess whose "
+                       "tasks are joined by sequence flows, or parallel tasks after a parallel gateway",
+}
 
 
 @dataclass
@@ -217,6 +225,35 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
         for element in root.iterfind(f".//camunda:{ext}", NS):
             problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,
                                     _owner_id(element)))
+    for tag, advice in UNSUPPORTED_ELEMENTS.items():
+        for element in root.iterfind(f".//bpmn:{tag}", NS):
+            problems.append(Problem(name, advice, element.sourceline, None, element.get("id")))
+    for tag in ("startEvent", "intermediateCatchEvent", "boundaryEvent"):
+        for definition in root.iterfind(f".//bpmn:{tag}/bpmn:messageEventDefinition", NS):
+            if not definition.get("messageRef"):
+                event = definition.getparent()
+                problems.append(Problem(name, "the message event names no message: pick one under 'Message' in the "
+                                              "modeler (messageRef), the name POST /message correlates by",
+                                        event.sourceline, None, event.get("id")))
+    for task in root.iterfind(".//bpmn:receiveTask", NS):
+        if not task.get("messageRef"):
+            problems.append(Problem(name, "the receive task names no message: pick one under 'Message' in the "
+                                          "modeler (messageRef), the name POST /message correlates by",
+                                    task.sourceline, None, task.get("id")))
+    scopes = root.xpath(".//bpmn:process | .//bpmn:subProcess[not(@triggeredByEvent='true')] | .//bpmn:transaction",
+                        namespaces=NS)
+    for scope in scopes:
+        plain = [s for s in scope.iterfind("bpmn:startEvent", NS) if not any(
+            isinstance(c.tag, str) and c.tag.endswith("EventDefinition") for c in s)]
+        for extra in plain[1:]:
+            problems.append(Problem(name, f"'{scope.get('id')}' has more than one none start event (also "
+                                          f"'{plain[0].get('id')}'); as in Camunda 7 one is allowed: join the "
+                                          "paths after a single start event", extra.sourceline, None, extra.get("id")))
+    for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
+        event = link.getparent()
+        problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "
+                                      "would wait forever): join the two points with a sequence flow",
+                                event.sourceline, None, event.get("id")))
     for task in root.iterfind(".//bpmn:scriptTask", NS):
         fmt = (task.get("scriptFormat") or "python").lower()
         script = task.find("bpmn:script", NS)

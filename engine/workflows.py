@@ -24,10 +24,12 @@ from weakref import WeakSet
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as CatchMessageDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
@@ -971,8 +973,20 @@ class _ApprovalWorkflowConverter(ReferencedSpecWorkflowConverter):
         return workflow
 
 
+class _CatchMessageConverter(MessageEventDefinitionConverter):
+    """Message catch events use SpiffWorkflow's standard message definition (engine/parser.py),
+    which its camunda configuration does not convert.  A state holds one where an event-based
+    gateway keeps the events it saw: the first message it caught made the dump fail (a 500
+    on POST /message, the case unchanged but never able to take the message).  Its own type
+    name: the camunda definition's converter already answers to "MessageEventDefinition"."""
+
+    def __init__(self, target_class, registry, typename=None):
+        super().__init__(target_class, registry, typename="CatchMessageEventDefinition")
+
+
 def _serializer_config() -> dict:
     config = dict(CAMUNDA_CONFIG)
+    config[CatchMessageDefinition] = _CatchMessageConverter
     config[BpmnWorkflow] = ReferencedSpecWorkflowConverter
     config[Task] = _TaskConverter
     config[ApprovalWorkflow] = _ApprovalWorkflowConverter        # after BpmnWorkflow: it restores

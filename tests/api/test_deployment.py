@@ -2,6 +2,8 @@
 duplicate filtering, and a broken file deploying nothing."""
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import FIXTURES, ROOT, typed
 
 QUICKSTART = ROOT / "examples" / "quickstart" / "parallel_review.bpmn"
@@ -225,3 +227,82 @@ def test_a_long_process_key_deploys_with_a_plain_uuid_id_as_camunda_does(client)
     assert len(definition["id"]) <= 64 and ":" not in definition["id"]
     instance = client.start(key)
     assert instance["definitionId"] == definition["id"]
+
+
+def _one_node(node: str) -> str:
+    """start → `node` (id "N") → a user task → end, as the modeler writes it."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="one_node" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="N" />
+    {node}
+    <bpmn:sequenceFlow id="F2" sourceRef="N" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("attributes", ['camunda:type="external" camunda:topic="rules"', "",
+                                        'camunda:decisionRef="fees" camunda:resultVariable="fee"'])
+def test_a_business_rule_task_is_refused_at_deploy_with_advice(client, attributes):
+    """SpiffWorkflow's parser looked up camunda:decisionRef with a KeyError (a 500 at deploy)
+    when it was missing, and there is no DMN engine to run one that is there."""
+    r = client.deploy(extra={"rule.bpmn": _one_node(f'<bpmn:businessRuleTask id="N" {attributes} />')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["rule.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and problem["line"] == 7, problem
+    assert "rule step" in problem["message"], problem
+    assert client.get("/engine-rest/process-definition/count").get_json()["count"] == 0
+
+
+def test_an_ad_hoc_subprocess_is_refused_at_deploy(client):
+    """It deployed, and every case failed with a 500 at its start (SpiffWorkflow evaluated
+    the missing completion condition)."""
+    adhoc = ('<bpmn:adHocSubProcess id="N"><bpmn:userTask id="A" camunda:candidateGroups="fgw" />'
+             '<bpmn:userTask id="B" camunda:candidateGroups="zrzy" /></bpmn:adHocSubProcess>')
+    r = client.deploy(extra={"adhoc.bpmn": _one_node(adhoc)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["adhoc.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and "ad-hoc" in problem["message"], problem
+
+
+def test_link_events_are_refused_at_deploy(client):
+    """A case that reached the link throw event ended up waiting for nothing, forever: no
+    task, no timer, an empty activity tree, ACTIVE."""
+    link = """<bpmn:intermediateThrowEvent id="N"><bpmn:linkEventDefinition id="L1" name="续" /></bpmn:intermediateThrowEvent>
+    <bpmn:intermediateCatchEvent id="C"><bpmn:linkEventDefinition id="L2" name="续" /></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F4" sourceRef="C" targetRef="T" />"""
+    r = client.deploy(extra={"link.bpmn": _one_node(link).replace('<bpmn:sequenceFlow id="F2" sourceRef="N" targetRef="T" />', "")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    problems = r.get_json()["details"]["link.bpmn"]["errors"]
+    assert sorted(p["mainElementId"] for p in problems) == ["C", "N"], problems
+    assert all("sequence flow" in p["message"] for p in problems), problems
+
+
+@pytest.mark.parametrize("node", [
+    '<bpmn:intermediateCatchEvent id="N"><bpmn:messageEventDefinition id="MD" /></bpmn:intermediateCatchEvent>',
+    '<bpmn:receiveTask id="N" />'], ids=["catch-event", "receive-task"])
+def test_a_message_catch_without_a_message_is_refused_at_deploy(client, node):
+    """The modeler draws a message event without a message until one is picked.  It deployed;
+    then every case of it was refused at its start with a 409 ("a concurrent change") for
+    the subscription it could not file, and a receive task without one did not wait at all."""
+    r = client.deploy(extra={"nomessage.bpmn": _one_node(node)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["nomessage.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and "names no message" in problem["message"], problem
+
+
+def test_two_none_start_events_are_refused_at_deploy(client):
+    """Camunda 7 refuses them; here the case took the first one's path and silently never
+    the second's."""
+    second = """<bpmn:startEvent id="S2" /><bpmn:sequenceFlow id="F5" sourceRef="S2" targetRef="N" />
+    <bpmn:userTask id="N" camunda:candidateGroups="zrzy" />"""
+    r = client.deploy(extra={"two.bpmn": _one_node(second)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["two.bpmn"]["errors"]
+    assert problem["mainElementId"] == "S2" and "more than one none start event" in problem["message"], problem

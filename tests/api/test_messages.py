@@ -262,3 +262,46 @@ def test_a_message_throw_event_with_an_implementation_is_refused_at_deploy_with_
     assert r.status_code == 400, r.get_json()
     [problem] = r.get_json()["details"]["notifying.bpmn"]["errors"]
     assert problem["mainElementId"] == "Notify" and "draw a send task" in problem["message"], problem
+
+
+def _awaiting(key):
+    """start → an event-based gateway: the applicant's materials (a message) or 补正期满 (a timer)."""
+    from tests.security.models import HEAD
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="G" />
+    <bpmn:eventBasedGateway id="G" />
+    <bpmn:sequenceFlow id="F2" sourceRef="G" targetRef="Received" />
+    <bpmn:intermediateCatchEvent id="Received"><bpmn:messageEventDefinition id="MD" messageRef="M" /></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F3" sourceRef="Received" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F4" sourceRef="T" targetRef="E" />
+    <bpmn:sequenceFlow id="F5" sourceRef="G" targetRef="Lapsed" />
+    <bpmn:intermediateCatchEvent id="Lapsed">
+      <bpmn:timerEventDefinition id="TD"><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P5D</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F6" sourceRef="Lapsed" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+  <bpmn:message id="M" name="MaterialsArrived" />
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("restored", [False, True], ids=["cached", "restored"])
+def test_a_message_taken_by_an_event_based_gateway_moves_the_case_on(client, engine, monkeypatch, restored):
+    """The gateway keeps the message definition it saw in the case's state, and SpiffWorkflow's
+    camunda serializer had no converter for it: a 500 on POST /message, every time."""
+    if restored:
+        monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    assert client.deploy(extra={"awaiting.bpmn": _awaiting("awaiting")}).status_code == 200
+    case = client.start("awaiting", business_key="SZ-2025-0800")["id"]
+    r = client.post(MESSAGE, json={"messageName": "MaterialsArrived", "businessKey": "SZ-2025-0800",
+                                   "processVariables": {"pages": {"value": 3, "type": "Integer"}}})
+    assert r.status_code == 204, r.get_data(as_text=True)[:300]
+    [task] = client.tasks(processInstanceId=case)
+    assert task["taskDefinitionKey"] == "T"
+    assert client.get(f"/engine-rest/process-instance/{case}/variables").get_json()["pages"]["value"] == 3
+    assert client.complete(task["id"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
