@@ -60,6 +60,27 @@ class _LocalElementVariable(MultiInstanceTask):
         if item is not None and (self.output_item is None or self.output_item.bpmn_id != item.bpmn_id):
             child.parent.data.pop(item.bpmn_id, None)
 
+    def check_completion_condition(self, my_task):
+        """SpiffWorkflow's, with Camunda 7's counters beside the case's variables, as
+        completion conditions are written (`nrOfCompletedInstances >= 2`): without them
+        such a condition failed at every completion and the case could never move on."""
+        merged = my_task.internal_data.get("merged", [])
+        if not merged or self.condition is None:
+            return False
+        last = next(child for child in my_task.children if str(child.id) == merged[-1])
+        completed = len(merged)
+        if isinstance(self, ParallelMultiInstanceTask):
+            total = sum(1 for _ in self._instances(my_task))
+            active = total - completed
+        else:
+            if self.data_input is not None:
+                total = completed + len(my_task.internal_data.get("remaining", []))
+            else:
+                total = my_task.internal_data.get("cardinality", completed)
+            active = 1 if completed < total else 0
+        counters = {"nrOfInstances": total, "nrOfActiveInstances": active, "nrOfCompletedInstances": completed}
+        return my_task.workflow.script_engine.evaluate(last, self.condition, external_context=counters)
+
 
 class CamundaParallelMultiInstance(ParallelMultiInstanceTask, _LocalElementVariable):
     pass

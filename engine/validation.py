@@ -249,6 +249,17 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             problems.append(Problem(name, f"'{scope.get('id')}' has more than one none start event (also "
                                           f"'{plain[0].get('id')}'); as in Camunda 7 one is allowed: join the "
                                           "paths after a single start event", extra.sourceline, None, extra.get("id")))
+    for sub in root.iterfind(".//bpmn:subProcess[@triggeredByEvent='true']", NS):
+        starts = sub.findall("bpmn:startEvent", NS)
+        kinds = {etree.QName(c).localname for s in starts for c in s if isinstance(c.tag, str)
+                 and c.tag.endswith("EventDefinition")}
+        if not (starts and all(s.get("isInterrupting") == "false" for s in starts)
+                and kinds <= {"timerEventDefinition", "escalationEventDefinition"} and kinds):
+            problems.append(Problem(name, "an event subprocess runs here only on a non-interrupting timer or "
+                                          "escalation start event (SpiffWorkflow starts an error one with the case, "
+                                          "never interrupts, and takes no message): draw a boundary event on the "
+                                          "activity instead, interrupting or not", sub.sourceline, None,
+                                    sub.get("id")))
     for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
         event = link.getparent()
         problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "

@@ -208,6 +208,88 @@ def test_multi_instance_review_offers_one_task_per_department_from_a_collection(
     assert client.get(f"/engine-rest/history/process-instance/{case['id']}").get_json()["state"] == "COMPLETED"
 
 
+def _quorum(sequential: bool) -> str:
+    """A joint review (联合审查) that moves on once two of its departments have approved."""
+    from tests.security.models import HEAD
+    return HEAD.format(key="quorum") + f"""
+  <bpmn:process id="quorum" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Review" />
+    <bpmn:userTask id="Review" name="联合审查" camunda:candidateGroups="${{dept}}">
+      <bpmn:multiInstanceLoopCharacteristics isSequential="{str(sequential).lower()}"
+          camunda:collection="departments" camunda:elementVariable="dept">
+        <bpmn:completionCondition xsi:type="bpmn:tFormalExpression">${{nrOfCompletedInstances &gt;= 2 and nrOfInstances == 3 and nrOfActiveInstances == 1}}</bpmn:completionCondition>
+      </bpmn:multiInstanceLoopCharacteristics>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="F2" sourceRef="Review" targetRef="Issue" />
+    <bpmn:userTask id="Issue" name="出件" camunda:candidateGroups="window" />
+    <bpmn:sequenceFlow id="F3" sourceRef="Issue" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_a_completion_condition_reads_camundas_instance_counters(client, sequential):
+    """nrOfInstances, nrOfActiveInstances and nrOfCompletedInstances, as Camunda 7 gives
+    them to the condition (a NameError at every completion before: the case was stuck)."""
+    assert client.deploy(extra={"quorum.bpmn": _quorum(sequential)}).status_code == 200
+    case = client.start("quorum", typed(departments=["fgw", "zrzy", "zjj"]))["id"]
+    for round_ in range(2):
+        tasks = [t for t in client.tasks(processInstanceId=case) if t["taskDefinitionKey"] == "Review"]
+        assert len(tasks) == (1 if sequential else 3 - round_)
+        r = client.complete(tasks[0]["id"])
+        assert r.status_code == 204, r.get_json()
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case)] == ["Issue"]
+
+
+def _with_event_subprocess(start: str) -> str:
+    """T1 (fgw), beside an event subprocess whose start event is `start` (its inner XML)."""
+    from tests.security.models import HEAD
+    return HEAD.format(key="evsub") + f"""
+  <bpmn:message id="M" name="Withdrawn" /><bpmn:signal id="Sig" name="halt" /><bpmn:error id="Err" errorCode="E1" />
+  <bpmn:escalation id="Esc" escalationCode="late" />
+  <bpmn:process id="evsub" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T1" />
+    <bpmn:userTask id="T1" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T1" targetRef="E" />
+    <bpmn:endEvent id="E" />
+    <bpmn:subProcess id="EvSub" triggeredByEvent="true">
+      <bpmn:startEvent id="ES" {start}</bpmn:startEvent>
+      <bpmn:sequenceFlow id="EF1" sourceRef="ES" targetRef="ET" />
+      <bpmn:userTask id="ET" camunda:candidateGroups="fgw" />
+      <bpmn:sequenceFlow id="EF2" sourceRef="ET" targetRef="EE" />
+      <bpmn:endEvent id="EE" />
+    </bpmn:subProcess>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+TIMER = '<bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>'
+
+
+@pytest.mark.parametrize("start", [
+    f'>{TIMER}', '><bpmn:messageEventDefinition messageRef="M" />', '><bpmn:errorEventDefinition errorRef="Err" />',
+    '><bpmn:signalEventDefinition signalRef="Sig" />', 'isInterrupting="false"><bpmn:messageEventDefinition messageRef="M" />'])
+def test_event_subprocesses_that_would_misbehave_are_refused_at_deploy(client, start):
+    """SpiffWorkflow started an error event subprocess with the case, ran an interrupting
+    timer's or signal's beside what it should interrupt, and never took a message."""
+    r = client.deploy(extra={"evsub.bpmn": _with_event_subprocess(start)})
+    assert r.status_code == 400, r.get_json()
+    [problem] = r.get_json()["details"]["evsub.bpmn"]["errors"]
+    assert problem["mainElementId"] == "EvSub" and "non-interrupting timer or escalation" in problem["message"]
+
+
+def test_an_event_subprocess_on_a_non_interrupting_timer_deploys_and_waits(client):
+    assert client.deploy(extra={"evsub.bpmn": _with_event_subprocess(f'isInterrupting="false">{TIMER}')}) \
+        .status_code == 200
+    case = client.start("evsub")["id"]
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case)] == ["T1"]
+
+
 def test_call_activity_runs_a_process_deployed_from_another_file(client):
     assert client.deploy(FIXTURES / "call_child.bpmn").status_code == 200
     assert client.deploy(FIXTURES / "call_parent.bpmn").status_code == 200
