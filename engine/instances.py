@@ -28,7 +28,7 @@ def start(uow: UnitOfWork, principal: Principal, variables: dict, business_key: 
     authz.require_start(principal, definition)
     if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255):
         raise BadRequest("businessKey must be a string of at most 255 characters")
-    record, workflow = runtime.start_instance(uow, definition, variables, business_key, principal)
+    record, workflow = runtime.start_instance(uow, definition, variables, business_key, principal, by_request=True)
     result = process_variables(workflow)
     uow.commit()
     return record, result

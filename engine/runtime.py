@@ -304,9 +304,10 @@ def bump(uow: UnitOfWork, record: InstanceRecord, actor: Principal, kind: str, p
 
 def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: dict, business_key: str | None,
                    actor: Principal, start_form_check: bool = True, prepare=None,
-                   start_activity: str | None = None) -> tuple[InstanceRecord, BpmnWorkflow]:
+                   start_activity: str | None = None, by_request: bool = False) -> tuple[InstanceRecord, BpmnWorkflow]:
     """`prepare(workflow)` runs before the first engine step (a timer start event marks
-    its own timer as run out there); `start_activity` names the start event used."""
+    its own timer as run out there); `start_activity` names the start event used;
+    `by_request`: a start through the API, which needs a none start event."""
     session, ctx = uow.session, uow.ctx
     if definition.suspended:
         raise BadRequest(f"process definition '{definition.id}' is suspended")
@@ -316,6 +317,8 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
                                         "version": ref.get("version")}, definition.deployment_id, variables, {})
     called = resolve_called(session, definition)
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, called)
+    if by_request:
+        _require_none_start(spec, definition)
     workflow = ApprovalWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
     workflow.task_tree.data.update(variables)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
@@ -336,6 +339,25 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     if workflow.completed:
         record.state = COMPLETED
     return record, workflow
+
+
+def _require_none_start(spec, definition: ProcessDefinition) -> None:
+    """A process whose start events all wait for something (a message, a timer, a signal,
+    a condition) is started by that, not by a request: such a case stood at its start
+    event for good, as no message or signal reaches a start event of a running case."""
+    starts = spec.start.outputs
+    if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
+        return
+    ways = []
+    for start in starts:
+        kind = type(start.event_definition).__name__.replace("EventDefinition", "")
+        if kind == "Message":
+            ways.append(f"the message '{start.event_definition.name}' (POST /engine-rest/message)")
+        elif kind in ("TimeDate", "DurationTimer", "CycleTimer"):
+            ways.append(f"its timer ({start.bpmn_id})")
+        else:
+            ways.append(f"a {kind.lower()} event ({start.bpmn_id}), which nothing sends to a new case here")
+    raise BadRequest(f"process '{definition.key}' has no none start event: it starts on {' or '.join(ways)}")
 
 
 # --- user tasks -------------------------------------------------------------------

@@ -305,3 +305,14 @@ def test_a_message_taken_by_an_event_based_gateway_moves_the_case_on(client, eng
     assert client.get(f"/engine-rest/process-instance/{case}/variables").get_json()["pages"]["value"] == 3
     assert client.complete(task["id"]).status_code == 204
     assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+
+
+def test_starting_a_process_that_starts_on_a_message_says_how_it_starts(client, bank):
+    """It stood at its message start event for good before (a message reaches the start
+    event of a new case only); now a 400 that names the message, and no case."""
+    r = client.post("/engine-rest/process-definition/key/online_application/start", json={})
+    assert r.status_code == 400, r.get_json()
+    assert "starts on the message 'OnlineApplication' (POST /engine-rest/message)" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+    r = bank.post(MESSAGE, json={"messageName": "OnlineApplication", "resultEnabled": True})
+    assert r.status_code == 200 and r.get_json()[0]["resultType"] == "ProcessDefinition", r.get_json()
