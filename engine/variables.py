@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date, datetime, timezone
 from functools import cache
 from typing import Any, Mapping
@@ -144,6 +145,32 @@ def _typenames() -> frozenset:
     return frozenset(SERIALIZER.registry.convert_from_dict)
 
 
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")      # \ud800-\udfff, as JSON writes it
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value) -> str | None:
+    """Where in parsed JSON (a request body, a Json variable's text) a string or a name holds
+    a lone UTF-16 surrogate ("\\ud800" without its pair), as a dotted path; None when none
+    does.  JSON's escapes let such text in, but it cannot be encoded as UTF-8: not into the
+    audit chain's hash, the database or a response, so a case holding it failed every
+    command that showed or recorded it."""
+    stack = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path or "the body"
+        elif isinstance(item, dict):
+            for key in item:
+                if _SURROGATE.search(key):
+                    return f"the name {ascii(key)}" + (f" in {path}" if path else "")
+            stack.extend((child, f"{path}.{key}" if path else key) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((item[i], f"{path}[{i}]") for i in reversed(range(len(item))))
+    return None
+
+
 def _to_int(low: int, high: int):
     def convert(value):
         if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
@@ -181,7 +208,15 @@ def _to_string(value):
 
 
 def _to_json(value):
-    return json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    parsed = json.loads(value)
+    if SURROGATE_ESCAPE.search(value):
+        where = lone_surrogate(parsed)
+        if where is not None:
+            raise ValueError(f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without its pair) "
+                             "is not Unicode text")
+    return parsed
 
 
 def _to_date(value):
