@@ -59,7 +59,15 @@ def parse_date(text: str, what: str = "date") -> datetime:
     except ValueError:
         raise BadRequest(f"{what}: cannot parse {text!r} as a date; use the form "
                          "2025-09-26T10:00:00.000+0800") from None
-    return value if value.tzinfo else value.replace(tzinfo=_ZONE)
+    value = value if value.tzinfo else value.replace(tzinfo=_ZONE)
+    try:
+        # stored in UTC and shown in the display zone: either beyond year 1..9999 failed
+        # every later read of the case's variables (and every worker's fetch of its tasks)
+        value.astimezone(timezone.utc).astimezone(_ZONE)
+    except OverflowError:
+        raise BadRequest(f"{what}: {text!r} is out of range: a date must fall within the years 1 to 9999 "
+                         f"both in UTC and in {_ZONE.key}") from None
+    return value
 
 
 def to_utc_naive(value: Any, what: str = "date") -> datetime:
@@ -92,6 +100,8 @@ def to_python(name: str, typed: Any) -> Any:
         raise BadRequest(f"variable '{name}': unsupported type {typed.get('type')!r}; use one of {', '.join(TYPES)}")
     if value is None or vtype == "Null":
         return None
+    if vtype == "Date":
+        return parse_date(value, f"variable '{name}'")
     try:
         return _within_depth(name, _CONVERTERS[vtype](value))
     except RecursionError:
@@ -219,14 +229,10 @@ def _to_json(value):
     return parsed
 
 
-def _to_date(value):
-    return parse_date(value)
-
-
 _CONVERTERS = {
     "String": _to_string, "Integer": _to_int(INT_MIN, INT_MAX), "Long": _to_int(LONG_MIN, LONG_MAX),
     "Short": _to_int(SHORT_MIN, SHORT_MAX), "Double": _to_double, "Boolean": _to_bool,
-    "Json": _to_json, "Date": _to_date,
+    "Json": _to_json,
 }
 
 

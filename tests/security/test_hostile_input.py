@@ -339,3 +339,33 @@ def test_a_lone_surrogate_is_a_400_naming_where_it_is(client, engine, monkeypatc
     assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task["id"]]
     assert client.complete(task["id"]).status_code == 204
     assert client.delete(f"/engine-rest/process-instance/{worker_case}").status_code == 204
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59.000+0000", "9999-12-31T20:00:00.000-1000",
+                                   "0001-01-01T00:00:00.000+0800", "0001-01-01T00:00:00"])
+def test_a_date_beyond_the_years_1_to_9999_is_a_400_naming_the_variable(client, engine, monkeypatch, value):
+    """Stored in UTC and shown in the display zone (Asia/Shanghai), such a date overflowed
+    Python's datetime once converted: the start was accepted, then every read of the case's
+    variables, and every worker's fetch on the topic (the other cases' tasks too), was refused."""
+    monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    client.deploy(FIXTURES / "external_registration.bpmn", extra={"two.bpmn": two_tasks("two")})
+    due = {"due": {"value": value, "type": "Date"}}
+    r = client.post("/engine-rest/process-definition/key/two/start", json={"variables": due})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert "variable 'due'" in r.get_json()["message"] and "out of range" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+    case = client.start("two")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"], due).status_code == 400
+    client.start("company_setup")
+    fetch = {"workerId": "w", "maxTasks": 5, "topics": [{"topicName": "registration", "lockDuration": 60000}]}
+    [locked] = client.post("/engine-rest/external-task/fetchAndLock", json=fetch).get_json()
+    r = client.post(f"/engine-rest/external-task/{locked['id']}/complete", json={"workerId": "w", "variables": due})
+    assert r.status_code == 400 and "variable 'due'" in r.get_json()["message"]
+    r = client.post(f"/engine-rest/external-task/{locked['id']}/unlock")
+    assert r.status_code == 204
+    client.start("company_setup")
+    r = client.post("/engine-rest/external-task/fetchAndLock", json=fetch)
+    assert r.status_code == 200 and len(r.get_json()) == 2, r.get_data(as_text=True)[:300]
+    assert client.get(f"/engine-rest/process-instance/{case}/variables").get_json() == {}
+    assert client.complete(task["id"]).status_code == 204
