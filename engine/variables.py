@@ -217,10 +217,21 @@ def _to_string(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON (a Json value holds JSON's numbers only)")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond a double's range")
+    return number
+
+
 def _to_json(value):
     if not isinstance(value, str):
         return value
-    parsed = json.loads(value)
+    parsed = json.loads(value, parse_constant=_not_json, parse_float=_finite)
     if SURROGATE_ESCAPE.search(value):
         where = lone_surrogate(parsed)
         if where is not None:
