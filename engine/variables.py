@@ -44,7 +44,10 @@ def format_date(value: datetime | None) -> str | None:
     text = local.isoformat(timespec="milliseconds")
     if len(text) == 29 and text[26] == ":" and text[0] != "0":
         return text[:26] + text[27:]
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
+    # the year in four digits, as Camunda's yyyy: strftime's %Y writes year 99 as "99", which
+    # no parser reads back (a form showing such a date could not be sent back unchanged)
+    return (f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+            + local.strftime("%z"))
 
 
 def parse_date(text: str, what: str = "date") -> datetime:
