@@ -6,13 +6,20 @@ HTTP overhead (bench/bench_http.py).  The schemas keep no per-request state, so 
 instance per class serves every request; the OpenAPI document still sees the class."""
 from __future__ import annotations
 
+import re
 import threading
 from functools import wraps
 
 import flask_smorest
 import marshmallow as ma
 from flask import Response, jsonify
+from webargs import core
 from webargs.flaskparser import FlaskParser
+
+from engine.errors import BadRequest
+from engine.variables import SURROGATE_ESCAPE, lone_surrogate
+
+_SURROGATE_ESCAPE = re.compile(SURROGATE_ESCAPE.pattern.encode())   # in the body's bytes
 
 
 class SchemaCachingParser(FlaskParser):
@@ -29,6 +36,15 @@ class SchemaCachingParser(FlaskParser):
                     schema = self._schemas.setdefault(argmap, argmap())
             return schema
         return super()._get_schema(argmap, req)
+
+    def _raw_load_json(self, req):
+        data = super()._raw_load_json(req)
+        if data is not core.missing and _SURROGATE_ESCAPE.search(req.get_data(cache=True)):
+            where = lone_surrogate(data)
+            if where is not None:
+                raise BadRequest(f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without "
+                                 "its pair) is not Unicode text; nothing was changed")
+        return data
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date, datetime, timezone
 from functools import cache
 from typing import Any, Mapping
@@ -43,7 +44,10 @@ def format_date(value: datetime | None) -> str | None:
     text = local.isoformat(timespec="milliseconds")
     if len(text) == 29 and text[26] == ":" and text[0] != "0":
         return text[:26] + text[27:]
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
+    # the year in four digits, as Camunda's yyyy: strftime's %Y writes year 99 as "99", which
+    # no parser reads back (a form showing such a date could not be sent back unchanged)
+    return (f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+            + local.strftime("%z"))
 
 
 def parse_date(text: str, what: str = "date") -> datetime:
@@ -58,7 +62,15 @@ def parse_date(text: str, what: str = "date") -> datetime:
     except ValueError:
         raise BadRequest(f"{what}: cannot parse {text!r} as a date; use the form "
                          "2025-09-26T10:00:00.000+0800") from None
-    return value if value.tzinfo else value.replace(tzinfo=_ZONE)
+    value = value if value.tzinfo else value.replace(tzinfo=_ZONE)
+    try:
+        # stored in UTC and shown in the display zone: either beyond year 1..9999 failed
+        # every later read of the case's variables (and every worker's fetch of its tasks)
+        value.astimezone(timezone.utc).astimezone(_ZONE)
+    except OverflowError:
+        raise BadRequest(f"{what}: {text!r} is out of range: a date must fall within the years 1 to 9999 "
+                         f"both in UTC and in {_ZONE.key}") from None
+    return value
 
 
 def to_utc_naive(value: Any, what: str = "date") -> datetime:
@@ -91,6 +103,8 @@ def to_python(name: str, typed: Any) -> Any:
         raise BadRequest(f"variable '{name}': unsupported type {typed.get('type')!r}; use one of {', '.join(TYPES)}")
     if value is None or vtype == "Null":
         return None
+    if vtype == "Date":
+        return parse_date(value, f"variable '{name}'")
     try:
         return _within_depth(name, _CONVERTERS[vtype](value))
     except RecursionError:
@@ -144,6 +158,32 @@ def _typenames() -> frozenset:
     return frozenset(SERIALIZER.registry.convert_from_dict)
 
 
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")      # \ud800-\udfff, as JSON writes it
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(value) -> str | None:
+    """Where in parsed JSON (a request body, a Json variable's text) a string or a name holds
+    a lone UTF-16 surrogate ("\\ud800" without its pair), as a dotted path; None when none
+    does.  JSON's escapes let such text in, but it cannot be encoded as UTF-8: not into the
+    audit chain's hash, the database or a response, so a case holding it failed every
+    command that showed or recorded it."""
+    stack = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path or "the body"
+        elif isinstance(item, dict):
+            for key in item:
+                if _SURROGATE.search(key):
+                    return f"the name {ascii(key)}" + (f" in {path}" if path else "")
+            stack.extend((child, f"{path}.{key}" if path else key) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((item[i], f"{path}[{i}]") for i in reversed(range(len(item))))
+    return None
+
+
 def _to_int(low: int, high: int):
     def convert(value):
         if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
@@ -180,18 +220,33 @@ def _to_string(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON (a Json value holds JSON's numbers only)")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond a double's range")
+    return number
+
+
 def _to_json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _to_date(value):
-    return parse_date(value)
+    if not isinstance(value, str):
+        return value
+    parsed = json.loads(value, parse_constant=_not_json, parse_float=_finite)
+    if SURROGATE_ESCAPE.search(value):
+        where = lone_surrogate(parsed)
+        if where is not None:
+            raise ValueError(f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without its pair) "
+                             "is not Unicode text")
+    return parsed
 
 
 _CONVERTERS = {
     "String": _to_string, "Integer": _to_int(INT_MIN, INT_MAX), "Long": _to_int(LONG_MIN, LONG_MAX),
     "Short": _to_int(SHORT_MIN, SHORT_MAX), "Double": _to_double, "Boolean": _to_bool,
-    "Json": _to_json, "Date": _to_date,
+    "Json": _to_json,
 }
 
 

@@ -185,6 +185,10 @@ def test_odd_json_bodies_are_never_a_server_error(client, case_and_task, odd):
     # later command on the case once it left the workflow cache (DELETE included)
     {"n": {"value": {"typename": "datetime", "value": "nope"}, "type": "Json"}},
     {"n": {"value": [{"a": {"typename": "UUID", "value": "x"}}]}},
+    # JSON has no NaN or Infinity: a top-level NaN was a Double whose NaN made the answers
+    # of GET .../variables invalid JSON; inside an object, it read back as null
+    {"n": {"value": "NaN", "type": "Json"}}, {"n": {"value": '{"a": [Infinity]}', "type": "Json"}},
+    {"n": {"value": '{"a": 1e400}', "type": "Json"}},
 ])
 def test_wrong_variable_types_and_names_are_a_400_that_changes_nothing(client, case_and_task, variables):
     case, task = case_and_task
@@ -291,3 +295,81 @@ def test_odd_ids_and_query_values_are_never_a_server_error(client, case_and_task
 def test_garbage_credentials_are_a_401(client, header):
     r = client.http.get("/engine-rest/task", headers={"Authorization": header})
     assert r.status_code == 401 and r.get_json()["type"] == "AuthenticationException"
+
+
+LONE = "\ud800"     # a UTF-16 surrogate without its pair: JSON's "\ud800" escape lets it in
+SURROGATES = {
+    "a value": {"variables": {"n": {"value": "a" + LONE}}},
+    "a name": {"variables": {"n" + LONE: {"value": 1}}},
+    "a Json variable's text": {"variables": {"n": {"value": '{"a": ["\\udfff"]}', "type": "Json"}}},
+    "a business key": {"businessKey": LONE},
+}
+
+
+@pytest.mark.parametrize("where", SURROGATES)
+def test_a_lone_surrogate_is_a_400_naming_where_it_is(client, engine, monkeypatch, where):
+    """It cannot be encoded as UTF-8: the audit chain's hash of the command was a 500, and
+    where nothing hashed it (a worker's failure report) the case kept it and every read of
+    its variables was a 500."""
+    monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    client.deploy(FIXTURES / "external_registration.bpmn", extra={"two.bpmn": two_tasks("two")})
+    case = client.start("two")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    worker_case = client.start("company_setup")["id"]
+    [locked] = client.post("/engine-rest/external-task/fetchAndLock", json={
+        "workerId": "w", "maxTasks": 1, "topics": [{"topicName": "registration", "lockDuration": 60000}]}).get_json()
+    body = SURROGATES[where]
+    variables = {k: v for k, v in body.items() if k == "variables"}
+    for path, payload in (("/engine-rest/process-definition/key/two/start", body),
+                          (f"/engine-rest/task/{task['id']}/complete", variables),
+                          ("/engine-rest/message", {"messageName": "x", "businessKey": body.get("businessKey"),
+                                                    "processVariables": variables.get("variables")}),
+                          (f"/engine-rest/external-task/{locked['id']}/failure",
+                           {"workerId": "w", "retries": 1, "errorMessage": "e", **variables}),
+                          (f"/engine-rest/external-task/{locked['id']}/complete", {"workerId": "w", **variables})):
+        if "variables" in path and not variables or "task" in path and not variables:
+            continue
+        r = client.post(path, data=json.dumps(payload), content_type="application/json")
+        assert r.status_code == 400, (path, r.status_code, r.get_data(as_text=True)[:300])
+        assert "lone UTF-16 surrogate" in r.get_json()["message"], r.get_json()
+        assert ("n" if where != "a business key" else "businessKey") in r.get_json()["message"]
+    r = client.post(f"/engine-rest/external-task/{locked['id']}/failure", data=json.dumps(
+        {"workerId": "w", "errorMessage": LONE, "errorDetails": LONE}), content_type="application/json")
+    assert r.status_code == 400 and "errorMessage" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 2
+    for instance in (case, worker_case):
+        r = client.get(f"/engine-rest/process-instance/{instance}/variables")
+        assert r.status_code == 200 and r.get_json() == {}, r.get_data(as_text=True)[:300]
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task["id"]]
+    assert client.complete(task["id"]).status_code == 204
+    assert client.delete(f"/engine-rest/process-instance/{worker_case}").status_code == 204
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59.000+0000", "9999-12-31T20:00:00.000-1000",
+                                   "0001-01-01T00:00:00.000+0800", "0001-01-01T00:00:00"])
+def test_a_date_beyond_the_years_1_to_9999_is_a_400_naming_the_variable(client, engine, monkeypatch, value):
+    """Stored in UTC and shown in the display zone (Asia/Shanghai), such a date overflowed
+    Python's datetime once converted: the start was accepted, then every read of the case's
+    variables, and every worker's fetch on the topic (the other cases' tasks too), was refused."""
+    monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    client.deploy(FIXTURES / "external_registration.bpmn", extra={"two.bpmn": two_tasks("two")})
+    due = {"due": {"value": value, "type": "Date"}}
+    r = client.post("/engine-rest/process-definition/key/two/start", json={"variables": due})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert "variable 'due'" in r.get_json()["message"] and "out of range" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+    case = client.start("two")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"], due).status_code == 400
+    client.start("company_setup")
+    fetch = {"workerId": "w", "maxTasks": 5, "topics": [{"topicName": "registration", "lockDuration": 60000}]}
+    [locked] = client.post("/engine-rest/external-task/fetchAndLock", json=fetch).get_json()
+    r = client.post(f"/engine-rest/external-task/{locked['id']}/complete", json={"workerId": "w", "variables": due})
+    assert r.status_code == 400 and "variable 'due'" in r.get_json()["message"]
+    r = client.post(f"/engine-rest/external-task/{locked['id']}/unlock")
+    assert r.status_code == 204
+    client.start("company_setup")
+    r = client.post("/engine-rest/external-task/fetchAndLock", json=fetch)
+    assert r.status_code == 200 and len(r.get_json()) == 2, r.get_data(as_text=True)[:300]
+    assert client.get(f"/engine-rest/process-instance/{case}/variables").get_json() == {}
+    assert client.complete(task["id"]).status_code == 204

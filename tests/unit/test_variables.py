@@ -15,7 +15,8 @@ def reference(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     local = value.astimezone(variables._ZONE)
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
+    return (f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+            + local.strftime("%z"))
 
 
 @pytest.fixture(params=["Asia/Shanghai", "Europe/Berlin", "America/St_Johns", "UTC"])
@@ -40,6 +41,14 @@ def test_dates_are_written_as_camunda_writes_them(zone):
 def test_a_written_date_reads_back_to_the_millisecond(zone):
     value = datetime(2026, 12, 6, 8, 1, 2, 345678, tzinfo=timezone.utc)
     assert parse_date(format_date(value)) == value.replace(microsecond=345000)
+
+
+@pytest.mark.parametrize("year", [1, 99, 999])
+def test_a_year_before_1000_is_written_in_four_digits_and_reads_back(zone, year):
+    value = datetime(year, 6, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
+    text = format_date(value)
+    assert text.startswith(f"{year:04d}-"), text
+    assert parse_date(text) == value
 
 
 def test_shanghai_dates_carry_the_offset_without_a_colon():
