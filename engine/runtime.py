@@ -30,7 +30,7 @@ from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
-from .variables import to_utc_naive, unstorable_shape
+from .variables import to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, load_state, model_error, put_rows,
                         run_until_waiting)
 
@@ -426,7 +426,7 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
 
 
 def _fit_to_store(task, kind: str, name: str, value):
-    problem = unstorable_shape(value)
+    problem = unfit_for_state(value)
     if problem:
         raise ModelError(f"{kind} mapping of {task.task_spec.bpmn_id} left variable '{name}' unfit to store: {problem}",
                          activityId=task.task_spec.bpmn_id)

@@ -65,7 +65,7 @@ class ApprovalScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(f"script failed: {err}", task=task, exception=err,
                                         line_number=getattr(err, "line", None) or 0) from err
         for name, value in task.data.items():
-            problem = variables.unstorable_shape(value)
+            problem = variables.unfit_for_state(value)
             if problem:
                 raise WorkflowTaskException(f"script left variable '{name}' unfit to store: {problem}", task=task)
         return done

@@ -132,8 +132,7 @@ def unstorable_shape(value: Any) -> str | None:
     like one of the state's own typed values ({"typename": "datetime", ...}) would be read
     back as that type when the case is restored, and a value that is not one would fail
     every later command on the case, its deletion too.  Checked where the API takes
-    values in, and where a model's script or mapping makes them (engine/script_engine.py,
-    engine/runtime.py)."""
+    values in, and where a model's script or mapping makes them (unfit_for_state)."""
     level, layer, reserved = 0, [value], _typenames()
     while True:
         containers = [item for item in layer if isinstance(item, (dict, list, tuple))]
@@ -176,12 +175,22 @@ def lone_surrogate(value) -> str | None:
                 return path or "the body"
         elif isinstance(item, dict):
             for key in item:
-                if _SURROGATE.search(key):
+                if isinstance(key, str) and _SURROGATE.search(key):
                     return f"the name {ascii(key)}" + (f" in {path}" if path else "")
             stack.extend((child, f"{path}.{key}" if path else key) for key, child in reversed(item.items()))
-        elif isinstance(item, list):
+        elif isinstance(item, (list, tuple)):
             stack.extend((item[i], f"{path}[{i}]") for i in reversed(range(len(item))))
     return None
+
+
+def unfit_for_state(value: Any) -> str | None:
+    """What a model's script or mapping made that the case could not keep, or None: what
+    unstorable_shape refuses, and text with a lone surrogate, which the API refuses in a
+    request's body (api/blueprint.py) and which no database or response could encode."""
+    problem = unstorable_shape(value)
+    if problem is None and (where := lone_surrogate(value)) is not None:
+        problem = f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+    return problem
 
 
 def _to_int(low: int, high: int):

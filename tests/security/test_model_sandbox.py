@@ -149,6 +149,24 @@ def test_a_value_spelling_the_states_own_typed_value_is_refused_where_the_model_
     assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task["id"]]
 
 
+def test_text_no_database_could_encode_is_refused_where_the_script_or_mapping_makes_it(client, scripts_on):
+    """A lone surrogate, which the API refuses in a request's body: made by a script, it was
+    kept, and every read of the case's variables was a 500 (no response can encode it)."""
+    assert client.deploy(extra={
+        "script.bpmn": models.script_task("script", 'note = ["ok", ("\\ud800",)]'),
+        "outputs.bpmn": models.io_mapping("outputs", outputs=[("x", escape('${"a" + "\\udfff"}'))]),
+    }).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/script/start", json={})
+    assert r.status_code == 400 and "script left variable 'note' unfit to store: invalid text at [1][0]" in \
+        r.get_json()["message"], r.get_json()
+    case = client.start("outputs")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    r = client.complete(task["id"])
+    assert r.status_code == 400 and "output mapping of T left variable 'x' unfit to store" in r.get_json()["message"]
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task["id"]]
+    assert count(client, "process-instance") == 1
+
+
 def test_a_fault_of_the_engine_in_the_dump_stays_a_server_error(client, monkeypatch):
     """Only a variable that fails on its own is the model's fault (a 400); a TypeError
     of the engine's own serialization, with every variable storable, stays a 500."""
