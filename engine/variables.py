@@ -109,8 +109,9 @@ def to_python(name: str, typed: Any) -> Any:
         return _within_depth(name, _CONVERTERS[vtype](value))
     except RecursionError:
         raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels") from None
-    except (ValueError, TypeError) as err:
-        raise BadRequest(f"variable '{name}': cannot convert value {value!r} to type {vtype}: {err}") from None
+    except (ValueError, TypeError, OverflowError) as err:      # OverflowError: an integer beyond a double
+        shown = value if not isinstance(value, int) or abs(value) < 10**30 else f"a {len(str(abs(value)))}-digit number"
+        raise BadRequest(f"variable '{name}': cannot convert value {shown!r} to type {vtype}: {err}") from None
 
 
 def _checked_untyped(name: str, value: Any) -> Any:
@@ -209,6 +210,8 @@ def _to_int(low: int, high: int):
 def _to_double(value):
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
+    if isinstance(value, str) and "_" in value:         # Python's float() reads "1_0" as 10.0
+        raise ValueError("not a number")
     number = float(value)
     if not math.isfinite(number):
         raise ValueError("not a finite number")

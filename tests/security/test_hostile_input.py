@@ -201,6 +201,16 @@ def test_wrong_variable_types_and_names_are_a_400_that_changes_nothing(client, c
 
 
 
+@pytest.mark.parametrize("value, says", [(10**400, "401-digit number"), ("1_0", "'1_0'"), ("1e400", "finite")])
+def test_a_double_beyond_range_or_spelled_with_underscores_is_a_400_naming_the_variable(client, case_and_task,
+                                                                                      value, says):
+    case, task = case_and_task
+    r = client.complete(task, {"fee": {"value": value, "type": "Double"}})
+    assert r.status_code == 400 and "variable 'fee'" in r.get_json()["message"] and says in r.get_json()["message"], \
+        r.get_json()
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+
+
 OWN_TYPENAMES = {"invoice": {"typename": "Invoice", "amount": 100},
                  "items": [{"typename": "Item", "n": 1}, {"typename": 3}, {"typename": ["a"]}]}
 
