@@ -121,21 +121,27 @@ def _checked_untyped(name: str, value: Any) -> Any:
 
 
 def _within_depth(name: str, value: Any) -> Any:
-    problem = unstorable_shape(value)
+    problem = unstorable_shape(value, numbers=True)
     if problem:
         raise BadRequest(f"variable '{name}': {problem}")
     return value
 
 
-def unstorable_shape(value: Any) -> str | None:
+def unstorable_shape(value: Any, numbers: bool = False) -> str | None:
     """What makes `value` unfit for a case's state, or None.  Hostile input: deeply
     nested data would overflow the serializer's (and Python's) stack; an object named
     like one of the state's own typed values ({"typename": "datetime", ...}) would be read
     back as that type when the case is restored, and a value that is not one would fail
     every later command on the case, its deletion too.  Checked where the API takes
-    values in, and where a model's script or mapping makes them (unfit_for_state)."""
+    values in, and where a model's script or mapping makes them (unfit_for_state).
+    `numbers` (a request's values): a NaN or an infinity anywhere in the value, which a
+    request body's JSON brings in as NaN, Infinity or 1e400 (Python's parser takes them,
+    Camunda's Jackson does not), and which read back as null."""
     level, layer, reserved = 0, [value], _typenames()
     while True:
+        if numbers and any(type(item) is float and not math.isfinite(item) for item in layer):
+            return ("NaN, Infinity and numbers beyond a double's range (1e400) are not JSON numbers: "
+                    "send a finite number, or the value as a String")
         containers = [item for item in layer if isinstance(item, (dict, list, tuple))]
         if not containers:
             return None

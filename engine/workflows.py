@@ -22,11 +22,12 @@ from typing import Callable
 from weakref import WeakSet
 
 from lxml import etree
-from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, BpmnWorkflowConverter, TaskConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (BpmnEventConverter, BpmnSubWorkflowConverter,
+                                                            BpmnWorkflowConverter, TaskConverter)
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as CatchMessageDefinition
@@ -984,9 +985,24 @@ class _CatchMessageConverter(MessageEventDefinitionConverter):
         super().__init__(target_class, registry, typename="CatchMessageEventDefinition")
 
 
+class _EventConverter(BpmnEventConverter):
+    """SpiffWorkflow's, with an event's payload restored variable by variable (restore_data):
+    an event-based gateway keeps the events it caught in its internal data ("seen_events"),
+    and a message whose variables were named "typename" and "value" was restored as a typed
+    value there (a 500 on every command once the case left the workflow cache)."""
+
+    def from_dict(self, dct):
+        payload = dct["payload"]
+        return self.target_class(self.registry.restore(dct["event_definition"]),
+                                 self.registry.restore_data(payload) if type(payload) is dict
+                                 else self.registry.restore(payload),
+                                 self.mapping_from_dict(dct["correlations"]))
+
+
 def _serializer_config() -> dict:
     config = dict(CAMUNDA_CONFIG)
     config[CatchMessageDefinition] = _CatchMessageConverter
+    config[BpmnEvent] = _EventConverter
     config[BpmnWorkflow] = ReferencedSpecWorkflowConverter
     config[Task] = _TaskConverter
     config[ApprovalWorkflow] = _ApprovalWorkflowConverter        # after BpmnWorkflow: it restores

@@ -307,6 +307,25 @@ def test_a_message_taken_by_an_event_based_gateway_moves_the_case_on(client, eng
     assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
 
 
+def test_message_variables_named_typename_and_value_taken_by_an_event_based_gateway_stay_two(client, engine,
+                                                                                           monkeypatch):
+    """The gateway keeps the message it caught (its payload too) in the case's state:
+    SpiffWorkflow restored that payload as a whole, as a typed value, so such variables
+    failed every later command on the case once it left the workflow cache."""
+    monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    assert client.deploy(extra={"awaiting.bpmn": _awaiting("awaiting")}).status_code == 200
+    case = client.start("awaiting", business_key="SZ-2025-0801")["id"]
+    r = client.post(MESSAGE, json={"messageName": "MaterialsArrived", "businessKey": "SZ-2025-0801",
+                                   "processVariables": {"typename": {"value": "datetime"}, "value": {"value": "nope"}}})
+    assert r.status_code == 204, r.get_data(as_text=True)[:300]
+    r = client.get(f"/engine-rest/process-instance/{case}/variables")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert {k: v["value"] for k, v in r.get_json().items()} == {"typename": "datetime", "value": "nope"}
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+
+
 def test_starting_a_process_that_starts_on_a_message_says_how_it_starts(client, bank):
     """It stood at its message start event for good before (a message reaches the start
     event of a new case only); now a 400 that names the message, and no case."""

@@ -189,6 +189,10 @@ def test_odd_json_bodies_are_never_a_server_error(client, case_and_task, odd):
     # of GET .../variables invalid JSON; inside an object, it read back as null
     {"n": {"value": "NaN", "type": "Json"}}, {"n": {"value": '{"a": [Infinity]}', "type": "Json"}},
     {"n": {"value": '{"a": 1e400}', "type": "Json"}},
+    # ... and where the body itself carries them (NaN, Infinity, 1e400 literals, which Python's
+    # parser takes): a Json value sent as an object, or an untyped one, read back with null
+    {"n": {"value": {"a": float("nan")}, "type": "Json"}}, {"n": {"value": [float("inf")], "type": "Json"}},
+    {"n": {"value": {"a": [float("-inf")]}}},
 ])
 def test_wrong_variable_types_and_names_are_a_400_that_changes_nothing(client, case_and_task, variables):
     case, task = case_and_task
