@@ -44,10 +44,13 @@ class ApprovalScriptEngine(PythonScriptEngine):
         super().__init__(environment=SandboxEnvironment(functions))
         self.scripts_enabled = scripts_enabled
 
-    def evaluate(self, task, expression, external_context=None) -> Any:
+    def evaluate(self, task, expression, external_context=None, local: dict | None = None) -> Any:
+        """`local`: names that hide the task's variables of the same name (a multi-instance
+        body's counters), where `external_context` gives way to them."""
         token = current_task.set(task)      # host functions such as legal_deadline() need the task
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            names = task.data if local is None else {**task.data, **local}
+            return self.environment.evaluate(expression, names, external_context)
         except sandbox.SandboxError as err:
             raise WorkflowTaskException(f"expression {str(expression).strip()!r} failed: {err}",
                                         task=task, exception=err) from err

@@ -79,7 +79,11 @@ class _LocalElementVariable(MultiInstanceTask):
                 total = my_task.internal_data.get("cardinality", completed)
             active = 1 if completed < total else 0
         counters = {"nrOfInstances": total, "nrOfActiveInstances": active, "nrOfCompletedInstances": completed}
-        return my_task.workflow.script_engine.evaluate(last, self.condition, external_context=counters)
+        from .script_engine import ApprovalScriptEngine     # it imports engine.parser, which imports this module
+        engine = my_task.workflow.script_engine
+        if isinstance(engine, ApprovalScriptEngine):        # the counters hide a variable of their name, as in Camunda 7
+            return engine.evaluate(last, self.condition, local=counters)
+        return engine.evaluate(last, self.condition, external_context=counters)
 
 
 class CamundaParallelMultiInstance(ParallelMultiInstanceTask, _LocalElementVariable):
