@@ -1,6 +1,8 @@
 """Rows -> Camunda 7 DTO dictionaries (camelCase, Camunda's date format)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import request
 
 from engine.variables import format_date, to_wire
@@ -93,10 +95,15 @@ def historic_activity(row) -> dict:
             "rootProcessInstanceId": row.instance_id}
 
 
+def _stored_date(text):
+    return format_date(datetime.fromisoformat(text)) if isinstance(text, str) else text
+
+
 def historic_variable(row) -> dict:
     """A variable_instance row with its case's definition_id and definition_key."""
-    wire = to_wire(row.value) if row.type != "Date" else {"value": row.value, "type": "Date", "valueInfo": {}}
-    return {"id": row.id, "name": row.name, "type": row.type, "value": wire["value"], "valueInfo": {},
+    # a Date is stored as ISO text (engine/variables.py jsonable) and shown as Camunda writes it
+    value = to_wire(row.value)["value"] if row.type != "Date" else _stored_date(row.value)
+    return {"id": row.id, "name": row.name, "type": row.type, "value": value, "valueInfo": {},
             "processDefinitionKey": row.definition_key, "processDefinitionId": row.definition_id,
             "processInstanceId": row.instance_id, "executionId": row.instance_id,
             "activityInstanceId": row.activity_instance_id or row.instance_id, "taskId": None, "tenantId": None,

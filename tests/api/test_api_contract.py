@@ -78,6 +78,8 @@ def test_typed_variables_round_trip(client):
                                                      "b": "Boolean", "j": "Json", "t": "Date", "n": "Null"}
     assert got["t"]["value"] == "2025-09-26T10:00:00.000+0800"
     assert got["j"]["value"] == '{"a": [1, 2]}' and got["l"]["value"] == 2**40
+    history = client.get("/engine-rest/history/variable-instance", query_string={"processInstanceId": case["id"]})
+    assert {row["name"]: row["value"] for row in history.get_json()}["t"] == "2025-09-26T10:00:00.000+0800"
 
 
 def test_complete_with_variables_in_return(client):
