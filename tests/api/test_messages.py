@@ -335,3 +335,12 @@ def test_starting_a_process_that_starts_on_a_message_says_how_it_starts(client, 
     assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
     r = bank.post(MESSAGE, json={"messageName": "OnlineApplication", "resultEnabled": True})
     assert r.status_code == 200 and r.get_json()[0]["resultType"] == "ProcessDefinition", r.get_json()
+
+
+def test_an_expression_in_a_message_name_is_refused_at_deploy(client):
+    """Camunda 7 evaluates it; here it was taken literally, so no POST /message could name it."""
+    model = _notifying("named").replace('name="ApplicantNotified"', 'name="Notified-${businessKey}"')
+    r = client.deploy(extra={"named.bpmn": model})
+    assert r.status_code == 400, r.get_json()
+    [problem] = r.get_json()["details"]["named.bpmn"]["errors"]
+    assert problem["mainElementId"] == "M" and "an expression in a message name" in problem["message"], problem
