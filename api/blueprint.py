@@ -17,7 +17,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from engine.errors import BadRequest
-from engine.variables import SURROGATE_ESCAPE, lone_surrogate
+from engine.variables import SURROGATE_ESCAPE, surrogate_problem
 
 _SURROGATE_ESCAPE = re.compile(SURROGATE_ESCAPE.pattern.encode())   # in the body's bytes
 
@@ -40,10 +40,9 @@ class SchemaCachingParser(FlaskParser):
     def _raw_load_json(self, req):
         data = super()._raw_load_json(req)
         if data is not core.missing and _SURROGATE_ESCAPE.search(req.get_data(cache=True)):
-            where = lone_surrogate(data)
-            if where is not None:
-                raise BadRequest(f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without "
-                                 "its pair) is not Unicode text; nothing was changed")
+            problem = surrogate_problem(data)
+            if problem:
+                raise BadRequest(f"{problem}; nothing was changed")
         return data
 
 

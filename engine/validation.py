@@ -261,7 +261,7 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
                                           "activity instead, interrupting or not", sub.sourceline, None,
                                     sub.get("id")))
     for message in root.iterfind(".//bpmn:message", NS):
-        if is_expression(message.get("name")) or "${" in (message.get("name") or ""):
+        if re.search(r"[$#]\{", message.get("name") or ""):
             problems.append(Problem(name, f"message name {message.get('name')!r}: an expression in a message name "
                                           "is not evaluated here (it would be taken literally): name the message "
                                           "plainly and pick the case by businessKey or correlationKeys in POST "

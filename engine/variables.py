@@ -97,7 +97,7 @@ def to_python(name: str, typed: Any) -> Any:
         raise BadRequest(f"variable '{name}': expected an object like {{\"value\": ..., \"type\": \"String\"}}")
     value, vtype = typed.get("value"), typed.get("type")
     if vtype is None:
-        return _checked_untyped(name, value)
+        return _storable(name, value)
     vtype = _TYPE_NAMES.get(vtype.lower()) if isinstance(vtype, str) else None
     if vtype is None:
         raise BadRequest(f"variable '{name}': unsupported type {typed.get('type')!r}; use one of {', '.join(TYPES)}")
@@ -106,7 +106,7 @@ def to_python(name: str, typed: Any) -> Any:
     if vtype == "Date":
         return parse_date(value, f"variable '{name}'")
     try:
-        return _within_depth(name, _CONVERTERS[vtype](value))
+        return _storable(name, _CONVERTERS[vtype](value))
     except RecursionError:
         raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels") from None
     except (ValueError, TypeError, OverflowError) as err:      # OverflowError: an integer beyond a double
@@ -114,13 +114,7 @@ def to_python(name: str, typed: Any) -> Any:
         raise BadRequest(f"variable '{name}': cannot convert value {shown!r} to type {vtype}: {err}") from None
 
 
-def _checked_untyped(name: str, value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadRequest(f"variable '{name}': {value!r} is not a finite number")
-    return _within_depth(name, value)
-
-
-def _within_depth(name: str, value: Any) -> Any:
+def _storable(name: str, value: Any) -> Any:
     problem = unstorable_shape(value, numbers=True)
     if problem:
         raise BadRequest(f"variable '{name}': {problem}")
@@ -168,12 +162,20 @@ SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")      # \ud800-\udfff, 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def lone_surrogate(value) -> str | None:
-    """Where in parsed JSON (a request body, a Json variable's text) a string or a name holds
-    a lone UTF-16 surrogate ("\\ud800" without its pair), as a dotted path; None when none
-    does.  JSON's escapes let such text in, but it cannot be encoded as UTF-8: not into the
-    audit chain's hash, the database or a response, so a case holding it failed every
-    command that showed or recorded it."""
+def surrogate_problem(value) -> str | None:
+    """Where in parsed JSON (a request body, a Json variable's text) or a model's value a
+    string or a name holds a lone UTF-16 surrogate ("\\ud800" without its pair), said as
+    the error's text; None when none does.  JSON's escapes let such text in, but it cannot
+    be encoded as UTF-8: not into the audit chain's hash, the database or a response, so a
+    case holding it failed every command that showed or recorded it."""
+    where = _lone_surrogate(value)
+    if where is None:
+        return None
+    return f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without its pair) is not Unicode text"
+
+
+def _lone_surrogate(value) -> str | None:
+    """Where `value` holds a lone surrogate, as a dotted path, or None."""
     stack = [(value, "")]
     while stack:
         item, path = stack.pop()
@@ -194,10 +196,7 @@ def unfit_for_state(value: Any) -> str | None:
     """What a model's script or mapping made that the case could not keep, or None: what
     unstorable_shape refuses, and text with a lone surrogate, which the API refuses in a
     request's body (api/blueprint.py) and which no database or response could encode."""
-    problem = unstorable_shape(value)
-    if problem is None and (where := lone_surrogate(value)) is not None:
-        problem = f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
-    return problem
+    return unstorable_shape(value) or surrogate_problem(value)
 
 
 def _to_int(low: int, high: int):
@@ -253,11 +252,8 @@ def _to_json(value):
     if not isinstance(value, str):
         return value
     parsed = json.loads(value, parse_constant=_not_json, parse_float=_finite)
-    if SURROGATE_ESCAPE.search(value):
-        where = lone_surrogate(parsed)
-        if where is not None:
-            raise ValueError(f"invalid text at {where}: a lone UTF-16 surrogate (\\ud800-\\udfff without its pair) "
-                             "is not Unicode text")
+    if SURROGATE_ESCAPE.search(value) and (problem := surrogate_problem(parsed)):
+        raise ValueError(problem)
     return parsed
 
 

@@ -737,8 +737,8 @@ class _TaskConverter(TaskConverter):
         if definition is None:
             return self.registry.restore_data(internal)
         names = {definition.name, *(d.name for d in getattr(definition, "event_definitions", ()))}
-        return {key: self.registry.restore_data(value) if key in names and type(value) is dict
-                else self.registry.restore(value) for key, value in internal.items()}
+        return {key: self.registry.restore_data(value) if key in names else self.registry.restore(value)
+                for key, value in internal.items()}
 
     def to_dict(self, task):
         children = task._children
@@ -992,10 +992,8 @@ class _EventConverter(BpmnEventConverter):
     value there (a 500 on every command once the case left the workflow cache)."""
 
     def from_dict(self, dct):
-        payload = dct["payload"]
         return self.target_class(self.registry.restore(dct["event_definition"]),
-                                 self.registry.restore_data(payload) if type(payload) is dict
-                                 else self.registry.restore(payload),
+                                 self.registry.restore_data(dct["payload"]),
                                  self.mapping_from_dict(dct["correlations"]))
 
 
@@ -1042,9 +1040,12 @@ class _Registry(DefaultRegistry):
             return {k: self.restore(v, **kwargs) for k, v in val.items()}
         return super().restore(val, **kwargs)
 
-    def restore_data(self, data: dict) -> dict:
-        """A workflow's or a task's data: a dict of variables, whatever their names (two
-        variables named "typename" and "value" are not a typed value)."""
+    def restore_data(self, data):
+        """A workflow's or a task's data, or an event's payload: a dict of variables, whatever
+        their names (two variables named "typename" and "value" are not a typed value); any
+        other value as restore does."""
+        if type(data) is not dict:
+            return self.restore(data)
         return {name: self.restore(value) for name, value in data.items()}
 
 
