@@ -27,6 +27,8 @@ sys.path.insert(0, str(HERE))
 import harness  # noqa: E402
 
 SECTIONS = ("overhead", "http", "flatness", "scaleout", "others")
+# run on their own, not by `make bench`: bench_instructions.py runs every layer under valgrind (~10 min)
+SEPARATE = {"bench_instructions.py"}
 OWN = {"run_all.py", "harness.py", "workload.py", "bench_overhead.py", "bench_http.py", "bench_flatness.py",
        "bench_scaleout.py"}
 
@@ -52,7 +54,7 @@ def other_benches(quick: bool, pg: str | None) -> None:
     bench_workers.py) in this process, the rest (bench_calendar, bench_sandbox,
     bench_timers, ...) each as its own process with `--quick` where it takes it."""
     for script in sorted(HERE.glob("bench_*.py")):
-        if script.name in OWN:
+        if script.name in OWN or script.name in SEPARATE:
             continue
         if "\ndef run(quick: bool, pg_url" in script.read_text():
             started = time.monotonic()
