@@ -540,8 +540,8 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     """Set and remove process variables of a running case (Camunda's PUT/DELETE/POST
     .../variables), deletions after modifications as Camunda orders them.  SpiffWorkflow
     keeps a copy of the data in every task, so every copy changes: each open or predicted
-    task gets the new values (but where a name is the task's own camunda:inputParameter,
-    which shadows it), and each finished task that holds a name changes too: a waiting
+    task gets the new values (but where a name is local to its scope, _local_names), and
+    each finished task that holds a name changes too: a waiting
     event takes its parent's data again whenever it is updated, and a parallel join merges
     the last task of every branch, so an old copy there would bring a value back.
     Then the waiting tasks are updated, as SpiffWorkflow does after each task it runs:
@@ -552,7 +552,7 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     previous = projections.process_variables(workflow)
     for task in iter_all_tasks(workflow):
         data, finished = task.data, task._state & TaskState.FINISHED_MASK
-        shadowed = () if finished else task.internal_data.get("locals", ())
+        shadowed = () if finished else _local_names(task)
         for name, value in modifications.items():
             if name not in gone and name not in shadowed and (not finished or name in data):
                 data[name] = copy.deepcopy(value)       # no two tasks share a value a merge could change in place
@@ -567,6 +567,24 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
         "modifications": changed, "deletions": sorted(gone),
         "previous": {name: previous[name] for name in (*changed, *sorted(gone)) if name in previous}},
         *_activity_of(workflow, task_id))
+
+
+def _local_names(task) -> set:
+    """The names local to the scope an open task runs in, which a process variable of the
+    same name does not reach (Camunda 7): its own camunda:inputParameters, and the
+    camunda:elementVariable of every multi-instance it runs inside, also from the called
+    process of a multi-instance call activity (each department_review's `review`)."""
+    names = set(task.internal_data.get("locals", ()))
+    node = task.parent
+    while node is not None:
+        item = getattr(node.task_spec, "input_item", None)
+        if item is not None:
+            names.add(item.bpmn_id)
+        parent = node.parent
+        if parent is None and getattr(node.workflow, "parent_task_id", None) is not None:
+            parent = node.workflow.top_workflow.get_task_from_id(node.workflow.parent_task_id)
+        node = parent
+    return names
 
 
 def _activity_of(workflow: BpmnWorkflow, task_id: str | None) -> tuple:

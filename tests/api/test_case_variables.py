@@ -140,6 +140,18 @@ def test_a_waiting_conditional_event_fires_when_a_put_makes_its_condition_true(c
     assert [a["endTime"] is not None for a in activities] == [True]
 
 
+def test_a_multi_instance_element_variable_stays_each_departments_own(client, people, restoring):
+    assert client.deploy(FIXTURES / "mi_review.bpmn", name="mi").status_code == 200
+    fgw, zrzy = client.create_user("fgw_officer", ["fgw"]), client.create_user("zrzy_officer", ["zrzy"])
+    case = client.start("mi_review", typed(departments=["fgw", "zrzy"]))
+    assert put(client, case, "dept", "zjj", "String").status_code == 204
+    assert put(client, case, "departments", ["fgw", "zrzy", "zjj"], "Json").status_code == 204
+    for officer, own in ((fgw, "fgw"), (zrzy, "zrzy")):
+        [review] = officer.tasks()
+        seen = task_variables(officer, review)
+        assert seen["dept"] == own and seen["departments"] == '["fgw", "zrzy", "zjj"]'
+
+
 def test_a_case_read_after_the_change_has_it_one_by_one(client, people):
     case = client.start("branch_review", typed(route="slow"))
     assert put(client, case, "area", 12000, "Integer").status_code == 204
