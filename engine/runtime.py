@@ -565,7 +565,7 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     changed = {name: value for name, value in modifications.items() if name not in gone}
     command.record_event("VariablesModified", {
         "modifications": changed, "deletions": sorted(gone),
-        "previous": {name: previous[name] for name in (*changed, *sorted(gone)) if name in previous}},
+        "previous": {name: copy.deepcopy(previous[name]) for name in (*changed, *sorted(gone)) if name in previous}},
         *_activity_of(workflow, task_id))
 
 

@@ -128,6 +128,17 @@ def test_a_boundary_timer_that_fires_later_goes_on_with_the_new_value(client, en
     assert task_variables(people["window"], overdue)["notice"] == "请于五日内补正"
 
 
+def test_a_message_that_arrives_later_goes_on_with_the_new_value(client, people, restoring):
+    assert client.deploy(FIXTURES / "message_bank.bpmn", name="bank").status_code == 200
+    case = client.start("bank_account", typed(accountType="一般户"), "SZ-2025-0300")
+    assert put(client, case, "accountType", "基本户", "String").status_code == 204
+    delivered = people["worker"].post("/engine-rest/message", json={
+        "messageName": "BankAccountOpened", "businessKey": "SZ-2025-0300",
+        "processVariables": {"accountNo": {"value": "6222020000001"}}})
+    assert delivered.status_code == 204, delivered.get_json()
+    assert variables(client, case) == {"accountType": "基本户", "accountNo": "6222020000001"}
+
+
 def test_a_waiting_conditional_event_fires_when_a_put_makes_its_condition_true(client, people, restoring):
     case = client.start("materials_condition", typed(materialsComplete=False))
     assert open_steps(client, case) == ["Task_check"]
