@@ -5,9 +5,10 @@ A task's variables are its case's: Camunda's non-local task variables are the pr
 variables of the task's scope, and a case here has one scope of process variables.
 
 Who may change them (the README's "Who may do what"): through the case, administrators
-only; through a task, whoever may complete it (its assignee, or a candidate while it is
-unclaimed), but not the fields of the task's Camunda Form, which the form checks when
-the task is completed.  A change is one command: the case is locked, run on (a
+only; through a task, also whoever may complete it (its assignee, or a candidate while it
+is unclaimed), within what completing it could set: not the fields of its Camunda Form,
+which the form checks at completion, and nothing where the task has output parameters,
+of which only the outputs reach the case.  A change is one command: the case is locked, run on (a
 conditional event may fire), saved and audited (`VariablesModified`) like a completion.
 """
 from __future__ import annotations
@@ -48,6 +49,9 @@ def change_instance_variables(uow: UnitOfWork, principal: Principal, instance_id
 
 def change_task_variables(uow: UnitOfWork, principal: Principal, task_id: str, modifications: dict,
                           deletions: list) -> None:
+    """An officer reaches through a task what completing it could set: nothing of the case
+    where the task has output parameters (then only they reach the case), and not the
+    fields of its form, which completing checks."""
     view = tasks.get(uow.session, principal, task_id)
     tasks.require_actionable(principal, view, "change the variables of")
     if not principal.is_admin:
@@ -60,6 +64,8 @@ def _change(uow: UnitOfWork, principal: Principal, instance_id: str, modificatio
     if not modifications and not deletions:
         return
     command = runtime.open_instance(uow, instance_id, principal)
+    if task_id is not None and not principal.is_admin:
+        _refuse_outputs_only(command, principal, task_id)
     runtime.change_variables(command, modifications, deletions, task_id)
     runtime.save(command)
     uow.commit()
@@ -76,3 +82,13 @@ def _refuse_form_fields(uow: UnitOfWork, principal: Principal, view: tasks.TaskV
         raise Forbidden(f"'{', '.join(fields)}' belong to the form '{form.id}' of task {view.row.id}: "
                         "submit them by completing the task, where the form checks them "
                         f"(an administrator may set them here)", userId=principal.user_id)
+
+
+def _refuse_outputs_only(command: runtime.Command, principal: Principal, task_id: str) -> None:
+    """A task with output parameters is a scope of its own (Camunda 7): only the outputs
+    reach the case when it completes, so the designer has said what it may change."""
+    outputs = runtime.output_names(runtime.find_task(command.workflow, task_id))
+    if outputs:
+        raise Forbidden(f"task {task_id} passes only its output parameters ({', '.join(outputs)}) to the case: "
+                        "complete it to set them (an administrator may change the case's variables)",
+                        userId=principal.user_id)

@@ -427,6 +427,11 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
     task.data = data
 
 
+def output_names(task) -> list[str]:
+    """The names of the task's camunda:outputParameters (with them, only they reach the case)."""
+    return [p["name"] for p in task.task_spec.extensions.get("inputOutput", {}).get("outputs", [])]
+
+
 def _fit_to_store(task, kind: str, name: str, value):
     problem = unfit_for_state(value)
     if problem:

@@ -243,7 +243,7 @@ def test_an_officer_changes_variables_through_a_task_they_may_complete_only(clie
     assert len(denied) == 4                  # every refused write, in the system chain (the read is not one)
 
 
-def test_an_officer_may_not_set_their_forms_own_fields_outside_completion(client):
+def test_an_officer_may_not_set_their_forms_fields_nor_reach_past_their_tasks_outputs(client):
     deployed = client.deploy(ROOT / "examples" / "quickstart" / "parallel_review.bpmn",
                              ROOT / "forms" / "department_review.form", ROOT / "forms" / "application_intake.form")
     assert deployed.status_code == 200, deployed.get_json()
@@ -252,9 +252,11 @@ def test_an_officer_may_not_set_their_forms_own_fields_outside_completion(client
     [review] = officer.tasks()
     refused = officer.put(f"{TASK}/{review['id']}/variables/decision", json={"value": "maybe"})
     assert refused.status_code == 403 and "department_review" in refused.get_json()["message"]
-    assert officer.put(f"{TASK}/{review['id']}/variables/siteVisitDate",
-                       json={"value": "2025-10-09T09:00:00.000+0800", "type": "Date"}).status_code == 204
-    assert client.put(f"{TASK}/{review['id']}/variables/decision", json={"value": "approve"}).status_code == 204
+    # only fgwDecision and fgwOpinion reach the case from this task: not zjjDecision, say
+    refused = officer.post(f"{TASK}/{review['id']}/variables", json={"modifications": {"zjjDecision": {"value": "approve"}}})
+    assert refused.status_code == 403 and "fgwDecision, fgwOpinion" in refused.get_json()["message"]
+    assert client.put(f"{TASK}/{review['id']}/variables/zjjDecision", json={"value": "approve"}).status_code == 204
+    assert client.get(f"{PI}/{review['processInstanceId']}/variables/zjjDecision").get_json()["value"] == "approve"
 
 
 def test_unknown_and_ended_cases_and_tasks_are_404(client, people):
