@@ -8,8 +8,9 @@ Who may change them (the README's "Who may do what"): through the case, administ
 only; through a task, also whoever may complete it (its assignee, or a candidate while it
 is unclaimed), within what completing it could set: not the fields of its Camunda Form,
 which the form checks at completion, and nothing where the task has output parameters,
-of which only the outputs reach the case.  A change is one command: the case is locked, run on (a
-conditional event may fire), saved and audited (`VariablesModified`) like a completion.
+of which only the outputs reach the case.  A change is one command: the case is locked,
+run on (a conditional event may fire), saved and audited (`VariablesModified`) like a
+completion.
 """
 from __future__ import annotations
 

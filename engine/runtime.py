@@ -546,12 +546,12 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     .../variables), deletions after modifications as Camunda orders them.  SpiffWorkflow
     keeps a copy of the data in every task, so every copy changes: each open or predicted
     task gets the new values (but where a name is local to its scope, _local_names), and
-    each finished task that holds a name changes too: a waiting
-    event takes its parent's data again whenever it is updated, and a parallel join merges
-    the last task of every branch, so an old copy there would bring a value back.
-    Then the waiting tasks are updated, as SpiffWorkflow does after each task it runs:
-    a conditional event whose condition now holds fires (Camunda 7 evaluates them when
-    variables are set), and save() runs the case on."""
+    each finished task that holds a name changes too: a waiting event takes its parent's
+    data again whenever it is updated, and a parallel join merges the last task of every
+    branch, so an old copy there would bring a value back.  Then the waiting tasks are
+    updated, as SpiffWorkflow does after each task it runs: a conditional event whose
+    condition now holds fires (Camunda 7 evaluates them when variables are set), and
+    save() runs the case on."""
     workflow = command.workflow
     gone = set(deletions)
     previous = projections.process_variables(workflow)
