@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import scheduler
+from engine import scheduler, workflows
 from tests.conftest import FIXTURES, ROOT, at_once, typed
 
 PI = "/engine-rest/process-instance"
@@ -33,11 +33,16 @@ def people(client):
             "worker": client.create_user("b_system", ["external-workers"])}
 
 
-@pytest.fixture(params=["cached", "restored"])
+@pytest.fixture(params=["cached", "restored", "rows", "rows-restored"])
 def restoring(request, engine, monkeypatch):
-    """Each command finds the case in the workflow cache, or restores it from its stored state."""
-    if request.param == "restored":
+    """Each command finds the case in the workflow cache, or restores it from its stored
+    state; "rows": the case keeps its tasks as rows and seals its finished ones, as a
+    case of 100 tasks does (a change then unseals the finished tasks it rewrites)."""
+    if request.param.endswith("restored"):
         monkeypatch.setattr(engine.workflows, "size", 0)
+    if request.param.startswith("rows"):
+        monkeypatch.setattr(workflows, "ROWS_FROM", 0)
+        monkeypatch.setattr(workflows, "SEAL_FROM", 0)
     return request.param
 
 
