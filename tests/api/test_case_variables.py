@@ -156,6 +156,21 @@ def test_a_waiting_conditional_event_fires_when_a_put_makes_its_condition_true(c
     assert [a["endTime"] is not None for a in activities] == [True]
 
 
+def test_a_change_reaches_a_called_process_and_comes_back_with_it(client, people, restoring):
+    for model in ("call_child.bpmn", "call_parent.bpmn"):
+        assert client.deploy(FIXTURES / model, name=model).status_code == 200
+    case = client.start("stage_parent", typed(stage="planning", draftNote="待补"))
+    [check] = client.tasks(processInstanceId=case["id"])
+    modified = client.post(f"{PI}/{case['id']}/variables", json={
+        "modifications": {"stage": {"value": "construction"}}, "deletions": ["draftNote"]})
+    assert modified.status_code == 204, modified.get_json()
+    assert task_variables(client, check) == {"stage": "construction"}
+    assert client.complete(check["id"]).status_code == 204
+    [issue] = client.tasks(processInstanceId=case["id"])
+    assert issue["taskDefinitionKey"] == "Issue"
+    assert task_variables(client, issue) == {"stage": "construction"}
+
+
 def test_a_multi_instance_element_variable_stays_each_departments_own(client, people, restoring):
     assert client.deploy(FIXTURES / "mi_review.bpmn", name="mi").status_code == 200
     fgw, zrzy = client.create_user("fgw_officer", ["fgw"]), client.create_user("zrzy_officer", ["zrzy"])
