@@ -65,8 +65,12 @@ def _change(uow: UnitOfWork, principal: Principal, instance_id: str, modificatio
     if not modifications and not deletions:
         return
     command = runtime.open_instance(uow, instance_id, principal)
-    if task_id is not None and not principal.is_admin:
-        _refuse_outputs_only(command, principal, task_id)
+    if task_id is not None:
+        # read again under the case's lock: a claim by a colleague since the first read
+        # (claims lock the case too) makes the task theirs, as it does for complete
+        tasks.require_actionable(principal, tasks.get(uow.session, principal, task_id), "change the variables of")
+        if not principal.is_admin:
+            _refuse_outputs_only(command, principal, task_id)
     runtime.change_variables(command, modifications, deletions, task_id)
     runtime.save(command)
     uow.commit()
