@@ -1,9 +1,9 @@
 """Running process instances: query, variables, activity tree, delete."""
 from __future__ import annotations
 
-from engine import history, instances, runtime
+from engine import case_variables, history, instances, runtime
 from engine.db import reading
-from engine.variables import map_to_wire
+from engine.variables import check_name, from_patch, map_to_wire, to_python, to_wire
 
 from . import render, schemas
 from .auth import engine, principal
@@ -67,6 +67,43 @@ def variables(args, instance_id):
     """The instance's process variables as typed values."""
     with engine().uow(write=False) as uow:
         return map_to_wire(instances.variables(uow, principal(), instance_id))
+
+
+@blp.route("/<instance_id>/variables", methods=["POST"])
+@blp.arguments(schemas.PatchVariablesBody)
+@blp.response(204)
+def modify_variables(body, instance_id):
+    """Set `modifications` and remove `deletions` (after them) in one command: a bad value
+    is a 400 naming it and nothing changes.  Administrators only."""
+    modifications, deletions = from_patch(body.get("modifications"), body.get("deletions"))
+    with engine().uow() as uow:
+        case_variables.change_instance_variables(uow, principal(), instance_id, modifications, deletions)
+
+
+@blp.route("/<instance_id>/variables/<var_name>")
+@blp.response(200, schemas.VariableValue)
+def get_variable(instance_id, var_name):
+    """One process variable as a typed value; 404 if the case has none of that name."""
+    with engine().uow(write=False) as uow:
+        return to_wire(case_variables.instance_variable(uow, principal(), instance_id, var_name))
+
+
+@blp.route("/<instance_id>/variables/<var_name>", methods=["PUT"])
+@blp.arguments(schemas.VariableValue)
+@blp.response(204)
+def put_variable(body, instance_id, var_name):
+    """Set one process variable (administrators only); the case runs on with it."""
+    value = to_python(var_name, body)
+    with engine().uow() as uow:
+        case_variables.change_instance_variables(uow, principal(), instance_id, {var_name: value}, [])
+
+
+@blp.route("/<instance_id>/variables/<var_name>", methods=["DELETE"])
+@blp.response(204)
+def delete_variable(instance_id, var_name):
+    """Remove one process variable (administrators only); removing one the case lacks changes nothing."""
+    with engine().uow() as uow:
+        case_variables.change_instance_variables(uow, principal(), instance_id, {}, [check_name(var_name)])
 
 
 @blp.route("/<instance_id>/activity-instances")

@@ -183,6 +183,11 @@ class ActivityInstance(Strict):
     incidents = f.List(f.Dict())
 
 
+class PatchVariablesBody(Strict):
+    modifications = Variables(load_default=dict)
+    deletions = f.List(Str(), allow_none=True, load_default=list)
+
+
 class VariablesArgs(Strict):
     deserializeValues = Bool(load_default=True)
 

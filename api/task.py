@@ -1,9 +1,9 @@
 """User tasks: what a department lists, claims and completes."""
 from __future__ import annotations
 
-from engine import tasks
+from engine import case_variables, tasks
 from engine.db import reading
-from engine.variables import from_wire, map_to_wire
+from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_python, to_wire
 
 from . import render, schemas
 from .auth import engine, principal
@@ -97,6 +97,40 @@ def form_variables(task_id):
 def task_variables(task_id):
     with engine().uow(write=False) as uow:
         return map_to_wire(tasks.form_variables(uow, principal(), task_id))
+
+
+@blp.route("/<task_id>/variables", methods=["POST"])
+@blp.arguments(schemas.PatchVariablesBody)
+@blp.response(204)
+def modify_task_variables(body, task_id):
+    """Set and remove the task's case's variables in one command (whoever may complete the
+    task, but not its form's fields; administrators anything)."""
+    modifications, deletions = from_patch(body.get("modifications"), body.get("deletions"))
+    with engine().uow() as uow:
+        case_variables.change_task_variables(uow, principal(), task_id, modifications, deletions)
+
+
+@blp.route("/<task_id>/variables/<var_name>")
+@blp.response(200, schemas.VariableValue)
+def get_task_variable(task_id, var_name):
+    with engine().uow(write=False) as uow:
+        return to_wire(case_variables.task_variable(uow, principal(), task_id, var_name))
+
+
+@blp.route("/<task_id>/variables/<var_name>", methods=["PUT"])
+@blp.arguments(schemas.VariableValue)
+@blp.response(204)
+def put_task_variable(body, task_id, var_name):
+    value = to_python(var_name, body)
+    with engine().uow() as uow:
+        case_variables.change_task_variables(uow, principal(), task_id, {var_name: value}, [])
+
+
+@blp.route("/<task_id>/variables/<var_name>", methods=["DELETE"])
+@blp.response(204)
+def delete_task_variable(task_id, var_name):
+    with engine().uow() as uow:
+        case_variables.change_task_variables(uow, principal(), task_id, {}, [check_name(var_name)])
 
 
 @blp.route("/<task_id>/form")

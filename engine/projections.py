@@ -48,6 +48,8 @@ def _upsert_variables(dialect_module):
 
 
 _UPSERT_VARIABLES = Statement({"postgresql": _upsert_variables(postgresql), "sqlite": _upsert_variables(sqlite)})
+_DELETE_VARIABLE = Statement(delete(VARIABLES).where(VARIABLES.c.instance_id == bindparam("instance_id"),
+                                                     VARIABLES.c.name == bindparam("name")))
 
 
 @dataclass(frozen=True)
@@ -251,11 +253,17 @@ def _activity_row(record, task, start, end, assignee=None) -> dict:
 
 
 def _write_variables(command, after: Snapshot, now) -> None:
+    """Upsert what changed.  A variable missing from `after` keeps its row (a branch's
+    copy may be out of view a while, at a join) unless the command deleted it
+    (runtime.change_variables): Camunda's history then leaves it out by default."""
+    instance_id = command.record.id
+    _DELETE_VARIABLE.executemany(command.session, [dict(instance_id=instance_id, name=name)
+                                                   for name in sorted(command.deleted_variables)
+                                                   if name not in after.variables])
     before = command.before.variables
     changed = {k: v for k, v in after.variables.items() if k not in before or before[k] != v}
     if not changed:
         return
-    instance_id = command.record.id
     _UPSERT_VARIABLES.executemany(command.session, [
         dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, type=type_of(value), value=jsonable(value),
              created=now, updated=now) for name, value in changed.items()])

@@ -8,6 +8,7 @@ A lost race on the same instance fails the version check and becomes a 409.
 """
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -31,8 +32,8 @@ from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
 from .variables import to_utc_naive, unfit_for_state
-from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, load_state, model_error, put_rows,
-                        run_until_waiting)
+from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
+                        model_error, put_rows, run_until_waiting)
 
 ACTIVE, COMPLETED = "ACTIVE", "COMPLETED"
 EXTERNALLY_TERMINATED, INTERNALLY_TERMINATED = "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"
@@ -67,6 +68,7 @@ class Command:
     completed_assignees: dict = field(default_factory=dict)   # user task id -> assignee, for history
     events: list = field(default_factory=list)      # (kind, payload, activity_id, task_id)
     legal: Any = None                               # legal.ClockSet, made on first use
+    deleted_variables: set = field(default_factory=set)     # names removed by change_variables, for the projection
 
     def __post_init__(self) -> None:
         self.act()
@@ -425,6 +427,11 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
     task.data = data
 
 
+def output_names(task) -> list[str]:
+    """The names of the task's camunda:outputParameters (with them, only they reach the case)."""
+    return [p["name"] for p in task.task_spec.extensions.get("inputOutput", {}).get("outputs", [])]
+
+
 def _fit_to_store(task, kind: str, name: str, value):
     problem = unfit_for_state(value)
     if problem:
@@ -532,6 +539,64 @@ def complete_user_task(command: Command, task_id: str, variables: dict, form_ref
     command.record_event("TaskCompleted", {"variables": variables, "name": task.task_spec.bpmn_name},
                          task.task_spec.bpmn_id, task_id)
     return task
+
+
+def change_variables(command: Command, modifications: dict, deletions: list, task_id: str | None = None) -> None:
+    """Set and remove process variables of a running case (Camunda's PUT/DELETE/POST
+    .../variables), deletions after modifications as Camunda orders them.  SpiffWorkflow
+    keeps a copy of the data in every task, so every copy changes: each open or predicted
+    task gets the new values (but where a name is local to its scope, _local_names), and
+    each finished task that holds a name changes too: a waiting event takes its parent's
+    data again whenever it is updated, and a parallel join merges the last task of every
+    branch, so an old copy there would bring a value back.  Then the waiting tasks are
+    updated, as SpiffWorkflow does after each task it runs: a conditional event whose
+    condition now holds fires (Camunda 7 evaluates them when variables are set), and
+    save() runs the case on."""
+    workflow = command.workflow
+    gone = set(deletions)
+    previous = projections.process_variables(workflow)
+    for task in iter_all_tasks(workflow):
+        data, finished = task.data, task._state & TaskState.FINISHED_MASK
+        shadowed = () if finished else _local_names(task)
+        for name, value in modifications.items():
+            if name not in gone and name not in shadowed and (not finished or name in data):
+                data[name] = copy.deepcopy(value)       # no two tasks share a value a merge could change in place
+        for name in gone:
+            if name in data and name not in shadowed:
+                del data[name]
+    for each in (workflow, *workflow.subprocesses.values()):
+        each.update_waiting_tasks()
+    command.deleted_variables |= gone
+    changed = {name: value for name, value in modifications.items() if name not in gone}
+    command.record_event("VariablesModified", {
+        "modifications": changed, "deletions": sorted(gone),
+        "previous": {name: copy.deepcopy(previous[name]) for name in (*changed, *sorted(gone)) if name in previous}},
+        *_activity_of(workflow, task_id))
+
+
+def _local_names(task) -> set:
+    """The names local to the scope an open task runs in, which a process variable of the
+    same name does not reach (Camunda 7): its own camunda:inputParameters, and the
+    camunda:elementVariable of every multi-instance it runs inside, also from the called
+    process of a multi-instance call activity (each department_review's `review`)."""
+    names = set(task.internal_data.get("locals", ()))
+    node = task.parent
+    while node is not None:
+        item = getattr(node.task_spec, "input_item", None)
+        if item is not None:
+            names.add(item.bpmn_id)
+        parent = node.parent
+        if parent is None and getattr(node.workflow, "parent_task_id", None) is not None:
+            parent = node.workflow.top_workflow.get_task_from_id(node.workflow.parent_task_id)
+        node = parent
+    return names
+
+
+def _activity_of(workflow: BpmnWorkflow, task_id: str | None) -> tuple:
+    """(activity id, task id) for the audit event of a change made through a task."""
+    if task_id is None:
+        return None, None
+    return find_task(workflow, task_id).task_spec.bpmn_id, task_id
 
 
 def terminate(command: Command, reason: str | None) -> None:

@@ -406,7 +406,7 @@ def _may_act(principal: Principal, assignee: str | None) -> bool:
     return assignee in (None, principal.user_id) or principal.is_admin
 
 
-def _require_actionable(principal: Principal, view: TaskView, action: str) -> None:
+def require_actionable(principal: Principal, view: TaskView, action: str) -> None:
     if not _may_act(principal, view.row.assignee):
         raise Forbidden(f"cannot {action} task {view.row.id}: it is assigned to '{view.row.assignee}'",
                         userId=principal.user_id)
@@ -434,7 +434,7 @@ def claim(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str) -> 
 def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     session = uow.session
     view = get(session, principal, task_id)
-    _require_actionable(principal, view, "unclaim")
+    require_actionable(principal, view, "unclaim")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous = view.row.assignee
     if not _assign(session, view, None, _assigned_meanwhile(task_id)):
@@ -447,7 +447,7 @@ def unclaim(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
 def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: str | None) -> None:
     session = uow.session
     view = get(session, principal, task_id)
-    _require_actionable(principal, view, "reassign")
+    require_actionable(principal, view, "reassign")
     if user_id is not None and session.get(User, user_id) is None:
         raise BadRequest(f"no user with id '{user_id}'")
     if user_id not in (None, principal.user_id) and not principal.is_admin \
@@ -493,7 +493,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
     except NotFound:
         _raise_if_already_completed(session, task_id)
         raise
-    _require_actionable(principal, view, "complete")
+    require_actionable(principal, view, "complete")
     try:
         command = runtime.open_instance(uow, view.row.instance_id, principal)
     except BadRequest:                    # the case ended under us: most likely this very task
@@ -531,10 +531,15 @@ def deployed_form(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:
     if not view.row.form_ref:
         raise NotFound(f"task {task_id} has no Camunda Form (camunda:formRef); its form key is "
                        f"{view.row.form_key!r}")
+    return task_form(uow, view).raw
+
+
+def task_form(uow: UnitOfWork, view: TaskView):
+    """The Camunda Form (engine.forms.FormDefinition) of a task that has one (camunda:formRef)."""
     deployment_id = uow.session.execute(select(ProcessDefinition.deployment_id).where(
         ProcessDefinition.id == view.row.definition_id)).scalar()
     row = uow.ctx.definitions.form_definition_row(uow.session, view.row.form_ref, deployment_id, view.row.tenant_id)
-    return uow.ctx.definitions.form(uow.session, row).raw
+    return uow.ctx.definitions.form(uow.session, row)
 
 
 def identity_links(view: TaskView) -> list[dict]:

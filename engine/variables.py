@@ -273,6 +273,16 @@ def from_wire(variables: Any) -> dict:
     return {name: to_python(name, typed) for name, typed in variables.items()}
 
 
+def from_patch(modifications: Any, deletions: Any) -> tuple[dict, list]:
+    """Camunda's `{"modifications": {name: typed value}, "deletions": [name]}` -> (plain
+    values, names): every value and name checked before anything changes."""
+    if deletions is None:
+        deletions = []
+    if not isinstance(deletions, list):
+        raise BadRequest("'deletions' must be a list of variable names")
+    return from_wire(modifications), list(dict.fromkeys(check_name(name) for name in deletions))
+
+
 def type_of(value: Any) -> str:
     if value is None:
         return "Null"
