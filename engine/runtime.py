@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit, legal, projections, workflows
+from . import audit, legal, projections, subscriptions, workflows
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -339,6 +339,31 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     if workflow.completed:
         record.state = COMPLETED
     return record, workflow
+
+
+def start_at_event(uow: UnitOfWork, definition: ProcessDefinition, variables: dict, business_key: str | None,
+                   actor: Principal, kind: str, name: str, payload: dict, audited: tuple) -> tuple[Command, Any]:
+    """Start a case at its message or signal start event (`kind`, `name`) and hand it the
+    event with `payload`; `audited` is the (kind, payload) of the audit event recorded."""
+    record, workflow = start_instance(uow, definition, variables, business_key, actor, start_form_check=False)
+    fresh = load_record(uow.session, record.id)        # the audit head and version after the start
+    command = Command(uow, fresh, definition, workflow, projections.snapshot(workflow), actor)
+    waiting = [t for t in workflow.event_manager.tasks.values()
+               if type(t.task_spec).__name__ == "StartEvent"
+               and subscriptions.definition_for(t.task_spec.event_definition, kind, name) is not None]
+    if not waiting:
+        raise BadRequest(f"process '{definition.key}' did not wait at its {kind} start event for "
+                         f"'{name}' (does it also have a none start event?)")
+    task = waiting[0]
+    event = BpmnEvent(subscriptions.definition_for(task.task_spec.event_definition, kind, name), payload=payload)
+    try:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event(audited[0], audited[1], task.task_spec.bpmn_id, str(task.id))
+    save(command)
+    return command, task
 
 
 def _require_none_start(spec, definition: ProcessDefinition) -> None:
