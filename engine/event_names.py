@@ -78,7 +78,7 @@ def latest_starting(session, kind: str, name: str, tenant=None) -> list[ProcessD
     query = select(ProcessDefinition).join(latest, and_(
         latest.c.key == ProcessDefinition.key, latest.c.version == ProcessDefinition.version))
     query = query.where(ProcessDefinition.suspended.is_(False))
-    query = _for_tenant(query, ProcessDefinition.tenant_id, tenant).order_by(ProcessDefinition.key)
+    query = for_tenant(query, ProcessDefinition.tenant_id, tenant).order_by(ProcessDefinition.key)
     return [d for d in session.execute(query).scalars().all() if name in of(session, d).start[kind]]
 
 
@@ -91,7 +91,7 @@ def knows_signal(session, name: str) -> bool:
 NO_TENANT = object()
 
 
-def _for_tenant(query, column, tenant):
+def for_tenant(query, column, tenant):
     if tenant is None:
         return query
     if tenant is NO_TENANT:

@@ -23,22 +23,16 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from . import event_names, external_tasks, projections, runtime, subscriptions
+from . import authz, event_names, external_tasks, projections, runtime, subscriptions
 from .clock import utcnow
-from .errors import BadRequest, Conflict, Forbidden
+from .errors import BadRequest, Conflict
 from .fastsql import Shapes, Statement
-from .identity import WORKERS_GROUP, Principal
+from .identity import Principal
 from .models import ProcessDefinition, ProcessedMessage
 from .variables import map_to_wire
 from .workflows import model_error
 
 MISMATCH = "org.camunda.bpm.engine.MismatchingMessageCorrelationException"
-
-
-def require_correlator(principal: Principal) -> None:
-    if not (principal.is_admin or WORKERS_GROUP in principal.groups):
-        raise Forbidden(f"user '{principal.user_id}' may not correlate messages: POST /message is for members of "
-                        f"'{WORKERS_GROUP}' (department systems) and administrators", userId=principal.user_id)
 
 
 # --- correlation ----------------------------------------------------------------------
@@ -61,7 +55,7 @@ def correlate(engine, principal: Principal, request: CorrelationRequest) -> list
     """Deliver the message; returns one neutral result per correlation (see `_result`).
 
     A redelivered `message_id` returns the stored results of the first delivery."""
-    require_correlator(principal)
+    authz.require_event_sender(principal, "correlate messages: POST /message")
     _check(request)
     try:
         return _correlate_once(engine, principal, request)

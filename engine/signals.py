@@ -1,0 +1,148 @@
+"""Signals (POST /signal): Camunda 7's broadcast.  A signal reaches every waiting signal
+catch (intermediate catch event, boundary event, event-gateway branch) of every running
+case, and starts the latest version of every process whose start event waits for it.
+
+Receivers are found by a query on the event subscriptions (engine/subscriptions.py),
+not by opening every case.  The whole broadcast is one transaction, as in Camunda
+(`RuntimeService#signalEventReceived` is one command): either every receiving case
+moves and every process starts, or, when one of them fails (a gateway's condition, a
+value no state can hold), nothing changes and the answer names the case.  The cases are
+locked in the order of their ids, so two broadcasts reaching the same cases queue on
+PostgreSQL instead of deadlocking (a single-case command locks one row only).
+
+The signal's variables become process variables of each receiving case and of each case
+started, checked as on a start or a completion (api: `from_wire`; the state: on save).
+Each delivery is a `SignalReceived` event in that case's audit chain (全程留痕).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from sqlalchemy import select
+
+from . import authz, event_names, runtime, subscriptions
+from .errors import BadRequest, Conflict, EngineError, NotFound
+from .identity import Principal
+from .models import ActivityInstance, ProcessInstance
+from .workflows import model_error
+
+
+@dataclass
+class SignalRequest:
+    name: str | None
+    execution_id: str | None = None
+    variables: dict = field(default_factory=dict)      # name -> plain value
+    tenant_id: str | None = None
+    without_tenant_id: bool = False
+
+
+def throw(engine, principal: Principal, request: SignalRequest) -> None:
+    """Deliver the signal to every case waiting for it and start the processes it starts.
+
+    Nobody waiting is no error (Camunda): a signal is a broadcast, not an order to one case."""
+    authz.require_event_sender(principal, "throw signals: POST /signal")
+    _check(request)
+    with engine.uow() as uow:
+        if not event_names.knows_signal(uow.session, request.name):
+            raise BadRequest(f"no deployed process declares a signal named '{request.name}': a signal is sent "
+                             "by the name of its <bpmn:signal> (not its id); check the spelling")
+        receivers = _receivers(uow.session, request)
+        if request.execution_id is not None and not receivers:
+            _no_such_execution(uow.session, request)
+        for instance_id in sorted(receivers):               # the lock order: by case id
+            _deliver(uow, principal, instance_id, receivers[instance_id], request)
+        if request.execution_id is None:
+            for definition in event_names.latest_starting(uow.session, subscriptions.SIGNAL, request.name,
+                                                          _tenant(request)):
+                _start(uow, principal, definition, request)
+        uow.commit()
+
+
+def _check(request: SignalRequest) -> None:
+    if not request.name:
+        raise BadRequest("No signal name given: send \"name\", the name of a <bpmn:signal> of a deployed model")
+    if request.execution_id is not None and (request.tenant_id is not None or request.without_tenant_id):
+        raise BadRequest("It is not possible to specify a tenant-id when delivering a signal to a single "
+                         "execution: send executionId or tenantId/withoutTenantId, not both")
+    if request.tenant_id is not None and request.without_tenant_id:
+        raise BadRequest("tenantId and withoutTenantId exclude each other: send one")
+
+
+def _tenant(request: SignalRequest):
+    return event_names.NO_TENANT if request.without_tenant_id else request.tenant_id
+
+
+def _receivers(session, request: SignalRequest) -> dict:
+    """case id -> its waiting catches (task_id, activity_id) for the signal, oldest first.
+
+    `executionId` is what this server shows as an execution's id: a waiting catch's id
+    (an activity instance id, as POST /message results name it) or a case's id."""
+    t, cases = subscriptions.TABLE.c, ProcessInstance.__table__.c
+    query = (select(t.instance_id, t.task_id, t.activity_id)
+             .where(t.event_type == subscriptions.SIGNAL, t.message_name == request.name)
+             .order_by(t.created, t.id))
+    tenant = _tenant(request)
+    if tenant is not None:
+        query = event_names.for_tenant(query.join(ProcessInstance.__table__, cases.id == t.instance_id),
+                                       cases.tenant_id, tenant)
+    if request.execution_id is not None:
+        query = query.where((t.task_id == request.execution_id) | (t.instance_id == request.execution_id))
+    found: dict = {}
+    for row in session.execute(query):
+        found.setdefault(row.instance_id, []).append(row)
+    return found
+
+
+def _no_such_execution(session, request: SignalRequest) -> None:
+    """Camunda answers both with a 500; here what was wrong is the caller's to fix."""
+    execution = request.execution_id
+    known = (session.get(ProcessInstance, execution) is not None
+             or session.get(ActivityInstance, execution) is not None)
+    if not known:
+        raise NotFound(f"Cannot find execution with id '{execution}': send the id of a waiting signal catch "
+                       "(GET /process-instance/{id}/activity-instances) or of a process instance")
+    raise BadRequest(f"Execution with id '{execution}' has not subscribed to a signal event with name "
+                     f"'{request.name}'")
+
+
+def _deliver(uow, principal: Principal, instance_id: str, waiting: list, request: SignalRequest) -> None:
+    try:
+        command = runtime.open_instance(uow, instance_id, principal)
+        for subscription in waiting:
+            _catch(command, subscription, request)
+        runtime.save(command)
+    except EngineError as err:
+        err.message = f"signal '{request.name}' was not delivered to any case: process instance {instance_id} " \
+                      f"failed to take it: {err.message}"
+        raise
+
+
+def _catch(command, subscription, request: SignalRequest) -> None:
+    workflow = command.workflow
+    task = runtime.find_task(workflow, subscription.task_id)
+    if task.id not in workflow.event_manager.tasks:
+        return              # an earlier catch of the same signal in this case cancelled it (a boundary event)
+    definition = subscriptions.definition_for(task.task_spec.event_definition, subscriptions.SIGNAL, request.name)
+    event = BpmnEvent(definition, payload=dict(request.variables))
+    if definition is None or not task.task_spec.catches(task, event):
+        raise Conflict(f"process instance {command.record.id} stopped waiting for signal "
+                       f"'{request.name}' at the same time; retry")
+    try:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event("SignalReceived", {"signalName": request.name, "variables": request.variables},
+                         subscription.activity_id, subscription.task_id)
+
+
+def _start(uow, principal: Principal, definition, request: SignalRequest) -> None:
+    try:
+        runtime.start_at_event(uow, definition, dict(request.variables), None, principal, subscriptions.SIGNAL,
+                               request.name, {}, ("SignalReceived", {"signalName": request.name, "start": True}))
+    except EngineError as err:
+        err.message = f"signal '{request.name}' was not delivered to any case: starting process " \
+                      f"'{definition.key}' at it failed: {err.message}"
+        raise
