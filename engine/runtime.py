@@ -369,7 +369,8 @@ def start_at_event(uow: UnitOfWork, definition: ProcessDefinition, variables: di
 def _require_none_start(spec, definition: ProcessDefinition) -> None:
     """A process whose start events all wait for something (a message, a timer, a signal,
     a condition) is started by that, not by a request: such a case stood at its start
-    event for good, as no message or signal reaches a start event of a running case."""
+    event for good, as no message or signal reaches a start event of a running case
+    (POST /message and POST /signal start a new case there)."""
     starts = spec.start.outputs
     if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
         return
@@ -378,6 +379,8 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
         kind = type(start.event_definition).__name__.replace("EventDefinition", "")
         if kind == "Message":
             ways.append(f"the message '{start.event_definition.name}' (POST /engine-rest/message)")
+        elif kind == "Signal":
+            ways.append(f"the signal '{start.event_definition.name}' (POST /engine-rest/signal)")
         elif kind in ("TimeDate", "DurationTimer", "CycleTimer"):
             ways.append(f"its timer ({start.bpmn_id})")
         else:

@@ -181,6 +181,19 @@ def test_a_signal_start_event_starts_a_case_of_the_latest_version_with_the_varia
     assert task["taskDefinitionKey"] == "T2"
     assert variables_of(client, case["id"]) == {"policyNo": "P-1"}
     assert audit_kinds(client, case["id"]) == ["ProcessInstanceStarted", "SignalReceived"]
+    r = client.post("/engine-rest/process-definition/key/announced/start", json={})
+    assert r.status_code == 400 and "starts on the signal 'PolicyChanged' (POST /engine-rest/signal)" in \
+        r.get_json()["message"], r.get_json()
+
+
+def test_an_expression_in_a_signal_name_is_refused_at_deploy(client):
+    """Camunda 7 evaluates it; here it would be taken literally, so no POST /signal could name it."""
+    model = waiting_for("named").replace('name="PolicyChanged"', 'name="PolicyChanged-${businessKey}"')
+    r = client.deploy(extra={"named.bpmn": model})
+    assert r.status_code == 400, r.get_json()
+    [problem] = r.get_json()["details"]["named.bpmn"]["errors"]
+    assert problem["mainElementId"] == "Sig_PolicyChanged" and "an expression in a signal name" in \
+        problem["message"], problem
 
 
 @pytest.mark.parametrize("restored", [False, True], ids=["cached", "restored"])
