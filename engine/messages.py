@@ -138,17 +138,18 @@ def _deliver_all(uow, principal: Principal, request: CorrelationRequest) -> list
 
 
 def _matching_executions(uow, principal: Principal, request: CorrelationRequest) -> list:
-    """(open command, subscription) for every waiting execution the message matches."""
+    """(open command, subscription) for every waiting execution the message matches.
+
+    The cases are opened (locked) in the order of their ids, as POST /signal does, so a
+    message to several cases and a signal reaching them queue instead of deadlocking."""
     session = uow.session
-    candidates = _subscriptions(session, request)
-    matches, commands = [], {}
+    candidates = [s for s in _subscriptions(session, request)
+                  if not request.correlation_keys or _has_values(session, s.instance_id, request.correlation_keys)]
+    commands = {instance_id: runtime.open_instance(uow, instance_id, principal)
+                for instance_id in sorted({s.instance_id for s in candidates})}
+    matches = []
     for subscription in candidates:
-        if request.correlation_keys and not _has_values(session, subscription.instance_id, request.correlation_keys):
-            continue
-        command = commands.get(subscription.instance_id)
-        if command is None:
-            command = commands[subscription.instance_id] = runtime.open_instance(uow, subscription.instance_id,
-                                                                                 principal)
+        command = commands[subscription.instance_id]
         if request.local_correlation_keys:
             task = runtime.find_task(command.workflow, subscription.task_id)
             if any(task.data.get(k, _MISSING) != v for k, v in request.local_correlation_keys.items()):

@@ -334,3 +334,27 @@ def test_a_department_officer_may_not_send_a_signal_and_an_administrator_may(cli
     assert any(e["actor"] == "window_clerk" for e in denied), denied
     assert client.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204       # the administrator
     assert at(client, case) == ["T"]
+
+
+def test_a_broadcast_and_a_message_to_several_cases_lock_them_in_the_order_of_their_ids(client, monkeypatch, system):
+    """Two commands that lock the same cases in one order queue on PostgreSQL; in two
+    orders they could deadlock.  Both open (lock) the cases by id, whatever order they
+    were created or subscribed in."""
+    from engine import runtime
+    opened, open_instance = [], runtime.open_instance
+
+    def recording(uow, instance_id, *args, **kwargs):
+        opened.append(instance_id)
+        return open_instance(uow, instance_id, *args, **kwargs)
+    monkeypatch.setattr(runtime, "open_instance", recording)
+    deploy(client, policy=waiting_for, awaiting=lambda key: waiting_for(key).replace(
+        '<bpmn:signalEventDefinition id="SD" signalRef="Sig_PolicyChanged" />',
+        '<bpmn:messageEventDefinition id="MD" messageRef="M" />') .replace(
+        "</bpmn:definitions>", '  <bpmn:message id="M" name="MaterialsArrived" />\n</bpmn:definitions>'))
+    signalled = [client.start("policy")["id"] for _ in range(6)]
+    assert system.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204
+    assert opened == sorted(signalled)
+    messaged = [client.start("awaiting")["id"] for _ in range(6)]
+    opened.clear()
+    assert system.post("/engine-rest/message", json={"messageName": "MaterialsArrived", "all": True}).status_code == 204
+    assert opened == sorted(messaged)
