@@ -25,7 +25,8 @@ from sqlalchemy import select
 from . import authz, event_names, runtime, subscriptions
 from .errors import BadRequest, Conflict, EngineError, NotFound
 from .identity import Principal
-from .models import ActivityInstance, ProcessInstance
+from .clock import utcnow
+from .models import ActivityInstance, ProcessDefinition, ProcessInstance
 from .workflows import model_error
 
 
@@ -146,3 +147,54 @@ def _start(uow, principal: Principal, definition, request: SignalRequest) -> Non
         err.message = f"signal '{request.name}' was not delivered to any case: starting process " \
                       f"'{definition.key}' at it failed: {err.message}"
         raise
+
+
+# --- cases that waited before signal catches were mirrored ------------------------------
+
+SUBSCRIBED_FROM = "0014"        # the migration from which a command mirrors its signal catches
+
+
+def mirror_waiting_catches(engine) -> int:
+    """Write the subscription rows of the signal catches that running cases waited at
+    when migration 0014 ran (no command had mirrored them); returns how many.  A case
+    waiting only for a signal would have no next command to write them, so POST /signal
+    would never reach it.  Run once, by `python app.py migrate` crossing 0014: each case
+    that may wait for a signal (its definition's file declares one, or it calls another
+    process) is read, rows already there are kept."""
+    with engine.uow(write=False) as uow:
+        session = uow.session
+        declaring = [d.id for d in session.execute(select(ProcessDefinition)).scalars()
+                     if event_names.of(session, d).signals]
+        cases = ProcessInstance.__table__.c
+        candidates = [row.id for row in session.execute(select(cases.id, cases.called_definitions)
+                                                        .where(cases.state == runtime.ACTIVE))
+                      if row.called_definitions] + list(session.execute(
+            select(cases.id).where(cases.state == runtime.ACTIVE, cases.definition_id.in_(declaring))).scalars())
+    added = 0
+    for instance_id in sorted(set(candidates)):
+        with engine.uow() as uow:
+            added += _mirror(uow, instance_id)
+            uow.commit()
+    return added
+
+
+def _mirror(uow, instance_id: str) -> int:
+    record = runtime.load_record(uow.session, instance_id, lock="wait")
+    if record.state != runtime.ACTIVE:
+        return 0
+    with runtime.peek_workflow(uow, instance_id) as workflow:
+        waiting = {key: activity for key, activity in subscriptions.waiting(workflow).items()
+                   if key[1] == subscriptions.SIGNAL}
+    t = subscriptions.TABLE.c
+    there = {(row.task_id, row.message_name) for row in uow.session.execute(
+        select(t.task_id, t.message_name).where(t.instance_id == instance_id, t.event_type == subscriptions.SIGNAL))}
+    missing = {key: activity for key, activity in waiting.items() if (str(key[0]), key[2]) not in there}
+    subscriptions.write(_Mirrored(uow.session, record), {}, missing, utcnow())
+    return len(missing)
+
+
+@dataclass
+class _Mirrored:
+    """What subscriptions.write reads of a command."""
+    session: object
+    record: runtime.InstanceRecord

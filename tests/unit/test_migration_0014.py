@@ -1,14 +1,18 @@
 """Migration 0014: `message_subscription` tells message from signal catches by
-`event_type`; the rows there at the upgrade are the messages'; a downgrade drops the
-signal rows and the column, and the schema after the upgrade is the models' own.
+`event_type`; the rows there at the upgrade are the messages'; `python app.py migrate`
+crossing it mirrors the signal catches the running cases waited at, once; a downgrade
+drops the signal rows and the column, and the schema after the upgrade is the models' own.
 Storage test: SQLite and PostgreSQL, each on a database of its own."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from app import migrate_database
+from engine import identity, signals
 from engine.config import Settings
 from engine.context import Engine
 from engine.db import alembic_config, migrate
@@ -36,9 +40,10 @@ def _differences(db) -> list:
     return [d for d in diff if "message_subscription" in str(d)]
 
 
-def test_signal_rows_come_and_go_with_the_column_and_message_rows_stay(own_database):
+def test_signal_rows_come_and_go_with_the_column_and_message_rows_stay(own_database, monkeypatch):
     migrate(own_database)
-    engine = Engine(Settings(database_url=own_database, timers_enabled=False))
+    settings = Settings(database_url=own_database, timers_enabled=False)
+    engine = Engine(settings)
     db = sa.create_engine(own_database)
     try:
         by_message = _start(engine, _message_model("by_message"), "by_message", {})
@@ -51,9 +56,19 @@ def test_signal_rows_come_and_go_with_the_column_and_message_rows_stay(own_datab
         assert _rows(db) == {(by_message, "-", "Arrived")}
         assert _differences(db) != []
 
-        migrate(own_database)
-        assert _rows(db) == {(by_message, "message", "Arrived")}
+        migrate_database(settings)
+        assert _rows(db) == {(by_message, "message", "Arrived"), (by_signal, "signal", "PolicyChanged")}
         assert _differences(db) == []
+        with monkeypatch.context() as patch:     # a migration that crosses nothing reads no case
+            patch.setattr(signals, "mirror_waiting_catches", lambda engine: pytest.fail("mirrored again"))
+            migrate_database(settings)
+
+        engine = Engine(settings)           # the mirrored case takes a signal and moves on
+        signals.throw(engine, identity.SYSTEM, signals.SignalRequest("PolicyChanged"))
+        assert _rows(db) == {(by_message, "message", "Arrived")}
+        with db.connect() as conn:
+            assert conn.execute(sa.text("SELECT task_definition_key FROM user_task WHERE instance_id = :i"),
+                                {"i": by_signal}).scalar_one() == "T"
     finally:
         engine.close()
         db.dispose()
