@@ -8,10 +8,10 @@ The rows already there are the messages'.  The name index and the unique constra
 take the type in front: a gateway may wait for a message and a signal of one name.
 
 Signal catches of the cases running at the upgrade are not in the table: they were
-made to wait by a revision that did not mirror them.  Their next command writes them
-(the projection is a difference of the case before and after each command), so a
-signal sent before that misses them; `python app.py migrate` says nothing of it, the
-README does (Designer's guide, signals).
+made to wait by a revision that did not mirror them, and a case waiting only for a
+signal has no next command to write them.  Reading them needs the engine (a case's
+state and its parsed model), so `python app.py migrate`, seeing that it crossed this
+revision, writes them after the upgrade (engine/signals.py `mirror_waiting_catches`).
 
 A downgrade drops the signal rows and the column.
 
