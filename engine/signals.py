@@ -23,7 +23,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 
 from . import authz, event_names, runtime, subscriptions
-from .errors import BadRequest, Conflict, EngineError, NotFound
+from .errors import BadRequest, EngineError, NotFound
 from .identity import Principal
 from .clock import utcnow
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance
@@ -49,11 +49,10 @@ def throw(engine, principal: Principal, request: SignalRequest) -> None:
         if not event_names.knows_signal(uow.session, request.name):
             raise BadRequest(f"no deployed process declares a signal named '{request.name}': a signal is sent "
                              "by the name of its <bpmn:signal> (not its id); check the spelling")
-        receivers = _receivers(uow.session, request)
-        if request.execution_id is not None and not receivers:
+        delivered = [_deliver(uow, principal, instance_id, request)
+                     for instance_id in sorted(_receivers(uow.session, request))]      # the lock order: by id
+        if request.execution_id is not None and not any(delivered):
             _no_such_execution(uow.session, request)
-        for instance_id in sorted(receivers):               # the lock order: by case id
-            _deliver(uow, principal, instance_id, receivers[instance_id], request)
         if request.execution_id is None:
             for definition in event_names.latest_starting(uow.session, subscriptions.SIGNAL, request.name,
                                                           _tenant(request)):
@@ -75,25 +74,20 @@ def _tenant(request: SignalRequest):
     return event_names.NO_TENANT if request.without_tenant_id else request.tenant_id
 
 
-def _receivers(session, request: SignalRequest) -> dict:
-    """case id -> its waiting catches (task_id, activity_id) for the signal, oldest first.
-
-    `executionId` is what this server shows as an execution's id: a waiting catch's id
-    (an activity instance id, as POST /message results name it) or a case's id."""
+def _receivers(session, request: SignalRequest) -> set:
+    """The ids of the cases with a waiting catch for the signal (as the projection has it;
+    each case's own catches are read again from its workflow once it is locked)."""
     t, cases = subscriptions.TABLE.c, ProcessInstance.__table__.c
-    query = (select(t.instance_id, t.task_id, t.activity_id)
-             .where(t.event_type == subscriptions.SIGNAL, t.message_name == request.name)
-             .order_by(t.created, t.id))
+    query = select(t.instance_id).where(t.event_type == subscriptions.SIGNAL, t.message_name == request.name)
     tenant = _tenant(request)
     if tenant is not None:
         query = event_names.for_tenant(query.join(ProcessInstance.__table__, cases.id == t.instance_id),
                                        cases.tenant_id, tenant)
     if request.execution_id is not None:
-        query = query.where((t.task_id == request.execution_id) | (t.instance_id == request.execution_id))
-    found: dict = {}
-    for row in session.execute(query):
-        found.setdefault(row.instance_id, []).append(row)
-    return found
+        query = query.where((t.task_id == request.execution_id) | (t.instance_id == request.execution_id)
+                            | (t.instance_id == select(ActivityInstance.instance_id)
+                               .where(ActivityInstance.id == request.execution_id).scalar_subquery()))
+    return set(session.execute(query).scalars())
 
 
 def _no_such_execution(session, request: SignalRequest) -> None:
@@ -102,41 +96,65 @@ def _no_such_execution(session, request: SignalRequest) -> None:
     known = (session.get(ProcessInstance, execution) is not None
              or session.get(ActivityInstance, execution) is not None)
     if not known:
-        raise NotFound(f"Cannot find execution with id '{execution}': send the id of a waiting signal catch "
+        raise NotFound(f"Cannot find execution with id '{execution}': send the id of an activity instance "
                        "(GET /process-instance/{id}/activity-instances) or of a process instance")
     raise BadRequest(f"Execution with id '{execution}' has not subscribed to a signal event with name "
                      f"'{request.name}'")
 
 
-def _deliver(uow, principal: Principal, instance_id: str, waiting: list, request: SignalRequest) -> None:
+def _deliver(uow, principal: Principal, instance_id: str, request: SignalRequest) -> bool:
+    """Deliver to the case's waiting catches; False if, once locked, it waits for none
+    (it moved on, ended or was deleted after the receivers were read)."""
     try:
         command = runtime.open_instance(uow, instance_id, principal)
-        for subscription in waiting:
-            _catch(command, subscription, request)
-        runtime.save(command)
+    except (NotFound, BadRequest):          # gone, or no longer running
+        return False
+    try:
+        waiting = _waiting(command.workflow, instance_id, request)
+        for task, activity_id in waiting:
+            _catch(command, task, activity_id, request)
+        if waiting:
+            runtime.save(command)
+        return bool(waiting)
     except EngineError as err:
         err.message = f"signal '{request.name}' was not delivered to any case: process instance {instance_id} " \
                       f"failed to take it: {err.message}"
         raise
 
 
-def _catch(command, subscription, request: SignalRequest) -> None:
-    workflow = command.workflow
-    task = runtime.find_task(workflow, subscription.task_id)
-    if task.id not in workflow.event_manager.tasks:
+def _waiting(workflow, instance_id: str, request: SignalRequest) -> list:
+    """(task, activity id) of the case's catches for the signal, or of the one execution."""
+    found = []
+    for (task_id, kind, name), activity_id in subscriptions.waiting(workflow).items():
+        if kind != subscriptions.SIGNAL or name != request.name:
+            continue
+        task = workflow.get_task_from_id(task_id)
+        if request.execution_id in (None, instance_id) or request.execution_id in _execution_ids(task):
+            found.append((task, activity_id))
+    return found
+
+
+def _execution_ids(task) -> set:
+    """What this server shows as the execution of a waiting catch: its own activity
+    instance id, and for a boundary event the activity it is attached to."""
+    ids = {str(task.id)}
+    if type(task.task_spec).__name__ == "BoundaryEvent" and task.parent is not None:
+        ids |= {str(sibling.id) for sibling in task.parent.children
+                if type(sibling.task_spec).__name__ != "BoundaryEvent"}
+    return ids
+
+
+def _catch(command, task, activity_id: str, request: SignalRequest) -> None:
+    if task.id not in command.workflow.event_manager.tasks:
         return              # an earlier catch of the same signal in this case cancelled it (a boundary event)
     definition = subscriptions.definition_for(task.task_spec.event_definition, subscriptions.SIGNAL, request.name)
-    event = BpmnEvent(definition, payload=dict(request.variables))
-    if definition is None or not task.task_spec.catches(task, event):
-        raise Conflict(f"process instance {command.record.id} stopped waiting for signal "
-                       f"'{request.name}' at the same time; retry")
     try:
-        task.task_spec.catch(task, event)
+        task.task_spec.catch(task, BpmnEvent(definition, payload=dict(request.variables)))
         task.task_spec._update(task)
     except WorkflowException as err:
         raise model_error(err) from err
     command.record_event("SignalReceived", {"signalName": request.name, "variables": request.variables},
-                         subscription.activity_id, subscription.task_id)
+                         activity_id, str(task.id))
 
 
 def _start(uow, principal: Principal, definition, request: SignalRequest) -> None:

@@ -276,8 +276,13 @@ def test_a_missing_or_unknown_signal_name_is_a_400_that_says_so(client, system, 
 
 
 def test_an_execution_id_delivers_to_that_catch_only_and_starts_nothing(client, system):
-    deploy(client, policy=waiting_for, announced=started_by_signal)
+    deploy(client, policy=waiting_for, announced=started_by_signal, rereview=boundary)
     first, second = client.start("policy")["id"], client.start("policy")["id"]
+    interrupted, kept = client.start("rereview")["id"], client.start("rereview")["id"]
+    [review] = client.tasks(processInstanceId=interrupted)
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": review["id"]})   # the activity's execution
+    assert r.status_code == 204, r.get_json()
+    assert (at(client, interrupted), at(client, kept)) == (["Rereview"], ["Review"])
     catch = client.get(f"/engine-rest/process-instance/{first}/activity-instances").get_json()
     [waiting] = catch["childActivityInstances"]
     r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": waiting["id"]})
@@ -285,7 +290,7 @@ def test_an_execution_id_delivers_to_that_catch_only_and_starts_nothing(client, 
     assert (at(client, first), at(client, second)) == (["T"], ["Catch"])
     assert system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": second}).status_code == 204
     assert at(client, second) == ["T"]
-    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 2     # nothing started
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 4     # nothing started
 
     r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": second})
     assert r.status_code == 400 and "has not subscribed to a signal event with name 'PolicyChanged'" in \
