@@ -7,8 +7,15 @@ not by opening every case.  The whole broadcast is one transaction, as in Camund
 (`RuntimeService#signalEventReceived` is one command): either every receiving case
 moves and every process starts, or, when one of them fails (a gateway's condition, a
 value no state can hold), nothing changes and the answer names the case.  The cases are
-locked in the order of their ids, so two broadcasts reaching the same cases queue on
-PostgreSQL instead of deadlocking (a single-case command locks one row only).
+locked in the order of their ids, as POST /message with `all` locks its cases, so two
+such commands reaching the same cases queue on PostgreSQL instead of deadlocking (any
+other command locks one case).
+
+A signal thrown inside a case (an intermediate throw or end event) stays in that case
+(SpiffWorkflow's event manager delivers it there): the throwing case is locked before
+it is known to throw, so no order of locks could keep two cases throwing at each other
+from deadlocking, and models rely on it (the construction permit's signal is meant for
+its own case).  The README's designer's guide says so.
 
 The signal's variables become process variables of each receiving case and of each case
 started, checked as on a start or a completion (api: `from_wire`; the state: on save).
@@ -23,9 +30,9 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 
 from . import authz, event_names, runtime, subscriptions
+from .clock import utcnow
 from .errors import BadRequest, EngineError, NotFound
 from .identity import Principal
-from .clock import utcnow
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance
 from .workflows import model_error
 
