@@ -77,7 +77,7 @@ def require_start(principal: Principal, definition: ProcessDefinition) -> None:
         raise Forbidden(reason, userId=principal.user_id)
 
 
-# --- readers in statements built once per shape ---------------------------------------
+# --- moving cases from outside (POST /message, POST /signal) ------------------------
 
 def require_event_sender(principal: Principal, what: str) -> None:
     """POST /message and POST /signal move cases from outside: department systems
@@ -86,6 +86,8 @@ def require_event_sender(principal: Principal, what: str) -> None:
         raise Forbidden(f"user '{principal.user_id}' may not {what}: it is for members of "
                         f"'{WORKERS_GROUP}' (department systems) and administrators", userId=principal.user_id)
 
+
+# --- readers in statements built once per shape ---------------------------------------
 
 def bind_reader(principal: Principal, values: dict) -> int:
     """A (non-admin) reader's values for a statement built once per shape: their user id
