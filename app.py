@@ -24,7 +24,7 @@ from pathlib import Path
 from flask import Flask
 
 import api
-from engine import audit, deployments, identity
+from engine import audit, deployments, identity, signals
 from engine.config import Settings
 from engine.context import Engine
 from engine.db import migrate
@@ -95,6 +95,20 @@ def deploy_files(engine: Engine, files: list[Path], name: str = "approvals-libra
         print(f"deployed {len(uploads)} file(s): {keys}", flush=True)
     else:
         print("library unchanged; nothing deployed", flush=True)
+
+
+def migrate_database(settings: Settings) -> None:
+    """Migrate; crossing migration 0014, mirror the signal catches the running cases
+    waited at (engine/signals.py `mirror_waiting_catches`)."""
+    before = migrate(settings.database_url)
+    if before is None or before >= signals.SUBSCRIBED_FROM:
+        return
+    engine = Engine(settings)
+    try:
+        added = signals.mirror_waiting_catches(engine)
+    finally:
+        engine.close()
+    print(f"mirrored {added} waiting signal catch(es) of running cases for POST /signal", flush=True)
 
 
 def audit_verify(settings: Settings, verbose: bool = False) -> int:
@@ -246,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         gc_thresholds()                         # a wrong value stops here, before anything starts
 
     if args.command in ("migrate", "run"):
-        migrate(settings.database_url)
+        migrate_database(settings)
     if args.command == "migrate":
         return 0
     engine = Engine(settings)

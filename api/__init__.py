@@ -30,8 +30,8 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
     from . import calendar, legal
     api.register_blueprint(calendar.blp)
     api.register_blueprint(legal.blp)
-    from . import external_task, incident, message
-    for blueprint in (external_task.blp, incident.blp, message.blp):
+    from . import external_task, incident, message, signal
+    for blueprint in (external_task.blp, incident.blp, message.blp, signal.blp):
         api.register_blueprint(blueprint)
     from . import dossier
     api.register_blueprint(dossier.blp)

@@ -424,3 +424,18 @@ class Token(Strict):
     token = Str(metadata={"description": "shown once; send as `Authorization: Bearer <token>`"})
     label = Str(allow_none=True)
     expires = Str(allow_none=True)
+
+
+# --- signals ----------------------------------------------------------------------------
+
+class SignalBody(Strict):
+    """Camunda 7's SignalDto."""
+    name = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255),
+               metadata={"description": "the name of the signal (its <bpmn:signal name>); mandatory"})
+    executionId = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=64), metadata={
+        "description": "deliver to this execution only: the id of a waiting signal catch (an activity instance "
+                       "id) or of a process instance; no process is started"})
+    variables = Variables(load_default=dict, metadata={"description": "become process variables of every case "
+                                                                      "that receives the signal or is started by it"})
+    tenantId = Str(allow_none=True, load_default=None)
+    withoutTenantId = Bool(allow_none=True, load_default=False)

@@ -5,7 +5,7 @@ meanings (the README's "Security" section has the whole table):
 
     camunda-admin     administers: every resource, every case
     designers         deploy and delete deployments
-    external-workers  the external-task API, incidents and message correlation
+    external-workers  the external-task API, incidents, message correlation and signals
     applicants        the public (申请人): start the processes that name them in
                       camunda:candidateStarterGroups, and see only the cases they started
     auditors          read any case's dossier (卷宗评查)
@@ -75,6 +75,16 @@ def require_start(principal: Principal, definition: ProcessDefinition) -> None:
     reason = why_not_start(principal, definition)
     if reason is not None:
         raise Forbidden(reason, userId=principal.user_id)
+
+
+# --- moving cases from outside (POST /message, POST /signal) ------------------------
+
+def require_event_sender(principal: Principal, what: str) -> None:
+    """POST /message and POST /signal move cases from outside: department systems
+    (external-workers) and administrators only."""
+    if not (principal.is_admin or WORKERS_GROUP in principal.groups):
+        raise Forbidden(f"user '{principal.user_id}' may not {what}: it is for members of "
+                        f"'{WORKERS_GROUP}' (department systems) and administrators", userId=principal.user_id)
 
 
 # --- readers in statements built once per shape ---------------------------------------

@@ -338,11 +338,20 @@ def alembic_config(url: str):
     return cfg
 
 
-def migrate(url: str) -> None:
-    """Bring the database to the newest schema (`python app.py migrate`)."""
+def migrate(url: str) -> str | None:
+    """Bring the database to the newest schema (`python app.py migrate`); returns the
+    revision it had before (None: a new database)."""
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
     ensure_sqlite_folder(url)
+    db = create_engine(url)
+    try:
+        with db.connect() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        db.dispose()
     command.upgrade(alembic_config(url), "head")
+    return before
 
 
 def check_migrated(engine: Engine, url: str) -> None:

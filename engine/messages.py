@@ -3,7 +3,8 @@ that opens the account and calls back.
 
 Every waiting message catch (intermediate catch event, receive task, boundary event,
 event-gateway branch) is mirrored into `message_subscription` with the command that
-made it wait, so finding the receivers is a query by message name and business key.
+made it wait (engine/subscriptions.py), so finding the receivers is a query by message
+name and business key.
 Message start events are found on the latest definitions (their message names are
 read once per definition version from the deployed XML).
 
@@ -14,76 +15,24 @@ transaction: a redelivery returns the first result and changes nothing.
 """
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from lxml import etree
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
-from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from . import external_tasks, projections, runtime
+from . import authz, event_names, external_tasks, projections, runtime, subscriptions
 from .clock import utcnow
-from .definitions import resource_content
-from .errors import BadRequest, Conflict, Forbidden
-from .fastsql import Shapes, Statement
-from .identity import WORKERS_GROUP, Principal
-from .models import MessageSubscription, ProcessDefinition, ProcessedMessage
-from .parser import BPMN_NS, SAFE_XML_PARSER
+from .errors import BadRequest, Conflict
+from .fastsql import Shapes
+from .identity import Principal
+from .models import ProcessDefinition, ProcessedMessage
 from .variables import map_to_wire
 from .workflows import model_error
 
 MISMATCH = "org.camunda.bpm.engine.MismatchingMessageCorrelationException"
-
-
-def require_correlator(principal: Principal) -> None:
-    if not (principal.is_admin or WORKERS_GROUP in principal.groups):
-        raise Forbidden(f"user '{principal.user_id}' may not correlate messages: POST /message is for members of "
-                        f"'{WORKERS_GROUP}' (department systems) and administrators", userId=principal.user_id)
-
-
-# --- projection (called from projections.write, inside the command) -------------------
-
-def subscriptions(workflow) -> dict:
-    """(task id, message name) -> activity id for every message the instance waits for.
-
-    Start events are left out: a message start event starts a new instance (Camunda)."""
-    waiting = {}
-    for task in workflow.event_manager.tasks.values():
-        spec = task.task_spec
-        if type(spec).__name__ == "StartEvent":
-            continue
-        definition = getattr(spec, "event_definition", None)
-        if isinstance(definition, MultipleEventDefinition):
-            gateway = type(spec).__name__ == "EventBasedGateway"
-            for index, child in enumerate(definition.event_definitions):
-                if isinstance(child, MessageEventDefinition):
-                    target = spec.outputs[index] if gateway and index < len(spec.outputs) else spec
-                    waiting[(task.id, child.name)] = target.bpmn_id
-        elif isinstance(definition, MessageEventDefinition):
-            waiting[(task.id, definition.name)] = spec.bpmn_id
-    return waiting
-
-
-_SUBSCRIPTIONS = MessageSubscription.__table__
-_UNSUBSCRIBE = Statement(delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.task_id == bindparam("task_id"),
-                                                      _SUBSCRIPTIONS.c.message_name == bindparam("name")))
-_SUBSCRIBE = Statement(insert(_SUBSCRIPTIONS))
-
-
-def write(command, before: dict, after: dict, now) -> None:
-    session, record = command.session, command.record
-    _UNSUBSCRIBE.executemany(session, [{"task_id": str(task_id), "name": name}
-                                       for task_id, name in before.keys() - after.keys()])
-    _SUBSCRIBE.executemany(session, [dict(task_id=str(task_id), instance_id=record.id,
-                                          definition_id=record.definition_id, message_name=name,
-                                          activity_id=after[(task_id, name)], business_key=record.business_key,
-                                          created=now)
-                                     for task_id, name in after.keys() - before.keys()])
 
 
 # --- correlation ----------------------------------------------------------------------
@@ -106,7 +55,7 @@ def correlate(engine, principal: Principal, request: CorrelationRequest) -> list
     """Deliver the message; returns one neutral result per correlation (see `_result`).
 
     A redelivered `message_id` returns the stored results of the first delivery."""
-    require_correlator(principal)
+    authz.require_event_sender(principal, "correlate messages: POST /message")
     _check(request)
     try:
         return _correlate_once(engine, principal, request)
@@ -189,17 +138,18 @@ def _deliver_all(uow, principal: Principal, request: CorrelationRequest) -> list
 
 
 def _matching_executions(uow, principal: Principal, request: CorrelationRequest) -> list:
-    """(open command, subscription) for every waiting execution the message matches."""
+    """(open command, subscription) for every waiting execution the message matches.
+
+    The cases are opened (locked) in the order of their ids, as POST /signal does, so a
+    message to several cases and a signal reaching them queue instead of deadlocking."""
     session = uow.session
-    candidates = _subscriptions(session, request)
-    matches, commands = [], {}
+    candidates = [s for s in _subscriptions(session, request)
+                  if not request.correlation_keys or _has_values(session, s.instance_id, request.correlation_keys)]
+    commands = {instance_id: runtime.open_instance(uow, instance_id, principal)
+                for instance_id in sorted({s.instance_id for s in candidates})}
+    matches = []
     for subscription in candidates:
-        if request.correlation_keys and not _has_values(session, subscription.instance_id, request.correlation_keys):
-            continue
-        command = commands.get(subscription.instance_id)
-        if command is None:
-            command = commands[subscription.instance_id] = runtime.open_instance(uow, subscription.instance_id,
-                                                                                 principal)
+        command = commands[subscription.instance_id]
         if request.local_correlation_keys:
             task = runtime.find_task(command.workflow, subscription.task_id)
             if any(task.data.get(k, _MISSING) != v for k, v in request.local_correlation_keys.items()):
@@ -225,8 +175,9 @@ def _subscriptions(session, request: CorrelationRequest) -> list:
     shape = ("business_key" in values, "instance_id" in values)
 
     def build():
-        t = _SUBSCRIPTIONS.c
-        stmt = select(t.instance_id, t.task_id, t.activity_id).where(t.message_name == bindparam("name"))
+        t = subscriptions.TABLE.c
+        stmt = select(t.instance_id, t.task_id, t.activity_id).where(t.event_type == subscriptions.MESSAGE,
+                                                                     t.message_name == bindparam("name"))
         if "business_key" in values:
             stmt = stmt.where(t.business_key == bindparam("business_key"))
         if "instance_id" in values:
@@ -259,10 +210,7 @@ def _deliver(command, subscription, request: CorrelationRequest) -> None:
 
 
 def _message_definition(definition, name: str):
-    if isinstance(definition, MultipleEventDefinition):
-        return next((d for d in definition.event_definitions
-                     if isinstance(d, MessageEventDefinition) and d.name == name), None)
-    return definition if isinstance(definition, MessageEventDefinition) and definition.name == name else None
+    return subscriptions.definition_for(definition, subscriptions.MESSAGE, name)
 
 
 def _result(kind: str, command, task_id: str, request: CorrelationRequest) -> dict:
@@ -279,74 +227,14 @@ def _result(kind: str, command, task_id: str, request: CorrelationRequest) -> di
 
 # --- message start events -------------------------------------------------------------
 
-class _StartMessages:
-    """definition id -> message names of its start events (definitions never change)."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self._entries: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.size = size
-
-    def get(self, session, definition: ProcessDefinition) -> frozenset:
-        with self._lock:
-            found = self._entries.get(definition.id)
-        if found is not None:
-            return found
-        names = _read_start_messages(session, definition)
-        with self._lock:
-            self._entries[definition.id] = names
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return names
-
-
-def _read_start_messages(session, definition: ProcessDefinition) -> frozenset:
-    _, content = resource_content(session, definition.resource_id)
-    root = etree.fromstring(content, SAFE_XML_PARSER)
-    ns = {"bpmn": BPMN_NS}
-    names = {m.get("id"): m.get("name") for m in root.iterfind("bpmn:message", ns)}
-    process = root.find(f"bpmn:process[@id='{definition.key}']", ns)
-    if process is None:
-        return frozenset()
-    refs = process.xpath("./bpmn:startEvent/bpmn:messageEventDefinition/@messageRef", namespaces=ns)
-    return frozenset(names[r] for r in refs if names.get(r))
-
-
-_start_messages = _StartMessages()
-
-
 def _start_definitions(session, message_name: str) -> list[ProcessDefinition]:
-    latest = (select(ProcessDefinition.key, ProcessDefinition.tenant_id,
-                     func.max(ProcessDefinition.version).label("version"))
-              .group_by(ProcessDefinition.key, ProcessDefinition.tenant_id).subquery())
-    rows = session.execute(select(ProcessDefinition).join(latest, and_(
-        latest.c.key == ProcessDefinition.key, latest.c.version == ProcessDefinition.version))
-        .where(ProcessDefinition.suspended.is_(False)).order_by(ProcessDefinition.key)).scalars().all()
-    return [d for d in rows if message_name in _start_messages.get(session, d)]
+    return event_names.latest_starting(session, subscriptions.MESSAGE, message_name)
 
 
 def _start(uow, principal: Principal, definition: ProcessDefinition, request: CorrelationRequest):
     """Start an instance at its message start event and hand it the message."""
-    record, workflow = runtime.start_instance(uow, definition, dict(request.process_variables),
-                                              request.business_key, principal, start_form_check=False)
-    fresh = runtime.load_record(uow.session, record.id)        # the audit head and version after the start
-    command = runtime.Command(uow, fresh, definition, workflow, projections.snapshot(workflow), principal)
-    waiting = [t for t in workflow.event_manager.tasks.values()
-               if type(t.task_spec).__name__ == "StartEvent"
-               and _message_definition(t.task_spec.event_definition, request.message_name) is not None]
-    if not waiting:
-        raise BadRequest(f"process '{definition.key}' did not wait at its message start event for "
-                         f"'{request.message_name}' (does it also have a none start event?)")
-    task = waiting[0]
-    definition_ = _message_definition(task.task_spec.event_definition, request.message_name)
-    event = BpmnEvent(definition_, payload=dict(request.process_variables_local))
-    try:
-        task.task_spec.catch(task, event)
-        task.task_spec._update(task)
-    except WorkflowException as err:
-        raise model_error(err) from err
-    command.record_event("MessageCorrelated", {"messageName": request.message_name, "start": True,
-                                               "messageId": request.message_id}, task.task_spec.bpmn_id,
-                         str(task.id))
-    runtime.save(command)
+    command, task = runtime.start_at_event(
+        uow, definition, dict(request.process_variables), request.business_key, principal,
+        subscriptions.MESSAGE, request.message_name, dict(request.process_variables_local),
+        ("MessageCorrelated", {"messageName": request.message_name, "start": True, "messageId": request.message_id}))
     return command, str(task.id)

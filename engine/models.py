@@ -427,16 +427,18 @@ class Incident(Base):
 
 
 class MessageSubscription(Base):
-    """A waiting message catch (intermediate event, receive task, boundary event, event
-    gateway branch): correlation looks these up instead of opening every instance."""
+    """A waiting message or signal catch (intermediate event, receive task, boundary event,
+    event gateway branch), Camunda's event subscription: correlation and broadcast look
+    these up instead of opening every instance (engine/subscriptions.py)."""
     __tablename__ = "message_subscription"
-    __table_args__ = (Index("ix_message_subscription_name", "message_name", "business_key"),
-                      UniqueConstraint("task_id", "message_name", name="uq_message_subscription_task"))
+    __table_args__ = (Index("ix_message_subscription_name", "event_type", "message_name", "business_key"),
+                      UniqueConstraint("task_id", "event_type", "message_name", name="uq_message_subscription_task"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(String(64))                 # the waiting SpiffWorkflow task
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
-    message_name: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(16), server_default="message")    # message | signal
+    message_name: Mapped[str] = mapped_column(String(255))          # the message's or the signal's name
     activity_id: Mapped[str] = mapped_column(String(255))
     business_key: Mapped[str | None] = mapped_column(String(255))
     created: Mapped[datetime] = mapped_column(DateTime)

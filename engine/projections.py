@@ -12,7 +12,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import external_tasks, messages, timers
+from . import external_tasks, subscriptions, timers
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
 from .variables import jsonable, type_of
@@ -62,7 +62,7 @@ class Snapshot:
     variables: dict
     timers: dict                 # task id -> (due, kind, activity id)
     ready_external_tasks: frozenset = frozenset()
-    subscriptions: dict = field(default_factory=dict)     # (task id, message name) -> activity id
+    subscriptions: dict = field(default_factory=dict)     # (task id, message|signal, name) -> activity id
 
 
 EMPTY = Snapshot({}, frozenset(), {}, {})
@@ -87,7 +87,7 @@ def snapshot(workflow) -> Snapshot:
             elif external_tasks.is_ready_external(task):
                 external.add(task.id)
     return Snapshot(states, frozenset(ready), process_variables(workflow, active), timers.waiting_timers(workflow),
-                    frozenset(external), messages.subscriptions(workflow))
+                    frozenset(external), subscriptions.waiting(workflow))
 
 
 def ready_user_tasks(workflow) -> list:
@@ -172,7 +172,7 @@ def write(command, after: Snapshot, activated: list, now) -> None:
     _write_activities(command, after, now)
     _write_variables(command, after, now)
     external_tasks.write(command, command.before.ready_external_tasks, after.ready_external_tasks, now)
-    messages.write(command, command.before.subscriptions, after.subscriptions, now)
+    subscriptions.write(command, command.before.subscriptions, after.subscriptions, now)
     earliest = timers.write(command, command.before.timers, after.timers, now)
     if earliest is not None:
         ctx = command.uow.ctx

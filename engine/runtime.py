@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit, legal, projections, workflows
+from . import audit, legal, projections, subscriptions, workflows
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -343,10 +343,36 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     return record, workflow
 
 
+def start_at_event(uow: UnitOfWork, definition: ProcessDefinition, variables: dict, business_key: str | None,
+                   actor: Principal, kind: str, name: str, payload: dict, audited: tuple) -> tuple[Command, Any]:
+    """Start a case at its message or signal start event (`kind`, `name`) and hand it the
+    event with `payload`; `audited` is the (kind, payload) of the audit event recorded."""
+    record, workflow = start_instance(uow, definition, variables, business_key, actor, start_form_check=False)
+    fresh = load_record(uow.session, record.id)        # the audit head and version after the start
+    command = Command(uow, fresh, definition, workflow, projections.snapshot(workflow), actor)
+    waiting = [t for t in workflow.event_manager.tasks.values()
+               if type(t.task_spec).__name__ == "StartEvent"
+               and subscriptions.definition_for(t.task_spec.event_definition, kind, name) is not None]
+    if not waiting:
+        raise BadRequest(f"process '{definition.key}' did not wait at its {kind} start event for "
+                         f"'{name}' (does it also have a none start event?)")
+    task = waiting[0]
+    event = BpmnEvent(subscriptions.definition_for(task.task_spec.event_definition, kind, name), payload=payload)
+    try:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
+    except WorkflowException as err:
+        raise model_error(err) from err
+    command.record_event(audited[0], audited[1], task.task_spec.bpmn_id, str(task.id))
+    save(command)
+    return command, task
+
+
 def _require_none_start(spec, definition: ProcessDefinition) -> None:
     """A process whose start events all wait for something (a message, a timer, a signal,
     a condition) is started by that, not by a request: such a case stood at its start
-    event for good, as no message or signal reaches a start event of a running case."""
+    event for good, as no message or signal reaches a start event of a running case
+    (POST /message and POST /signal start a new case there)."""
     starts = spec.start.outputs
     if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
         return
@@ -355,6 +381,8 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
         kind = type(start.event_definition).__name__.replace("EventDefinition", "")
         if kind == "Message":
             ways.append(f"the message '{start.event_definition.name}' (POST /engine-rest/message)")
+        elif kind == "Signal":
+            ways.append(f"the signal '{start.event_definition.name}' (POST /engine-rest/signal)")
         elif kind in ("TimeDate", "DurationTimer", "CycleTimer"):
             ways.append(f"its timer ({start.bpmn_id})")
         else:

@@ -266,6 +266,12 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
                                           "is not evaluated here (it would be taken literally): name the message "
                                           "plainly and pick the case by businessKey or correlationKeys in POST "
                                           "/message", message.sourceline, None, message.get("id")))
+    for signal in root.iterfind(".//bpmn:signal", NS):
+        if re.search(r"[$#]\{", signal.get("name") or ""):
+            problems.append(Problem(name, f"signal name {signal.get('name')!r}: an expression in a signal name "
+                                          "is not evaluated here (it would be taken literally): name the signal "
+                                          "plainly; POST /signal with executionId reaches one case",
+                                    signal.sourceline, None, signal.get("id")))
     for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
         event = link.getparent()
         problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "

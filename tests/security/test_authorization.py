@@ -112,12 +112,14 @@ def test_users_change_their_own_password_only_and_only_with_the_current_one(clie
 
 
 @pytest.mark.parametrize("who", ["fgw1", "zhang", "designer1"])
-def test_only_external_workers_and_administrators_use_the_external_task_and_message_apis(client, people, who):
+def test_only_external_workers_and_administrators_use_the_external_task_message_and_signal_apis(client, people,
+                                                                                               who):
     user = people[who]
     refused(user.post(f"{ET}/fetchAndLock", json={"workerId": "w", "maxTasks": 1, "topics": [
         {"topicName": "registration", "lockDuration": 1000}]}), "external-workers")
     refused(user.get(ET), "external-workers")
     refused(user.post("/engine-rest/message", json={"messageName": "BankAccountOpened"}), "external-workers")
+    refused(user.post("/engine-rest/signal", json={"name": "PolicyChanged"}), "external-workers")
     worker = people["system1"]
     assert worker.post(f"{ET}/fetchAndLock", json={"workerId": "w", "maxTasks": 1, "topics": [
         {"topicName": "registration", "lockDuration": 1000}]}).status_code == 200

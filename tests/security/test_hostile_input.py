@@ -112,7 +112,8 @@ WRITES = [("post", "/engine-rest/process-definition/key/simple/start"), ("post",
           ("post", "/engine-rest/task/{task}/claim"), ("post", "/engine-rest/task/{task}/assignee"),
           ("post", "/engine-rest/user/create"), ("post", "/engine-rest/group/create"),
           ("put", "/engine-rest/user/admin/credentials"), ("post", "/engine-rest/identity/verify"),
-          ("post", "/engine-rest/message"), ("post", "/engine-rest/external-task/fetchAndLock"),
+          ("post", "/engine-rest/message"), ("post", "/engine-rest/signal"),
+          ("post", "/engine-rest/external-task/fetchAndLock"),
           ("post", "/api/v1/calendar/import"),
           ("put", "/api/v1/calendar/days/2025-10-08"), ("post", "/api/v1/process-instance/{case}/legal-clocks")]
 MALFORMED = {

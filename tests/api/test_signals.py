@@ -1,0 +1,365 @@
+"""A policy change announced to every case at once: POST /signal broadcasts a signal to
+every case waiting for it (an intermediate catch event, a boundary event, an event-based
+gateway's branch) and starts the processes whose start event waits for it (Camunda 7)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine import subscriptions
+from tests.conftest import typed
+from tests.security.models import HEAD
+
+SIGNAL = "/engine-rest/signal"
+
+
+def _signals(*names):
+    return "".join(f'  <bpmn:signal id="Sig_{n}" name="{n}" />\n' for n in names) + "</bpmn:definitions>\n"
+
+
+def waiting_for(key, signal="PolicyChanged", condition=None):
+    """start → wait for `signal` (政策调整) → (an exclusive gateway on `condition`) → T (fgw) → end."""
+    after = "T"
+    gateway = ""
+    if condition:
+        after = "G"
+        gateway = f"""
+    <bpmn:exclusiveGateway id="G" />
+    <bpmn:sequenceFlow id="F_yes" sourceRef="G" targetRef="T">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{condition}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="F_no" sourceRef="G" targetRef="E">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">not ({condition})</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>"""
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Catch" />
+    <bpmn:intermediateCatchEvent id="Catch" name="政策调整">
+      <bpmn:signalEventDefinition id="SD" signalRef="Sig_{signal}" />
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F2" sourceRef="Catch" targetRef="{after}" />{gateway}
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+""" + _signals(signal)
+
+
+def boundary(key):
+    """start → review (fgw), interrupted by the signal PolicyChanged → re-review (fgw)."""
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Review" />
+    <bpmn:userTask id="Review" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Review" targetRef="E" />
+    <bpmn:boundaryEvent id="Changed" attachedToRef="Review">
+      <bpmn:signalEventDefinition id="SD" signalRef="Sig_PolicyChanged" />
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="F3" sourceRef="Changed" targetRef="Rereview" />
+    <bpmn:userTask id="Rereview" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F4" sourceRef="Rereview" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+""" + _signals("PolicyChanged")
+
+
+def started_by_signal(key, task="T"):
+    """a signal start event (PolicyChanged) → `task` (fgw) → end."""
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:signalEventDefinition id="SD" signalRef="Sig_PolicyChanged" /></bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="{task}" />
+    <bpmn:userTask id="{task}" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="{task}" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+""" + _signals("PolicyChanged")
+
+
+def gateway(key):
+    """start → an event-based gateway: the signal PolicyChanged, or 补正期满 (a timer, 5 days)."""
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="G" />
+    <bpmn:eventBasedGateway id="G" />
+    <bpmn:sequenceFlow id="F2" sourceRef="G" targetRef="Changed" />
+    <bpmn:intermediateCatchEvent id="Changed">
+      <bpmn:signalEventDefinition id="SD" signalRef="Sig_PolicyChanged" />
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F3" sourceRef="Changed" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F4" sourceRef="T" targetRef="E" />
+    <bpmn:sequenceFlow id="F5" sourceRef="G" targetRef="Lapsed" />
+    <bpmn:intermediateCatchEvent id="Lapsed">
+      <bpmn:timerEventDefinition id="TD"><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P5D</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F6" sourceRef="Lapsed" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+""" + _signals("PolicyChanged")
+
+
+@pytest.fixture
+def system(client):
+    """A department system that may send signals (as it may correlate messages)."""
+    return client.create_user("policy_system", ["external-workers"])
+
+
+def deploy(client, **models):
+    r = client.deploy(extra={f"{key}.bpmn": build(key) for key, build in models.items()})
+    assert r.status_code == 200, r.get_json()
+
+
+def at(client, case) -> list[str]:
+    tree = client.get(f"/engine-rest/process-instance/{case}/activity-instances").get_json()
+    return sorted(child["activityId"] for child in tree["childActivityInstances"])
+
+
+def variables_of(client, case) -> dict:
+    return {k: v["value"] for k, v in client.get(f"/engine-rest/process-instance/{case}/variables").get_json().items()}
+
+
+def audit_kinds(client, case) -> list[str]:
+    dossier = client.get(f"/api/v1/process-instance/{case}/dossier").get_json()
+    assert dossier["auditTrail"]["verification"]["valid"] is True, dossier["auditTrail"]["verification"]
+    return [e["kind"] for e in dossier["auditTrail"]["events"]]
+
+
+def subscribed(engine) -> list[tuple]:
+    """The projection: (case, activity, kind, name) of every waiting message or signal catch."""
+    t = subscriptions.TABLE.c
+    with engine.uow(write=False) as uow:
+        return sorted(tuple(r) for r in uow.session.execute(
+            select(t.instance_id, t.activity_id, t.event_type, t.message_name)))
+
+
+def test_a_signal_reaches_every_case_waiting_for_it_with_its_variables_and_not_a_case_waiting_for_another(
+        client, system):
+    deploy(client, policy=waiting_for, other=lambda key: waiting_for(key, "FeesChanged"))
+    first, second = client.start("policy")["id"], client.start("policy")["id"]
+    other = client.start("other")["id"]
+    r = system.post(SIGNAL, json={"name": "PolicyChanged",
+                                  "variables": typed(policyNo="国发〔2025〕7号", pages=3)})
+    assert r.status_code == 204, r.get_json()
+    for case in (first, second):
+        assert at(client, case) == ["T"]
+        assert variables_of(client, case) == {"policyNo": "国发〔2025〕7号", "pages": 3}
+        assert audit_kinds(client, case) == ["ProcessInstanceStarted", "SignalReceived"]
+    assert at(client, other) == ["Catch"]
+    assert variables_of(client, other) == {}
+    assert audit_kinds(client, other) == ["ProcessInstanceStarted"]
+    dossier = client.get(f"/api/v1/process-instance/{first}/dossier").get_json()
+    [event] = [e for e in dossier["auditTrail"]["events"] if e["kind"] == "SignalReceived"]
+    assert event["actor"] == "policy_system" and event["activityId"] == "Catch", event
+    assert event["data"]["signalName"] == "PolicyChanged" and event["data"]["variables"]["pages"] == 3, event
+
+
+def test_a_boundary_signal_interrupts_the_task_it_is_attached_to(client, system):
+    deploy(client, rereview=boundary)
+    case = client.start("rereview")["id"]
+    [review] = client.tasks(processInstanceId=case)
+    assert system.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204
+    [task] = client.tasks(processInstanceId=case)
+    assert task["taskDefinitionKey"] == "Rereview"
+    assert client.complete(review["id"]).status_code == 409          # the interrupted review is over
+    history = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": case, "activityId": "Review"}).get_json()
+    assert [h["canceled"] for h in history] == [True]
+
+
+def test_a_signal_start_event_starts_a_case_of_the_latest_version_with_the_variables(client, system):
+    deploy(client, announced=started_by_signal)
+    deploy(client, announced=lambda key: started_by_signal(key, task="T2"))
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "variables": typed(policyNo="P-1")})
+    assert r.status_code == 204, r.get_json()
+    [case] = client.get("/engine-rest/process-instance", query_string={"processDefinitionKey": "announced"}).get_json()
+    assert case["definitionId"].startswith("announced:2:")
+    [task] = client.tasks(processInstanceId=case["id"])
+    assert task["taskDefinitionKey"] == "T2"
+    assert variables_of(client, case["id"]) == {"policyNo": "P-1"}
+    assert audit_kinds(client, case["id"]) == ["ProcessInstanceStarted", "SignalReceived"]
+    r = client.post("/engine-rest/process-definition/key/announced/start", json={})
+    assert r.status_code == 400 and "starts on the signal 'PolicyChanged' (POST /engine-rest/signal)" in \
+        r.get_json()["message"], r.get_json()
+
+
+def test_an_expression_in_a_signal_name_is_refused_at_deploy(client):
+    """Camunda 7 evaluates it; here it would be taken literally, so no POST /signal could name it."""
+    model = waiting_for("named").replace('name="PolicyChanged"', 'name="PolicyChanged-${businessKey}"')
+    r = client.deploy(extra={"named.bpmn": model})
+    assert r.status_code == 400, r.get_json()
+    [problem] = r.get_json()["details"]["named.bpmn"]["errors"]
+    assert problem["mainElementId"] == "Sig_PolicyChanged" and "an expression in a signal name" in \
+        problem["message"], problem
+
+
+@pytest.mark.parametrize("restored", [False, True], ids=["cached", "restored"])
+def test_an_event_based_gateway_takes_the_signal_branch(client, engine, monkeypatch, system, restored):
+    if restored:
+        monkeypatch.setattr(engine.workflows, "size", 0)           # every command restores the case
+    deploy(client, awaiting=gateway)
+    case = client.start("awaiting")["id"]
+    assert system.post(SIGNAL, json={"name": "PolicyChanged", "variables": typed(pages=2)}).status_code == 204
+    [task] = client.tasks(processInstanceId=case)
+    assert task["taskDefinitionKey"] == "T"
+    assert variables_of(client, case) == {"pages": 2}
+    assert client.complete(task["id"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("variables, named", [
+    ({"pages": {"value": "three", "type": "Integer"}}, "pages"),
+    ({"when": {"value": "not a date", "type": "Date"}}, "when"),
+    ({"spelled": {"value": {"typename": "datetime", "value": "2025-01-01"}, "type": "Json"}}, "spelled"),
+])
+def test_a_bad_variable_is_a_400_naming_it_and_changes_no_case(client, engine, system, variables, named):
+    deploy(client, policy=waiting_for, announced=started_by_signal)
+    cases = [client.start("policy")["id"] for _ in range(2)]
+    before = subscribed(engine)
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "variables": variables})
+    assert r.status_code == 400, r.get_json()
+    assert named in r.get_json()["message"], r.get_json()
+    assert [at(client, c) for c in cases] == [["Catch"], ["Catch"]]
+    assert [audit_kinds(client, c) for c in cases] == [["ProcessInstanceStarted"]] * 2
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 2     # nothing started
+    assert subscribed(engine) == before
+
+
+def test_a_case_that_fails_to_take_the_signal_leaves_every_case_as_it_was(client, engine, system):
+    """One transaction for the whole broadcast (Camunda's signalEventReceived is one
+    command): the case whose gateway cannot compare "x" with 10 refuses the signal, and
+    the case that took it before, in the lock order, is rolled back with it."""
+    deploy(client, limited=lambda key: waiting_for(key, condition="limit > 10"), announced=started_by_signal)
+    bad = client.start("limited", typed(limit="x"))["id"]
+    good = client.start("limited", typed(limit=50))["id"]
+    while good > bad:                          # one that takes the signal before `bad` in the lock order
+        good = client.start("limited", typed(limit=50))["id"]
+    later = client.start("limited", typed(limit=60))["id"]
+    before = subscribed(engine)
+    r = system.post(SIGNAL, json={"name": "PolicyChanged"})
+    assert r.status_code == 400, r.get_json()
+    message = r.get_json()["message"]
+    assert f"process instance {bad}" in message and "was not delivered to any case" in message, message
+    cases = [c["id"] for c in client.get("/engine-rest/process-instance").get_json()]
+    assert {good, bad, later} <= set(cases)                      # and nothing started
+    assert [at(client, c) for c in cases] == [["Catch"]] * len(cases)
+    assert [audit_kinds(client, c) for c in cases] == [["ProcessInstanceStarted"]] * len(cases)
+    assert subscribed(engine) == before
+
+
+def test_a_signal_nobody_waits_for_is_204_and_changes_nothing(client, engine, system):
+    deploy(client, other=lambda key: waiting_for(key, "FeesChanged"), policy=waiting_for)
+    case = client.start("other")["id"]
+    r = system.post(SIGNAL, json={"name": "PolicyChanged"})
+    assert r.status_code == 204, r.get_json()
+    assert at(client, case) == ["Catch"]
+    assert audit_kinds(client, case) == ["ProcessInstanceStarted"]
+
+
+@pytest.mark.parametrize("body, says", [
+    ({}, "No signal name given"),
+    ({"name": ""}, "No signal name given"),
+    ({"name": None}, "No signal name given"),
+    ({"name": "PolicyChangd"}, "no deployed process declares a signal named 'PolicyChangd'"),
+    ({"name": "Sig_PolicyChanged"}, "no deployed process declares a signal named 'Sig_PolicyChanged'"),
+])
+def test_a_missing_or_unknown_signal_name_is_a_400_that_says_so(client, system, body, says):
+    deploy(client, policy=waiting_for)
+    case = client.start("policy")["id"]
+    r = system.post(SIGNAL, json=body)
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["type"] == "InvalidRequestException" and says in r.get_json()["message"], r.get_json()
+    assert at(client, case) == ["Catch"]
+
+
+def test_an_execution_id_delivers_to_that_catch_only_and_starts_nothing(client, system):
+    deploy(client, policy=waiting_for, announced=started_by_signal, rereview=boundary)
+    first, second = client.start("policy")["id"], client.start("policy")["id"]
+    interrupted, kept = client.start("rereview")["id"], client.start("rereview")["id"]
+    [review] = client.tasks(processInstanceId=interrupted)
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": review["id"]})   # the activity's execution
+    assert r.status_code == 204, r.get_json()
+    assert (at(client, interrupted), at(client, kept)) == (["Rereview"], ["Review"])
+    catch = client.get(f"/engine-rest/process-instance/{first}/activity-instances").get_json()
+    [waiting] = catch["childActivityInstances"]
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": waiting["id"]})
+    assert r.status_code == 204, r.get_json()
+    assert (at(client, first), at(client, second)) == (["T"], ["Catch"])
+    assert system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": second}).status_code == 204
+    assert at(client, second) == ["T"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 4     # nothing started
+
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": second})
+    assert r.status_code == 400 and "has not subscribed to a signal event with name 'PolicyChanged'" in \
+        r.get_json()["message"], r.get_json()
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": "no-such-execution"})
+    assert r.status_code == 404 and "Cannot find execution with id 'no-such-execution'" in r.get_json()["message"]
+    r = system.post(SIGNAL, json={"name": "PolicyChanged", "executionId": second, "tenantId": "sz"})
+    assert r.status_code == 400 and "not possible to specify a tenant-id" in r.get_json()["message"]
+
+
+def test_tenant_filters_choose_the_cases_of_a_tenant_or_of_none(client, system):
+    deploy(client, policy=waiting_for)
+    case = client.start("policy")["id"]
+    assert system.post(SIGNAL, json={"name": "PolicyChanged", "tenantId": "sz"}).status_code == 204
+    assert at(client, case) == ["Catch"]                           # the case has no tenant
+    assert system.post(SIGNAL, json={"name": "PolicyChanged", "withoutTenantId": True}).status_code == 204
+    assert at(client, case) == ["T"]
+
+
+def test_the_subscriptions_follow_the_case_when_restored_ended_and_deleted(client, engine, monkeypatch, system):
+    monkeypatch.setattr(engine.workflows, "size", 0)               # every command restores the case
+    deploy(client, rereview=boundary, policy=waiting_for)
+    ended, deleted = client.start("rereview")["id"], client.start("rereview")["id"]
+    waiting = client.start("policy")["id"]
+    signal = ("signal", "PolicyChanged")
+    assert subscribed(engine) == sorted([(ended, "Changed", *signal), (deleted, "Changed", *signal),
+                                         (waiting, "Catch", *signal)])
+    [task] = client.tasks(processInstanceId=ended)
+    assert client.complete(task["id"]).status_code == 204          # restored, completed: the case ends
+    assert client.get(f"/engine-rest/history/process-instance/{ended}").get_json()["state"] == "COMPLETED"
+    assert client.delete(f"/engine-rest/process-instance/{deleted}").status_code == 204
+    assert subscribed(engine) == [(waiting, "Catch", *signal)]
+    assert system.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204
+    assert at(client, waiting) == ["T"] and subscribed(engine) == []
+
+
+def test_a_department_officer_may_not_send_a_signal_and_an_administrator_may(client, system):
+    deploy(client, policy=waiting_for)
+    case = client.start("policy")["id"]
+    officer = client.create_user("window_clerk", ["window"])
+    refused = officer.post(SIGNAL, json={"name": "PolicyChanged"})
+    assert refused.status_code == 403 and refused.get_json()["type"] == "AuthorizationException"
+    assert "may not throw signals" in refused.get_json()["message"]
+    assert at(client, case) == ["Catch"]
+    denied = client.get("/api/v1/audit/system-events", query_string={"outcome": "denied"}).get_json()
+    assert any(e["actor"] == "window_clerk" for e in denied), denied
+    assert client.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204       # the administrator
+    assert at(client, case) == ["T"]
+
+
+def test_a_broadcast_and_a_message_to_several_cases_lock_them_in_the_order_of_their_ids(client, monkeypatch, system):
+    """Two commands that lock the same cases in one order queue on PostgreSQL; in two
+    orders they could deadlock.  Both open (lock) the cases by id, whatever order they
+    were created or subscribed in."""
+    from engine import runtime
+    opened, open_instance = [], runtime.open_instance
+
+    def recording(uow, instance_id, *args, **kwargs):
+        opened.append(instance_id)
+        return open_instance(uow, instance_id, *args, **kwargs)
+    monkeypatch.setattr(runtime, "open_instance", recording)
+    deploy(client, policy=waiting_for, awaiting=lambda key: waiting_for(key).replace(
+        '<bpmn:signalEventDefinition id="SD" signalRef="Sig_PolicyChanged" />',
+        '<bpmn:messageEventDefinition id="MD" messageRef="M" />') .replace(
+        "</bpmn:definitions>", '  <bpmn:message id="M" name="MaterialsArrived" />\n</bpmn:definitions>'))
+    signalled = [client.start("policy")["id"] for _ in range(6)]
+    assert system.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204
+    assert opened == sorted(signalled)
+    messaged = [client.start("awaiting")["id"] for _ in range(6)]
+    opened.clear()
+    assert system.post("/engine-rest/message", json={"messageName": "MaterialsArrived", "all": True}).status_code == 204
+    assert opened == sorted(messaged)
