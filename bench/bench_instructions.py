@@ -18,8 +18,9 @@ count (the setup, the start of the cases and the warm-up cancel out):
   HTTP, in process     POST /engine-rest/task/{id}/complete through Flask's test client
                        (the engine's app with HTTP Basic, no gunicorn and no socket)
 
-Run: .venv/bin/python bench/bench_instructions.py [--quick]   (needs valgrind; ~6-10 min,
-two runs at a time; not part of `make bench`)
+Run: .venv/bin/python bench/bench_instructions.py [--quick]   (needs valgrind; two runs at a
+time; --quick, 10 cases a layer, took 19 min on a host busy with other work, the default
+20 cases longer; not part of `make bench`)
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 import harness  # noqa: E402
 
 SECTIONS = ("overhead", "http", "flatness", "scaleout", "others")
-# run on their own, not by `make bench`: bench_instructions.py runs every layer under valgrind (~10 min)
+# run on their own, not by `make bench`: bench_instructions.py runs every layer under valgrind (20 min or more)
 SEPARATE = {"bench_instructions.py"}
 OWN = {"run_all.py", "harness.py", "workload.py", "bench_overhead.py", "bench_http.py", "bench_flatness.py",
        "bench_scaleout.py"}
