@@ -186,6 +186,11 @@ def check_timer(name: str, element, problems: list) -> None:
     check_expression(name, element, text, what, problems)
 
 
+# what to do instead of an expression in a message's or a signal's name
+_NAMED_EVENT_ADVICE = {"message": " and pick the case by businessKey or correlationKeys in POST /message",
+                       "signal": "; POST /signal with executionId reaches one case"}
+
+
 def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> None:
     for flow in root.iterfind(".//bpmn:sequenceFlow/bpmn:conditionExpression", NS):
         language = flow.get("language")
@@ -260,18 +265,12 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
                                           "never interrupts, and takes no message): draw a boundary event on the "
                                           "activity instead, interrupting or not", sub.sourceline, None,
                                     sub.get("id")))
-    for message in root.iterfind(".//bpmn:message", NS):
-        if re.search(r"[$#]\{", message.get("name") or ""):
-            problems.append(Problem(name, f"message name {message.get('name')!r}: an expression in a message name "
-                                          "is not evaluated here (it would be taken literally): name the message "
-                                          "plainly and pick the case by businessKey or correlationKeys in POST "
-                                          "/message", message.sourceline, None, message.get("id")))
-    for signal in root.iterfind(".//bpmn:signal", NS):
-        if re.search(r"[$#]\{", signal.get("name") or ""):
-            problems.append(Problem(name, f"signal name {signal.get('name')!r}: an expression in a signal name "
-                                          "is not evaluated here (it would be taken literally): name the signal "
-                                          "plainly; POST /signal with executionId reaches one case",
-                                    signal.sourceline, None, signal.get("id")))
+    for kind, advice in _NAMED_EVENT_ADVICE.items():
+        for element in root.iterfind(f".//bpmn:{kind}", NS):
+            if re.search(r"[$#]\{", element.get("name") or ""):
+                problems.append(Problem(name, f"{kind} name {element.get('name')!r}: an expression in a {kind} name "
+                                              f"is not evaluated here (it would be taken literally): name the {kind} "
+                                              f"plainly{advice}", element.sourceline, None, element.get("id")))
     for link in root.iterfind(".//bpmn:linkEventDefinition", NS):
         event = link.getparent()
         problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "
