@@ -172,7 +172,7 @@ def write(command, after: Snapshot, activated: list, now) -> None:
     _write_activities(command, after, now)
     _write_variables(command, after, now)
     external_tasks.write(command, command.before.ready_external_tasks, after.ready_external_tasks, now)
-    subscriptions.write(command, command.before.subscriptions, after.subscriptions, now)
+    subscriptions.write(command.session, command.record, command.before.subscriptions, after.subscriptions, now)
     earliest = timers.write(command, command.before.timers, after.timers, now)
     if earliest is not None:
         ctx = command.uow.ctx

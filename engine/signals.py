@@ -214,12 +214,5 @@ def _mirror(uow, instance_id: str) -> int:
     there = {(row.task_id, row.message_name) for row in uow.session.execute(
         select(t.task_id, t.message_name).where(t.instance_id == instance_id, t.event_type == subscriptions.SIGNAL))}
     missing = {key: activity for key, activity in waiting.items() if (str(key[0]), key[2]) not in there}
-    subscriptions.write(_Mirrored(uow.session, record), {}, missing, utcnow())
+    subscriptions.write(uow.session, record, {}, missing, utcnow())
     return len(missing)
-
-
-@dataclass
-class _Mirrored:
-    """What subscriptions.write reads of a command."""
-    session: object
-    record: runtime.InstanceRecord

@@ -70,8 +70,9 @@ _UNSUBSCRIBE = Statement(delete(TABLE).where(TABLE.c.task_id == bindparam("task_
 _SUBSCRIBE = Statement(insert(TABLE))
 
 
-def write(command, before: dict, after: dict, now) -> None:
-    session, record = command.session, command.record
+def write(session, record, before: dict, after: dict, now) -> None:
+    """Delete the rows of the catches in `before` only and insert those in `after` only
+    (both as `waiting` gives them), for the case `record`."""
     _UNSUBSCRIBE.executemany(session, [{"task_id": str(task_id), "kind": kind, "name": name}
                                        for task_id, kind, name in before.keys() - after.keys()])
     _SUBSCRIBE.executemany(session, [dict(task_id=str(task_id), instance_id=record.id,
