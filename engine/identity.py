@@ -30,7 +30,10 @@ ADMIN_GROUP = "camunda-admin"
 DESIGNERS_GROUP = "designers"
 WORKERS_GROUP = "external-workers"
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# scrypt's cost for new hashes (OWASP's minimum; a hash keeps its own, so raising it later
+# leaves old passwords valid).  The test suite lowers N: it hashes a fresh admin and users
+# for every test, and at this cost that was a third of its time (tests/conftest.py).
+SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1}
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,8 @@ SYSTEM = Principal("system", frozenset({ADMIN_GROUP}))
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT_COST)
+    return "scrypt${n}${r}${p}$".format(**SCRYPT_COST) + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
 def verify_password(password: str, stored: str | None) -> bool:

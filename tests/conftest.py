@@ -21,6 +21,15 @@ os.environ.setdefault("APPROVALS_CHECK_STATE", "1")
 from engine.config import ROOT, Settings  # noqa: E402
 from engine.db import migrate, postgresql_problem, scratch_schema  # noqa: E402
 from engine.models import Base  # noqa: E402
+from engine.identity import SCRYPT_COST  # noqa: E402
+
+# Every test hashes a fresh admin's password and its users' (and verifies them), and at
+# the real cost (N=2^14, ~40 ms a hash) that was a third of the suite's time.  Tests hash
+# at N=2^10; a hash keeps its cost, so the code that reads it is the same.  The servers
+# the tests start in their own processes, and the test of the stored hashes
+# (`production_password_cost`), keep the real cost.
+PRODUCTION_SCRYPT_N = SCRYPT_COST["n"]
+SCRYPT_COST["n"] = 2**10
 
 PG_URL = os.environ.get("APPROVALS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADMIN = ("admin", "admin-secret")
@@ -43,6 +52,11 @@ def pg_schema(prefix: str = "t"):
         pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
     with scratch_schema(PG_URL, prefix) as url:
         yield url
+
+
+@pytest.fixture
+def production_password_cost(monkeypatch):
+    monkeypatch.setitem(SCRYPT_COST, "n", PRODUCTION_SCRYPT_N)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ def basic(user: str, password: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def test_passwords_are_stored_as_scrypt_hashes_with_a_salt_and_a_memory_hard_cost(client, engine):
+def test_passwords_are_stored_as_scrypt_hashes_with_a_salt_and_a_memory_hard_cost(client, engine, production_password_cost):
     client.create_user("li", ["fgw"], password=PASSWORD)
     client.create_user("wang", ["fgw"], password=PASSWORD)
     with engine.db.connect() as conn:
