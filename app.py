@@ -118,7 +118,7 @@ def audit_verify(settings: Settings, verbose: bool = False) -> int:
     from engine.db import check_migrated, make_engine
     db = make_engine(settings.database_url)
     try:
-        check_migrated(db, settings.database_url)
+        check_migrated(db)
         with Session(db) as session:
             reports = audit.verify_all(session)
     finally:

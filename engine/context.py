@@ -23,7 +23,7 @@ class Engine:
         set_display_zone(settings.timezone)
         self.db = make_engine(settings.database_url)
         if check_schema:
-            check_migrated(self.db, settings.database_url)
+            check_migrated(self.db)
         self._read, self._write = session_factories(self.db)
         self._commit_reads = commits_reads(self.db)
         self.checkpointer = WalCheckpointer.for_engine(self.db)             # SQLite files only
