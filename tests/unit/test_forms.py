@@ -89,6 +89,22 @@ def test_the_structure_schema_is_itself_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
+def test_a_file_that_passed_skips_the_structure_check_and_any_changed_byte_is_checked_again(monkeypatch):
+    from engine import forms
+    checked = []
+    real = forms._schema_problems
+    monkeypatch.setattr(forms, "_CONFORMING", forms._Checksums())
+    monkeypatch.setattr(forms, "_schema_problems", lambda doc: checked.append(doc["id"]) or real(doc))
+    source = REVIEW_FILE.read_bytes()
+    first, again = parse_form(source, REVIEW_FILE.name), parse_form(source, REVIEW_FILE.name)
+    assert checked == [first.id] and again.fields == first.fields and again.checksum == first.checksum
+    broken = json.loads(source)
+    broken["components"][0]["type"] = "slider"       # same id, one component of an unknown type
+    with pytest.raises(FormDefinitionError, match=r"components\[0\]\.type: unknown component type 'slider'"):
+        parse_form(json.dumps(broken), REVIEW_FILE.name)
+    assert checked == [first.id, first.id]
+
+
 # --- forms a deployment refuses ----------------------------------------------------------------
 
 def test_form_that_is_not_valid_json_is_refused_with_line_and_column():
