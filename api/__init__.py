@@ -12,8 +12,9 @@ API_VERSION = "7.22.0"
 
 class _Rule(Rule):
     """A route whose URL builders (werkzeug compiles two Python functions per rule as it is
-    added; only url_for calls them) are compiled when first used: the ~500 rules' builders
-    were most of what making an app still cost (~25 ms), every worker's boot and every test's."""
+    added; only url_for calls them) are compiled when first used: the ~100 rules' builders
+    were two thirds of what making an app still cost (31 -> 10 ms), at every worker's boot
+    and in every test."""
 
     def _compile_builder(self, append_unknown: bool = True):
         compile_builder, compiled = super()._compile_builder, None

@@ -130,7 +130,7 @@ def parse_form(source: bytes | str, filename: str = "<form>") -> FormDefinition:
 class _Checksums:
     """The sha256 of the form files that passed the check, so a file deployed again (the
     same library redeployed after a change to one diagram) skips form-js's JSON schema:
-    ~16 ms a form, two thirds of deploying the construction permit's library."""
+    ~16 ms a form, two thirds of the time of the deployments in a profile of the tests."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size, self._seen, self._lock = size, OrderedDict(), threading.Lock()
