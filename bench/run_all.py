@@ -1,6 +1,6 @@
 """`make bench`: every bench, one table per section, then the goals of issue 7.
 
-    .venv/bin/python bench/run_all.py            quick mode (the default; ~6 min on 2 cores)
+    .venv/bin/python bench/run_all.py            quick mode (the default; ~7 min on 2 cores)
     .venv/bin/python bench/run_all.py --full     the figures in the README (longer, more rounds)
     ... --only overhead,http,flatness,scaleout,others   a subset
     ... --pg URL | --no-pg                        PostgreSQL to use (default: APPROVALS_BENCH_PG,
