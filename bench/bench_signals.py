@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_http  # noqa: E402
 import harness  # noqa: E402
 import workload  # noqa: E402
 
@@ -37,17 +38,10 @@ MODEL = (f'<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn=
          f'</bpmn:process>\n<bpmn:signal id="Sig" name="{SIGNAL}" />\n</bpmn:definitions>\n')
 
 
-def start_waiting(server: harness.Server, count: int) -> None:
-    def start(state, n):
-        client = state.get("admin") or state.setdefault("admin", server.client("admin", workload.ADMIN_PASSWORD))
-        client.call("POST", f"{REST}/process-definition/key/{KEY}/start", {"variables": {}})
-    harness.run_threads(4, list(range(count)), start)
-
-
 def broadcast_round(server: harness.Server, size: int, beside_writer: bool) -> dict:
     """`size` cases waiting, then the signal; `beside_writer`: while an unrelated client
     keeps starting cases (the broadcast's time and CPU are then not its own)."""
-    start_waiting(server, size)
+    bench_http.start_cases(server, KEY, size, 4)
     admin = server.client("admin", workload.ADMIN_PASSWORD)
     before = admin.call("GET", f"{REST}/task/count?processDefinitionKey={KEY}")["count"]
     stop, waits = threading.Event(), []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_http  # noqa: E402
 import harness  # noqa: E402
 import workload  # noqa: E402
 
@@ -71,16 +72,9 @@ def deploy(server: harness.Server) -> None:
     r.raise_for_status()
 
 
-def start_cases(server: harness.Server, count: int) -> None:
-    def start(state, n):
-        client = state.get("admin") or state.setdefault("admin", server.client("admin", workload.ADMIN_PASSWORD))
-        client.call("POST", f"{REST}/process-definition/key/{KEY}/start", {"businessKey": f"W-{n}", "variables": {}})
-    harness.run_threads(4, list(range(count)), start)
-
-
 def throughput_round(server: harness.Server, threads: int, tasks: int) -> harness.Round:
     """`tasks` waiting external tasks, then a worker with `threads` handler threads drains them."""
-    start_cases(server, tasks)
+    bench_http.start_cases(server, KEY, tasks, 4)
     client = TimedClient(f"http://127.0.0.1:{server.port}{REST}", ("admin", workload.ADMIN_PASSWORD))
     worker = Worker(client.base_url, worker_id=f"bench-{threads}", max_tasks=threads, threads=threads,
                     async_response_timeout=1000, client=client)
