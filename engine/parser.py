@@ -12,7 +12,9 @@ import re
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
+                                                     MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TERMINATION_EVENT_XPATH,
+                                                     EventDefinitionParser)
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
@@ -180,6 +182,19 @@ class UserTaskParser(CamundaTaskParser):
         return self.spec_class(self.spec, self.bpmn_id, **self.bpmn_attributes)
 
 
+class EndEventParser(CamundaEndEventParser):
+    """An end event, with the signal end event that SpiffWorkflow 3.2's parser leaves out
+    (it reads the end event as a none end event, so the signal was never thrown)."""
+
+    def create_task(self):
+        event_definition = self.get_event_definition(
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
+             TERMINATION_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
+
+
 def _with_extensions(parser_class):
     return type(f"Approval{parser_class.__name__}", (CamundaExtensions, parser_class), {})
 
@@ -194,6 +209,7 @@ class ApprovalParser(CamundaParser):
         full_tag("manualTask"): (CamundaTaskParser, PassThroughTask),
         full_tag("serviceTask"): (ExternalTaskParser, ExternalTask),
         full_tag("sendTask"): (ExternalTaskParser, ExternalTask),
+        full_tag("endEvent"): (EndEventParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("endEvent")][1]),
     }
     OVERRIDE_PARSER_CLASSES = {
         tag: (_with_extensions(p) if issubclass(p, TaskParser) else p, s)

@@ -102,6 +102,37 @@ def gateway(key):
 """ + _signals("PolicyChanged")
 
 
+def withdrawn(key, thrower="end"):
+    """start → the review (fgw) beside the applicant's withdrawal (撤回, fgw here); the
+    withdrawal throws the signal Withdrawn from a signal end event (`thrower` "end") or an
+    intermediate throw event, and the review's boundary event catches it → end."""
+    throw = ('<bpmn:endEvent id="Throw"><bpmn:signalEventDefinition id="SD2" signalRef="Sig_Withdrawn" />'
+             '</bpmn:endEvent>' if thrower == "end" else
+             '<bpmn:intermediateThrowEvent id="Throw"><bpmn:signalEventDefinition id="SD2" signalRef="Sig_Withdrawn" />'
+             '</bpmn:intermediateThrowEvent><bpmn:sequenceFlow id="F7" sourceRef="Throw" targetRef="E3" />'
+             '<bpmn:endEvent id="E3" />')
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Split" />
+    <bpmn:parallelGateway id="Split" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Split" targetRef="Review" />
+    <bpmn:userTask id="Review" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F3" sourceRef="Review" targetRef="E" />
+    <bpmn:endEvent id="E" />
+    <bpmn:boundaryEvent id="Stopped" attachedToRef="Review">
+      <bpmn:signalEventDefinition id="SD1" signalRef="Sig_Withdrawn" />
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="F4" sourceRef="Stopped" targetRef="E2" />
+    <bpmn:endEvent id="E2" />
+    <bpmn:sequenceFlow id="F5" sourceRef="Split" targetRef="Withdraw" />
+    <bpmn:userTask id="Withdraw" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F6" sourceRef="Withdraw" targetRef="Throw" />
+    {throw}
+  </bpmn:process>
+""" + _signals("Withdrawn")
+
+
 @pytest.fixture
 def system(client):
     """A department system that may send signals (as it may correlate messages)."""
@@ -168,6 +199,27 @@ def test_a_boundary_signal_interrupts_the_task_it_is_attached_to(client, system)
     history = client.get("/engine-rest/history/activity-instance", query_string={
         "processInstanceId": case, "activityId": "Review"}).get_json()
     assert [h["canceled"] for h in history] == [True]
+
+
+@pytest.mark.parametrize("thrower", ["end", "intermediate"])
+def test_a_signal_thrown_in_a_case_interrupts_a_task_of_a_parallel_branch_of_that_case_only(client, system, thrower):
+    """A signal end event throws as an intermediate throw event does (SpiffWorkflow 3.2's
+    parser read it as a none end event); the signal stays in its case."""
+    deploy(client, withdrawable=lambda key: withdrawn(key, thrower),
+           waiting=lambda key: waiting_for(key, signal="Withdrawn"))
+    other = client.start("waiting")["id"]
+    case = client.start("withdrawable")["id"]
+    tasks = {t["taskDefinitionKey"]: t["id"] for t in client.tasks(processInstanceId=case)}
+    assert sorted(tasks) == ["Review", "Withdraw"]
+    assert client.complete(tasks["Withdraw"]).status_code == 204
+    assert client.tasks(processInstanceId=case) == []
+    ended = client.get(f"/engine-rest/history/process-instance/{case}").get_json()
+    assert ended["state"] == "COMPLETED"
+    history = client.get("/engine-rest/history/activity-instance", query_string={"processInstanceId": case}).get_json()
+    ran = {h["activityId"]: h["canceled"] for h in history}
+    assert ran["Review"] is True and "Stopped" in ran and "E2" in ran and "E" not in ran
+    assert at(client, other) == ["Catch"]                          # the other case still waits for Withdrawn
+    assert client.complete(tasks["Review"]).status_code == 409
 
 
 def test_a_signal_start_event_starts_a_case_of_the_latest_version_with_the_variables(client, system):
