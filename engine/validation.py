@@ -276,6 +276,16 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
         problems.append(Problem(name, "link events are not supported on this server (a case reaching the link "
                                       "would wait forever): join the two points with a sequence flow",
                                 event.sourceline, None, event.get("id")))
+    for compensate in root.iterfind(".//bpmn:compensateEventDefinition", NS):
+        event = compensate.getparent()
+        problems.append(Problem(name, "compensation events are not supported on this server (SpiffWorkflow reads a "
+                                      "compensation throw event as a none event: the handlers would never run): "
+                                      "draw the undo as tasks on the path that needs it, e.g. after an error "
+                                      "boundary event", event.sourceline, None, event.get("id")))
+    for handler in root.xpath(".//*[@isForCompensation='true']"):
+        problems.append(Problem(name, "compensation handlers (isForCompensation) are not supported on this server: "
+                                      "nothing would ever run them; draw the undo as tasks on the path that needs "
+                                      "it", handler.sourceline, None, handler.get("id")))
     for task in root.iterfind(".//bpmn:scriptTask", NS):
         fmt = (task.get("scriptFormat") or "python").lower()
         script = task.find("bpmn:script", NS)

@@ -385,6 +385,28 @@ def test_link_events_are_refused_at_deploy(client):
     assert all("sequence flow" in p["message"] for p in problems), problems
 
 
+def test_compensation_is_refused_at_deploy(client):
+    """SpiffWorkflow 3.2 read a compensation throw event as a none event (the model deployed,
+    and a case passed the event without running any handler), and its boundary parser
+    raised NotImplementedError on a compensation boundary event."""
+    throw = '<bpmn:intermediateThrowEvent id="N"><bpmn:compensateEventDefinition id="CD" /></bpmn:intermediateThrowEvent>'
+    handled = ('<bpmn:serviceTask id="N" camunda:type="external" camunda:topic="pay" />'
+               '<bpmn:boundaryEvent id="B" attachedToRef="N"><bpmn:compensateEventDefinition id="CD" />'
+               '</bpmn:boundaryEvent><bpmn:serviceTask id="Undo" isForCompensation="true" camunda:type="external" '
+               'camunda:topic="refund" />')
+    handled = _one_node(handled).replace(
+        "</bpmn:process>", '<bpmn:association id="A" associationDirection="One" sourceRef="B" targetRef="Undo" />'
+                           "</bpmn:process>")
+    r = client.deploy(extra={"throw.bpmn": _one_node(throw), "handled.bpmn": handled})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    details = r.get_json()["details"]
+    assert [p["mainElementId"] for p in details["throw.bpmn"]["errors"]] == ["N"]
+    assert sorted(p["mainElementId"] for p in details["handled.bpmn"]["errors"]) == ["B", "Undo"]
+    assert all("compensation" in p["message"] and "not supported" in p["message"]
+               for f in details.values() for p in f["errors"])
+    assert client.get("/engine-rest/process-definition/count").get_json()["count"] == 0
+
+
 @pytest.mark.parametrize("node", [
     '<bpmn:intermediateCatchEvent id="N"><bpmn:messageEventDefinition id="MD" /></bpmn:intermediateCatchEvent>',
     '<bpmn:receiveTask id="N" />'], ids=["catch-event", "receive-task"])
