@@ -48,6 +48,7 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
         api.register_blueprint(blueprint)
     from . import calendar, legal
     api.register_blueprint(calendar.blp)
+    api.register_blueprint(calendar.calendars_blp)
     api.register_blueprint(legal.blp)
     from . import external_task, incident, message, signal
     for blueprint in (external_task.blp, incident.blp, message.blp, signal.blp):

@@ -17,6 +17,9 @@ from .blueprint import Blueprint
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1/calendar",
                 description="Working-day calendars (工作日历): holidays and adjusted working weekends (调休)")
+# the list of calendars is /api/v1/calendars: a rule "s" under the prefix above would be /api/v1/calendar/s
+calendars_blp = Blueprint("calendars", __name__, url_prefix="/api/v1/calendars",
+                          description="The working-day calendars (a region's or service hall's own copy)")
 
 
 class CalendarArg(ma.Schema):
@@ -52,7 +55,12 @@ class DaySchema(ma.Schema):
     provisional = ma.fields.Boolean()
 
 
-class DayBody(CalendarArg):
+class WhichCalendar(ma.Schema):
+    calendar = ma.fields.String(load_default=None, metadata={"description": "calendar id (default CN); in the "
+                                                                            "query or in the body"})
+
+
+class DayBody(WhichCalendar):
     working = ma.fields.Boolean(required=True)
     name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
 
@@ -63,7 +71,7 @@ class ImportDay(ma.Schema):
     name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
 
 
-class ImportBody(CalendarArg):
+class ImportBody(WhichCalendar):
     year = ma.fields.Integer(required=True, validate=ma.validate.Range(1949, 2200))
     days = ma.fields.List(ma.fields.Nested(ImportDay), required=True,
                           metadata={"description": "every holiday and adjusted working weekend of the year"})
@@ -86,6 +94,15 @@ class CalendarSchema(ma.Schema):
     base = ma.fields.String(load_only=True, allow_none=True, metadata={"description": "copy days from (default CN)"})
 
 
+def _which(query: dict, body: dict) -> str:
+    """The calendar a write names, in the query (as GET and DELETE take it) or in the body:
+    a write that named it in the query alone used to change CN."""
+    named = {query.get("calendar"), body.get("calendar")} - {None}
+    if len(named) > 1:
+        raise BadRequest(f"two calendars named: {query['calendar']!r} in the query and {body['calendar']!r} in the body")
+    return named.pop() if named else calendars.DEFAULT
+
+
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -98,17 +115,17 @@ def _render_calendar(row: Calendar) -> dict:
             "publishedYears": row.published_years}
 
 
-@blp.route("s", methods=["GET"])
-@blp.response(200, CalendarSchema(many=True))
+@calendars_blp.route("", methods=["GET"])
+@calendars_blp.response(200, CalendarSchema(many=True))
 def list_calendars():
     with engine().uow(write=False) as uow:
         engine().calendars.get(uow.session)          # make sure CN exists
         return [_render_calendar(r) for r in uow.session.execute(select(Calendar).order_by(Calendar.id)).scalars()]
 
 
-@blp.route("s", methods=["POST"])
-@blp.arguments(CalendarSchema)
-@blp.response(201, CalendarSchema)
+@calendars_blp.route("", methods=["POST"])
+@calendars_blp.arguments(CalendarSchema)
+@calendars_blp.response(201, CalendarSchema)
 def create_calendar(body):
     """A region's or service hall's own calendar, a copy of `base` to override."""
     require_admin(principal(), "creating a calendar")
@@ -190,21 +207,22 @@ def get_day(args, day):
 
 
 @blp.route("/days/<day>", methods=["PUT"])
+@blp.arguments(WhichCalendar, location="query")
 @blp.arguments(DayBody)
 @blp.response(200, DaySchema)
-def put_day(body, day):
+def put_day(query, body, day):
     """Override one day (an administrator's word beats the published seed); open deadlines
     on this calendar are recomputed."""
     require_admin(principal(), "changing the calendar")
-    eng, when = engine(), _day(day)
+    eng, when, calendar = engine(), _day(day), _which(query, body)
     with eng.uow() as uow:
-        calendars.set_day(eng.calendars, uow, body["calendar"], when, body["working"], body.get("name"))
+        calendars.set_day(eng.calendars, uow, calendar, when, body["working"], body.get("name"))
         record_system(uow.session, principal().user_id, "CalendarDaySet", {
-            "calendar": body["calendar"], "day": when.isoformat(), "working": body["working"], "name": body.get("name")})
+            "calendar": calendar, "day": when.isoformat(), "working": body["working"], "name": body.get("name")})
         uow.commit()
-    legal_service.recompute_calendar(eng, body["calendar"], principal())
+    legal_service.recompute_calendar(eng, calendar, principal())
     with eng.uow(write=False) as uow:
-        return eng.calendars.get(uow.session, body["calendar"]).day_info(when).as_dict()
+        return eng.calendars.get(uow.session, calendar).day_info(when).as_dict()
 
 
 @blp.route("/days/<day>", methods=["DELETE"])
@@ -223,17 +241,18 @@ def delete_day(args, day):
 
 
 @blp.route("/import", methods=["POST"])
+@blp.arguments(WhichCalendar, location="query")
 @blp.arguments(ImportBody)
 @blp.response(200, ImportResult)
-def import_year(body):
+def import_year(query, body):
     """Import a newly published year (国务院办公厅 notice): its days replace the year's,
     the year stops being provisional, and open deadlines on this calendar are recomputed."""
     require_admin(principal(), "importing a calendar year")
-    eng = engine()
+    eng, calendar = engine(), _which(query, body)
     with eng.uow() as uow:
-        n = calendars.import_year(eng.calendars, uow, body["calendar"], body["year"], body["days"])
+        n = calendars.import_year(eng.calendars, uow, calendar, body["year"], body["days"])
         record_system(uow.session, principal().user_id, "CalendarYearImported", {
-            "calendar": body["calendar"], "year": body["year"], "days": n})
+            "calendar": calendar, "year": body["year"], "days": n})
         uow.commit()
-    touched = legal_service.recompute_calendar(eng, body["calendar"], principal())
-    return {"calendar": body["calendar"], "year": body["year"], "days": n, "casesRecomputed": touched}
+    touched = legal_service.recompute_calendar(eng, calendar, principal())
+    return {"calendar": calendar, "year": body["year"], "days": n, "casesRecomputed": touched}

@@ -56,6 +56,33 @@ def test_add_working_days_crosses_the_adjusted_sunday_and_national_day(client):
     assert r.get_json()["date"] == "2025-10-09"          # Sunday 28th works, 1-8 October off, 11th works
 
 
+def test_a_hall_lists_and_copies_calendars_at_the_documented_path(client):
+    """GET and POST /api/v1/calendars (the README's paths; the routes answered at
+    /api/v1/calendar/s before): a county hall's copy of CN takes its own typhoon day."""
+    r = client.get("/api/v1/calendars")
+    assert r.status_code == 200, r.get_data(as_text=True)[:200]
+    assert [c["id"] for c in r.get_json()] == ["CN"]
+    r = client.post("/api/v1/calendars", json={"id": "CN-hainan", "name": "海南省", "base": "CN"})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["id"] == "CN-hainan"
+    assert [c["id"] for c in client.get("/api/v1/calendars").get_json()] == ["CN", "CN-hainan"]
+    r = client.put("/api/v1/calendar/days/2025-09-29", query_string={"calendar": "CN-hainan"},
+                   json={"working": False, "name": "台风停工"})
+    assert r.status_code == 200, r.get_json()
+    due = {cal: client.get("/api/v1/calendar/add-working-days", query_string={
+        "start": "2025-09-26", "days": 3, "calendar": cal}).get_json()["date"] for cal in ("CN", "CN-hainan")}
+    assert due == {"CN": "2025-09-30", "CN-hainan": "2025-10-09"}      # named in the query: CN unchanged
+    r = client.put("/api/v1/calendar/days/2025-09-30", query_string={"calendar": "CN"},
+                   json={"working": False, "calendar": "CN-hainan"})
+    assert r.status_code == 400 and "two calendars" in r.get_json()["message"], r.get_json()
+    r = client.put("/api/v1/calendar/days/2025-09-30", json={"working": False, "calendar": "CN-hainan"})
+    assert r.status_code == 200, r.get_json()
+    due = {cal: client.get("/api/v1/calendar/add-working-days", query_string={
+        "start": "2025-09-26", "days": 3, "calendar": cal}).get_json()["date"] for cal in ("CN", "CN-hainan")}
+    assert due == {"CN": "2025-09-30", "CN-hainan": "2025-10-10"}      # named in the body
+    assert client.get("/api/v1/calendar/s").status_code == 404
+
+
 def test_unpublished_year_is_provisional_until_imported(client):
     r = client.get("/api/v1/calendar/add-working-days", query_string={"start": "2031-01-30", "days": 5})
     assert r.status_code == 200

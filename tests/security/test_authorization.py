@@ -88,11 +88,12 @@ def test_only_administrators_manage_users_groups_calendars_and_clocks(client, pe
             user.put("/engine-rest/user/fgw2/credentials", json={"password": "taken-over"}),
             user.put("/api/v1/calendar/days/2025-10-08", json={"working": True}),
             user.post("/api/v1/calendar/import", json={"year": 2027, "days": []}),
+            user.post("/api/v1/calendars", json={"id": "CN-shadow", "base": "CN"}),
             user.post(f"/api/v1/process-instance/{case}/legal-clocks", json={"stage": "review", "limit": "3wd"})):
         refused(response, "camunda-admin")
     assert "camunda-admin" not in [g["id"] for g in client.get("/engine-rest/group", query_string={"member": who}).get_json()]
     assert client.get("/engine-rest/user", query_string={"id": "mole"}).get_json() == []
-    assert len(system_events(client, actor=who, outcome="denied")) == 8
+    assert len(system_events(client, actor=who, outcome="denied")) == 9
 
 
 def test_users_change_their_own_password_only_and_only_with_the_current_one(client, people):
