@@ -10,7 +10,7 @@ import logging
 from flask import current_app, g, request
 
 from engine.db import reading
-from engine.errors import Unauthorized
+from engine.errors import Unauthorized, UnsupportedMediaType
 from engine.identity import LOCKED, Login, Principal, authenticate_token, check_password, record_login
 from engine.variables import format_date
 
@@ -53,6 +53,12 @@ def authenticate() -> None:
             raise Unauthorized(locked_message(user_id, login.locked_until))
         raise Unauthorized("unknown user, wrong password, or a revoked or expired token")
     g.principal = found
+    if request.content_length and not (request.is_json or request.mimetype == "multipart/form-data"):
+        # webargs reads a JSON body only when it is declared as one: the body would be ignored,
+        # and the request refused for the fields it does hold (or, worse, run without them)
+        raise UnsupportedMediaType(
+            f"{request.method} {path}: the body is sent as {request.mimetype or 'no content type'!r}; send it as "
+            "JSON with the header 'Content-Type: application/json' (a deployment as multipart/form-data)")
 
 
 def password_login(user_id: str, password: str) -> Login:

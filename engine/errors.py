@@ -39,6 +39,12 @@ class Unauthorized(EngineError):
     type = "AuthenticationException"
 
 
+class UnsupportedMediaType(EngineError):
+    """A request body in a form the endpoint does not read (HTTP 415)."""
+    status = 415
+    type = "InvalidRequestException"
+
+
 class Conflict(EngineError):
     """A lost race on the same instance: the caller may re-read and try again."""
     status = 409

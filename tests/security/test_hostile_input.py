@@ -158,6 +158,24 @@ def test_a_body_that_is_not_json_is_a_400_with_a_message_on_every_write(client, 
     assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_a_json_body_not_declared_as_json_is_a_415_that_says_so_on_every_write(client, case_and_task, content_type):
+    """curl -d without -H 'Content-Type: application/json' sends a form: the body was
+    ignored, and a start refused for the form fields it did hold ("applicantName: Field is
+    required") or a completion run without its variables."""
+    case, task = case_and_task
+    body = json.dumps({"variables": {"decision": {"value": "approve", "type": "String"}}})
+    for method, path in WRITES:
+        path = path.format(task=task, case=case)
+        headers = {} if content_type else {"Content-Type": ""}
+        r = getattr(client, method)(path, data=body, content_type=content_type, headers=headers)
+        assert r.status_code == 415, (method, path, r.status_code, r.get_data(as_text=True)[:300])
+        assert_clean_4xx(r, f"{method.upper()} {path} as {content_type}")
+        assert "Content-Type: application/json" in r.get_json()["message"], r.get_json()
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 1
+
+
 @pytest.mark.parametrize("odd", ODD)
 def test_odd_json_bodies_are_never_a_server_error(client, case_and_task, odd):
     """A body of the wrong shape is refused with a message, or (when every field is
