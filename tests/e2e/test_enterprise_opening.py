@@ -52,6 +52,8 @@ def test_registration_first_then_the_chosen_items_in_parallel_then_licence_and_s
     assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_done") == 1
     values = gov.variables(case)
     assert values["bankAccountNo"] == "6222020000001" and values["eLicenceId"] == "EL-001"
+    assert values["openingOutcome"] == "opened"                   # it stayed "in_progress" before
+    assert values["notificationId"] == "SMS-1"
     [clock] = gov.clocks(case, "opening")
     assert clock["outcome"] == "decided" and clock["status"] == "green"
 
@@ -119,6 +121,7 @@ def test_the_window_may_refuse_to_accept(gov):
     case = gov.start("enterprise_opening", bk, **enterprise())
     gov.complete(case, "Task_accept", accepted="no", acceptanceOpinion="经营范围含前置许可事项，请先取得许可")
     assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_not_accepted") == 1
+    assert "openingOutcome" not in gov.variables(case)              # never accepted: no outcome of the bundle
     assert gov.waiting_topics(bk) == [] and gov.clocks(case) == []
 
 
@@ -142,6 +145,7 @@ def test_an_applicant_who_gives_up_after_a_refusal_ends_the_case_withdrawn(gov):
     gov.refuse("market.registration", bk, "MARKET_REJECTED", marketRejectReason="住所不符合要求")
     gov.complete(case, "Task_registration_rejected", registrationAction="abandon", applicantName="苏州星湖智能科技有限公司")
     assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_opening_withdrawn") == 1
+    assert gov.variables(case)["openingOutcome"] == "withdrawn"
     [clock] = gov.clocks(case, "opening")
     assert clock["outcome"] == "withdrawn"
 
