@@ -71,7 +71,9 @@ class Api:
             response = self.session.request(method, url, timeout=60, **kwargs)
         except requests.RequestException as err:
             raise DemoError(f"cannot reach the server at {url} ({err.__class__.__name__}).\n"
-                            f"Start it with the test clock:  {START_HINT}") from None
+                            f"Start it with the test clock:  {START_HINT}\n"
+                            "A server on another port or host: PORT=… make demo, or --url / "
+                            "APPROVALS_ENGINE_URL") from None
         if response.status_code not in expect:
             try:
                 message = response.json().get("message")
@@ -509,8 +511,10 @@ def outcome(key: str, variables: dict) -> tuple[str, str]:
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run one narrated case of each reform process against the running server")
-    demo.add_argument("--url", default=os.environ.get("APPROVALS_ENGINE_URL", DEFAULT_URL),
-                      help=f"the engine's REST base (default {DEFAULT_URL})")
+    local = f"http://127.0.0.1:{os.environ['PORT']}/engine-rest" if os.environ.get("PORT") else DEFAULT_URL
+    demo.add_argument("--url", default=os.environ.get("APPROVALS_ENGINE_URL", local),
+                      help=f"the engine's REST base (default APPROVALS_ENGINE_URL, else the server of PORT on "
+                           f"this machine, else {DEFAULT_URL})")
     demo.add_argument("--user", default="admin", help="an administrator (default admin)")
     demo.add_argument("--password", default=None, help="the administrator's password (default: ADMIN_PASSWORD)")
     demo.add_argument("--lang", choices=["zh", "en", "both"], default="both", help="timeline language (default both)")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timezone
 
+import pytest
+
 import app as approvals
 from engine.clock import clock
 from tests.conftest import ADMIN
@@ -63,3 +65,20 @@ def test_the_demo_says_how_to_start_the_server_when_the_test_clock_is_off(app, g
         server.close()
     err = capsys.readouterr().err
     assert "the test clock is off" in err and "APPROVALS_TEST_CLOCK=1 ADMIN_PASSWORD=… make run" in err
+
+
+@pytest.mark.parametrize("env, url", [
+    ({}, "http://127.0.0.1:8080/engine-rest"),
+    ({"PORT": "8601"}, "http://127.0.0.1:8601/engine-rest"),          # PORT=8601 make run, then PORT=8601 make demo
+    ({"PORT": "8601", "APPROVALS_ENGINE_URL": "http://hall:9000/engine-rest"}, "http://hall:9000/engine-rest")])
+def test_the_demo_finds_the_server_of_port_unless_told_its_url(monkeypatch, env, url):
+    import argparse
+
+    from workers import demo
+    for name in ("PORT", "APPROVALS_ENGINE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    parser = argparse.ArgumentParser()
+    demo.add_command(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["demo"]).url == url
