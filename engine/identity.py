@@ -24,6 +24,7 @@ from .clock import utcnow
 from .errors import BadRequest, Forbidden, NotFound
 from .fastsql import Statement
 from .models import ApiToken, Group, Membership, User
+from .variables import format_date
 
 ADMIN_USER = "admin"
 ADMIN_GROUP = "camunda-admin"
@@ -226,12 +227,13 @@ def record_login(session: Session, user_id: str, login: Login, max_attempts: int
                         .values(failed_logins=attempts, locked_until=locked_until))
         record_system(session, user_id, "LoginFailed",
                       {"reason": WRONG, "attempts": attempts, "maxAttempts": max_attempts,
-                       "lockedUntil": locked_until}, outcome="denied")
+                       "lockedUntil": format_date(locked_until)}, outcome="denied")
         return Login(None, LOCKED if locked_until else WRONG, locked_until)
     if login.refused == LOCKED:
         skipped = throttle.admit((LOCKED, user_id)) if throttle else 0
         if skipped is not None:
-            record_system(session, user_id, "LoginFailed", {"reason": "account locked", "lockedUntil": login.locked_until,
+            record_system(session, user_id, "LoginFailed", {"reason": "account locked",
+                                                            "lockedUntil": format_date(login.locked_until),
                                                             "leftOut": skipped}, outcome="denied")
     elif login.refused == UNKNOWN:
         # Not the id itself: people type their password into the user field.

@@ -44,7 +44,9 @@ def test_the_fifth_wrong_password_locks_the_account_even_against_the_right_one(c
     assert "/engine-rest/user/fgw1/unlock" in r.get_json()["message"]
     attempts = [e["data"].get("attempts") for e in _events(client, actor="fgw1")]
     assert attempts == [1, 2, 3, 4, 5, None]                           # the refused right password too
-    assert _events(client, actor="fgw1")[4]["data"]["lockedUntil"]
+    until = _events(client, actor="fgw1")[4]["data"]["lockedUntil"]
+    assert until.endswith("+0800") and until in r.get_json()["message"]     # the API's time, not naive UTC
+    assert _events(client, actor="fgw1")[5]["data"]["lockedUntil"] == until
 
 
 def test_a_success_before_the_limit_starts_the_count_again(client):
