@@ -90,7 +90,7 @@ class SandboxError(Exception):
     def __str__(self) -> str:
         if self.line is None:
             return self.message
-        where = f"line {self.line}, column {self.column}"
+        where = f"line {self.line}" + (f", column {self.column}" if self.column is not None else "")
         return f"{self.message} (at {where}: {self.snippet})" if self.snippet else f"{self.message} (at {where})"
 
 

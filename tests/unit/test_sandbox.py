@@ -376,3 +376,14 @@ def test_limits_hold_in_a_worker_thread_without_signals():
         assert condition.result() is True
         with pytest.raises(SandboxLimitExceeded):
             endless.result(timeout=5)
+
+
+def test_a_syntax_error_at_the_end_of_an_expression_names_its_line_without_a_column_of_none():
+    """Python gives no column (offset 0) when the text ends too early: the message said
+    "column None"."""
+    with pytest.raises(SandboxViolation) as err:
+        check("approved ==")
+    assert "None" not in str(err.value) and "(at line 1: approved ==)" in str(err.value), str(err.value)
+    with pytest.raises(SandboxViolation) as err:
+        check("approved === 1")
+    assert "(at line 1, column " in str(err.value), str(err.value)
