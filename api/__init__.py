@@ -2,7 +2,7 @@
 /api/v1, one blueprint per resource, all in one OpenAPI document."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, send_from_directory
 from werkzeug.routing import Rule
 
 from . import auth, errors
@@ -27,6 +27,15 @@ class _Rule(Rule):
         return build
 
 
+SWAGGER_UI_ASSETS = "/engine-rest/swagger-ui/"        # public, as the docs page is (api/auth.py PUBLIC)
+
+
+def _swagger_ui_asset(filename: str):
+    """Swagger UI's scripts and style for /engine-rest/docs, from the pinned swagger-ui-bundle."""
+    import swagger_ui_bundle
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+
 def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
     app.url_rule_class = _Rule
     app.config.update(
@@ -36,8 +45,10 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
         OPENAPI_URL_PREFIX="/engine-rest",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/",
+        # served from the swagger-ui-bundle package, not a CDN: a government network is often offline
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
     )
+    app.add_url_rule(f"{SWAGGER_UI_ASSETS}<path:filename>", "swagger_ui_asset", _swagger_ui_asset)
     api = errors.CamundaApi(app, spec_kwargs={"components": {"securitySchemes": {
         "basic": {"type": "http", "scheme": "basic"},
         "bearer": {"type": "http", "scheme": "bearer"}}},

@@ -3,6 +3,7 @@ variables, unknown ids, races, and the OpenAPI document."""
 from __future__ import annotations
 
 import base64
+import re
 
 from sqlalchemy import select
 
@@ -193,7 +194,18 @@ def test_the_openapi_document_and_docs_page_are_served(client):
     for path in ("/engine-rest/deployment/create", "/engine-rest/task/{task_id}/complete",
                  "/engine-rest/process-definition/key/{key}/start", "/engine-rest/history/process-instance"):
         assert path in paths
-    assert client.http.get("/engine-rest/docs").status_code == 200
+    page = client.http.get("/engine-rest/docs")
+    assert page.status_code == 200
+    # every script and style the page loads is served here, without credentials: a
+    # government network is often offline, and the page loaded them from a CDN before
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.get_data(as_text=True))
+    assert sorted(a.rsplit("/", 1)[1] for a in assets) == [
+        "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css"], assets
+    for asset in assets:
+        assert asset.startswith("/engine-rest/swagger-ui/"), asset
+        r = client.http.get(asset)
+        assert r.status_code == 200 and len(r.data) > 10_000, (asset, r.status_code)
+    assert client.http.get("/engine-rest/swagger-ui/../../app.py").status_code == 404
 
 
 def test_users_groups_and_memberships(client):
