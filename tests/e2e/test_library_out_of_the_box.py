@@ -14,6 +14,7 @@ pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.
 SAMPLES = {                 # fields whose pattern a generic value would not meet
     "creditCode": "91320594MA27ABCD1X", "projectCode": "2511-320500-04-01-123456", "regionCode": "320594",
     "review.key": "planning", "review.limit": "5wd", "review.verificationLimit": "20wd",
+    "applicantPhone": "13800138000",
 }
 ANSWERS = {                 # what each department system returns (see workers/connectors.toml)
     "market.registration": {"creditCode": "91320594MA27ABCD1X", "marketRegistrationNo": "320594000000001"},

@@ -491,3 +491,16 @@ def test_validation_error_message_names_each_field_with_its_label():
 def test_the_submission_schema_is_built_once_per_deployed_form():
     assert submission_schema(review_form()) is submission_schema(review_form())
     assert submission_schema(review_form()) is not submission_schema(intake_form())
+
+
+@pytest.mark.parametrize("name", ["acceptance_request", "opening_application", "permit_application"])
+def test_the_applicants_forms_take_a_phone_number_as_a_chinese_applicant_writes_it(name):
+    """form-js's "phone" check wants the international form (+8613800138000), which refused
+    the 13800138000 everyone writes: the three application forms use a pattern instead."""
+    form = parse_form((FORMS / f"{name}.form").read_bytes(), f"{name}.form")
+    assert "applicantPhone" in [f.key for f in form.fields]
+    for good in ("13800138000", "+8613800138000", "0512-68001234", "01068001234"):
+        assert "applicantPhone" not in errors_of(form, {"applicantPhone": good}), good
+    for bad in ("12345", "1380013800", "23800138000", "+8523800138000", "13800138000x"):
+        assert errors_of(form, {"applicantPhone": bad})["applicantPhone"] == [
+            "请填写手机号（如 13800138000，可加 +86）或座机（如 0512-68001234）"], bad
