@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine import case_variables, history, instances, runtime
 from engine.db import reading
-from engine.variables import check_name, from_patch, map_to_wire, to_python, to_wire
+from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_wire
 
 from . import render, schemas
 from .auth import engine, principal
@@ -85,7 +85,7 @@ def modify_variables(body, instance_id):
 def get_variable(instance_id, var_name):
     """One process variable as a typed value; 404 if the case has none of that name."""
     with engine().uow(write=False) as uow:
-        return to_wire(case_variables.instance_variable(uow, principal(), instance_id, var_name))
+        return to_wire(*case_variables.instance_variable(uow, principal(), instance_id, var_name))
 
 
 @blp.route("/<instance_id>/variables/<var_name>", methods=["PUT"])
@@ -93,9 +93,9 @@ def get_variable(instance_id, var_name):
 @blp.response(204)
 def put_variable(body, instance_id, var_name):
     """Set one process variable (administrators only); the case runs on with it."""
-    value = to_python(var_name, body)
+    modification = from_wire({var_name: body})
     with engine().uow() as uow:
-        case_variables.change_instance_variables(uow, principal(), instance_id, {var_name: value}, [])
+        case_variables.change_instance_variables(uow, principal(), instance_id, modification, [])
 
 
 @blp.route("/<instance_id>/variables/<var_name>", methods=["DELETE"])

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import request
 
-from engine.variables import format_date, to_wire
+from engine.variables import format_date, map_to_wire, to_wire
 
 
 def _base() -> str:
@@ -39,7 +39,7 @@ def process_instance(record, variables=None) -> dict:
             "ended": record.state not in ("ACTIVE", "SUSPENDED"), "suspended": record.state == "SUSPENDED",
             "tenantId": record.tenant_id}
     if variables is not None:
-        body["variables"] = {k: to_wire(v) for k, v in variables.items()}
+        body["variables"] = map_to_wire(variables)
     return body
 
 
@@ -102,7 +102,7 @@ def _stored_date(text):
 def historic_variable(row) -> dict:
     """A variable_instance row with its case's definition_id and definition_key."""
     # a Date is stored as ISO text (engine/variables.py jsonable) and shown as Camunda writes it
-    value = to_wire(row.value)["value"] if row.type != "Date" else _stored_date(row.value)
+    value = to_wire(row.value, row.type)["value"] if row.type != "Date" else _stored_date(row.value)
     return {"id": row.id, "name": row.name, "type": row.type, "value": value, "valueInfo": {},
             "processDefinitionKey": row.definition_key, "processDefinitionId": row.definition_id,
             "processInstanceId": row.instance_id, "executionId": row.instance_id,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine import case_variables, tasks
 from engine.db import reading
-from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_python, to_wire
+from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_wire
 
 from . import render, schemas
 from .auth import engine, principal
@@ -114,16 +114,16 @@ def modify_task_variables(body, task_id):
 @blp.response(200, schemas.VariableValue)
 def get_task_variable(task_id, var_name):
     with engine().uow(write=False) as uow:
-        return to_wire(case_variables.task_variable(uow, principal(), task_id, var_name))
+        return to_wire(*case_variables.task_variable(uow, principal(), task_id, var_name))
 
 
 @blp.route("/<task_id>/variables/<var_name>", methods=["PUT"])
 @blp.arguments(schemas.VariableValue)
 @blp.response(204)
 def put_task_variable(body, task_id, var_name):
-    value = to_python(var_name, body)
+    modification = from_wire({var_name: body})
     with engine().uow() as uow:
-        case_variables.change_task_variables(uow, principal(), task_id, {var_name: value}, [])
+        case_variables.change_task_variables(uow, principal(), task_id, modification, [])
 
 
 @blp.route("/<task_id>/variables/<var_name>", methods=["DELETE"])

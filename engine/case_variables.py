@@ -22,23 +22,25 @@ from .errors import Forbidden, NotFound
 from .identity import Principal
 
 
-def instance_variable(uow: UnitOfWork, principal: Principal, instance_id: str, name: str) -> Any:
+def instance_variable(uow: UnitOfWork, principal: Principal, instance_id: str, name: str) -> tuple[Any, str | None]:
+    """The variable's value and its declared type (None: its value's own)."""
     values = instances.variables(uow, principal, instance_id)
     if name not in values:
         raise NotFound(f"process instance variable with name {name} does not exist")
-    return values[name]
+    return values[name], values.types.get(name)
 
 
-def task_variable(uow: UnitOfWork, principal: Principal, task_id: str, name: str) -> Any:
+def task_variable(uow: UnitOfWork, principal: Principal, task_id: str, name: str) -> tuple[Any, str | None]:
+    """The variable's value and its declared type (None: its value's own)."""
     values = tasks.form_variables(uow, principal, task_id)
     if name not in values:
         raise NotFound(f"task variable with name {name} does not exist")
-    return values[name]
+    return values[name], values.types.get(name)
 
 
 def change_instance_variables(uow: UnitOfWork, principal: Principal, instance_id: str, modifications: dict,
                               deletions: list) -> None:
-    """`modifications` are plain values already checked (engine.variables.from_wire)."""
+    """`modifications` are plain values already checked, with their types (engine.variables.from_wire)."""
     instances.get(uow.session, principal, instance_id)          # 404 as GET .../variables, 403 to outsiders
     if not principal.is_admin:
         raise Forbidden(f"user '{principal.user_id}' may not change the variables of process instance "

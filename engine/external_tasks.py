@@ -44,7 +44,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import runtime
+from . import runtime, variable_types
 from .clock import utcnow
 from .db import UnitOfWork, reading
 from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
@@ -53,7 +53,7 @@ from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
 from .parser import is_expression, unwrap_placeholder
 from .specs import ExternalTask as ExternalTaskSpec
-from .variables import parse_date, to_wire
+from .variables import VariableMap, parse_date, to_wire
 from .workflows import model_error
 
 log = logging.getLogger(__name__)
@@ -548,11 +548,11 @@ _VARIABLES = VariableInstance.__table__
 _VALUES = Shapes()
 
 
-def process_variable_values(session: Session, instance_id: str, names: list | None) -> dict:
-    """The instance's process variables as the `variable_instance` projection has them
-    (`names`: only those; None: all)."""
+def process_variable_values(session: Session, instance_id: str, names: list | None) -> VariableMap:
+    """The instance's process variables as the `variable_instance` projection has them,
+    with their types (`names`: only those; None: all)."""
     if names is not None and not names:
-        return {}
+        return VariableMap()
     values = {"instance_id": instance_id}
     if names is not None:
         values.update((f"name_{j}", name) for j, name in enumerate(names))
@@ -564,7 +564,10 @@ def process_variable_values(session: Session, instance_id: str, names: list | No
             return stmt
         return stmt.where(v.name.in_([bindparam(f"name_{j}") for j in range(len(names))]))
     stmt = _VALUES.get((None if names is None else len(names),), build)
-    return {name: _stored_value(vtype, value) for name, vtype, value in stmt.execute(session, values)}
+    found = VariableMap()
+    for name, vtype, value in stmt.execute(session, values):
+        found[name], found.types[name] = _stored_value(vtype, value), vtype
+    return found
 
 
 def _stored_value(vtype: str, value):
@@ -575,11 +578,13 @@ def _stored_value(vtype: str, value):
 
 def _locked_task(session: Session, task_id: str, topic: TopicRequest) -> LockedTask:
     row = _LOCKED_ROW.execute(session, {"task_id": task_id}).one()
-    locals_ = {name: _from_wire(wire) for name, wire in (row.local_variables or {}).items()}
+    wires = row.local_variables or {}
     if topic.variables is not None:
-        locals_ = {k: v for k, v in locals_.items() if k in topic.variables}
-    variables = {} if topic.local_variables else process_variable_values(session, row.instance_id, topic.variables)
-    variables.update(locals_)
+        wires = {k: v for k, v in wires.items() if k in topic.variables}
+    variables = VariableMap() if topic.local_variables else process_variable_values(session, row.instance_id,
+                                                                                   topic.variables)
+    variables.update((name, _from_wire(wire)) for name, wire in wires.items())
+    variables.types.update((name, wire.get("type")) for name, wire in wires.items())
     properties = dict(row.properties or {}) if topic.include_extension_properties else {}
     return LockedTask(row, variables, properties)
 
@@ -634,6 +639,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str
     row = _found(_FOR_COMPLETING.execute(uow.session, {"task_id": task_id}).first(), task_id)   # what completing reads
     _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
     command, task = _open_task(uow, row, principal)
+    variable_types.declare(command.workflow, variables)
     _apply_result(task, variables, local_variables, uow.ctx.script_engine)
     try:
         task.run()
@@ -668,6 +674,7 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
     _check_owner(row, worker_id, f"Failure of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
     if variables or local_variables:
+        variable_types.declare(command.workflow, variables or {})
         task.data.update(variables or {})
         task.data.update(local_variables or {})
         task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))
@@ -714,6 +721,7 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     row = _row_for_update(uow.session, task_id)
     _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
+    variable_types.declare(command.workflow, variables)
     event = BpmnEvent(ErrorEventDefinition(error_code, error_code), payload=dict(variables))
     catcher = error_catcher(task, event)
     if catcher is None:

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from . import authz, runtime
+from . import authz, runtime, variable_types
 from .db import UnitOfWork
 from .definitions import definition_by_id, latest_definition
 from .errors import BadRequest, Forbidden, NotFound
@@ -17,6 +17,7 @@ from .fastsql import Shapes, Statement
 from .identity import Principal
 from .models import ActivityInstance, ProcessInstance
 from .projections import process_variables
+from .variables import VariableMap
 
 RUNNING = (runtime.ACTIVE, "SUSPENDED")
 
@@ -29,7 +30,7 @@ def start(uow: UnitOfWork, principal: Principal, variables: dict, business_key: 
     if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255):
         raise BadRequest("businessKey must be a string of at most 255 characters")
     record, workflow = runtime.start_instance(uow, definition, variables, business_key, principal, by_request=True)
-    result = process_variables(workflow)
+    result = variable_types.typed(workflow, process_variables(workflow))
     uow.commit()
     return record, result
 
@@ -74,10 +75,10 @@ def get(db: Session | Connection, principal: Principal, instance_id: str, runnin
     return row
 
 
-def variables(uow: UnitOfWork, principal: Principal, instance_id: str) -> dict:
+def variables(uow: UnitOfWork, principal: Principal, instance_id: str) -> VariableMap:
     get(uow.session, principal, instance_id)
     with runtime.peek_workflow(uow, instance_id) as workflow:
-        return copy.deepcopy(process_variables(workflow))
+        return variable_types.typed(workflow, copy.deepcopy(process_variables(workflow)))
 
 
 def delete(uow: UnitOfWork, principal: Principal, instance_id: str, reason: str | None = None) -> None:

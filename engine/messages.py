@@ -23,7 +23,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from . import authz, event_names, external_tasks, projections, runtime, subscriptions
+from . import authz, event_names, external_tasks, projections, runtime, subscriptions, variable_types
 from .clock import utcnow
 from .errors import BadRequest, Conflict
 from .fastsql import Shapes
@@ -199,6 +199,7 @@ def _deliver(command, subscription, request: CorrelationRequest) -> None:
     if definition is None or not task.task_spec.catches(task, event):
         raise Conflict(f"process instance {command.record.id} stopped waiting for message "
                        f"'{request.message_name}' at the same time; retry")
+    variable_types.declare(command.workflow, request.process_variables)
     try:
         task.task_spec.catch(task, event)
         task.task_spec._update(task)
@@ -221,7 +222,8 @@ def _result(kind: str, command, task_id: str, request: CorrelationRequest) -> di
               "businessKey": record.business_key, "tenantId": record.tenant_id,
               "ended": bool(command.workflow.completed or command.final_state)}
     if request.variables_in_result:
-        result["variables"] = map_to_wire(projections.process_variables(command.workflow))
+        result["variables"] = map_to_wire(variable_types.typed(command.workflow,
+                                                               projections.process_variables(command.workflow)))
     return result
 
 
@@ -234,7 +236,7 @@ def _start_definitions(session, message_name: str) -> list[ProcessDefinition]:
 def _start(uow, principal: Principal, definition: ProcessDefinition, request: CorrelationRequest):
     """Start an instance at its message start event and hand it the message."""
     command, task = runtime.start_at_event(
-        uow, definition, dict(request.process_variables), request.business_key, principal,
+        uow, definition, request.process_variables.copy(), request.business_key, principal,
         subscriptions.MESSAGE, request.message_name, dict(request.process_variables_local),
         ("MessageCorrelated", {"messageName": request.message_name, "start": True, "messageId": request.message_id}))
     return command, str(task.id)

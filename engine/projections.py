@@ -12,7 +12,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import external_tasks, subscriptions, timers
+from . import external_tasks, subscriptions, timers, variable_types
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
 from .variables import jsonable, type_of
@@ -63,6 +63,7 @@ class Snapshot:
     timers: dict                 # task id -> (due, kind, activity id)
     ready_external_tasks: frozenset = frozenset()
     subscriptions: dict = field(default_factory=dict)     # (task id, message|signal, name) -> activity id
+    types: dict = field(default_factory=dict)             # variable name -> declared type (engine/variable_types.py)
 
 
 EMPTY = Snapshot({}, frozenset(), {}, {})
@@ -86,8 +87,9 @@ def snapshot(workflow) -> Snapshot:
                 ready.add(task.id)
             elif external_tasks.is_ready_external(task):
                 external.add(task.id)
-    return Snapshot(states, frozenset(ready), process_variables(workflow, active), timers.waiting_timers(workflow),
-                    frozenset(external), subscriptions.waiting(workflow))
+    variables = process_variables(workflow, active)
+    return Snapshot(states, frozenset(ready), variables, timers.waiting_timers(workflow),
+                    frozenset(external), subscriptions.waiting(workflow), variable_types.of(workflow, variables))
 
 
 def ready_user_tasks(workflow) -> list:
@@ -260,10 +262,15 @@ def _write_variables(command, after: Snapshot, now) -> None:
     _DELETE_VARIABLE.executemany(command.session, [dict(instance_id=instance_id, name=name)
                                                    for name in sorted(command.deleted_variables)
                                                    if name not in after.variables])
-    before = command.before.variables
-    changed = {k: v for k, v in after.variables.items() if k not in before or before[k] != v}
+    before, values = command.before.variables, after.variables
+    # by type too: 5.0 == 5 == True, and a Double set over an Integer is a Double from then on
+    changed = {k: v for k, v in values.items() if k not in before or before[k] != v or type(before[k]) is not type(v)}
+    types, types_before = after.types, command.before.types
+    if types or types_before:           # a type declared, or dropped, with the value unchanged
+        changed.update((k, values[k]) for k in types.keys() | types_before.keys()
+                       if k in values and types.get(k) != types_before.get(k))
     if not changed:
         return
     _UPSERT_VARIABLES.executemany(command.session, [
-        dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, type=type_of(value), value=jsonable(value),
-             created=now, updated=now) for name, value in changed.items()])
+        dict(id=str(uuid.uuid4()), instance_id=instance_id, name=name, type=types.get(name) or type_of(value),
+             value=jsonable(value), created=now, updated=now) for name, value in changed.items()])

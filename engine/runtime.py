@@ -21,7 +21,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit, legal, projections, subscriptions, workflows
+from . import audit, legal, projections, subscriptions, variable_types, workflows
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -238,6 +238,7 @@ def save(command: Command) -> None:
     except WorkflowException as err:
         raise model_error(err) from err
     after = projections.snapshot(workflow)
+    variable_types.settle(workflow, after.variables)
     now = utcnow()
     projections.write(command, after, activated, now)
     legal.write(command)
@@ -313,6 +314,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     session, ctx = uow.session, uow.ctx
     if definition.suspended:
         raise BadRequest(f"process definition '{definition.id}' is suspended")
+    sent = variables                # with the types the request named (a form's check returns plain values)
     if start_form_check and definition.start_form and definition.start_form.get("formRef"):
         ref = definition.start_form
         variables = validate_form(uow, {"key": ref["formRef"], "binding": ref.get("binding"),
@@ -323,6 +325,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
         _require_none_start(spec, definition)
     workflow = ApprovalWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
     workflow.task_tree.data.update(variables)
+    variable_types.declare(workflow, sent)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
                             audit.ChainHead(None, 0), definition.tenant_id)
     if prepare is not None:
@@ -557,6 +560,7 @@ def complete_user_task(command: Command, task_id: str, variables: dict, form_ref
         # the task row was read before a concurrent command finished it: a lost race
         raise Conflict(f"task {task_id} was completed or cancelled concurrently "
                        f"(now {TaskState.get_name(task.state)}); it cannot be completed again")
+    variable_types.declare(command.workflow, variables)     # a value the form's check changes has its own type
     if form_ref is not None:
         variables = validate_form(command.uow, form_ref, command.definition.deployment_id, variables, task.data)
     apply_outputs(task, variables, command.uow.ctx.script_engine)
@@ -592,6 +596,8 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
         for name in gone:
             if name in data and name not in shadowed:
                 del data[name]
+    variable_types.declare(workflow, modifications)
+    variable_types.forget(workflow, gone)
     for each in (workflow, *workflow.subprocesses.values()):
         each.update_waiting_tasks()
     command.deleted_variables |= gone

@@ -29,7 +29,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 
-from . import authz, event_names, runtime, subscriptions
+from . import authz, event_names, runtime, subscriptions, variable_types
 from .clock import utcnow
 from .errors import BadRequest, EngineError, NotFound
 from .identity import Principal
@@ -155,6 +155,7 @@ def _catch(command, task, activity_id: str, request: SignalRequest) -> None:
     if task.id not in command.workflow.event_manager.tasks:
         return              # an earlier catch of the same signal in this case cancelled it (a boundary event)
     definition = subscriptions.definition_for(task.task_spec.event_definition, subscriptions.SIGNAL, request.name)
+    variable_types.declare(command.workflow, request.variables)
     try:
         task.task_spec.catch(task, BpmnEvent(definition, payload=dict(request.variables)))
         task.task_spec._update(task)
@@ -166,7 +167,7 @@ def _catch(command, task, activity_id: str, request: SignalRequest) -> None:
 
 def _start(uow, principal: Principal, definition, request: SignalRequest) -> None:
     try:
-        runtime.start_at_event(uow, definition, dict(request.variables), None, principal, subscriptions.SIGNAL,
+        runtime.start_at_event(uow, definition, request.variables.copy(), None, principal, subscriptions.SIGNAL,
                                request.name, {}, ("SignalReceived", {"signalName": request.name, "start": True}))
     except EngineError as err:
         err.message = f"signal '{request.name}' was not delivered to any case: starting process " \

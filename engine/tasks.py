@@ -8,13 +8,14 @@ from sqlalchemy import bindparam, func, literal_column, or_, select, true, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from . import authz, runtime
+from . import authz, runtime, variable_types
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
 from .fastsql import Shapes, Statement, bound, numbered
 from .identity import Principal, groups_of
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
+from .variables import VariableMap
 
 # sortBy -> the user_task column, by its name (on the table, or on a page read as a subquery)
 SORT_FIELDS = {"id": "id", "name": "name", "assignee": "assignee", "created": "created", "dueDate": "due",
@@ -485,7 +486,7 @@ def _assigned_meanwhile(task_id: str) -> Conflict:
     return Conflict(f"task {task_id} was assigned by someone else at the same time; read it again and retry")
 
 
-def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dict) -> dict:
+def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dict) -> VariableMap:
     """Complete a user task; returns the process variables after the command."""
     session = uow.session
     try:
@@ -507,7 +508,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
     if assignee != view.row.assignee and not _may_act(principal, assignee):
         raise Forbidden(f"cannot complete task {task_id}: '{assignee}' claimed it at the same time",
                         userId=principal.user_id)
-    result = visible_data(runtime.find_task(command.workflow, task_id))
+    result = variable_types.typed(command.workflow, visible_data(runtime.find_task(command.workflow, task_id)))
     uow.commit()
     return result
 
@@ -520,10 +521,10 @@ def _raise_if_already_completed(session: Session, task_id: str) -> None:
                        "it cannot be completed twice")
 
 
-def form_variables(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:
+def form_variables(uow: UnitOfWork, principal: Principal, task_id: str) -> VariableMap:
     view = get(uow.session, principal, task_id)
     with runtime.peek_workflow(uow, view.row.instance_id) as workflow:
-        return copy.deepcopy(dict(visible_data(runtime.find_task(workflow, task_id))))
+        return variable_types.typed(workflow, copy.deepcopy(dict(visible_data(runtime.find_task(workflow, task_id)))))
 
 
 def deployed_form(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:

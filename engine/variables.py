@@ -90,23 +90,44 @@ def check_name(name: Any) -> str:
     return name
 
 
+class VariableMap(dict):
+    """Variables as plain values by name, with `types`: the type each was declared with,
+    where one was (Camunda's VariableMap of typed values).  A request's variables carry the
+    types they were sent with (from_wire); a read's, the declared types its case keeps
+    (engine/variable_types.py).  A name without one has its value's own type (type_of)."""
+
+    __slots__ = ("types",)
+
+    def __init__(self, values: Any = (), types: dict | None = None) -> None:
+        super().__init__(values)
+        self.types = types if types is not None else {}
+
+    def copy(self) -> "VariableMap":
+        return VariableMap(self, dict(self.types))
+
+
 def to_python(name: str, typed: Any) -> Any:
     """One wire variable -> a Python value; a clear 400 when type and value disagree."""
+    return _typed_value(name, typed)[0]
+
+
+def _typed_value(name: str, typed: Any) -> tuple[Any, str | None]:
+    """One wire variable -> (its Python value, the type it names or None)."""
     check_name(name)
     if not isinstance(typed, Mapping):
         raise BadRequest(f"variable '{name}': expected an object like {{\"value\": ..., \"type\": \"String\"}}")
     value, vtype = typed.get("value"), typed.get("type")
     if vtype is None:
-        return _storable(name, value)
+        return _storable(name, value), None
     vtype = _TYPE_NAMES.get(vtype.lower()) if isinstance(vtype, str) else None
     if vtype is None:
         raise BadRequest(f"variable '{name}': unsupported type {typed.get('type')!r}; use one of {', '.join(TYPES)}")
     if value is None or vtype == "Null":
-        return None
+        return None, vtype
     if vtype == "Date":
-        return parse_date(value, f"variable '{name}'")
+        return parse_date(value, f"variable '{name}'"), vtype
     try:
-        return _storable(name, _CONVERTERS[vtype](value))
+        return _storable(name, _CONVERTERS[vtype](value)), vtype
     except RecursionError:
         raise BadRequest(f"variable '{name}': the value nests deeper than {MAX_DEPTH} levels") from None
     except (ValueError, TypeError, OverflowError) as err:      # OverflowError: an integer beyond a double
@@ -264,16 +285,23 @@ _CONVERTERS = {
 }
 
 
-def from_wire(variables: Any) -> dict:
-    """A request's `variables` map -> plain values (all names checked)."""
+def from_wire(variables: Any) -> VariableMap:
+    """A request's `variables` map -> plain values (all names checked), with the types
+    the request named."""
     if variables is None:
-        return {}
+        return VariableMap()
     if not isinstance(variables, Mapping):
         raise BadRequest("'variables' must be an object mapping names to {\"value\", \"type\"}")
-    return {name: to_python(name, typed) for name, typed in variables.items()}
+    values, types = VariableMap(), {}
+    for name, typed in variables.items():
+        values[name], vtype = _typed_value(name, typed)
+        if vtype is not None:
+            types[name] = vtype
+    values.types = types
+    return values
 
 
-def from_patch(modifications: Any, deletions: Any) -> tuple[dict, list]:
+def from_patch(modifications: Any, deletions: Any) -> tuple[VariableMap, list]:
     """Camunda's `{"modifications": {name: typed value}, "deletions": [name]}` -> (plain
     values, names): every value and name checked before anything changes."""
     if deletions is None:
@@ -299,8 +327,11 @@ def type_of(value: Any) -> str:
     return "Json"
 
 
-def to_wire(value: Any, deserialize: bool = True) -> dict:
-    vtype = type_of(value)
+def to_wire(value: Any, vtype: str | None = None) -> dict:
+    """A value as Camunda's typed value: of type `vtype` (a declared type) or its own."""
+    vtype = vtype or type_of(value)
+    if value is None:                   # Camunda keeps a null's declared type ({"type": "String", "value": null})
+        return {"type": vtype, "value": None, "valueInfo": {}}
     if vtype == "Date":
         if not isinstance(value, datetime):
             value = datetime(value.year, value.month, value.day, tzinfo=_ZONE)
@@ -311,7 +342,9 @@ def to_wire(value: Any, deserialize: bool = True) -> dict:
 
 
 def map_to_wire(values: Mapping[str, Any]) -> dict:
-    return {name: to_wire(value) for name, value in values.items()}
+    """Values as typed values: a VariableMap's by its declared types, others by their own."""
+    types = values.types if isinstance(values, VariableMap) else {}
+    return {name: to_wire(value, types.get(name)) for name, value in values.items()}
 
 
 def jsonable(value: Any) -> Any:

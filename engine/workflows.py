@@ -60,10 +60,12 @@ from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance
 #   * a finished task that stays unchanged is sealed (_SealedTask): the next dumps take
 #     its text without computing its key, until something it depends on changes;
 #   * a sealed task whose text is in its row is settled (_TaskMap): the dump of a case
-#     kept in rows, and the scans for open tasks, pass it by.
+#     kept in rows, and the scans for open tasks, pass it by;
+#   * a case whose variables have declared types (engine/variable_types.py) keeps them
+#     as "declared_types", a key SpiffWorkflow does not read.
 #
-# The output is byte for byte what SpiffWorkflow writes (APPROVALS_CHECK_STATE=1, set by
-# the test suite, compares the two on every dump).
+# The output is byte for byte what SpiffWorkflow writes, with that key (APPROVALS_CHECK_STATE=1,
+# set by the test suite, compares the two on every dump).
 
 _SCALARS = (str, int, float, bool, type(None))
 _SCALAR_TYPES = frozenset(_SCALARS)
@@ -685,6 +687,9 @@ class ReferencedSpecWorkflowConverter(_SplicedTasks, BpmnWorkflowConverter):
         dct["spec"] = workflow.spec.name
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        declared = workflow.__dict__.get("declared_types")
+        if declared:                # only where a case has some: other states stay as they were
+            dct["declared_types"] = {name: list(entry) for name, entry in declared.items()}
         return dct
 
 
@@ -969,8 +974,11 @@ class _ApprovalWorkflowConverter(ReferencedSpecWorkflowConverter):
         super().__init__(target_class, registry, typename="BpmnWorkflow")
 
     def from_dict(self, dct):
+        declared = dct.pop("declared_types", None)
         workflow = super().from_dict(dct)
         workflow.tasks = _TaskMap(workflow.tasks)
+        if declared:
+            workflow.declared_types = {name: tuple(entry) for name, entry in declared.items()}
         return workflow
 
 
