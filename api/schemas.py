@@ -192,6 +192,15 @@ class VariablesArgs(Strict):
     deserializeValues = Bool(load_default=True)
 
 
+class FormVariablesArgs(VariablesArgs):
+    variableNames = Str(metadata={"description": "comma-separated names: only these variables"})
+
+
+class IdentityLinkArgs(Strict):
+    type = Str(validate=ma.validate.OneOf(["assignee", "candidate"]),
+               metadata={"description": "only the links of this type (this server keeps assignee and candidate)"})
+
+
 # --- tasks --------------------------------------------------------------------------
 
 class FormRef(Strict):

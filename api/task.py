@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine import case_variables, tasks
 from engine.db import reading
-from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_wire
+from engine.variables import VariableMap, check_name, from_patch, from_wire, map_to_wire, to_wire
 
 from . import render, schemas
 from .auth import engine, principal
@@ -77,6 +77,20 @@ def set_assignee(body, task_id):
 @blp.alt_response(200, description="with withVariablesInReturn=true: the process variables")
 def complete(body, task_id):
     """Complete the task with its form's values; a value the form refuses is a 400 listing every bad field."""
+    return _complete(body, task_id)
+
+
+@blp.route("/<task_id>/submit-form", methods=["POST"])
+@blp.arguments(schemas.CompleteBody)
+@blp.response(204)
+@blp.alt_response(200, description="with withVariablesInReturn=true: the process variables")
+def submit_form(body, task_id):
+    """Submit the task's form (what Camunda's Tasklist and forms SDK call): the same as
+    /complete, the values checked against the task's Camunda Form."""
+    return _complete(body, task_id)
+
+
+def _complete(body, task_id):
     variables = from_wire(body.get("variables"))
     with engine().uow() as uow:
         result = tasks.complete(uow, principal(), task_id, variables)
@@ -86,10 +100,16 @@ def complete(body, task_id):
 
 
 @blp.route("/<task_id>/form-variables")
+@blp.arguments(schemas.FormVariablesArgs, location="query")
 @blp.doc(**schemas.variables_doc("the variables the task's form shows"))
-def form_variables(task_id):
+def form_variables(args, task_id):
     with engine().uow(write=False) as uow:
-        return map_to_wire(tasks.form_variables(uow, principal(), task_id))
+        values = tasks.form_variables(uow, principal(), task_id)
+    if args.get("variableNames") is not None:           # Camunda: only these (unknown names are left out)
+        names = {n.strip() for n in args["variableNames"].split(",") if n.strip()}
+        values = VariableMap({n: v for n, v in values.items() if n in names},
+                             {n: t for n, t in values.types.items() if n in names})
+    return map_to_wire(values)
 
 
 @blp.route("/<task_id>/variables")
@@ -149,7 +169,9 @@ def deployed_form(task_id):
 
 
 @blp.route("/<task_id>/identity-links")
+@blp.arguments(schemas.IdentityLinkArgs, location="query")
 @blp.response(200, schemas.IdentityLink(many=True))
-def identity_links(task_id):
+def identity_links(args, task_id):
     with engine().uow(write=False) as uow:
-        return tasks.identity_links(tasks.get(uow.session, principal(), task_id))
+        links = tasks.identity_links(tasks.get(uow.session, principal(), task_id))
+    return [link for link in links if link["type"] == args["type"]] if args.get("type") else links

@@ -129,6 +129,34 @@ def test_the_deployed_forms_are_served_for_the_task_and_the_start_event(client, 
     assert variables["applicantName"] == {"type": "String", "value": APPLICATION["applicantName"], "valueInfo": {}}
 
 
+def test_a_tasklist_submits_the_form_reads_some_of_its_variables_and_the_links_of_one_type(client, people):
+    """POST /task/{id}/submit-form (Camunda's Tasklist and forms SDK) is /complete with the
+    form's check; form-variables?variableNames= and identity-links?type= narrow their
+    answers, as in Camunda (they were ignored)."""
+    case = start_case(client)
+    fgw = people["fgw"]
+    [task] = fgw.tasks()
+    url = f"/engine-rest/task/{task['id']}"
+    some = fgw.get(f"{url}/form-variables", query_string={"variableNames": "applicantName,noSuchName"}).get_json()
+    assert some == {"applicantName": {"type": "String", "value": APPLICATION["applicantName"], "valueInfo": {}}}
+    assert set(fgw.get(f"{url}/form-variables").get_json()) >= {"applicantName", "creditCode"}
+    assert fgw.post(f"{url}/claim", json={"userId": "fgw_officer"}).status_code == 204
+    assert fgw.get(f"{url}/identity-links", query_string={"type": "assignee"}).get_json() == [
+        {"userId": "fgw_officer", "groupId": None, "type": "assignee"}]
+    assert fgw.get(f"{url}/identity-links", query_string={"type": "candidate"}).get_json() == [
+        {"userId": None, "groupId": "fgw", "type": "candidate"}]
+    assert fgw.get(f"{url}/identity-links", query_string={"type": "owner-ish"}).status_code == 400
+    r = fgw.post(f"{url}/submit-form", json={"variables": typed(decision="maybe", opinion="")})
+    assert r.status_code == 400 and r.get_json()["type"] == "FormFieldValidationException", r.get_json()
+    r = fgw.post(f"{url}/submit-form", json={"variables": typed(decision="approve", opinion="同意"),
+                                              "withVariablesInReturn": True})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["fgwDecision"]["value"] == "approve"
+    assert fgw.tasks() == [] and fgw.post(f"{url}/submit-form", json={}).status_code == 409     # as /complete
+    assert {t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case["id"])} == {
+        "Task_review_zrzy", "Task_review_zjj"}
+
+
 def test_withdrawing_a_case_terminates_it_and_removes_its_tasks(client, people):
     case = start_case(client)
     assert client.delete(f"/engine-rest/process-instance/{case['id']}",
