@@ -54,7 +54,9 @@ def task(view) -> dict:
             "processInstanceId": row.instance_id, "caseExecutionId": None, "caseDefinitionId": None,
             "caseInstanceId": None, "taskDefinitionKey": row.task_definition_key, "suspended": False,
             "formKey": row.form_key, "camundaFormRef": form_ref(ref), "tenantId": row.tenant_id,
-            "taskState": "Created", "candidateGroups": sorted(view.candidate_groups),
+            # Camunda 7.21's task states: an assignee's change updates the task
+            "taskState": "Updated" if row.last_updated != row.created else "Created",
+            "candidateGroups": sorted(view.candidate_groups),
             "candidateUsers": sorted(view.candidate_users), "processDefinitionKey": row.definition_key,
             "businessKey": row.business_key}
 

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from . import authz, runtime, variable_types
+from .clock import utcnow
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
 from .fastsql import Shapes, Statement, bound, numbered
@@ -386,7 +387,7 @@ def _not_offered(principal: Principal, view: TaskView) -> Forbidden:
 _TASK_WITH_CANDIDATES = Statement(_with_candidate_columns(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
 _SET_ASSIGNEE = Statement(update(_TASKS).where(
     _TASKS.c.id == bindparam("row_id"), _TASKS.c.assignee.is_not_distinct_from(bindparam("previous")))
-    .values(assignee=bindparam("new_assignee")))
+    .values(assignee=bindparam("new_assignee"), last_updated=bindparam("now")))
 _SET_UNASSIGNED = Statement(update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("row_id"))
                             .values(unassigned=bindparam("now_unassigned")))
 
@@ -471,7 +472,7 @@ def _assign(session: Session, view: TaskView, user_id: str | None, meanwhile: Ex
     the task already has `user_id` (a second click): False, nothing to write."""
     task_id = view.row.id
     if _SET_ASSIGNEE.execute(session, {"row_id": task_id, "previous": view.row.assignee,
-                                       "new_assignee": user_id}).rowcount == 1:
+                                       "new_assignee": user_id, "now": utcnow()}).rowcount == 1:
         _SET_UNASSIGNED.execute(session, {"row_id": task_id, "now_unassigned": user_id is None})
         return True
     now = _TASK_WITH_CANDIDATES.execute(session, {"task_id": task_id}).first()

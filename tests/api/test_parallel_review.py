@@ -2,8 +2,11 @@
 parallel reviews, a gateway and forms; four department users drive it to the end."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
+from engine.clock import clock
 from tests.conftest import ROOT, typed
 
 QUICKSTART = ROOT / "examples" / "quickstart" / "parallel_review.bpmn"
@@ -140,7 +143,12 @@ def test_a_tasklist_submits_the_form_reads_some_of_its_variables_and_the_links_o
     some = fgw.get(f"{url}/form-variables", query_string={"variableNames": "applicantName,noSuchName"}).get_json()
     assert some == {"applicantName": {"type": "String", "value": APPLICATION["applicantName"], "valueInfo": {}}}
     assert set(fgw.get(f"{url}/form-variables").get_json()) >= {"applicantName", "creditCode"}
+    before = fgw.get(url).get_json()
+    assert before["taskState"] == "Created" and before["lastUpdated"] == before["created"]
+    clock.set(datetime.fromisoformat("2030-01-02T09:00:00+08:00"))          # reset by the app fixture
     assert fgw.post(f"{url}/claim", json={"userId": "fgw_officer"}).status_code == 204
+    after = fgw.get(url).get_json()          # Camunda 7.21: a claim updates the task
+    assert after["taskState"] == "Updated" and after["lastUpdated"].startswith("2030-01-02T09:00:0"), after
     assert fgw.get(f"{url}/identity-links", query_string={"type": "assignee"}).get_json() == [
         {"userId": "fgw_officer", "groupId": None, "type": "assignee"}]
     assert fgw.get(f"{url}/identity-links", query_string={"type": "candidate"}).get_json() == [
