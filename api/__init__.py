@@ -71,4 +71,18 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
         api.register_blueprint(clock_api.blp)
     errors.register(app)
     app.before_request(auth.authenticate)
+    app.after_request(_no_content)
     return api
+
+
+def _no_content(response):
+    """A 204 leaves with no body and no Content-Type, as Camunda's does: the Camunda
+    external-task client for JavaScript parses any answer typed application/json, and
+    flask-smorest's empty 204 failed it ("Unexpected end of JSON input") after the server
+    had done the work, so a worker would report a completed task as failed."""
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
+        response.headers.pop("Content-Length", None)
+        response.set_data(b"")
+        response.headers.pop("Content-Length", None)
+    return response

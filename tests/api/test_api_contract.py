@@ -227,3 +227,19 @@ def test_request_bodies_over_the_limit_are_413(client, app):
     r = client.http.post("/engine-rest/process-definition/key/x/start", data="x" * 4096,
                          headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
     assert r.status_code == 413
+
+
+def test_a_204_has_no_body_and_no_content_type(client):
+    """Camunda's 204s carry neither; the JavaScript external-task client parses any answer
+    typed application/json, and an empty one failed it after the server had done the work."""
+    client.deploy(extra={"simple.bpmn": minimal("simple")})
+    case = client.start("simple")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    answers = [client.post(f"/engine-rest/task/{task['id']}/claim", json={"userId": "admin"}),
+               client.post(f"/engine-rest/task/{task['id']}/complete", json={"variables": typed(approved=True)}),
+               client.post("/engine-rest/group/create", json={"id": "g204", "name": "g"})]
+    for r in answers:
+        assert r.status_code == 204, r.get_data(as_text=True)[:200]
+        assert "Content-Type" not in r.headers and r.data == b"", dict(r.headers)
+    r = client.get("/engine-rest/version")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
