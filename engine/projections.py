@@ -195,7 +195,7 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
         rows.append(dict(
             id=task_id, instance_id=record.id, definition_id=record.definition_id,
             definition_key=record.definition_key, task_definition_key=spec.bpmn_id,
-            activity_instance_id=task_id, name=spec.bpmn_name, description=spec.documentation,
+            activity_instance_id=task_id, name=facts["name"], description=spec.documentation,
             assignee=facts["assignee"], priority=facts["priority"], created=now, last_updated=now,
             due=facts["due"], follow_up=facts["follow_up"], form_key=facts["form_key"],
             form_ref=facts["form_ref"], business_key=record.business_key, tenant_id=record.tenant_id,

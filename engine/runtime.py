@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
@@ -511,6 +512,7 @@ def task_facts(task, script_engine) -> dict:
         form_ref = {"key": value("formRef"), "binding": ext.get("formRefBinding") or "latest",
                     "version": ext.get("formRefVersion")}
     return {
+        "name": task_name(task, script_engine),
         "candidate_groups": _names(value("candidateGroups")),
         "candidate_users": _names(value("candidateUsers")),
         "assignee": str(assignee) if assignee not in (None, "") else None,
@@ -518,6 +520,26 @@ def task_facts(task, script_engine) -> dict:
         "form_key": value("formKey"), "form_ref": form_ref,
         "properties": ext.get("properties", {}),
     }
+
+
+NAME_EXPRESSION = re.compile(r"[$#]\{(.*?)\}", re.DOTALL)
+
+
+def task_name(task, script_engine) -> str | None:
+    """A user task's name with its ${...} expressions evaluated, as Camunda 7 does
+    (`审查：${applicantName}`): the name a department's list shows."""
+    name = task.task_spec.bpmn_name
+    if not name or "{" not in name:
+        return name
+
+    def evaluated(match):
+        try:
+            result = script_engine.evaluate(task, match.group(1).strip())
+        except WorkflowException as err:     # the script engine's errors name the expression
+            where = task.task_spec.bpmn_id
+            raise ModelError(f"{where}: the task name {name!r}: {err}", activityId=where) from None
+        return "" if result is None else str(result)
+    return NAME_EXPRESSION.sub(evaluated, name)
 
 
 def find_task(workflow: BpmnWorkflow, task_id: str):

@@ -214,6 +214,9 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             value = element.get(f"{{{CAMUNDA_NS}}}{attr}")
             if value is not None and is_expression(value):
                 check_expression(name, element, value, f"camunda:{attr}", problems)
+        if etree.QName(element).localname == "userTask" and "{" in (element.get("name") or ""):
+            for expression in re.findall(r"[$#]\{(.*?)\}", element.get("name"), re.DOTALL):
+                check_expression(name, element, expression, "the task name's expression", problems)
         due = element.get(f"{{{CAMUNDA_NS}}}dueDate")
         if due is not None and not is_expression(due) and not is_iso_literal(due):
             problems.append(Problem(name, f"camunda:dueDate {due!r} is neither an ISO-8601 date nor an "

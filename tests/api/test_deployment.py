@@ -429,3 +429,24 @@ def test_two_none_start_events_are_refused_at_deploy(client):
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     [problem] = r.get_json()["details"]["two.bpmn"]["errors"]
     assert problem["mainElementId"] == "S2" and "more than one none start event" in problem["message"], problem
+
+
+def test_a_task_name_with_expressions_is_evaluated_for_each_case_and_a_broken_one_refused_at_deploy(client):
+    """Camunda 7 evaluates a user task's name: a hall's list tells its cases apart by it.
+    The name was shown as written (`审查：${applicantName}`)."""
+    from tests.security.models import one_task
+    named = one_task("named").replace('name="审查"', 'name="审查：${applicantName}（${amount * 2} 元）"')
+    assert client.deploy(extra={"named.bpmn": named}).status_code == 200
+    first = client.start("named", typed(applicantName="苏州甲公司", amount=50))["id"]
+    client.start("named", typed(applicantName="苏州乙公司", amount=1))
+    [task] = client.tasks(processInstanceId=first)
+    assert task["name"] == "审查：苏州甲公司（100 元）"
+    assert sorted(t["name"] for t in client.tasks(processDefinitionKey="named")) == [
+        "审查：苏州乙公司（2 元）", "审查：苏州甲公司（100 元）"]
+    r = client.post("/engine-rest/process-definition/key/named/start", json={"variables": {}})
+    assert r.status_code == 400 and "applicantName" in r.get_json()["message"], r.get_json()
+    broken = one_task("broken").replace('name="审查"', 'name="审查：${applicantName +}"')
+    r = client.deploy(extra={"broken.bpmn": broken})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["broken.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "task name" in problem["message"], problem
