@@ -53,9 +53,9 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
         "basic": {"type": "http", "scheme": "basic"},
         "bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"basic": []}, {"bearer": []}]})
-    from . import deployment, engine_info, history, identity, process_definition, process_instance, task
+    from . import deployment, engine_info, history, identity, process_definition, process_instance, task, task_comment
     for blueprint in (engine_info.blp, deployment.blp, process_definition.blp, process_instance.blp, task.blp,
-                      history.blp, identity.blp, identity.tokens):
+                      task_comment.blp, history.blp, identity.blp, identity.tokens):
         api.register_blueprint(blueprint)
     from . import calendar, legal
     api.register_blueprint(calendar.blp)

@@ -410,6 +410,18 @@ class ExternalTask(Base):
     properties: Mapped[dict] = mapped_column(JSON, default=dict)        # camunda:properties (extensionProperties)
 
 
+class TaskComment(Base):
+    """An officer's note on a task (Camunda's task comment): kept with the case's history
+    after the task is done, deleted with the case's rows."""
+    __tablename__ = "task_comment"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ID, index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(DateTime)
+    message: Mapped[str] = mapped_column(Text)
+
+
 class Incident(Base):
     """Something that needs an operator: an external task out of retries (failedExternalTask)."""
     __tablename__ = "incident"
