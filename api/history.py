@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from engine import history, instances
 from engine.db import reading
+from engine.errors import BadRequest
 
 from . import render, schemas
 from .auth import engine, principal
@@ -19,8 +20,18 @@ def _finished(args):
     return None
 
 
+# Camunda's flags of one state each (at most one, as in Camunda)
+_STATE_FLAGS = {"active": "ACTIVE", "suspended": "SUSPENDED", "completed": "COMPLETED",
+                "externallyTerminated": "EXTERNALLY_TERMINATED", "internallyTerminated": "INTERNALLY_TERMINATED"}
+
+
 def _states(args) -> tuple | None:
-    return (args["state"],) if args.get("state") else None
+    states = {state for flag, state in _STATE_FLAGS.items() if args.get(flag)} | (
+        {args["state"]} if args.get("state") else set())
+    if len(states) > 1:                 # Camunda's words
+        raise BadRequest(f"Already querying for historic process instance with another state: "
+                         f"{', '.join(sorted(states))}")
+    return tuple(states) or None
 
 
 def _instance_query(args) -> instances.InstanceQuery:
@@ -29,7 +40,20 @@ def _instance_query(args) -> instances.InstanceQuery:
     return instances.InstanceQuery(
         process_definition_key=args.get("processDefinitionKey"), process_definition_id=args.get("processDefinitionId"),
         business_key=args.get("processInstanceBusinessKey"), process_instance_ids=id_list,
-        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"),
+        business_key_like=args.get("processInstanceBusinessKeyLike"),
+        business_key_in=args.get("processInstanceBusinessKeyIn"),
+        definition_key_in=args.get("processDefinitionKeyIn"),
+        definition_key_not_in=args.get("processDefinitionKeyNotIn"),
+        definition_name=args.get("processDefinitionName"), definition_name_like=args.get("processDefinitionNameLike"),
+        started_before=args.get("startedBefore"), started_after=args.get("startedAfter"),
+        finished_before=args.get("finishedBefore"), finished_after=args.get("finishedAfter"),
+        started_by=args.get("startedBy"), tenant_id_in=args.get("tenantIdIn"),
+        without_tenant_id=bool(args.get("withoutTenantId")), active_activity_ids=args.get("activeActivityIdIn"),
+        executed_activity_ids=args.get("executedActivityIdIn"),
+        executed_activity_after=args.get("executedActivityAfter"),
+        executed_activity_before=args.get("executedActivityBefore"),
+        variables=args.get("variables"), sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc")
 
 
 @blp.route("/process-instance")
@@ -58,11 +82,18 @@ def process_instance(instance_id):
         return render.historic_process_instance(row, engine().definitions.find(conn, row.definition_id))
 
 
-def _activity_args(args) -> dict:
-    return dict(process_instance_id=args.get("processInstanceId"), activity_id=args.get("activityId"),
-                activity_type=args.get("activityType"), task_assignee=args.get("taskAssignee"),
-                finished=_finished(args), first_result=args.get("firstResult") or 0,
-                max_results=args.get("maxResults"))
+def _activity_query(args) -> history.ActivityQuery:
+    return history.ActivityQuery(
+        process_instance_id=args.get("processInstanceId"), execution_id=args.get("executionId"),
+        activity_id=args.get("activityId"), activity_type=args.get("activityType"),
+        task_assignee=args.get("taskAssignee"), finished=_finished(args),
+        activity_instance_id=args.get("activityInstanceId"), process_definition_id=args.get("processDefinitionId"),
+        activity_name=args.get("activityName"), canceled=bool(args.get("canceled")),
+        complete_scope=bool(args.get("completeScope")), started_before=args.get("startedBefore"),
+        started_after=args.get("startedAfter"), finished_before=args.get("finishedBefore"),
+        finished_after=args.get("finishedAfter"), sort_by=args.get("sortBy"),
+        sort_order=args.get("sortOrder") or "asc", first_result=args.get("firstResult") or 0,
+        max_results=args.get("maxResults"))
 
 
 @blp.route("/activity-instance")
@@ -71,7 +102,7 @@ def _activity_args(args) -> dict:
 def activity_instances(args):
     with reading(engine().db) as conn:
         return [render.historic_activity(r) for r in
-                history.activity_instances(conn, principal(), **_activity_args(args))]
+                history.activity_instances(conn, principal(), _activity_query(args))]
 
 
 @blp.route("/activity-instance/count")
@@ -79,13 +110,19 @@ def activity_instances(args):
 @blp.response(200, schemas.Count)
 def count_activity_instances(args):
     with reading(engine().db) as conn:
-        return {"count": history.activity_instances(conn, principal(), count_only=True, **_activity_args(args))}
+        return {"count": history.activity_instances(conn, principal(), _activity_query(args), count_only=True)}
 
 
-def _variable_args(args) -> dict:
-    return dict(process_instance_id=args.get("processInstanceId"), variable_name=args.get("variableName"),
-                variable_name_like=args.get("variableNameLike"), first_result=args.get("firstResult") or 0,
-                max_results=args.get("maxResults"))
+def _variable_query(args) -> history.VariableQuery:
+    return history.VariableQuery(
+        process_instance_id=args.get("processInstanceId"), variable_name=args.get("variableName"),
+        variable_name_like=args.get("variableNameLike"),
+        process_instance_ids=args.get("processInstanceIdIn"), execution_ids=args.get("executionIdIn"),
+        process_definition_id=args.get("processDefinitionId"), process_definition_key=args.get("processDefinitionKey"),
+        variable_names=args.get("variableNameIn"), variable_value=args.get("variableValue"),
+        variable_types=args.get("variableTypeIn"), sort_by=args.get("sortBy"),
+        sort_order=args.get("sortOrder") or "asc", first_result=args.get("firstResult") or 0,
+        max_results=args.get("maxResults"))
 
 
 @blp.route("/variable-instance")
@@ -94,7 +131,7 @@ def _variable_args(args) -> dict:
 def variable_instances(args):
     with reading(engine().db) as conn:
         return [render.historic_variable(r)
-                for r in history.variable_instances(conn, principal(), **_variable_args(args))]
+                for r in history.variable_instances(conn, principal(), _variable_query(args))]
 
 
 @blp.route("/variable-instance/count")
@@ -102,4 +139,4 @@ def variable_instances(args):
 @blp.response(200, schemas.Count)
 def count_variable_instances(args):
     with reading(engine().db) as conn:
-        return {"count": history.variable_instances(conn, principal(), count_only=True, **_variable_args(args))}
+        return {"count": history.variable_instances(conn, principal(), _variable_query(args), count_only=True)}

@@ -18,7 +18,25 @@ def _query(args) -> instances.InstanceQuery:
     return instances.InstanceQuery(
         process_definition_key=args.get("processDefinitionKey"), process_definition_id=args.get("processDefinitionId"),
         business_key=args.get("businessKey"), process_instance_ids=ids.split(",") if ids else None,
-        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"),
+        business_key_like=args.get("businessKeyLike"), definition_key_in=args.get("processDefinitionKeyIn"),
+        definition_key_not_in=args.get("processDefinitionKeyNotIn"), deployment_id=args.get("deploymentId"),
+        with_incident=bool(args.get("withIncident")), incident_id=args.get("incidentId"),
+        incident_type=args.get("incidentType"), incident_message=args.get("incidentMessage"),
+        incident_message_like=args.get("incidentMessageLike"), tenant_id_in=args.get("tenantIdIn"),
+        # a case's tenant is its definition's
+        without_tenant_id=bool(args.get("withoutTenantId") or args.get("processDefinitionWithoutTenantId")),
+        variables=args.get("variables"), sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc")
+
+
+def _states(args) -> tuple:
+    """The running states asked for: both unless active or suspended is (both: suspended,
+    the one Camunda applies last)."""
+    if args.get("suspended"):
+        return ("SUSPENDED",)
+    if args.get("active"):
+        return (runtime.ACTIVE,)
+    return instances.RUNNING
 
 
 def _record(row) -> runtime.InstanceRecord:
@@ -32,7 +50,7 @@ def _record(row) -> runtime.InstanceRecord:
 def list_instances(args):
     with reading(engine().db) as conn:
         return [render.process_instance(_record(r))
-                for r in history.process_instances(conn, principal(), _query(args), instances.RUNNING)]
+                for r in history.process_instances(conn, principal(), _query(args), _states(args))]
 
 
 @blp.route("/count")
@@ -40,7 +58,7 @@ def list_instances(args):
 @blp.response(200, schemas.Count)
 def count_instances(args):
     with reading(engine().db) as conn:
-        return {"count": history.process_instances(conn, principal(), _query(args), instances.RUNNING,
+        return {"count": history.process_instances(conn, principal(), _query(args), _states(args),
                                                    count_only=True)}
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields as f
 
+from engine import history
+
+from . import camunda_query
+from .camunda_query import CamundaDate, CommaList, VariableExpressions
+
 Str, Int, Bool, Raw = f.String, f.Integer, f.Boolean, f.Raw
 
 
@@ -45,6 +50,32 @@ class Count(Strict):
 class Paging(Strict):
     firstResult = Int(load_default=0, validate=ma.validate.Range(min=0))
     maxResults = Int(load_default=None, validate=ma.validate.Range(min=0, max=100000))
+
+
+class CamundaQuery(Paging):
+    """A GET list of Camunda's (`camunda_query`: its name in api/camunda_query.py
+    PARAMETERS), paged; its fields are the parameters supported here.  Another of
+    Camunda's parameters is a 400 naming it; sortBy and sortOrder come together."""
+    camunda_query = ""
+
+    @ma.pre_load
+    def refuse_unsupported(self, data, **kwargs):
+        camunda_query.refuse_unsupported(self.camunda_query, {fl.data_key or name for name, fl in self.fields.items()},
+                                         data)
+        return data
+
+    @ma.post_load
+    def sorted_both_ways(self, data, **kwargs):
+        camunda_query.check_sorting(data)
+        return data
+
+
+def SortBy(names) -> f.String:
+    return Str(validate=ma.validate.OneOf(list(names)))
+
+
+def SortOrder() -> f.String:
+    return Str(validate=ma.validate.OneOf(camunda_query.SORT_ORDERS))
 
 
 class VersionInfo(Strict):
@@ -152,11 +183,31 @@ class ProcessInstance(Strict):
     variables = Variables()
 
 
-class ProcessInstanceQuery(Paging):
+class ProcessInstanceQuery(CamundaQuery):
+    camunda_query = "process instance"
     processDefinitionKey = Str()
     processDefinitionId = Str()
     businessKey = Str()
     processInstanceIds = Str(metadata={"description": "comma-separated ids"})
+    businessKeyLike = Str()
+    processDefinitionKeyIn = CommaList()
+    processDefinitionKeyNotIn = CommaList()
+    deploymentId = Str()
+    active = Bool()
+    suspended = Bool()
+    withIncident = Bool(metadata={"description": "an open incident"})
+    incidentId = Str()
+    incidentType = Str()
+    incidentMessage = Str()
+    incidentMessageLike = Str()
+    tenantIdIn = CommaList()
+    withoutTenantId = Bool()
+    processDefinitionWithoutTenantId = Bool()
+    rootProcessInstances = Bool(metadata={"description": "every case is one (a called process runs inside it)"})
+    leafProcessInstances = Bool(metadata={"description": "every case is one (a called process runs inside it)"})
+    variables = VariableExpressions()
+    sortBy = SortBy(history.RUNNING_CASE_SORTS)
+    sortOrder = SortOrder()
 
 
 class DeleteInstanceArgs(Strict):
@@ -306,16 +357,44 @@ class HistoricProcessInstance(Strict):
     state = Str()
 
 
-class HistoricProcessInstanceQuery(Paging):
+class HistoricProcessInstanceQuery(CamundaQuery):
+    camunda_query = "historic process instance"
     processInstanceId = Str()
     processInstanceIds = Str()
     processDefinitionKey = Str()
     processDefinitionId = Str()
     processInstanceBusinessKey = Str()
     state = Str(validate=ma.validate.OneOf(["ACTIVE", "SUSPENDED", "COMPLETED", "EXTERNALLY_TERMINATED",
-                                            "INTERNALLY_TERMINATED"]))
+                                            "INTERNALLY_TERMINATED"]),
+                metadata={"description": "extension: one of the states that active, suspended, ... name"})
     finished = Bool()
     unfinished = Bool()
+    processDefinitionKeyIn = CommaList()
+    processDefinitionKeyNotIn = CommaList()
+    processDefinitionName = Str()
+    processDefinitionNameLike = Str()
+    processInstanceBusinessKeyIn = CommaList()
+    processInstanceBusinessKeyLike = Str()
+    rootProcessInstances = Bool(metadata={"description": "every case is one (a called process runs inside it)"})
+    startedBefore = CamundaDate()
+    startedAfter = CamundaDate()
+    finishedBefore = CamundaDate()
+    finishedAfter = CamundaDate()
+    executedActivityAfter = CamundaDate()
+    executedActivityBefore = CamundaDate()
+    startedBy = Str()
+    tenantIdIn = CommaList()
+    withoutTenantId = Bool()
+    activeActivityIdIn = CommaList()
+    executedActivityIdIn = CommaList()
+    active = Bool()
+    suspended = Bool()
+    completed = Bool()
+    externallyTerminated = Bool()
+    internallyTerminated = Bool()
+    variables = VariableExpressions()
+    sortBy = SortBy(history.CASE_SORTS)
+    sortOrder = SortOrder()
 
 
 class HistoricActivityInstance(Strict):
@@ -342,13 +421,26 @@ class HistoricActivityInstance(Strict):
     rootProcessInstanceId = Str()
 
 
-class HistoricActivityInstanceQuery(Paging):
+class HistoricActivityInstanceQuery(CamundaQuery):
+    camunda_query = "historic activity instance"
     processInstanceId = Str()
     activityId = Str()
     activityType = Str()
     taskAssignee = Str()
     finished = Bool()
     unfinished = Bool()
+    activityInstanceId = Str()
+    processDefinitionId = Str()
+    executionId = Str(metadata={"description": "an activity's execution is its case"})
+    activityName = Str()
+    canceled = Bool()
+    completeScope = Bool()
+    startedBefore = CamundaDate()
+    startedAfter = CamundaDate()
+    finishedBefore = CamundaDate()
+    finishedAfter = CamundaDate()
+    sortBy = SortBy(history.ACTIVITY_SORTS)
+    sortOrder = SortOrder()
 
 
 class HistoricVariableInstance(Strict):
@@ -371,11 +463,22 @@ class HistoricVariableInstance(Strict):
     rootProcessInstanceId = Str()
 
 
-class HistoricVariableInstanceQuery(Paging):
+class HistoricVariableInstanceQuery(CamundaQuery):
+    camunda_query = "historic variable instance"
     processInstanceId = Str()
     variableName = Str()
     variableNameLike = Str()
     deserializeValues = Bool(load_default=True)
+    processInstanceIdIn = CommaList()
+    processDefinitionId = Str()
+    processDefinitionKey = Str()
+    executionIdIn = CommaList(metadata={"description": "a variable's execution is its case"})
+    variableNameIn = CommaList()
+    variableValue = Str(metadata={"description": "with variableName: a String variable of this value (Camunda's "
+                                                 "GET reads the value as text)"})
+    variableTypeIn = CommaList()
+    sortBy = SortBy(history.VARIABLE_SORTS)
+    sortOrder = SortOrder()
 
 
 # --- identity -----------------------------------------------------------------------

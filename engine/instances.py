@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -37,12 +38,40 @@ def start(uow: UnitOfWork, principal: Principal, variables: dict, business_key: 
 
 @dataclass
 class InstanceQuery:
+    """A list of cases (engine/history.py `process_instances`): Camunda's filters whose
+    data the tables hold, its order (`sort_by`: a name of history.CASE_SORTS), a page."""
     process_definition_key: str | None = None
     process_definition_id: str | None = None
     business_key: str | None = None
     process_instance_ids: list | None = None
     first_result: int = 0
     max_results: int | None = None
+    business_key_like: str | None = None
+    business_key_in: list | None = None
+    definition_key_in: list | None = None
+    definition_key_not_in: list | None = None
+    definition_name: str | None = None
+    definition_name_like: str | None = None
+    deployment_id: str | None = None
+    started_before: datetime | None = None         # naive UTC, as stored; each bound inclusive (Camunda)
+    started_after: datetime | None = None
+    finished_before: datetime | None = None
+    finished_after: datetime | None = None
+    started_by: str | None = None
+    tenant_id_in: list | None = None
+    without_tenant_id: bool = False
+    with_incident: bool = False                    # an open incident (a resolved one is deleted)
+    incident_id: str | None = None
+    incident_type: str | None = None
+    incident_message: str | None = None
+    incident_message_like: str | None = None
+    active_activity_ids: list | None = None        # an activity of one of these ids open now
+    executed_activity_ids: list | None = None      # ... or finished
+    executed_activity_after: datetime | None = None
+    executed_activity_before: datetime | None = None
+    variables: list | None = None                  # [history.VariableCondition]: all must hold
+    sort_by: str | None = None
+    sort_order: str = "asc"
 
 
 # A case read alone (GET /process-instance/{id}, its variables, its activity tree, its

@@ -1,0 +1,161 @@
+"""Camunda 7.22's query parameters of the lists of cases, activities and variables.
+
+A front end written for Camunda sends the parameters of its REST reference (generated
+from engine-rest-openapi's templates: lib/commons/process-instance-query-params.ftl,
+history-process-instance.ftl, history-activity-instance.ftl,
+historic-variable-instance-query-params.ftl, and the sort and paging parameters).  A
+query schema (api/schemas.py `CamundaQuery`) reads those it supports; any other of Camunda's is a 400
+naming it, so that a filter nobody applies cannot pass for an answer.  A parameter
+Camunda does not have is ignored, as Camunda ignores it.
+"""
+from __future__ import annotations
+
+import re
+
+from marshmallow import fields as f
+
+from engine.errors import BadRequest
+from engine.history import VARIABLE_OPERATORS, VariableCondition
+from engine.variables import to_utc_naive
+
+_COMMON = "sortBy sortOrder firstResult maxResults"
+
+# Camunda's parameter names, per list (GET; the count takes the same filters)
+PARAMETERS = {
+    "process instance": frozenset(f"""{_COMMON}
+        processInstanceIds businessKey businessKeyLike caseInstanceId processDefinitionId processDefinitionKey
+        processDefinitionKeyIn processDefinitionKeyNotIn deploymentId superProcessInstance subProcessInstance
+        superCaseInstance subCaseInstance active suspended withIncident incidentId incidentType incidentMessage
+        incidentMessageLike tenantIdIn withoutTenantId processDefinitionWithoutTenantId activityIdIn
+        rootProcessInstances leafProcessInstances variables variableNamesIgnoreCase variableValuesIgnoreCase
+        """.split()),
+    "historic process instance": frozenset(f"""{_COMMON}
+        processInstanceId processInstanceIds processDefinitionId processDefinitionKey processDefinitionKeyIn
+        processDefinitionName processDefinitionNameLike processDefinitionKeyNotIn processInstanceBusinessKey
+        processInstanceBusinessKeyIn processInstanceBusinessKeyLike rootProcessInstances finished unfinished
+        withIncidents withRootIncidents incidentIdIn incidentType incidentStatus incidentMessage
+        incidentMessageLike startedBefore startedAfter finishedBefore finishedAfter executedActivityAfter
+        executedActivityBefore executedJobAfter executedJobBefore startedBy superProcessInstanceId
+        subProcessInstanceId superCaseInstanceId subCaseInstanceId caseInstanceId tenantIdIn withoutTenantId
+        activityIdIn executedActivityIdIn activeActivityIdIn active suspended completed externallyTerminated
+        internallyTerminated variables variableNamesIgnoreCase variableValuesIgnoreCase
+        """.split()),
+    "historic activity instance": frozenset(f"""{_COMMON}
+        activityInstanceId processInstanceId processDefinitionId executionId activityId activityName activityType
+        taskAssignee finished unfinished canceled completeScope startedBefore startedAfter finishedBefore
+        finishedAfter tenantIdIn withoutTenantId
+        """.split()),
+    "historic variable instance": frozenset(f"""{_COMMON} deserializeValues
+        variableName variableNameLike variableValue variableNamesIgnoreCase variableValuesIgnoreCase
+        variableTypeIn includeDeleted processInstanceId processInstanceIdIn processDefinitionId
+        processDefinitionKey executionIdIn caseInstanceId caseExecutionIdIn caseActivityIdIn taskIdIn
+        activityInstanceIdIn tenantIdIn withoutTenantId variableNameIn
+        """.split()),
+}
+
+# Camunda's flags that "may only be true": false is the same as leaving them out
+FLAGS = frozenset("""active suspended withIncident withoutTenantId processDefinitionWithoutTenantId
+    rootProcessInstances leafProcessInstances variableNamesIgnoreCase variableValuesIgnoreCase finished unfinished
+    withIncidents withRootIncidents completed externallyTerminated internallyTerminated canceled completeScope
+    includeDeleted""".split())
+
+_NO_SUB_CASES = "a called process runs inside its caller's case here, never as a case of its own"
+_NO_CMMN = "there are no CMMN cases here"
+_NO_TENANT = "activities and variables keep no tenant id here"
+_INCIDENTS_GONE = ("a resolved incident is not kept here, so the history cannot tell which cases had one; "
+                   "GET /process-instance?withIncident=true lists the cases with an open incident")
+# why one is not supported, where a reason helps the caller
+WHY_NOT = {
+    "superProcessInstance": _NO_SUB_CASES, "subProcessInstance": _NO_SUB_CASES,
+    "superProcessInstanceId": _NO_SUB_CASES, "subProcessInstanceId": _NO_SUB_CASES,
+    "caseInstanceId": _NO_CMMN, "superCaseInstance": _NO_CMMN, "subCaseInstance": _NO_CMMN,
+    "superCaseInstanceId": _NO_CMMN, "subCaseInstanceId": _NO_CMMN, "caseExecutionIdIn": _NO_CMMN,
+    "caseActivityIdIn": _NO_CMMN,
+    "withIncidents": _INCIDENTS_GONE, "withRootIncidents": _INCIDENTS_GONE, "incidentIdIn": _INCIDENTS_GONE,
+    "incidentType": _INCIDENTS_GONE, "incidentStatus": _INCIDENTS_GONE, "incidentMessage": _INCIDENTS_GONE,
+    "incidentMessageLike": _INCIDENTS_GONE,
+    "executedJobAfter": "there is no job log here", "executedJobBefore": "there is no job log here",
+    "variableNamesIgnoreCase": "names and values are matched as they are written",
+    "variableValuesIgnoreCase": "names and values are matched as they are written",
+    "includeDeleted": "a deleted variable is not kept here",
+    "activityIdIn": "on GET /history/process-instance, activeActivityIdIn names the cases waiting in an activity",
+    "taskIdIn": "variables are kept per case here, not per task",
+    "activityInstanceIdIn": "variables are kept per case here, not per activity",
+}
+SORT_ORDERS = ("asc", "desc")
+
+
+class CommaList(f.String):
+    """Camunda's list parameter: values separated by commas."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[str]:
+        return [item for item in super()._deserialize(value, attr, data, **kwargs).split(",") if item]
+
+
+class CamundaDate(f.String):
+    """A date as Camunda writes it (2013-01-23T14:42:45.000+0200; without an offset, the
+    display zone's), read as naive UTC, as the tables keep times.  A bad one is a 400
+    naming the parameter."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", "yyyy-MM-dd'T'HH:mm:ss.SSSZ, e.g. 2013-01-23T14:42:45.000+0200 (each bound inclusive)")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return to_utc_naive(super()._deserialize(value, attr, data, **kwargs), self.data_key or self.name)
+
+
+# a value Camunda reads as a Date, not as text (its REST date format)
+_CAMUNDA_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}")
+_OTHER_OPERATORS = ("gt", "gteq", "lt", "lteq")
+
+
+class VariableExpressions(f.String):
+    """Camunda's `variables`: comma-separated `name_operator_value` expressions, every one
+    of which a case must meet.  As in Camunda's GET, a value is text: it matches a String
+    variable (neq: anything but a String variable of that value)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", "name_operator_value, comma-separated; operators eq, neq, like; a value matches a String "
+                           "variable (Camunda's GET reads values as text); neither part may hold '_' or ','")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[VariableCondition]:
+        conditions = []
+        for expression in super()._deserialize(value, attr, data, **kwargs).split(","):
+            parts = expression.split("_")
+            if len(parts) != 3:         # Camunda's rule and words
+                raise BadRequest(f"variables: {expression!r}: variable query parameter has to have format "
+                                 "KEY_OPERATOR_VALUE.")
+            name, operator, text = parts
+            if operator in _OTHER_OPERATORS:
+                raise BadRequest(f"variables: {expression!r}: operator {operator} is not supported here; use "
+                                 f"{', '.join(VARIABLE_OPERATORS)}")
+            if operator not in VARIABLE_OPERATORS:
+                raise BadRequest(f"variables: {expression!r}: Invalid variable comparator specified: {operator}")
+            if _CAMUNDA_DATE.fullmatch(text):
+                raise BadRequest(f"variables: {expression!r}: Camunda compares a date-shaped value with Date "
+                                 "variables, which is not supported here")
+            conditions.append(VariableCondition(name, operator, text))
+        return conditions
+
+
+def refuse_unsupported(query: str, supported: set, data) -> None:
+    """A 400 naming the first of Camunda's parameters of `query` in `data` (the request's
+    parameters) that is not `supported` here; a flag set to false is the same as none."""
+    for name in data.keys():
+        if name in PARAMETERS[query] and name not in supported and not (name in FLAGS and _false(data.get(name))):
+            reason = WHY_NOT.get(name)
+            raise BadRequest(f"parameter {name} of Camunda's {query} query is not supported here"
+                             + (f": {reason}" if reason else ""))
+
+
+def check_sorting(args: dict) -> None:
+    if ("sortBy" in args) != ("sortOrder" in args):         # Camunda's words
+        raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+
+
+def _false(value) -> bool:
+    return isinstance(value, str) and value.strip().lower() == "false"
