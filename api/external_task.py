@@ -107,6 +107,11 @@ class ExternalTaskBpmnErrorBody(Strict):
     variables = Variables(load_default=dict)
 
 
+class ExternalTaskLockBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    lockDuration = Int(required=True, metadata={"description": "milliseconds from now"})
+
+
 class ExternalTaskExtendLockBody(Strict):
     workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
     newDuration = Int(required=True, metadata={"description": "milliseconds from now"})
@@ -306,6 +311,16 @@ def bpmn_error(body, task_id):
 def extend_lock(body, task_id):
     with engine().uow() as uow:
         external_tasks.extend_lock(uow, principal(), task_id, body["workerId"], body["newDuration"])
+
+
+@blp.route("/<task_id>/lock", methods=["POST"])
+@blp.arguments(ExternalTaskLockBody)
+@blp.response(204)
+def lock(body, task_id):
+    """Lock this task for the worker (Camunda 7.17+): one that is unlocked, whose lock ran
+    out, or is the worker's own; a task another worker holds is a 400."""
+    with engine().uow() as uow:
+        external_tasks.lock(uow, principal(), task_id, body["workerId"], body["lockDuration"])
 
 
 @blp.route("/<task_id>/unlock", methods=["POST"])

@@ -771,6 +771,25 @@ def extend_lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: 
     uow.commit()
 
 
+def lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, lock_duration: int) -> None:
+    """Lock one task for the worker (Camunda 7.17's POST /external-task/{id}/lock): an
+    unlocked task, one whose lock ran out, or the worker's own (the lock starts anew).
+    As in Camunda, retries and suspension do not matter: the worker asked for this task."""
+    require_worker(principal)
+    if not worker_id:
+        raise BadRequest("workerId is required: the worker the task is locked for")
+    if lock_duration is None or not 0 < lock_duration <= MAX_DURATION_MS:
+        raise RestException(f"lockDuration must be a positive number of milliseconds, at most {MAX_DURATION_MS}")
+    row = _row_for_update(uow.session, task_id)
+    now = utcnow()
+    if row.worker_id not in (None, worker_id) and row.lock_expiration_time is not None \
+            and row.lock_expiration_time > now:
+        raise RestException(f"External Task {task_id} cannot be locked by worker '{worker_id}'. "
+                            f"It is locked by worker '{row.worker_id}'.")
+    row.worker_id, row.lock_expiration_time = worker_id, now + timedelta(milliseconds=lock_duration)
+    uow.commit()
+
+
 def unlock(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     require_worker(principal)
     row = _row_for_update(uow.session, task_id)
