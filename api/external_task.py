@@ -23,6 +23,11 @@ Str, Int, Bool = f.String, f.Integer, f.Boolean
 # --- shapes -----------------------------------------------------------------------------
 
 class FetchTopic(Strict):
+    """Every filter of Camunda 7.22's topic; any other key is refused (400, naming it)
+    rather than ignored, as a filter silently dropped would hand a worker tasks it did not ask for."""
+    class Meta:
+        unknown = ma.RAISE
+
     topicName = Str(required=True, validate=ma.validate.Length(min=1, max=255))
     lockDuration = Int(required=True, validate=ma.validate.Range(min=1),
                        metadata={"description": "milliseconds"})
@@ -34,11 +39,14 @@ class FetchTopic(Strict):
     processDefinitionIdIn = f.List(Str(), allow_none=True, load_default=None)
     processDefinitionKey = Str(allow_none=True, load_default=None)
     processDefinitionKeyIn = f.List(Str(), allow_none=True, load_default=None)
+    processDefinitionVersionTag = Str(allow_none=True, load_default=None,
+                                      metadata={"description": "only tasks of definitions with this camunda:versionTag"})
     withoutTenantId = Bool(load_default=False, allow_none=True)
     tenantIdIn = f.List(Str(), allow_none=True, load_default=None)
     processVariables = f.Dict(keys=Str(), allow_none=True, load_default=None,
                               metadata={"description": "only tasks whose instance has these variable values"})
-    deserializeValues = Bool(load_default=False, allow_none=True, metadata={"description": "ignored"})
+    deserializeValues = Bool(load_default=False, allow_none=True, metadata={
+        "description": "accepted, nothing to do: this server keeps no serialized (Object) values"})
     includeExtensionProperties = Bool(load_default=False, allow_none=True)
 
 
@@ -186,7 +194,8 @@ def _fetch_request(body) -> external_tasks.FetchRequest:
         topics.append(external_tasks.TopicRequest(
             topic_name=t["topicName"], lock_duration=t["lockDuration"], variables=t.get("variables"),
             local_variables=bool(t.get("localVariables")), business_key=t.get("businessKey"),
-            definition_ids=ids or None, definition_keys=keys or None, tenant_ids=t.get("tenantIdIn"),
+            definition_ids=ids or None, definition_keys=keys or None,
+            definition_version_tag=t.get("processDefinitionVersionTag"), tenant_ids=t.get("tenantIdIn"),
             without_tenant=bool(t.get("withoutTenantId")), process_variables=t.get("processVariables") or {},
             include_extension_properties=bool(t.get("includeExtensionProperties"))))
     sorting = body.get("sorting") or []
