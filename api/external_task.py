@@ -102,8 +102,9 @@ class ExternalTaskFailureBody(Strict):
     workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
     errorMessage = Str(allow_none=True, load_default=None)
     errorDetails = Str(allow_none=True, load_default=None)
-    retries = Int(allow_none=True, load_default=None)
-    retryTimeout = Int(allow_none=True, load_default=None, metadata={"description": "milliseconds"})
+    retries = Int(allow_none=True, load_default=None,
+                  metadata={"description": "retries left; omitted or null: 0 (an incident opens), as in Camunda"})
+    retryTimeout = Int(allow_none=True, load_default=None, metadata={"description": "milliseconds; omitted: 0"})
     variables = Variables(load_default=dict)
     localVariables = Variables(load_default=dict)
 
@@ -294,8 +295,8 @@ def complete(body, task_id):
 @blp.arguments(ExternalTaskFailureBody)
 @blp.response(204)
 def failure(body, task_id):
-    """Report a failure (lock owner only); retries 0 opens an incident and the task is not fetched
-    any more; retryTimeout keeps it unfetchable until then."""
+    """Report a failure (lock owner only); retries 0 (also when omitted, as in Camunda) opens an
+    incident and the task is not fetched any more; retryTimeout keeps it unfetchable until then."""
     variables, local_variables = from_wire(body.get("variables")), from_wire(body.get("localVariables"))
     with engine().uow() as uow:
         external_tasks.failure(uow, principal(), task_id, body["workerId"], body.get("errorMessage"),

@@ -677,8 +677,11 @@ def _apply_result(task, variables: dict, local_variables: dict, script_engine) -
 def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, error_message: str | None,
             error_details: str | None, retries: int | None, retry_timeout: int | None,
             variables: dict | None = None, local_variables: dict | None = None) -> None:
+    """Report a failure.  `retries` and `retryTimeout` default to 0, as Camunda 7's DTO
+    (primitive fields) has them: a failure that names no retries opens an incident."""
     require_worker(principal)
-    if retries is None or not 0 <= retries <= MAX_INT:
+    retries = 0 if retries is None else retries
+    if not 0 <= retries <= MAX_INT:
         raise BadRequest(f"retries must be a number from 0 to {MAX_INT}: how many more times workers may try the task")
     if retry_timeout is not None and not 0 <= retry_timeout <= MAX_DURATION_MS:
         raise BadRequest(f"retryTimeout must be between 0 and {MAX_DURATION_MS} milliseconds")

@@ -268,6 +268,18 @@ def test_lock_refuses_what_camunda_refuses(client, worker):
     assert worker.get(f"{ET}/{tid}").get_json()["workerId"] is None   # nothing changed
 
 
+def test_a_failure_without_retries_opens_an_incident_as_in_camunda(client, worker):
+    case = start(client)
+    [task] = fetch(worker)
+    failed = worker.post(f"{ET}/{task['id']}/failure", json={"workerId": "scjg-1", "errorMessage": "seal refused"})
+    assert failed.status_code == 204, failed.get_json()
+    row = worker.get(f"{ET}/{task['id']}").get_json()
+    assert row["retries"] == 0 and row["errorMessage"] == "seal refused"
+    [incident] = client.get("/engine-rest/incident", query_string={"processInstanceId": case["id"]}).get_json()
+    assert incident["incidentType"] == "failedExternalTask" and incident["configuration"] == task["id"]
+    assert fetch(worker, worker_id="scjg-2") == []                    # retryTimeout 0, but no retries left
+
+
 def test_queries_filters_priority_and_topic_names(client, worker):
     first = start(client, business_key="A-1", applicationNo="A-1")
     second = start(client, business_key="B-2", applicationNo="B-2")
