@@ -23,6 +23,11 @@ Str, Int, Bool = f.String, f.Integer, f.Boolean
 # --- shapes -----------------------------------------------------------------------------
 
 class FetchTopic(Strict):
+    """Every filter of Camunda 7.22's topic; any other key is refused (400, naming it)
+    rather than ignored, as a filter silently dropped would hand a worker tasks it did not ask for."""
+    class Meta:
+        unknown = ma.RAISE
+
     topicName = Str(required=True, validate=ma.validate.Length(min=1, max=255))
     lockDuration = Int(required=True, validate=ma.validate.Range(min=1),
                        metadata={"description": "milliseconds"})
@@ -34,11 +39,14 @@ class FetchTopic(Strict):
     processDefinitionIdIn = f.List(Str(), allow_none=True, load_default=None)
     processDefinitionKey = Str(allow_none=True, load_default=None)
     processDefinitionKeyIn = f.List(Str(), allow_none=True, load_default=None)
+    processDefinitionVersionTag = Str(allow_none=True, load_default=None,
+                                      metadata={"description": "only tasks of definitions with this camunda:versionTag"})
     withoutTenantId = Bool(load_default=False, allow_none=True)
     tenantIdIn = f.List(Str(), allow_none=True, load_default=None)
     processVariables = f.Dict(keys=Str(), allow_none=True, load_default=None,
                               metadata={"description": "only tasks whose instance has these variable values"})
-    deserializeValues = Bool(load_default=False, allow_none=True, metadata={"description": "ignored"})
+    deserializeValues = Bool(load_default=False, allow_none=True, metadata={
+        "description": "accepted, nothing to do: this server keeps no serialized (Object) values"})
     includeExtensionProperties = Bool(load_default=False, allow_none=True)
 
 
@@ -94,8 +102,9 @@ class ExternalTaskFailureBody(Strict):
     workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
     errorMessage = Str(allow_none=True, load_default=None)
     errorDetails = Str(allow_none=True, load_default=None)
-    retries = Int(allow_none=True, load_default=None)
-    retryTimeout = Int(allow_none=True, load_default=None, metadata={"description": "milliseconds"})
+    retries = Int(allow_none=True, load_default=None,
+                  metadata={"description": "retries left; omitted or null: 0 (an incident opens), as in Camunda"})
+    retryTimeout = Int(allow_none=True, load_default=None, metadata={"description": "milliseconds; omitted: 0"})
     variables = Variables(load_default=dict)
     localVariables = Variables(load_default=dict)
 
@@ -105,6 +114,11 @@ class ExternalTaskBpmnErrorBody(Strict):
     errorCode = Str(allow_none=True, load_default=None)
     errorMessage = Str(allow_none=True, load_default=None)
     variables = Variables(load_default=dict)
+
+
+class ExternalTaskLockBody(Strict):
+    workerId = Str(required=True, validate=ma.validate.Length(min=1, max=255))
+    lockDuration = Int(required=True, metadata={"description": "milliseconds from now"})
 
 
 class ExternalTaskExtendLockBody(Strict):
@@ -181,7 +195,8 @@ def _fetch_request(body) -> external_tasks.FetchRequest:
         topics.append(external_tasks.TopicRequest(
             topic_name=t["topicName"], lock_duration=t["lockDuration"], variables=t.get("variables"),
             local_variables=bool(t.get("localVariables")), business_key=t.get("businessKey"),
-            definition_ids=ids or None, definition_keys=keys or None, tenant_ids=t.get("tenantIdIn"),
+            definition_ids=ids or None, definition_keys=keys or None,
+            definition_version_tag=t.get("processDefinitionVersionTag"), tenant_ids=t.get("tenantIdIn"),
             without_tenant=bool(t.get("withoutTenantId")), process_variables=t.get("processVariables") or {},
             include_extension_properties=bool(t.get("includeExtensionProperties"))))
     sorting = body.get("sorting") or []
@@ -280,8 +295,8 @@ def complete(body, task_id):
 @blp.arguments(ExternalTaskFailureBody)
 @blp.response(204)
 def failure(body, task_id):
-    """Report a failure (lock owner only); retries 0 opens an incident and the task is not fetched
-    any more; retryTimeout keeps it unfetchable until then."""
+    """Report a failure (lock owner only); retries 0 (also when omitted, as in Camunda) opens an
+    incident and the task is not fetched any more; retryTimeout keeps it unfetchable until then."""
     variables, local_variables = from_wire(body.get("variables")), from_wire(body.get("localVariables"))
     with engine().uow() as uow:
         external_tasks.failure(uow, principal(), task_id, body["workerId"], body.get("errorMessage"),
@@ -306,6 +321,16 @@ def bpmn_error(body, task_id):
 def extend_lock(body, task_id):
     with engine().uow() as uow:
         external_tasks.extend_lock(uow, principal(), task_id, body["workerId"], body["newDuration"])
+
+
+@blp.route("/<task_id>/lock", methods=["POST"])
+@blp.arguments(ExternalTaskLockBody)
+@blp.response(204)
+def lock(body, task_id):
+    """Lock this task for the worker (Camunda 7.17+): one that is unlocked, whose lock ran
+    out, or is the worker's own; a task another worker holds is a 400."""
+    with engine().uow() as uow:
+        external_tasks.lock(uow, principal(), task_id, body["workerId"], body["lockDuration"])
 
 
 @blp.route("/<task_id>/unlock", methods=["POST"])

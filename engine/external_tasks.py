@@ -44,7 +44,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import runtime, variable_types
+from . import runtime, transient_variables, variable_types
 from .clock import utcnow
 from .db import UnitOfWork, reading
 from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
@@ -183,7 +183,8 @@ class TaskSignal:
                 self._waiters.remove(waiter)
 
     def announce(self, tasks: list[dict]) -> None:
-        """`tasks`: topic_name, business_key, definition_id, definition_key, tenant_id (+ `tried`)."""
+        """`tasks`: topic_name, business_key, definition_id, definition_key,
+        definition_version_tag, tenant_id (+ `tried`)."""
         with self._lock:
             for info in tasks:
                 tried = info.setdefault("tried", set())
@@ -220,20 +221,26 @@ def _may_take(request: "FetchRequest", info: dict) -> bool:
 
 
 def _accepts(topic: "TopicRequest", info: dict) -> bool:
-    """Whether the task (its topic_name, business_key, definition_id, definition_key and
-    tenant_id) passes this topic entry's filters, processVariables aside."""
+    """Whether the task (its topic_name, business_key, definition_id, definition_key,
+    definition_version_tag and tenant_id) passes this topic entry's filters,
+    processVariables aside."""
     return (topic.topic_name == info["topic_name"]
             and (topic.business_key is None or topic.business_key == info.get("business_key"))
+            and (topic.definition_version_tag is None
+                 or topic.definition_version_tag == info.get("definition_version_tag"))
             and (not topic.definition_keys or info.get("definition_key") in topic.definition_keys)
             and (not topic.definition_ids or info.get("definition_id") in topic.definition_ids)
             and (not topic.tenant_ids or info.get("tenant_id") in topic.tenant_ids)
             and (not topic.without_tenant or info.get("tenant_id") is None))
 
 
+# what a fetch's topic filters look at (processVariables aside): announced to waiting fetches
+_TASK_INFO = ("topic_name", "business_key", "definition_id", "definition_key", "definition_version_tag", "tenant_id")
+
+
 def _announce_after_commit(uow: UnitOfWork, rows) -> None:
     signal = signal_for(uow.ctx)
-    infos = [{"topic_name": r["topic_name"], "business_key": r["business_key"], "definition_id": r["definition_id"],
-              "definition_key": r["definition_key"], "tenant_id": r["tenant_id"]} for r in rows]
+    infos = [{name: r[name] for name in _TASK_INFO} for r in rows]
     if uow.session.get_bind().dialect.name == "postgresql":
         payload = json.dumps({"origin": signal.origin, "tasks": infos})
         if len(payload) < 7900:               # NOTIFY's limit; a larger batch is found by the re-query
@@ -333,6 +340,7 @@ class TopicRequest:
     business_key: str | None = None
     definition_ids: list | None = None
     definition_keys: list | None = None
+    definition_version_tag: str | None = None           # the process definition's camunda:versionTag
     tenant_ids: list | None = None
     without_tenant: bool = False
     process_variables: dict = field(default_factory=dict)   # name -> value every task's instance must have
@@ -457,12 +465,15 @@ def _candidates(request: FetchRequest, now: datetime, probe: bool = False) -> tu
         values[f"topic_{i}"] = topic.topic_name
         if topic.business_key is not None:
             values[f"business_key_{i}"] = topic.business_key
+        if topic.definition_version_tag is not None:
+            values[f"version_tag_{i}"] = topic.definition_version_tag
         counts = []
         for field_name, _column in _LISTED:
             listed = getattr(topic, field_name) or ()
             values.update((f"{field_name}_{i}_{j}", value) for j, value in enumerate(listed))
             counts.append(len(listed))
-        topics.append((topic.business_key is not None, tuple(counts), topic.without_tenant))
+        topics.append((topic.business_key is not None, topic.definition_version_tag is not None, tuple(counts),
+                       topic.without_tenant))
     limited = probe or not any(t.process_variables for t in request.topics)
     if limited:
         values["limit"] = 1 if probe else request.max_tasks
@@ -473,10 +484,12 @@ def _candidates(request: FetchRequest, now: datetime, probe: bool = False) -> tu
 def _build_candidates(topics: tuple, use_priority: bool, descending: bool, limited: bool, probe: bool):
     c = _TASKS.c
 
-    def topic_clause(i: int, has_business_key: bool, counts: tuple, without_tenant: bool):
+    def topic_clause(i: int, has_business_key: bool, has_version_tag: bool, counts: tuple, without_tenant: bool):
         clause = [c.topic_name == bindparam(f"topic_{i}")]
         if has_business_key:
             clause.append(c.business_key == bindparam(f"business_key_{i}"))
+        if has_version_tag:
+            clause.append(c.definition_version_tag == bindparam(f"version_tag_{i}"))
         for (field_name, column), n in zip(_LISTED, counts):
             if n:
                 clause.append(c[column].in_([bindparam(f"{field_name}_{i}_{j}") for j in range(n)]))
@@ -484,8 +497,7 @@ def _build_candidates(topics: tuple, use_priority: bool, descending: bool, limit
             clause.append(c.tenant_id.is_(None))
         return and_(*clause)
 
-    stmt = select(c.id, c.topic_name, c.instance_id, c.business_key, c.definition_id, c.definition_key,
-                  c.tenant_id).where(
+    stmt = select(c.id, c.instance_id, *(c[name] for name in _TASK_INFO)).where(
         or_(*[topic_clause(i, *topic) for i, topic in enumerate(topics)]),
         _fetchable(bindparam("now", type_=c.created.type)))
     order = [c.priority.desc()] if use_priority else []
@@ -640,6 +652,8 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str
     _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
     command, task = _open_task(uow, row, principal)
     variable_types.declare(command.workflow, variables)
+    transient_variables.accept(command, variables)
+    transient_variables.accept(command, local_variables)
     _apply_result(task, variables, local_variables, uow.ctx.script_engine)
     try:
         task.run()
@@ -665,8 +679,11 @@ def _apply_result(task, variables: dict, local_variables: dict, script_engine) -
 def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, error_message: str | None,
             error_details: str | None, retries: int | None, retry_timeout: int | None,
             variables: dict | None = None, local_variables: dict | None = None) -> None:
+    """Report a failure.  `retries` and `retryTimeout` default to 0, as Camunda 7's DTO
+    (primitive fields) has them: a failure that names no retries opens an incident."""
     require_worker(principal)
-    if retries is None or not 0 <= retries <= MAX_INT:
+    retries = 0 if retries is None else retries
+    if not 0 <= retries <= MAX_INT:
         raise BadRequest(f"retries must be a number from 0 to {MAX_INT}: how many more times workers may try the task")
     if retry_timeout is not None and not 0 <= retry_timeout <= MAX_DURATION_MS:
         raise BadRequest(f"retryTimeout must be between 0 and {MAX_DURATION_MS} milliseconds")
@@ -675,6 +692,8 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
     command, task = _open_task(uow, row, principal)
     if variables or local_variables:
         variable_types.declare(command.workflow, variables or {})
+        transient_variables.accept(command, variables or {})
+        transient_variables.accept(command, local_variables or {})
         task.data.update(variables or {})
         task.data.update(local_variables or {})
         task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))
@@ -722,6 +741,7 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
     variable_types.declare(command.workflow, variables)
+    transient_variables.accept(command, variables)
     event = BpmnEvent(ErrorEventDefinition(error_code, error_code), payload=dict(variables))
     catcher = error_catcher(task, event)
     if catcher is None:
@@ -771,6 +791,25 @@ def extend_lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: 
     uow.commit()
 
 
+def lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, lock_duration: int) -> None:
+    """Lock one task for the worker (Camunda 7.17's POST /external-task/{id}/lock): an
+    unlocked task, one whose lock ran out, or the worker's own (the lock starts anew).
+    As in Camunda, retries and suspension do not matter: the worker asked for this task."""
+    require_worker(principal)
+    if not worker_id:
+        raise BadRequest("workerId is required: the worker the task is locked for")
+    if lock_duration is None or not 0 < lock_duration <= MAX_DURATION_MS:
+        raise RestException(f"lockDuration must be a positive number of milliseconds, at most {MAX_DURATION_MS}")
+    row = _row_for_update(uow.session, task_id)
+    now = utcnow()
+    if row.worker_id not in (None, worker_id) and row.lock_expiration_time is not None \
+            and row.lock_expiration_time > now:
+        raise RestException(f"External Task {task_id} cannot be locked by worker '{worker_id}'. "
+                            f"It is locked by worker '{row.worker_id}'.")
+    row.worker_id, row.lock_expiration_time = worker_id, now + timedelta(milliseconds=lock_duration)
+    uow.commit()
+
+
 def unlock(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
     require_worker(principal)
     row = _row_for_update(uow.session, task_id)
@@ -802,9 +841,7 @@ def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: in
 
 
 def _wake_after_commit(uow: UnitOfWork, row: ExternalTask) -> None:
-    _announce_after_commit(uow, [{"topic_name": row.topic_name, "business_key": row.business_key,
-                                  "definition_id": row.definition_id, "definition_key": row.definition_key,
-                                  "tenant_id": row.tenant_id}])
+    _announce_after_commit(uow, [{name: getattr(row, name) for name in _TASK_INFO}])
 
 
 # --- queries --------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from . import authz, event_names, external_tasks, projections, runtime, subscriptions, variable_types
+from . import (authz, event_names, external_tasks, projections, runtime, subscriptions, transient_variables,
+               variable_types)
 from .clock import utcnow
 from .errors import BadRequest, Conflict
 from .fastsql import Shapes
@@ -200,6 +201,8 @@ def _deliver(command, subscription, request: CorrelationRequest) -> None:
         raise Conflict(f"process instance {command.record.id} stopped waiting for message "
                        f"'{request.message_name}' at the same time; retry")
     variable_types.declare(command.workflow, request.process_variables)
+    transient_variables.accept(command, request.process_variables)
+    transient_variables.accept(command, request.process_variables_local)
     try:
         task.task_spec.catch(task, event)
         task.task_spec._update(task)
@@ -237,6 +240,6 @@ def _start(uow, principal: Principal, definition: ProcessDefinition, request: Co
     """Start an instance at its message start event and hand it the message."""
     command, task = runtime.start_at_event(
         uow, definition, request.process_variables.copy(), request.business_key, principal,
-        subscriptions.MESSAGE, request.message_name, dict(request.process_variables_local),
+        subscriptions.MESSAGE, request.message_name, request.process_variables_local.copy(),
         ("MessageCorrelated", {"messageName": request.message_name, "start": True, "messageId": request.message_id}))
     return command, str(task.id)

@@ -22,7 +22,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit, legal, projections, subscriptions, variable_types, workflows
+from . import audit, legal, projections, subscriptions, transient_variables, variable_types, workflows
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -70,6 +70,7 @@ class Command:
     events: list = field(default_factory=list)      # (kind, payload, activity_id, task_id)
     legal: Any = None                               # legal.ClockSet, made on first use
     deleted_variables: set = field(default_factory=set)     # names removed by change_variables, for the projection
+    transient: frozenset = frozenset()              # transient variables it was sent: seen, never stored
 
     def __post_init__(self) -> None:
         self.act()
@@ -239,10 +240,14 @@ def save(command: Command) -> None:
     except WorkflowException as err:
         raise model_error(err) from err
     after = projections.snapshot(workflow)
+    if command.transient:
+        after = transient_variables.hidden(after, command.transient)
     variable_types.settle(workflow, after.variables)
     now = utcnow()
-    projections.write(command, after, activated, now)
+    projections.write(command, after, activated, now)       # a new external task's inputs see transients
     legal.write(command)
+    if command.transient:
+        transient_variables.drop(command)
     head = command.record.audit
     for kind, payload, activity_id, task_id in command.events:
         head = audit.append(session, head, command.record.id, now, command.actor.user_id, kind, payload,
@@ -339,6 +344,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
                                   start_activity_id=start_event, start_user_id=actor.user_id,
                                   tenant_id=definition.tenant_id, called_definitions=called, version=1, audit_seq=0))
     command = Command(uow, record, definition, workflow, projections.EMPTY, actor, is_new=True)
+    transient_variables.accept(command, sent, check=False)
     command.record_event("ProcessInstanceStarted", {"definitionId": definition.id, "businessKey": business_key,
                                                     "variables": variables})
     save(command)
@@ -350,10 +356,14 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
 def start_at_event(uow: UnitOfWork, definition: ProcessDefinition, variables: dict, business_key: str | None,
                    actor: Principal, kind: str, name: str, payload: dict, audited: tuple) -> tuple[Command, Any]:
     """Start a case at its message or signal start event (`kind`, `name`) and hand it the
-    event with `payload`; `audited` is the (kind, payload) of the audit event recorded."""
+    event with `payload`; `audited` is the (kind, payload) of the audit event recorded.
+    Transient variables come with the event, so that what follows the start event sees them."""
+    variables, transient = transient_variables.split(variables)
     record, workflow = start_instance(uow, definition, variables, business_key, actor, start_form_check=False)
     fresh = load_record(uow.session, record.id)        # the audit head and version after the start
     command = Command(uow, fresh, definition, workflow, projections.snapshot(workflow), actor)
+    command.transient = frozenset(transient) | transient_variables.names_of(payload)
+    payload = {**transient, **payload}
     waiting = [t for t in workflow.event_manager.tasks.values()
                if type(t.task_spec).__name__ == "StartEvent"
                and subscriptions.definition_for(t.task_spec.event_definition, kind, name) is not None]
@@ -583,6 +593,7 @@ def complete_user_task(command: Command, task_id: str, variables: dict, form_ref
         raise Conflict(f"task {task_id} was completed or cancelled concurrently "
                        f"(now {TaskState.get_name(task.state)}); it cannot be completed again")
     variable_types.declare(command.workflow, variables)     # a value the form's check changes has its own type
+    transient_variables.accept(command, variables)
     if form_ref is not None:
         variables = validate_form(command.uow, form_ref, command.definition.deployment_id, variables, task.data)
     apply_outputs(task, variables, command.uow.ctx.script_engine)
@@ -607,6 +618,7 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     condition now holds fires (Camunda 7 evaluates them when variables are set), and
     save() runs the case on."""
     workflow = command.workflow
+    transient_variables.accept(command, modifications)
     gone = set(deletions)
     previous = projections.process_variables(workflow)
     for task in iter_all_tasks(workflow):

@@ -94,16 +94,19 @@ class VariableMap(dict):
     """Variables as plain values by name, with `types`: the type each was declared with,
     where one was (Camunda's VariableMap of typed values).  A request's variables carry the
     types they were sent with (from_wire); a read's, the declared types its case keeps
-    (engine/variable_types.py).  A name without one has its value's own type (type_of)."""
+    (engine/variable_types.py).  A name without one has its value's own type (type_of).
+    `transient`: the names a request sent with `"valueInfo": {"transient": true}`, which
+    the command sees and nothing stores (engine/transient_variables.py)."""
 
-    __slots__ = ("types",)
+    __slots__ = ("types", "transient")
 
-    def __init__(self, values: Any = (), types: dict | None = None) -> None:
+    def __init__(self, values: Any = (), types: dict | None = None, transient: frozenset = frozenset()) -> None:
         super().__init__(values)
         self.types = types if types is not None else {}
+        self.transient = transient
 
     def copy(self) -> "VariableMap":
-        return VariableMap(self, dict(self.types))
+        return VariableMap(self, dict(self.types), self.transient)
 
 
 def to_python(name: str, typed: Any) -> Any:
@@ -287,18 +290,29 @@ _CONVERTERS = {
 
 def from_wire(variables: Any) -> VariableMap:
     """A request's `variables` map -> plain values (all names checked), with the types
-    the request named."""
+    the request named and the names it sent as transient."""
     if variables is None:
         return VariableMap()
     if not isinstance(variables, Mapping):
         raise BadRequest("'variables' must be an object mapping names to {\"value\", \"type\"}")
-    values, types = VariableMap(), {}
+    values, types, transient = VariableMap(), {}, set()
     for name, typed in variables.items():
         values[name], vtype = _typed_value(name, typed)
         if vtype is not None:
             types[name] = vtype
-    values.types = types
+        if _is_transient(name, typed):
+            transient.add(name)
+    values.types, values.transient = types, frozenset(transient)
     return values
+
+
+def _is_transient(name: str, typed: Mapping) -> bool:
+    """Camunda 7's `"valueInfo": {"transient": true}` (any type may be transient)."""
+    info = typed.get("valueInfo")
+    flag = info.get("transient") if isinstance(info, Mapping) else None
+    if flag is not None and not isinstance(flag, bool):
+        raise BadRequest(f"variable '{name}': valueInfo.transient must be true or false, got {flag!r}")
+    return flag is True
 
 
 def from_patch(modifications: Any, deletions: Any) -> tuple[VariableMap, list]:

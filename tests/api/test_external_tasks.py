@@ -226,6 +226,60 @@ def test_extend_lock_and_unlock(client, worker):
     assert expired.status_code == 400 and "Cannot extend a lock that expired" in expired.get_json()["message"]
 
 
+def test_a_worker_locks_a_task_by_id_and_another_worker_may_not_take_it(client, worker):
+    case = start(client)
+    [task] = client.get(ET, query_string={"processInstanceId": case["id"]}).get_json()
+    tid = task["id"]
+    assert worker.post(f"{ET}/{tid}/lock", json={"workerId": "scjg-1", "lockDuration": 60_000}).status_code == 204
+    locked = worker.get(f"{ET}/{tid}").get_json()
+    assert locked["workerId"] == "scjg-1" and locked["lockExpirationTime"] is not None
+    assert fetch(worker, worker_id="scjg-2") == []                    # a real lock: no fetch takes it
+
+    taken = worker.post(f"{ET}/{tid}/lock", json={"workerId": "scjg-2", "lockDuration": 60_000})
+    assert taken.status_code == 400 and taken.get_json()["type"] == "RestException"
+    assert taken.get_json()["message"] == \
+        f"External Task {tid} cannot be locked by worker 'scjg-2'. It is locked by worker 'scjg-1'."
+    clock.set(clock.now() + timedelta(seconds=30))
+    assert worker.post(f"{ET}/{tid}/lock", json={"workerId": "scjg-1", "lockDuration": 600_000}).status_code == 204
+    relocked = worker.get(f"{ET}/{tid}").get_json()                   # its own lock starts anew, from now
+    assert relocked["lockExpirationTime"] > locked["lockExpirationTime"]
+
+    clock.set(clock.now() + timedelta(minutes=11))                    # scjg-1's lock ran out
+    assert worker.post(f"{ET}/{tid}/lock", json={"workerId": "scjg-2", "lockDuration": 60_000}).status_code == 204
+    assert worker.post(f"{ET}/{tid}/complete", json={"workerId": "scjg-1"}).status_code == 400
+    assert worker.post(f"{ET}/{tid}/complete", json={"workerId": "scjg-2"}).status_code == 204
+
+
+def test_lock_refuses_what_camunda_refuses(client, worker):
+    start(client)
+    [task] = client.get(ET).get_json()
+    tid = task["id"]
+    for body, fragment in (({"workerId": "w", "lockDuration": 0}, "lockDuration"),
+                           ({"workerId": "w", "lockDuration": -5}, "lockDuration"),
+                           ({"lockDuration": 1000}, "workerId"),
+                           ({"workerId": "w"}, "lockDuration")):
+        refused = worker.post(f"{ET}/{tid}/lock", json=body)
+        assert refused.status_code == 400 and fragment in refused.get_json()["message"], body
+    missing = worker.post(f"{ET}/no-such-task/lock", json={"workerId": "w", "lockDuration": 1000})
+    assert missing.status_code == 404
+    assert missing.get_json()["message"] == "External task with id no-such-task does not exist"
+    officer = client.create_user("fgw_officer", ["fgw"])
+    assert officer.post(f"{ET}/{tid}/lock", json={"workerId": "w", "lockDuration": 1000}).status_code == 403
+    assert worker.get(f"{ET}/{tid}").get_json()["workerId"] is None   # nothing changed
+
+
+def test_a_failure_without_retries_opens_an_incident_as_in_camunda(client, worker):
+    case = start(client)
+    [task] = fetch(worker)
+    failed = worker.post(f"{ET}/{task['id']}/failure", json={"workerId": "scjg-1", "errorMessage": "seal refused"})
+    assert failed.status_code == 204, failed.get_json()
+    row = worker.get(f"{ET}/{task['id']}").get_json()
+    assert row["retries"] == 0 and row["errorMessage"] == "seal refused"
+    [incident] = client.get("/engine-rest/incident", query_string={"processInstanceId": case["id"]}).get_json()
+    assert incident["incidentType"] == "failedExternalTask" and incident["configuration"] == task["id"]
+    assert fetch(worker, worker_id="scjg-2") == []                    # retryTimeout 0, but no retries left
+
+
 def test_queries_filters_priority_and_topic_names(client, worker):
     first = start(client, business_key="A-1", applicationNo="A-1")
     second = start(client, business_key="B-2", applicationNo="B-2")

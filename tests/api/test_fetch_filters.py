@@ -112,3 +112,36 @@ def test_a_locked_task_is_sent_as_its_schema_would_dump_it(cases):
     locked = worker.post(f"{ET}/fetchAndLock", json=body).get_json()
     assert len(locked) == 2 and locked[0]["variables"] and locked[0]["extensionProperties"]
     assert LockedExternalTaskDto(many=True).dump(locked) == locked
+
+
+def test_the_version_tag_selects_the_tasks_of_the_definitions_so_tagged(client):
+    """camunda:versionTag: a worker for the 2025 rules takes only cases started on them."""
+    for tag in ("2024", "2025"):
+        tagged = SOURCE.replace('id="company_setup"', f'id="company_setup" camunda:versionTag="{tag}"')
+        assert client.deploy(name=f"setup-{tag}", extra={"setup.bpmn": tagged}).status_code == 200
+    definitions = client.get("/engine-rest/process-definition", query_string={"key": "company_setup"}).get_json()
+    by_tag = {d["versionTag"]: d["id"] for d in definitions}
+    worker = client.create_user("scjg_system", ["external-workers"])
+    started = {}
+    for name, tag in (("A", "2024"), ("B", "2025"), ("C", "2024")):
+        clock.set(clock.now() + timedelta(minutes=1))
+        response = client.post(f"/engine-rest/process-definition/{by_tag[tag]}/start", json={"businessKey": name})
+        assert response.status_code == 200, response.get_json()
+        started[response.get_json()["id"]] = name
+    assert fetch(worker, started, {"processDefinitionVersionTag": "2025"}) == "B"
+    assert fetch(worker, started, {"processDefinitionVersionTag": "2024"}) == "AC"
+    assert fetch(worker, started, {"processDefinitionVersionTag": "1.0"}) == ""
+    assert fetch(worker, started, {"processDefinitionVersionTag": "2024"}, {"businessKey": "B"}) == "ABC"
+    [task] = worker.post(f"{ET}/fetchAndLock", json={"workerId": "w", "maxTasks": 1, "topics": [
+        {"topicName": "registration", "lockDuration": 60_000, "processDefinitionVersionTag": "2025"}]}).get_json()
+    assert task["processDefinitionVersionTag"] == "2025" and started[task["processInstanceId"]] == "B"
+
+
+def test_a_topic_key_this_server_does_not_know_is_refused_not_ignored(cases):
+    worker, _, _ = cases
+    body = {"workerId": "w", "maxTasks": 10, "topics": [
+        {"topicName": "registration", "lockDuration": 60_000, "processDefinitionVersionTagg": "2025"}]}
+    refused = worker.post(f"{ET}/fetchAndLock", json=body)
+    assert refused.status_code == 400
+    assert "processDefinitionVersionTagg" in refused.get_json()["message"]
+    assert worker.get(f"{ET}/count", query_string={"locked": "true"}).get_json() == {"count": 0}

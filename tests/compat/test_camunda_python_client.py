@@ -3,15 +3,11 @@ requirements-dev.txt) against a real server over HTTP: one topic completed, one 
 with a BPMN error that follows the error boundary, one failed until an incident opens."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from engine.config import Settings
-from engine.db import migrate
 from tests.conftest import ADMIN
 
 camunda_worker = pytest.importorskip("camunda.external_task.external_task_worker",
@@ -19,26 +15,6 @@ camunda_worker = pytest.importorskip("camunda.external_task.external_task_worker
 
 BPMN = Path(__file__).parent / "three_topics.bpmn"
 WORKER = ("tax_system", "worker-pw")
-
-
-@pytest.fixture
-def server(tmp_path):
-    """The app on a free port in a thread (werkzeug, threaded), on a fresh SQLite file."""
-    from app import create_app, ensure_admin
-    from engine.context import Engine
-    url = f"sqlite:///{tmp_path / 'compat.db'}"
-    migrate(url)
-    settings = Settings(database_url=url, admin_password=ADMIN[1], timers_enabled=False)
-    engine = Engine(settings)
-    ensure_admin(engine)
-    http = make_server("127.0.0.1", 0, create_app(settings, engine), threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{http.server_port}/engine-rest"
-    yield base
-    http.shutdown()
-    thread.join(timeout=10)
-    engine.close()
 
 
 def _setup(base: str) -> str:
