@@ -291,23 +291,6 @@ class Task(Strict):
     businessKey = Str(allow_none=True, metadata={"description": "extension: the case's business key"})
 
 
-class TaskQuery(Paging):
-    processInstanceId = Str()
-    processInstanceBusinessKey = Str()
-    businessKey = Str(metadata={"description": "alias of processInstanceBusinessKey"})
-    processDefinitionKey = Str()
-    taskDefinitionKey = Str()
-    candidateGroup = Str()
-    candidateUser = Str()
-    includeAssignedTasks = Bool(load_default=False)
-    assignee = Str()
-    unassigned = Bool(load_default=False)
-    name = Str()
-    sortBy = Str(validate=ma.validate.OneOf(["id", "name", "assignee", "created", "dueDate", "followUpDate",
-                                             "priority", "processInstanceId"]))
-    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
-
-
 class UserIdBody(Strict):
     userId = Str(required=True, allow_none=False, validate=ma.validate.Length(min=1, max=64))
 
