@@ -80,6 +80,8 @@ PARAMETERS = {
     "createdOn": ("created_on", DATE, "tasks created at this moment (to the millisecond)"),
     "createdBefore": ("created_before", DATE, "tasks created before this moment"),
     "createdAfter": ("created_after", DATE, "tasks created after this moment"),
+    "updatedAfter": ("updated_after", DATE, "tasks last updated (claimed, unclaimed, reassigned) after this "
+                                            "moment; one never updated: when it was created"),
     "tenantIdIn": ("tenant_ids", TEXTS, "tasks of these tenants"),
     "withoutTenantId": ("without_tenant", FLAG, "tasks of no tenant"),
     "active": ("active", FLAG, "active tasks: every task here (no case is suspended)"),
@@ -128,7 +130,6 @@ assert set(PARAMETERS) <= CAMUNDA_PARAMETERS
 # why some of Camunda's parameters are not served (the others: not yet)
 _WHY_NOT = {
     "taskVariables": "a task's local variables are not kept where a query can read them; processVariables are",
-    "updatedAfter": "this server does not record when a task was last updated",
     "delegationState": "tasks are not delegated here",
     "parentTaskId": "there are no subtasks here",
     "orQueries": "OR queries are not supported",

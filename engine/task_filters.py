@@ -71,6 +71,7 @@ class Filters:
     created_on: datetime | None = None
     created_before: datetime | None = None
     created_after: datetime | None = None
+    updated_after: datetime | None = None
     tenant_ids: tuple = ()
     without_tenant: bool = False
     suspended: bool = False        # no case is ever suspended here: such a query finds nothing
@@ -112,6 +113,7 @@ COLUMN_TESTS = {
     "follow_up_on": ("follow_up", "on"), "follow_up_before": ("follow_up", "<"),
     "follow_up_after": ("follow_up", ">"), "follow_up_before_or_none": ("follow_up", "is null or <"),
     "created_on": ("created", "on"), "created_before": ("created", "<"), "created_after": ("created", ">"),
+    "updated_after": ("last_updated", ">"),                 # a task never updated: its creation
     "tenant_ids": ("tenant_id", "in"), "without_tenant": ("tenant_id", "is null"),
 }
 _FLAGS = {test for _, test in COLUMN_TESTS.values() if test in ("is null", "is not null")}
