@@ -144,13 +144,17 @@ def _why_not(name: str) -> str:
     return _WHY_NOT.get(name, "")
 
 
+def _unset(value) -> bool:
+    return value is None or value is False or value == [] or (isinstance(value, str) and value.lower() == "false")
+
+
 def refuse_unsupported(given) -> None:
     """A 400 naming Camunda's parameters among `given` (names -> values: the query string,
     or the JSON body) that are not served here.  An unset one (null, false, an empty list:
     Camunda's default) changes nothing and passes."""
     refused = sorted(name for name, value in given.items()
                      if name in CAMUNDA_PARAMETERS and name not in PARAMETERS and name not in _ORDERING
-                     and value not in (None, False, [], "false"))
+                     and not _unset(value))
     if not refused:
         return
     reasons = "; ".join(f"{name}: {_why_not(name)}" for name in refused if _why_not(name))
