@@ -15,11 +15,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Numeric, String, and_, bindparam, case, cast, exists, func, literal_column, not_, or_
+from sqlalchemy import and_, bindparam, exists, func, literal_column, not_, or_
 
 from .errors import BadRequest
 from .fastsql import bound, numbered
 from .models import TaskCandidate, UserTask, VariableInstance
+from .variable_values import NUMERIC_TYPES, JsonKind, JsonNumber, JsonText
 
 _TASKS, _VARIABLES = UserTask.__table__, VariableInstance.__table__
 _ESCAPE = "\\"
@@ -37,6 +38,8 @@ class Filters:
     business_keys: tuple = ()
     business_key_like: str | None = None
     process_definition_id: str | None = None
+    execution_id: str | None = None
+    activity_instance_ids: tuple = ()
     process_definition_keys: tuple = ()
     task_definition_keys: tuple = ()
     task_definition_keys_not: tuple = ()
@@ -100,6 +103,8 @@ COLUMN_TESTS = {
     "process_instance_ids": ("instance_id", "in"),
     "business_keys": ("business_key", "in"), "business_key_like": ("business_key", "like"),
     "process_definition_id": ("definition_id", "="), "process_definition_keys": ("definition_key", "in"),
+    "execution_id": ("instance_id", "="),                   # a task's execution is its case (api/render.py)
+    "activity_instance_ids": ("activity_instance_id", "in"),
     "task_definition_keys": ("task_definition_key", "in"),
     "task_definition_keys_not": ("task_definition_key", "not in"),
     "task_definition_key_like": ("task_definition_key", "like"),
@@ -224,7 +229,6 @@ def candidate_condition(kind: str, size: int | None, offered):
 
 OPERATORS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like", "notLike")
 _ORDERS = {"gt": "__gt__", "gteq": "__ge__", "lt": "__lt__", "lteq": "__le__"}
-_NUMERIC_TYPES = ("Integer", "Long", "Short", "Double")
 _TEXT_NUMBER = r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$"
 
 
@@ -307,60 +311,47 @@ def _variable_criteria(filters: Filters, shape: list, values: dict, sqlite: bool
 def variable_condition(index: int, operator: str, kinds: tuple, names_any_case: bool, values_any_case: bool,
                        sqlite: bool):
     """EXISTS a variable_instance row of the task's case (its unique index on (instance_id,
-    name)) whose value meets the filter.  A value is compared as its declared or own type
-    (the row's `type`) says: a String as text, an Integer, Long, Short or Double as a
-    number, a Boolean as one; read out of the JSON column with each store's functions."""
+    name)) whose value meets the filter, as Camunda's Commons.xml has it: eq, one of the
+    value's kinds matches (engine/variable_values.py: a String as text, an Integer, Long,
+    Short or Double as a number, a Boolean as one, a null as null); neq, none does (a
+    variable of another type is not equal); the others compare numbers or text."""
     v, prefix = _VARIABLES.c, f"variable_{index}"
     name = bindparam(f"{prefix}_name")
     named = func.upper(v.name) == func.upper(name) if names_any_case else v.name == name
-    tests = [_kind_test(kind, operator, bindparam(f"{prefix}_{kind}"), values_any_case, sqlite)
-             for kind in kinds]
-    return exists().where(v.instance_id == _TASKS.c.instance_id, named, or_(*tests))
+    if operator in ("eq", "neq"):
+        equal = or_(*[_equal(kind, bindparam(f"{prefix}_{kind}"), values_any_case) for kind in kinds])
+        meets = equal if operator == "eq" else not_(equal)
+    elif operator in _ORDERS:
+        number = JsonNumber(v.value)
+        meets = and_(_typed(NUMERIC_TYPES), getattr(number, _ORDERS[operator])(bindparam(f"{prefix}_number")))
+    else:
+        text, pattern = JsonText(v.value), bindparam(f"{prefix}_string")
+        if values_any_case:
+            matches = func.upper(text).like(func.upper(pattern), escape=_ESCAPE)
+        else:
+            matches = _like(text, pattern, sqlite)
+        meets = and_(_typed(("String",)), matches if operator == "like" else not_(matches))
+    return exists().where(v.instance_id == _TASKS.c.instance_id, named, meets)
 
 
-def _kind_test(kind: str, operator: str, value, any_case: bool, sqlite: bool):
-    v = _VARIABLES.c
+def _typed(types: tuple):
+    column = _VARIABLES.c.type
+    if len(types) == 1:
+        return column == literal_column(f"'{types[0]}'")
+    return column.in_([literal_column(f"'{name}'") for name in types])
+
+
+def _equal(kind: str, value, any_case: bool):
+    """The stored value is of `kind` and equals `value` (Camunda's EQUALS for one kind): true
+    or false, never null, so that neq is its negation (a null String is not equal to "5")."""
+    stored = _VARIABLES.c.value
     if kind == "null":
-        null = _json_type(sqlite) == literal_column("'null'")
-        return null if operator == "eq" else not_(null)
-    if kind == "string":
-        text, typed = _json_text(sqlite), v.type == literal_column("'String'")
-        if any_case:
-            text, value = func.upper(text), func.upper(value)
-        if operator in ("like", "notLike"):
-            matches = text.like(value, escape=_ESCAPE) if any_case else _like(text, value, sqlite)
-            return and_(typed, matches if operator == "like" else not_(matches))
-        return and_(typed, text == value if operator == "eq" else text != value)
+        return JsonKind(stored) == literal_column("'null'")
     if kind == "boolean":
-        flag = _json_type(sqlite) if sqlite else _json_text(sqlite)      # 'true' / 'false' on both
-        typed = v.type == literal_column("'Boolean'")
-        return and_(typed, flag == value if operator == "eq" else flag != value)
-    number = _json_number(sqlite)
-    if not sqlite:
-        value = cast(value, Numeric)
-    typed = v.type.in_([literal_column(f"'{t}'") for t in _NUMERIC_TYPES])
-    compare = {"eq": number.__eq__, "neq": number.__ne__}.get(operator) or getattr(number, _ORDERS[operator])
-    return and_(typed, compare(value))
-
-
-def _json_text(sqlite: bool):
-    """The stored JSON scalar as SQL: a string's text (unquoted), a number, NULL for null."""
-    value = _VARIABLES.c.value
-    if sqlite:
-        return func.json_extract(value, literal_column("'$'"), type_=String)
-    return value.op("#>>", return_type=String)(literal_column("'{}'"))
-
-
-def _json_type(sqlite: bool):
-    """SQLite's json_type ('null', 'true', 'false', 'integer', 'real', 'text', ...) or
-    PostgreSQL's json_typeof ('null', 'boolean', 'number', 'string', ...)."""
-    value = _VARIABLES.c.value
-    return func.json_type(value, type_=String) if sqlite else func.json_typeof(value, type_=String)
-
-
-def _json_number(sqlite: bool):
-    """The stored JSON number as an SQL number.  PostgreSQL casts the text only where it is a
-    number (a CASE: the order in which it checks a row's conditions is its own)."""
-    if sqlite:
-        return func.json_extract(_VARIABLES.c.value, literal_column("'$'"))
-    return case((_json_type(False) == literal_column("'number'"), cast(_json_text(False), Numeric)))
+        return and_(_typed(("Boolean",)), JsonKind(stored) == value)
+    if kind == "number":
+        number = JsonNumber(stored)
+        return and_(_typed(NUMERIC_TYPES), number.is_not(None), number == value)
+    text = JsonText(stored)
+    return and_(_typed(("String",)), text.is_not(None),
+                func.upper(text) == func.upper(value) if any_case else text == value)

@@ -23,7 +23,8 @@ from .variables import VariableMap
 SORT_FIELDS = {"id": "id", "name": "name", "assignee": "assignee", "created": "created", "dueDate": "due",
                "followUpDate": "follow_up", "priority": "priority", "processInstanceId": "instance_id",
                "instanceId": "instance_id", "description": "description", "tenantId": "tenant_id",
-               "nameCaseInsensitive": "name", "lastUpdated": "last_updated"}
+               "nameCaseInsensitive": "name", "lastUpdated": "last_updated",
+               "executionId": "instance_id"}                        # a task's execution is its case
 _ANY_CASE = frozenset({"nameCaseInsensitive"})           # sorted by lower(column)
 _TASKS, _CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 
