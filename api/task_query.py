@@ -2,24 +2,22 @@
 POST /task and /task/count take it (a JSON body): its parameters -> engine.tasks.TaskQuery.
 
 A Camunda parameter served here filters as Camunda's does; one of Camunda's that is not
-served is a 400 naming it, never silently dropped (a Tasklist view of overdue tasks
-would otherwise list everything); any other name is ignored, as Camunda ignores it
-(clients add cache busters)."""
+served is a 400 naming it (api/camunda_query.py, "task" and "task body"), never silently
+dropped: a Tasklist view of overdue tasks would otherwise list everything.  Any other
+name is ignored, as Camunda ignores it (clients add cache busters)."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import marshmallow as ma
 from marshmallow import fields as f
 
 from engine import tasks
-from engine.errors import BadRequest
 from engine.task_filters import OPERATORS, Filters, VariableFilter
-from engine.variables import parse_date, to_utc_naive
 
 from .blueprint import GivenArgs
-from .schemas import Paging, Strict
+from .camunda_query import SORT_ORDERS, CamundaDate, CommaList, variable_expressions
+from .schemas import CamundaParameters, CamundaQuery, Strict
 
 TEXT, TEXTS, FLAG, NUMBER, DATE, VARIABLES = "text", "texts", "flag", "number", "date", "variables"
 
@@ -34,6 +32,9 @@ PARAMETERS = {
     "processInstanceBusinessKeyIn": ("business_keys", TEXTS, "tasks of the cases with these business keys"),
     "processInstanceBusinessKeyLike": ("business_key_like", TEXT, "business key LIKE the pattern (% and _)"),
     "processDefinitionId": ("process_definition_id", TEXT, "tasks of this process definition"),
+    "executionId": ("execution_id", TEXT, "tasks of this execution: a task's execution is its case here"),
+    "activityInstanceIdIn": ("activity_instance_ids", TEXTS, "tasks of these activity instances: a user "
+                                                             "task's is the task itself here"),
     "processDefinitionKey": ("process_definition_key", TEXT, "tasks of this process"),
     "processDefinitionKeyIn": ("process_definition_keys", TEXTS, "tasks of these processes"),
     "taskDefinitionKey": ("task_definition_key", TEXT, "tasks of this BPMN element"),
@@ -102,72 +103,11 @@ _ALIASES = {"businessKey": "processInstanceBusinessKey", "due": "dueDate", "foll
             "created": "createdOn"}
 _QUEUE_FIELDS = frozenset(field.name for field in dataclasses.fields(tasks.TaskQuery))
 
-# Every parameter of Camunda 7.22's task query (GET /task and its count; the POST body adds
-# orQueries and sorting), from its REST reference and TaskQueryDto
-CAMUNDA_PARAMETERS = frozenset("""
-taskId taskIdIn processInstanceId processInstanceIdIn processInstanceBusinessKey
-processInstanceBusinessKeyExpression processInstanceBusinessKeyIn processInstanceBusinessKeyLike
-processInstanceBusinessKeyLikeExpression processDefinitionId processDefinitionKey processDefinitionKeyIn
-processDefinitionName processDefinitionNameLike executionId caseInstanceId caseInstanceBusinessKey
-caseInstanceBusinessKeyLike caseDefinitionId caseDefinitionKey caseDefinitionName caseDefinitionNameLike
-caseExecutionId activityInstanceIdIn tenantIdIn withoutTenantId assignee assigneeExpression assigneeLike
-assigneeLikeExpression assigneeIn assigneeNotIn owner ownerExpression candidateGroup candidateGroupExpression
-candidateGroupLike candidateUser candidateUserExpression includeAssignedTasks involvedUser involvedUserExpression
-assigned unassigned taskDefinitionKey taskDefinitionKeyIn taskDefinitionKeyNotIn taskDefinitionKeyLike name
-nameNotEqual nameLike nameNotLike description descriptionLike priority maxPriority minPriority dueDate
-dueDateExpression dueAfter dueAfterExpression dueBefore dueBeforeExpression withoutDueDate followUpDate
-followUpDateExpression followUpAfter followUpAfterExpression followUpBefore followUpBeforeExpression
-followUpBeforeOrNotExistent followUpBeforeOrNotExistentExpression createdOn createdOnExpression createdAfter
-createdAfterExpression createdBefore createdBeforeExpression updatedAfter updatedAfterExpression
-delegationState candidateGroups candidateGroupsExpression withCandidateGroups withoutCandidateGroups
-withCandidateUsers withoutCandidateUsers active suspended taskVariables processVariables caseInstanceVariables
-variableNamesIgnoreCase variableValuesIgnoreCase parentTaskId withCommentAttachmentInfo due followUp created
-sortBy sortOrder firstResult maxResults orQueries sorting
-""".split())
-_ORDERING = {"sortBy", "sortOrder", "firstResult", "maxResults", "sorting"}
-assert set(PARAMETERS) <= CAMUNDA_PARAMETERS
-
-# why some of Camunda's parameters are not served (the others: not yet)
-_WHY_NOT = {
-    "taskVariables": "a task's local variables are not kept where a query can read them; processVariables are",
-    "delegationState": "tasks are not delegated here",
-    "parentTaskId": "there are no subtasks here",
-    "orQueries": "OR queries are not supported",
-}
-
-
-def _why_not(name: str) -> str:
-    if name.endswith("Expression"):
-        return "expressions are not evaluated here"
-    if name.startswith("case"):
-        return "there are no CMMN cases here"
-    return _WHY_NOT.get(name, "")
-
-
-def _unset(value) -> bool:
-    return value is None or value is False or value == [] or (isinstance(value, str) and value.lower() == "false")
-
-
-def refuse_unsupported(given) -> None:
-    """A 400 naming Camunda's parameters among `given` (names -> values: the query string,
-    or the JSON body) that are not served here.  An unset one (null, false, an empty list:
-    Camunda's default) changes nothing and passes."""
-    refused = sorted(name for name, value in given.items()
-                     if name in CAMUNDA_PARAMETERS and name not in PARAMETERS and name not in _ORDERING
-                     and not _unset(value))
-    if not refused:
-        return
-    reasons = "; ".join(f"{name}: {_why_not(name)}" for name in refused if _why_not(name))
-    which = f"parameter {refused[0]}" if len(refused) == 1 else f"parameters {', '.join(refused)}"
-    verb = "is" if len(refused) == 1 else "are"
-    raise BadRequest(f"{which} of Camunda's task query {verb} not supported here"
-                     + (f" ({reasons})" if reasons else "") + "; see README.md, REST API, for the supported ones")
-
 
 # --- the request shapes (the OpenAPI document is generated from them) ----------------------
 
-class CommaList(f.List):
-    """A list of strings, in a JSON body as an array or as one comma-separated string (both
+class BodyList(f.List):
+    """Camunda's list parameter in a JSON body: an array, or one comma-separated string (both
     appear in Camunda's own examples)."""
 
     def __init__(self, **kwargs) -> None:
@@ -175,29 +115,40 @@ class CommaList(f.List):
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
-            value = value.split(",")
+            value = [item for item in value.split(",") if item]
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class VariableFilters(f.String):
+    """processVariables in a URL: Camunda's `name_operator_value`, comma-separated; a value is
+    text, which also matches a number or a Boolean written the same way."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> tuple:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return tuple(VariableFilter(name, operator, value, as_text=True)
+                     for name, operator, value in variable_expressions("processVariables", text, OPERATORS))
 
 
 _DATE_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSZ, e.g. 2025-09-26T10:00:00.000+0800 (in a URL, + as %2B)"
 _SORT_BY = ma.validate.OneOf(list(tasks.SORT_FIELDS))
-_SORT_ORDER = ma.validate.OneOf(["asc", "desc"])
+_SORT_ORDER = ma.validate.OneOf(SORT_ORDERS)
 
 
 def _query_field(kind: str, doc: str):
+    described = {"metadata": {"description": doc}}
     if kind == TEXTS:
-        return f.String(metadata={"description": f"{doc}; comma-separated"})
+        return CommaList(metadata={"description": f"{doc}; comma-separated"})
     if kind == FLAG:
-        return f.Boolean(metadata={"description": doc})
+        return f.Boolean(**described)
     if kind == NUMBER:
-        return f.Integer(metadata={"description": doc})
+        return f.Integer(**described)
     if kind == DATE:
-        return f.String(metadata={"description": f"{doc}; {_DATE_FORMAT}"})
+        return CamundaDate(metadata={"description": f"{doc}; {_DATE_FORMAT}"})
     if kind == VARIABLES:
-        return f.String(metadata={"description": f"{doc}: name_operator_value, comma-separated; operators "
-                                                 f"{', '.join(OPERATORS)}; the value matches a String "
-                                                 "variable, and a number or Boolean written the same way"})
-    return f.String(metadata={"description": doc})
+        return VariableFilters(metadata={"description": f"{doc}: name_operator_value, comma-separated; operators "
+                                                        f"{', '.join(OPERATORS)}; the value matches a String "
+                                                        "variable, and a number or Boolean written the same way"})
+    return f.String(**described)
 
 
 class TaskVariableQuery(Strict):
@@ -214,10 +165,10 @@ class TaskSorting(Strict):
 
 def _body_field(kind: str, doc: str):
     if kind == TEXTS:
-        return CommaList(metadata={"description": doc})
+        return BodyList(metadata={"description": doc})
     if kind == VARIABLES:
         return f.List(f.Nested(TaskVariableQuery), allow_none=True, metadata={"description": doc})
-    field = _query_field(kind, doc)
+    field = f.String(metadata={"description": doc}) if kind == TEXT else _query_field(kind, doc)
     field.allow_none = True
     return field
 
@@ -225,16 +176,20 @@ def _body_field(kind: str, doc: str):
 _DOCUMENTED = {**PARAMETERS, **EXTENSIONS}
 
 
-class _GivenPaging(GivenArgs, Paging):
-    pass
+class _TaskQuery(GivenArgs, CamundaQuery):
+    camunda_query = "task"
 
 
-TaskQueryArgs = _GivenPaging.from_dict({
+class _TaskQueryBody(CamundaParameters, Strict):
+    camunda_query = "task body"
+
+
+TaskQueryArgs = _TaskQuery.from_dict({
     **{name: _query_field(kind, doc) for name, (_, kind, doc) in _DOCUMENTED.items()},
     "sortBy": f.String(validate=_SORT_BY, metadata={"description": "with sortOrder"}),
     "sortOrder": f.String(validate=_SORT_ORDER, metadata={"description": "with sortBy"}),
 }, name="TaskQuery")
-TaskQueryBody = Strict.from_dict({
+TaskQueryBody = _TaskQueryBody.from_dict({
     **{name: _body_field(kind, doc) for name, (_, kind, doc) in _DOCUMENTED.items()},
     "sortBy": f.String(allow_none=True, validate=_SORT_BY, metadata={"description": "with sortOrder"}),
     "sortOrder": f.String(allow_none=True, validate=_SORT_ORDER, metadata={"description": "with sortBy"}),
@@ -244,48 +199,18 @@ TaskQueryBody = Strict.from_dict({
 
 # --- -> engine.tasks.TaskQuery ------------------------------------------------------------
 
-_VARIABLE_TEXT = re.compile(rf"^(.+?)_({'|'.join(OPERATORS)})_(.*)$", re.S)
-
-
-def _date(name: str, text: str):
-    try:
-        return to_utc_naive(parse_date(text, name), name)
-    except BadRequest:
-        if isinstance(text, str) and re.search(r"\d \d{2}:?\d{2}$", text):
-            raise BadRequest(f"{name}: cannot parse {text!r} as a date: its offset's '+' arrived as a "
-                             "space; write it as %2B in a URL (2025-09-26T10:00:00.000%2B0800)") from None
-        raise
-
-
-def _variables_from_text(name: str, text: str) -> tuple:
-    """Camunda's GET form: name_operator_value, comma-separated."""
-    found = []
-    for part in text.split(","):
-        match = _VARIABLE_TEXT.match(part)
-        if match is None:
-            raise BadRequest(f"{name}: {part!r} is not of the form name_operator_value "
-                             f"(operators: {', '.join(OPERATORS)}), e.g. amount_gteq_1000")
-        found.append(VariableFilter(match[1], match[2], match[3], as_text=True))
-    return tuple(found)
-
-
-def _converted(name: str, kind: str, value):
+def _converted(kind: str, value):
     if kind == TEXTS:
-        return tuple(value.split(",")) if isinstance(value, str) else tuple(value)
-    if kind == DATE:
-        return _date(name, value)
-    if kind == VARIABLES:
-        if isinstance(value, str):
-            return _variables_from_text(name, value)
+        return tuple(value)
+    if kind == VARIABLES and not isinstance(value, tuple):          # a body's objects
         return tuple(VariableFilter(v["name"], v["operator"], v.get("value")) for v in value)
     return value
 
 
 def _sorting(args: dict) -> tuple:
-    sort_by, sort_order = args.get("sortBy"), args.get("sortOrder")
-    if (sort_by is None) != (sort_order is None):
-        raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
-    keys = [(sort_by, sort_order)] if sort_by else []
+    """(sortBy, sortOrder) pairs: the one of sortBy and sortOrder (both or neither: the
+    schema's check), then a body's `sorting`."""
+    keys = [(args["sortBy"], args["sortOrder"])] if args.get("sortBy") else []
     keys += [(s["sortBy"], s["sortOrder"]) for s in args.get("sorting") or ()]
     return tuple(keys)
 
@@ -301,6 +226,6 @@ def task_query(args: dict, paging: dict | None = None) -> tasks.TaskQuery:
             continue                                             # unset, or its other name wins
         field, kind, _ = spec
         if field != "active":                                    # every task is active here
-            (queue if field in _QUEUE_FIELDS else filters)[field] = _converted(name, kind, value)
+            (queue if field in _QUEUE_FIELDS else filters)[field] = _converted(kind, value)
     return tasks.TaskQuery(**queue, filters=Filters(**filters) if filters else None, sorting=_sorting(args),
                            first_result=paging.get("firstResult") or 0, max_results=paging.get("maxResults"))

@@ -141,7 +141,7 @@ FILTERS = [
     ({"processVariables": "amount_gteq_50"}, "ABC"),
     ({"processVariables": "amount_lt_500"}, "B"),
     ({"processVariables": "amount_lteq_500"}, "AB"),
-    ({"processVariables": "amount_neq_500"}, "BC"),
+    ({"processVariables": "amount_neq_500"}, "BCE"),                     # E's null is not 500 either
     ({"processVariables": "amount_eq_5000.5"}, "C"),
     ({"processVariables": "applicant_eq_张三"}, "AD"),
     ({"processVariables": "applicant_neq_张三"}, "BCE"),
@@ -173,7 +173,9 @@ def test_filters_by_ids_and_definitions_name_the_tasks_and_cases_listed(client, 
                          ({"taskIdIn": f"{tasks['A']['id']},{tasks['E']['id']}"}, "AE"),
                          ({"processInstanceIdIn": f"{tasks['A']['processInstanceId']},"
                                                   f"{tasks['D']['processInstanceId']}"}, "AD"),
-                         ({"processDefinitionId": tasks["D"]["processDefinitionId"]}, "DE")):
+                         ({"processDefinitionId": tasks["D"]["processDefinitionId"]}, "DE"),
+                         ({"executionId": tasks["C"]["executionId"]}, "C"),            # a task's execution: its case
+                         ({"activityInstanceIdIn": f"{tasks['A']['id']},{tasks['D']['id']}"}, "AD")):
         assert listed_and_counted(client, tasks, query) == set(found), query
         assert listed_and_counted(officer, tasks, query) == set(found) & OFFICERS, query
 
@@ -305,12 +307,14 @@ def test_a_parameter_of_camundas_that_is_not_served_is_a_400_naming_it(client, n
         assert name in refused(client, path, json=body)
 
 
-def test_several_unserved_parameters_are_named_together_and_an_unset_one_passes(client):
-    message = refused(client, "/engine-rest/task", query_string={"executionId": "e", "caseDefinitionKey": "k"})
-    assert "parameters caseDefinitionKey, executionId of Camunda's task query are not supported here" in message
-    assert "orQueries" in refused(client, "/engine-rest/task", json={"orQueries": [{"name": "x"}]})
-    r = client.get("/engine-rest/task", query_string={"withCommentAttachmentInfo": "false"})
-    assert r.status_code == 200
+def test_an_unserved_parameter_says_why_where_a_reason_helps_and_an_unset_one_passes(client):
+    message = refused(client, "/engine-rest/task", query_string={"caseDefinitionKey": "k", "delegationState": "x"})
+    assert message == ("parameter caseDefinitionKey of Camunda's task query is not supported here: "
+                       "there are no CMMN cases here")
+    assert refused(client, "/engine-rest/task/count", json={"orQueries": [{"name": "x"}]}) == \
+        "parameter orQueries of Camunda's task query is not supported here: OR queries are not supported here"
+    for unset in ({"withCommentAttachmentInfo": "false"}, {"withCommentAttachmentInfo": "False"}):
+        assert client.get("/engine-rest/task", query_string=unset).status_code == 200
 
 
 @pytest.mark.parametrize("name", ["dueBefore", "dueAfter", "dueDate", "followUpBefore", "followUpAfter",
@@ -339,7 +343,7 @@ def test_sort_by_and_sort_order_come_together(client, query):
 
 
 def test_a_sort_key_of_camundas_that_is_not_served_is_a_400(client):
-    for sort_by in ("executionId", "processVariable", "caseInstanceId"):
+    for sort_by in ("caseExecutionId", "processVariable", "caseInstanceId"):
         assert "sortBy" in refused(client, "/engine-rest/task", query_string={"sortBy": sort_by, "sortOrder": "asc"})
         assert "sortBy" in refused(client, "/engine-rest/task",
                                    json={"sorting": [{"sortBy": sort_by, "sortOrder": "asc"}]})
@@ -347,10 +351,12 @@ def test_a_sort_key_of_camundas_that_is_not_served_is_a_400(client):
 
 
 @pytest.mark.parametrize("query,says", [
-    ({"processVariables": "amount"}, "is not of the form name_operator_value"),
-    ({"processVariables": "amount_between_1"}, "is not of the form name_operator_value"),
+    ({"processVariables": "amount"}, "variable query parameter has to have format KEY_OPERATOR_VALUE"),
+    ({"processVariables": "my_amount_eq_1"}, "variable query parameter has to have format KEY_OPERATOR_VALUE"),
+    ({"processVariables": "amount_between_1"}, "Invalid variable comparator specified: between"),
     ({"processVariables": "amount_gt_many"}, "compares numbers here"),
     ({"processVariables": "urgent_lt_true"}, "compares numbers here"),
+    ({"processVariables": "due_lt_2030-03-01T09:00:00.000+0800"}, "compares a date-shaped value with Date variables"),
 ])
 def test_a_variable_filter_that_cannot_be_read_is_a_400(client, query, says):
     assert says in refused(client, "/engine-rest/task", query_string=query)
