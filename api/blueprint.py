@@ -22,13 +22,35 @@ from engine.variables import SURROGATE_ESCAPE, surrogate_problem
 _SURROGATE_ESCAPE = re.compile(SURROGATE_ESCAPE.pattern.encode())   # in the body's bytes
 
 
+class GivenArgs:
+    """A schema of query parameters of which a request gives few among many (Camunda's
+    task query: ~65): it is loaded with an instance of the names the request gives only,
+    built once per set of names (at most _GIVEN_KEPT kept).  marshmallow's load goes
+    through every declared field: 229 against 9 us for GET /task?candidateGroup=fgw&
+    maxResults=15 (63 us with the 15 fields it had before Camunda's filters).  A field's
+    load_default is not applied: read a missing one with args.get(name, default)."""
+
+
+_GIVEN_KEPT = 256
+
+
 class SchemaCachingParser(FlaskParser):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._schemas: dict[type, ma.Schema] = {}
+        self._given: dict[tuple, ma.Schema] = {}
         self._lock = threading.Lock()
 
     def _get_schema(self, argmap, req):
+        if isinstance(argmap, type) and issubclass(argmap, GivenArgs):
+            names = frozenset(req.args).intersection(argmap._declared_fields)
+            schema = self._given.get((argmap, names))
+            if schema is None:
+                with self._lock:
+                    if len(self._given) >= _GIVEN_KEPT:
+                        self._given.clear()
+                    schema = self._given.setdefault((argmap, names), argmap(only=names))
+            return schema
         if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
             schema = self._schemas.get(argmap)
             if schema is None:

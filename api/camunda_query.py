@@ -1,11 +1,12 @@
-"""Camunda 7.22's query parameters of the lists of cases, activities and variables.
+"""Camunda 7.22's query parameters of the lists of cases, activities, variables and tasks.
 
 A front end written for Camunda sends the parameters of its REST reference (generated
 from engine-rest-openapi's templates: lib/commons/process-instance-query-params.ftl,
 history-process-instance.ftl, history-activity-instance.ftl,
-historic-variable-instance-query-params.ftl, and the sort and paging parameters).  A
-query schema (api/schemas.py `CamundaQuery`) reads those it supports; any other of Camunda's is a 400
-naming it, so that a filter nobody applies cannot pass for an answer.  A parameter
+historic-variable-instance-query-params.ftl, task-query-params.ftl, and the sort and
+paging parameters; a task query's JSON body from TaskQueryDto).  A query schema
+(api/schemas.py `CamundaParameters`) reads those it supports; any other of Camunda's is a
+400 naming it, so that a filter nobody applies cannot pass for an answer.  A parameter
 Camunda does not have is ignored, as Camunda ignores it.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from marshmallow import fields as f
 
 from engine.errors import BadRequest
 from engine.history import VARIABLE_OPERATORS, VariableCondition
-from engine.variables import to_utc_naive
+from engine.variables import parse_date, to_utc_naive
 
 _COMMON = "sortBy sortOrder firstResult maxResults"
 
@@ -51,13 +52,36 @@ PARAMETERS = {
         processDefinitionKey executionIdIn caseInstanceId caseExecutionIdIn caseActivityIdIn taskIdIn
         activityInstanceIdIn tenantIdIn withoutTenantId variableNameIn
         """.split()),
+    "task": frozenset(f"""{_COMMON}
+        taskId taskIdIn processInstanceId processInstanceIdIn processInstanceBusinessKey
+        processInstanceBusinessKeyExpression processInstanceBusinessKeyIn processInstanceBusinessKeyLike
+        processInstanceBusinessKeyLikeExpression processDefinitionId processDefinitionKey processDefinitionKeyIn
+        processDefinitionName processDefinitionNameLike executionId caseInstanceId caseInstanceBusinessKey
+        caseInstanceBusinessKeyLike caseDefinitionId caseDefinitionKey caseDefinitionName caseDefinitionNameLike
+        caseExecutionId activityInstanceIdIn tenantIdIn withoutTenantId assignee assigneeExpression assigneeLike
+        assigneeLikeExpression assigneeIn assigneeNotIn owner ownerExpression candidateGroup candidateGroupExpression
+        candidateGroupLike candidateUser candidateUserExpression includeAssignedTasks involvedUser
+        involvedUserExpression assigned unassigned taskDefinitionKey taskDefinitionKeyIn taskDefinitionKeyNotIn
+        taskDefinitionKeyLike name nameNotEqual nameLike nameNotLike description descriptionLike priority
+        maxPriority minPriority dueDate dueDateExpression dueAfter dueAfterExpression dueBefore dueBeforeExpression
+        withoutDueDate followUpDate followUpDateExpression followUpAfter followUpAfterExpression followUpBefore
+        followUpBeforeExpression followUpBeforeOrNotExistent followUpBeforeOrNotExistentExpression createdOn
+        createdOnExpression createdAfter createdAfterExpression createdBefore createdBeforeExpression updatedAfter
+        updatedAfterExpression delegationState candidateGroups candidateGroupsExpression withCandidateGroups
+        withoutCandidateGroups withCandidateUsers withoutCandidateUsers active suspended taskVariables
+        processVariables caseInstanceVariables variableNamesIgnoreCase variableValuesIgnoreCase parentTaskId
+        withCommentAttachmentInfo due followUp created
+        """.split()),
 }
+# POST /task[/count]: the same in a JSON body (firstResult and maxResults stay in the URL), and two of its own
+PARAMETERS["task body"] = PARAMETERS["task"] - {"firstResult", "maxResults"} | {"orQueries", "sorting"}
 
 # Camunda's flags that "may only be true": false is the same as leaving them out
 FLAGS = frozenset("""active suspended withIncident withoutTenantId processDefinitionWithoutTenantId
     rootProcessInstances leafProcessInstances variableNamesIgnoreCase variableValuesIgnoreCase finished unfinished
     withIncidents withRootIncidents completed externallyTerminated internallyTerminated canceled completeScope
-    includeDeleted""".split())
+    includeDeleted withoutDueDate withCandidateGroups withoutCandidateGroups withCandidateUsers withoutCandidateUsers
+    assigned unassigned includeAssignedTasks withCommentAttachmentInfo""".split())
 
 _NO_SUB_CASES = "a called process runs inside its caller's case here, never as a case of its own"
 _NO_CMMN = "there are no CMMN cases here"
@@ -81,6 +105,16 @@ WHY_NOT = {
     "activityIdIn": "on GET /history/process-instance, activeActivityIdIn names the cases waiting in an activity",
     "taskIdIn": "variables are kept per case here, not per task",
     "activityInstanceIdIn": "variables are kept per case here, not per activity",
+    # the task query's (its other CMMN ones above)
+    **{name: _NO_CMMN for name in ("caseInstanceBusinessKey", "caseInstanceBusinessKeyLike", "caseDefinitionId",
+                                   "caseDefinitionKey", "caseDefinitionName", "caseDefinitionNameLike",
+                                   "caseExecutionId", "caseInstanceVariables")},
+    **{name: "expressions are not evaluated from a request here" for name in PARAMETERS["task"]
+       if name.endswith("Expression")},
+    "taskVariables": "a task's local variables are not kept where a query can read them; processVariables are",
+    "delegationState": "tasks are not delegated here",
+    "parentTaskId": "there are no subtasks here",
+    "orQueries": "OR queries are not supported here",
 }
 SORT_ORDERS = ("asc", "desc")
 
@@ -103,12 +137,44 @@ class CamundaDate(f.String):
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return to_utc_naive(super()._deserialize(value, attr, data, **kwargs), self.data_key or self.name)
+        name, text = self.data_key or self.name, super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return to_utc_naive(parse_date(text, name), name)
+        except BadRequest:
+            if re.search(r"\d \d{2}:?\d{2}$", text):          # 2013-01-23T14:42:45.000 0200
+                raise BadRequest(f"{name}: cannot parse {text!r} as a date: its offset's '+' arrived as a "
+                                 "space; write it as %2B in a URL (2013-01-23T14:42:45.000%2B0200)") from None
+            raise
 
 
 # a value Camunda reads as a Date, not as text (its REST date format)
 _CAMUNDA_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}")
-_OTHER_OPERATORS = ("gt", "gteq", "lt", "lteq")
+# every operator of Camunda's variable expressions (notLike: the task query's processVariables only)
+VARIABLE_OPERATORS_OF_CAMUNDA = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like", "notLike")
+
+
+def variable_expressions(parameter: str, text: str, operators: tuple) -> list[tuple[str, str, str]]:
+    """Camunda's GET form of variable filters: comma-separated `name_operator_value`, each as
+    (name, operator, value text), in Camunda's words where one does not read; `operators`:
+    those supported here.  A date-shaped value, which Camunda compares with Date
+    variables, is a 400: none are compared here."""
+    found = []
+    for expression in text.split(","):
+        parts = expression.split("_")
+        if len(parts) != 3:         # Camunda's rule and words
+            raise BadRequest(f"{parameter}: {expression!r}: variable query parameter has to have format "
+                             "KEY_OPERATOR_VALUE.")
+        name, operator, value = parts
+        if operator in VARIABLE_OPERATORS_OF_CAMUNDA and operator not in operators:
+            raise BadRequest(f"{parameter}: {expression!r}: operator {operator} is not supported here; use "
+                             f"{', '.join(operators)}")
+        if operator not in operators:
+            raise BadRequest(f"{parameter}: {expression!r}: Invalid variable comparator specified: {operator}")
+        if _CAMUNDA_DATE.fullmatch(value):
+            raise BadRequest(f"{parameter}: {expression!r}: Camunda compares a date-shaped value with Date "
+                             "variables, which is not supported here")
+        found.append((name, operator, value))
+    return found
 
 
 class VariableExpressions(f.String):
@@ -123,39 +189,27 @@ class VariableExpressions(f.String):
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> list[VariableCondition]:
-        conditions = []
-        for expression in super()._deserialize(value, attr, data, **kwargs).split(","):
-            parts = expression.split("_")
-            if len(parts) != 3:         # Camunda's rule and words
-                raise BadRequest(f"variables: {expression!r}: variable query parameter has to have format "
-                                 "KEY_OPERATOR_VALUE.")
-            name, operator, text = parts
-            if operator in _OTHER_OPERATORS:
-                raise BadRequest(f"variables: {expression!r}: operator {operator} is not supported here; use "
-                                 f"{', '.join(VARIABLE_OPERATORS)}")
-            if operator not in VARIABLE_OPERATORS:
-                raise BadRequest(f"variables: {expression!r}: Invalid variable comparator specified: {operator}")
-            if _CAMUNDA_DATE.fullmatch(text):
-                raise BadRequest(f"variables: {expression!r}: Camunda compares a date-shaped value with Date "
-                                 "variables, which is not supported here")
-            conditions.append(VariableCondition(name, operator, text))
-        return conditions
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return [VariableCondition(*parts) for parts in variable_expressions("variables", text, VARIABLE_OPERATORS)]
 
 
 def refuse_unsupported(query: str, supported: set, data) -> None:
     """A 400 naming the first of Camunda's parameters of `query` in `data` (the request's
-    parameters) that is not `supported` here; a flag set to false is the same as none."""
+    parameters, or its JSON body) that is not `supported` here; a flag set to false is the
+    same as none, and so is a null or an empty list in a body (Camunda's default)."""
     for name in data.keys():
-        if name in PARAMETERS[query] and name not in supported and not (name in FLAGS and _false(data.get(name))):
+        value = data.get(name)
+        unset = value is None or value == [] or (name in FLAGS and _false(value))
+        if name in PARAMETERS[query] and name not in supported and not unset:
             reason = WHY_NOT.get(name)
-            raise BadRequest(f"parameter {name} of Camunda's {query} query is not supported here"
+            raise BadRequest(f"parameter {name} of Camunda's {query.removesuffix(' body')} query is not supported here"
                              + (f": {reason}" if reason else ""))
 
 
 def check_sorting(args: dict) -> None:
-    if ("sortBy" in args) != ("sortOrder" in args):         # Camunda's words
+    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):         # Camunda's words
         raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
 
 
 def _false(value) -> bool:
-    return isinstance(value, str) and value.strip().lower() == "false"
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")

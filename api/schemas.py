@@ -52,10 +52,11 @@ class Paging(Strict):
     maxResults = Int(load_default=None, validate=ma.validate.Range(min=0, max=100000))
 
 
-class CamundaQuery(Paging):
-    """A GET list of Camunda's (`camunda_query`: its name in api/camunda_query.py
-    PARAMETERS), paged; its fields are the parameters supported here.  Another of
-    Camunda's parameters is a 400 naming it; sortBy and sortOrder come together."""
+class CamundaParameters:
+    """The parameters of one of Camunda's queries (`camunda_query`: its name in
+    api/camunda_query.py PARAMETERS), in a query string or a JSON body: the schema's fields
+    are those supported here.  Another of Camunda's parameters is a 400 naming it; sortBy
+    and sortOrder come together."""
     camunda_query = ""
 
     @ma.pre_load
@@ -68,6 +69,10 @@ class CamundaQuery(Paging):
     def sorted_both_ways(self, data, **kwargs):
         camunda_query.check_sorting(data)
         return data
+
+
+class CamundaQuery(CamundaParameters, Paging):
+    """A GET list of Camunda's, paged (CamundaParameters)."""
 
 
 def SortBy(names) -> f.String:
@@ -289,23 +294,6 @@ class Task(Strict):
     candidateUsers = f.List(Str(), metadata={"description": "extension"})
     processDefinitionKey = Str(metadata={"description": "extension"})
     businessKey = Str(allow_none=True, metadata={"description": "extension: the case's business key"})
-
-
-class TaskQuery(Paging):
-    processInstanceId = Str()
-    processInstanceBusinessKey = Str()
-    businessKey = Str(metadata={"description": "alias of processInstanceBusinessKey"})
-    processDefinitionKey = Str()
-    taskDefinitionKey = Str()
-    candidateGroup = Str()
-    candidateUser = Str()
-    includeAssignedTasks = Bool(load_default=False)
-    assignee = Str()
-    unassigned = Bool(load_default=False)
-    name = Str()
-    sortBy = Str(validate=ma.validate.OneOf(["id", "name", "assignee", "created", "dueDate", "followUpDate",
-                                             "priority", "processInstanceId"]))
-    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
 
 
 class UserIdBody(Strict):

@@ -5,39 +5,54 @@ from engine import case_variables, tasks
 from engine.db import reading
 from engine.variables import VariableMap, check_name, from_patch, from_wire, map_to_wire, to_wire
 
-from . import render, schemas
+from . import render, schemas, task_query
 from .auth import engine, principal
 from .blueprint import Blueprint
 
 blp = Blueprint("task", __name__, url_prefix="/engine-rest/task", description="User tasks")
 
 
-def _query(args) -> tasks.TaskQuery:
-    return tasks.TaskQuery(
-        process_instance_id=args.get("processInstanceId"), process_definition_key=args.get("processDefinitionKey"),
-        business_key=args.get("processInstanceBusinessKey") or args.get("businessKey"),
-        task_definition_key=args.get("taskDefinitionKey"), candidate_group=args.get("candidateGroup"),
-        candidate_user=args.get("candidateUser"), include_assigned=args.get("includeAssignedTasks", False),
-        assignee=args.get("assignee"), unassigned=args.get("unassigned", False), name=args.get("name"),
-        sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc",
-        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
-
-
 @blp.route("")
-@blp.arguments(schemas.TaskQuery, location="query")
+@blp.arguments(task_query.TaskQueryArgs, location="query")
 @blp.response(200, schemas.Task(many=True), rendered=True)
 def list_tasks(args):
-    """Open user tasks the caller may see (their own, their groups', or all for admins)."""
-    with reading(engine().db) as conn:
-        return [render.task(v) for v in tasks.query(conn, principal(), _query(args))]
+    """Open user tasks the caller may see (their own, their groups', or all for admins), filtered
+    by Camunda's task query parameters (README.md, REST API, lists those served)."""
+    return _list(task_query.task_query(args))
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(schemas.Paging, location="query")
+@blp.arguments(task_query.TaskQueryBody)
+@blp.response(200, schemas.Task(many=True), rendered=True)
+def query_tasks(paging, body):
+    """The same list, with the query as Camunda's JSON body (arrays, processVariables as
+    objects, several sort keys in `sorting`); firstResult and maxResults in the URL."""
+    return _list(task_query.task_query(body, paging))
 
 
 @blp.route("/count")
-@blp.arguments(schemas.TaskQuery, location="query")
+@blp.arguments(task_query.TaskQueryArgs, location="query")
 @blp.response(200, schemas.Count)
 def count_tasks(args):
+    return _count(task_query.task_query(args))
+
+
+@blp.route("/count", methods=["POST"])
+@blp.arguments(task_query.TaskQueryBody)
+@blp.response(200, schemas.Count)
+def query_count(body):
+    return _count(task_query.task_query(body, {}))
+
+
+def _list(query: tasks.TaskQuery) -> list:
     with reading(engine().db) as conn:
-        return {"count": tasks.count(conn, principal(), _query(args))}
+        return [render.task(v) for v in tasks.query(conn, principal(), query)]
+
+
+def _count(query: tasks.TaskQuery) -> dict:
+    with reading(engine().db) as conn:
+        return {"count": tasks.count(conn, principal(), query)}
 
 
 @blp.route("/<task_id>")

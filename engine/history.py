@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Text, and_, bindparam, exists, func, not_, or_, select, true
+from sqlalchemy import and_, bindparam, exists, func, not_, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -16,6 +16,7 @@ from .errors import BadRequest
 from .fastsql import Shapes, bound, numbered
 from .identity import Principal
 from .models import ActivityInstance, Incident, ProcessDefinition, ProcessInstance, VariableInstance
+from .variable_values import JsonText
 
 _CASES, _ACTIVITY_ROWS, _VARIABLES = ProcessInstance.__table__, ActivityInstance.__table__, VariableInstance.__table__
 _DEFINITIONS, _INCIDENTS = ProcessDefinition.__table__, Incident.__table__
@@ -243,23 +244,6 @@ def _sorting(q) -> tuple | None:
 
 # --- the SQL -----------------------------------------------------------------------
 
-class _JsonText(FunctionElement):
-    """A JSON column's scalar as text (a string without its quotes; null for JSON null)."""
-    type = Text()
-    inherit_cache = True
-    name = "json_text"
-
-
-@compiles(_JsonText, "sqlite")
-def _json_text_sqlite(element, compiler, **kw):
-    return f"json_extract({compiler.process(element.clauses, **kw)}, '$')"
-
-
-@compiles(_JsonText, "postgresql")
-def _json_text_postgresql(element, compiler, **kw):
-    return f"({compiler.process(element.clauses, **kw)} #>> '{{}}')"
-
-
 class _Duration(FunctionElement):
     """end - start, in an order each database keeps (null while unfinished)."""
     inherit_cache = True
@@ -281,7 +265,7 @@ def _duration_postgresql(element, compiler, **kw):
 def _string_value(table, operator: str, value):
     """Camunda's condition on a variable's value given as text: only a variable of type
     String, with a value, equal to it (eq), like it (like), or anything else (neq)."""
-    text = _JsonText(table.c.value)
+    text = JsonText(table.c.value)
     matches = and_(table.c.type == "String", text.is_not(None),
                    text.like(value) if operator == "like" else text == value)
     return not_(matches) if operator == "neq" else matches

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, func, literal_column, or_, select, true, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from . import authz, runtime, variable_types
+from . import authz, runtime, task_filters, variable_types
 from .clock import utcnow
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
@@ -18,9 +18,14 @@ from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCa
 from .projections import visible_data
 from .variables import VariableMap
 
-# sortBy -> the user_task column, by its name (on the table, or on a page read as a subquery)
+# sortBy -> the user_task column, by its name (on the table, or on a page read as a subquery);
+# Camunda's names, and processInstanceId (this server's before it had Camunda's instanceId)
 SORT_FIELDS = {"id": "id", "name": "name", "assignee": "assignee", "created": "created", "dueDate": "due",
-               "followUpDate": "follow_up", "priority": "priority", "processInstanceId": "instance_id"}
+               "followUpDate": "follow_up", "priority": "priority", "processInstanceId": "instance_id",
+               "instanceId": "instance_id", "description": "description", "tenantId": "tenant_id",
+               "nameCaseInsensitive": "name", "lastUpdated": "last_updated",
+               "executionId": "instance_id"}                        # a task's execution is its case
+_ANY_CASE = frozenset({"nameCaseInsensitive"})           # sorted by lower(column)
 _TASKS, _CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 
 
@@ -47,6 +52,18 @@ class TaskQuery:
     sort_order: str = "asc"
     first_result: int = 0
     max_results: int | None = None
+    sorting: tuple = ()            # ((sortBy, "asc" | "desc"), ...): several keys; or sort_by and sort_order
+    filters: task_filters.Filters | None = None      # Camunda's other filters, if any is asked
+
+    def order(self) -> tuple:
+        """((sortBy, descending), ...), empty for the default order (creation)."""
+        keys = self.sorting or (((self.sort_by, self.sort_order),) if self.sort_by else ())
+        return tuple((sort_by, order == "desc") for sort_by, order in keys)
+
+    def candidates_asked(self) -> bool:
+        """A candidate query, which Camunda limits to unassigned tasks (but includeAssignedTasks)."""
+        return bool(self.candidate_group or self.candidate_user
+                    or (self.filters is not None and self.filters.candidates_asked()))
 
 
 # A list's statement depends on its shape only (which filters it has, how many groups, its
@@ -60,9 +77,10 @@ _EQUALS = (("process_instance_id", "instance_id"), ("process_definition_key", "d
            ("assignee", "assignee"))
 
 
-def _criteria(session: Session, principal: Principal, q: TaskQuery) -> tuple[tuple, dict]:
+def _criteria(session: Session, principal: Principal, q: TaskQuery, sqlite: bool) -> tuple[tuple, dict]:
     """What `q` asks for among the tasks `principal` may see: the shape of its SQL (a key
-    for _filtered) and the values to bind."""
+    for _filtered) and the values to bind (some of Camunda's filters bind them as the
+    store needs them, `sqlite`)."""
     shape, values = [], {}
     # A task offered to one of the principal's departments is visible to them: asking for
     # such a group's queue (the usual list) needs no second check of every task in it
@@ -81,6 +99,9 @@ def _criteria(session: Session, principal: Principal, q: TaskQuery) -> tuple[tup
         groups = sorted(groups_of(session, q.candidate_user))
         shape.append(("candidate_user", len(groups)))
         values.update(numbered("candidate_user_group", groups), candidate_user=q.candidate_user)
+    if q.filters is not None:
+        # shape items of their own, after the ones above: a query without them keeps its statement
+        task_filters.criteria(q.filters, shape, values, sqlite)
     return tuple(shape), values
 
 
@@ -116,6 +137,12 @@ def _conditions(shape: tuple, along: str | None, sqlite: bool) -> list:
             if size[0]:
                 offer = or_(offer, TaskCandidate.group_id.in_(bound("candidate_user_group", size[0])))
             conditions.append(offered(offer))
+        elif kind == "test":
+            conditions.append(task_filters.column_condition(sqlite, *size))
+        elif kind in task_filters.CANDIDATE_KINDS:
+            conditions.append(task_filters.candidate_condition(kind, size[0] if size else None, offered))
+        elif kind == "variable":
+            conditions.append(task_filters.variable_condition(*size, sqlite))
         else:
             conditions.append(_TASKS.c[kind] == bindparam(kind))
     return conditions
@@ -179,7 +206,7 @@ def _visible_ids(shape: tuple, sqlite: bool):
 
 def _unassigned_only(q: TaskQuery) -> bool:
     """unassigned=true, or a candidate query without includeAssignedTasks (Camunda's default)."""
-    return q.unassigned or (bool(q.candidate_group or q.candidate_user) and not q.include_assigned)
+    return q.unassigned or (q.candidates_asked() and not q.include_assigned)
 
 
 def _walks(principal: Principal, q: TaskQuery) -> str | None:
@@ -189,11 +216,16 @@ def _walks(principal: Principal, q: TaskQuery) -> str | None:
     35 ms by the sets, with 50,000 open tasks on SQLite)."""
     if not principal.is_admin and (
             (q.candidate_group and not authz.sees_offers_to(principal, q.candidate_group))
-            or q.candidate_user not in (None, principal.user_id)):
+            or q.candidate_user not in (None, principal.user_id)
+            or (q.filters is not None
+                and not all(authz.sees_offers_to(principal, group) for group in q.filters.candidate_groups))):
         return None
-    if q.sort_by in (None, "created"):
+    if len(q.sorting) > 1:
+        return None                           # no index gives several keys' order
+    sort_by = q.sorting[0][0] if q.sorting else q.sort_by
+    if sort_by in (None, "created"):
         return "created"
-    if q.sort_by == "dueDate" and _unassigned_only(q):
+    if sort_by == "dueDate" and _unassigned_only(q):
         return "due"                          # ix_user_task_queue_due holds the unassigned tasks only
     return None
 
@@ -219,11 +251,15 @@ def query(session: Session | Connection, principal: Principal, q: TaskQuery) -> 
     visible, _read_as) joined to its candidates.  On a unit of work's session, or on a
     bare connection (`engine.db.reading`): the API's lists, one statement that needs no
     transaction around it."""
-    if q.sort_by and q.sort_by not in SORT_FIELDS:
-        raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
-    shape, values = _criteria(session, principal, q)
-    along, sqlite = _walks(principal, q), _is_sqlite(session)
-    order = (q.sort_by, bool(q.sort_by) and q.sort_order == "desc")
+    order = q.order()
+    for sort_by, _ in order:
+        if sort_by not in SORT_FIELDS:
+            raise BadRequest(f"sortBy {sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
+    if q.filters is not None and q.filters.suspended:
+        return []
+    sqlite = _is_sqlite(session)
+    shape, values = _criteria(session, principal, q, sqlite)
+    along = _walks(principal, q)
     if q.max_results is not None:
         values["limit"] = q.max_results
     if q.first_result:
@@ -242,13 +278,13 @@ def query(session: Session | Connection, principal: Principal, q: TaskQuery) -> 
                 page = select(_TASKS).where(_TASKS.c.id.in_(_visible_ids(shape, sqlite)))
             else:
                 page = _filtered(shape, along, sqlite)
-            page = page.order_by(*_order(_TASKS.c, *order))
+            page = page.order_by(*_order(_TASKS.c, order))
             if "limit" in values:
                 page = page.limit(bindparam("limit"))
             if "offset" in values:
                 page = page.offset(bindparam("offset"))
         page = page.subquery("page")
-        return _with_candidate_columns(page).order_by(*_order(page.c, *order))
+        return _with_candidate_columns(page).order_by(*_order(page.c, order))
     stmt = _LISTS.get(("list", shape, along, sqlite, order, "limit" in values, "offset" in values, form), build)
     return _views(stmt.execute(session, values).all())
 
@@ -294,31 +330,34 @@ def _union_page(shape: tuple, along: str | None, sqlite: bool, order: tuple, off
     maxResults: a page of the union is a page of those), the page taken from the union
     ("limit", "offset") and joined to its tasks' rows.  A task in two legs is one row of
     the union: the same id, the same values."""
-    sort_by, _ = order
-    column = SORT_FIELDS[sort_by] if sort_by else "created"
-    keys = [_TASKS.c.id] + ([_TASKS.c[column]] if column != "id" else [])
-    legs = [select(leg.with_only_columns(*keys).order_by(*_order(_TASKS.c, *order)).limit(bindparam("reach"))
+    columns = [SORT_FIELDS[sort_by] for sort_by, _ in order] or ["created"]
+    keys = [_TASKS.c.id] + [_TASKS.c[column] for column in dict.fromkeys(columns) if column != "id"]
+    legs = [select(leg.with_only_columns(*keys).order_by(*_order(_TASKS.c, order)).limit(bindparam("reach"))
                    .subquery()) for leg in _visible_legs(shape, along, sqlite)]
     visible = union(*legs).subquery("visible")
-    ids = select(visible.c.id).order_by(*_order(visible.c, *order)).limit(bindparam("limit"))
+    ids = select(visible.c.id).order_by(*_order(visible.c, order)).limit(bindparam("limit"))
     if offset:
         ids = ids.offset(bindparam("offset"))
     ids = ids.subquery("ids")
-    return select(_TASKS).join(ids, ids.c.id == _TASKS.c.id).order_by(*_order(_TASKS.c, *order))
+    return select(_TASKS).join(ids, ids.c.id == _TASKS.c.id).order_by(*_order(_TASKS.c, order))
 
 
-def _order(columns, sort_by: str | None, descending: bool) -> tuple:
-    """ORDER BY for a sortBy (creation order by default) on `columns` (user_task's, or a
-    page's): a task without the value (no due date, ...) comes after every task with one
-    in ascending order, before them in descending order, on both stores (PostgreSQL's
-    rule; SQLite's own is the reverse); equal values by id, in the same direction, so that
-    an index on (column, id) gives the whole order (ix_user_task_queue_due)."""
-    if not sort_by:
+def _order(columns, order: tuple) -> tuple:
+    """ORDER BY for the sort keys `order` (TaskQuery.order: creation order by default) on
+    `columns` (user_task's, or a page's): a task without the value (no due date, ...) comes
+    after every task with one in ascending order, before them in descending order, on both
+    stores (PostgreSQL's rule; SQLite's own is the reverse); equal values by id, in the
+    last key's direction, so that an index on (column, id) gives the whole order of one key
+    (ix_user_task_queue_due)."""
+    if not order:
         return columns.created, columns.id
-    column = columns[SORT_FIELDS[sort_by]]
-    if descending:
-        return column.desc().nulls_first(), columns.id.desc()
-    return column.asc().nulls_last(), columns.id.asc()
+    keys = []
+    for sort_by, descending in order:
+        key = columns[SORT_FIELDS[sort_by]]
+        if sort_by in _ANY_CASE:
+            key = func.lower(key)
+        keys.append(key.desc().nulls_first() if descending else key.asc().nulls_last())
+    return (*keys, columns.id.desc() if order[-1][1] else columns.id.asc())
 
 
 def _with_candidate_columns(tasks):
@@ -345,8 +384,10 @@ def _views(rows) -> list[TaskView]:
 
 
 def count(session: Session | Connection, principal: Principal, q: TaskQuery) -> int:
-    shape, values = _criteria(session, principal, q)
+    if q.filters is not None and q.filters.suspended:
+        return 0
     sqlite = _is_sqlite(session)
+    shape, values = _criteria(session, principal, q, sqlite)
 
     def build():
         if "candidate_group" in shape and set(shape) <= {"candidate_group", "unassigned"}:

@@ -36,7 +36,7 @@ def count(officer, **query) -> int:
 
 
 QUERIES = ({}, {"candidateGroup": "fgw"}, {"candidateGroup": "zjj"}, {"candidateUser": "wang"},
-           {"sortBy": "dueDate", "maxResults": 2}, {"firstResult": 1, "maxResults": 15})
+           {"sortBy": "dueDate", "sortOrder": "asc", "maxResults": 2}, {"firstResult": 1, "maxResults": 15})
 
 
 def test_each_reader_gets_their_own_list_from_the_same_statements(offices):
@@ -138,7 +138,8 @@ def three_ways(client):
     return readers, seen, by_key
 
 
-PAGED_QUERIES = ({}, {"unassigned": "true"}, {"sortBy": "dueDate"}, {"sortBy": "name", "sortOrder": "desc"},
+PAGED_QUERIES = ({}, {"unassigned": "true"}, {"sortBy": "dueDate", "sortOrder": "asc"},
+                 {"sortBy": "name", "sortOrder": "desc"},
                  {"sortBy": "created", "sortOrder": "desc"})
 
 

@@ -66,8 +66,9 @@ def test_every_list_by_due_date_has_the_queues_order(client, queue):
     claimed = expected(due)[1]
     assert officer.post(f"/engine-rest/task/{claimed}/claim", json={"userId": "fgw1"}).status_code == 204
     left = {task: when for task, when in due.items() if task != claimed}
-    assert ids(officer.tasks(candidateGroup="fgw", sortBy="dueDate")) == expected(left)
-    assert ids(officer.tasks(candidateGroup="fgw", includeAssignedTasks="true", sortBy="dueDate")) == expected(due)
+    assert ids(officer.tasks(candidateGroup="fgw", sortBy="dueDate", sortOrder="asc")) == expected(left)
+    assert ids(officer.tasks(candidateGroup="fgw", includeAssignedTasks="true", sortBy="dueDate",
+                             sortOrder="asc")) == expected(due)
     assert ids(officer.tasks(candidateUser="fgw1", sortBy="dueDate", sortOrder="desc")) == expected(left, True)
 
 
@@ -91,7 +92,7 @@ def test_the_task_list_is_sent_as_its_schema_would_dump_it(queue):
     (api/blueprint.py, rendered=True): the dump must change nothing."""
     from api.schemas import Task
     officer, _ = queue
-    listed = officer.tasks(candidateGroup="fgw", sortBy="dueDate")
+    listed = officer.tasks(candidateGroup="fgw", sortBy="dueDate", sortOrder="asc")
     assert len(listed) == 6 and Task(many=True).dump(listed) == listed
     for task in listed:                                    # and GET /task/{id}, the same way
         one = officer.get(f"/engine-rest/task/{task['id']}").get_json()

@@ -255,7 +255,7 @@ def test_every_reader_counts_exactly_the_tasks_it_lists(client, people, deployed
             assert r.get_json()["count"] == len(listed), (name, query, [t["name"] for t in listed])
             by_priority = reader.tasks(sortBy="priority", sortOrder="desc", **query)
             assert sorted(t["id"] for t in by_priority) == sorted(t["id"] for t in listed), (name, query)
-            by_due = reader.tasks(sortBy="dueDate", **query)
+            by_due = reader.tasks(sortBy="dueDate", sortOrder="asc", **query)
             assert sorted(t["id"] for t in by_due) == sorted(t["id"] for t in listed), (name, query)
             counted[name, tuple(query.items())] = len(listed)
     assert [counted[name, ()] for name in ("zhang", "wang", "fgw1", "fgw2", "zrzy1", "admin")] == [1, 1, 2, 3, 0, 5]
