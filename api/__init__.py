@@ -61,8 +61,8 @@ def register(app: Flask, test_clock: bool = False) -> errors.CamundaApi:
     api.register_blueprint(calendar.blp)
     api.register_blueprint(calendar.calendars_blp)
     api.register_blueprint(legal.blp)
-    from . import external_task, incident, message, signal
-    for blueprint in (external_task.blp, incident.blp, message.blp, signal.blp):
+    from . import external_task, filter as task_filter, incident, message, signal
+    for blueprint in (external_task.blp, incident.blp, message.blp, signal.blp, task_filter.blp):
         api.register_blueprint(blueprint)
     from . import dossier
     api.register_blueprint(dossier.blp)

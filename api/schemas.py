@@ -47,6 +47,12 @@ class Count(Strict):
     count = Int()
 
 
+class QueryExtension(ma.Schema):
+    """A query given as a JSON object and read as given (a filter's extension: Camunda's task query)."""
+    class Meta:
+        unknown = ma.INCLUDE
+
+
 class Paging(Strict):
     firstResult = Int(load_default=0, validate=ma.validate.Range(min=0))
     maxResults = Int(load_default=None, validate=ma.validate.Range(min=0, max=100000))

@@ -422,6 +422,18 @@ class TaskComment(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
+class TaskFilter(Base):
+    """A saved task query (Camunda's filter, what Camunda's Tasklist lists tasks through):
+    a user's own, or shared with everyone when it has no owner (an administrator's)."""
+    __tablename__ = "task_filter"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    query: Mapped[dict] = mapped_column(JSON)
+    properties: Mapped[dict] = mapped_column(JSON)
+
+
 class Incident(Base):
     """Something that needs an operator: an external task out of retries (failedExternalTask)."""
     __tablename__ = "incident"
