@@ -1,6 +1,7 @@
 """Officers' notes on tasks (Camunda 7's task comments): `POST /task/{id}/comment/create`
 on an open task by whoever may see it; read by them while it is open and, once it is
-done, by whoever takes part in its case.  Kept with the case's history, deleted with the
+done, by whoever takes part in its case; never by an applicant, who writes none either
+(the notes are the hall's own).  Kept with the case's history, deleted with the
 case (a foreign key), not written into the case's audit chain: a note changes nothing
 the case decides, and writing it there would take the case's lock from its commands."""
 from __future__ import annotations
@@ -10,9 +11,9 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import instances, tasks
+from . import authz, instances, tasks
 from .clock import utcnow
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, Forbidden, NotFound
 from .identity import Principal
 from .models import ActivityInstance, TaskComment
 
@@ -21,6 +22,7 @@ MAX_MESSAGE = 4000
 
 def add(session: Session, principal: Principal, task_id: str, message, instance_id: str | None = None) -> TaskComment:
     """A note on an open task the principal may see (tasks.get checks)."""
+    _refuse_applicants(principal)
     view = tasks.get(session, principal, task_id)
     if not isinstance(message, str) or not message.strip():
         raise BadRequest("a comment needs a 'message' (text)")
@@ -51,7 +53,14 @@ def one(session: Session, principal: Principal, task_id: str, comment_id: str) -
     return found
 
 
+def _refuse_applicants(principal: Principal) -> None:
+    if authz.APPLICANTS_GROUP in principal.groups and not principal.is_admin:
+        raise Forbidden(f"user '{principal.user_id}' is an applicant: notes on tasks are the hall's own",
+                        userId=principal.user_id)
+
+
 def _require_reader(session: Session, principal: Principal, task_id: str) -> None:
+    _refuse_applicants(principal)
     try:
         tasks.get(session, principal, task_id)
         return

@@ -694,6 +694,8 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
         variable_types.declare(command.workflow, variables or {})
         transient_variables.accept(command, variables or {})
         transient_variables.accept(command, local_variables or {})
+        transient_variables.refuse_inputs(task, variables or {})
+        transient_variables.refuse_inputs(task, local_variables or {})
         task.data.update(variables or {})
         task.data.update(local_variables or {})
         task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))

@@ -532,6 +532,7 @@ def task_facts(task, script_engine) -> dict:
     }
 
 
+NAME_LIMIT = 255
 NAME_EXPRESSION = re.compile(r"[$#]\{(.*?)\}", re.DOTALL)
 
 
@@ -549,7 +550,7 @@ def task_name(task, script_engine) -> str | None:
             where = task.task_spec.bpmn_id
             raise ModelError(f"{where}: the task name {name!r}: {err}", activityId=where) from None
         return "" if result is None else str(result)
-    return NAME_EXPRESSION.sub(evaluated, name)
+    return NAME_EXPRESSION.sub(evaluated, name)[:NAME_LIMIT]       # user_task.name holds 255 characters
 
 
 def find_task(workflow: BpmnWorkflow, task_id: str):

@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
+from SpiffWorkflow.util.task import TaskState
+
 from . import projections, variable_types
 from .errors import BadRequest
 from .workflows import iter_all_tasks
@@ -71,20 +73,34 @@ def hidden(snapshot, names: frozenset):
 
 
 def drop(command) -> None:
-    """Take the command's transient variables out of the case and of its audit events."""
+    """Take the command's transient variables out of the case and of its audit events.
+    An open task keeps an input parameter of the name (its own local, which a task this
+    command opened may have mapped from the transient); a finished task keeps nothing of
+    it, or the steps after it would inherit it.  Only data that holds a name is touched:
+    a finished task's data is watched, and a write would make the next dump encode it."""
     names, workflow = command.transient, command.workflow
     for task in iter_all_tasks(workflow):
-        own_inputs = _input_names(task.task_spec)
+        keep = () if task.has_state(TaskState.FINISHED_MASK) else _input_names(task.task_spec)
         for holder in (task.data, *_event_payloads(task)):
             for name in names:
-                if name not in own_inputs:
-                    holder.pop(name, None)
-        if "locals" in task.internal_data:          # a worker's local transient (a failure keeps the task open)
-            task.internal_data["locals"] = [n for n in task.internal_data["locals"]
-                                            if n not in names or n in own_inputs]
+                if name in holder and name not in keep:
+                    del holder[name]
+        held = task.internal_data.get("locals")
+        if held and not names.isdisjoint(held):    # a worker's local transient (a failure keeps the task open)
+            task.internal_data["locals"] = [n for n in held if n not in names or n in keep]
     variable_types.forget(workflow, names)
     command.events = [(kind, _without(payload, names), activity_id, task_id)
                       for kind, payload, activity_id, task_id in command.events]
+
+
+def refuse_inputs(task, values: Mapping) -> None:
+    """A transient sent to an open task (a worker's failure) may not take the name of one
+    of its input parameters: it would replace the input's value, and the task keeps it."""
+    clash = sorted(names_of(values) & _input_names(task.task_spec))
+    if clash:
+        listed = ", ".join(f"'{name}'" for name in clash)
+        raise BadRequest(f"cannot set transient variable {listed}: task {task.task_spec.bpmn_id} has an input "
+                         "parameter of that name, which a transient value would replace")
 
 
 def _input_names(spec) -> set:

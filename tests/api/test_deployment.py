@@ -450,3 +450,13 @@ def test_a_task_name_with_expressions_is_evaluated_for_each_case_and_a_broken_on
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     [problem] = r.get_json()["details"]["broken.bpmn"]["errors"]
     assert problem["mainElementId"] == "T" and "task name" in problem["message"], problem
+
+
+def test_an_evaluated_task_name_is_cut_at_the_255_characters_a_task_row_holds(client):
+    """A long variable in a name raised a DataError on PostgreSQL when the task opened."""
+    from tests.security.models import one_task
+    named = one_task("long_named").replace('name="审查"', 'name="审查：${summary}"')
+    assert client.deploy(extra={"long_named.bpmn": named}).status_code == 200
+    case = client.start("long_named", typed(summary="项目概况" * 100))["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert task["name"] == ("审查：" + "项目概况" * 100)[:255]

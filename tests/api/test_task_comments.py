@@ -43,3 +43,20 @@ def test_an_officer_notes_a_task_and_the_note_stays_with_the_case_after_the_task
     assert fgw.post(f"{url}/create", json={"message": "迟到的备注"}).status_code == 404     # done
     assert fgw.get("/engine-rest/task/no-such-task/comment").status_code == 404
     assert fgw.get(f"{url}/no-such-comment").status_code == 404
+
+
+def test_an_applicant_reads_and_writes_no_note_even_on_their_own_case(client):
+    """Officers' notes are the hall's own: the applicant who started the case takes part in
+    it (they read its tasks' history) but not in its notes."""
+    from tests.security.models import application
+    assert client.deploy(extra={"application.bpmn": application()}).status_code == 200
+    fgw = client.create_user("fgw1", ["fgw"])
+    applicant = client.create_user("zhangsan", ["applicants"])
+    r = applicant.post("/engine-rest/process-definition/key/application/start", json={})
+    assert r.status_code == 200, r.get_json()
+    [task] = fgw.tasks()
+    url = f"/engine-rest/task/{task['id']}/comment"
+    assert fgw.post(f"{url}/create", json={"message": "申请人材料疑似伪造，待核"}).status_code == 200
+    assert applicant.get(url).status_code == 403
+    assert fgw.complete(task["id"], {"decision": {"value": "done", "type": "String"}}).status_code == 204
+    assert applicant.get(url).status_code == 403 and len(fgw.get(url).get_json()) == 1

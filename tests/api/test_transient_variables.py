@@ -181,3 +181,45 @@ def test_a_transient_variable_put_on_a_running_case_is_not_kept(client, worker, 
     assert client.get(f"{PI}/{case}/variables/accountNo").get_json()["value"] == "6222-01"
     for secret in ("put-9003", "post-9004"):
         assert stored_anywhere(engine, secret) == [], secret
+
+
+def test_a_transient_named_like_a_tasks_input_parameter_is_kept_neither_by_the_finished_task_nor_after_it(
+        client, worker, engine):
+    """An open task keeps its input parameter's own value; once it is done, nothing of the
+    transient stays in it (its successors would inherit it: a waiting timer here).  A
+    worker's failure may not replace an open task's input with a transient (400)."""
+    from tests.security.models import HEAD
+    model = HEAD.format(key="noted_input") + """
+  <bpmn:process id="noted_input" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw">
+      <bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="note">${"本步说明"}</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="Wait" />
+    <bpmn:intermediateCatchEvent id="Wait">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>P5D</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F3" sourceRef="Wait" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+    assert client.deploy(extra={"noted_input.bpmn": model}).status_code == 200
+    case = client.start("noted_input")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    r = client.post(f"/engine-rest/task/{task['id']}/complete", json={"variables": {"note": transient("secret-9911")}})
+    assert r.status_code == 204, r.get_json()
+    assert stored_anywhere(engine, "secret-9911") == []
+    assert "note" not in client.get(f"{PI}/{case}/variables").get_json()
+
+    registration = client.start("company_setup", {"applicantName": {"value": "某某公司", "type": "String"}})
+    task = fetch_one(worker, "registration")                 # its input parameter: registry = SAMR
+    for key in ("localVariables", "variables"):
+        r = worker.post(f"{ET}/{task['id']}/failure", json={
+            "workerId": "w1", "retries": 1, "errorMessage": "x", key: {"registry": transient("w-7731")}})
+        assert r.status_code == 400 and "input parameter" in r.get_json()["message"], r.get_json()
+    assert stored_anywhere(engine, "w-7731") == []
+    assert worker.get(f"{ET}/{task['id']}").get_json()["retries"] is None          # the failure wrote nothing
