@@ -131,6 +131,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # LIKE minds case, as PostgreSQL's (and Camunda's ...Like parameters) do: SQLite's
+    # ignored ASCII case, so businessKeyLike=js% found JS-2025-001 on SQLite only
+    cur.execute("PRAGMA case_sensitive_like=ON")
     # Commits leave the WAL to the engine's WalCheckpointer; a committing writer only
     # checkpoints itself (SQLite's default behaviour) once the WAL passes ~40 MB.
     cur.execute(f"PRAGMA wal_autocheckpoint={WalCheckpointer.FALLBACK_PAGES}")

@@ -69,7 +69,7 @@ def find(session: Session, principal: Principal, resource_type=None, name=None, 
         if value is not None:
             stmt = stmt.where(column == value)
     if name_like is not None:
-        stmt = stmt.where(TaskFilter.name.like(name_like))
+        stmt = stmt.where(TaskFilter.name.like(name_like, escape="\\"))
     if count_only:
         return session.execute(stmt).scalar()
     column = SORTS[sort_by] if sort_by else TaskFilter.name

@@ -111,6 +111,9 @@ def test_the_history_of_cases_filters_by_camundas_parameters(client, hall):
     check_filters(client, officer, HISTORY, [
         ({}, ALL, OFFICERS),
         ({"processInstanceBusinessKeyLike": "%-001"}, {P1, S1}, {P1}),
+        # LIKE minds case and takes \ as its escape on both stores (SQLite's ignored case and had no escape)
+        ({"processInstanceBusinessKeyLike": "js%"}, set(), set()),
+        ({"processInstanceBusinessKeyLike": "JS\\-2025%"}, {P1, P2}, {P1, P2}),
         ({"processInstanceBusinessKeyIn": f"{P2},{S1}"}, {P2, S1}, {P2}),
         ({"processDefinitionKeyIn": "permit,seal"}, {P1, P2, S1}, OFFICERS),
         ({"processDefinitionKeyNotIn": "permit"}, {S1, X}, set()),
