@@ -8,10 +8,9 @@ import marshmallow as ma
 from marshmallow import fields as f
 
 from engine import filters, tasks
-from engine.db import reading
 from engine.errors import BadRequest
 
-from . import render, schemas, task_query
+from . import schemas, task, task_query
 from .auth import engine, principal
 from .blueprint import Blueprint
 
@@ -75,16 +74,11 @@ def _tasks_query(row, extending: dict | None, paging: dict) -> tasks.TaskQuery:
                                max_results=paging.get("maxResults"))
 
 
-def _count(row) -> int:
-    with reading(engine().db) as conn:
-        return tasks.count(conn, principal(), _tasks_query(row, None, {}))
-
-
 def _render(row, item_count: bool = False) -> dict:
     body = {"id": row.id, "resourceType": row.resource_type, "name": row.name, "owner": row.owner,
             "query": row.query, "properties": row.properties}
     if item_count:
-        body["itemCount"] = _count(row)
+        body["itemCount"] = task.counted(_tasks_query(row, None, {}))["count"]
     return body
 
 
@@ -95,15 +89,19 @@ def _load(filter_id: str):
         return row
 
 
+def _find(session, args: dict, **options):
+    return filters.find(session, principal(), args.get("resourceType"), args.get("name"), args.get("nameLike"),
+                        args.get("owner"), args.get("filterId"), **options)
+
+
 @blp.route("")
 @blp.arguments(FilterArgs, location="query")
 @blp.response(200, Filter(many=True))
 def list_filters(args):
     """The filters you may use: your own and the shared ones (all, for an administrator)."""
     with engine().uow(write=False) as uow:
-        rows = filters.find(uow.session, principal(), args.get("resourceType"), args.get("name"),
-                            args.get("nameLike"), args.get("owner"), args.get("filterId"), args.get("sortBy"),
-                            args.get("sortOrder", "asc"), args["firstResult"], args["maxResults"])
+        rows = _find(uow.session, args, sort_by=args.get("sortBy"), sort_order=args.get("sortOrder", "asc"),
+                     first_result=args["firstResult"], max_results=args["maxResults"])
         for row in rows:
             uow.session.expunge(row)
     return [_render(row, args["itemCount"]) for row in rows]
@@ -114,9 +112,7 @@ def list_filters(args):
 @blp.response(200, schemas.Count)
 def count_filters(args):
     with engine().uow(write=False) as uow:
-        return {"count": filters.find(uow.session, principal(), args.get("resourceType"), args.get("name"),
-                                      args.get("nameLike"), args.get("owner"), args.get("filterId"),
-                                      count_only=True)}
+        return {"count": _find(uow.session, args, count_only=True)}
 
 
 @blp.route("/create", methods=["POST"])
@@ -155,9 +151,7 @@ def delete_filter(filter_id):
 
 
 def _listed(filter_id: str, extending: dict | None, paging: dict) -> list:
-    q = _tasks_query(_load(filter_id), extending, paging)
-    with reading(engine().db) as conn:
-        return [render.task(v) for v in tasks.query(conn, principal(), q)]
+    return task.listed(_tasks_query(_load(filter_id), extending, paging))
 
 
 @blp.route("/<filter_id>/list")
@@ -180,16 +174,14 @@ def filter_list_extended(paging, body, filter_id):
 @blp.route("/<filter_id>/count")
 @blp.response(200, schemas.Count)
 def filter_count(filter_id):
-    with reading(engine().db) as conn:
-        return {"count": tasks.count(conn, principal(), _tasks_query(_load(filter_id), None, {}))}
+    return task.counted(_tasks_query(_load(filter_id), None, {}))
 
 
 @blp.route("/<filter_id>/count", methods=["POST"])
 @blp.arguments(schemas.QueryExtension)
 @blp.response(200, schemas.Count)
 def filter_count_extended(body, filter_id):
-    with reading(engine().db) as conn:
-        return {"count": tasks.count(conn, principal(), _tasks_query(_load(filter_id), body, {}))}
+    return task.counted(_tasks_query(_load(filter_id), body, {}))
 
 
 @blp.route("/<filter_id>/singleResult")

@@ -18,7 +18,7 @@ blp = Blueprint("task", __name__, url_prefix="/engine-rest/task", description="U
 def list_tasks(args):
     """Open user tasks the caller may see (their own, their groups', or all for admins), filtered
     by Camunda's task query parameters (README.md, REST API, lists those served)."""
-    return _list(task_query.task_query(args))
+    return listed(task_query.task_query(args))
 
 
 @blp.route("", methods=["POST"])
@@ -28,29 +28,30 @@ def list_tasks(args):
 def query_tasks(paging, body):
     """The same list, with the query as Camunda's JSON body (arrays, processVariables as
     objects, several sort keys in `sorting`); firstResult and maxResults in the URL."""
-    return _list(task_query.task_query(body, paging))
+    return listed(task_query.task_query(body, paging))
 
 
 @blp.route("/count")
 @blp.arguments(task_query.TaskQueryArgs, location="query")
 @blp.response(200, schemas.Count)
 def count_tasks(args):
-    return _count(task_query.task_query(args))
+    return counted(task_query.task_query(args))
 
 
 @blp.route("/count", methods=["POST"])
 @blp.arguments(task_query.TaskQueryBody)
 @blp.response(200, schemas.Count)
 def query_count(body):
-    return _count(task_query.task_query(body, {}))
+    return counted(task_query.task_query(body, {}))
 
 
-def _list(query: tasks.TaskQuery) -> list:
+def listed(query: tasks.TaskQuery) -> list:
+    """The rendered tasks of `query` the caller may see (also what a filter lists, api/filter.py)."""
     with reading(engine().db) as conn:
         return [render.task(v) for v in tasks.query(conn, principal(), query)]
 
 
-def _count(query: tasks.TaskQuery) -> dict:
+def counted(query: tasks.TaskQuery) -> dict:
     with reading(engine().db) as conn:
         return {"count": tasks.count(conn, principal(), query)}
 
