@@ -81,8 +81,7 @@ def _no_content(response):
     flask-smorest's empty 204 failed it ("Unexpected end of JSON input") after the server
     had done the work, so a worker would report a completed task as failed."""
     if response.status_code == 204:
+        response.set_data(b"")                      # which sets Content-Length: 0
         response.headers.pop("Content-Type", None)
-        response.headers.pop("Content-Length", None)
-        response.set_data(b"")
         response.headers.pop("Content-Length", None)
     return response

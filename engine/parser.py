@@ -45,6 +45,8 @@ _ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _ISO_CYCLE = re.compile(r"^R\d*/[^\s]+$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*[$#]\{(.*)\}\s*$", re.DOTALL)
+# ${...} inside a text (a user task's name, `审查：${applicantName}`), each one's expression
+EMBEDDED_EXPRESSION = re.compile(r"[$#]\{(.*?)\}", re.DOTALL)
 
 
 def is_iso_literal(text: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
-from .parser import is_expression, unwrap_placeholder
+from .parser import EMBEDDED_EXPRESSION, is_expression, unwrap_placeholder
 from .variables import to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
@@ -533,7 +532,6 @@ def task_facts(task, script_engine) -> dict:
 
 
 NAME_LIMIT = 255
-NAME_EXPRESSION = re.compile(r"[$#]\{(.*?)\}", re.DOTALL)
 
 
 def task_name(task, script_engine) -> str | None:
@@ -550,7 +548,7 @@ def task_name(task, script_engine) -> str | None:
             where = task.task_spec.bpmn_id
             raise ModelError(f"{where}: the task name {name!r}: {err}", activityId=where) from None
         return "" if result is None else str(result)
-    return NAME_EXPRESSION.sub(evaluated, name)[:NAME_LIMIT]       # user_task.name holds 255 characters
+    return EMBEDDED_EXPRESSION.sub(evaluated, name)[:NAME_LIMIT]       # user_task.name holds 255 characters
 
 
 def find_task(workflow: BpmnWorkflow, task_id: str):

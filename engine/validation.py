@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import sandbox
-from .parser import (BPMN_NS, CAMUNDA_NS, SAFE_XML_PARSER, is_expression, is_iso_literal,
+from .parser import (BPMN_NS, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER, is_expression, is_iso_literal,
                      unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
@@ -215,7 +215,7 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             if value is not None and is_expression(value):
                 check_expression(name, element, value, f"camunda:{attr}", problems)
         if etree.QName(element).localname == "userTask" and "{" in (element.get("name") or ""):
-            for expression in re.findall(r"[$#]\{(.*?)\}", element.get("name"), re.DOTALL):
+            for expression in EMBEDDED_EXPRESSION.findall(element.get("name")):
                 check_expression(name, element, expression, "the task name's expression", problems)
         due = element.get(f"{{{CAMUNDA_NS}}}dueDate")
         if due is not None and not is_expression(due) and not is_iso_literal(due):
