@@ -44,7 +44,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import runtime, transient_variables, variable_types
+from . import runtime, transient_variables
 from .clock import utcnow
 from .db import UnitOfWork, reading
 from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
@@ -651,9 +651,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str
     row = _found(_FOR_COMPLETING.execute(uow.session, {"task_id": task_id}).first(), task_id)   # what completing reads
     _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
     command, task = _open_task(uow, row, principal)
-    variable_types.declare(command.workflow, variables)
-    transient_variables.accept(command, variables)
-    transient_variables.accept(command, local_variables)
+    runtime.receive(command, variables, local_variables)
     _apply_result(task, variables, local_variables, uow.ctx.script_engine)
     try:
         task.run()
@@ -691,9 +689,7 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
     _check_owner(row, worker_id, f"Failure of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
     if variables or local_variables:
-        variable_types.declare(command.workflow, variables or {})
-        transient_variables.accept(command, variables or {})
-        transient_variables.accept(command, local_variables or {})
+        runtime.receive(command, variables or {}, local_variables or {})
         transient_variables.refuse_inputs(task, variables or {})
         transient_variables.refuse_inputs(task, local_variables or {})
         task.data.update(variables or {})
@@ -742,8 +738,7 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     row = _row_for_update(uow.session, task_id)
     _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
-    variable_types.declare(command.workflow, variables)
-    transient_variables.accept(command, variables)
+    runtime.receive(command, variables)
     event = BpmnEvent(ErrorEventDefinition(error_code, error_code), payload=dict(variables))
     catcher = error_catcher(task, event)
     if catcher is None:

@@ -23,8 +23,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from . import (authz, event_names, external_tasks, projections, runtime, subscriptions, transient_variables,
-               variable_types)
+from . import authz, event_names, external_tasks, projections, runtime, subscriptions, variable_types
 from .clock import utcnow
 from .errors import BadRequest, Conflict
 from .fastsql import Shapes
@@ -200,9 +199,7 @@ def _deliver(command, subscription, request: CorrelationRequest) -> None:
     if definition is None or not task.task_spec.catches(task, event):
         raise Conflict(f"process instance {command.record.id} stopped waiting for message "
                        f"'{request.message_name}' at the same time; retry")
-    variable_types.declare(command.workflow, request.process_variables)
-    transient_variables.accept(command, request.process_variables)
-    transient_variables.accept(command, request.process_variables_local)
+    runtime.receive(command, request.process_variables, request.process_variables_local)
     try:
         task.task_spec.catch(task, event)
         task.task_spec._update(task)

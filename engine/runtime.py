@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
@@ -583,6 +583,17 @@ def _non_form(form, values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in owned and hasattr(v, "isoformat")}
 
 
+def receive(command: Command, variables: Mapping, local_variables: Mapping | None = None) -> None:
+    """What a request sends the case (a start's aside): the types its variables are declared
+    with are kept (engine/variable_types.py), its transient variables noted, to be dropped
+    when the command is saved (engine/transient_variables.py; a clash with a process
+    variable is a 400 here, before anything changes)."""
+    variable_types.declare(command.workflow, variables)
+    transient_variables.accept(command, variables)
+    if local_variables is not None:
+        transient_variables.accept(command, local_variables)
+
+
 def complete_user_task(command: Command, task_id: str, variables: dict, form_ref: dict | None) -> Any:
     task = find_task(command.workflow, task_id)
     if not isinstance(task.task_spec, UserTaskSpec):
@@ -591,8 +602,7 @@ def complete_user_task(command: Command, task_id: str, variables: dict, form_ref
         # the task row was read before a concurrent command finished it: a lost race
         raise Conflict(f"task {task_id} was completed or cancelled concurrently "
                        f"(now {TaskState.get_name(task.state)}); it cannot be completed again")
-    variable_types.declare(command.workflow, variables)     # a value the form's check changes has its own type
-    transient_variables.accept(command, variables)
+    receive(command, variables)         # before the form's check: a value it changes has its own type
     if form_ref is not None:
         variables = validate_form(command.uow, form_ref, command.definition.deployment_id, variables, task.data)
     apply_outputs(task, variables, command.uow.ctx.script_engine)
@@ -617,7 +627,7 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     condition now holds fires (Camunda 7 evaluates them when variables are set), and
     save() runs the case on."""
     workflow = command.workflow
-    transient_variables.accept(command, modifications)
+    receive(command, modifications)
     gone = set(deletions)
     previous = projections.process_variables(workflow)
     for task in iter_all_tasks(workflow):
@@ -629,7 +639,6 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
         for name in gone:
             if name in data and name not in shadowed:
                 del data[name]
-    variable_types.declare(workflow, modifications)
     variable_types.forget(workflow, gone)
     for each in (workflow, *workflow.subprocesses.values()):
         each.update_waiting_tasks()

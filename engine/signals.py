@@ -29,7 +29,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import select
 
-from . import authz, event_names, runtime, subscriptions, transient_variables, variable_types
+from . import authz, event_names, runtime, subscriptions
 from .clock import utcnow
 from .errors import BadRequest, EngineError, NotFound
 from .identity import Principal
@@ -155,8 +155,7 @@ def _catch(command, task, activity_id: str, request: SignalRequest) -> None:
     if task.id not in command.workflow.event_manager.tasks:
         return              # an earlier catch of the same signal in this case cancelled it (a boundary event)
     definition = subscriptions.definition_for(task.task_spec.event_definition, subscriptions.SIGNAL, request.name)
-    variable_types.declare(command.workflow, request.variables)
-    transient_variables.accept(command, request.variables)
+    runtime.receive(command, request.variables)
     try:
         task.task_spec.catch(task, BpmnEvent(definition, payload=dict(request.variables)))
         task.task_spec._update(task)
