@@ -12,6 +12,7 @@ transactions again.  Storage test: SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import collections
+import select
 import threading
 
 import pytest
@@ -197,11 +198,26 @@ def test_a_connection_cut_while_the_authentication_reads_is_dropped_quietly(engi
     try:
         with reading(engine.db) as conn:
             pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            driver = conn.connection.dbapi_connection
             with Session(admin) as other:
                 assert other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
                 other.commit()
+        # pg_terminate_backend only signals: wait until the hang-up reaches this end (on a busy
+        # machine it came after the pool had handed the connection out again)
+        _hung_up(driver)
         # the read was done: no error, and the pool hands out a working connection next
         with reading(engine.db) as conn:
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
     finally:
         admin.dispose()
+
+
+
+def _hung_up(driver, within: float = 10.0) -> None:
+    """Wait until the connection is closed or its socket has something to read (the
+    server's goodbye): what the pool's checkout looks for (engine/db.py)."""
+    if driver.closed:
+        return
+    poller = select.poll()
+    poller.register(driver.fileno(), select.POLLIN)
+    assert poller.poll(within * 1000), f"no hang-up {within:g} s after pg_terminate_backend"
