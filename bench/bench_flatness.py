@@ -10,8 +10,9 @@
    (&sortBy=dueDate), and its count, which reads the whole queue's entries in one index
    of task_candidate: 100 tasks on the small side, 10,000 on the large one.  And an
    officer's read of one case of theirs (GET /process-instance/{id}, which checks that
-   they take part in it), and the first page of the running cases they take part in,
-   which grows with their own cases (100 and 10,000), not with the database.
+   they take part in it), and the first page of the running cases they take part in
+   (100 and 10,000 of them): read from the first cases in order when their department
+   is busy, from the set of them all otherwise (engine/history.py).
 2. One completion in a case that already has 10 vs 500 completed user tasks (a
    sequential multi-instance review, bench/workload.py LOOP), with the workflow cache
    and without it (every command restores the case from its state JSON), with every
@@ -309,8 +310,10 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
                        "reads of cases (service layer, an officer of fgw) are not goals of issue 7: a page of "
                        "the queue is read along an index and stays flat, the count reads the entries of the "
                        "department's whole queue in one index; one case is checked through its own rows and "
-                       "stays flat, a page of the cases they take part in reads the set of them all (each way "
-                       "of taking part from an index) and grows with it.")
+                       "stays flat; a page of the cases they take part in is read from the first cases in "
+                       "order, each checked through its own rows, when their department has 1,000 open tasks or "
+                       "more (the large side), and otherwise from the set of them all (each way of taking part "
+                       "from an index, the small side), which grows with it.")
     return [table]
 
 
