@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from . import authz, instances
 from .errors import BadRequest
@@ -138,22 +139,23 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
                 continue
             clause = _clause(name, op, n, columns.get(name))
             stmt = stmt.where(_Common(clause) if from_ways and columns.get(name) is _CASES.c.state else clause)
-        if walk:
-            return _walk(stmt, order, departments, "offset" in values)
         if count_only:
             return select(func.count().label("count")).select_from(stmt.subquery())
+        ordering = list(order)
         if sort is not None:            # Camunda's order, then _KINDS' to break ties (a page stays a page)
             key = _SORTS[kind][sort[0]]
             # unfinished (null) last going up, first going down, on SQLite as on PostgreSQL
-            stmt = stmt.order_by(key.desc().nulls_first() if sort[1] == "desc" else key.asc().nulls_last())
-        stmt = stmt.order_by(*order)
+            ordering.insert(0, key.desc().nulls_first() if sort[1] == "desc" else key.asc().nulls_last())
+        if walk:
+            return _walk(stmt, ordering, departments, "offset" in values)
+        stmt = stmt.order_by(*ordering)
         if "limit" in values:
             stmt = stmt.limit(bindparam("limit"))
         if "offset" in values:
             stmt = stmt.offset(bindparam("offset"))
         return stmt
     key = (kind, tuple(shape), count_only, "limit" in values, "offset" in values, None if count_only else sort)
-    if (kind == "cases" and from_ways and departments and not count_only and sort is None
+    if (kind == "cases" and from_ways and departments and not count_only and sort in _WALKED
             and max_results is not None and 0 < first_result + max_results <= WALK_PAGE_END
             and _QUEUES.get(departments, lambda: _queue_reaches(departments)).execute(
                 db, {**values, "queue": WALK_QUEUE}).scalar()):
@@ -168,10 +170,11 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
 # A page of the cases an officer of a busy department takes part in (GET /process-instance):
 # read from their own rows (authz.cases_taken_part_in), it costs the whole set, 48-50 ms for
 # 10,000 running cases on either store.  When the reader's departments have WALK_QUEUE open
-# tasks or more, and the page ends within the first WALK_PAGE_END cases in the list's
-# order, the first WALK_FACTOR times that many cases are read in order first, each checked
-# through its own rows (authz.takes_part_in); a full page found there is the page, and
-# anything else is read from the reader's rows as before (bench/TUNING.md).
+# tasks or more, the list is in its default order or by start time either way (_WALKED),
+# and the page ends within the first WALK_PAGE_END cases of it, the first WALK_FACTOR
+# times that many cases are read in order first, each checked through its own rows
+# (authz.takes_part_in); a full page found there is the page, and anything else is read
+# from the reader's rows as before (bench/TUNING.md).
 WALK_QUEUE, WALK_PAGE_END, WALK_FACTOR = 1000, 100, 10
 _QUEUES = Shapes()
 
@@ -185,13 +188,17 @@ def _queue_reaches(departments: int):
     return select((func.count() >= queue).label("busy")).select_from(offers)
 
 
-def _walk(stmt, order, departments: int, offset: bool):
-    """`stmt` (the cases the filters select, in `order`) cut to its first `cap` rows, of
-    which those the reader takes part in, paged."""
-    prefix = stmt.order_by(*order).limit(bindparam("cap")).subquery("prefix")
+_WALKED = (None, ("startTime", "asc"), ("startTime", "desc"))     # orders that ix_process_instance_start_time_id gives
+
+
+def _walk(stmt, ordering: list, departments: int, offset: bool):
+    """`stmt` (the cases the filters select) in `ordering` (expressions on process_instance),
+    cut to its first `cap` rows, of which those the reader takes part in, paged."""
+    prefix = stmt.order_by(*ordering).limit(bindparam("cap")).subquery("prefix")
     me, readers = authz.reader_params(departments)
     page = (select(*prefix.c).where(authz.takes_part_in(prefix.c.id, me, readers))
-            .order_by(*(prefix.c[column.key] for column in order)).limit(bindparam("limit")))
+            .order_by(*(ClauseAdapter(prefix).traverse(expression) for expression in ordering))
+            .limit(bindparam("limit")))
     return page.offset(bindparam("offset")) if offset else page
 
 

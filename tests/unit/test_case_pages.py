@@ -88,6 +88,8 @@ def _pages(engine, monkeypatch, principal, query: dict, states, walk: bool) -> t
     ({}, None),                                                 # the history's list: ended cases too
     ({"business_key_like": "BK-0-%"}, instances.RUNNING),
     ({"process_definition_key": "d", "started_by": "zhao"}, ("ACTIVE",)),
+    ({"sort_by": "startTime", "sort_order": "desc"}, instances.RUNNING),     # the newest first
+    ({"sort_by": "startTime", "sort_order": "asc"}, None),
 ])
 def test_a_busy_departments_pages_are_the_same_read_either_way(cases, monkeypatch, query, states):
     for principal in (LI, ZHANG):
@@ -116,6 +118,7 @@ def test_the_walk_is_for_readers_with_a_busy_department_and_the_first_pages_only
     assert page(WANG)[1] == ["cases"]                               # xf has no open task
     assert page(LI, first=history.WALK_PAGE_END)[1] == ["cases"]    # past the first pages
     assert page(LI, size=None)[1] == ["cases"]                      # not paged
+    assert page(LI, sort_by="startTime", sort_order="desc")[1] == ["walk"]
     assert page(LI, sort_by="businessKey")[1] == ["cases"]          # another order
     assert page(LI, process_instance_ids=["c00"])[1] == ["cases"]   # one case: through its own rows
     with reading(cases.db) as conn:                                 # the administrator reads every case
