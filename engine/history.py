@@ -95,9 +95,11 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     shape, values, columns = [], {}, {}
     if not principal.is_admin:
         shape.append(("readable", authz.bind_reader(principal, values), None))
+    widespread = True           # every filter is one most cases meet: the running states, or none (_walk)
     for column, op, value in filters:
         if value is None or value == "" or (op in ("in", "not in", "flag", "variables") and not value):
             continue
+        widespread = widespread and column is _CASES.c.state and op == "in" and set(value) == _RUNNING
         if op == "variables":
             shape.append(("variables", op, tuple(c.operator for c in value)))
             for i, condition in enumerate(value):
@@ -142,7 +144,10 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
         if count_only:
             return select(func.count().label("count")).select_from(stmt.subquery())
         ordering = list(order)
-        if sort is not None:            # Camunda's order, then _KINDS' to break ties (a page stays a page)
+        if sort is not None and kind == "cases" and sort[0] == "startTime":
+            # the order of ix_process_instance_start_time_id, either way (a start time is never null)
+            ordering = [c.desc() for c in order] if sort[1] == "desc" else ordering
+        elif sort is not None:          # Camunda's order, then _KINDS' to break ties (a page stays a page)
             key = _SORTS[kind][sort[0]]
             # unfinished (null) last going up, first going down, on SQLite as on PostgreSQL
             ordering.insert(0, key.desc().nulls_first() if sort[1] == "desc" else key.asc().nulls_last())
@@ -155,7 +160,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
             stmt = stmt.offset(bindparam("offset"))
         return stmt
     key = (kind, tuple(shape), count_only, "limit" in values, "offset" in values, None if count_only else sort)
-    if (kind == "cases" and from_ways and departments and not count_only and sort in _WALKED
+    if (kind == "cases" and from_ways and departments and widespread and not count_only and sort in _WALKED
             and max_results is not None and 0 < first_result + max_results <= WALK_PAGE_END
             and _QUEUES.get(departments, lambda: _queue_reaches(departments)).execute(
                 db, {**values, "queue": WALK_QUEUE}).scalar()):
@@ -171,8 +176,9 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
 # read from their own rows (authz.cases_taken_part_in), it costs the whole set, 48-50 ms for
 # 10,000 running cases on either store.  When the reader's departments have WALK_QUEUE open
 # tasks or more, the list is in its default order or by start time either way (_WALKED),
-# and the page ends within the first WALK_PAGE_END cases of it, the first WALK_FACTOR
-# times that many cases are read in order first, each checked through its own rows
+# has no filter but the running states (a filter few cases meet would make the walk read
+# the whole table to fill its cap), and the page ends within the first WALK_PAGE_END cases
+# of it, the first WALK_FACTOR times that many cases are read in order first, each checked through its own rows
 # (authz.takes_part_in); a full page found there is the page, and anything else is read
 # from the reader's rows as before (bench/TUNING.md).
 WALK_QUEUE, WALK_PAGE_END, WALK_FACTOR = 1000, 100, 10
@@ -188,6 +194,7 @@ def _queue_reaches(departments: int):
     return select((func.count() >= queue).label("busy")).select_from(offers)
 
 
+_RUNNING = set(instances.RUNNING)
 _WALKED = (None, ("startTime", "asc"), ("startTime", "desc"))     # orders that ix_process_instance_start_time_id gives
 
 
@@ -211,14 +218,14 @@ class _Common(FunctionElement):
     name = "common"
 
 
+@compiles(_Common)
+def _common(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
 @compiles(_Common, "sqlite")
 def _common_sqlite(element, compiler, **kw):
     return f"likelihood({compiler.process(element.clauses, **kw)}, 0.9)"      # SQLite wants a literal
-
-
-@compiles(_Common, "postgresql")
-def _common_postgresql(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
 
 
 _SUFFIXES = {"like": "like", "not in": "notin", ">=": "from", "<=": "to"}     # "=", "in", "ended": "is"

@@ -16,7 +16,8 @@ from engine import fastsql, history, identity, instances
 from engine.db import reading
 from engine.deployments import Upload, deploy
 from engine.identity import Principal
-from engine.models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
+from engine.models import (ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, UserTask,
+                           VariableInstance)
 from tests.security.models import HEAD
 
 NOW = datetime(2026, 12, 7, 9, 0)
@@ -31,7 +32,8 @@ WANG = Principal("wang", frozenset({"xf"}))
 
 def _write(uow) -> None:
     """90 cases: one in three offered to fgw, others to zjj; li started some, is assigned
-    some, worked some; a fifth have ended; start times repeat (the id breaks the tie)."""
+    some, worked some; a fifth have ended; start times repeat (the id breaks the tie); three
+    in four have a variable `kind`."""
     deploy(uow, [Upload("d.bpmn", MODEL.encode())], identity.SYSTEM)
     run = uow.session.execute
     definition = run(select(ProcessDefinition.id)).scalar()
@@ -50,6 +52,10 @@ def _write(uow) -> None:
                                         assignee=assigned)])
             run(insert(TaskCandidate), [dict(task_id=f"t-{case}", group_id="fgw" if n % 3 == 0 else "zjj",
                                              unassigned=assigned is None)])
+        if n % 4:
+            run(insert(VariableInstance), [dict(id=f"v-{case}", instance_id=case, name="kind", type="String",
+                                                value="permit" if n % 4 == 1 else "filing", created=NOW,
+                                                updated=NOW)])
         run(insert(ActivityInstance), [dict(id=f"a-{case}", instance_id=case, definition_id=definition,
                                             definition_key="d", activity_id="T", activity_type="userTask",
                                             start_time=NOW, end_time=NOW, canceled=False,
@@ -69,13 +75,13 @@ def _get(key, build):
 
 
 def _pages(engine, monkeypatch, principal, query: dict, states, walk: bool) -> tuple[list, list]:
-    """Every page of 7 of the list (and one of 40 from the 5th case), and which statements
-    read each: "walk" and/or "cases"."""
+    """Every page of 7 of the list (and one of 40 from the 5th case, one of none, one past
+    the end), and which statements read each: "walk" and/or "cases"."""
     monkeypatch.setattr(history, "WALK_QUEUE", 5 if walk else 10 ** 9)
     read, pages = [], []
     monkeypatch.setattr(history._QUERIES, "get", lambda key, build: read[-1].append(key[0]) or _get(key, build))
     with reading(engine.db) as conn:
-        for first, size in [(k, 7) for k in range(0, 91, 7)] + [(5, 40)]:
+        for first, size in [(k, 7) for k in range(0, 91, 7)] + [(5, 40), (3, 0), (200, 7)]:
             read.append([])
             rows = history.process_instances(conn, principal, instances.InstanceQuery(
                 first_result=first, max_results=size, **query), states)
@@ -83,23 +89,28 @@ def _pages(engine, monkeypatch, principal, query: dict, states, walk: bool) -> t
     return pages, read
 
 
-@pytest.mark.parametrize("query, states", [
-    ({}, instances.RUNNING),
-    ({}, None),                                                 # the history's list: ended cases too
-    ({"business_key_like": "BK-0-%"}, instances.RUNNING),
-    ({"process_definition_key": "d", "started_by": "zhao"}, ("ACTIVE",)),
-    ({"sort_by": "startTime", "sort_order": "desc"}, instances.RUNNING),     # the newest first
-    ({"sort_by": "startTime", "sort_order": "asc"}, None),
+@pytest.mark.parametrize("query, states, walks", [
+    ({}, instances.RUNNING, True),
+    ({}, None, True),                                           # the history's list: ended cases too
+    ({"sort_by": "startTime", "sort_order": "desc"}, instances.RUNNING, True),     # the newest first
+    ({"sort_by": "startTime", "sort_order": "asc"}, None, True),
+    # a filter few cases may meet: the first cases in order could be the whole table
+    ({"business_key_like": "BK-0-%"}, instances.RUNNING, False),
+    ({"process_definition_key": "d", "started_by": "zhao"}, ("ACTIVE",), False),
+    ({"variables": [history.VariableCondition("kind", "eq", "permit")]}, instances.RUNNING, False),
 ])
-def test_a_busy_departments_pages_are_the_same_read_either_way(cases, monkeypatch, query, states):
+def test_a_busy_departments_pages_are_the_same_read_either_way(cases, monkeypatch, query, states, walks):
     for principal in (LI, ZHANG):
         expected, read = _pages(cases, monkeypatch, principal, query, states, walk=False)
         assert all(statements == ["cases"] for statements in read)
         assert sum(map(len, expected)) > 14                         # the lists are longer than two pages
         found, read = _pages(cases, monkeypatch, principal, query, states, walk=True)
         assert found == expected, principal
-        assert ["walk"] in read                                     # some pages came from the first cases
-        assert ["walk", "cases"] in read                            # some were read from the reader's rows
+        if walks:
+            assert ["walk"] in read                                 # some pages came from the first cases
+            assert ["walk", "cases"] in read                        # some were read from the reader's rows
+        else:
+            assert all(statements == ["cases"] for statements in read)
 
 
 def test_the_walk_is_for_readers_with_a_busy_department_and_the_first_pages_only(cases, monkeypatch):
