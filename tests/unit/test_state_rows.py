@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from engine import identity, instances, runtime, tasks, workflows
+from engine.config import Settings
 from engine.context import Engine
 from engine.deployments import Upload, deploy
 from engine.errors import NotFound
@@ -241,6 +242,19 @@ def test_without_the_workflow_cache_every_command_restores_from_the_rows(setting
             assert row.state == "COMPLETED" and row.end_activity_id == "E"
     finally:
         engine.close()
+
+
+def test_the_workflow_cache_keeps_as_many_cases_as_the_environment_says(settings):
+    """APPROVALS_WORKFLOW_CACHE (README, `make run`): the running cases a process keeps live."""
+    configured = Settings.from_env({"DATABASE_URL": settings.database_url, "APPROVALS_WORKFLOW_CACHE": "2"})
+    engine = Engine(dataclasses.replace(configured, timers_enabled=False))
+    try:
+        cases = [_start(engine, BRANCHES, "rows_branches", {}) for _ in range(3)]
+        kept = [case for case in cases if engine.workflows.take(case, 1) is not None]
+        assert kept == cases[1:]                                 # the oldest went
+    finally:
+        engine.close()
+    assert Settings.from_env({}).workflow_cache_size == 256
 
 
 def test_a_reader_racing_the_end_of_a_case_reads_it_whole_or_is_told_it_ended(settings, monkeypatch):
