@@ -178,9 +178,9 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
 # tasks or more, the list is in its default order or by start time either way (_WALKED),
 # has no filter but the running states (a filter few cases meet would make the walk read
 # the whole table to fill its cap), and the page ends within the first WALK_PAGE_END cases
-# of it, the first WALK_FACTOR times that many cases are read in order first, each checked through its own rows
-# (authz.takes_part_in); a full page found there is the page, and anything else is read
-# from the reader's rows as before (bench/TUNING.md).
+# of it, the first WALK_FACTOR times that many cases are read in order first, each
+# checked through its own rows (authz.takes_part_in); a full page found there is the
+# page, and anything else is read from the reader's rows as before (bench/TUNING.md).
 WALK_QUEUE, WALK_PAGE_END, WALK_FACTOR = 1000, 100, 10
 _QUEUES = Shapes()
 
@@ -210,10 +210,11 @@ def _walk(stmt, ordering: list, departments: int, offset: bool):
 
 
 class _Common(FunctionElement):
-    """A condition most rows meet (a case list's running states).  SQLite, which keeps no
-    statistics, is told so (likelihood): it would otherwise read every running case by
-    the index on state and test each against the reader's own (15 ms at 50,000 running
-    cases for a reader of none), instead of reading the reader's cases by their ids."""
+    """A condition SQLite should not read rows by: the state filter of a list read from the
+    reader's own cases.  SQLite, which keeps no statistics, is told that most rows meet it
+    (likelihood): it would otherwise read every running case by the index on state and
+    test each against the reader's own (15 ms at 50,000 running cases for a reader of
+    none), instead of reading the reader's cases by their ids."""
     inherit_cache = True
     name = "common"
 
