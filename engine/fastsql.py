@@ -29,8 +29,10 @@ from contextlib import contextmanager
 from sqlalchemy import bindparam
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Select, Update
+from sqlalchemy.sql.functions import FunctionElement
 
 
 class _Compiled:
@@ -242,6 +244,27 @@ def numbered(name: str, items: list) -> dict:
 def bound(name: str, count: int) -> list:
     """The bind parameters `numbered` fills, for a statement built once per shape."""
     return [bindparam(f"{name}_{n}") for n in range(count)]
+
+
+class Likely(FunctionElement):
+    """A condition most rows meet, which SQLite should not read rows by.  SQLite keeps no
+    statistics, so it is told (likelihood, 0.9); PostgreSQL plans from its own and gets
+    the condition as it is.  A Statement compiles it per dialect: one statement serves
+    both.  Used for the unassigned tasks of a list not walked along (assignee, created)
+    (engine/tasks.py) and the states of a list of cases read from the reader's own
+    (engine/history.py)."""
+    inherit_cache = True
+    name = "likely"
+
+
+@compiles(Likely)
+def _likely(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(Likely, "sqlite")
+def _likely_sqlite(element, compiler, **kw):
+    return f"likelihood({compiler.process(element.clauses, **kw)}, 0.9)"      # SQLite wants a literal
 
 
 class Shapes:

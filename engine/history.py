@@ -14,7 +14,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from . import authz, instances
 from .errors import BadRequest
-from .fastsql import Shapes, bound, numbered
+from .fastsql import Likely, Shapes, bound, numbered
 from .identity import Principal
 from .models import ActivityInstance, Incident, ProcessDefinition, ProcessInstance, TaskCandidate, VariableInstance
 from .variable_values import JsonText
@@ -140,7 +140,10 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
                                       else case.in_(authz.cases_taken_part_in(me, readers)))
                 continue
             clause = _clause(name, op, n, columns.get(name))
-            stmt = stmt.where(_Common(clause) if from_ways and columns.get(name) is _CASES.c.state else clause)
+            # the states of a list read from the reader's own cases: SQLite would otherwise read
+            # every running case by the index on state and test each against the reader's set
+            # (15 ms at 50,000 running cases for a reader of none) instead of reading theirs by id
+            stmt = stmt.where(Likely(clause) if from_ways and columns.get(name) is _CASES.c.state else clause)
         if count_only:
             return select(func.count().label("count")).select_from(stmt.subquery())
         ordering = list(order)
@@ -207,26 +210,6 @@ def _walk(stmt, ordering: list, departments: int, offset: bool):
             .order_by(*(ClauseAdapter(prefix).traverse(expression) for expression in ordering))
             .limit(bindparam("limit")))
     return page.offset(bindparam("offset")) if offset else page
-
-
-class _Common(FunctionElement):
-    """A condition SQLite should not read rows by: the state filter of a list read from the
-    reader's own cases.  SQLite, which keeps no statistics, is told that most rows meet it
-    (likelihood): it would otherwise read every running case by the index on state and
-    test each against the reader's own (15 ms at 50,000 running cases for a reader of
-    none), instead of reading the reader's cases by their ids."""
-    inherit_cache = True
-    name = "common"
-
-
-@compiles(_Common)
-def _common(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(_Common, "sqlite")
-def _common_sqlite(element, compiler, **kw):
-    return f"likelihood({compiler.process(element.clauses, **kw)}, 0.9)"      # SQLite wants a literal
 
 
 _SUFFIXES = {"like": "like", "not in": "notin", ">=": "from", "<=": "to"}     # "=", "in", "ended": "is"

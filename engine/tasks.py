@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, literal_column, or_, select, true, union, update
+from sqlalchemy import bindparam, func, or_, select, true, union, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -12,7 +12,7 @@ from . import authz, runtime, task_filters, variable_types
 from .clock import utcnow
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
-from .fastsql import Shapes, Statement, bound, numbered
+from .fastsql import Likely, Shapes, Statement, bound, numbered
 from .identity import Principal, groups_of
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
@@ -129,7 +129,7 @@ def _conditions(shape: tuple, along: str | None, sqlite: bool) -> list:
         if kind == "visible":
             conditions.append(authz.visible_tasks(*authz.reader_params(size[0]), size[1], offered))
         elif kind == "unassigned":
-            conditions.append(_unassigned(hinted=sqlite and along != "created"))
+            conditions.append(_unassigned(hinted=along != "created"))
         elif kind == "candidate_group":
             conditions.append(offered(TaskCandidate.group_id == bindparam("candidate_group")))
         elif kind == "candidate_user":
@@ -236,9 +236,7 @@ def _unassigned(hinted: bool):
     them by that index and sort them, instead of walking ix_user_task_queue_due or reading
     the candidate sets (PostgreSQL knows from its statistics)."""
     condition = _TASKS.c.assignee.is_(None)
-    if hinted:
-        return func.likelihood(condition, literal_column("0.9"))    # SQLite wants a literal here
-    return condition
+    return Likely(condition) if hinted else condition
 
 
 def _is_sqlite(db: Session | Connection) -> bool:
