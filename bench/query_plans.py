@@ -26,9 +26,9 @@ import harness  # noqa: E402
 import workload  # noqa: E402
 
 # tables that grow with the number of cases (the others hold definitions, users, calendars)
-BIG = ("process_instance", "instance_task", "user_task", "task_candidate", "timer", "activity_instance", "variable_instance",
-       "audit_event", "system_audit_event", "legal_clock", "legal_event", "external_task", "incident",
-       "message_subscription", "processed_message", "task_comment")
+BIG = ("process_instance", "instance_task", "user_task", "task_candidate", "timer", "activity_instance",
+       "variable_instance", "audit_event", "system_audit_event", "legal_clock", "legal_event", "external_task",
+       "incident", "message_subscription", "processed_message", "task_comment")
 SKIP = re.compile(r"^\s*(INSERT|BEGIN|COMMIT|ROLLBACK|PRAGMA|SAVEPOINT|RELEASE|CREATE|DROP|ALTER|SET|SHOW|select pg_|"
                   r"select current_schema|select 1|DELETE FROM \w+\s*$)", re.IGNORECASE)   # the last: tests' wipe()
 
