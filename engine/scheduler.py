@@ -105,21 +105,26 @@ def fire_due(engine, limit: int | None = None) -> int:
             except EngineError as err:
                 skip.add(timer_id)
                 uow.session.rollback()        # release the write lock first: SQLite has one writer
-                _record_failure(engine, timer_id, err)
+                _record_failure(engine, timer_id, err.message)
+            except Exception as err:          # noqa: BLE001 - one timer must not stop all the others
+                log.exception("timer %s failed", timer_id)
+                skip.add(timer_id)
+                uow.session.rollback()
+                _record_failure(engine, timer_id, f"internal error: {type(err).__name__}: {err}")
     return fired
 
 
-def _record_failure(engine, timer_id: str, err: EngineError) -> None:
+def _record_failure(engine, timer_id: str, message: str) -> None:
     """The model failed when the timer fired: keep the timer, retry later with backoff."""
-    log.warning("timer %s failed: %s", timer_id, err.message)
+    log.warning("timer %s failed: %s", timer_id, message)
     with engine.uow() as uow:
         timer = uow.session.get(Timer, timer_id)
         if timer is None:
             return
         delay = min(timedelta(minutes=2 ** min(timer.failures, 6)), MAX_BACKOFF)
         uow.session.execute(update(Timer).where(Timer.id == timer_id).values(
-            failures=timer.failures + 1, last_error=err.message[:4000], due_at=utcnow() + delay))
-        _open_incident(uow.session, timer, err.message)
+            failures=timer.failures + 1, last_error=message[:4000], due_at=utcnow() + delay))
+        _open_incident(uow.session, timer, message)
         uow.commit()
 
 
