@@ -5,21 +5,27 @@ in the task's internal data; after every command we mirror the waiting timers in
 `timer` table (same transaction), which the scheduler (`engine.scheduler`) watches.
 
 SpiffWorkflow reads `datetime.now` inside its timer module; `route_spiffworkflow_clock`
-is the one seam where that is pointed at the engine's clock.
+is the one seam where that is pointed at the engine's clock.  That module is also where
+a timer's value is read (`_strict_timers`): SpiffWorkflow's duration parser takes
+`-PT1H` or `xT1H` for an hour, and its errors are bare Exceptions that name no element.
 """
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               DurationTimerEventDefinition,
-                                                              TimerEventDefinition)
+                                                              TimeDateEventDefinition, TimerEventDefinition)
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from sqlalchemy import bindparam, delete, insert, update
 
-from .clock import clock
+from .clock import clock, utcnow
 from .fastsql import Statement
 from .models import Timer
 
@@ -37,6 +43,59 @@ def route_spiffworkflow_clock(zone: str) -> None:
     spiff_timer.datetime = _ClockDatetime
     # timeDate values written without an offset mean the server's zone, not the host's
     spiff_timer.LOCALTZ = ZoneInfo(zone)
+
+
+# ISO 8601's PnYnMnWnDTnHnMnS, each part optional but one, a fraction in any part
+_PART = r"(?:\d+(?:[.,]\d+)?{})?"
+_ISO_DURATION = re.compile(r"P(?=\d|T\d)" + "".join(_PART.format(c) for c in "YMWD")
+                           + r"(?:T(?=\d)" + "".join(_PART.format(c) for c in "HMS") + ")?", re.IGNORECASE)
+
+
+def _strict_duration(parse):
+    def parse_iso_duration(expression):
+        if not isinstance(expression, str):
+            raise ValueError(f"a duration must be text such as PT2H or P3D, not {type(expression).__name__}")
+        if not _ISO_DURATION.fullmatch(expression.strip()):
+            raise ValueError(f"{expression!r} is not an ISO 8601 duration such as PT2H or P3D"
+                             + (" (a duration cannot be negative)" if expression.strip().startswith("-") else ""))
+        return parse(expression.strip())
+    return staticmethod(parse_iso_duration)
+
+
+def _named_errors(method):
+    """A timer's reading of its value, its errors raised as SpiffWorkflow's errors of the
+    task (the engine answers them with a 400 naming the element, and the scheduler keeps
+    the timer and opens an incident) instead of bare Exceptions that escape both."""
+    def read(self, my_task):
+        try:
+            return method(self, my_task)
+        except WorkflowException:
+            raise
+        except Exception as err:                 # noqa: BLE001 - SpiffWorkflow raises bare Exceptions here
+            try:
+                value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+                gave = f" gave {value!r}" if value != self.expression else ""
+            except Exception:                    # noqa: BLE001 - the value is only for the message
+                gave = ""
+            reason = str(err) if not str(err).startswith("Invalid") else f"not a valid ISO 8601 {kind_of(self)} value"
+            raise WorkflowTaskException(f"timer {kind_of(self)} {self.expression}{gave}: {reason}",
+                                        task=my_task) from err
+    read.__wrapped__ = method
+    return read
+
+
+def _strict_timers() -> None:
+    if hasattr(TimerEventDefinition.parse_iso_duration, "__wrapped__"):
+        return
+    parse = TimerEventDefinition.parse_iso_duration
+    TimerEventDefinition.parse_iso_duration = _strict_duration(parse)
+    TimerEventDefinition.parse_iso_duration.__wrapped__ = parse
+    for cls, name in ((TimeDateEventDefinition, "has_fired"), (DurationTimerEventDefinition, "has_fired"),
+                      (CycleTimerEventDefinition, "cycle_complete")):
+        setattr(cls, name, _named_errors(getattr(cls, name)))
+
+
+_strict_timers()
 
 
 def kind_of(definition) -> str:
@@ -137,13 +196,19 @@ def start_timer_due(definition: TimerEventDefinition, script_engine) -> tuple[da
 
 
 def next_start_due(timer: Timer) -> tuple[datetime | None, dict]:
-    """After a timer start event fired: the next due time, or None when it is spent."""
+    """After a timer start event fired: the next due time, or None when it is spent.  The
+    occurrences that fell due while no server ran are skipped (and count as spent): the
+    timer started one case for them all, not one each (`R/PT1M` after a weekend down
+    would otherwise start thousands at once)."""
     details = dict(timer.details or {})
-    cycles = details.get("cycles", 1)
-    if cycles == 1 or not details.get("period"):
+    cycles, period = details.get("cycles", 1), details.get("period")
+    if cycles == 1 or not period:
         return None, details
-    details["cycles"] = cycles - 1 if cycles > 0 else cycles       # -1: repeat for ever (R/...)
-    return timer.due_at + timedelta(seconds=details["period"]), details
+    missed = max(0, math.floor((utcnow() - timer.due_at).total_seconds() / period))
+    if 0 < cycles <= missed + 1:
+        return None, details
+    details["cycles"] = cycles - 1 - missed if cycles > 0 else cycles       # -1: repeat for ever (R/...)
+    return timer.due_at + timedelta(seconds=period * (missed + 1)), details
 
 
 def _utc(value: datetime) -> datetime:

@@ -1,0 +1,139 @@
+"""A timer whose value is wrong: a 400 naming the element when a request reaches it, an
+incident when it fires, and never a scheduler stuck on it while other cases' timers wait.
+And a repeating start timer after the server was down: one case, not one per missed beat."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine import scheduler
+from engine.clock import clock, utcnow
+from engine.models import Timer
+from tests.conftest import typed
+from tests.security.models import HEAD
+
+
+@pytest.fixture
+def settings(settings):
+    settings.test_clock = True
+    settings.timers_enabled = False          # the tests fire the timers themselves
+    return settings
+
+
+def waits(key: str, first: str, then: str) -> str:
+    """start → timer `first` → timer `then` → T (fgw) → end, as Camunda Modeler writes it."""
+    def timer(id_, value):
+        return (f'<bpmn:intermediateCatchEvent id="{id_}" name="等待"><bpmn:timerEventDefinition id="TD_{id_}">'
+                f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{value}</bpmn:timeDuration>'
+                '</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>')
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="W1" />
+    {timer("W1", first)}
+    <bpmn:sequenceFlow id="F2" sourceRef="W1" targetRef="W2" />
+    {timer("W2", then)}
+    <bpmn:sequenceFlow id="F3" sourceRef="W2" targetRef="T" />
+    <bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F4" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def started_by_timer(key: str, cycle: str) -> str:
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:timerEventDefinition id="TD">
+      <bpmn:timeCycle xsi:type="bpmn:tFormalExpression">{cycle}</bpmn:timeCycle>
+    </bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:userTask id="T" name="汇总" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def count(client, what: str, **query) -> int:
+    return client.get(f"/engine-rest/{what}/count", query_string=query).get_json()["count"]
+
+
+@pytest.mark.parametrize("value, said", [("garbage", "'garbage' is not an ISO 8601 duration"),
+                                         (5, "not int"), (None, "not NoneType"),
+                                         ("-PT1H", "cannot be negative"),
+                                         ("2026-12-20T10:00:00+08:00", "is not an ISO 8601 duration")])
+def test_a_timer_whose_expression_gives_no_duration_is_a_400_naming_it(client, value, said):
+    assert client.deploy(extra={"w.bpmn": waits("w", "${waitFor}", "PT1H")}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/w/start", json={"variables": typed(waitFor=value)})
+    assert r.status_code == 400, r.get_json()
+    message = r.get_json()["message"]
+    assert "W1" in message and "waitFor" in message and said in message, message
+    assert count(client, "process-instance") == 0 and count(client, "history/process-instance") == 0
+
+
+def test_a_literal_negative_duration_is_refused_at_deploy(client):
+    r = client.deploy(extra={"neg.bpmn": waits("neg", "-PT1H", "PT1H")})
+    assert r.status_code == 400 and "-PT1H" in r.get_json()["message"], r.get_json()
+    assert count(client, "process-definition", key="neg") == 0
+
+
+def test_a_timer_that_fails_when_it_fires_is_an_incident_and_the_others_still_fire(client, engine):
+    assert client.deploy(extra={"w.bpmn": waits("w", "PT1H", "${waitFor}")}).status_code == 200
+    broken = client.start("w", typed(waitFor="garbage"))["id"]
+    fine = client.start("w", typed(waitFor="PT1H"))["id"]
+    clock.set(clock.now() + timedelta(hours=3))
+    scheduler.fire_due(engine)        # the broken case's W1 failed to read W2's value: incident, backoff
+    [incident] = client.get("/engine-rest/incident", query_string={"processInstanceId": broken}).get_json()
+    assert incident["incidentType"] == "failedJob" and incident["activityId"] == "W1", incident
+    assert "'garbage' is not an ISO 8601 duration" in incident["incidentMessage"], incident
+    tree = client.get(f"/engine-rest/process-instance/{broken}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["W1"]
+    clock.set(clock.now() + timedelta(hours=3))
+    scheduler.fire_due(engine)        # W2 of the fine case, while the broken one backs off
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=fine)] == ["T"]
+    assert client.tasks(processInstanceId=broken) == []
+
+
+def test_an_unexpected_error_firing_one_timer_leaves_the_others_firing(client, engine, monkeypatch):
+    assert client.deploy(extra={"w.bpmn": waits("w", "PT1H", "PT1H")}).status_code == 200
+    first = client.start("w")["id"]
+    second = client.start("w")["id"]
+    fire = scheduler.fire_one
+
+    def fail_for_first(uow, timer_id):
+        if uow.session.get(Timer, timer_id).instance_id == first:
+            raise RuntimeError("the department's database went away")
+        return fire(uow, timer_id)
+    monkeypatch.setattr(scheduler, "fire_one", fail_for_first)
+    clock.set(clock.now() + timedelta(hours=3))
+    scheduler.fire_due(engine)
+    [incident] = client.get("/engine-rest/incident", query_string={"processInstanceId": first}).get_json()
+    assert "RuntimeError: the department's database went away" in incident["incidentMessage"], incident
+    tree = client.get(f"/engine-rest/process-instance/{second}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["W2"]
+    with engine.uow(write=False) as uow:
+        due = uow.session.execute(select(Timer.due_at).where(Timer.instance_id == first)).scalar()
+    assert due > utcnow()             # backed off: not claimed again at once
+
+
+@pytest.mark.parametrize("cycle, left", [("R/PT1H", True), ("R5/PT1H", False)])
+def test_a_repeating_start_timer_starts_one_case_for_the_beats_missed_while_down(client, engine, cycle, left):
+    assert client.deploy(extra={"daily.bpmn": started_by_timer("daily", cycle)}).status_code == 200
+    clock.set(clock.now() + timedelta(hours=9, minutes=30))       # the server was down for 9 beats
+    scheduler.fire_due(engine)
+    assert count(client, "process-instance") == 1
+    with engine.uow(write=False) as uow:
+        rest = uow.session.execute(select(Timer.due_at).where(Timer.instance_id.is_(None))).scalars().all()
+    if not left:                      # R5: the five beats are spent
+        assert rest == []
+        return
+    [due] = rest
+    assert utcnow() < due <= utcnow() + timedelta(hours=1)
+    clock.set(clock.now() + timedelta(hours=1))
+    scheduler.fire_due(engine)
+    assert count(client, "process-instance") == 2
