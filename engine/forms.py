@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import regex
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "forms" / "schema" / "form-js.schema.json"
@@ -465,7 +466,7 @@ def _check_rules(component: dict, where: str, walk: _Walk) -> None:
     if isinstance(validate.get("pattern"), str):
         try:
             compile_js_pattern(validate["pattern"])
-        except re.error as err:
+        except (re.error, regex.error) as err:
             walk.problems.append((f"{where}.validate.pattern", f"{subject}: pattern {validate['pattern']!r} does "
                                   f"not compile ({err}). form-js runs it as a JavaScript regular expression and "
                                   "this server accepts the subset Python's re understands too: rewrite it "
@@ -504,16 +505,26 @@ _JS_ONLY = ((re.compile(r"\(\?<([A-Za-z_]\w*)>"), r"(?P<\1>"), (re.compile(r"\\k
 _PY_ONLY = re.compile(r"\(\?(?:P|>|[aiLmsux-]+[:)])")
 
 
-def compile_js_pattern(pattern: str) -> re.Pattern:
+# A pattern's test of one value may take this long.  Python's re has no limit, and a
+# pattern with nested quantifiers, such as (a+)+$, takes twice as long for every character
+# of a value it does not match (36 s for 28 characters): the one request runner would hold
+# every other request meanwhile.  The regex module runs the same syntax with a time limit.
+PATTERN_SECONDS = 0.1
+
+
+def compile_js_pattern(pattern: str) -> regex.Pattern:
     """A form-js `validate.pattern` (a JavaScript RegExp without flags) as a Python regex.
 
-    Named groups are translated; re.ASCII gives \\d and \\w JavaScript's ASCII meaning (so a
-    full-width digit does not pass \\d).  Left different: \\s is ASCII-only here."""
+    Named groups are translated; ASCII gives \\d and \\w JavaScript's ASCII meaning (so a
+    full-width digit does not pass \\d).  Left different: \\s is ASCII-only here.  Checked
+    against the syntax of Python's re (what the deploy-time message promises), compiled by
+    the regex module (V0, re's behaviour), whose search takes a timeout (PATTERN_SECONDS)."""
     if _PY_ONLY.search(pattern):
         raise re.error("(?P..., (?>..., and inline flags are not JavaScript syntax")
     for js, python in _JS_ONLY:
         pattern = js.sub(python, pattern)
-    return re.compile(pattern, re.ASCII)
+    re.compile(pattern, re.ASCII)
+    return regex.compile(pattern, regex.ASCII | regex.V0)
 
 
 def _show(number: Decimal) -> str:
@@ -789,8 +800,14 @@ def _text_rules(validate: Mapping) -> list:
         if high is not None and length > high:
             problems.append(f"Field must have maximum length of {_show(high)} (it has {length}).")
         # form-js tests the pattern with RegExp.test: a match anywhere, so anchor it (^...$) to match the whole value
-        if pattern is not None and not pattern.search(value):
-            problems.append(pattern_message)
+        if pattern is not None:
+            try:
+                if not pattern.search(value, timeout=PATTERN_SECONDS):
+                    problems.append(pattern_message)
+            except TimeoutError:
+                problems.append(f"Field could not be checked against pattern {validate.get('pattern')} within "
+                                f"{PATTERN_SECONDS} s: the form's pattern backtracks on this value; the process "
+                                "designer should simplify it (no nested repetition such as (a+)+).")
         if kind == "email" and not EMAIL.fullmatch(value):
             problems.append("Field must be a valid email.")
         if kind == "phone" and not PHONE.fullmatch(value):
