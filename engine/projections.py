@@ -148,7 +148,7 @@ def activity_type(spec) -> str:
             "ScriptTask": "scriptTask", "ExclusiveGateway": "exclusiveGateway",
             "ParallelGateway": "parallelGateway", "InclusiveGateway": "inclusiveGateway",
             "EventBasedGateway": "eventBasedGateway", "CallActivity": "callActivity",
-            "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
+            "CalledProcess": "callActivity", "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
             "ReceiveTask": "receiveTask", "BusinessRuleTask": "businessRuleTask"}.get(cls, cls[0].lower() + cls[1:])
 
 

@@ -1,7 +1,9 @@
 """Task specs where Camunda 7 semantics differ from SpiffWorkflow's defaults."""
 from __future__ import annotations
 
-from SpiffWorkflow.bpmn.specs.defaults import (NoneTask, ParallelMultiInstanceTask,
+import copy
+
+from SpiffWorkflow.bpmn.specs.defaults import (CallActivity, NoneTask, ParallelMultiInstanceTask,
                                                SequentialMultiInstanceTask)
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
@@ -48,6 +50,37 @@ class ExternalTask(BpmnSpecMixin):
     @property
     def topic(self) -> str | None:
         return self.extensions.get("topic")
+
+
+class CalledProcess(CallActivity):
+    """A call activity with Camunda 7's variables: the called process gets only what its
+    camunda:in mappings pass (none: no variables), and its caller only what the camunda:out
+    mappings bring back; SpiffWorkflow's would pass every variable both ways.  The
+    mappings are in `extensions["in"]` / `["out"]` (engine/parser.py), checked at deploy."""
+
+    def copy_data(self, my_task, subworkflow):
+        start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
+        start.set_data(**passed_variables(self.extensions.get("in", ()), my_task))
+
+    def update_data(self, my_task, subworkflow):
+        my_task.data = {**my_task.data, **passed_variables(self.extensions.get("out", ()), subworkflow.last_task)}
+
+
+def passed_variables(mappings, task) -> dict:
+    """What camunda:in (or camunda:out) mappings take from `task`'s variables, in their
+    order: `variables="all"` every one, `source` one (a missing one passes as null, as in
+    Camunda 7), `sourceExpression` its value; a `businessKey` mapping passes nothing (the
+    called process runs in its caller's case, under its business key)."""
+    values: dict = {}
+    for mapping in mappings:
+        if mapping.get("variables") == "all":
+            locals_ = task.internal_data.get("locals", ())
+            values.update((name, value) for name, value in task.data.items() if name not in locals_)
+        elif "sourceExpression" in mapping:
+            values[mapping["target"]] = task.workflow.script_engine.evaluate(task, mapping["sourceExpression"])
+        elif "source" in mapping:
+            values[mapping["target"]] = task.data.get(mapping["source"])
+    return copy.deepcopy(values)
 
 
 class _LocalElementVariable(MultiInstanceTask):

@@ -25,7 +25,8 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import MessageEventDefinitionConverter
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (BpmnTaskSpecConverter, MultiInstanceTaskConverter,
+                                                             SubWorkflowConverter as SubWorkflowSpecConverter)
 from SpiffWorkflow.bpmn.serializer.default.workflow import (BpmnEventConverter, BpmnSubWorkflowConverter,
                                                             BpmnWorkflowConverter, TaskConverter)
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
@@ -41,7 +42,7 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from .errors import ModelError
 from .parser import SAFE_XML_PARSER, ApprovalParser
-from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
+from .specs import (CalledProcess, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
                     ExternalTask, PassThroughTask)
 
 
@@ -1017,6 +1018,7 @@ def _serializer_config() -> dict:
     config[UserTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[ExternalTask] = BpmnTaskSpecConverter
+    config[CalledProcess] = SubWorkflowSpecConverter
     config[CamundaParallelMultiInstance] = MultiInstanceTaskConverter
     config[CamundaSequentialMultiInstance] = MultiInstanceTaskConverter
     return config
