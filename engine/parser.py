@@ -27,7 +27,7 @@ from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventPars
                                                       CamundaStartEventParser)
 from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser, CamundaTaskParser
 
-from .specs import (CalledProcess, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
+from .specs import (CalledProcess, CamundaErrorEventDefinition, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
                     ExternalTask, PassThroughTask, UnsentMessageEventDefinition)
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -145,6 +145,17 @@ class CamundaExtensions:
                     "leave the event's implementation empty (it then passes, as in Camunda 7)")
             definition = UnsentMessageEventDefinition(definition.name, definition.correlation_properties)
         return definition
+
+    def parse_error_event(self, error_event):
+        """Camunda 7's error message and the variables a catching event sets (engine/specs.py)."""
+        definition = super().parse_error_event(error_event)
+        error = error_event.xpath("//bpmn:error[@id=$ref]", ref=error_event.get("errorRef") or "",
+                                  namespaces={"bpmn": BPMN_NS})
+        return CamundaErrorEventDefinition(
+            definition.name, definition.code, description=definition.description,
+            message=error[0].get(f"{{{CAMUNDA_NS}}}errorMessage") if error else None,
+            code_variable=error_event.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
+            message_variable=error_event.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"))
 
     def parse_timer_event(self, event):
         definition = super().parse_timer_event(event)

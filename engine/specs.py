@@ -5,6 +5,7 @@ import copy
 
 from SpiffWorkflow.bpmn.specs.defaults import (CallActivity, NoneTask, ParallelMultiInstanceTask,
                                                SequentialMultiInstanceTask)
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
@@ -37,6 +38,29 @@ class UnsentMessageEventDefinition(MessageEventDefinition):
 
     def throw(self, my_task):
         pass
+
+
+class CamundaErrorEventDefinition(ErrorEventDefinition):
+    """A BPMN error with Camunda 7's message (`camunda:errorMessage` on the bpmn:error, or the
+    one a worker's bpmnError sends), and, where it is caught, camunda:errorCodeVariable and
+    camunda:errorMessageVariable: the variables the catching event sets to the error's code
+    and message (null without one).  Thrown and caught errors are both of this class, as
+    SpiffWorkflow matches an error only with one of its own class."""
+
+    def __init__(self, name, code=None, message=None, code_variable=None, message_variable=None, **kwargs):
+        super().__init__(name, code, **kwargs)
+        self.message = message
+        self.code_variable = code_variable
+        self.message_variable = message_variable
+
+    def catch(self, my_task, event=None):
+        super().catch(my_task, event)
+        payload = dict(my_task.internal_data.get(self.name) or {})
+        if self.code_variable:
+            payload[self.code_variable] = event.event_definition.code
+        if self.message_variable:
+            payload[self.message_variable] = getattr(event.event_definition, "message", None)
+        my_task.internal_data[self.name] = payload
 
 
 class ExternalTask(BpmnSpecMixin):
