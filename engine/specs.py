@@ -108,8 +108,23 @@ def passed_variables(mappings, task) -> dict:
 
 
 class _LocalElementVariable(MultiInstanceTask):
-    """camunda:elementVariable is local to each instance (as in Camunda 7): drop it
-    from the merged data so a later multi-instance may reuse the name."""
+    """camunda:elementVariable is local to each instance (as in Camunda 7): a case variable
+    of that name is set aside while the instances run (SpiffWorkflow refused to start them,
+    and its instances inherit their body's data, which would hide their element) and is
+    back when the body completes; the element is dropped from the merged data so a later
+    multi-instance may reuse the name."""
+
+    SET_ASIDE = "caseValues"        # the body's internal data: the case's values of the element's name
+
+    def create_child(self, my_task, item, key_or_index=None):
+        name = self.input_item.bpmn_id if self.input_item is not None else None
+        if name is not None and name in my_task.data:
+            my_task.internal_data.setdefault(self.SET_ASIDE, {})[name] = my_task.data.pop(name)
+        super().create_child(my_task, item, key_or_index)
+
+    def _run_hook(self, my_task):
+        my_task.data.update(my_task.internal_data.pop(self.SET_ASIDE, {}))
+        return super()._run_hook(my_task)
 
     def merge_child(self, workflow, child):
         super().merge_child(workflow, child)
