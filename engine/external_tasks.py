@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 from typing import Callable, ContextManager
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
@@ -52,7 +51,7 @@ from .fastsql import Shapes, Statement
 from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
 from .parser import is_expression, unwrap_placeholder
-from .specs import ExternalTask as ExternalTaskSpec
+from .specs import CamundaErrorEventDefinition, ExternalTask as ExternalTaskSpec
 from .variables import VariableMap, parse_date, to_wire
 from .workflows import model_error
 
@@ -739,7 +738,8 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
     runtime.receive(command, variables)
-    event = BpmnEvent(ErrorEventDefinition(error_code, error_code), payload=dict(variables))
+    event = BpmnEvent(CamundaErrorEventDefinition(error_code, error_code, message=error_message),
+                      payload=dict(variables))
     catcher = error_catcher(task, event)
     if catcher is None:
         raise RestException(f"no error boundary event catches errorCode '{error_code}' thrown at "

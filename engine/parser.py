@@ -4,7 +4,9 @@ SpiffWorkflow's camunda parser ignores most camunda:* attributes.  One mixin,
 `CamundaExtensions`, is placed in front of every task/event parser class: it collects
 the camunda attributes, properties and input/output mappings into `spec.extensions`,
 accepts ISO-8601 timer literals without quotes, and maps camunda:collection /
-camunda:elementVariable onto SpiffWorkflow's standard multi-instance.
+camunda:elementVariable onto SpiffWorkflow's standard multi-instance.  A call activity's
+camunda:in / camunda:out go into `spec.extensions` as "in" / "out" (engine/specs.py
+`CalledProcess` passes them; engine/validation.py refuses what it cannot pass).
 """
 from __future__ import annotations
 
@@ -23,9 +25,9 @@ from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventPars
                                                       CamundaIntermediateCatchEventParser,
                                                       CamundaIntermediateThrowEventParser,
                                                       CamundaStartEventParser)
-from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser, CamundaTaskParser
 
-from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
+from .specs import (CalledProcess, CamundaErrorEventDefinition, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
                     ExternalTask, PassThroughTask, UnsentMessageEventDefinition)
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -45,6 +47,8 @@ _ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _ISO_CYCLE = re.compile(r"^R\d*/[^\s]+$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*[$#]\{(.*)\}\s*$", re.DOTALL)
+# the attributes of a call activity's camunda:in / camunda:out that are kept (the others are refused at deploy)
+CALL_MAPPING_ATTRIBUTES = ("source", "sourceExpression", "target", "variables", "businessKey", "local")
 # ${...} inside a text (a user task's name, `审查：${applicantName}`), each one's expression
 EMBEDDED_EXPRESSION = re.compile(r"[$#]\{(.*?)\}", re.DOTALL)
 
@@ -99,7 +103,17 @@ class CamundaExtensions:
         io = self._input_output(node)
         if io:
             ext["inputOutput"] = io
+        if node.tag == full_tag("callActivity"):
+            ext.update(self._call_mappings(node))
         return ext
+
+    @staticmethod
+    def _call_mappings(node) -> dict:
+        """camunda:in / camunda:out, in document order, as {"in": [...], "out": [...]}."""
+        ns = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+        return {kind: [{attr: m.get(attr) for attr in CALL_MAPPING_ATTRIBUTES if m.get(attr) is not None}
+                       for m in node.xpath(f"./bpmn:extensionElements/camunda:{kind}", namespaces=ns)]
+                for kind in ("in", "out")}
 
     @staticmethod
     def _input_output(node) -> dict:
@@ -131,6 +145,17 @@ class CamundaExtensions:
                     "leave the event's implementation empty (it then passes, as in Camunda 7)")
             definition = UnsentMessageEventDefinition(definition.name, definition.correlation_properties)
         return definition
+
+    def parse_error_event(self, error_event):
+        """Camunda 7's error message and the variables a catching event sets (engine/specs.py)."""
+        definition = super().parse_error_event(error_event)
+        error = error_event.xpath("//bpmn:error[@id=$ref]", ref=error_event.get("errorRef") or "",
+                                  namespaces={"bpmn": BPMN_NS})
+        return CamundaErrorEventDefinition(
+            definition.name, definition.code, description=definition.description,
+            message=error[0].get(f"{{{CAMUNDA_NS}}}errorMessage") if error else None,
+            code_variable=error_event.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
+            message_variable=error_event.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"))
 
     def parse_timer_event(self, event):
         definition = super().parse_timer_event(event)
@@ -211,6 +236,7 @@ class ApprovalParser(CamundaParser):
         full_tag("manualTask"): (CamundaTaskParser, PassThroughTask),
         full_tag("serviceTask"): (ExternalTaskParser, ExternalTask),
         full_tag("sendTask"): (ExternalTaskParser, ExternalTask),
+        full_tag("callActivity"): (CallActivityParser, CalledProcess),
         full_tag("endEvent"): (EndEventParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("endEvent")][1]),
     }
     OVERRIDE_PARSER_CLASSES = {

@@ -115,8 +115,31 @@ def process_variables(workflow, active: list | None = None) -> dict:
     if active is None:
         active = [t for t in open_tasks(workflow) if t._state & OPEN]
     for task in sorted(active, key=lambda t: t.last_state_change):
-        merged.update(visible_data(task))
+        merged.update(_case_data(task))
     return merged
+
+
+def _case_data(task) -> dict:
+    """What a task adds to its case's variables: its data without its camunda:inputOutput
+    locals and without the camunda:elementVariable of the multi-instance it is an instance
+    of (or runs inside, as a called process or subprocess does), which is local to the
+    instance; a multi-instance body adds the case's values it set aside (engine/specs.py)."""
+    data = visible_data(task)
+    aside = task.internal_data.get("caseValues")
+    if aside:
+        data = {**data, **aside}
+    for node in (task, _calling_task(task)):
+        body = node.parent if node is not None else None
+        item = getattr(body.task_spec, "input_item", None) if body is not None else None
+        if item is not None and item.bpmn_id in data and node.task_spec.name == body.task_spec.task_spec:
+            data = {k: v for k, v in data.items() if k != item.bpmn_id}
+    return data
+
+
+def _calling_task(task):
+    """The task whose subprocess (embedded or called) `task` runs in; None at the top."""
+    parent_id = getattr(task.workflow, "parent_task_id", None)
+    return task.workflow.top_workflow.get_task_from_id(parent_id) if parent_id is not None else None
 
 
 def end_activity(workflow) -> str | None:
@@ -148,7 +171,7 @@ def activity_type(spec) -> str:
             "ScriptTask": "scriptTask", "ExclusiveGateway": "exclusiveGateway",
             "ParallelGateway": "parallelGateway", "InclusiveGateway": "inclusiveGateway",
             "EventBasedGateway": "eventBasedGateway", "CallActivity": "callActivity",
-            "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
+            "CalledProcess": "callActivity", "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
             "ReceiveTask": "receiveTask", "BusinessRuleTask": "businessRuleTask"}.get(cls, cls[0].lower() + cls[1:])
 
 

@@ -1,8 +1,11 @@
 """Task specs where Camunda 7 semantics differ from SpiffWorkflow's defaults."""
 from __future__ import annotations
 
-from SpiffWorkflow.bpmn.specs.defaults import (NoneTask, ParallelMultiInstanceTask,
+import copy
+
+from SpiffWorkflow.bpmn.specs.defaults import (CallActivity, NoneTask, ParallelMultiInstanceTask,
                                                SequentialMultiInstanceTask)
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
@@ -37,6 +40,29 @@ class UnsentMessageEventDefinition(MessageEventDefinition):
         pass
 
 
+class CamundaErrorEventDefinition(ErrorEventDefinition):
+    """A BPMN error with Camunda 7's message (`camunda:errorMessage` on the bpmn:error, or the
+    one a worker's bpmnError sends), and, where it is caught, camunda:errorCodeVariable and
+    camunda:errorMessageVariable: the variables the catching event sets to the error's code
+    and message (null without one).  Thrown and caught errors are both of this class, as
+    SpiffWorkflow matches an error only with one of its own class."""
+
+    def __init__(self, name, code=None, message=None, code_variable=None, message_variable=None, **kwargs):
+        super().__init__(name, code, **kwargs)
+        self.message = message
+        self.code_variable = code_variable
+        self.message_variable = message_variable
+
+    def catch(self, my_task, event=None):
+        super().catch(my_task, event)
+        payload = dict(my_task.internal_data.get(self.name) or {})
+        if self.code_variable:
+            payload[self.code_variable] = event.event_definition.code
+        if self.message_variable:
+            payload[self.message_variable] = getattr(event.event_definition, "message", None)
+        my_task.internal_data[self.name] = payload
+
+
 class ExternalTask(BpmnSpecMixin):
     """A service task with camunda:type="external": it waits until an external
     worker completes it through the external-task API (topic in `extensions`)."""
@@ -50,9 +76,55 @@ class ExternalTask(BpmnSpecMixin):
         return self.extensions.get("topic")
 
 
+class CalledProcess(CallActivity):
+    """A call activity with Camunda 7's variables: the called process gets only what its
+    camunda:in mappings pass (none: no variables), and its caller only what the camunda:out
+    mappings bring back; SpiffWorkflow's would pass every variable both ways.  The
+    mappings are in `extensions["in"]` / `["out"]` (engine/parser.py), checked at deploy."""
+
+    def copy_data(self, my_task, subworkflow):
+        start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
+        start.set_data(**passed_variables(self.extensions.get("in", ()), my_task))
+
+    def update_data(self, my_task, subworkflow):
+        my_task.data = {**my_task.data, **passed_variables(self.extensions.get("out", ()), subworkflow.last_task)}
+
+
+def passed_variables(mappings, task) -> dict:
+    """What camunda:in (or camunda:out) mappings take from `task`'s variables, in their
+    order: `variables="all"` every one, `source` one (a missing one passes as null, as in
+    Camunda 7), `sourceExpression` its value; a `businessKey` mapping passes nothing (the
+    called process runs in its caller's case, under its business key)."""
+    values: dict = {}
+    for mapping in mappings:
+        if mapping.get("variables") == "all":
+            locals_ = task.internal_data.get("locals", ())
+            values.update((name, value) for name, value in task.data.items() if name not in locals_)
+        elif "sourceExpression" in mapping:
+            values[mapping["target"]] = task.workflow.script_engine.evaluate(task, mapping["sourceExpression"])
+        elif "source" in mapping:
+            values[mapping["target"]] = task.data.get(mapping["source"])
+    return copy.deepcopy(values)
+
+
 class _LocalElementVariable(MultiInstanceTask):
-    """camunda:elementVariable is local to each instance (as in Camunda 7): drop it
-    from the merged data so a later multi-instance may reuse the name."""
+    """camunda:elementVariable is local to each instance (as in Camunda 7): a case variable
+    of that name is set aside while the instances run (SpiffWorkflow refused to start them,
+    and its instances inherit their body's data, which would hide their element) and is
+    back when the body completes; the element is dropped from the merged data so a later
+    multi-instance may reuse the name."""
+
+    SET_ASIDE = "caseValues"        # the body's internal data: the case's values of the element's name
+
+    def create_child(self, my_task, item, key_or_index=None):
+        name = self.input_item.bpmn_id if self.input_item is not None else None
+        if name is not None and name in my_task.data:
+            my_task.internal_data.setdefault(self.SET_ASIDE, {})[name] = my_task.data.pop(name)
+        super().create_child(my_task, item, key_or_index)
+
+    def _run_hook(self, my_task):
+        my_task.data.update(my_task.internal_data.pop(self.SET_ASIDE, {}))
+        return super()._run_hook(my_task)
 
     def merge_child(self, workflow, child):
         super().merge_child(workflow, child)

@@ -16,8 +16,8 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import sandbox
-from .parser import (BPMN_NS, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER, is_expression, is_iso_literal,
-                     unwrap_placeholder)
+from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER,
+                     is_expression, is_iso_literal, unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 MAX_BPMN_BYTES = 5 * 1024 * 1024
@@ -159,6 +159,44 @@ def check_expression(name: str, element, source: str | None, what: str, problems
                                 _owner_id(element)))
 
 
+# what Camunda Modeler writes for "Business key" on a call activity's In mappings: the
+# caller's own business key, which a called process here has anyway (it runs in its caller's case)
+_CALLERS_BUSINESS_KEY = re.compile(r"^[$#]\{\s*execution\.processBusinessKey\s*\}$")
+
+
+def check_call_mapping(name: str, mapping, problems: list) -> None:
+    """A call activity's camunda:in / camunda:out: `variables="all"`, or a `target` with a
+    `source` or a `sourceExpression` (engine/specs.py `passed_variables`)."""
+    kind = etree.QName(mapping).localname
+    attrs = {k: v for k, v in mapping.attrib.items() if "}" not in k}
+    what = f"camunda:{kind}"
+
+    def refuse(message):
+        problems.append(Problem(name, f"{what}: {message}", mapping.sourceline, None, _owner_id(mapping)))
+
+    unknown = sorted(set(attrs) - set(CALL_MAPPING_ATTRIBUTES))
+    if unknown:
+        return refuse(f"the attribute {', '.join(unknown)} is not supported")
+    if attrs.pop("local", "false") != "false":
+        return refuse('local="true" is not supported: a called process and its caller share no local scopes here; '
+                      "map the variables with source and target")
+    if "businessKey" in attrs:
+        if kind == "out" or len(attrs) > 1 or not _CALLERS_BUSINESS_KEY.match(attrs["businessKey"].strip()):
+            refuse(f"businessKey {attrs['businessKey']!r} is not supported: a called process runs in its caller's "
+                   "case under the caller's business key (only #{execution.processBusinessKey} is accepted)")
+        return
+    if "variables" in attrs:
+        if attrs["variables"] != "all" or len(attrs) > 1:
+            refuse(f"variables={attrs['variables']!r} passes nothing: write variables=\"all\" alone, or a source "
+                   "and a target")
+        return
+    sources = [a for a in ("source", "sourceExpression") if a in attrs]
+    if len(sources) != 1 or not attrs.get("target"):
+        return refuse("needs a target and exactly one of source and sourceExpression (or variables=\"all\")")
+    if sources == ["sourceExpression"]:
+        check_expression(name, mapping, attrs["sourceExpression"], f"{what} sourceExpression", problems)
+
+
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
 
 
@@ -229,6 +267,9 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
                                     param.sourceline, None, _owner_id(param)))
         elif param.text and is_expression(param.text):
             check_expression(name, param, param.text, f"camunda:{local} '{param.get('name')}'", problems)
+    for mapping in root.xpath("//bpmn:callActivity/bpmn:extensionElements/camunda:*[local-name()='in' or "
+                              "local-name()='out']", namespaces=NS):
+        check_call_mapping(name, mapping, problems)
     for ext, advice in UNSUPPORTED_EXTENSIONS.items():
         for element in root.iterfind(f".//camunda:{ext}", NS):
             problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,

@@ -24,8 +24,10 @@ from weakref import WeakSet
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.event_definition import MessageEventDefinitionConverter
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, MultiInstanceTaskConverter
+from SpiffWorkflow.bpmn.serializer.default.event_definition import (ErrorEscalationEventDefinitionConverter,
+                                                                    MessageEventDefinitionConverter)
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (BpmnTaskSpecConverter, MultiInstanceTaskConverter,
+                                                             SubWorkflowConverter as SubWorkflowSpecConverter)
 from SpiffWorkflow.bpmn.serializer.default.workflow import (BpmnEventConverter, BpmnSubWorkflowConverter,
                                                             BpmnWorkflowConverter, TaskConverter)
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
@@ -41,7 +43,7 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from .errors import ModelError
 from .parser import SAFE_XML_PARSER, ApprovalParser
-from .specs import (CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
+from .specs import (CalledProcess, CamundaErrorEventDefinition, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
                     ExternalTask, PassThroughTask)
 
 
@@ -993,6 +995,14 @@ class _CatchMessageConverter(MessageEventDefinitionConverter):
         super().__init__(target_class, registry, typename="CatchMessageEventDefinition")
 
 
+class _ErrorConverter(ErrorEscalationEventDefinitionConverter):
+    """engine/specs.py's error, with its message and the variables a catch sets."""
+
+    def to_dict(self, event_definition):
+        return {**super().to_dict(event_definition), "message": event_definition.message,
+                "code_variable": event_definition.code_variable, "message_variable": event_definition.message_variable}
+
+
 class _EventConverter(BpmnEventConverter):
     """SpiffWorkflow's, with an event's payload restored variable by variable (restore_data):
     an event-based gateway keeps the events it caught in its internal data ("seen_events"),
@@ -1017,6 +1027,8 @@ def _serializer_config() -> dict:
     config[UserTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[ExternalTask] = BpmnTaskSpecConverter
+    config[CalledProcess] = SubWorkflowSpecConverter
+    config[CamundaErrorEventDefinition] = _ErrorConverter
     config[CamundaParallelMultiInstance] = MultiInstanceTaskConverter
     config[CamundaSequentialMultiInstance] = MultiInstanceTaskConverter
     return config

@@ -370,3 +370,28 @@ def test_a_long_poll_with_no_server_thread_to_wait_on_answers_at_once(client, wo
     began = time.monotonic()
     assert fetch(worker, asyncResponseTimeout=5_000) == []
     assert time.monotonic() - began < 2.5            # not held for the 5 s: it would hold up the queue
+
+
+@pytest.mark.parametrize("cache", ["cached", "restored"])
+def test_the_error_boundary_sets_the_code_and_message_variables_the_designer_named(client, worker, engine,
+                                                                                   monkeypatch, cache):
+    if cache == "restored":
+        monkeypatch.setattr(engine.workflows, "size", 0)
+    assert client.deploy(FIXTURES / "error_variables.bpmn", name="errors").status_code == 200
+    case = client.start("error_from_worker", typed(applicantName="某某"))
+    [task] = fetch(worker, topic="name.check")
+    thrown = worker.post(f"{ET}/{task['id']}/bpmnError", json={
+        "workerId": "scjg-1", "errorCode": "REJ", "errorMessage": "name taken"})
+    assert thrown.status_code == 204, thrown.get_json()
+    [fix] = client.tasks(processInstanceId=case["id"])
+    assert fix["taskDefinitionKey"] == "W_fix"
+    variables = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
+    assert {name: v["value"] for name, v in variables.items()} == {"applicantName": "某某", "code": "REJ",
+                                                                  "msg": "name taken"}
+
+    case = client.start("error_from_subprocess")         # an error end event, its message on the bpmn:error
+    [fix] = client.tasks(processInstanceId=case["id"])
+    assert fix["taskDefinitionKey"] == "S_fix"
+    variables = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
+    assert {name: v["value"] for name, v in variables.items()} == {"code": "INCOMPLETE",
+                                                                  "msg": "materials incomplete"}

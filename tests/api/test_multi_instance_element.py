@@ -1,0 +1,61 @@
+"""camunda:elementVariable is local to each instance of a multi-instance, as in Camunda 7:
+a case variable of the same name is hidden from the instances, not overwritten, and is
+there again after them; without one, the element never becomes a case variable."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FIXTURES, typed
+
+MODEL = (FIXTURES / "mi_local_element.bpmn").read_text()
+
+
+@pytest.fixture(params=["parallel-cached", "sequential-restored"])
+def deployed(request, client, engine, monkeypatch):
+    model = MODEL
+    if request.param.startswith("sequential"):
+        model = model.replace("<bpmn:multiInstanceLoopCharacteristics ",
+                              '<bpmn:multiInstanceLoopCharacteristics isSequential="true" ')
+    if request.param.endswith("restored"):
+        monkeypatch.setattr(engine.workflows, "size", 0)
+    response = client.deploy(extra={"mi_local_element.bpmn": model})
+    assert response.status_code == 200, response.get_json()
+    return request.param
+
+
+def case_variables(client, case) -> dict:
+    response = client.get(f"/engine-rest/process-instance/{case['id']}/variables")
+    assert response.status_code == 200, response.get_json()
+    return {name: typed_value["value"] for name, typed_value in response.get_json().items()}
+
+
+def review_all(client, case, case_dept: str | None) -> list[str]:
+    """Completes the reviews as they open, the case's `dept` staying `case_dept` (None: no
+    such variable) meanwhile; the departments each saw as `dept`."""
+    seen = []
+    while True:
+        reviews = [t for t in client.tasks(processInstanceId=case["id"]) if t["taskDefinitionKey"] == "Review"]
+        if not reviews:
+            return seen
+        for task in reviews:
+            own = client.get(f"/engine-rest/task/{task['id']}/variables/dept").get_json()["value"]
+            assert task["name"] == f"Review {own}" and own != "window"
+            assert case_variables(client, case).get("dept") == case_dept
+            seen.append(own)
+            assert client.complete(task["id"]).status_code == 204
+
+
+def test_a_case_variable_named_like_the_element_is_hidden_from_the_instances_and_kept(client, deployed):
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"], dept="window"))
+    assert case_variables(client, case)["dept"] == "window"
+    assert sorted(review_all(client, case, "window")) == ["fgw", "zrzy"]
+    [issue] = client.tasks(processInstanceId=case["id"])
+    assert issue["taskDefinitionKey"] == "Issue"
+    assert case_variables(client, case)["dept"] == "window"
+
+
+def test_without_one_the_element_never_becomes_a_case_variable(client, deployed):
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"]))
+    assert "dept" not in case_variables(client, case)
+    assert sorted(review_all(client, case, None)) == ["fgw", "zrzy"]
+    assert "dept" not in case_variables(client, case)
