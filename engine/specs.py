@@ -77,16 +77,26 @@ class ExternalTask(BpmnSpecMixin):
 
 
 class CalledProcess(CallActivity):
-    """A call activity with Camunda 7's variables: the called process gets only what its
-    camunda:in mappings pass (none: no variables), and its caller only what the camunda:out
-    mappings bring back; SpiffWorkflow's would pass every variable both ways.  The
-    mappings are in `extensions["in"]` / `["out"]` (engine/parser.py), checked at deploy."""
+    """A call activity with Camunda 7's variables once it declares a camunda:in or
+    camunda:out mapping: the called process gets only what its camunda:in mappings pass
+    (none: no variables), and its caller only what the camunda:out mappings bring back.
+    One that declares neither passes every variable both ways, as SpiffWorkflow does and
+    this engine did before it read the mappings: cases already running on such a version
+    go on as they started (a stored diagram is parsed again when its case is restored).
+    The mappings are in `extensions["in"]` / `["out"]` (engine/parser.py), checked at deploy."""
+
+    def _mapped(self) -> bool:
+        return bool(self.extensions.get("in") or self.extensions.get("out"))
 
     def copy_data(self, my_task, subworkflow):
+        if not self._mapped():
+            return super().copy_data(my_task, subworkflow)
         start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
         start.set_data(**passed_variables(self.extensions.get("in", ()), my_task))
 
     def update_data(self, my_task, subworkflow):
+        if not self._mapped():
+            return super().update_data(my_task, subworkflow)
         my_task.data = {**my_task.data, **passed_variables(self.extensions.get("out", ()), subworkflow.last_task)}
 
 

@@ -1,6 +1,7 @@
-"""A call activity passes variables as Camunda 7 does: the called process gets only what
-its camunda:in mappings pass (no mapping: nothing), and its caller only what the
-camunda:out mappings bring back."""
+"""A call activity that declares camunda:in or camunda:out mappings passes variables as
+Camunda 7 does: the called process gets only what its camunda:in mappings pass (none:
+nothing), and its caller only what the camunda:out mappings bring back.  One that declares
+neither passes everything both ways, as the engine did before it read them."""
 from __future__ import annotations
 
 import pytest
@@ -74,6 +75,18 @@ def test_without_mappings_the_called_process_gets_no_variables_and_returns_none(
     assert task_variables(client, child) == {}
     assert client.complete(child["id"], typed(b="the child's")).status_code == 204
     assert task_variables(client, the_task(client, case)) == {"a": 41, "b": "kept"}
+
+
+def test_a_call_activity_declaring_no_mapping_passes_every_variable_both_ways_as_before(client, deploy):
+    # what this engine did before it read camunda:in/out, so that cases already running on a
+    # version without them go on as they started (Camunda 7 would pass nothing)
+    deploy("")
+    case = client.start("caller", typed(a=41))
+    child = the_task(client, case)
+    assert task_variables(client, child) == {"a": 41}
+    assert client.complete(child["id"], typed(b=9)).status_code == 204
+    after = the_task(client, case)
+    assert after["name"] == "After 9" and task_variables(client, after) == {"a": 41, "b": 9}
 
 
 def test_variables_all_passes_every_variable_both_ways(client, deploy):
