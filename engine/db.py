@@ -20,11 +20,11 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import ROOT
-from .errors import EngineError
+from .errors import EngineError, OutcomeUnknown
 
 MIGRATIONS_DIR = ROOT / "migrations"
 
@@ -61,9 +61,26 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, writers))
         event.listen(engine, "checkin", _sqlite_checkin)
         return engine
-    engine = create_engine(url, **_POOL)
+    engine = create_engine(url, connect_args=_postgresql_timeouts(url), **_POOL)
     event.listen(engine, "checkout", _postgresql_checkout)
     return engine
+
+
+# libpq's defaults wait for ever: a PostgreSQL host that drops off the network (no reset,
+# no answer) held every request for minutes.  These give up on connecting after 10 s and on
+# a connection whose sent data goes unacknowledged, or whose idle peer stops answering
+# keepalives, after about 30 s, so the request gets the database's 503 instead.  A
+# parameter of the same name in DATABASE_URL's query wins.  A peer that acknowledges and
+# never answers (a proxy holding the connection) is not detected: PostgreSQL's own
+# statement_timeout cannot help there, as the statement never reaches it.
+POSTGRESQL_TIMEOUTS = dict(connect_timeout=10, keepalives=1, keepalives_idle=30, keepalives_interval=10,
+                           keepalives_count=3, tcp_user_timeout=30000)
+
+
+def _postgresql_timeouts(url: str) -> dict:
+    from sqlalchemy.engine import make_url
+    given = make_url(url).query
+    return {name: value for name, value in POSTGRESQL_TIMEOUTS.items() if name not in given}
 
 
 def _postgresql_checkout(dbapi_conn, _record, _proxy) -> None:
@@ -459,7 +476,17 @@ class UnitOfWork:
             session.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except DBAPIError as err:
+            # PostgreSQL may have committed before the connection broke: saying "nothing was
+            # changed" would have a client retry a start into a second case.  (SQLite's
+            # COMMIT fails or not in this process: its errors stay the database's.)
+            if err.connection_invalidated and self.session.get_bind().dialect.name == "postgresql":
+                raise OutcomeUnknown("the connection to the database broke while the change was being "
+                                     "committed: it may or may not have been made; read the case or task "
+                                     "before you retry") from err
+            raise
         callbacks, self.after_commit = self.after_commit, []
         for callback in callbacks:
             callback()

@@ -52,6 +52,13 @@ class Conflict(EngineError):
     code = 1
 
 
+class OutcomeUnknown(EngineError):
+    """The connection to PostgreSQL broke during COMMIT: the change may have been made or
+    not, and only a read can tell (engine/db.py UnitOfWork.commit)."""
+    status = 503
+    type = "ProcessEngineException"
+
+
 class TaskAlreadyClaimed(EngineError):
     # Camunda answers 500 here; a claim race is the caller's to resolve, so 409.
     status = 409

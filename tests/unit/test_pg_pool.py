@@ -81,3 +81,34 @@ def test_a_connection_numbered_past_1024_is_checked_too():
         engine.dispose()
         for fd in spare:
             os.close(fd)
+
+
+def test_a_connection_that_breaks_at_commit_says_the_outcome_is_unknown():
+    # PostgreSQL may have committed before the connection broke, so "nothing was changed,
+    # retry" (the 503 of any other database error) would have a start retried into a second case
+    from engine.db import UnitOfWork, session_factories
+    from engine.errors import OutcomeUnknown
+    engine = make_engine(PG_URL)
+    try:
+        _, write = session_factories(engine)
+        with UnitOfWork(write) as uow:
+            pid = uow.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            _terminate(pid)
+            with pytest.raises(OutcomeUnknown) as caught:
+                uow.commit()
+        assert caught.value.status == 503 and "may or may not have been made" in caught.value.message
+    finally:
+        engine.dispose()
+
+
+def test_connections_give_up_on_a_silent_server_and_the_url_may_say_otherwise():
+    # libpq waits for ever by default: a PostgreSQL host gone from the network held every request
+    for url, idle in ((PG_URL, "30"), (f"{PG_URL}{'&' if '?' in PG_URL else '?'}keepalives_idle=5", "5")):
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                parameters = conn.connection.dbapi_connection.info.get_parameters()
+        finally:
+            engine.dispose()
+        assert parameters["connect_timeout"] == "10" and parameters["tcp_user_timeout"] == "30000"
+        assert parameters["keepalives_idle"] == idle, parameters
