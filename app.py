@@ -248,11 +248,57 @@ def main(argv: list[str] | None = None) -> int:
     # SpiffWorkflow logs every task state change at INFO (~20 lines per completion): its
     # trace, not the server's log; the audit trail records what happened to a case.
     logging.getLogger("spiff").setLevel(logging.WARNING)
+    # APScheduler logs each wake of the timer scheduler twice at INFO (every worker, every
+    # 30 s when idle: ~11,500 lines a day); the timers' own log lines say what fired
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)      # its plugins, at every import
     if args.command in ("worker", "sandbox"):
         return worker_cli.main(args)
     if args.command == "demo":
         return demo_cli.main(args)
     settings = Settings.from_env()
+    try:
+        return _database_command(args, settings)
+    except DatabaseProblem as err:
+        print(f"app.py {args.command}: {err}", file=sys.stderr, flush=True)
+        return 2
+
+
+class DatabaseProblem(Exception):
+    """What stops a command on the database, said in one line instead of a traceback."""
+
+
+def _database_command(args, settings: Settings) -> int:
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from engine.db import NotMigrated, postgresql_problem
+    shown = settings.database_url
+    try:
+        from sqlalchemy.engine import make_url
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    except ArgumentError as err:
+        raise DatabaseProblem(f"DATABASE_URL {shown!r} is not a database URL ({err}); "
+                              "e.g. postgresql+psycopg://user:pw@db:5432/approvals") from None
+    except NoSuchModuleError:
+        pass
+    if not settings.is_sqlite:
+        if not settings.database_url.startswith("postgresql"):
+            raise DatabaseProblem(f"DATABASE_URL {shown} names neither SQLite nor PostgreSQL, "
+                                  "the two stores this server runs on")
+        problem = postgresql_problem(settings.database_url)
+        if problem is not None:
+            raise DatabaseProblem(f"cannot reach the database at {shown}: {problem}")
+    try:
+        return _command(args, settings)
+    except NotMigrated as err:
+        raise DatabaseProblem(str(err)) from None
+    except CommandError as err:        # alembic: a revision this code does not know, ...
+        raise DatabaseProblem(f"cannot migrate the database at {shown}: {err} (was it migrated by a newer "
+                              "version of this server? run that version, or restore a backup)") from None
+
+
+def _command(args, settings: Settings) -> int:
     if args.command == "audit":
         return audit_verify(settings, args.verbose)
     companions = None

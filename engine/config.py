@@ -38,7 +38,7 @@ class Settings:
     def from_env(cls, env: dict | None = None) -> "Settings":
         env = os.environ if env is None else env
         s = cls()
-        s.database_url = env.get("DATABASE_URL") or s.database_url
+        s.database_url = database_url(env.get("DATABASE_URL") or s.database_url)
         s.host = env.get("HOST") or s.host
         s.port = int(env.get("PORT") or s.port)
         s.admin_password = env.get("ADMIN_PASSWORD") or None
@@ -56,3 +56,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def database_url(url: str) -> str:
+    """DATABASE_URL as SQLAlchemy reads it: `postgres://` and `postgresql://` (the forms
+    hosting platforms and libpq write) name the psycopg driver this server ships with."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url

@@ -28,3 +28,41 @@ def test_an_engine_refuses_an_empty_or_older_schema_and_runs_on_the_newest(own_d
         _engine(own_database)
     assert migrate(own_database) == older
     _engine(own_database).close()
+
+
+def _run_app(monkeypatch, capsys, url: str, command: str = "migrate") -> tuple[int, str]:
+    import app
+    monkeypatch.setenv("DATABASE_URL", url)
+    status = app.main([command])
+    return status, capsys.readouterr().err
+
+
+def test_a_database_the_server_cannot_use_is_one_line_not_a_traceback(monkeypatch, capsys, tmp_path):
+    status, said = _run_app(monkeypatch, capsys, "postgresql://postgres@127.0.0.1:1/test")
+    assert status == 2 and said.startswith("app.py migrate: cannot reach the database at "
+                                           "postgresql+psycopg://postgres@127.0.0.1:1/test: "), said
+    assert "Traceback" not in said and said.count("\n") == 1
+    assert _run_app(monkeypatch, capsys, "mysql://x@db/approvals")[1].endswith(
+        "names neither SQLite nor PostgreSQL, the two stores this server runs on\n")
+    assert "is not a database URL" in _run_app(monkeypatch, capsys, "approvals.db")[1]
+    status, said = _run_app(monkeypatch, capsys, f"sqlite:///{tmp_path / 'new.db'}", "deploy")
+    assert status == 2 and "is not migrated (schema empty" in said
+
+
+def test_a_database_migrated_by_a_newer_version_is_named_as_such(monkeypatch, capsys, own_database):
+    migrate(own_database)
+    from sqlalchemy import create_engine, text
+    db = create_engine(own_database)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    db.dispose()
+    status, said = _run_app(monkeypatch, capsys, own_database)
+    assert status == 2 and "Can't locate revision identified by '0999'" in said and "newer version" in said, said
+
+
+def test_postgres_urls_as_hosting_platforms_write_them_name_the_shipped_driver():
+    from engine.config import database_url
+    assert database_url("postgres://u:pw@db/a") == "postgresql+psycopg://u:pw@db/a"
+    assert database_url("postgresql://u@db:5432/a") == "postgresql+psycopg://u@db:5432/a"
+    assert database_url("postgresql+psycopg://u@db/a") == "postgresql+psycopg://u@db/a"
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
