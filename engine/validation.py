@@ -342,6 +342,22 @@ def check_references(name: str, root, problems: list) -> None:
                                             element.sourceline, None, _owner_id(element)))
 
 
+# a task or event without an outgoing flow ends its path (an implicit end); a gateway
+# cannot: a case reaching it would fail there, so Camunda 7 refuses it at deploy
+_GATEWAYS = {"exclusiveGateway": "Exclusive Gateway", "inclusiveGateway": "Inclusive Gateway",
+             "parallelGateway": "Parallel Gateway", "eventBasedGateway": "Event-based Gateway"}
+
+
+def check_dead_ends(name: str, root, problems: list) -> None:
+    sources = {flow.get("sourceRef") for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow")}
+    for tag, label in _GATEWAYS.items():
+        for gateway in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            if gateway.get("id") not in sources:
+                problems.append(Problem(name, f"{label} '{gateway.get('id')}' has no outgoing sequence flow: a case "
+                                              "reaching it could not continue; draw a flow out of it",
+                                        gateway.sourceline, None, gateway.get("id")))
+
+
 def executable_processes(root) -> list:
     return [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
 
@@ -354,6 +370,7 @@ def check_bpmn(name: str, content: bytes, scripts_enabled: bool = False) -> tupl
         return None, problems
     check_xsd(name, root, problems)
     check_references(name, root, problems)
+    check_dead_ends(name, root, problems)
     check_dialect(name, root, problems, scripts_enabled)
     processes = executable_processes(root)
     if not root.findall("bpmn:process", NS):

@@ -460,3 +460,21 @@ def test_an_evaluated_task_name_is_cut_at_the_255_characters_a_task_row_holds(cl
     case = client.start("long_named", typed(summary="项目概况" * 100))["id"]
     [task] = client.tasks(processInstanceId=case)
     assert task["name"] == ("审查：" + "项目概况" * 100)[:255]
+
+
+@pytest.mark.parametrize("tag,label", [("exclusiveGateway", "Exclusive Gateway"), ("parallelGateway", "Parallel Gateway"),
+                                       ("inclusiveGateway", "Inclusive Gateway"),
+                                       ("eventBasedGateway", "Event-based Gateway")])
+def test_a_gateway_without_an_outgoing_flow_is_refused_at_deploy(client, tag, label):
+    """It deployed, and a case reaching it failed with a 400 naming no element ("At least
+    one output required"); Camunda 7 refuses it at deploy."""
+    dead_end = _one_node(f'<bpmn:{tag} id="N" />').replace(
+        '<bpmn:sequenceFlow id="F2" sourceRef="N" targetRef="T" />', "")
+    r = client.deploy(extra={"dead_end.bpmn": dead_end})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["dead_end.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and problem["line"] == 7, problem
+    assert f"{label} 'N' has no outgoing sequence flow" in problem["message"], problem
+    # a task without one ends its path, as in BPMN and Camunda 7
+    implicit_end = _one_node('<bpmn:task id="N" />').replace('<bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />', "")
+    assert client.deploy(extra={"implicit_end.bpmn": implicit_end}).status_code == 200
