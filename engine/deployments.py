@@ -315,27 +315,54 @@ def _parse_with_dependencies(session, uploads, checked, tenant_id, check):
         raise _Stop() from err
 
 
+FORM_BINDINGS = ("latest", "deployment", "version")
+
+
 def _check_form_refs(session, checked, forms: _FormCheck, tenant_id, check) -> None:
+    """Every camunda:formRef (user tasks, start events) must find its form the way its
+    binding looks it up, or every completion of the task would be a 404."""
     for name, parsed in checked.items():
         for element in parsed.tree.iter():
-            if not isinstance(element.tag, str):
+            if not isinstance(element.tag, str) or element.get(f"{{{CAMUNDA_NS}}}formRef") is None:
                 continue
-            key = element.get(f"{{{CAMUNDA_NS}}}formRef")
-            if key is None:
-                continue
-            binding = element.get(f"{{{CAMUNDA_NS}}}formRefBinding") or "latest"
-            if key in forms.keys:
-                continue
-            if binding == "deployment":
-                check.problems.append(Problem(name, f"camunda:formRef '{key}' with binding 'deployment' needs the "
-                                                    "form in this deployment", element.sourceline, None, element.get("id")))
-                continue
-            exists = session.execute(select(FormDefinition.id).where(
-                FormDefinition.key == key, FormDefinition.tenant_id.is_not_distinct_from(tenant_id)).limit(1)).first()
-            if exists is None:
-                check.problems.append(Problem(name, f"camunda:formRef '{key}' names no form in this deployment and "
-                                                    "none deployed; add the .form file to the deployment",
-                                              element.sourceline, None, element.get("id")))
+            problem = _form_ref_problem(session, element, forms, tenant_id)
+            if problem:
+                check.problems.append(Problem(name, problem, element.sourceline, None, element.get("id")))
+
+
+def _form_ref_problem(session, element, forms: _FormCheck, tenant_id) -> str | None:
+    key = element.get(f"{{{CAMUNDA_NS}}}formRef")
+    binding = element.get(f"{{{CAMUNDA_NS}}}formRefBinding") or "latest"
+    if binding not in FORM_BINDINGS:
+        return (f"camunda:formRefBinding {binding!r} of camunda:formRef '{key}' is not one of "
+                f"{', '.join(FORM_BINDINGS)}")
+    here = key in forms.keys
+    deployed = select(FormDefinition.version).where(FormDefinition.key == key,
+                                                    FormDefinition.tenant_id.is_not_distinct_from(tenant_id))
+    if binding == "version":
+        raw = element.get(f"{{{CAMUNDA_NS}}}formRefVersion")
+        try:
+            version = int(raw)
+        except (TypeError, ValueError):
+            return (f"camunda:formRef '{key}' with binding 'version' needs camunda:formRefVersion, a whole number "
+                    f"(got {raw!r})")
+        upcoming = next_version(session, FormDefinition, key, tenant_id)
+        if here and version == upcoming:
+            return None
+        if session.execute(deployed.where(FormDefinition.version == version).limit(1)).first() is None:
+            newest = f"the newest deployed is {upcoming - 1}" if upcoming > 1 else "none is deployed"
+            brought = f", this deployment brings {upcoming}" if here else ""
+            return (f"camunda:formRef '{key}' binds version {version} (camunda:formRefVersion), which does not "
+                    f"exist ({newest}{brought}); pick an existing version or bind to 'latest'")
+        return None
+    if here:
+        return None
+    if binding == "deployment":
+        return f"camunda:formRef '{key}' with binding 'deployment' needs the form in this deployment"
+    if session.execute(deployed.limit(1)).first() is None:
+        return f"camunda:formRef '{key}' names no form in this deployment and none deployed; add the .form file " \
+               "to the deployment"
+    return None
 
 
 def _process_info(resource: str, process, spec) -> dict:

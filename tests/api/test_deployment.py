@@ -149,6 +149,41 @@ def test_a_form_reference_that_resolves_nowhere_is_refused(client):
     assert "nope" in problem["message"] and problem["mainElementId"] == "T"
 
 
+def _bound_form(binding: str, version: str | None = None, on_start: bool = False) -> str:
+    attributes = f'camunda:formRef="department_review" camunda:formRefBinding="{binding}"' + (
+        f' camunda:formRefVersion="{version}"' if version else "")
+    if on_start:
+        return minimal().replace('<bpmn:startEvent id="S">', f'<bpmn:startEvent id="S" {attributes}>')
+    return minimal().replace('camunda:candidateGroups="fgw"', f'camunda:candidateGroups="fgw" {attributes}')
+
+
+@pytest.mark.parametrize("on_start", [False, True], ids=["user-task", "start-event"])
+def test_a_form_version_that_does_not_exist_is_refused_unless_the_deployment_brings_it(client, on_start):
+    """A formRefVersion of a version never deployed deployed, and every completion of the
+    task was then a 404: the case was stuck."""
+    form = FORMS[0]
+    assert client.deploy(form).status_code == 200
+    r = client.deploy(extra={"simple.bpmn": _bound_form("version", "9", on_start)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["simple.bpmn"]["errors"]
+    assert problem["mainElementId"] == ("S" if on_start else "T"), problem
+    assert "version 9" in problem["message"] and "newest deployed is 1" in problem["message"], problem
+    assert client.deploy(extra={"simple.bpmn": _bound_form("version", "2", on_start)}).status_code == 400
+    with_form = client.deploy(form, extra={"simple.bpmn": _bound_form("version", "2", on_start)})
+    assert with_form.status_code == 200, with_form.get_data(as_text=True)[:300]
+    assert client.deploy(extra={"simple.bpmn": _bound_form("version", "1", on_start)}).status_code == 200
+    assert deployment_count(client) == 3
+
+
+def test_a_form_binding_camunda_does_not_know_is_refused_naming_the_ones_it_does(client):
+    assert client.deploy(FORMS[0]).status_code == 200
+    r = client.deploy(extra={"simple.bpmn": _bound_form("newest")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["simple.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "'newest'" in problem["message"], problem
+    assert "latest, deployment, version" in problem["message"], problem
+
+
 def test_a_call_to_an_undeployed_process_is_refused(client):
     r = client.deploy(FIXTURES / "call_parent.bpmn")
     assert r.status_code == 400
