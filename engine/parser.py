@@ -66,6 +66,17 @@ def is_expression(value: str | None) -> bool:
     return value is not None and bool(_PLACEHOLDER.match(value))
 
 
+def is_template(value: str | None) -> bool:
+    """Text with `${...}` inside it (`dept_${region}`), which Camunda 7 evaluates as the
+    text with each expression's value put in (a composite expression)."""
+    return value is not None and not is_expression(value) and bool(EMBEDDED_EXPRESSION.search(value))
+
+
+def has_unterminated_expression(value: str | None) -> bool:
+    """A `${` whose `}` never comes (`${dept`, `审查：${applicantName`)."""
+    return value is not None and bool(re.search(r"[$#]\{", EMBEDDED_EXPRESSION.sub("", value)))
+
+
 def timer_expression(text: str | None) -> str:
     """Timer text as SpiffWorkflow wants it: a Python expression.
 

@@ -16,8 +16,8 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import sandbox
-from .parser import (BPMN_NS, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER, is_expression, is_iso_literal,
-                     unwrap_placeholder)
+from .parser import (BPMN_NS, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER, has_unterminated_expression,
+                     is_expression, is_iso_literal, is_template, unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 MAX_BPMN_BYTES = 5 * 1024 * 1024
@@ -159,6 +159,21 @@ def check_expression(name: str, element, source: str | None, what: str, problems
                                 _owner_id(element)))
 
 
+def check_text(name: str, element, text: str, what: str, problems: list) -> None:
+    """An attribute evaluated as Camunda 7 does (ScriptEngine.evaluate_text): one `${expression}`,
+    text with expressions in it (`dept_${region}`), or plain text.  An unclosed `${` would
+    be taken as plain text: refused."""
+    if has_unterminated_expression(text):
+        problems.append(Problem(name, f"{what} {text!r}: an expression's '${{' is never closed with '}}' (it would "
+                                      "be taken as plain text); close it, e.g. ${dept}", element.sourceline, None,
+                                _owner_id(element)))
+    elif is_expression(text):
+        check_expression(name, element, text, what, problems)
+    else:
+        for expression in EMBEDDED_EXPRESSION.findall(text):
+            check_expression(name, element, expression, f"{what} {text!r}, its expression", problems)
+
+
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
 
 
@@ -212,13 +227,12 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             continue
         for attr in EXPRESSION_ATTRIBUTES:
             value = element.get(f"{{{CAMUNDA_NS}}}{attr}")
-            if value is not None and is_expression(value):
-                check_expression(name, element, value, f"camunda:{attr}", problems)
-        if etree.QName(element).localname == "userTask" and "{" in (element.get("name") or ""):
-            for expression in EMBEDDED_EXPRESSION.findall(element.get("name")):
-                check_expression(name, element, expression, "the task name's expression", problems)
+            if value is not None:
+                check_text(name, element, value, f"camunda:{attr}", problems)
+        if etree.QName(element).localname == "userTask" and element.get("name"):
+            check_text(name, element, element.get("name"), "the task name", problems)
         due = element.get(f"{{{CAMUNDA_NS}}}dueDate")
-        if due is not None and not is_expression(due) and not is_iso_literal(due):
+        if due is not None and not (is_expression(due) or is_template(due) or is_iso_literal(due)):
             problems.append(Problem(name, f"camunda:dueDate {due!r} is neither an ISO-8601 date nor an "
                                           "expression like ${workdays(3)}", element.sourceline, None, element.get("id")))
     for param in root.iterfind(".//camunda:inputOutput/*", NS):

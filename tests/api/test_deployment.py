@@ -513,3 +513,40 @@ def test_a_gateway_without_an_outgoing_flow_is_refused_at_deploy(client, tag, la
     # a task without one ends its path, as in BPMN and Camunda 7
     implicit_end = _one_node('<bpmn:task id="N" />').replace('<bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />', "")
     assert client.deploy(extra={"implicit_end.bpmn": implicit_end}).status_code == 200
+
+
+def test_text_with_an_expression_inside_is_evaluated_as_camunda_does(client):
+    """`dept_${region}` was taken literally: the task was offered to a group named
+    `dept_${region}`, which nobody is in."""
+    from tests.security.models import one_task
+    mixed = one_task("mixed", task_attrs='camunda:candidateGroups="dept_${region}, ${region}_leaders" '
+                                        'camunda:priority="${level}0"')
+    assert client.deploy(extra={"mixed.bpmn": mixed}).status_code == 200
+    case = client.start("mixed", typed(region="sz", level=7))["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert task["priority"] == 70
+    assert task["candidateGroups"] == ["dept_sz", "sz_leaders"]
+    assert [t["id"] for t in client.tasks(candidateGroup="dept_sz")] == [task["id"]]
+
+
+@pytest.mark.parametrize("attribute,what", [('camunda:candidateGroups="${dept"', "camunda:candidateGroups"),
+                                            ('camunda:candidateGroups="dept_${region" ', "camunda:candidateGroups"),
+                                            ('camunda:assignee="${a} and ${b"', "camunda:assignee"),
+                                            ('camunda:candidateGroups="fgw" name="Review ${applicant"', "task name")])
+def test_an_unclosed_expression_is_refused_at_deploy(client, attribute, what):
+    """It was taken as plain text: the task was offered to a group `${dept` nobody is in."""
+    from tests.security.models import one_task
+    unclosed = one_task("unclosed", task_attrs=attribute).replace('name="审查" ', "", 1 if "name=" in attribute else 0)
+    r = client.deploy(extra={"unclosed.bpmn": unclosed})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["unclosed.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and what in problem["message"], problem
+    assert "never closed" in problem["message"], problem
+
+
+def test_a_broken_expression_inside_text_is_refused_at_deploy(client):
+    from tests.security.models import one_task
+    r = client.deploy(extra={"broken.bpmn": one_task("broken", task_attrs='camunda:candidateGroups="dept_${region +}"')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["broken.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "camunda:candidateGroups 'dept_${region +}'" in problem["message"], problem
