@@ -10,7 +10,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import delete, select
 
-from . import audit, authz, configs, timers
+from . import audit, authz, configs, event_names, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -257,6 +257,7 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
                                               process.sourceline, None, key))
             keys_here[key] = name
     _check_form_refs(session, checked, forms, tenant_id, check)
+    _check_message_starts(session, checked, tenant_id, check)
     try:
         parser, roots = _parse_with_dependencies(session, uploads, checked, tenant_id, check)
     except _Stop:
@@ -313,6 +314,36 @@ def _parse_with_dependencies(session, uploads, checked, tenant_id, check):
     except ValidationException as err:
         check.problems.append(spiff_problem(files, err))
         raise _Stop() from err
+
+
+def _check_message_starts(session, checked, tenant_id, check) -> None:
+    """A message may start one process only: POST /message could not tell which to start
+    (Camunda 7 refuses such a deployment too).  A new version of a key replaces its
+    older versions' message start events."""
+    keys_here = {process.get("id") for parsed in checked.values() for process in parsed.processes}
+    tenant = tenant_id if tenant_id is not None else event_names.NO_TENANT
+    started_here: dict[str, str] = {}                 # message name -> key in this deployment
+    for name, parsed in checked.items():
+        for process in parsed.processes:
+            key = process.get("id")
+            for event, message in event_names.start_events(parsed.tree, process, "message"):
+                other = _other_message_start(session, message, key, started_here, keys_here, tenant)
+                if other:
+                    check.problems.append(Problem(
+                        name, f"process '{key}' starts on message '{message}', which process {other} starts on "
+                              "already: a message starts one process only (POST /message could not tell which); "
+                              "rename the message, or, if this process replaces that one, give it that one's id "
+                              "(a new version takes over its message)",
+                        event.sourceline, None, event.get("id")))
+
+
+def _other_message_start(session, message: str, key: str, started_here: dict, keys_here: set, tenant) -> str | None:
+    first = started_here.setdefault(message, key)
+    if first != key:
+        return f"'{first}' (in this deployment)"
+    deployed = [d.key for d in event_names.latest_starting(session, "message", message, tenant, active_only=False)
+                if d.key not in keys_here]
+    return f"'{deployed[0]}' (deployed)" if deployed else None
 
 
 FORM_BINDINGS = ("latest", "deployment", "version")

@@ -550,3 +550,41 @@ def test_a_broken_expression_inside_text_is_refused_at_deploy(client):
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     [problem] = r.get_json()["details"]["broken.bpmn"]["errors"]
     assert problem["mainElementId"] == "T" and "camunda:candidateGroups 'dept_${region +}'" in problem["message"], problem
+
+
+def _started_by_message(key: str, message: str, name: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:message id="M" name="{message}" />
+  <bpmn:process id="{key}" name="{name}" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:messageEventDefinition id="MD" messageRef="M" /></bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_second_process_starting_on_the_same_message_is_refused_at_deploy(client):
+    """Both deployed, and then POST /message was a 400 ("more than one process definition
+    starts with it"); Camunda 7 refuses the second deployment."""
+    assert client.deploy(extra={"bank_a.bpmn": _started_by_message("bank_a", "account.opened")}).status_code == 200
+    r = client.deploy(extra={"bank_b.bpmn": _started_by_message("bank_b", "account.opened")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["bank_b.bpmn"]["errors"]
+    assert problem["mainElementId"] == "S" and problem["line"] == 6, problem
+    assert all(word in problem["message"] for word in ("'account.opened'", "'bank_b'", "'bank_a' (deployed)")), problem
+    together = client.deploy(extra={"c.bpmn": _started_by_message("bank_c", "account.closed"),
+                                    "d.bpmn": _started_by_message("bank_d", "account.closed")})
+    assert together.status_code == 400, together.get_data(as_text=True)[:300]
+    [problem] = together.get_json()["details"]["d.bpmn"]["errors"]
+    assert "'bank_c' (in this deployment)" in problem["message"], problem
+    # a new version of the same key replaces the old one's message start event
+    again = client.deploy(extra={"bank_a.bpmn": _started_by_message("bank_a", "account.opened", name="v2")})
+    assert again.status_code == 200, again.get_data(as_text=True)[:300]
+    started = client.post("/engine-rest/message", json={"messageName": "account.opened", "resultEnabled": True})
+    assert started.status_code == 200, started.get_json()
+    assert started.get_json()[0]["processInstance"]["definitionId"].startswith("bank_a:2:")
