@@ -588,3 +588,26 @@ def test_a_second_process_starting_on_the_same_message_is_refused_at_deploy(clie
     started = client.post("/engine-rest/message", json={"messageName": "account.opened", "resultEnabled": True})
     assert started.status_code == 200, started.get_json()
     assert started.get_json()[0]["processInstance"]["definitionId"].startswith("bank_a:2:")
+
+
+def test_a_data_store_is_documentation_as_in_camunda(client):
+    """SpiffWorkflow wants an implementation of every data store; the diagram was refused with
+    "Cannot resolve dataOutputAssociation <Element {…}targetRef at 0x7f91b5822900>"."""
+    from tests.security.models import one_task
+    associations = ('<bpmn:property id="P" name="__targetRef_placeholder" /><bpmn:dataInputAssociation id="DI">'
+                    '<bpmn:sourceRef>Store</bpmn:sourceRef><bpmn:targetRef>P</bpmn:targetRef></bpmn:dataInputAssociation>'
+                    '<bpmn:dataOutputAssociation id="DO"><bpmn:targetRef>Store</bpmn:targetRef></bpmn:dataOutputAssociation>')
+    stored = one_task("stored", inner=associations, after='<bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />'
+                      '<bpmn:dataStoreReference id="Store" name="登记簿" />')
+    r = client.deploy(extra={"stored.bpmn": stored})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    case = client.start("stored")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"], typed(approved=True)).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+    astray = stored.replace("<bpmn:targetRef>Store</bpmn:targetRef>", "<bpmn:targetRef>E</bpmn:targetRef>")
+    r = client.deploy(extra={"astray.bpmn": astray.replace('id="stored"', 'id="astray"')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["astray.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "targetRef 'E'" in problem["message"], problem
+    assert " at 0x" not in problem["message"], problem
