@@ -155,8 +155,24 @@ def check_expression(name: str, element, source: str | None, what: str, problems
         sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode)
     except sandbox.SandboxError as err:
         line = element.sourceline + max((getattr(err, "line", None) or 1) - 1, 0) if mode == "exec" else element.sourceline
-        problems.append(Problem(name, f"{what} {source.strip()!r}: {err}", line, getattr(err, "column", None),
-                                _owner_id(element)))
+        problems.append(Problem(name, f"{what} {source.strip()!r}: {err}{_juel_hint(source, err)}", line,
+                                getattr(err, "column", None), _owner_id(element)))
+
+
+# JUEL (Camunda 7's expression language) spellings a designer may bring, and Python's
+_JUEL = ((r"&&", "`and` for `&&`"), (r"\|\|", "`or` for `||`"), (r"!(?!=)", "`not` for `!`"),
+         (r"\bgt\b", "`>` for `gt`"), (r"\blt\b", "`<` for `lt`"), (r"\bge\b", "`>=` for `ge`"),
+         (r"\ble\b", "`<=` for `le`"), (r"\beq\b", "`==` for `eq`"), (r"\bne\b", "`!=` for `ne`"),
+         (r"\bempty\s", "`not x` for `empty x`"), (r"\bdiv\b", "`/` for `div`"), (r"\bmod\b", "`%` for `mod`"))
+
+
+def _juel_hint(source: str, err) -> str:
+    if "syntax error" not in str(err):
+        return ""
+    spellings = [python for juel, python in _JUEL if re.search(juel, source)]
+    if not spellings:
+        return ""
+    return f"; expressions here are Python (a safe subset), not JUEL: write {', '.join(spellings)}"
 
 
 def check_text(name: str, element, text: str, what: str, problems: list) -> None:
@@ -175,6 +191,9 @@ def check_text(name: str, element, text: str, what: str, problems: list) -> None
 
 
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
+# a Quartz (Camunda 7) or Unix cron expression: 5 to 7 fields such as `0 0 9 * * ?`
+_CRON_FIELD = r"(?:[0-9*?/,#LW-]|MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)+"
+_CRON = re.compile(rf"^{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{4,6}}$", re.IGNORECASE)
 
 
 def check_timer(name: str, element, problems: list) -> None:
@@ -184,7 +203,16 @@ def check_timer(name: str, element, problems: list) -> None:
     if not text:
         problems.append(Problem(name, f"{what} is empty", element.sourceline, None, _owner_id(element)))
         return
+    if kind == "timeCycle" and _CRON.match(text):
+        problems.append(Problem(name, f"{what} {text!r}: cron expressions are not supported here; write an ISO-8601 "
+                                      "repeating interval, e.g. R/2026-01-01T09:00+08:00/P1D (every day at 9:00 "
+                                      "from 1 January 2026)", element.sourceline, None, _owner_id(element)))
+        return
     if is_iso_literal(text) or (_LOOKS_ISO.match(text) and not is_expression(text)):
+        if text.startswith("-"):
+            problems.append(Problem(name, f"{what} {text!r} is negative: a timer waits a positive duration such "
+                                          "as PT1H", element.sourceline, None, _owner_id(element)))
+            return
         try:
             if kind == "timeCycle":
                 TimerEventDefinition.parse_iso_recurring_interval(text)

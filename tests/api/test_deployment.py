@@ -611,3 +611,40 @@ def test_a_data_store_is_documentation_as_in_camunda(client):
     [problem] = r.get_json()["details"]["astray.bpmn"]["errors"]
     assert problem["mainElementId"] == "T" and "targetRef 'E'" in problem["message"], problem
     assert " at 0x" not in problem["message"], problem
+
+
+def test_juel_operators_in_a_condition_are_refused_with_their_python_spelling(client):
+    """The 400 said only "invalid syntax"."""
+    r = client.deploy(extra={"juel.bpmn": minimal("juel", condition="${approved &amp;&amp; !late || amount gt 100}")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["juel.bpmn"]["errors"]
+    assert problem["mainElementId"] == "F3", problem
+    assert "not JUEL: write `and` for `&&`, `or` for `||`, `not` for `!`, `>` for `gt`" in problem["message"], problem
+
+
+def _timer_start(cycle: str) -> str:
+    return _one_node('<bpmn:task id="N" />').replace(
+        '<bpmn:startEvent id="S" />', f'<bpmn:startEvent id="S"><bpmn:timerEventDefinition id="TD"><bpmn:timeCycle>{cycle}'
+                                      '</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>')
+
+
+def test_a_cron_cycle_is_refused_with_the_iso_8601_spelling(client):
+    """Camunda 7 takes cron; the 400 here said "syntax error: invalid syntax (at line 1, column 3 …)"."""
+    r = client.deploy(extra={"cron.bpmn": _timer_start("0 0 9 * * ?")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["cron.bpmn"]["errors"]
+    assert problem["mainElementId"] == "TD" and "cron expressions are not supported" in problem["message"], problem
+    advised = "R/2026-01-01T09:00+08:00/P1D"
+    assert advised in problem["message"]
+    assert client.deploy(extra={"iso.bpmn": _timer_start(advised)}).status_code == 200
+
+
+def test_a_negative_timer_duration_is_refused_at_deploy(client):
+    """`-PT1H` deployed and waited one hour."""
+    wait = '<bpmn:intermediateCatchEvent id="N"><bpmn:timerEventDefinition id="TD"><bpmn:timeDuration>{}' \
+           '</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>'
+    r = client.deploy(extra={"negative.bpmn": _one_node(wait.format("-PT1H"))})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["negative.bpmn"]["errors"]
+    assert problem["mainElementId"] == "TD" and "'-PT1H' is negative" in problem["message"], problem
+    assert client.deploy(extra={"positive.bpmn": _one_node(wait.format("PT1H"))}).status_code == 200
