@@ -218,7 +218,8 @@ def _check_forms(uploads: list[Upload]) -> _FormCheck:
         try:
             form = form_schema.parse_form(upload.content, upload.name)
         except form_schema.FormDefinitionError as err:
-            check.problems.append(Problem(upload.name, str(err)))
+            check.problems.extend(Problem(upload.name, f"{location}: {message}", err.line, err.column)
+                                  for location, message in err.problems)
             continue
         if form.id in seen:
             check.problems.append(Problem(upload.name, f"form id '{form.id}' is also used by {seen[form.id]}"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -120,14 +121,35 @@ def _declares_dtd(content: bytes) -> bool:
 def check_xsd(name: str, root, problems: list) -> None:
     schema = _bpmn_schema()
     # bpmn-js writes correlation retrieval expressions in a form the XSD rejects;
-    # SpiffWorkflow's validator rewrites them the same way before validating.
-    copy = etree.fromstring(etree.tostring(root), SAFE_XML_PARSER)
+    # SpiffWorkflow's validator rewrites them the same way before validating (in a deep
+    # copy, which keeps the lines: a copy parsed again from text lost the XML declaration's)
+    copy = deepcopy(root)
     for expr in copy.xpath(".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", namespaces=NS):
         expr.tag = f"{{{BPMN_NS}}}messagePath"
     if not schema.validate(copy):
         for error in list(schema.error_log)[:20]:
-            problems.append(Problem(name, f"BPMN 2.0 schema: {error.message}", error.line, error.column,
-                                    _element_id_at(root, error.line)))
+            problems.append(_xsd_problem(name, root, error))
+
+
+# libxml2 says this of an id used twice, and of one that is not an XML name
+_BAD_ID = re.compile(r"attribute 'id': '(.*)' is not a valid value of the atomic type 'xs:ID'")
+
+
+def _xsd_problem(name: str, root, error) -> Problem:
+    bad_id = _BAD_ID.search(error.message)
+    if bad_id is None:
+        return Problem(name, f"BPMN 2.0 schema: {error.message}", error.line, error.column,
+                       _element_id_at(root, error.line))
+    value = bad_id.group(1)
+    holders = root.xpath("//*[@id=$i]", i=value)
+    if len(holders) > 1:
+        lines = ", ".join(str(e.sourceline) for e in holders)
+        message = (f"duplicate id '{value}': {len(holders)} elements have it (lines {lines}); ids must be unique "
+                   "within a file, rename all but one")
+    else:
+        message = (f"id '{value}' is not a valid XML id: start it with a letter or '_' and use letters, digits, "
+                   "'-', '_' and '.' only")
+    return Problem(name, message, error.line, error.column, value)
 
 
 def _element_id_at(root, line: int | None) -> str | None:

@@ -648,3 +648,25 @@ def test_a_negative_timer_duration_is_refused_at_deploy(client):
     [problem] = r.get_json()["details"]["negative.bpmn"]["errors"]
     assert problem["mainElementId"] == "TD" and "'-PT1H' is negative" in problem["message"], problem
     assert client.deploy(extra={"positive.bpmn": _one_node(wait.format("PT1H"))}).status_code == 200
+
+
+def test_a_form_that_is_not_json_is_refused_with_its_line_and_column_once(client):
+    """`details[].line` and `column` were 0 while the message said "line 1, column 52", and
+    the message named the file twice ("f_bad.form: f_bad.form: …")."""
+    r = client.deploy(extra={"f_bad.form": '{"components": [ {"type": "textfield", "key": "a", } ], "id": "badjson"'})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["f_bad.form"]["errors"]
+    assert (problem["line"], problem["column"]) == (1, 52), problem
+    assert problem["message"].startswith("line 1, column 52: not valid JSON"), problem
+    assert r.get_json()["message"].count("f_bad.form") == 1, r.get_json()["message"]
+
+
+def test_a_duplicate_id_is_refused_as_a_duplicate_on_its_line(client):
+    """libxml2 said "'F1' is not a valid value of the atomic type 'xs:ID'", on the line before."""
+    twice = minimal("twice").replace('<bpmn:endEvent id="E">', '<bpmn:endEvent id="F1">').replace(
+        'targetRef="E"', 'targetRef="F1"')
+    r = client.deploy(extra={"twice.bpmn": twice})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = [p for p in r.get_json()["details"]["twice.bpmn"]["errors"] if "F1" in p["message"]]
+    assert problem["message"].startswith("duplicate id 'F1': 2 elements have it (lines 7, 11)"), problem
+    assert problem["line"] == 11 and problem["mainElementId"] == "F1", problem
