@@ -10,7 +10,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import delete, select
 
-from . import audit, authz, configs, timers
+from . import audit, authz, configs, event_names, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -218,7 +218,8 @@ def _check_forms(uploads: list[Upload]) -> _FormCheck:
         try:
             form = form_schema.parse_form(upload.content, upload.name)
         except form_schema.FormDefinitionError as err:
-            check.problems.append(Problem(upload.name, str(err)))
+            check.problems.extend(Problem(upload.name, f"{location}: {message}", err.line, err.column)
+                                  for location, message in err.problems)
             continue
         if form.id in seen:
             check.problems.append(Problem(upload.name, f"form id '{form.id}' is also used by {seen[form.id]}"))
@@ -257,6 +258,7 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
                                               process.sourceline, None, key))
             keys_here[key] = name
     _check_form_refs(session, checked, forms, tenant_id, check)
+    _check_message_starts(session, checked, tenant_id, check)
     try:
         parser, roots = _parse_with_dependencies(session, uploads, checked, tenant_id, check)
     except _Stop:
@@ -315,27 +317,84 @@ def _parse_with_dependencies(session, uploads, checked, tenant_id, check):
         raise _Stop() from err
 
 
+def _check_message_starts(session, checked, tenant_id, check) -> None:
+    """A message may start one process only: POST /message could not tell which to start
+    (Camunda 7 refuses such a deployment too).  A new version of a key replaces its
+    older versions' message start events."""
+    keys_here = {process.get("id") for parsed in checked.values() for process in parsed.processes}
+    tenant = tenant_id if tenant_id is not None else event_names.NO_TENANT
+    started_here: dict[str, str] = {}                 # message name -> key in this deployment
+    for name, parsed in checked.items():
+        for process in parsed.processes:
+            key = process.get("id")
+            for event, message in event_names.start_events(parsed.tree, process, "message"):
+                other = _other_message_start(session, message, key, started_here, keys_here, tenant)
+                if other:
+                    check.problems.append(Problem(
+                        name, f"process '{key}' starts on message '{message}', which process {other} starts on "
+                              "already: a message starts one process only (POST /message could not tell which); "
+                              "rename the message, or, if this process replaces that one, give it that one's id "
+                              "(a new version takes over its message)",
+                        event.sourceline, None, event.get("id")))
+
+
+def _other_message_start(session, message: str, key: str, started_here: dict, keys_here: set, tenant) -> str | None:
+    first = started_here.setdefault(message, key)
+    if first != key:
+        return f"'{first}' (in this deployment)"
+    deployed = [d.key for d in event_names.latest_starting(session, "message", message, tenant, active_only=False)
+                if d.key not in keys_here]
+    return f"'{deployed[0]}' (deployed)" if deployed else None
+
+
+FORM_BINDINGS = ("latest", "deployment", "version")
+
+
 def _check_form_refs(session, checked, forms: _FormCheck, tenant_id, check) -> None:
+    """Every camunda:formRef (user tasks, start events) must find its form the way its
+    binding looks it up, or every completion of the task would be a 404."""
     for name, parsed in checked.items():
         for element in parsed.tree.iter():
-            if not isinstance(element.tag, str):
+            if not isinstance(element.tag, str) or element.get(f"{{{CAMUNDA_NS}}}formRef") is None:
                 continue
-            key = element.get(f"{{{CAMUNDA_NS}}}formRef")
-            if key is None:
-                continue
-            binding = element.get(f"{{{CAMUNDA_NS}}}formRefBinding") or "latest"
-            if key in forms.keys:
-                continue
-            if binding == "deployment":
-                check.problems.append(Problem(name, f"camunda:formRef '{key}' with binding 'deployment' needs the "
-                                                    "form in this deployment", element.sourceline, None, element.get("id")))
-                continue
-            exists = session.execute(select(FormDefinition.id).where(
-                FormDefinition.key == key, FormDefinition.tenant_id.is_not_distinct_from(tenant_id)).limit(1)).first()
-            if exists is None:
-                check.problems.append(Problem(name, f"camunda:formRef '{key}' names no form in this deployment and "
-                                                    "none deployed; add the .form file to the deployment",
-                                              element.sourceline, None, element.get("id")))
+            problem = _form_ref_problem(session, element, forms, tenant_id)
+            if problem:
+                check.problems.append(Problem(name, problem, element.sourceline, None, element.get("id")))
+
+
+def _form_ref_problem(session, element, forms: _FormCheck, tenant_id) -> str | None:
+    key = element.get(f"{{{CAMUNDA_NS}}}formRef")
+    binding = element.get(f"{{{CAMUNDA_NS}}}formRefBinding") or "latest"
+    if binding not in FORM_BINDINGS:
+        return (f"camunda:formRefBinding {binding!r} of camunda:formRef '{key}' is not one of "
+                f"{', '.join(FORM_BINDINGS)}")
+    here = key in forms.keys
+    deployed = select(FormDefinition.version).where(FormDefinition.key == key,
+                                                    FormDefinition.tenant_id.is_not_distinct_from(tenant_id))
+    if binding == "version":
+        raw = element.get(f"{{{CAMUNDA_NS}}}formRefVersion")
+        try:
+            version = int(raw)
+        except (TypeError, ValueError):
+            return (f"camunda:formRef '{key}' with binding 'version' needs camunda:formRefVersion, a whole number "
+                    f"(got {raw!r})")
+        upcoming = next_version(session, FormDefinition, key, tenant_id)
+        if here and version == upcoming:
+            return None
+        if session.execute(deployed.where(FormDefinition.version == version).limit(1)).first() is None:
+            newest = f"the newest deployed is {upcoming - 1}" if upcoming > 1 else "none is deployed"
+            brought = f", this deployment brings {upcoming}" if here else ""
+            return (f"camunda:formRef '{key}' binds version {version} (camunda:formRefVersion), which does not "
+                    f"exist ({newest}{brought}); pick an existing version or bind to 'latest'")
+        return None
+    if here:
+        return None
+    if binding == "deployment":
+        return f"camunda:formRef '{key}' with binding 'deployment' needs the form in this deployment"
+    if session.execute(deployed.limit(1)).first() is None:
+        return f"camunda:formRef '{key}' names no form in this deployment and none deployed; add the .form file " \
+               "to the deployment"
+    return None
 
 
 def _process_info(resource: str, process, spec) -> dict:

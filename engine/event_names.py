@@ -50,15 +50,22 @@ _NS = {"bpmn": BPMN_NS}
 def _read(session, definition: ProcessDefinition) -> EventNames:
     _, content = resource_content(session, definition.resource_id)
     root = etree.fromstring(content, SAFE_XML_PARSER)
-    declared = {kind: {e.get("id"): e.get("name") for e in root.iterfind(f"bpmn:{kind}", _NS)}
-                for kind in ("message", "signal")}
     process = root.find(f"bpmn:process[@id='{definition.key}']", _NS)
-    start = {}
-    for kind, names in declared.items():
-        refs = [] if process is None else process.xpath(
-            f"./bpmn:startEvent/bpmn:{kind}EventDefinition/@{kind}Ref", namespaces=_NS)
-        start[kind] = frozenset(names[r] for r in refs if names.get(r))
-    return EventNames(start, frozenset(n for n in declared["signal"].values() if n))
+    start = {kind: frozenset(() if process is None else (name for _, name in start_events(root, process, kind)))
+             for kind in ("message", "signal")}
+    return EventNames(start, frozenset(e.get("name") for e in root.iterfind("bpmn:signal", _NS) if e.get("name")))
+
+
+def start_events(root, process, kind: str) -> list:
+    """(start event, name) for each of the process's start events that waits for a
+    message or signal (`kind`) with a name."""
+    names = {e.get("id"): e.get("name") for e in root.iterfind(f"bpmn:{kind}", _NS)}
+    found = []
+    for definition in process.iterfind(f"bpmn:startEvent/bpmn:{kind}EventDefinition", _NS):
+        name = names.get(definition.get(f"{kind}Ref"))
+        if name:
+            found.append((definition.getparent(), name))
+    return found
 
 
 _cache = _Cache()
@@ -68,16 +75,18 @@ def of(session, definition: ProcessDefinition) -> EventNames:
     return _cache.get(session, definition)
 
 
-def latest_starting(session, kind: str, name: str, tenant=None) -> list[ProcessDefinition]:
-    """The latest version of every active process whose start event waits for the
-    message or signal `name`, by key.  `tenant`: None for all, or a tenant id, or
-    NO_TENANT for the definitions of none."""
+def latest_starting(session, kind: str, name: str, tenant=None, active_only: bool = True) -> list[ProcessDefinition]:
+    """The latest version of every active process (`active_only`, else suspended ones
+    too) whose start event waits for the message or signal `name`, by key.  `tenant`:
+    None for all, or a tenant id, or NO_TENANT for the definitions of none."""
     latest = (select(ProcessDefinition.key, ProcessDefinition.tenant_id,
                      func.max(ProcessDefinition.version).label("version"))
               .group_by(ProcessDefinition.key, ProcessDefinition.tenant_id).subquery())
     query = select(ProcessDefinition).join(latest, and_(
-        latest.c.key == ProcessDefinition.key, latest.c.version == ProcessDefinition.version))
-    query = query.where(ProcessDefinition.suspended.is_(False))
+        latest.c.key == ProcessDefinition.key, latest.c.version == ProcessDefinition.version,
+        latest.c.tenant_id.is_not_distinct_from(ProcessDefinition.tenant_id)))
+    if active_only:
+        query = query.where(ProcessDefinition.suspended.is_(False))
     query = for_tenant(query, ProcessDefinition.tenant_id, tenant).order_by(ProcessDefinition.key)
     return [d for d in session.execute(query).scalars().all() if name in of(session, d).start[kind]]
 

@@ -50,7 +50,6 @@ from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
 from .fastsql import Shapes, Statement
 from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
-from .parser import is_expression, unwrap_placeholder
 from .specs import CamundaErrorEventDefinition, ExternalTask as ExternalTaskSpec
 from .variables import VariableMap, parse_date, to_wire
 from .workflows import model_error
@@ -140,7 +139,7 @@ def _priority(task, script_engine) -> int:
         return 0
     where = task.task_spec.bpmn_id
     try:
-        value = script_engine.evaluate(task, unwrap_placeholder(raw)) if is_expression(raw) else raw
+        value = script_engine.evaluate_text(task, raw)
         return int(value)
     except (TypeError, ValueError):
         raise ModelError(f"{where}: camunda:taskPriority {raw!r} is not a whole number",

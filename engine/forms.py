@@ -48,10 +48,12 @@ UNCHECKED_TYPES = frozenset({"expression", "filepicker"})
 class FormDefinitionError(ValueError):
     """A `.form` file the engine refuses.  `problems` lists every (location, message) found."""
 
-    def __init__(self, filename: str, location: str, message: str, problems: list | None = None) -> None:
+    def __init__(self, filename: str, location: str, message: str, problems: list | None = None,
+                 line: int | None = None, column: int | None = None) -> None:
         self.filename = filename
         self.location = location
         self.message = message
+        self.line, self.column = line, column          # where JSON that does not parse went wrong
         self.problems = problems or [(location, message)]
         more = len(self.problems) - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''} in this form)" if more else ""
@@ -161,13 +163,14 @@ def _load_json(raw_bytes: bytes, filename: str) -> dict:
     except json.JSONDecodeError as err:
         raise FormDefinitionError(filename, f"line {err.lineno}, column {err.colno}",
                                   f"not valid JSON ({err.msg}): fix the file or save it again from "
-                                  "Camunda Modeler") from None
+                                  "Camunda Modeler", line=err.lineno, column=err.colno) from None
     except _NotJson as err:
         # Python's json accepts NaN and Infinity; JSON (and JavaScript's JSON.parse) does not
         at = re.search(rf"(?<![\w\"]){re.escape(err.token)}", text)
         err = json.JSONDecodeError(f"{err.token} is not a JSON value", text, at.start() if at else 0)
         raise FormDefinitionError(filename, f"line {err.lineno}, column {err.colno}",
-                                  f"not valid JSON ({err.msg}): write a number") from None
+                                  f"not valid JSON ({err.msg}): write a number", line=err.lineno,
+                                  column=err.colno) from None
     except RecursionError:
         raise FormDefinitionError(filename, "(file)", "the JSON is nested too deeply to be a form") from None
 

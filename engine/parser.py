@@ -70,6 +70,17 @@ def is_expression(value: str | None) -> bool:
     return value is not None and bool(_PLACEHOLDER.match(value))
 
 
+def is_template(value: str | None) -> bool:
+    """Text with `${...}` inside it (`dept_${region}`), which Camunda 7 evaluates as the
+    text with each expression's value put in (a composite expression)."""
+    return value is not None and not is_expression(value) and bool(EMBEDDED_EXPRESSION.search(value))
+
+
+def has_unterminated_expression(value: str | None) -> bool:
+    """A `${` whose `}` never comes (`${dept`, `审查：${applicantName`)."""
+    return value is not None and bool(re.search(r"[$#]\{", EMBEDDED_EXPRESSION.sub("", value)))
+
+
 def timer_expression(text: str | None) -> str:
     """Timer text as SpiffWorkflow wants it: a Python expression.
 
@@ -126,6 +137,44 @@ class CamundaExtensions:
                     {"name": p.get("name"), "expression": (p.text or "").strip(),
                      "line": p.sourceline} for p in params]
         return result
+
+    # Camunda 7 ignores data store references (documentation only); SpiffWorkflow wants an
+    # implementation of each and refused the diagram with an object's repr.  Data objects
+    # stay SpiffWorkflow's.
+    def parse_incoming_data_references(self):
+        return self._data_objects("dataInputAssociation", "sourceRef")
+
+    def parse_outgoing_data_references(self):
+        return self._data_objects("dataOutputAssociation", "targetRef")
+
+    def _data_objects(self, association: str, end: str) -> list:
+        ns = {"bpmn": BPMN_NS}
+        root = self.node.getroottree().getroot()
+        specs = []
+        for ref in self.node.xpath(f"./bpmn:{association}/bpmn:{end}", namespaces=ns):
+            target = (ref.text or "").strip()
+            if root.xpath(".//bpmn:dataStoreReference[@id=$i]", namespaces=ns, i=target):
+                continue
+            reference = self.process_parser.get_data_object_reference(target)
+            if reference is None:
+                found = root.xpath(".//bpmn:dataObjectReference[@id=$i]", namespaces=ns, i=target)
+                reference = found[0] if found else None
+            data_object = self._data_object(reference)
+            if data_object is None:
+                self.raise_validation_exception(f"{association} {end} '{target}' is neither a data object "
+                                                "reference nor a data store reference")
+            specs.append(data_object)
+        return specs
+
+    def _data_object(self, reference):
+        """The data object a reference points to, in this process or an enclosing one."""
+        current = self.process_parser if reference is not None else None
+        while current is not None:
+            found = current.spec.data_objects.get(reference.get("dataObjectRef"))
+            if found is not None:
+                return found
+            current = current.parent
+        return None
 
     def parse_message_event(self, message_event):
         """Catching events: a correlated message's variables become process variables (Camunda 7);
@@ -243,6 +292,9 @@ class ApprovalParser(CamundaParser):
         tag: (_with_extensions(p) if issubclass(p, TaskParser) else p, s)
         for tag, (p, s) in {**CamundaParser.PARSER_CLASSES, **OVERRIDE_PARSER_CLASSES}.items()
     }
+
+    def _add_data_stores(self, bpmn):
+        """Data stores are documentation, as in Camunda 7 (see CamundaExtensions)."""
 
 
 SAFE_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,

@@ -30,7 +30,7 @@ from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
-from .parser import EMBEDDED_EXPRESSION, is_expression, unwrap_placeholder
+from .parser import is_expression, unwrap_placeholder
 from .variables import to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
@@ -421,14 +421,6 @@ def activate_new_tasks(command: Command) -> list:
     return activated
 
 
-def _evaluate(task, script_engine, value):
-    if value is None:
-        return None
-    if is_expression(value):
-        return script_engine.evaluate(task, unwrap_placeholder(value))
-    return value
-
-
 def _evaluate_in(script_engine, expression: str, context: dict):
     return script_engine.environment.evaluate(expression, context)
 
@@ -438,8 +430,8 @@ def apply_inputs(task, script_engine) -> None:
     if not inputs:
         return
     for param in inputs:
-        task.data[param["name"]] = _fit_to_store(task, "input", param["name"], _evaluate(
-            task, script_engine, param["expression"]) if is_expression(param["expression"]) else param["expression"])
+        task.data[param["name"]] = _fit_to_store(task, "input", param["name"], script_engine.evaluate(
+            task, unwrap_placeholder(param["expression"])) if is_expression(param["expression"]) else param["expression"])
     task.internal_data["locals"] = [p["name"] for p in inputs]
 
 
@@ -499,7 +491,7 @@ def task_facts(task, script_engine) -> dict:
     where = task.task_spec.bpmn_id
 
     def value(attr):
-        return _evaluate(task, script_engine, ext.get(attr))
+        return script_engine.evaluate_text(task, ext.get(attr))
 
     def when(attr):
         raw = value(attr)
@@ -540,15 +532,12 @@ def task_name(task, script_engine) -> str | None:
     name = task.task_spec.bpmn_name
     if not name or "{" not in name:
         return name
-
-    def evaluated(match):
-        try:
-            result = script_engine.evaluate(task, match.group(1).strip())
-        except WorkflowException as err:     # the script engine's errors name the expression
-            where = task.task_spec.bpmn_id
-            raise ModelError(f"{where}: the task name {name!r}: {err}", activityId=where) from None
-        return "" if result is None else str(result)
-    return EMBEDDED_EXPRESSION.sub(evaluated, name)[:NAME_LIMIT]       # user_task.name holds 255 characters
+    try:
+        shown = script_engine.evaluate_text(task, name)
+    except WorkflowException as err:     # the script engine's errors name the expression
+        where = task.task_spec.bpmn_id
+        raise ModelError(f"{where}: the task name {name!r}: {err}", activityId=where) from None
+    return ("" if shown is None else str(shown))[:NAME_LIMIT]       # user_task.name holds 255 characters
 
 
 def find_task(workflow: BpmnWorkflow, task_id: str):

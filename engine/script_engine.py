@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from . import sandbox, variables
-from .parser import unwrap_placeholder
+from .parser import EMBEDDED_EXPRESSION, is_expression, is_template, unwrap_placeholder
 
 
 current_task: ContextVar = ContextVar("evaluating_task", default=None)
@@ -56,6 +56,23 @@ class ApprovalScriptEngine(PythonScriptEngine):
                                         task=task, exception=err) from err
         finally:
             current_task.reset(token)
+
+    def evaluate_text(self, task, text: str | None) -> Any:
+        """A camunda attribute's value: `${expr}` is the expression's value; text with
+        `${...}` inside (`dept_${region}`) is that text with each value put in, as Camunda 7
+        evaluates a composite expression; other text is itself."""
+        if is_expression(text):
+            return self.evaluate(task, unwrap_placeholder(text))
+        if is_template(text):
+            return self._fill_template(task, text)
+        return text
+
+    def _fill_template(self, task, text: str) -> str:
+        """`text` with each `${...}` replaced by its value (None as nothing)."""
+        def value(match):
+            result = self.evaluate(task, match.group(1).strip())
+            return "" if result is None else str(result)
+        return EMBEDDED_EXPRESSION.sub(value, text)
 
     def execute(self, task, script, external_context=None):
         if not self.scripts_enabled:

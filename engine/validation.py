@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -17,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from . import sandbox
 from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER,
-                     is_expression, is_iso_literal, unwrap_placeholder)
+                     has_unterminated_expression, is_expression, is_iso_literal, is_template, unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 MAX_BPMN_BYTES = 5 * 1024 * 1024
@@ -120,14 +121,35 @@ def _declares_dtd(content: bytes) -> bool:
 def check_xsd(name: str, root, problems: list) -> None:
     schema = _bpmn_schema()
     # bpmn-js writes correlation retrieval expressions in a form the XSD rejects;
-    # SpiffWorkflow's validator rewrites them the same way before validating.
-    copy = etree.fromstring(etree.tostring(root), SAFE_XML_PARSER)
+    # SpiffWorkflow's validator rewrites them the same way before validating (in a deep
+    # copy, which keeps the lines: a copy parsed again from text lost the XML declaration's)
+    copy = deepcopy(root)
     for expr in copy.xpath(".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", namespaces=NS):
         expr.tag = f"{{{BPMN_NS}}}messagePath"
     if not schema.validate(copy):
         for error in list(schema.error_log)[:20]:
-            problems.append(Problem(name, f"BPMN 2.0 schema: {error.message}", error.line, error.column,
-                                    _element_id_at(root, error.line)))
+            problems.append(_xsd_problem(name, root, error))
+
+
+# libxml2 says this of an id used twice, and of one that is not an XML name
+_BAD_ID = re.compile(r"attribute 'id': '(.*)' is not a valid value of the atomic type 'xs:ID'")
+
+
+def _xsd_problem(name: str, root, error) -> Problem:
+    bad_id = _BAD_ID.search(error.message)
+    if bad_id is None:
+        return Problem(name, f"BPMN 2.0 schema: {error.message}", error.line, error.column,
+                       _element_id_at(root, error.line))
+    value = bad_id.group(1)
+    holders = root.xpath("//*[@id=$i]", i=value)
+    if len(holders) > 1:
+        lines = ", ".join(str(e.sourceline) for e in holders)
+        message = (f"duplicate id '{value}': {len(holders)} elements have it (lines {lines}); ids must be unique "
+                   "within a file, rename all but one")
+    else:
+        message = (f"id '{value}' is not a valid XML id: start it with a letter or '_' and use letters, digits, "
+                   "'-', '_' and '.' only")
+    return Problem(name, message, error.line, error.column, value)
 
 
 def _element_id_at(root, line: int | None) -> str | None:
@@ -155,8 +177,39 @@ def check_expression(name: str, element, source: str | None, what: str, problems
         sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode)
     except sandbox.SandboxError as err:
         line = element.sourceline + max((getattr(err, "line", None) or 1) - 1, 0) if mode == "exec" else element.sourceline
-        problems.append(Problem(name, f"{what} {source.strip()!r}: {err}", line, getattr(err, "column", None),
+        problems.append(Problem(name, f"{what} {source.strip()!r}: {err}{_juel_hint(source, err)}", line,
+                                getattr(err, "column", None), _owner_id(element)))
+
+
+# JUEL (Camunda 7's expression language) spellings a designer may bring, and Python's
+_JUEL = ((r"&&", "`and` for `&&`"), (r"\|\|", "`or` for `||`"), (r"!(?!=)", "`not` for `!`"),
+         (r"\bgt\b", "`>` for `gt`"), (r"\blt\b", "`<` for `lt`"), (r"\bge\b", "`>=` for `ge`"),
+         (r"\ble\b", "`<=` for `le`"), (r"\beq\b", "`==` for `eq`"), (r"\bne\b", "`!=` for `ne`"),
+         (r"\bempty\s", "`not x` for `empty x`"), (r"\bdiv\b", "`/` for `div`"), (r"\bmod\b", "`%` for `mod`"))
+
+
+def _juel_hint(source: str, err) -> str:
+    if "syntax error" not in str(err):
+        return ""
+    spellings = [python for juel, python in _JUEL if re.search(juel, source)]
+    if not spellings:
+        return ""
+    return f"; expressions here are Python (a safe subset), not JUEL: write {', '.join(spellings)}"
+
+
+def check_text(name: str, element, text: str, what: str, problems: list) -> None:
+    """An attribute evaluated as Camunda 7 does (ScriptEngine.evaluate_text): one `${expression}`,
+    text with expressions in it (`dept_${region}`), or plain text.  An unclosed `${` would
+    be taken as plain text: refused."""
+    if has_unterminated_expression(text):
+        problems.append(Problem(name, f"{what} {text!r}: an expression's '${{' is never closed with '}}' (it would "
+                                      "be taken as plain text); close it, e.g. ${dept}", element.sourceline, None,
                                 _owner_id(element)))
+    elif is_expression(text):
+        check_expression(name, element, text, what, problems)
+    else:
+        for expression in EMBEDDED_EXPRESSION.findall(text):
+            check_expression(name, element, expression, f"{what} {text!r}, its expression", problems)
 
 
 # what Camunda Modeler writes for "Business key" on a call activity's In mappings: the
@@ -198,6 +251,9 @@ def check_call_mapping(name: str, mapping, problems: list) -> None:
 
 
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
+# a Quartz (Camunda 7) or Unix cron expression: 5 to 7 fields such as `0 0 9 * * ?`
+_CRON_FIELD = r"(?:[0-9*?/,#LW-]|MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)+"
+_CRON = re.compile(rf"^{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{4,6}}$", re.IGNORECASE)
 
 
 def check_timer(name: str, element, problems: list) -> None:
@@ -207,7 +263,16 @@ def check_timer(name: str, element, problems: list) -> None:
     if not text:
         problems.append(Problem(name, f"{what} is empty", element.sourceline, None, _owner_id(element)))
         return
+    if kind == "timeCycle" and _CRON.match(text):
+        problems.append(Problem(name, f"{what} {text!r}: cron expressions are not supported here; write an ISO-8601 "
+                                      "repeating interval, e.g. R/2026-01-01T09:00+08:00/P1D (every day at 9:00 "
+                                      "from 1 January 2026)", element.sourceline, None, _owner_id(element)))
+        return
     if is_iso_literal(text) or (_LOOKS_ISO.match(text) and not is_expression(text)):
+        if text.startswith("-"):
+            problems.append(Problem(name, f"{what} {text!r} is negative: a timer waits a positive duration such "
+                                          "as PT1H", element.sourceline, None, _owner_id(element)))
+            return
         try:
             if kind == "timeCycle":
                 TimerEventDefinition.parse_iso_recurring_interval(text)
@@ -250,13 +315,12 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             continue
         for attr in EXPRESSION_ATTRIBUTES:
             value = element.get(f"{{{CAMUNDA_NS}}}{attr}")
-            if value is not None and is_expression(value):
-                check_expression(name, element, value, f"camunda:{attr}", problems)
-        if etree.QName(element).localname == "userTask" and "{" in (element.get("name") or ""):
-            for expression in EMBEDDED_EXPRESSION.findall(element.get("name")):
-                check_expression(name, element, expression, "the task name's expression", problems)
+            if value is not None:
+                check_text(name, element, value, f"camunda:{attr}", problems)
+        if etree.QName(element).localname == "userTask" and element.get("name"):
+            check_text(name, element, element.get("name"), "the task name", problems)
         due = element.get(f"{{{CAMUNDA_NS}}}dueDate")
-        if due is not None and not is_expression(due) and not is_iso_literal(due):
+        if due is not None and not (is_expression(due) or is_template(due) or is_iso_literal(due)):
             problems.append(Problem(name, f"camunda:dueDate {due!r} is neither an ISO-8601 date nor an "
                                           "expression like ${workdays(3)}", element.sourceline, None, element.get("id")))
     for param in root.iterfind(".//camunda:inputOutput/*", NS):
@@ -383,6 +447,22 @@ def check_references(name: str, root, problems: list) -> None:
                                             element.sourceline, None, _owner_id(element)))
 
 
+# a task or event without an outgoing flow ends its path (an implicit end); a gateway
+# cannot: a case reaching it would fail there, so Camunda 7 refuses it at deploy
+_GATEWAYS = {"exclusiveGateway": "Exclusive Gateway", "inclusiveGateway": "Inclusive Gateway",
+             "parallelGateway": "Parallel Gateway", "eventBasedGateway": "Event-based Gateway"}
+
+
+def check_dead_ends(name: str, root, problems: list) -> None:
+    sources = {flow.get("sourceRef") for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow")}
+    for tag, label in _GATEWAYS.items():
+        for gateway in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            if gateway.get("id") not in sources:
+                problems.append(Problem(name, f"{label} '{gateway.get('id')}' has no outgoing sequence flow: a case "
+                                              "reaching it could not continue; draw a flow out of it",
+                                        gateway.sourceline, None, gateway.get("id")))
+
+
 def executable_processes(root) -> list:
     return [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
 
@@ -395,6 +475,7 @@ def check_bpmn(name: str, content: bytes, scripts_enabled: bool = False) -> tupl
         return None, problems
     check_xsd(name, root, problems)
     check_references(name, root, problems)
+    check_dead_ends(name, root, problems)
     check_dialect(name, root, problems, scripts_enabled)
     processes = executable_processes(root)
     if not root.findall("bpmn:process", NS):

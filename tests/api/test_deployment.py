@@ -149,6 +149,41 @@ def test_a_form_reference_that_resolves_nowhere_is_refused(client):
     assert "nope" in problem["message"] and problem["mainElementId"] == "T"
 
 
+def _bound_form(binding: str, version: str | None = None, on_start: bool = False) -> str:
+    attributes = f'camunda:formRef="department_review" camunda:formRefBinding="{binding}"' + (
+        f' camunda:formRefVersion="{version}"' if version else "")
+    if on_start:
+        return minimal().replace('<bpmn:startEvent id="S">', f'<bpmn:startEvent id="S" {attributes}>')
+    return minimal().replace('camunda:candidateGroups="fgw"', f'camunda:candidateGroups="fgw" {attributes}')
+
+
+@pytest.mark.parametrize("on_start", [False, True], ids=["user-task", "start-event"])
+def test_a_form_version_that_does_not_exist_is_refused_unless_the_deployment_brings_it(client, on_start):
+    """A formRefVersion of a version never deployed deployed, and every completion of the
+    task was then a 404: the case was stuck."""
+    form = FORMS[0]
+    assert client.deploy(form).status_code == 200
+    r = client.deploy(extra={"simple.bpmn": _bound_form("version", "9", on_start)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["simple.bpmn"]["errors"]
+    assert problem["mainElementId"] == ("S" if on_start else "T"), problem
+    assert "version 9" in problem["message"] and "newest deployed is 1" in problem["message"], problem
+    assert client.deploy(extra={"simple.bpmn": _bound_form("version", "2", on_start)}).status_code == 400
+    with_form = client.deploy(form, extra={"simple.bpmn": _bound_form("version", "2", on_start)})
+    assert with_form.status_code == 200, with_form.get_data(as_text=True)[:300]
+    assert client.deploy(extra={"simple.bpmn": _bound_form("version", "1", on_start)}).status_code == 200
+    assert deployment_count(client) == 3
+
+
+def test_a_form_binding_camunda_does_not_know_is_refused_naming_the_ones_it_does(client):
+    assert client.deploy(FORMS[0]).status_code == 200
+    r = client.deploy(extra={"simple.bpmn": _bound_form("newest")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["simple.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "'newest'" in problem["message"], problem
+    assert "latest, deployment, version" in problem["message"], problem
+
+
 def test_a_call_to_an_undeployed_process_is_refused(client):
     r = client.deploy(FIXTURES / "call_parent.bpmn")
     assert r.status_code == 400
@@ -460,3 +495,178 @@ def test_an_evaluated_task_name_is_cut_at_the_255_characters_a_task_row_holds(cl
     case = client.start("long_named", typed(summary="项目概况" * 100))["id"]
     [task] = client.tasks(processInstanceId=case)
     assert task["name"] == ("审查：" + "项目概况" * 100)[:255]
+
+
+@pytest.mark.parametrize("tag,label", [("exclusiveGateway", "Exclusive Gateway"), ("parallelGateway", "Parallel Gateway"),
+                                       ("inclusiveGateway", "Inclusive Gateway"),
+                                       ("eventBasedGateway", "Event-based Gateway")])
+def test_a_gateway_without_an_outgoing_flow_is_refused_at_deploy(client, tag, label):
+    """It deployed, and a case reaching it failed with a 400 naming no element ("At least
+    one output required"); Camunda 7 refuses it at deploy."""
+    dead_end = _one_node(f'<bpmn:{tag} id="N" />').replace(
+        '<bpmn:sequenceFlow id="F2" sourceRef="N" targetRef="T" />', "")
+    r = client.deploy(extra={"dead_end.bpmn": dead_end})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["dead_end.bpmn"]["errors"]
+    assert problem["mainElementId"] == "N" and problem["line"] == 7, problem
+    assert f"{label} 'N' has no outgoing sequence flow" in problem["message"], problem
+    # a task without one ends its path, as in BPMN and Camunda 7
+    implicit_end = _one_node('<bpmn:task id="N" />').replace('<bpmn:sequenceFlow id="F3" sourceRef="T" targetRef="E" />', "")
+    assert client.deploy(extra={"implicit_end.bpmn": implicit_end}).status_code == 200
+
+
+def test_text_with_an_expression_inside_is_evaluated_as_camunda_does(client):
+    """`dept_${region}` was taken literally: the task was offered to a group named
+    `dept_${region}`, which nobody is in."""
+    from tests.security.models import one_task
+    mixed = one_task("mixed", task_attrs='camunda:candidateGroups="dept_${region}, ${region}_leaders" '
+                                        'camunda:priority="${level}0"')
+    assert client.deploy(extra={"mixed.bpmn": mixed}).status_code == 200
+    case = client.start("mixed", typed(region="sz", level=7))["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert task["priority"] == 70
+    assert task["candidateGroups"] == ["dept_sz", "sz_leaders"]
+    assert [t["id"] for t in client.tasks(candidateGroup="dept_sz")] == [task["id"]]
+
+
+@pytest.mark.parametrize("attribute,what", [('camunda:candidateGroups="${dept"', "camunda:candidateGroups"),
+                                            ('camunda:candidateGroups="dept_${region" ', "camunda:candidateGroups"),
+                                            ('camunda:assignee="${a} and ${b"', "camunda:assignee"),
+                                            ('camunda:candidateGroups="fgw" name="Review ${applicant"', "task name")])
+def test_an_unclosed_expression_is_refused_at_deploy(client, attribute, what):
+    """It was taken as plain text: the task was offered to a group `${dept` nobody is in."""
+    from tests.security.models import one_task
+    unclosed = one_task("unclosed", task_attrs=attribute).replace('name="审查" ', "", 1 if "name=" in attribute else 0)
+    r = client.deploy(extra={"unclosed.bpmn": unclosed})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["unclosed.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and what in problem["message"], problem
+    assert "never closed" in problem["message"], problem
+
+
+def test_a_broken_expression_inside_text_is_refused_at_deploy(client):
+    from tests.security.models import one_task
+    r = client.deploy(extra={"broken.bpmn": one_task("broken", task_attrs='camunda:candidateGroups="dept_${region +}"')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["broken.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "camunda:candidateGroups 'dept_${region +}'" in problem["message"], problem
+
+
+def _started_by_message(key: str, message: str, name: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:message id="M" name="{message}" />
+  <bpmn:process id="{key}" name="{name}" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:messageEventDefinition id="MD" messageRef="M" /></bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:userTask id="T" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_second_process_starting_on_the_same_message_is_refused_at_deploy(client):
+    """Both deployed, and then POST /message was a 400 ("more than one process definition
+    starts with it"); Camunda 7 refuses the second deployment."""
+    assert client.deploy(extra={"bank_a.bpmn": _started_by_message("bank_a", "account.opened")}).status_code == 200
+    r = client.deploy(extra={"bank_b.bpmn": _started_by_message("bank_b", "account.opened")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["bank_b.bpmn"]["errors"]
+    assert problem["mainElementId"] == "S" and problem["line"] == 6, problem
+    assert all(word in problem["message"] for word in ("'account.opened'", "'bank_b'", "'bank_a' (deployed)")), problem
+    together = client.deploy(extra={"c.bpmn": _started_by_message("bank_c", "account.closed"),
+                                    "d.bpmn": _started_by_message("bank_d", "account.closed")})
+    assert together.status_code == 400, together.get_data(as_text=True)[:300]
+    [problem] = together.get_json()["details"]["d.bpmn"]["errors"]
+    assert "'bank_c' (in this deployment)" in problem["message"], problem
+    # a new version of the same key replaces the old one's message start event
+    again = client.deploy(extra={"bank_a.bpmn": _started_by_message("bank_a", "account.opened", name="v2")})
+    assert again.status_code == 200, again.get_data(as_text=True)[:300]
+    started = client.post("/engine-rest/message", json={"messageName": "account.opened", "resultEnabled": True})
+    assert started.status_code == 200, started.get_json()
+    assert started.get_json()[0]["processInstance"]["definitionId"].startswith("bank_a:2:")
+
+
+def test_a_data_store_is_documentation_as_in_camunda(client):
+    """SpiffWorkflow wants an implementation of every data store; the diagram was refused with
+    "Cannot resolve dataOutputAssociation <Element {…}targetRef at 0x7f91b5822900>"."""
+    from tests.security.models import one_task
+    associations = ('<bpmn:property id="P" name="__targetRef_placeholder" /><bpmn:dataInputAssociation id="DI">'
+                    '<bpmn:sourceRef>Store</bpmn:sourceRef><bpmn:targetRef>P</bpmn:targetRef></bpmn:dataInputAssociation>'
+                    '<bpmn:dataOutputAssociation id="DO"><bpmn:targetRef>Store</bpmn:targetRef></bpmn:dataOutputAssociation>')
+    stored = one_task("stored", inner=associations, after='<bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />'
+                      '<bpmn:dataStoreReference id="Store" name="登记簿" />')
+    r = client.deploy(extra={"stored.bpmn": stored})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    case = client.start("stored")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"], typed(approved=True)).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+    astray = stored.replace("<bpmn:targetRef>Store</bpmn:targetRef>", "<bpmn:targetRef>E</bpmn:targetRef>")
+    r = client.deploy(extra={"astray.bpmn": astray.replace('id="stored"', 'id="astray"')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["astray.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "targetRef 'E'" in problem["message"], problem
+    assert " at 0x" not in problem["message"], problem
+
+
+def test_juel_operators_in_a_condition_are_refused_with_their_python_spelling(client):
+    """The 400 said only "invalid syntax"."""
+    r = client.deploy(extra={"juel.bpmn": minimal("juel", condition="${approved &amp;&amp; !late || amount gt 100}")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["juel.bpmn"]["errors"]
+    assert problem["mainElementId"] == "F3", problem
+    assert "not JUEL: write `and` for `&&`, `or` for `||`, `not` for `!`, `>` for `gt`" in problem["message"], problem
+
+
+def _timer_start(cycle: str) -> str:
+    return _one_node('<bpmn:task id="N" />').replace(
+        '<bpmn:startEvent id="S" />', f'<bpmn:startEvent id="S"><bpmn:timerEventDefinition id="TD"><bpmn:timeCycle>{cycle}'
+                                      '</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>')
+
+
+def test_a_cron_cycle_is_refused_with_the_iso_8601_spelling(client):
+    """Camunda 7 takes cron; the 400 here said "syntax error: invalid syntax (at line 1, column 3 …)"."""
+    r = client.deploy(extra={"cron.bpmn": _timer_start("0 0 9 * * ?")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["cron.bpmn"]["errors"]
+    assert problem["mainElementId"] == "TD" and "cron expressions are not supported" in problem["message"], problem
+    advised = "R/2026-01-01T09:00+08:00/P1D"
+    assert advised in problem["message"]
+    assert client.deploy(extra={"iso.bpmn": _timer_start(advised)}).status_code == 200
+
+
+def test_a_negative_timer_duration_is_refused_at_deploy(client):
+    """`-PT1H` deployed and waited one hour."""
+    wait = '<bpmn:intermediateCatchEvent id="N"><bpmn:timerEventDefinition id="TD"><bpmn:timeDuration>{}' \
+           '</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>'
+    r = client.deploy(extra={"negative.bpmn": _one_node(wait.format("-PT1H"))})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["negative.bpmn"]["errors"]
+    assert problem["mainElementId"] == "TD" and "'-PT1H' is negative" in problem["message"], problem
+    assert client.deploy(extra={"positive.bpmn": _one_node(wait.format("PT1H"))}).status_code == 200
+
+
+def test_a_form_that_is_not_json_is_refused_with_its_line_and_column_once(client):
+    """`details[].line` and `column` were 0 while the message said "line 1, column 52", and
+    the message named the file twice ("f_bad.form: f_bad.form: …")."""
+    r = client.deploy(extra={"f_bad.form": '{"components": [ {"type": "textfield", "key": "a", } ], "id": "badjson"'})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["f_bad.form"]["errors"]
+    assert (problem["line"], problem["column"]) == (1, 52), problem
+    assert problem["message"].startswith("line 1, column 52: not valid JSON"), problem
+    assert r.get_json()["message"].count("f_bad.form") == 1, r.get_json()["message"]
+
+
+def test_a_duplicate_id_is_refused_as_a_duplicate_on_its_line(client):
+    """libxml2 said "'F1' is not a valid value of the atomic type 'xs:ID'", on the line before."""
+    twice = minimal("twice").replace('<bpmn:endEvent id="E">', '<bpmn:endEvent id="F1">').replace(
+        'targetRef="E"', 'targetRef="F1"')
+    r = client.deploy(extra={"twice.bpmn": twice})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = [p for p in r.get_json()["details"]["twice.bpmn"]["errors"] if "F1" in p["message"]]
+    assert problem["message"].startswith("duplicate id 'F1': 2 elements have it (lines 7, 11)"), problem
+    assert problem["line"] == 11 and problem["mainElementId"] == "F1", problem
