@@ -16,7 +16,7 @@ def process_definition(row) -> dict:
     return {"id": row.id, "key": row.key, "category": "http://bpmn.io/schema/bpmn", "description": row.description,
             "name": row.name, "version": row.version, "resource": row.resource_name,
             "deploymentId": row.deployment_id, "diagram": None, "suspended": bool(row.suspended),
-            "tenantId": row.tenant_id, "versionTag": row.version_tag, "historyTimeToLive": None,
+            "tenantId": row.tenant_id, "versionTag": row.version_tag, "historyTimeToLive": row.history_time_to_live,
             "startableInTasklist": bool(row.startable)}
 
 

@@ -14,7 +14,7 @@ from . import audit, authz, configs, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import checksum, latest_definition, next_version, resource_content
+from .definitions import checksum, history_time_to_live, latest_definition, next_version, resource_content
 from .errors import BadRequest, Forbidden, NotFound, ParseError
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource, Timer
@@ -108,7 +108,8 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
             version=next_version(session, ProcessDefinition, info["key"], tenant_id),
             checksum=info["checksum"], called_keys=info["called"], startable=info["startable"],
             start_form=info["start_form"], properties=info["properties"], version_tag=info["version_tag"],
-            description=info["description"], starters=info["starters"])
+            history_time_to_live=info["history_time_to_live"], description=info["description"],
+            starters=info["starters"])
         row.id = definition_id(row.key, row.version)
         session.add(row)
         result.process_definitions.append(row)
@@ -273,7 +274,11 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
             except SpiffWorkflowException as err:
                 check.problems.append(Problem(name, str(err), process.sourceline, None, key))
                 continue
-            check.processes.append(_process_info(name, process, spec))
+            try:
+                check.processes.append(_process_info(name, process, spec))
+            except ValueError as err:       # an attribute Camunda refuses too (historyTimeToLive)
+                check.problems.append(Problem(name, str(err), process.sourceline, None, key))
+                continue
             check.specs[key] = spec
     return check
 
@@ -358,6 +363,7 @@ def _process_info(resource: str, process, spec) -> dict:
         "startable": process.get(f"{{{CAMUNDA_NS}}}isStartableInTasklist", "true") != "false",
         "start_form": start_form, "properties": props, "starters": authz.starters(process, CAMUNDA_NS),
         "version_tag": process.get(f"{{{CAMUNDA_NS}}}versionTag"),
+        "history_time_to_live": history_time_to_live(process.get(f"{{{CAMUNDA_NS}}}historyTimeToLive")),
         "description": doc.text if doc is not None else None,
     }
 

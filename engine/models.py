@@ -50,6 +50,7 @@ class ProcessDefinition(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(255))
     version_tag: Mapped[str | None] = mapped_column(String(64))
+    history_time_to_live: Mapped[int | None] = mapped_column(Integer)    # days (migration 0018)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"), index=True)
     resource_id: Mapped[str] = mapped_column(ForeignKey("resource.id", ondelete="CASCADE"))
     resource_name: Mapped[str] = mapped_column(String(255))
