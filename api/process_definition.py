@@ -118,6 +118,23 @@ def start_by_key(body, key):
     return _start(body, key=key)
 
 
+# Camunda Tasklist starts a process with a start form here: the start, the form's check included
+@blp.route("/<definition_id>/submit-form", methods=["POST"])
+@blp.arguments(schemas.StartFormBody)
+@blp.response(200, schemas.ProcessInstance)
+def submit_start_form_by_id(body, definition_id):
+    """Start an instance of this definition version with its start form's values."""
+    return _start(body, definition_id=definition_id)
+
+
+@blp.route("/key/<key>/submit-form", methods=["POST"])
+@blp.arguments(schemas.StartFormBody)
+@blp.response(200, schemas.ProcessInstance)
+def submit_start_form_by_key(body, key):
+    """Start an instance of the latest version with its start form's values."""
+    return _start(body, key=key)
+
+
 def _start_form(definition_id=None, key=None):
     eng = engine()
     with eng.uow(write=False) as uow:

@@ -194,9 +194,13 @@ class Xml(Strict):
     bpmn20Xml = Str()
 
 
-class StartBody(Strict):
+class StartFormBody(Strict):
+    """POST .../submit-form: Camunda's StartProcessInstanceFormDto."""
     variables = Variables(load_default=dict)
     businessKey = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255))
+
+
+class StartBody(StartFormBody):
     withVariablesInReturn = Bool(load_default=False)
 
 
