@@ -139,13 +139,11 @@ def _start_form(definition_id=None, key=None):
     eng = engine()
     with eng.uow(write=False) as uow:
         row = _by_id_or_key(uow.session, definition_id, key)
-        ref = (row.start_form or {})
-        if not ref.get("formRef"):
+        ref = definitions.start_form_reference(row.start_form)
+        if ref is None:
             raise NotFound(f"process definition '{row.id}' has no Camunda Form on its start event "
-                           "(camunda:formRef)")
-        form_row = eng.definitions.form_definition_row(
-            uow.session, {"key": ref["formRef"], "binding": ref.get("binding"), "version": ref.get("version")},
-            row.deployment_id, row.tenant_id)
+                           "(camunda:formRef, or camunda:formKey camunda-forms:deployment:NAME)")
+        form_row = eng.definitions.form_definition_row(uow.session, ref, row.deployment_id, row.tenant_id)
         return eng.definitions.form(uow.session, form_row).raw
 
 
@@ -165,7 +163,5 @@ def deployed_start_form_by_id(definition_id):
 def start_form_key(key):
     with engine().uow(write=False) as uow:
         row = _by_id_or_key(uow.session, key=key)
-        ref = row.start_form or {}
-        return {"key": ref.get("formKey"), "contextPath": None,
-                "camundaFormRef": render.form_ref({"key": ref["formRef"], "binding": ref.get("binding"),
-                                                   "version": ref.get("version")}) if ref.get("formRef") else None}
+        return {"key": (row.start_form or {}).get("formKey"), "contextPath": None,
+                "camundaFormRef": render.form_ref(definitions.start_form_reference(row.start_form))}

@@ -62,7 +62,8 @@ def task(view) -> dict:
 
 
 def form_ref(ref) -> dict | None:
-    if not ref:
+    """Camunda's camundaFormRef: a camunda:formRef's (a form a formKey names is in `formKey` only)."""
+    if not ref or ref.get("resource") is not None:
         return None
     version = ref.get("version")
     return {"key": ref.get("key"), "binding": ref.get("binding") or "latest",

@@ -227,6 +227,40 @@ def _form_query(binding: str, shared: bool) -> Statement:
 
 _FORM_BY_BINDING = {(binding, shared): _form_query(binding, shared)
                     for binding in ("latest", "deployment", "version") for shared in (True, False)}
+# the form deployed under a resource name in a deployment (camunda-forms:deployment:NAME)
+_FORM_BY_RESOURCE = Statement(select(FormDefinition.__table__).where(
+    FormDefinition.__table__.c.deployment_id == bindparam("deployment_id"),
+    FormDefinition.__table__.c.resource_name == bindparam("resource_name")).limit(1))
+
+# camunda:formKey="camunda-forms:deployment:order.form": Camunda 7's reference, before
+# camunda:formRef, to the Camunda Form deployed as resource order.form beside the diagram;
+# other keys (camunda-forms:app:..., embedded:...) name forms of a front end's own
+DEPLOYED_FORM_KEY = "camunda-forms:deployment:"
+
+
+def deployed_form_resource(form_key) -> str | None:
+    """The resource name a camunda:formKey names in its deployment, or None."""
+    if isinstance(form_key, str) and form_key.startswith(DEPLOYED_FORM_KEY):
+        return form_key[len(DEPLOYED_FORM_KEY):]
+    return None
+
+
+def form_reference(form_ref: dict | None, form_key) -> dict | None:
+    """The Camunda Form a user task or start event shows and the server enforces: its
+    camunda:formRef ({"key", "binding", "version"}), else the form its formKey names in its
+    deployment ({"resource"}), else None."""
+    if form_ref is not None:
+        return form_ref
+    resource = deployed_form_resource(form_key)
+    return {"resource": resource} if resource is not None else None
+
+
+def start_form_reference(start_form: dict | None) -> dict | None:
+    """form_reference() of a definition's start event (its `start_form` column)."""
+    start_form = start_form or {}
+    ref = start_form.get("formRef")
+    return form_reference({"key": ref, "binding": start_form.get("binding"), "version": start_form.get("version")}
+                          if ref else None, start_form.get("formKey"))
 
 
 class Definitions:
@@ -278,9 +312,17 @@ class Definitions:
 
     def form_definition_row(self, session: Session, ref: dict, deployment_id: str | None,
                             tenant_id: str | None = None):
-        """camunda:formRef with formRefBinding latest | deployment | version: the
-        form_definition row as read-only values (every completion of a task with a
-        Camunda Form looks it up: one statement on the driver's cursor, not an ORM load)."""
+        """camunda:formRef with formRefBinding latest | deployment | version, or the
+        resource a formKey names in the deployment (form_reference): the form_definition
+        row as read-only values (every completion of a task with a Camunda Form looks it
+        up: one statement on the driver's cursor, not an ORM load)."""
+        if ref.get("resource") is not None:
+            row = _FORM_BY_RESOURCE.execute(session, {"deployment_id": deployment_id,
+                                                      "resource_name": ref["resource"]}).first()
+            if row is None:
+                raise NotFound(f"no form deployed as resource '{ref['resource']}' in deployment '{deployment_id}' "
+                               f"(camunda:formKey {DEPLOYED_FORM_KEY}{ref['resource']})")
+            return row
         key, binding = ref.get("key"), (ref.get("binding") or "latest")
         params = {"key": key, "tenant_id": tenant_id}
         if binding == "deployment":

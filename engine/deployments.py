@@ -14,7 +14,8 @@ from . import audit, authz, configs, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import checksum, history_time_to_live, latest_definition, next_version, resource_content
+from .definitions import (checksum, deployed_form_resource, history_time_to_live, latest_definition,
+                          next_version, resource_content)
 from .errors import BadRequest, Forbidden, NotFound, ParseError
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource, Timer
@@ -325,6 +326,13 @@ def _check_form_refs(session, checked, forms: _FormCheck, tenant_id, check) -> N
         for element in parsed.tree.iter():
             if not isinstance(element.tag, str):
                 continue
+            form_key = element.get(f"{{{CAMUNDA_NS}}}formKey")
+            resource = deployed_form_resource(form_key)
+            if resource is not None and resource not in forms.parsed:
+                check.problems.append(Problem(name, f"camunda:formKey '{form_key}' names resource '{resource}', "
+                                                    "which is no Camunda Form (.form) of this deployment; deploy "
+                                                    "the form with the diagram", element.sourceline, None,
+                                              element.get("id")))
             key = element.get(f"{{{CAMUNDA_NS}}}formRef")
             if key is None:
                 continue

@@ -144,7 +144,8 @@ class UserTask(Base):
     due: Mapped[datetime | None] = mapped_column(DateTime)
     follow_up: Mapped[datetime | None] = mapped_column(DateTime)
     form_key: Mapped[str | None] = mapped_column(String(255))
-    form_ref: Mapped[dict | None] = mapped_column(JSON)             # {"key", "binding", "version"}
+    # {"key", "binding", "version"} (camunda:formRef) or {"resource"} (definitions.form_reference)
+    form_ref: Mapped[dict | None] = mapped_column(JSON)
     business_key: Mapped[str | None] = mapped_column(String(255), index=True)
     tenant_id: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
