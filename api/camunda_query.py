@@ -2,7 +2,7 @@
 
 A front end written for Camunda sends the parameters of its REST reference (generated
 from engine-rest-openapi's templates: lib/commons/process-instance-query-params.ftl,
-history-process-instance.ftl, history-activity-instance.ftl,
+process-definition-query-params.ftl, history-process-instance.ftl, history-activity-instance.ftl,
 historic-variable-instance-query-params.ftl, task-query-params.ftl, and the sort and
 paging parameters; a task query's JSON body from TaskQueryDto).  A query schema
 (api/schemas.py `CamundaParameters`) reads those it supports; any other of Camunda's is a
@@ -72,6 +72,13 @@ PARAMETERS = {
         processVariables caseInstanceVariables variableNamesIgnoreCase variableValuesIgnoreCase parentTaskId
         withCommentAttachmentInfo due followUp created
         """.split()),
+    "process definition": frozenset(f"""{_COMMON}
+        processDefinitionId processDefinitionIdIn name nameLike deploymentId deployedAfter deployedAt key keysIn
+        keyLike category categoryLike version latestVersion resourceName resourceNameLike startableBy active
+        suspended incidentId incidentType incidentMessage incidentMessageLike tenantIdIn withoutTenantId
+        includeProcessDefinitionsWithoutTenantId versionTag versionTagLike withoutVersionTag startableInTasklist
+        notStartableInTasklist startablePermissionCheck
+        """.split()),
 }
 # POST /task[/count]: the same in a JSON body (firstResult and maxResults stay in the URL), and two of its own
 PARAMETERS["task body"] = PARAMETERS["task"] - {"firstResult", "maxResults"} | {"orQueries", "sorting"}
@@ -81,7 +88,9 @@ FLAGS = frozenset("""active suspended withIncident withoutTenantId processDefini
     rootProcessInstances leafProcessInstances variableNamesIgnoreCase variableValuesIgnoreCase finished unfinished
     withIncidents withRootIncidents completed externallyTerminated internallyTerminated canceled completeScope
     includeDeleted withoutDueDate withCandidateGroups withoutCandidateGroups withCandidateUsers withoutCandidateUsers
-    assigned unassigned includeAssignedTasks withCommentAttachmentInfo""".split())
+    assigned unassigned includeAssignedTasks withCommentAttachmentInfo latestVersion
+    includeProcessDefinitionsWithoutTenantId withoutVersionTag startableInTasklist notStartableInTasklist
+    startablePermissionCheck""".split())
 
 _NO_SUB_CASES = "a called process runs inside its caller's case here, never as a case of its own"
 _NO_CMMN = "there are no CMMN cases here"
@@ -115,6 +124,18 @@ WHY_NOT = {
     "delegationState": "tasks are not delegated here",
     "parentTaskId": "there are no subtasks here",
     "orQueries": "OR queries are not supported here",
+}
+_DEFINITION_INCIDENTS = "GET /incident?processDefinitionId=… lists a definition's open incidents"
+# the reasons of a query whose names mean something else than in the lists above (its
+# incidents are open ones): a query named here takes its reasons from here alone
+WHY_NOT_IN = {
+    "process definition": {
+        "category": "a definition's category (its file's targetNamespace) is not kept here",
+        "categoryLike": "a definition's category (its file's targetNamespace) is not kept here",
+        "startableBy": "startablePermissionCheck=true lists the definitions the caller may start",
+        **{name: _DEFINITION_INCIDENTS for name in ("incidentId", "incidentType", "incidentMessage",
+                                                    "incidentMessageLike")},
+    },
 }
 SORT_ORDERS = ("asc", "desc")
 
@@ -201,7 +222,7 @@ def refuse_unsupported(query: str, supported: set, data) -> None:
         value = data.get(name)
         unset = value is None or value == [] or (name in FLAGS and _false(value))
         if name in PARAMETERS[query] and name not in supported and not unset:
-            reason = WHY_NOT.get(name)
+            reason = WHY_NOT_IN.get(query, WHY_NOT).get(name)
             raise BadRequest(f"parameter {name} of Camunda's {query.removesuffix(' body')} query is not supported here"
                              + (f": {reason}" if reason else ""))
 

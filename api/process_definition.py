@@ -1,40 +1,44 @@
 """Process definitions: query, XML, start an instance, the start form."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from engine import definitions, instances
 from engine.errors import NotFound
-from engine.models import ProcessDefinition, Resource
+from engine.models import Resource
 from engine.variables import from_wire
 
 from . import render, schemas
 from .auth import engine, principal
 from .blueprint import Blueprint
-from .paging import page
 
 blp = Blueprint("process-definition", __name__, url_prefix="/engine-rest/process-definition",
                 description="Deployed process definitions")
 
 
-def _query(args):
-    stmt = select(ProcessDefinition)
-    for arg, column in (("key", ProcessDefinition.key), ("processDefinitionId", ProcessDefinition.id),
-                        ("deploymentId", ProcessDefinition.deployment_id), ("version", ProcessDefinition.version),
-                        ("name", ProcessDefinition.name)):
-        if args.get(arg) is not None:
-            stmt = stmt.where(column == args[arg])
-    if args.get("keyLike"):
-        stmt = stmt.where(ProcessDefinition.key.like(args["keyLike"]))
-    if args.get("latestVersion"):
-        latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v")) \
-            .group_by(ProcessDefinition.key).subquery()
-        stmt = stmt.join(latest, (latest.c.key == ProcessDefinition.key) & (latest.c.v == ProcessDefinition.version))
-    column = {"key": ProcessDefinition.key, "name": ProcessDefinition.name, "version": ProcessDefinition.version,
-              "deploymentId": ProcessDefinition.deployment_id, "id": ProcessDefinition.id}.get(
-        args.get("sortBy"), ProcessDefinition.key)
-    return stmt.order_by(column.desc() if args.get("sortOrder") == "desc" else column.asc(),
-                         ProcessDefinition.version)
+def _query(args) -> definitions.DefinitionQuery:
+    return definitions.DefinitionQuery(
+        ids=_both(args.get("processDefinitionId"), args.get("processDefinitionIdIn")),
+        keys=_both(args.get("key"), args.get("keysIn")), key_like=args.get("keyLike"), name=args.get("name"),
+        name_like=args.get("nameLike"), deployment_id=args.get("deploymentId"),
+        deployed_after=args.get("deployedAfter"), deployed_at=args.get("deployedAt"), version=args.get("version"),
+        latest_version=bool(args.get("latestVersion")), resource_name=args.get("resourceName"),
+        resource_name_like=args.get("resourceNameLike"), version_tag=args.get("versionTag"),
+        version_tag_like=args.get("versionTagLike"), without_version_tag=bool(args.get("withoutVersionTag")),
+        startable_in_tasklist=bool(args.get("startableInTasklist")),
+        not_startable_in_tasklist=bool(args.get("notStartableInTasklist")),
+        # both: suspended, the one Camunda applies last
+        suspended=True if args.get("suspended") else False if args.get("active") else None,
+        tenant_id_in=args.get("tenantIdIn"), without_tenant_id=bool(args.get("withoutTenantId")),
+        include_without_tenant_id=bool(args.get("includeProcessDefinitionsWithoutTenantId")),
+        startable_by=principal() if args.get("startablePermissionCheck") else None,
+        sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc",
+        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+
+
+def _both(one: str | None, many: list | None) -> list | None:
+    """Camunda's single and list parameter of the same thing, each narrowing the list."""
+    if one is None:
+        return many
+    return [one] if many is None else [item for item in many if item == one]
 
 
 @blp.route("")
@@ -42,7 +46,7 @@ def _query(args):
 @blp.response(200, schemas.ProcessDefinition(many=True))
 def list_definitions(args):
     with engine().uow(write=False) as uow:
-        return [render.process_definition(d) for d in uow.session.execute(page(_query(args), args)).scalars()]
+        return [render.process_definition(d) for d in definitions.process_definitions(uow.session, _query(args))]
 
 
 @blp.route("/count")
@@ -50,7 +54,7 @@ def list_definitions(args):
 @blp.response(200, schemas.Count)
 def count_definitions(args):
     with engine().uow(write=False) as uow:
-        return {"count": uow.session.execute(select(func.count()).select_from(_query(args).subquery())).scalar()}
+        return {"count": definitions.count_process_definitions(uow.session, _query(args))}
 
 
 def _by_id_or_key(session, definition_id=None, key=None):
@@ -114,17 +118,32 @@ def start_by_key(body, key):
     return _start(body, key=key)
 
 
+# Camunda Tasklist starts a process with a start form here: the start, the form's check included
+@blp.route("/<definition_id>/submit-form", methods=["POST"])
+@blp.arguments(schemas.StartFormBody)
+@blp.response(200, schemas.ProcessInstance)
+def submit_start_form_by_id(body, definition_id):
+    """Start an instance of this definition version with its start form's values."""
+    return _start(body, definition_id=definition_id)
+
+
+@blp.route("/key/<key>/submit-form", methods=["POST"])
+@blp.arguments(schemas.StartFormBody)
+@blp.response(200, schemas.ProcessInstance)
+def submit_start_form_by_key(body, key):
+    """Start an instance of the latest version with its start form's values."""
+    return _start(body, key=key)
+
+
 def _start_form(definition_id=None, key=None):
     eng = engine()
     with eng.uow(write=False) as uow:
         row = _by_id_or_key(uow.session, definition_id, key)
-        ref = (row.start_form or {})
-        if not ref.get("formRef"):
+        ref = definitions.start_form_reference(row.start_form)
+        if ref is None:
             raise NotFound(f"process definition '{row.id}' has no Camunda Form on its start event "
-                           "(camunda:formRef)")
-        form_row = eng.definitions.form_definition_row(
-            uow.session, {"key": ref["formRef"], "binding": ref.get("binding"), "version": ref.get("version")},
-            row.deployment_id, row.tenant_id)
+                           "(camunda:formRef, or camunda:formKey camunda-forms:deployment:NAME)")
+        form_row = eng.definitions.form_definition_row(uow.session, ref, row.deployment_id, row.tenant_id)
         return eng.definitions.form(uow.session, form_row).raw
 
 
@@ -144,7 +163,5 @@ def deployed_start_form_by_id(definition_id):
 def start_form_key(key):
     with engine().uow(write=False) as uow:
         row = _by_id_or_key(uow.session, key=key)
-        ref = row.start_form or {}
-        return {"key": ref.get("formKey"), "contextPath": None,
-                "camundaFormRef": render.form_ref({"key": ref["formRef"], "binding": ref.get("binding"),
-                                                   "version": ref.get("version")}) if ref.get("formRef") else None}
+        return {"key": (row.start_form or {}).get("formKey"), "contextPath": None,
+                "camundaFormRef": render.form_ref(definitions.start_form_reference(row.start_form))}

@@ -16,7 +16,7 @@ def process_definition(row) -> dict:
     return {"id": row.id, "key": row.key, "category": "http://bpmn.io/schema/bpmn", "description": row.description,
             "name": row.name, "version": row.version, "resource": row.resource_name,
             "deploymentId": row.deployment_id, "diagram": None, "suspended": bool(row.suspended),
-            "tenantId": row.tenant_id, "versionTag": row.version_tag, "historyTimeToLive": None,
+            "tenantId": row.tenant_id, "versionTag": row.version_tag, "historyTimeToLive": row.history_time_to_live,
             "startableInTasklist": bool(row.startable)}
 
 
@@ -62,7 +62,8 @@ def task(view) -> dict:
 
 
 def form_ref(ref) -> dict | None:
-    if not ref:
+    """Camunda's camundaFormRef: a camunda:formRef's (a form a formKey names is in `formKey` only)."""
+    if not ref or ref.get("resource") is not None:
         return None
     version = ref.get("version")
     return {"key": ref.get("key"), "binding": ref.get("binding") or "latest",

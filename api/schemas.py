@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields as f
 
-from engine import history
+from engine import definitions, history
 
 from . import camunda_query
 from .camunda_query import CamundaDate, CommaList, VariableExpressions
@@ -158,16 +158,35 @@ class DeleteDeploymentArgs(Strict):
     cascade = Bool(load_default=False)
 
 
-class ProcessDefinitionQuery(Paging):
-    key = Str()
-    keyLike = Str()
+class ProcessDefinitionQuery(CamundaQuery):
+    camunda_query = "process definition"
     processDefinitionId = Str()
-    deploymentId = Str()
-    latestVersion = Bool(load_default=False)
-    version = Int()
+    processDefinitionIdIn = CommaList()
+    key = Str()
+    keysIn = CommaList()
+    keyLike = Str()
     name = Str()
-    sortBy = Str(validate=ma.validate.OneOf(["key", "name", "version", "deploymentId", "id"]))
-    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]))
+    nameLike = Str()
+    deploymentId = Str()
+    deployedAfter = CamundaDate()
+    deployedAt = CamundaDate()
+    version = Int()
+    latestVersion = Bool()
+    resourceName = Str()
+    resourceNameLike = Str()
+    versionTag = Str()
+    versionTagLike = Str()
+    withoutVersionTag = Bool()
+    startableInTasklist = Bool(metadata={"description": "camunda:isStartableInTasklist is not false"})
+    notStartableInTasklist = Bool()
+    startablePermissionCheck = Bool(metadata={"description": "only those the caller may start"})
+    active = Bool()
+    suspended = Bool()
+    tenantIdIn = CommaList()
+    withoutTenantId = Bool()
+    includeProcessDefinitionsWithoutTenantId = Bool()
+    sortBy = SortBy(definitions.DEFINITION_SORTS)
+    sortOrder = SortOrder()
 
 
 class Xml(Strict):
@@ -175,9 +194,13 @@ class Xml(Strict):
     bpmn20Xml = Str()
 
 
-class StartBody(Strict):
+class StartFormBody(Strict):
+    """POST .../submit-form: Camunda's StartProcessInstanceFormDto."""
     variables = Variables(load_default=dict)
     businessKey = Str(allow_none=True, load_default=None, validate=ma.validate.Length(max=255))
+
+
+class StartBody(StartFormBody):
     withVariablesInReturn = Bool(load_default=False)
 
 

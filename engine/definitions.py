@@ -1,19 +1,28 @@
-"""Deployed process and form definitions: lookups by id/key/binding, and the parsed
-specs an instance runs on (cached per definition version)."""
+"""Deployed process and form definitions: lookups by id/key/binding, the list of them
+(Camunda's process definition query), and the parsed specs an instance runs on (cached
+per definition version)."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from . import authz
 from . import forms as form_schema
 from . import legal
 from .errors import BadRequest, NotFound
 from .fastsql import Statement
-from .models import FormDefinition, ProcessDefinition, Resource
+from .identity import Principal
+from .models import Deployment, FormDefinition, ProcessDefinition, Resource
 from .workflows import SpecCache, parse_resources
+
+# a ...Like pattern's escape, as the case lists take it (engine/history.py)
+_ESCAPE = "\\"
 
 
 def _of_tenant(table, shared: bool):
@@ -46,6 +55,133 @@ def definition_by_id(session: Session, definition_id: str) -> ProcessDefinition:
     if row is None:
         raise NotFound(f"no deployed process definition with id '{definition_id}'")
     return row
+
+
+# camunda:historyTimeToLive: days, written 180 or P180D (Camunda 7's ParseUtil)
+_TTL = re.compile(r"P(\d+)D|(\d+)", re.ASCII)
+_TTL_MAX = 2**31 - 1        # a Java int, as Camunda keeps it
+
+
+def history_time_to_live(text: str | None) -> int | None:
+    """A process's camunda:historyTimeToLive in days, or None where it has none; a
+    ValueError says what is wrong with one Camunda would refuse too."""
+    if not text:
+        return None
+    match = _TTL.fullmatch(text)
+    days = int(match.group(1) or match.group(2)) if match else None
+    if days is None or days > _TTL_MAX:
+        raise ValueError(f"camunda:historyTimeToLive {text!r} is not a number of days: write 180 or P180D")
+    return days
+
+
+# --- the list of definitions (GET /process-definition) -----------------------------
+
+@dataclass
+class DefinitionQuery:
+    """Camunda 7.22's process definition query, the filters whose data a definition
+    holds (api/schemas.py reads them from the request); each one given narrows the list."""
+    ids: list | None = None                     # processDefinitionId and processDefinitionIdIn: both
+    keys: list | None = None                    # key and keysIn: both
+    key_like: str | None = None
+    name: str | None = None
+    name_like: str | None = None
+    deployment_id: str | None = None
+    deployed_after: datetime | None = None      # naive UTC: after that millisecond (Camunda: exclusive)
+    deployed_at: datetime | None = None         # in that millisecond
+    version: int | None = None
+    latest_version: bool = False
+    resource_name: str | None = None
+    resource_name_like: str | None = None
+    version_tag: str | None = None
+    version_tag_like: str | None = None
+    without_version_tag: bool = False
+    startable_in_tasklist: bool = False         # camunda:isStartableInTasklist is not "false"
+    not_startable_in_tasklist: bool = False     # it is
+    suspended: bool | None = None               # Camunda's active (False) or suspended (True)
+    tenant_id_in: list | None = None
+    without_tenant_id: bool = False
+    include_without_tenant_id: bool = False     # with tenant_id_in: those of no tenant too
+    startable_by: Principal | None = None       # startablePermissionCheck: whom authz lets start one
+    sort_by: str | None = None                  # a name of DEFINITION_SORTS
+    sort_order: str = "asc"
+    first_result: int = 0
+    max_results: int | None = None
+
+
+_DEFINITION_COLUMNS = ProcessDefinition.__table__.c
+_MILLISECOND = timedelta(milliseconds=1)
+# Camunda's sortBy -> the column; every category is BPMN's namespace here (api/render.py),
+# so that order is the default one
+DEFINITION_SORTS = {
+    "category": None, "key": _DEFINITION_COLUMNS.key, "id": _DEFINITION_COLUMNS.id,
+    "name": _DEFINITION_COLUMNS.name, "version": _DEFINITION_COLUMNS.version,
+    "deploymentId": _DEFINITION_COLUMNS.deployment_id, "deployTime": Deployment.__table__.c.deployment_time,
+    "tenantId": _DEFINITION_COLUMNS.tenant_id, "versionTag": _DEFINITION_COLUMNS.version_tag}
+
+
+def process_definitions(session: Session, query: DefinitionQuery) -> list:
+    """The page of definitions `query` asks for, in its order (key and version without one)."""
+    stmt = _ordered(_filtered(query), query)
+    if query.startable_by is None:
+        stmt = stmt.offset(query.first_result)
+        return session.execute(stmt if query.max_results is None else stmt.limit(query.max_results)).scalars().all()
+    # whom a definition lets start a case is authz's rule, read row by row: a catalogue of
+    # processes, not a list of cases
+    rows = [r for r in session.execute(stmt).scalars() if authz.why_not_start(query.startable_by, r) is None]
+    end = None if query.max_results is None else query.first_result + query.max_results
+    return rows[query.first_result:end]
+
+
+def count_process_definitions(session: Session, query: DefinitionQuery) -> int:
+    if query.startable_by is not None:
+        return len(process_definitions(session, replace(query, first_result=0, max_results=None)))
+    return session.execute(select(func.count()).select_from(_filtered(query).subquery())).scalar()
+
+
+def _filtered(q: DefinitionQuery):
+    d = ProcessDefinition
+    stmt = select(d).join(Deployment, Deployment.id == d.deployment_id)
+    conditions = [
+        (q.ids is not None, lambda: d.id.in_(q.ids)), (q.keys is not None, lambda: d.key.in_(q.keys)),
+        (q.key_like, lambda: d.key.like(q.key_like, escape=_ESCAPE)), (q.name, lambda: d.name == q.name),
+        (q.name_like, lambda: d.name.like(q.name_like, escape=_ESCAPE)),
+        (q.deployment_id, lambda: d.deployment_id == q.deployment_id),
+        # to the millisecond, as Camunda writes a date (a deployment keeps microseconds)
+        (q.deployed_after, lambda: Deployment.deployment_time >= q.deployed_after + _MILLISECOND),
+        (q.deployed_at, lambda: (Deployment.deployment_time >= q.deployed_at)
+         & (Deployment.deployment_time < q.deployed_at + _MILLISECOND)),
+        (q.version is not None, lambda: d.version == q.version),
+        (q.resource_name, lambda: d.resource_name == q.resource_name),
+        (q.resource_name_like, lambda: d.resource_name.like(q.resource_name_like, escape=_ESCAPE)),
+        (q.version_tag, lambda: d.version_tag == q.version_tag),
+        (q.version_tag_like, lambda: d.version_tag.like(q.version_tag_like, escape=_ESCAPE)),
+        (q.without_version_tag, lambda: d.version_tag.is_(None)),
+        (q.startable_in_tasklist, lambda: d.startable.is_(True)),
+        (q.not_startable_in_tasklist, lambda: d.startable.is_(False)),
+        (q.suspended is not None, lambda: d.suspended.is_(q.suspended)),
+        (q.tenant_id_in, lambda: or_(d.tenant_id.in_(q.tenant_id_in), d.tenant_id.is_(None))
+         if q.include_without_tenant_id else d.tenant_id.in_(q.tenant_id_in)),
+        (q.without_tenant_id, lambda: d.tenant_id.is_(None)),
+    ]
+    for given, condition in conditions:
+        if given:
+            stmt = stmt.where(condition())
+    if q.latest_version:            # the newest version of each key, of each tenant (Camunda)
+        latest = select(d.key, d.tenant_id, func.max(d.version).label("version")) \
+            .group_by(d.key, d.tenant_id).subquery()
+        stmt = stmt.join(latest, (latest.c.key == d.key) & latest.c.tenant_id.is_not_distinct_from(d.tenant_id)
+                         & (latest.c.version == d.version))
+    return stmt
+
+
+def _ordered(stmt, q: DefinitionQuery):
+    ties = (_DEFINITION_COLUMNS.key, _DEFINITION_COLUMNS.version, _DEFINITION_COLUMNS.id)
+    column = DEFINITION_SORTS.get(q.sort_by)
+    if column is None:
+        return stmt.order_by(*ties)
+    # an unset value (a name, a tag, a tenant) last going up, first going down, on both stores
+    first = column.desc().nulls_first() if q.sort_order == "desc" else column.asc().nulls_last()
+    return stmt.order_by(first, *ties)
 
 
 def next_version(session: Session, model, key: str, tenant_id: str | None) -> int:
@@ -91,6 +227,40 @@ def _form_query(binding: str, shared: bool) -> Statement:
 
 _FORM_BY_BINDING = {(binding, shared): _form_query(binding, shared)
                     for binding in ("latest", "deployment", "version") for shared in (True, False)}
+# the form deployed under a resource name in a deployment (camunda-forms:deployment:NAME)
+_FORM_BY_RESOURCE = Statement(select(FormDefinition.__table__).where(
+    FormDefinition.__table__.c.deployment_id == bindparam("deployment_id"),
+    FormDefinition.__table__.c.resource_name == bindparam("resource_name")).limit(1))
+
+# camunda:formKey="camunda-forms:deployment:order.form": Camunda 7's reference, before
+# camunda:formRef, to the Camunda Form deployed as resource order.form beside the diagram;
+# other keys (camunda-forms:app:..., embedded:...) name forms of a front end's own
+DEPLOYED_FORM_KEY = "camunda-forms:deployment:"
+
+
+def deployed_form_resource(form_key) -> str | None:
+    """The resource name a camunda:formKey names in its deployment, or None."""
+    if isinstance(form_key, str) and form_key.startswith(DEPLOYED_FORM_KEY):
+        return form_key[len(DEPLOYED_FORM_KEY):]
+    return None
+
+
+def form_reference(form_ref: dict | None, form_key) -> dict | None:
+    """The Camunda Form a user task or start event shows and the server enforces: its
+    camunda:formRef ({"key", "binding", "version"}), else the form its formKey names in its
+    deployment ({"resource"}), else None."""
+    if form_ref is not None:
+        return form_ref
+    resource = deployed_form_resource(form_key)
+    return {"resource": resource} if resource is not None else None
+
+
+def start_form_reference(start_form: dict | None) -> dict | None:
+    """form_reference() of a definition's start event (its `start_form` column)."""
+    start_form = start_form or {}
+    ref = start_form.get("formRef")
+    return form_reference({"key": ref, "binding": start_form.get("binding"), "version": start_form.get("version")}
+                          if ref else None, start_form.get("formKey"))
 
 
 class Definitions:
@@ -142,9 +312,17 @@ class Definitions:
 
     def form_definition_row(self, session: Session, ref: dict, deployment_id: str | None,
                             tenant_id: str | None = None):
-        """camunda:formRef with formRefBinding latest | deployment | version: the
-        form_definition row as read-only values (every completion of a task with a
-        Camunda Form looks it up: one statement on the driver's cursor, not an ORM load)."""
+        """camunda:formRef with formRefBinding latest | deployment | version, or the
+        resource a formKey names in the deployment (form_reference): the form_definition
+        row as read-only values (every completion of a task with a Camunda Form looks it
+        up: one statement on the driver's cursor, not an ORM load)."""
+        if ref.get("resource") is not None:
+            row = _FORM_BY_RESOURCE.execute(session, {"deployment_id": deployment_id,
+                                                      "resource_name": ref["resource"]}).first()
+            if row is None:
+                raise NotFound(f"no form deployed as resource '{ref['resource']}' in deployment '{deployment_id}' "
+                               f"(camunda:formKey {DEPLOYED_FORM_KEY}{ref['resource']})")
+            return row
         key, binding = ref.get("key"), (ref.get("binding") or "latest")
         params = {"key": key, "tenant_id": tenant_id}
         if binding == "deployment":

@@ -14,7 +14,8 @@ from . import audit, authz, configs, event_names, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import checksum, latest_definition, next_version, resource_content
+from .definitions import (checksum, deployed_form_resource, history_time_to_live, latest_definition,
+                          next_version, resource_content)
 from .errors import BadRequest, Forbidden, NotFound, ParseError
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource, Timer
@@ -108,7 +109,8 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
             version=next_version(session, ProcessDefinition, info["key"], tenant_id),
             checksum=info["checksum"], called_keys=info["called"], startable=info["startable"],
             start_form=info["start_form"], properties=info["properties"], version_tag=info["version_tag"],
-            description=info["description"], starters=info["starters"])
+            history_time_to_live=info["history_time_to_live"], description=info["description"],
+            starters=info["starters"])
         row.id = definition_id(row.key, row.version)
         session.add(row)
         result.process_definitions.append(row)
@@ -275,7 +277,11 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
             except SpiffWorkflowException as err:
                 check.problems.append(Problem(name, str(err), process.sourceline, None, key))
                 continue
-            check.processes.append(_process_info(name, process, spec))
+            try:
+                check.processes.append(_process_info(name, process, spec))
+            except ValueError as err:       # an attribute Camunda refuses too (historyTimeToLive)
+                check.problems.append(Problem(name, str(err), process.sourceline, None, key))
+                continue
             check.specs[key] = spec
     return check
 
@@ -352,10 +358,20 @@ FORM_BINDINGS = ("latest", "deployment", "version")
 
 def _check_form_refs(session, checked, forms: _FormCheck, tenant_id, check) -> None:
     """Every camunda:formRef (user tasks, start events) must find its form the way its
-    binding looks it up, or every completion of the task would be a 404."""
+    binding looks it up, and a camunda:formKey naming a form of the deployment
+    (`camunda-forms:deployment:NAME`) that form, or every completion would be refused."""
     for name, parsed in checked.items():
         for element in parsed.tree.iter():
-            if not isinstance(element.tag, str) or element.get(f"{{{CAMUNDA_NS}}}formRef") is None:
+            if not isinstance(element.tag, str):
+                continue
+            form_key = element.get(f"{{{CAMUNDA_NS}}}formKey")
+            resource = deployed_form_resource(form_key)
+            if resource is not None and resource not in forms.parsed:
+                check.problems.append(Problem(name, f"camunda:formKey '{form_key}' names resource '{resource}', "
+                                                    "which is no Camunda Form (.form) of this deployment; deploy "
+                                                    "the form with the diagram", element.sourceline, None,
+                                              element.get("id")))
+            if element.get(f"{{{CAMUNDA_NS}}}formRef") is None:
                 continue
             problem = _form_ref_problem(session, element, forms, tenant_id)
             if problem:
@@ -417,6 +433,7 @@ def _process_info(resource: str, process, spec) -> dict:
         "startable": process.get(f"{{{CAMUNDA_NS}}}isStartableInTasklist", "true") != "false",
         "start_form": start_form, "properties": props, "starters": authz.starters(process, CAMUNDA_NS),
         "version_tag": process.get(f"{{{CAMUNDA_NS}}}versionTag"),
+        "history_time_to_live": history_time_to_live(process.get(f"{{{CAMUNDA_NS}}}historyTimeToLive")),
         "description": doc.text if doc is not None else None,
     }
 

@@ -50,6 +50,7 @@ class ProcessDefinition(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(255))
     version_tag: Mapped[str | None] = mapped_column(String(64))
+    history_time_to_live: Mapped[int | None] = mapped_column(Integer)    # days (migration 0018)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"), index=True)
     resource_id: Mapped[str] = mapped_column(ForeignKey("resource.id", ondelete="CASCADE"))
     resource_name: Mapped[str] = mapped_column(String(255))
@@ -143,7 +144,8 @@ class UserTask(Base):
     due: Mapped[datetime | None] = mapped_column(DateTime)
     follow_up: Mapped[datetime | None] = mapped_column(DateTime)
     form_key: Mapped[str | None] = mapped_column(String(255))
-    form_ref: Mapped[dict | None] = mapped_column(JSON)             # {"key", "binding", "version"}
+    # {"key", "binding", "version"} (camunda:formRef) or {"resource"} (definitions.form_reference)
+    form_ref: Mapped[dict | None] = mapped_column(JSON)
     business_key: Mapped[str | None] = mapped_column(String(255), index=True)
     tenant_id: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict] = mapped_column(JSON, default=dict)

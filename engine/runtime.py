@@ -25,7 +25,7 @@ from . import audit, legal, projections, subscriptions, transient_variables, var
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import resolve_called
+from .definitions import form_reference, resolve_called, start_form_reference
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
@@ -320,10 +320,9 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     if definition.suspended:
         raise BadRequest(f"process definition '{definition.id}' is suspended")
     sent = variables                # with the types the request named (a form's check returns plain values)
-    if start_form_check and definition.start_form and definition.start_form.get("formRef"):
-        ref = definition.start_form
-        variables = validate_form(uow, {"key": ref["formRef"], "binding": ref.get("binding"),
-                                        "version": ref.get("version")}, definition.deployment_id, variables, {})
+    start_form = start_form_reference(definition.start_form) if start_form_check else None
+    if start_form is not None:
+        variables = validate_form(uow, start_form, definition.deployment_id, variables, {})
     called = resolve_called(session, definition)
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, called)
     if by_request:
@@ -512,13 +511,14 @@ def task_facts(task, script_engine) -> dict:
     if ext.get("formRef"):
         form_ref = {"key": value("formRef"), "binding": ext.get("formRefBinding") or "latest",
                     "version": ext.get("formRefVersion")}
+    form_key = value("formKey")
     return {
         "name": task_name(task, script_engine),
         "candidate_groups": _names(value("candidateGroups")),
         "candidate_users": _names(value("candidateUsers")),
         "assignee": str(assignee) if assignee not in (None, "") else None,
         "due": when("dueDate"), "follow_up": when("followUpDate"), "priority": priority,
-        "form_key": value("formKey"), "form_ref": form_ref,
+        "form_key": form_key, "form_ref": form_reference(form_ref, form_key),
         "properties": ext.get("properties", {}),
     }
 

@@ -570,13 +570,13 @@ def form_variables(uow: UnitOfWork, principal: Principal, task_id: str) -> Varia
 def deployed_form(uow: UnitOfWork, principal: Principal, task_id: str) -> dict:
     view = get(uow.session, principal, task_id)
     if not view.row.form_ref:
-        raise NotFound(f"task {task_id} has no Camunda Form (camunda:formRef); its form key is "
-                       f"{view.row.form_key!r}")
+        raise NotFound(f"task {task_id} has no Camunda Form (camunda:formRef, or camunda:formKey "
+                       f"camunda-forms:deployment:NAME); its form key is {view.row.form_key!r}")
     return task_form(uow, view).raw
 
 
 def task_form(uow: UnitOfWork, view: TaskView):
-    """The Camunda Form (engine.forms.FormDefinition) of a task that has one (camunda:formRef)."""
+    """The Camunda Form (engine.forms.FormDefinition) of a task that has one (definitions.form_reference)."""
     deployment_id = uow.session.execute(select(ProcessDefinition.deployment_id).where(
         ProcessDefinition.id == view.row.definition_id)).scalar()
     row = uow.ctx.definitions.form_definition_row(uow.session, view.row.form_ref, deployment_id, view.row.tenant_id)
