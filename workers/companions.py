@@ -104,12 +104,13 @@ def issue_service_token(engine) -> str:
     with engine.uow() as uow:
         session = uow.session
         if session.get(User, SERVICE_USER) is None:
-            identity.create_user(session, SERVICE_USER, None, first_name="Workers and sandbox of `make run`")
+            identity.create_user(session, SERVICE_USER, None, first_name="Workers and sandbox of `make run`",
+                                 actor=identity.SYSTEM.user_id)
             session.flush()
-        identity.add_member(session, identity.WORKERS_GROUP, SERVICE_USER)
+        identity.add_member(session, identity.WORKERS_GROUP, SERVICE_USER, actor=identity.SYSTEM.user_id)
         session.execute(update(ApiToken).where(ApiToken.user_id == SERVICE_USER, ApiToken.label == TOKEN_LABEL,
                                                ApiToken.revoked.is_(None)).values(revoked=utcnow()))
-        _, token = identity.issue_token(session, SERVICE_USER, TOKEN_LABEL)
+        _, token = identity.issue_token(session, SERVICE_USER, TOKEN_LABEL, actor=identity.SYSTEM.user_id)
         uow.commit()
     return token
 
