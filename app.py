@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
@@ -66,8 +67,7 @@ def unlock_user(engine: Engine, user_id: str) -> int:
     """The operator's way back in when the administrator account itself is locked."""
     try:
         with engine.uow() as uow:
-            identity.unlock(uow.session, user_id)
-            audit.record_system(uow.session, None, "UserUnlocked", {"userId": user_id, "by": "app.py unlock"})
+            identity.unlock(uow.session, user_id, actor=None, by="app.py unlock")
             uow.commit()
     except NotFound as err:
         print(err.message, file=sys.stderr)
@@ -136,8 +136,9 @@ def audit_verify(settings: Settings, verbose: bool = False) -> int:
 
 # --- serving -------------------------------------------------------------------------
 
-def server(settings: Settings):
-    """The gunicorn application: its configuration, and what each worker loads."""
+def server(settings: Settings, when_ready=None):
+    """The gunicorn application: its configuration, and what each worker loads.
+    `when_ready(arbiter)` runs in the master once the port is bound, before the workers fork."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -155,6 +156,8 @@ def server(settings: Settings):
                                "sendfile": False,       # responses go through api/serving.py's guarded socket
                                "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
+            if when_ready is not None:
+                self.cfg.set("when_ready", when_ready)
 
         def load(self):                          # in each worker, after the fork
             app = create_app(settings)
@@ -164,11 +167,22 @@ def server(settings: Settings):
     return Server()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, when_ready=None) -> None:
     print(f"serving http://{settings.host}:{settings.port}/engine-rest "
           f"(API docs: http://{settings.host}:{settings.port}/engine-rest/docs)", flush=True)
     fewer_malloc_arenas()
-    server(settings).run()
+    server(settings, when_ready).run()
+
+
+@contextmanager
+def engine_for_a_moment(settings: Settings):
+    """An engine opened and closed again, for the master of `run` (the workers it forks must
+    not inherit its connections)."""
+    engine = Engine(settings, check_schema=False)
+    try:
+        yield engine
+    finally:
+        engine.close()
 
 
 def tune_gc() -> None:
@@ -319,11 +333,14 @@ def _command(args, settings: Settings) -> int:
         if args.command == "run":
             ensure_admin(engine)
             deploy_files(engine, library_files(settings))
-            companions = worker_companions.start(engine, settings.host, settings.port)
+            companions = worker_companions.Companions(lambda: engine_for_a_moment(settings))
     finally:
         engine.close()
     try:
-        serve(settings)
+        # the sandbox and workers (and their token) only once the port is ours: a second
+        # `run` on a port in use leaves everything alone
+        serve(settings, None if companions is None else
+              lambda _: worker_companions.start(companions, settings.host, settings.port))
     finally:
         if companions is not None:
             companions.stop()

@@ -6,7 +6,6 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from engine import identity
-from engine.audit import record_system
 from engine.errors import Forbidden, NotFound
 from engine.models import Group, Membership, User
 from engine.variables import format_date
@@ -28,8 +27,7 @@ def create_user(body):
     profile, credentials = body["profile"], body.get("credentials") or {}
     with engine().uow() as uow:
         identity.create_user(uow.session, profile["id"], credentials.get("password"), profile.get("firstName"),
-                             profile.get("lastName"), profile.get("email"))
-        record_system(uow.session, principal().user_id, "UserCreated", {"userId": profile["id"]})
+                             profile.get("lastName"), profile.get("email"), actor=principal().user_id)
         uow.commit()
 
 
@@ -51,8 +49,7 @@ def set_password(body, user_id):
             raise Forbidden(locked_message(me.user_id, login.locked_until), userId=me.user_id)
         identity.require_current_password(me, login)
     with engine().uow() as uow:
-        identity.set_password(uow.session, user_id, body["password"])
-        record_system(uow.session, me.user_id, "PasswordChanged", {"userId": user_id})    # never the password
+        identity.set_password(uow.session, user_id, body["password"], actor=me.user_id)
         uow.commit()
 
 
@@ -62,8 +59,7 @@ def unlock_user(user_id):
     """Lift a lock left by wrong passwords (Camunda's POST /user/{id}/unlock), and reset the count."""
     identity.require_admin(principal(), "unlocking users")
     with engine().uow() as uow:
-        identity.unlock(uow.session, user_id)
-        record_system(uow.session, principal().user_id, "UserUnlocked", {"userId": user_id})
+        identity.unlock(uow.session, user_id, actor=principal().user_id)
         uow.commit()
 
 
@@ -97,8 +93,7 @@ def user_profile(user_id):
 def create_group(body):
     identity.require_admin(principal(), "creating groups")
     with engine().uow() as uow:
-        identity.create_group(uow.session, body["id"], body.get("name"), body.get("type"))
-        record_system(uow.session, principal().user_id, "GroupCreated", {"groupId": body["id"]})
+        identity.create_group(uow.session, body["id"], body.get("name"), body.get("type"), actor=principal().user_id)
         uow.commit()
 
 
@@ -120,8 +115,7 @@ def list_groups(args):
 def add_member(group_id, user_id):
     identity.require_admin(principal(), "changing group membership")
     with engine().uow() as uow:
-        identity.add_member(uow.session, group_id, user_id)
-        record_system(uow.session, principal().user_id, "MembershipAdded", {"groupId": group_id, "userId": user_id})
+        identity.add_member(uow.session, group_id, user_id, actor=principal().user_id)
         uow.commit()
 
 
@@ -130,9 +124,7 @@ def add_member(group_id, user_id):
 def remove_member(group_id, user_id):
     identity.require_admin(principal(), "changing group membership")
     with engine().uow() as uow:
-        identity.remove_member(uow.session, group_id, user_id)
-        record_system(uow.session, principal().user_id, "MembershipRemoved", {"groupId": group_id,
-                                                                               "userId": user_id})
+        identity.remove_member(uow.session, group_id, user_id, actor=principal().user_id)
         uow.commit()
 
 
@@ -152,8 +144,8 @@ def issue(body):
     """A Bearer token for the calling user (shown once; only its hash is stored)."""
     ttl = timedelta(hours=body["ttlHours"]) if body.get("ttlHours") else None
     with engine().uow() as uow:
-        row, token = identity.issue_token(uow.session, principal().user_id, body.get("label"), ttl)
-        record_system(uow.session, principal().user_id, "TokenIssued", {"tokenId": row.id, "label": row.label})
+        row, token = identity.issue_token(uow.session, principal().user_id, body.get("label"), ttl,
+                                          actor=principal().user_id)
         uow.commit()
         return {"id": row.id, "token": token, "label": row.label, "expires": format_date(row.expires)}
 
@@ -163,5 +155,4 @@ def issue(body):
 def revoke(token_id):
     with engine().uow() as uow:
         identity.revoke_token(uow.session, principal(), token_id)
-        record_system(uow.session, principal().user_id, "TokenRevoked", {"tokenId": token_id})
         uow.commit()

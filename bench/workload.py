@@ -154,11 +154,11 @@ def prepare_database(database_url: str, forms: bool = True, extra: dict[str, str
         ensure_admin(engine)
         with engine.uow() as uow:
             for dept in DEPARTMENTS:
-                identity.create_group(uow.session, dept, dept)
-                identity.create_user(uow.session, f"{dept}1", PASSWORD)
+                identity.create_group(uow.session, dept, dept, actor=None)
+                identity.create_user(uow.session, f"{dept}1", PASSWORD, actor=None)
             uow.session.flush()
             for dept in DEPARTMENTS:
-                identity.add_member(uow.session, dept, f"{dept}1")
+                identity.add_member(uow.session, dept, f"{dept}1", actor=None)
             uow.commit()
         uploads = [deployments.Upload("bench_review.bpmn", REVIEW.encode()),
                    deployments.Upload("bench_review_warned.bpmn", REVIEW_WARNED.encode()),

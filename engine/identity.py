@@ -245,10 +245,12 @@ def record_login(session: Session, user_id: str, login: Login, max_attempts: int
     return login
 
 
-def unlock(session: Session, user_id: str) -> None:
+def unlock(session: Session, user_id: str, *, actor: str | None, by: str | None = None) -> None:
+    """`by` names the command when no user asked (`app.py unlock`)."""
     if session.get(User, user_id) is None:
         raise NotFound(f"no user with id '{user_id}'")
     session.execute(update(_USERS).where(_USERS.c.id == user_id).values(failed_logins=0, locked_until=None))
+    record_system(session, actor, "UserUnlocked", {"userId": user_id, **({"by": by} if by else {})})
 
 
 def token_digest(token: str) -> str:
@@ -263,12 +265,13 @@ def authenticate_token(session: Session | Connection, token: str) -> Principal |
     return Principal(rows[0].user_id, frozenset(r.group_id for r in rows if r.group_id is not None))
 
 
-def issue_token(session: Session, user_id: str, label: str | None = None,
-                ttl: timedelta | None = None) -> tuple[ApiToken, str]:
+def issue_token(session: Session, user_id: str, label: str | None = None, ttl: timedelta | None = None,
+                *, actor: str | None) -> tuple[ApiToken, str]:
     token = "apr_" + secrets.token_urlsafe(32)
     row = ApiToken(id=secrets.token_hex(8), user_id=user_id, token_hash=token_digest(token), label=label,
                    created=utcnow(), expires=(utcnow() + ttl) if ttl else None)
     session.add(row)
+    record_system(session, actor, "TokenIssued", {"tokenId": row.id, "userId": user_id, "label": label})
     return row, token
 
 
@@ -277,50 +280,62 @@ def revoke_token(session: Session, principal: Principal, token_id: str) -> None:
     if row is None or (row.user_id != principal.user_id and not principal.is_admin):
         raise NotFound(f"no token with id {token_id}")
     row.revoked = utcnow()
+    record_system(session, principal.user_id, "TokenRevoked", {"tokenId": token_id, "userId": row.user_id})
 
 
 # --- users and groups ---------------------------------------------------------------
 
+# Who changed users, groups, memberships and tokens goes into the system audit chain here,
+# where the change is made, so that the API and the server's own start-up (the workers'
+# service account, workers/companions.py) leave the same events.  `actor` is the user id
+# of who asked, or identity.SYSTEM's for the server itself.
+
 def create_user(session: Session, user_id: str, password: str | None, first_name=None, last_name=None,
-                email=None) -> User:
+                email=None, *, actor: str | None) -> User:
     _check_id(user_id, "user")
     if session.get(User, user_id) is not None:
         raise BadRequest(f"a user with id '{user_id}' already exists")
     user = User(id=user_id, first_name=first_name, last_name=last_name, email=email,
                 password_hash=hash_password(password) if password else None)
     session.add(user)
+    record_system(session, actor, "UserCreated", {"userId": user_id})
     return user
 
 
-def set_password(session: Session, user_id: str, password: str) -> None:
+def set_password(session: Session, user_id: str, password: str, *, actor: str | None) -> None:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"no user with id '{user_id}'")
     user.password_hash = hash_password(password)
     user.credentials_version = (user.credentials_version or 0) + 1
     user.failed_logins, user.locked_until = 0, None      # the lock guarded the old password
+    record_system(session, actor, "PasswordChanged", {"userId": user_id})    # never the password
 
 
-def create_group(session: Session, group_id: str, name=None, type_=None) -> Group:
+def create_group(session: Session, group_id: str, name=None, type_=None, *, actor: str | None) -> Group:
     _check_id(group_id, "group")
     if session.get(Group, group_id) is not None:
         raise BadRequest(f"a group with id '{group_id}' already exists")
     group = Group(id=group_id, name=name, type=type_)
     session.add(group)
+    record_system(session, actor, "GroupCreated", {"groupId": group_id})
     return group
 
 
-def add_member(session: Session, group_id: str, user_id: str) -> None:
+def add_member(session: Session, group_id: str, user_id: str, *, actor: str | None) -> None:
+    """Idempotent (Camunda's PUT); only a membership that was not there is an event."""
     if session.get(Group, group_id) is None:
         raise NotFound(f"no group with id '{group_id}'")
     if session.get(User, user_id) is None:
         raise NotFound(f"no user with id '{user_id}'")
     if session.get(Membership, (user_id, group_id)) is None:
         session.add(Membership(user_id=user_id, group_id=group_id))
+        record_system(session, actor, "MembershipAdded", {"groupId": group_id, "userId": user_id})
 
 
-def remove_member(session: Session, group_id: str, user_id: str) -> None:
+def remove_member(session: Session, group_id: str, user_id: str, *, actor: str | None) -> None:
     session.execute(delete(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id))
+    record_system(session, actor, "MembershipRemoved", {"groupId": group_id, "userId": user_id})
 
 
 def ensure_admin(session: Session, password: str | None) -> str | None:

@@ -6,23 +6,28 @@ waits for their graceful shutdown; on Linux they also get SIGTERM if `run` itsel
 
 Credentials: the workers and the bank's callback use WORKER_TOKEN, WORKER_USER/
 WORKER_PASSWORD or ADMIN_PASSWORD when set.  With none of them (the admin password was
-generated on a first start and is not known any more) `run` issues a token for the service
-user `approvals-worker` (group external-workers), revoking the one of the previous start.
+generated on a first start and is not known any more) `run` issues a token of its own for
+the service user `approvals-worker` (group external-workers), labelled with its host and
+process, and revokes it when it stops.  It never revokes the token of another run, which may
+be serving on another port or host; only one left by a run on this machine whose process
+is gone (a crash).
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, ContextManager, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "approvals-worker"
-TOKEN_LABEL = "approvals run: workers and sandbox"
+_RUN_LABEL = re.compile(r"approvals run on (?P<host>\S+) pid (?P<pid>\d+) in (?P<namespace>\S+)")
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -55,14 +60,24 @@ class Companion(subprocess.Popen):
 
 
 class Companions:
-    def __init__(self) -> None:
+    """The children of one `run`, and the service token issued for them (`start`).
+    `open_engine()` gives an engine for a moment: for issuing the token and revoking it."""
+
+    def __init__(self, open_engine: Callable[[], ContextManager]) -> None:
         self.owner = os.getpid()        # gunicorn forks workers from this process: only the owner stops us
+        self.open_engine = open_engine
         self.processes: list[tuple[str, Companion]] = []
+        self.token_id: str | None = None
 
     def start(self, name: str, command: str, env: Mapping[str, str]) -> None:
         process = Companion([sys.executable, str(ROOT / "app.py"), command], cwd=ROOT, env=dict(env),
                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.processes.append((name, process))
+
+    def issue_token(self) -> str:
+        with self.open_engine() as engine:
+            self.token_id, token = issue_service_token(engine)
+        return token
 
     def stop(self, grace: float = 15.0) -> None:
         if os.getpid() != self.owner:
@@ -79,6 +94,19 @@ class Companions:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        self._revoke_token()
+
+    def _revoke_token(self) -> None:
+        """The token goes with the run; a run that dies without this leaves it (README)."""
+        if self.token_id is not None:
+            from sqlalchemy.exc import SQLAlchemyError
+            try:
+                with self.open_engine() as engine:
+                    revoke_service_token(engine, self.token_id)
+            except SQLAlchemyError as err:         # the database went first: the next start here revokes it
+                print(f"could not revoke the workers' token {self.token_id} ({type(err).__name__}); "
+                      "revoke it with DELETE /api/v1/tokens/" + self.token_id, file=sys.stderr, flush=True)
+            self.token_id = None
 
 
 def child_environment(env: Mapping[str, str], host: str, port: int, token_source) -> dict:
@@ -94,36 +122,84 @@ def child_environment(env: Mapping[str, str], host: str, port: int, token_source
     return child
 
 
-def issue_service_token(engine) -> str:
-    """A Bearer token for `approvals-worker` (created in group external-workers if needed)."""
-    from sqlalchemy import update
+def run_label(pid: int | None = None) -> str:
+    """The label of a run's service token: its host, its process and (Linux) that process's
+    pid namespace, so that a later start can tell whether the run is still there."""
+    return f"approvals run on {socket.gethostname()} pid {pid or os.getpid()} in {_pid_namespace()}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")                 # e.g. pid:[4026531836]
+    except OSError:
+        return "unknown"
+
+
+def run_is_gone(label: str | None) -> bool:
+    """Provably stale: the token of a run on this host, in this pid namespace, whose process
+    no longer exists (a crash or SIGKILL skipped its revocation).  A run elsewhere cannot
+    be checked from here, and a pid in use again may be that run still: such tokens stay."""
+    match = _RUN_LABEL.fullmatch(label or "")
+    if (match is None or match["host"] != socket.gethostname() or match["namespace"] == "unknown"
+            or match["namespace"] != _pid_namespace()):
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return True                     # the run that had our pid has ended: we are it now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:             # another user's process
+        return False
+    return False
+
+
+def issue_service_token(engine, label: str | None = None) -> tuple[str, str]:
+    """(id, token): a Bearer token for `approvals-worker`, created in group external-workers
+    if needed, labelled `run_label()`.  Revokes only the tokens of runs that are gone
+    (`run_is_gone`): another server on this database keeps its workers."""
+    from sqlalchemy import select
 
     from engine import identity
-    from engine.clock import utcnow
     from engine.models import ApiToken, User
+    actor = identity.SYSTEM.user_id
     with engine.uow() as uow:
         session = uow.session
         if session.get(User, SERVICE_USER) is None:
-            identity.create_user(session, SERVICE_USER, None, first_name="Workers and sandbox of `make run`")
+            identity.create_user(session, SERVICE_USER, None, first_name="Workers and sandbox of `make run`",
+                                 actor=actor)
             session.flush()
-        identity.add_member(session, identity.WORKERS_GROUP, SERVICE_USER)
-        session.execute(update(ApiToken).where(ApiToken.user_id == SERVICE_USER, ApiToken.label == TOKEN_LABEL,
-                                               ApiToken.revoked.is_(None)).values(revoked=utcnow()))
-        _, token = identity.issue_token(session, SERVICE_USER, TOKEN_LABEL)
+        identity.add_member(session, identity.WORKERS_GROUP, SERVICE_USER, actor=actor)
+        live = session.execute(select(ApiToken.id, ApiToken.label).where(
+            ApiToken.user_id == SERVICE_USER, ApiToken.revoked.is_(None))).all()
+        for token_id, token_label in live:
+            if run_is_gone(token_label):
+                identity.revoke_token(session, identity.SYSTEM, token_id)
+        row, token = identity.issue_token(session, SERVICE_USER, label or run_label(), actor=actor)
+        token_id = row.id
         uow.commit()
-    return token
+    return token_id, token
 
 
-def start(engine, host: str, port: int, env: Mapping[str, str] | None = None) -> Companions:
-    """Start the sandbox and the workers unless APPROVALS_NO_SANDBOX / APPROVALS_NO_WORKERS."""
+def revoke_service_token(engine, token_id: str) -> None:
+    from engine import identity
+    with engine.uow() as uow:
+        identity.revoke_token(uow.session, identity.SYSTEM, token_id)
+        uow.commit()
+
+
+def start(companions: Companions, host: str, port: int, env: Mapping[str, str] | None = None) -> Companions:
+    """Start the sandbox and the workers unless APPROVALS_NO_SANDBOX / APPROVALS_NO_WORKERS.
+    `run` calls this once the server has bound its port: a start that cannot bind issues no
+    token and starts nothing."""
     env = os.environ if env is None else env
-    companions = Companions()
     wanted = [(name, command) for name, command, off in (("sandbox", "sandbox", "APPROVALS_NO_SANDBOX"),
                                                          ("workers", "worker", "APPROVALS_NO_WORKERS"))
               if not _flag(env, off)]
     if not wanted:
         return companions
-    child_env = child_environment(env, host, port, lambda: issue_service_token(engine))
+    child_env = child_environment(env, host, port, companions.issue_token)
     for name, command in wanted:
         companions.start(name, command, child_env)
     print("started " + " and ".join(name for name, _ in wanted) + " (APPROVALS_NO_SANDBOX=1 / "

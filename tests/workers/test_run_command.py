@@ -2,6 +2,7 @@
 it issues itself when no credentials are configured, and SIGTERM stops all of it."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -70,18 +71,27 @@ def test_run_serves_the_case_with_sandbox_and_workers_and_sigterm_stops_everythi
                                  data={"deployment-name": "run-test"},
                                  files={"f": (OPENING.name, OPENING.read_bytes())})
         assert deployed.status_code == 200, deployed.text
-        case = requests.post(engine_url + "/process-definition/key/workers_opening/start", auth=admin, timeout=10,
-                             json={"businessKey": "SZ-RUN-1", "variables": {
-                                 "applicantName": {"value": "苏州某某科技有限公司", "type": "String"}}}).json()
 
-        def state():
-            return requests.get(f"{engine_url}/history/process-instance/{case['id']}", auth=admin,
-                                timeout=5).json()["state"]
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and state() != "COMPLETED":
-            time.sleep(0.1)
-        assert state() == "COMPLETED", "".join(lines)
+        def worked_through(business_key):
+            case = requests.post(engine_url + "/process-definition/key/workers_opening/start", auth=admin,
+                                 timeout=10, json={"businessKey": business_key, "variables": {
+                                     "applicantName": {"value": "苏州某某科技有限公司", "type": "String"}}}).json()
+
+            def state():
+                return requests.get(f"{engine_url}/history/process-instance/{case['id']}", auth=admin,
+                                    timeout=5).json()["state"]
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and state() != "COMPLETED":
+                time.sleep(0.1)
+            return state() == "COMPLETED"
+        assert worked_through("SZ-RUN-1"), "".join(lines)
         assert "apr_" not in "".join(lines)                # the issued token is never printed
+
+        # a second start on the same database whose port is taken fails, and leaves this one's workers working
+        second = subprocess.run([sys.executable, str(ROOT / "app.py"), "run"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60, env=dict(env, SANDBOX_PORT=str(free_port())))
+        assert second.returncode == 1 and "Can't connect to" in second.stderr
+        assert worked_through("SZ-RUN-2"), "".join(lines)
 
         started = children_of(process.pid)
         assert len(started) >= 3                            # gunicorn worker, sandbox, workers
@@ -123,20 +133,58 @@ def test_children_get_the_engine_url_and_a_token_only_without_credentials():
     assert len(issued) == 1
 
 
-def test_the_service_token_belongs_to_a_worker_and_replaces_the_previous_one(engine):
+def _authenticated(engine, token):
     from engine import identity
-    first = companions.issue_service_token(engine)
-    second = companions.issue_service_token(engine)
     with engine.uow(write=False) as uow:
-        assert identity.authenticate_token(uow.session, first) is None          # revoked by the next start
-        principal = identity.authenticate_token(uow.session, second)
-    assert principal.user_id == "approvals-worker" and principal.groups == {"external-workers"}
+        return identity.authenticate_token(uow.session, token)
+
+
+def test_a_start_revokes_no_token_of_another_run_only_those_of_runs_on_this_machine_that_are_gone(engine):
+    """A second `app.py run` on the same database (another port, another host) used to revoke
+    the token of the one already serving, whose workers then met 401s for ever."""
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    crashed = subprocess.Popen([sys.executable, "-c", "pass"])
+    crashed.wait()
+    try:
+        _, serving_here = companions.issue_service_token(engine, companions.run_label(running.pid))
+        _, serving_elsewhere = companions.issue_service_token(engine, "approvals run on other-host pid 7 in pid:[1]")
+        _, left_by_a_crash = companions.issue_service_token(engine, companions.run_label(crashed.pid))
+        _, mine = companions.issue_service_token(engine)
+        assert _authenticated(engine, serving_here) is not None
+        assert _authenticated(engine, serving_elsewhere) is not None
+        assert _authenticated(engine, left_by_a_crash) is None
+        principal = _authenticated(engine, mine)
+        assert principal.user_id == "approvals-worker" and principal.groups == {"external-workers"}
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_the_service_account_and_its_tokens_are_in_the_system_chain_and_a_clean_stop_revokes_the_token(
+        engine, client):
+    run = companions.Companions(lambda: contextlib.nullcontext(engine))
+    token = run.issue_token()
+    assert _authenticated(engine, token).user_id == "approvals-worker"
+    run.stop()
+    assert _authenticated(engine, token) is None
+    run.issue_token()                                   # the next start: the account is there already
+    events = [(e["kind"], e["actor"], e["data"]) for e in client.get("/api/v1/audit/system-events").get_json()
+              if e["data"].get("userId") == "approvals-worker"]
+    label = companions.run_label()
+    assert events == [
+        ("UserCreated", "system", {"userId": "approvals-worker"}),
+        ("MembershipAdded", "system", {"groupId": "external-workers", "userId": "approvals-worker"}),
+        ("TokenIssued", "system", {"tokenId": events[2][2]["tokenId"], "userId": "approvals-worker", "label": label}),
+        ("TokenRevoked", "system", {"tokenId": events[2][2]["tokenId"], "userId": "approvals-worker"}),
+        ("TokenIssued", "system", {"tokenId": run.token_id, "userId": "approvals-worker", "label": label})]
+    assert client.get("/api/v1/audit/verification").get_json()["valid"] is True
 
 
 def test_no_sandbox_and_no_workers_start_nothing(engine):
-    started = companions.start(engine, "127.0.0.1", 8080, env={"APPROVALS_NO_SANDBOX": "1",
-                                                               "APPROVALS_NO_WORKERS": "true"})
-    assert started.processes == []
+    run = companions.Companions(lambda: contextlib.nullcontext(engine))
+    started = companions.start(run, "127.0.0.1", 8080, env={"APPROVALS_NO_SANDBOX": "1",
+                                                            "APPROVALS_NO_WORKERS": "true"})
+    assert started.processes == [] and started.token_id is None
 
 
 def test_a_process_forked_from_run_leaves_its_companions_alone():
