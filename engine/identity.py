@@ -334,8 +334,17 @@ def add_member(session: Session, group_id: str, user_id: str, *, actor: str | No
 
 
 def remove_member(session: Session, group_id: str, user_id: str, *, actor: str | None) -> None:
-    session.execute(delete(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id))
-    record_system(session, actor, "MembershipRemoved", {"groupId": group_id, "userId": user_id})
+    """Idempotent as add_member: an unknown group or user is a 404, and only a membership
+    that was there is an event (a DELETE of one that never existed wrote "removed" into
+    the system chain)."""
+    if session.get(Group, group_id) is None:
+        raise NotFound(f"no group with id '{group_id}'")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"no user with id '{user_id}'")
+    removed = session.execute(delete(Membership).where(Membership.group_id == group_id,
+                                                       Membership.user_id == user_id)).rowcount
+    if removed:
+        record_system(session, actor, "MembershipRemoved", {"groupId": group_id, "userId": user_id})
 
 
 def ensure_admin(session: Session, password: str | None) -> str | None:

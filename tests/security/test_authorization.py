@@ -323,3 +323,16 @@ def test_every_change_outside_a_case_is_an_event_of_the_system_chain(client):
                           ("TokenIssued", "clerk"), ("TokenRevoked", "clerk"), ("MembershipRemoved", "admin"),
                           ("CalendarDaySet", "admin"), ("DeploymentCreated", "admin")]
     assert token["token"] not in str(system_events(client))
+
+
+def test_removing_a_membership_that_is_not_there_records_nothing(client):
+    client.create_user("clerk", ["window"])
+    client.create_user("fgw9", ["fgw"])
+    before = len(system_events(client))
+    assert client.delete("/engine-rest/group/fgw/members/clerk").status_code == 204      # not a member
+    for path in ("/engine-rest/group/nosuch/members/clerk", "/engine-rest/group/window/members/nosuch"):
+        r = client.delete(path)
+        assert r.status_code == 404 and "nosuch" in r.get_json()["message"], r.get_json()
+    assert len(system_events(client)) == before
+    assert client.delete("/engine-rest/group/window/members/clerk").status_code == 204
+    assert [e["kind"] for e in system_events(client)][before:] == ["MembershipRemoved"]
