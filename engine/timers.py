@@ -58,8 +58,32 @@ def _strict_duration(parse):
         if not _ISO_DURATION.fullmatch(expression.strip()):
             raise ValueError(f"{expression!r} is not an ISO 8601 duration such as PT2H or P3D"
                              + (" (a duration cannot be negative)" if expression.strip().startswith("-") else ""))
-        return parse(expression.strip())
+        parsed = parse(expression.strip())
+        # SpiffWorkflow counts years and months out one month at a time: P5000000Y held the
+        # writer for 48 s, and P10000Y overflowed the date; no legal limit runs that long
+        days = sum(parsed.get(unit, 0) * length for unit, length in _DAYS.items())
+        if days > MAX_TIMER_DAYS:
+            raise ValueError(f"{expression!r} is longer than {MAX_TIMER_YEARS} years, the longest a timer waits")
+        return parsed
     return staticmethod(parse_iso_duration)
+
+
+MAX_TIMER_YEARS = 100
+MAX_TIMER_DAYS = MAX_TIMER_YEARS * 366
+_DAYS = {"years": 366, "months": 31, "weeks": 7, "days": 1, "hours": 1 / 24, "minutes": 1 / 1440,
+         "seconds": 1 / 86400}
+
+
+def _strict_cycle(parse):
+    def parse_iso_recurring_interval(expression):
+        if not isinstance(expression, str):
+            raise ValueError(f"a cycle must be text such as R3/PT10M, not {type(expression).__name__}")
+        cycles, start, period = parse(expression)
+        if period <= timedelta(0):
+            # a boundary timer of period 0 fired without end within one command (6.9 GB in 2 minutes)
+            raise ValueError(f"{expression!r} repeats every {period}: a cycle's period must be longer than zero")
+        return cycles, start, period
+    return staticmethod(parse_iso_recurring_interval)
 
 
 def _named_errors(method):
@@ -90,6 +114,7 @@ def _strict_timers() -> None:
     parse = TimerEventDefinition.parse_iso_duration
     TimerEventDefinition.parse_iso_duration = _strict_duration(parse)
     TimerEventDefinition.parse_iso_duration.__wrapped__ = parse
+    TimerEventDefinition.parse_iso_recurring_interval = _strict_cycle(TimerEventDefinition.parse_iso_recurring_interval)
     for cls, name in ((TimeDateEventDefinition, "has_fired"), (DurationTimerEventDefinition, "has_fired"),
                       (CycleTimerEventDefinition, "cycle_complete")):
         setattr(cls, name, _named_errors(getattr(cls, name)))

@@ -280,13 +280,27 @@ def check_timer(name: str, element, problems: list) -> None:
                 TimerEventDefinition.parse_iso_duration(text)
             else:
                 TimerEventDefinition.parse_time_or_duration(text)
-        except Exception:
+        except Exception as err:      # noqa: BLE001 - SpiffWorkflow's parsers raise bare Exceptions
+            reason = str(err) if isinstance(err, ValueError) and "'" in str(err) else ""
             problems.append(Problem(name, f"{what} {text!r} is not a valid ISO-8601 "
                                           + {"timeCycle": "cycle such as R3/PT10M",
-                                             "timeDuration": "duration such as P3D or PT2H"}.get(kind, "date such as 2025-10-01T09:00:00+08:00"),
+                                             "timeDuration": "duration such as P3D or PT2H"}.get(kind, "date such as 2025-10-01T09:00:00+08:00")
+                                          + (f": {reason}" if reason else ""),
                                     element.sourceline, None, _owner_id(element)))
         return
     check_expression(name, element, text, what, problems)
+
+
+def check_cycle_place(name: str, element, problems: list) -> None:
+    """A timeCycle waits on a start event or a boundary event.  On an intermediate catch
+    event SpiffWorkflow passes the token on at every beat, each a new path through the rest
+    of the process (R/PT5S: two more tasks every ten seconds, without end); Camunda 7
+    passes it on once."""
+    event = element.getparent().getparent() if element.getparent() is not None else None
+    if event is not None and etree.QName(event).localname == "intermediateCatchEvent":
+        problems.append(Problem(name, "timer timeCycle on an intermediate catch event: it would pass the case on "
+                                      "at every beat, each time down the rest of the process; use timeDuration "
+                                      "or timeDate to wait once", element.sourceline, None, event.get("id")))
 
 
 # what to do instead of an expression in a message's or a signal's name
@@ -308,6 +322,8 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
     for tag in ("timeDate", "timeDuration", "timeCycle"):
         for element in root.iterfind(f".//bpmn:{tag}", NS):
             check_timer(name, element, problems)
+            if tag == "timeCycle":
+                check_cycle_place(name, element, problems)
     for condition in root.iterfind(".//bpmn:conditionalEventDefinition/bpmn:condition", NS):
         check_expression(name, condition, condition.text, "event condition", problems)
     for element in root.iter():
