@@ -81,7 +81,9 @@ class CamundaApi(Api):
         data = getattr(error, "data", None) or {}
         status = 400 if error.code == 422 else error.code or 500
         errors = data.get("messages")
-        if errors:
+        if errors == _NOT_AN_OBJECT:
+            message = f"the body of {request.method} {request.path} must be a JSON object"
+        elif errors:
             message = "invalid request: " + _flatten(errors)
         else:
             message = data.get("message") or error.description or error.name
@@ -89,6 +91,10 @@ class CamundaApi(Api):
             message = f"request body too large: {message}"
         return error_response(status, HTTP_TYPES.get(status, "InvalidRequestException"), message,
                               errors=errors if errors else None)
+
+
+# marshmallow's words for a JSON body of [], "x", null or 5 where a schema reads an object
+_NOT_AN_OBJECT = {"json": {"_schema": ["Invalid input type."]}}
 
 
 def _flatten(errors, prefix="") -> str:
