@@ -460,3 +460,54 @@ def test_an_evaluated_task_name_is_cut_at_the_255_characters_a_task_row_holds(cl
     case = client.start("long_named", typed(summary="项目概况" * 100))["id"]
     [task] = client.tasks(processInstanceId=case)
     assert task["name"] == ("审查：" + "项目概况" * 100)[:255]
+
+
+def test_a_process_without_an_id_is_refused_naming_the_file_and_line(client):
+    """The modeler's XML allows it (the id of a BPMN element is optional in the schema); the
+    database then refused the definition row's empty key, which answered 409 'a concurrent
+    change; retry', and no retry ever passed."""
+    r = client.deploy(extra={"noid.bpmn": minimal().replace('id="simple" ', "")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["noid.bpmn"]["errors"]
+    assert problem["line"] == 3 and "a process needs an id" in problem["message"], problem
+    assert "noid.bpmn:3: a process needs an id" in r.get_json()["message"]
+    assert deployment_count(client) == 0
+
+
+def test_a_value_the_database_refuses_is_not_reported_as_a_race_to_retry(client, monkeypatch):
+    """A NOT NULL constraint is the same on every retry: an unchecked value, not a conflict.
+    Without the deploy's check, a process without an id reaches the database as it used to."""
+    from engine import deployments
+    monkeypatch.setattr(deployments, "_nameless", lambda name, root: [])
+    r = client.deploy(extra={"noid.bpmn": minimal().replace('id="simple" ', "")})
+    assert r.status_code == 500, r.get_data(as_text=True)[:300]
+    body = r.get_json()
+    assert body["type"] == "ProcessEngineException" and "a retry will fail the same way" in body["message"], body
+    assert deployment_count(client) == 0
+
+
+NAMELESS_PROPERTY = ('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw"><bpmn:extensionElements>'
+                     '<camunda:properties><camunda:property value="x" /></camunda:properties>'
+                     '</bpmn:extensionElements>')
+
+
+def test_a_camunda_property_without_a_name_is_refused_naming_its_element(client):
+    """The modeler adds an extension property with empty fields; it deployed, and every start of
+    the process was a 500 (the legal clock's hooks read each property's name)."""
+    nameless = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">', NAMELESS_PROPERTY)
+    r = client.deploy(extra={"nameless.bpmn": nameless})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["nameless.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "camunda:property needs a name" in problem["message"], problem
+    assert deployment_count(client) == 0
+
+
+def test_a_process_deployed_with_a_nameless_property_before_it_was_refused_still_starts(client, monkeypatch):
+    from engine import deployments
+    nameless = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">', NAMELESS_PROPERTY)
+    with monkeypatch.context() as m:                    # deployed by a version that did not check it
+        m.setattr(deployments, "_nameless", lambda name, root: [])
+        assert client.deploy(extra={"nameless.bpmn": nameless}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/simple/start", json={})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=r.get_json()["id"])] == ["T"]
