@@ -462,6 +462,32 @@ def test_an_evaluated_task_name_is_cut_at_the_255_characters_a_task_row_holds(cl
     assert task["name"] == ("审查：" + "项目概况" * 100)[:255]
 
 
+
+@pytest.mark.parametrize("priority, variables", [("999999999999999999999999999999", {}),
+                                                 ("${prio}", {"prio": 2**31}), ("${prio}", {"prio": -2**31 - 1})])
+def test_a_priority_beyond_camundas_int_is_a_400_naming_the_task_and_the_priority(client, priority, variables):
+    """It was a 400 blaming the request ('a number beyond 64 bits or text containing a NUL
+    character'), or on PostgreSQL's integer column a 2**31; the diagram or the variable is at fault."""
+    from tests.security.models import one_task
+    assert client.deploy(extra={"prio.bpmn": one_task("prio", f'camunda:candidateGroups="fgw" '
+                                                              f'camunda:priority="{priority}"')}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/prio/start", json={"variables": typed(**variables)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    body = r.get_json()
+    assert body["activityId"] == "T" and "T: camunda:priority" in body["message"], body
+    assert "out of range" in body["message"] and "2147483647" in body["message"], body
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
+def test_a_priority_at_the_ends_of_camundas_int_is_the_tasks(client):
+    from tests.security.models import one_task
+    assert client.deploy(extra={"prio.bpmn": one_task("prio", 'camunda:candidateGroups="fgw" '
+                                                              'camunda:priority="${prio}"')}).status_code == 200
+    for prio in (2**31 - 1, -2**31):
+        case = client.start("prio", typed(prio=prio))["id"]
+        [task] = client.tasks(processInstanceId=case)
+        assert task["priority"] == prio
+
 def test_a_process_without_an_id_is_refused_naming_the_file_and_line(client):
     """The modeler's XML allows it (the id of a BPMN element is optional in the schema); the
     database then refused the definition row's empty key, which answered 409 'a concurrent
