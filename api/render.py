@@ -64,9 +64,17 @@ def task(view) -> dict:
 def form_ref(ref) -> dict | None:
     if not ref:
         return None
-    version = ref.get("version")
     return {"key": ref.get("key"), "binding": ref.get("binding") or "latest",
-            "version": int(version) if version not in (None, "") else None}
+            "version": _form_version(ref.get("version"))}
+
+
+def _form_version(version) -> int | None:
+    """camunda:formRefVersion as Camunda's integer, or null: a diagram deployed before it was
+    checked may hold text ("abc"), and one such task made its whole department's list a 500."""
+    try:
+        return int(version)
+    except (TypeError, ValueError):
+        return None
 
 
 def duration_ms(start, end) -> int | None:
