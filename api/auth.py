@@ -4,7 +4,6 @@ The principal (user and groups) is put on `flask.g`; services decide what it may
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 
 from flask import current_app, g, request
@@ -39,7 +38,7 @@ def authenticate() -> None:
     if scheme.lower() == "basic":
         try:
             user_id, _, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:          # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
             raise Unauthorized("malformed Basic credentials") from None
         login = password_login(user_id, password)
         found = login.principal

@@ -6,7 +6,9 @@ HTTP overhead (bench/bench_http.py).  The schemas keep no per-request state, so 
 instance per class serves every request; the OpenAPI document still sees the class."""
 from __future__ import annotations
 
+import json
 import re
+import sys
 import threading
 from functools import wraps
 
@@ -60,7 +62,15 @@ class SchemaCachingParser(FlaskParser):
         return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req):
-        data = super()._raw_load_json(req)
+        try:
+            data = super()._raw_load_json(req)
+        except ValueError as err:
+            if isinstance(err, json.JSONDecodeError):    # webargs answers it: 'Invalid JSON body.'
+                raise
+            # json.loads's only other ValueError: an integer literal longer than Python converts
+            # (sys.set_int_max_str_digits, against quadratic-time parsing)
+            raise BadRequest(f"a number in the body has more than {sys.get_int_max_str_digits()} digits; "
+                             "nothing was changed") from None
         if data is not core.missing and _SURROGATE_ESCAPE.search(req.get_data(cache=True)):
             problem = surrogate_problem(data)
             if problem:

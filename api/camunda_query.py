@@ -12,6 +12,7 @@ Camunda does not have is ignored, as Camunda ignores it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from marshmallow import fields as f
 
@@ -218,6 +219,8 @@ def refuse_unsupported(query: str, supported: set, data) -> None:
     """A 400 naming the first of Camunda's parameters of `query` in `data` (the request's
     parameters, or its JSON body) that is not `supported` here; a flag set to false is the
     same as none, and so is a null or an empty list in a body (Camunda's default)."""
+    if not isinstance(data, Mapping):                   # a JSON body of [], "x", null, 5, ...
+        raise BadRequest(f"the body must be a JSON object (Camunda's {query.removesuffix(' body')} query)")
     for name in data.keys():
         value = data.get(name)
         unset = value is None or value == [] or (name in FLAGS and _false(value))

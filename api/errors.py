@@ -81,7 +81,9 @@ class CamundaApi(Api):
         data = getattr(error, "data", None) or {}
         status = 400 if error.code == 422 else error.code or 500
         errors = data.get("messages")
-        if errors:
+        if errors == _NOT_AN_OBJECT:
+            message = f"the body of {request.method} {request.path} must be a JSON object"
+        elif errors:
             message = "invalid request: " + _flatten(errors)
         else:
             message = data.get("message") or error.description or error.name
@@ -89,6 +91,19 @@ class CamundaApi(Api):
             message = f"request body too large: {message}"
         return error_response(status, HTTP_TYPES.get(status, "InvalidRequestException"), message,
                               errors=errors if errors else None)
+
+
+# NOT NULL and CHECK violations (PostgreSQL's SQLSTATE, SQLite's extended code): a unique or a
+# foreign key is the trace of a concurrent insert or delete, these are the same on every retry
+_NOT_RACES = frozenset({"23502", "23514", "SQLITE_CONSTRAINT_NOTNULL", "SQLITE_CONSTRAINT_CHECK"})
+
+
+def _never_a_race(orig) -> bool:
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)) in _NOT_RACES
+
+
+# marshmallow's words for a JSON body of [], "x", null or 5 where a schema reads an object
+_NOT_AN_OBJECT = {"json": {"_schema": ["Invalid input type."]}}
 
 
 def _flatten(errors, prefix="") -> str:
@@ -117,6 +132,14 @@ def register(app) -> None:
 
     @app.errorhandler(IntegrityError)
     def integrity_error(err):
+        if _never_a_race(err.orig):
+            # a NOT NULL or CHECK constraint: a value the engine should have refused with a 400
+            # (a process without an id was one), not a race that a retry gets past
+            log.error("constraint violation the engine did not check first: %s", err.orig, exc_info=err)
+            return error_response(500, "ProcessEngineException",
+                                  "the database refused a value the engine did not check first (a missing or "
+                                  "out-of-range value); nothing was changed, and a retry will fail the same way: "
+                                  "report it with the request", code=0)
         log.info("integrity conflict: %s", err.orig)
         return error_response(409, "OptimisticLockingException",
                               "the change conflicts with a concurrent change (a duplicate or a race); retry", code=1)

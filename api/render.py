@@ -65,9 +65,17 @@ def form_ref(ref) -> dict | None:
     """Camunda's camundaFormRef: a camunda:formRef's (a form a formKey names is in `formKey` only)."""
     if not ref or ref.get("resource") is not None:
         return None
-    version = ref.get("version")
     return {"key": ref.get("key"), "binding": ref.get("binding") or "latest",
-            "version": int(version) if version not in (None, "") else None}
+            "version": _form_version(ref.get("version"))}
+
+
+def _form_version(version) -> int | None:
+    """camunda:formRefVersion as Camunda's integer, or null: a diagram deployed before it was
+    checked may hold text ("abc"), and one such task made its whole department's list a 500."""
+    try:
+        return int(version)
+    except (TypeError, ValueError):
+        return None
 
 
 def duration_ms(start, end) -> int | None:

@@ -20,7 +20,7 @@ from .errors import BadRequest, Forbidden, NotFound, ParseError
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource, Timer
 from .parser import CAMUNDA_NS, SAFE_XML_PARSER
-from .validation import NS, Problem, check_bpmn, spiff_problem
+from .validation import NS, Problem, check_bpmn, executable_processes, spiff_problem
 from .workflows import parse_resources
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml", ".bpmn2")
@@ -249,6 +249,7 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
             check.problems.extend(problems)
             if parsed is not None:
                 checked[upload.name] = parsed
+                check.problems.extend(_nameless(upload.name, parsed.tree))
     if not checked or any(not p.warning for p in check.problems):
         return check
     keys_here = {}
@@ -284,6 +285,20 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
                 continue
             check.specs[key] = spec
     return check
+
+
+def _nameless(name: str, root) -> list[Problem]:
+    """An executable process without an id (its key: the database refused the row, which
+    read as a race to retry) and a camunda:property without a name (Camunda's Modeler
+    leaves the field empty until one is typed; every start then failed)."""
+    problems = [Problem(name, "a process needs an id: set the process's ID in the modeler (cases are started by it)",
+                        process.sourceline) for process in executable_processes(root) if not process.get("id")]
+    for prop in root.xpath("//bpmn:extensionElements/camunda:properties/camunda:property[not(normalize-space(@name))]",
+                           namespaces=NS):
+        owner = prop.getparent().getparent().getparent()         # property < properties < extensionElements < owner
+        problems.append(Problem(name, "camunda:property needs a name: give it one in the modeler's Extension "
+                                      "properties, or remove it", prop.sourceline, None, owner.get("id")))
+    return problems
 
 
 class _Stop(Exception):
@@ -424,7 +439,7 @@ def _process_info(resource: str, process, spec) -> dict:
         elif key:
             start_form = {"formKey": key}
     props = {p.get("name"): p.get("value") for p in
-             process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NS)}
+             process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property[@name]", namespaces=NS)}
     doc = process.find("bpmn:documentation", NS)
     return {
         "key": process.get("id"), "name": process.get("name"), "resource": resource,

@@ -18,6 +18,7 @@ import contextvars
 import hashlib
 import json
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -173,6 +174,14 @@ def _load_json(raw_bytes: bytes, filename: str) -> dict:
                                   column=err.colno) from None
     except RecursionError:
         raise FormDefinitionError(filename, "(file)", "the JSON is nested too deeply to be a form") from None
+    except ValueError:
+        # json.loads's last ValueError: an integer longer than Python converts (sys.set_int_max_str_digits)
+        limit = sys.get_int_max_str_digits()
+        at = re.search(rf"\d{{{limit + 1},}}", text)
+        err = json.JSONDecodeError("", text, at.start() if at else 0)
+        raise FormDefinitionError(filename, f"line {err.lineno}, column {err.colno}",
+                                  f"a number has more than {limit} digits: write a number a form can hold "
+                                  "(form-js reads numbers as JavaScript's, exact to about 16 digits)") from None
 
 
 class _NotJson(ValueError):

@@ -110,7 +110,8 @@ class CamundaExtensions:
         props = node.xpath("./bpmn:extensionElements/camunda:properties/camunda:property",
                            namespaces={"bpmn": BPMN_NS, "camunda": CAMUNDA_NS})
         if props:
-            ext["properties"] = {p.get("name"): p.get("value") for p in props}
+            # a nameless one is refused at deploy (engine/deployments.py); one stored before is ignored
+            ext["properties"] = {p.get("name"): p.get("value") for p in props if p.get("name")}
         io = self._input_output(node)
         if io:
             ext["inputOutput"] = io

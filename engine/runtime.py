@@ -485,6 +485,9 @@ def _names(value) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
+PRIORITY_MIN, PRIORITY_MAX = -2**31, 2**31 - 1       # Camunda 7's task priority is a Java int (user_task.priority too)
+
+
 def task_facts(task, script_engine) -> dict:
     ext = task.task_spec.extensions
     where = task.task_spec.bpmn_id
@@ -504,8 +507,11 @@ def task_facts(task, script_engine) -> dict:
     priority = value("priority")
     try:
         priority = int(priority) if priority not in (None, "") else 50
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ModelError(f"{where}: camunda:priority {priority!r} is not a number", activityId=where) from None
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ModelError(f"{where}: camunda:priority {priority} is out of range: a task's priority is a whole number "
+                         f"from {PRIORITY_MIN} to {PRIORITY_MAX} (Camunda's int)", activityId=where)
     assignee = value("assignee")
     form_ref = None
     if ext.get("formRef"):

@@ -670,3 +670,78 @@ def test_a_duplicate_id_is_refused_as_a_duplicate_on_its_line(client):
     [problem] = [p for p in r.get_json()["details"]["twice.bpmn"]["errors"] if "F1" in p["message"]]
     assert problem["message"].startswith("duplicate id 'F1': 2 elements have it (lines 7, 11)"), problem
     assert problem["line"] == 11 and problem["mainElementId"] == "F1", problem
+
+@pytest.mark.parametrize("priority, variables", [("999999999999999999999999999999", {}),
+                                                 ("${prio}", {"prio": 2**31}), ("${prio}", {"prio": -2**31 - 1})])
+def test_a_priority_beyond_camundas_int_is_a_400_naming_the_task_and_the_priority(client, priority, variables):
+    """It was a 400 blaming the request ('a number beyond 64 bits or text containing a NUL
+    character'), or on PostgreSQL's integer column a 2**31; the diagram or the variable is at fault."""
+    from tests.security.models import one_task
+    assert client.deploy(extra={"prio.bpmn": one_task("prio", f'camunda:candidateGroups="fgw" '
+                                                              f'camunda:priority="{priority}"')}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/prio/start", json={"variables": typed(**variables)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    body = r.get_json()
+    assert body["activityId"] == "T" and "T: camunda:priority" in body["message"], body
+    assert "out of range" in body["message"] and "2147483647" in body["message"], body
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
+def test_a_priority_at_the_ends_of_camundas_int_is_the_tasks(client):
+    from tests.security.models import one_task
+    assert client.deploy(extra={"prio.bpmn": one_task("prio", 'camunda:candidateGroups="fgw" '
+                                                              'camunda:priority="${prio}"')}).status_code == 200
+    for prio in (2**31 - 1, -2**31):
+        case = client.start("prio", typed(prio=prio))["id"]
+        [task] = client.tasks(processInstanceId=case)
+        assert task["priority"] == prio
+
+def test_a_process_without_an_id_is_refused_naming_the_file_and_line(client):
+    """The modeler's XML allows it (the id of a BPMN element is optional in the schema); the
+    database then refused the definition row's empty key, which answered 409 'a concurrent
+    change; retry', and no retry ever passed."""
+    r = client.deploy(extra={"noid.bpmn": minimal().replace('id="simple" ', "")})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["noid.bpmn"]["errors"]
+    assert problem["line"] == 3 and "a process needs an id" in problem["message"], problem
+    assert "noid.bpmn:3: a process needs an id" in r.get_json()["message"]
+    assert deployment_count(client) == 0
+
+
+def test_a_value_the_database_refuses_is_not_reported_as_a_race_to_retry(client, monkeypatch):
+    """A NOT NULL constraint is the same on every retry: an unchecked value, not a conflict.
+    Without the deploy's check, a process without an id reaches the database as it used to."""
+    from engine import deployments
+    monkeypatch.setattr(deployments, "_nameless", lambda name, root: [])
+    r = client.deploy(extra={"noid.bpmn": minimal().replace('id="simple" ', "")})
+    assert r.status_code == 500, r.get_data(as_text=True)[:300]
+    body = r.get_json()
+    assert body["type"] == "ProcessEngineException" and "a retry will fail the same way" in body["message"], body
+    assert deployment_count(client) == 0
+
+
+NAMELESS_PROPERTY = ('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw"><bpmn:extensionElements>'
+                     '<camunda:properties><camunda:property value="x" /></camunda:properties>'
+                     '</bpmn:extensionElements>')
+
+
+def test_a_camunda_property_without_a_name_is_refused_naming_its_element(client):
+    """The modeler adds an extension property with empty fields; it deployed, and every start of
+    the process was a 500 (the legal clock's hooks read each property's name)."""
+    nameless = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">', NAMELESS_PROPERTY)
+    r = client.deploy(extra={"nameless.bpmn": nameless})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["nameless.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "camunda:property needs a name" in problem["message"], problem
+    assert deployment_count(client) == 0
+
+
+def test_a_process_deployed_with_a_nameless_property_before_it_was_refused_still_starts(client, monkeypatch):
+    from engine import deployments
+    nameless = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">', NAMELESS_PROPERTY)
+    with monkeypatch.context() as m:                    # deployed by a version that did not check it
+        m.setattr(deployments, "_nameless", lambda name, root: [])
+        assert client.deploy(extra={"nameless.bpmn": nameless}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/simple/start", json={})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=r.get_json()["id"])] == ["T"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine import tasks
+from tests.conftest import typed
 from tests.security.models import one_task
 
 
@@ -171,3 +172,34 @@ def test_a_task_visible_three_ways_is_listed_and_counted_once_and_pages_of_the_u
                 pages = [reader.tasks(firstResult=first, maxResults=size, **query)
                          for first in range(0, len(whole) + size, size)]
                 assert [t for page in pages for t in page] == whole, (name, query, size)
+
+
+def test_a_task_whose_stored_form_version_is_not_a_number_does_not_fail_the_list(client, engine):
+    """A diagram deployed before camunda:formRefVersion was checked may hold "abc": rendering
+    its tasks was a 500 for GET /task of the whole department; the version reads as null."""
+    from sqlalchemy import update
+
+    from engine.config import ROOT
+    from engine.models import ProcessDefinition, UserTask
+    ref = 'camunda:formRef="department_review" camunda:formRefBinding="version" camunda:formRefVersion="1"'
+    r = client.deploy(extra={"versioned.bpmn": one_task("versioned", 'camunda:candidateGroups="fgw" ' + ref)
+                             .replace('<bpmn:startEvent id="S" />', f'<bpmn:startEvent id="S" {ref} />'),
+                             "review.form": (ROOT / "forms" / "department_review.form").read_bytes()})
+    assert r.status_code == 200, r.get_json()
+    case = client.start("versioned", typed(decision="approve", opinion="同意"))["id"]
+    with engine.uow() as uow:                           # as an older version stored it
+        uow.session.execute(update(UserTask).values(form_ref={"key": "department_review", "binding": "version",
+                                                              "version": "abc"}))
+        uow.session.execute(update(ProcessDefinition).values(start_form={"formRef": "department_review",
+                                                                         "binding": "version", "version": "abc"}))
+        uow.commit()
+    officer = client.create_user("fgw1", ["fgw"])
+    r = officer.get("/engine-rest/task")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    [task] = r.get_json()
+    expected = {"key": "department_review", "binding": "version", "version": None}
+    assert task["processInstanceId"] == case and task["camundaFormRef"] == expected, task
+    for path in (f"/engine-rest/task/{task['id']}", f"/engine-rest/task/{task['id']}/form",
+                 "/engine-rest/process-definition/key/versioned/startForm"):
+        r = officer.get(path)
+        assert r.status_code == 200 and r.get_json()["camundaFormRef"] == expected, (path, r.get_data(as_text=True))

@@ -193,6 +193,56 @@ def test_odd_json_bodies_are_never_a_server_error(client, case_and_task, odd):
     assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
 
 
+NOT_OBJECTS = ["[]", '"x"', "null", "5", "true", "[{}]"]
+
+
+@pytest.mark.parametrize("body", NOT_OBJECTS)
+def test_a_task_query_body_that_is_not_an_object_is_a_400_saying_so(client, case_and_task, body):
+    for path in ("/engine-rest/task", "/engine-rest/task/count"):
+        r = client.post(path, data=body, content_type="application/json")
+        assert r.status_code == 400, (path, r.status_code, r.get_data(as_text=True)[:300])
+        assert r.get_json()["message"] == "the body must be a JSON object (Camunda's task query)", r.get_json()
+
+
+@pytest.mark.parametrize("body", NOT_OBJECTS)
+def test_any_other_body_that_is_not_an_object_is_a_400_naming_the_request(client, case_and_task, body):
+    case, task = case_and_task
+    created = client.post("/engine-rest/filter/create", json={"resourceType": "Task", "name": "mine", "query": {}})
+    paths = [p.format(task=task, case=case) for _, p in WRITES if _ == "post"] + [
+        "/engine-rest/filter/create", f"/engine-rest/filter/{created.get_json()['id']}/list",
+        f"/engine-rest/process-instance/{case}/variables", f"/engine-rest/task/{task}/variables"]
+    for path in paths:
+        r = client.post(path, data=body, content_type="application/json")
+        assert r.status_code == 400, (path, r.status_code, r.get_data(as_text=True)[:300])
+        assert "must be a JSON object" in r.get_json()["message"] and path in r.get_json()["message"], \
+            (path, r.get_json())
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+
+
+def test_an_integer_of_more_than_4300_digits_in_a_body_is_a_400_that_changes_nothing(client, case_and_task):
+    """Python refuses to convert it (sys.set_int_max_str_digits): json.loads's ValueError was a 500."""
+    case, task = case_and_task
+    big = "9" * 5000
+    writes = [(m, p.format(task=task, case=case)) for m, p in WRITES] + [("post", "/engine-rest/task/count")]
+    for method, path in writes:
+        r = getattr(client, method)(path, data='{"variables": {"n": {"value": %s}}, "n": %s}' % (big, big),
+                                    content_type="application/json")
+        assert r.status_code == 400, (method, path, r.status_code, r.get_data(as_text=True)[:300])
+        assert "a number in the body has more than 4300 digits" in r.get_json()["message"], (path, r.get_json())
+    assert [t["id"] for t in client.tasks(processInstanceId=case)] == [task]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 1
+
+
+def test_a_form_with_an_integer_of_more_than_4300_digits_is_refused_naming_the_file(client):
+    form = '{"id": "f", "type": "default", "components": [{"type": "number", "key": "n", "validate": {"max": %s}}]}'
+    r = client.deploy(extra={"big.form": form % ("9" * 5000)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["big.form"]["errors"]
+    column = form.index("%s") + 1
+    assert f"big.form: line 1, column {column}: a number has more than 4300 digits" in problem["message"], problem
+    assert deployments(client) == 0
+
+
 @pytest.mark.parametrize("variables", [
     {"n": {"value": [1, 2], "type": "Integer"}}, {"n": {"value": {"a": 1}, "type": "String"}},
     {"n": {"value": "maybe", "type": "Boolean"}}, {"n": {"value": "not-a-date", "type": "Date"}},
@@ -324,10 +374,20 @@ def test_odd_ids_and_query_values_are_never_a_server_error(client, case_and_task
 
 
 @pytest.mark.parametrize("header", ["Basic " + "A" * 100_000, "Bearer " + "x" * 10_000, "Basic 5Lit5paH",
-                                    "Digest username=admin", "Basic", "Bearer "])
+                                    "Digest username=admin", "Basic", "Bearer ", "Bearer apr_\u00c3\u00a9"])
 def test_garbage_credentials_are_a_401(client, header):
     r = client.http.get("/engine-rest/task", headers={"Authorization": header})
     assert r.status_code == 401 and r.get_json()["type"] == "AuthenticationException"
+
+
+@pytest.mark.parametrize("credentials", ["\u00c3\u00a9", "YWRt\u00c3\u00a9", "\u00e9"])
+def test_basic_credentials_that_are_not_ascii_are_a_401_saying_they_are_malformed(client, credentials):
+    """HTTP headers arrive as latin-1 text: a UTF-8 'é' pasted into one is 'Ã©', which base64
+    refuses with a ValueError of its own (not binascii.Error)."""
+    for path in ("/engine-rest/version", "/engine-rest/task"):
+        r = client.http.get(path, headers={"Authorization": "Basic " + credentials})
+        assert r.status_code == 401, (path, r.status_code, r.get_data(as_text=True)[:300])
+        assert r.get_json()["message"] == "malformed Basic credentials", r.get_json()
 
 
 LONE = "\ud800"     # a UTF-16 surrogate without its pair: JSON's "\ud800" escape lets it in
