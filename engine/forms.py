@@ -181,7 +181,8 @@ def _load_json(raw_bytes: bytes, filename: str) -> dict:
         err = json.JSONDecodeError("", text, at.start() if at else 0)
         raise FormDefinitionError(filename, f"line {err.lineno}, column {err.colno}",
                                   f"a number has more than {limit} digits: write a number a form can hold "
-                                  "(form-js reads numbers as JavaScript's, exact to about 16 digits)") from None
+                                  "(form-js reads numbers as JavaScript's, exact to about 16 digits)",
+                                  line=err.lineno, column=err.colno) from None
 
 
 class _NotJson(ValueError):
