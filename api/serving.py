@@ -20,7 +20,12 @@ thread.  TLS and HTTP/2 (neither configured by app.py) keep gunicorn's own threa
 A worker told to stop (SIGTERM: finish the requests running; SIGINT, SIGQUIT: at once)
 first ends the long polls (`external_tasks.stop_long_polls`): a poll may ask for up to
 30 minutes, and gunicorn waits for the requests running until its graceful_timeout only,
-then its master kills the worker.
+then its master kills the worker.  gunicorn's gthread also stops accepting at once: what
+its listeners had queued (the kernel completed the handshake, the client sent its request)
+was reset when the worker closed them, and its client could not tell that request from
+one that ran.  Here the worker takes what is queued, then closes its listeners (the
+master has closed its copies), so that a client that comes later is refused at connect;
+and a connection whose request has not come yet still gets to send it.
 """
 from __future__ import annotations
 
@@ -28,9 +33,12 @@ import errno
 import logging
 import os
 import select
+import selectors
 import threading
+import time
 from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 from queue import SimpleQueue
 
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
@@ -237,6 +245,21 @@ class Worker(ThreadWorker):
                 conn.sock = _Guarded(conn.sock)
         return super().handle(conn)
 
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled)
+        if not enabled and not self.alive:
+            self._stop_listening()
+
+    def _stop_listening(self) -> None:
+        """Take the connections the listeners have queued, then close the listeners (the
+        master has closed its copies before telling the workers to stop)."""
+        for listener in self.sockets:
+            if listener.sock is None:                   # closed already
+                continue
+            while _ready(listener, select.POLLIN):
+                self.accept(listener)
+            listener.close()
+
     def finish_request(self, conn, fs):
         # gthread closes a finished connection gracefully, waiting up to 2 s in its main
         # thread for the client to close too: a client that timed out never does.
@@ -244,4 +267,19 @@ class Worker(ThreadWorker):
             self.nr_conns -= 1
             conn.close()
             return
+        if not self.alive and _deferred(fs):
+            self._wait_for_request(conn)
+            return
         super().finish_request(conn, fs)
+
+    def _wait_for_request(self, conn) -> None:
+        """A connection whose request has not come yet goes back to the poller, also when
+        the worker stops (gthread then closed it: its client's request would be reset)."""
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + self.cfg.keepalive
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
+
+def _deferred(fs: Future) -> bool:
+    return not fs.cancelled() and fs.exception() is None and fs.result() is _DEFER

@@ -5,6 +5,8 @@ body; and a long poll does not hold up the server's stop.  One process with one 
 both stores (PostgreSQL's default second runner would hide a runner that is stuck)."""
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -13,7 +15,9 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
+from engine.models import ProcessInstance
 from tests.conftest import ADMIN, FIXTURES, typed
 from tests.live_server import serving
 
@@ -45,13 +49,19 @@ def _session() -> requests.Session:
 def _response(sock) -> bytes:
     """One whole HTTP response from a raw socket (headers and Content-Length body)."""
     sock.settimeout(5)
+
+    def more() -> bytes:
+        if not (received := sock.recv(4096)):
+            raise ConnectionAbortedError("the server closed the connection before its whole answer")
+        return received
+
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(4096)
+        data += more()
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
     while len(body) < length:
-        body += sock.recv(4096)
+        body += more()
     return head
 
 
@@ -175,3 +185,77 @@ def test_sigterm_answers_open_and_new_long_polls_with_nothing_and_the_server_exi
         with pytest.raises(ProcessLookupError):
             os.killpg(server.proc.pid, 0)               # master and worker are gone
         assert _port_free(server.port)
+
+
+def _worker_of(master: int) -> int:
+    (worker,) = open(f"/proc/{master}/task/{master}/children").read().split()
+    return int(worker)
+
+
+def _status_of(pid: int) -> dict:
+    return dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+
+
+def _until(condition, seconds: float) -> None:
+    until = time.monotonic() + seconds
+    while not condition() and time.monotonic() < until:
+        time.sleep(0.01)
+    assert condition()
+
+
+def _stopped(pid: int) -> bool:
+    return _status_of(pid)["State"].startswith("T")
+
+
+def _sigterm_pending(pid: int) -> bool:
+    return bool(int(_status_of(pid)["ShdPnd"], 16) & 1 << (signal.SIGTERM - 1))
+
+
+def _status(sock) -> str:
+    """The status line of the answer, or the error the client met instead; then the client
+    closes the connection (gunicorn's worker waits for that, up to 2 s, before it goes on)."""
+    try:
+        return _response(sock).split(b"\r\n")[0].decode()
+    except OSError as err:
+        return type(err).__name__
+    finally:
+        sock.close()
+
+
+def test_sigterm_answers_the_connections_its_listener_queued_and_refuses_later_ones(registration, settings, engine):
+    """A busy worker had not accepted yet what its listener queued (the kernel completed the
+    handshake, the clients sent their requests).  Before, the stopping worker stopped
+    accepting and its exit reset them, so the client could not tell whether its command
+    ran; a client that connected during the stop was reset likewise.  The worker is
+    stopped (SIGSTOP) to hold the connections in the listener's queue."""
+    body = json.dumps({"variables": typed(applicantName="苏州某某科技有限公司")}).encode()
+    start = (b"POST /engine-rest/process-definition/key/company_setup/start HTTP/1.1\r\nHost: x\r\n"
+             b"Authorization: Basic " + base64.b64encode(":".join(ADMIN).encode()) + b"\r\n"
+             b"Content-Type: application/json\r\nConnection: close\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    with serving(settings.database_url, workers=1, APPROVALS_RUNNERS="1") as server:
+        worker = _worker_of(server.proc.pid)
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            _until(lambda: _stopped(worker), 5)            # (a SIGTERM that came first would be taken first)
+            # first in the queue, so the one runner takes it before its request comes
+            silent = socket.create_connection(("127.0.0.1", server.port))
+            queued = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+            for sock in queued:
+                sock.sendall(start)
+            os.kill(server.proc.pid, signal.SIGTERM)        # the master; it first stops its control socket (up to 4 s)
+            _until(lambda: _sigterm_pending(worker), 8)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        try:
+            assert [_status(sock) for sock in queued] == ["HTTP/1.1 200 OK"] * 4
+            with pytest.raises(ConnectionRefusedError):                   # while the worker still waits for `silent`
+                socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+            silent.sendall(start)
+            assert _status(silent) == "HTTP/1.1 200 OK"
+        finally:
+            for sock in queued + [silent]:
+                sock.close()
+        server.proc.wait(timeout=30)
+    with engine.uow() as uow:                            # each answer told of its case: none ran unannounced
+        assert uow.session.scalar(select(func.count()).select_from(ProcessInstance)) == 5
