@@ -154,6 +154,10 @@ def server(settings: Settings, when_ready=None):
                                "threads": int(os.environ.get("APPROVALS_THREADS", 32)),
                                "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
                                "sendfile": False,       # responses go through api/serving.py's guarded socket
+                               # gunicorn's gunicornc socket is one path for every server of a user
+                               # ($HOME/.gunicorn/gunicorn.ctl): a server stopping deleted another's,
+                               # and closing it first made a stop seconds longer
+                               "control_socket_disable": True,
                                "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
             if when_ready is not None:
