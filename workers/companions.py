@@ -70,7 +70,11 @@ class Companions:
         self.token_id: str | None = None
 
     def start(self, name: str, command: str, env: Mapping[str, str]) -> None:
+        # a session of its own: Ctrl-C in the terminal reaches `run`, whose stop() ends the
+        # companions with SIGTERM; reaching them too, it printed a KeyboardInterrupt traceback
+        # from one still importing when the server had just come up
         process = Companion([sys.executable, str(ROOT / "app.py"), command], cwd=ROOT, env=dict(env),
+                            start_new_session=True,
                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.processes.append((name, process))
 
