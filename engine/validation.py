@@ -291,6 +291,25 @@ def check_timer(name: str, element, problems: list) -> None:
     check_expression(name, element, text, what, problems)
 
 
+PRIORITY_RANGE = (-2**31, 2**31 - 1)          # Camunda's int, as engine/runtime.py checks an expression's value
+
+
+def check_priority(name: str, element, attr: str, value: str, problems: list) -> None:
+    """A literal priority must be a whole number in Camunda's int: `abc` or thirty digits
+    deployed, then failed every case at the task."""
+    text = value.strip()
+    if not text or "${" in text or "#{" in text:
+        return
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if number is None or not PRIORITY_RANGE[0] <= number <= PRIORITY_RANGE[1]:
+        problems.append(Problem(name, f"camunda:{attr} {value!r} is not a whole number from {PRIORITY_RANGE[0]} to "
+                                      f"{PRIORITY_RANGE[1]} (Camunda's int) nor an expression such as ${{urgency}}",
+                                element.sourceline, None, _owner_id(element)))
+
+
 def check_cycle_place(name: str, element, problems: list) -> None:
     """A timeCycle waits on a start event or a boundary event.  On an intermediate catch
     event SpiffWorkflow passes the token on at every beat, each a new path through the rest
@@ -333,6 +352,8 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
             value = element.get(f"{{{CAMUNDA_NS}}}{attr}")
             if value is not None:
                 check_text(name, element, value, f"camunda:{attr}", problems)
+                if attr in ("priority", "taskPriority"):
+                    check_priority(name, element, attr, value, problems)
         if etree.QName(element).localname == "userTask" and element.get("name"):
             check_text(name, element, element.get("name"), "the task name", problems)
         due = element.get(f"{{{CAMUNDA_NS}}}dueDate")

@@ -671,8 +671,8 @@ def test_a_duplicate_id_is_refused_as_a_duplicate_on_its_line(client):
     assert problem["message"].startswith("duplicate id 'F1': 2 elements have it (lines 7, 11)"), problem
     assert problem["line"] == 11 and problem["mainElementId"] == "F1", problem
 
-@pytest.mark.parametrize("priority, variables", [("999999999999999999999999999999", {}),
-                                                 ("${prio}", {"prio": 2**31}), ("${prio}", {"prio": -2**31 - 1})])
+
+@pytest.mark.parametrize("priority, variables", [("${prio}", {"prio": 2**31}), ("${prio}", {"prio": -2**31 - 1})])
 def test_a_priority_beyond_camundas_int_is_a_400_naming_the_task_and_the_priority(client, priority, variables):
     """It was a 400 blaming the request ('a number beyond 64 bits or text containing a NUL
     character'), or on PostgreSQL's integer column a 2**31; the diagram or the variable is at fault."""
@@ -685,6 +685,17 @@ def test_a_priority_beyond_camundas_int_is_a_400_naming_the_task_and_the_priorit
     assert body["activityId"] == "T" and "T: camunda:priority" in body["message"], body
     assert "out of range" in body["message"] and "2147483647" in body["message"], body
     assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
+@pytest.mark.parametrize("priority", ["999999999999999999999999999999", "abc", "2147483648", "1.5"])
+def test_a_literal_priority_that_is_no_int_is_refused_at_deploy(client, priority):
+    """It deployed and failed every case at the task."""
+    from tests.security.models import one_task
+    r = client.deploy(extra={"prio.bpmn": one_task("prio", f'camunda:candidateGroups="fgw" '
+                                                           f'camunda:priority="{priority}"')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert f"camunda:priority '{priority}' is not a whole number" in r.get_json()["message"], r.get_json()
+    assert "prio.bpmn" in r.get_json()["message"] and "2147483647" in r.get_json()["message"]
 
 
 def test_a_priority_at_the_ends_of_camundas_int_is_the_tasks(client):
