@@ -113,6 +113,20 @@ class Companions:
             self.token_id = None
 
 
+def _sandbox_port_taken(env: Mapping[str, str]) -> str | None:
+    """"host:port" when the sandbox could not listen there (another program holds it)."""
+    host, port = env.get("SANDBOX_HOST") or "127.0.0.1", int(env.get("SANDBOX_PORT") or 8081)
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)      # as the sandbox's server binds
+        probe.bind((host, port))
+        return None
+    except OSError:
+        return f"{host}:{port}"
+    finally:
+        probe.close()
+
+
 def child_environment(env: Mapping[str, str], host: str, port: int, token_source) -> dict:
     """The environment for the sandbox and workers: the engine's URL and credentials."""
     child = dict(env)
@@ -202,6 +216,13 @@ def start(companions: Companions, host: str, port: int, env: Mapping[str, str] |
                                                          ("workers", "worker", "APPROVALS_NO_WORKERS"))
               if not _flag(env, off)]
     if not wanted:
+        return companions
+    taken = _sandbox_port_taken(env) if any(name == "sandbox" for name, _ in wanted) else None
+    if taken:
+        print(f"the sandbox's port {taken} is taken by another program: neither the sandbox nor the workers "
+              "(which would call that program as the departments' systems) are started; set SANDBOX_PORT, or "
+              "APPROVALS_NO_SANDBOX=1 with the workers' configuration naming the real systems",
+              file=sys.stderr, flush=True)
         return companions
     child_env = child_environment(env, host, port, companions.issue_token)
     for name, command in wanted:

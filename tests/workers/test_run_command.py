@@ -187,6 +187,21 @@ def test_no_sandbox_and_no_workers_start_nothing(engine):
     assert started.processes == [] and started.token_id is None
 
 
+def test_a_sandbox_port_another_program_holds_starts_neither_sandbox_nor_workers(engine, capsys):
+    # the workers would have called that program as the departments' systems
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        run = companions.Companions(lambda: contextlib.nullcontext(engine))
+        started = companions.start(run, "127.0.0.1", 8080, env={"SANDBOX_PORT": str(port)})
+        assert started.processes == [] and started.token_id is None
+        assert f"the sandbox's port 127.0.0.1:{port} is taken by another program" in capsys.readouterr().err
+    finally:
+        holder.close()
+
+
 def test_a_process_forked_from_run_leaves_its_companions_alone():
     """gunicorn's workers are forked from `run` and inherit its companions' process objects:
     finalizing one there must neither warn nor poll (a signal landing in that printed a
