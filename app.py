@@ -288,18 +288,15 @@ class DatabaseProblem(Exception):
 
 def _database_command(args, settings: Settings) -> int:
     from alembic.util.exc import CommandError
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from engine.db import NotMigrated, postgresql_problem
-    shown = settings.database_url
     try:
-        from sqlalchemy.engine import make_url
         shown = make_url(settings.database_url).render_as_string(hide_password=True)
     except ArgumentError as err:
-        raise DatabaseProblem(f"DATABASE_URL {shown!r} is not a database URL ({err}); "
+        raise DatabaseProblem(f"DATABASE_URL {settings.database_url!r} is not a database URL ({err}); "
                               "e.g. postgresql+psycopg://user:pw@db:5432/approvals") from None
-    except NoSuchModuleError:
-        pass
     if not settings.is_sqlite:
         if not settings.database_url.startswith("postgresql"):
             raise DatabaseProblem(f"DATABASE_URL {shown} names neither SQLite nor PostgreSQL, "
