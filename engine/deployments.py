@@ -293,8 +293,9 @@ def _nameless(name: str, root) -> list[Problem]:
     leaves the field empty until one is typed; every start then failed)."""
     problems = [Problem(name, "a process needs an id: set the process's ID in the modeler (cases are started by it)",
                         process.sourceline) for process in executable_processes(root) if not process.get("id")]
-    for prop in root.xpath("//bpmn:extensionElements/camunda:properties/camunda:property[not(normalize-space(@name))]",
-                           namespaces=NS):
+    for prop in (prop for process in executable_processes(root) for prop in process.xpath(
+            ".//bpmn:extensionElements/camunda:properties/camunda:property[not(normalize-space(@name))]",
+            namespaces=NS)):
         owner = prop.getparent().getparent().getparent()         # property < properties < extensionElements < owner
         problems.append(Problem(name, "camunda:property needs a name: give it one in the modeler's Extension "
                                       "properties, or remove it", prop.sourceline, None, owner.get("id")))

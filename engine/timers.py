@@ -45,7 +45,7 @@ def route_spiffworkflow_clock(zone: str) -> None:
     spiff_timer.LOCALTZ = ZoneInfo(zone)
 
 
-# ISO 8601's PnYnMnWnDTnHnMnS, each part optional but one, a fraction in any part
+# ISO 8601's PnYnMnWnDTnHnMnS, each part optional but one; a fraction, in the last part only (_strict_duration)
 _PART = r"(?:\d+(?:[.,]\d+)?{})?"
 _ISO_DURATION = re.compile(r"P(?=\d|T\d)" + "".join(_PART.format(c) for c in "YMWD")
                            + r"(?:T(?=\d)" + "".join(_PART.format(c) for c in "HMS") + ")?", re.IGNORECASE)
@@ -58,6 +58,11 @@ def _strict_duration(parse):
         if not _ISO_DURATION.fullmatch(expression.strip()):
             raise ValueError(f"{expression!r} is not an ISO 8601 duration such as PT2H or P3D"
                              + (" (a duration cannot be negative)" if expression.strip().startswith("-") else ""))
+        if any(fraction for _, fraction, _ in _PARTS.findall(expression)[:-1]):
+            # SpiffWorkflow reads a fraction only in the last part and drops the part silently
+            # elsewhere (P1.5DT12H waited 12 hours); ISO 8601 allows it only there too
+            raise ValueError(f"{expression!r}: only the last part of a duration may have a fraction "
+                             "(P1.5DT12H is PT48H)")
         parsed = parse(expression.strip())
         # SpiffWorkflow counts years and months out one month at a time: P5000000Y held the
         # writer for 48 s, and P10000Y overflowed the date; no legal limit runs that long
@@ -70,7 +75,8 @@ def _strict_duration(parse):
 
 MAX_TIMER_YEARS = 100
 MAX_TIMER_DAYS = MAX_TIMER_YEARS * 366
-_DAYS = {"years": 366, "months": 31, "weeks": 7, "days": 1, "hours": 1 / 24, "minutes": 1 / 1440,
+_PARTS = re.compile(r"(\d+)([.,]\d+)?([YMWDHS])", re.IGNORECASE)       # the parts of a duration that matched
+_DAYS = {"years": 366, "months": 30.5, "weeks": 7, "days": 1, "hours": 1 / 24, "minutes": 1 / 1440,
          "seconds": 1 / 86400}
 
 

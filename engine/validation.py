@@ -316,6 +316,9 @@ def check_cycle_place(name: str, element, problems: list) -> None:
     of the process (R/PT5S: two more tasks every ten seconds, without end); Camunda 7
     passes it on once."""
     event = element.getparent().getparent() if element.getparent() is not None else None
+    process = next((a for a in element.iterancestors(f"{{{BPMN_NS}}}process")), None)
+    if process is not None and process.get("isExecutable", "true").lower() == "false":
+        return                                  # a documentation pool
     if event is not None and etree.QName(event).localname == "intermediateCatchEvent":
         problems.append(Problem(name, "timer timeCycle on an intermediate catch event: it would pass the case on "
                                       "at every beat, each time down the rest of the process; use timeDuration "
@@ -491,9 +494,11 @@ _GATEWAYS = {"exclusiveGateway": "Exclusive Gateway", "inclusiveGateway": "Inclu
 
 
 def check_dead_ends(name: str, root, problems: list) -> None:
+    """A gateway of an executable process without an outgoing flow (a non-executable pool,
+    which Camunda Modeler draws for the applicant's side, is documentation: left alone)."""
     sources = {flow.get("sourceRef") for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow")}
     for tag, label in _GATEWAYS.items():
-        for gateway in root.iter(f"{{{BPMN_NS}}}{tag}"):
+        for gateway in (g for process in executable_processes(root) for g in process.iter(f"{{{BPMN_NS}}}{tag}")):
             if gateway.get("id") not in sources:
                 problems.append(Problem(name, f"{label} '{gateway.get('id')}' has no outgoing sequence flow: a case "
                                               "reaching it could not continue; draw a flow out of it",

@@ -203,3 +203,34 @@ def test_a_multi_instance_of_a_thousand_runs(client):
                                                          'camunda:elementVariable="dept"')}).status_code == 200
     case = client.start("mi", typed(depts=[f"d{i}" for i in range(1000)]))["id"]
     assert len(client.tasks(processInstanceId=case)) == 1
+
+
+@pytest.mark.parametrize("value, said", [("P1.5DT12H", "only the last part of a duration may have a fraction"),
+                                         ("P1201M", "longer than 100 years")])
+def test_a_fraction_before_the_last_part_or_a_century_in_months_is_refused_at_deploy(client, value, said):
+    # SpiffWorkflow dropped a fraction that was not in the last part: P1.5DT12H waited 12 hours
+    r = client.deploy(extra={"w.bpmn": waits("w", value, "PT1H")})
+    assert r.status_code == 400 and said in r.get_json()["message"], r.get_json()
+
+
+def test_a_century_is_a_century_in_any_unit(client):
+    for value in ("P100Y", "P1200M", "P36600D"):
+        assert client.deploy(extra={"w.bpmn": waits("w", value, "PT1H")}).status_code == 200, value
+
+
+def test_a_documentation_pool_is_not_held_to_the_executable_process_checks(client):
+    # Camunda Modeler's collaboration: the applicant's side drawn as a non-executable pool
+    pool = """<bpmn:process id="applicant_side" isExecutable="false">
+    <bpmn:startEvent id="A_S" /><bpmn:sequenceFlow id="A_F" sourceRef="A_S" targetRef="A_G" />
+    <bpmn:exclusiveGateway id="A_G" />
+    <bpmn:intermediateCatchEvent id="A_W"><bpmn:timerEventDefinition id="A_TD">
+      <bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R/P1D</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:task id="A_T"><bpmn:extensionElements><camunda:properties><camunda:property value="x" />
+    </camunda:properties></bpmn:extensionElements></bpmn:task>
+  </bpmn:process>
+</bpmn:definitions>"""
+    diagram = waits("w", "PT1H", "PT1H").replace("</bpmn:definitions>", pool)
+    r = client.deploy(extra={"w.bpmn": diagram})
+    assert r.status_code == 200, r.get_json()
+    assert client.start("w")["id"]
