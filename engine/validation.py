@@ -541,4 +541,9 @@ def spiff_problem(name_by_file: dict, err) -> Problem:
     for prefix in (f"{element_id}: ",):
         if message.startswith(prefix):
             message = message[len(prefix):]
+    if "RecursionError" in message:
+        # SpiffWorkflow walks a path element by element, recursively, when it parses it
+        message = ("the process is too long a chain to run: SpiffWorkflow follows a path one element after "
+                   "another, recursively, and gives up some 450 elements into it (here); split the chain into "
+                   "subprocesses or call activities")
     return Problem(os.path.basename(filename) or "<deployment>", message, line, None, element_id)

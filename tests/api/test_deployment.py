@@ -756,3 +756,19 @@ def test_a_process_deployed_with_a_nameless_property_before_it_was_refused_still
     r = client.post("/engine-rest/process-definition/key/simple/start", json={})
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
     assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=r.get_json()["id"])] == ["T"]
+
+
+def test_a_chain_too_long_for_spiffworkflow_is_refused_saying_so(client):
+    """It was refused with "RecursionError('maximum recursion depth exceeded …')"."""
+    from tests.security.models import HEAD
+    steps = "".join(f'<bpmn:task id="U{i}" /><bpmn:sequenceFlow id="F{i}" sourceRef="U{i}" targetRef="U{i + 1}" />'
+                    for i in range(600))
+    chain = HEAD.format(key="chain") + f"""<bpmn:process id="chain" isExecutable="true">
+    <bpmn:startEvent id="S" /><bpmn:sequenceFlow id="F_first" sourceRef="S" targetRef="U0" />
+    {steps}<bpmn:task id="U600" /><bpmn:sequenceFlow id="F_last" sourceRef="U600" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>"""
+    r = client.deploy(extra={"chain.bpmn": chain})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert "too long a chain to run" in r.get_json()["message"] and "RecursionError" not in r.get_json()["message"]
