@@ -158,6 +158,9 @@ def server(settings: Settings, when_ready=None):
                                # ($HOME/.gunicorn/gunicorn.ctl): a server stopping deleted another's,
                                # and closing it first made a stop seconds longer
                                "control_socket_disable": True,
+                               # the longest request line gunicorn reads (4094 by default): a task list
+                               # of a hundred cases, processInstanceIdIn=…, is 3.7 kB of ids
+                               "limit_request_line": 8190,
                                "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
             if when_ready is not None:

@@ -30,6 +30,7 @@ and a connection whose request has not come yet still gets to send it.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import select
@@ -41,6 +42,7 @@ from contextlib import contextmanager
 from functools import partial
 from queue import SimpleQueue
 
+from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 from engine import external_tasks
@@ -209,10 +211,26 @@ def _ready(sock, event: int) -> bool:
         return True                     # let the socket call itself meet the broken socket
 
 
+# What gunicorn answers itself, before the application sees the request (a request line
+# over limit_request_line, headers it cannot read): Camunda's error body, as every other
+# answer of the API, instead of gunicorn's HTML page.
+_ADVICE = {414: "; send a long query as the JSON body of its POST form (POST /task, POST /process-instance)"}
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps({"type": "InvalidRequestException" if status_int < 500 else "ProcessEngineException",
+                       "message": f"{reason}: {mesg}{_ADVICE.get(status_int, '')}" if mesg else reason},
+                      ensure_ascii=False).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
+    gunicorn_util.write_nonblock(sock, head + body)
+
+
 class Worker(ThreadWorker):
     """gunicorn's gthread worker with the RequestPool (`worker_class` in app.py)."""
 
     def init_process(self):
+        gunicorn_util.write_error = write_json_error      # this worker process's gunicorn answers in JSON
         self.pooled = not (self.cfg.is_ssl or "h2" in self.cfg.http_protocols)
         if not self.pooled:
             log.warning("TLS or HTTP/2 is configured: requests get a thread each (gunicorn's gthread)")

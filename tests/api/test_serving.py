@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -259,3 +260,16 @@ def test_sigterm_answers_the_connections_its_listener_queued_and_refuses_later_o
         server.proc.wait(timeout=30)
     with engine.uow() as uow:                            # each answer told of its case: none ran unannounced
         assert uow.session.scalar(select(func.count()).select_from(ProcessInstance)) == 5
+
+
+def test_what_gunicorn_refuses_itself_is_answered_in_camundas_error_body(server):
+    """A request line over gunicorn's limit was its HTML page; a task list of a hundred
+    cases (processInstanceIdIn, 3.7 kB of ids) was one, at its default limit of 4094."""
+    http = _session()
+    ids = ",".join(str(uuid.uuid4()) for _ in range(100))
+    r = http.get(f"{server.url}{REST}/task", params={"processInstanceIdIn": ids}, timeout=10)
+    assert r.status_code == 200 and r.json() == [], r.text[:200]
+    r = http.get(f"{server.url}{REST}/task", params={"processInstanceIdIn": ids * 3}, timeout=10)
+    assert r.status_code == 414 and r.headers["Content-Type"] == "application/json", r.text[:200]
+    body = r.json()
+    assert body["type"] == "InvalidRequestException" and "POST /task" in body["message"], body
