@@ -54,10 +54,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
 # --- setup steps ---------------------------------------------------------------------
 
+def once_more_on_a_race(command):
+    """`command()`, and once more if another server starting at the same moment on the same
+    new database wrote the same rows first (the administrator, the library): then they exist."""
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.errors import Conflict
+    try:
+        return command()
+    except (IntegrityError, Conflict):
+        return command()
+
+
 def ensure_admin(engine: Engine) -> None:
-    with engine.uow() as uow:
-        generated = identity.ensure_admin(uow.session, engine.settings.admin_password)
-        uow.commit()
+    def ensure():
+        with engine.uow() as uow:
+            made = identity.ensure_admin(uow.session, engine.settings.admin_password)
+            uow.commit()
+        return made
+    generated = once_more_on_a_race(ensure)
     if generated:
         print(f"\n  Administrator account created: user 'admin', password '{generated}'\n"
               "  (shown once; set ADMIN_PASSWORD to choose your own)\n", flush=True)
@@ -336,7 +351,7 @@ def _command(args, settings: Settings) -> int:
             return unlock_user(engine, args.user)
         if args.command == "run":
             ensure_admin(engine)
-            deploy_files(engine, library_files(settings))
+            once_more_on_a_race(lambda: deploy_files(engine, library_files(settings)))
             companions = worker_companions.Companions(lambda: engine_for_a_moment(settings))
     finally:
         engine.close()

@@ -1,6 +1,6 @@
 """Alembic environment: the URL comes from the caller's config (see engine/db.py)."""
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 
 from engine.models import Base
 
@@ -22,6 +22,11 @@ def run_migrations_online() -> None:
         # render_as_batch: SQLite alters tables by copy-and-rename
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # two servers started at once on a new database: the second waits here until the
+                # first has committed, then finds the schema new (it failed creating alembic_version)
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('approvals migrate ' || "
+                                        "current_schema()))"))
             context.run_migrations()
 
 
