@@ -31,6 +31,7 @@ from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .parser import is_expression, unwrap_placeholder
+from .validation import PRIORITY_MAX, PRIORITY_MIN
 from .variables import to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
@@ -483,9 +484,6 @@ def _names(value) -> list[str]:
     else:
         names = [str(value)]
     return list(dict.fromkeys(name for name in names if name))
-
-
-PRIORITY_MIN, PRIORITY_MAX = -2**31, 2**31 - 1       # Camunda 7's task priority is a Java int (user_task.priority too)
 
 
 def task_facts(task, script_engine) -> dict:

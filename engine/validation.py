@@ -291,7 +291,9 @@ def check_timer(name: str, element, problems: list) -> None:
     check_expression(name, element, text, what, problems)
 
 
-PRIORITY_RANGE = (-2**31, 2**31 - 1)          # Camunda's int, as engine/runtime.py checks an expression's value
+# Camunda 7's task priority is a Java int (user_task.priority too): a literal is checked
+# here, an expression's value where the task opens (engine/runtime.py task_facts)
+PRIORITY_MIN, PRIORITY_MAX = -2**31, 2**31 - 1
 
 
 def check_priority(name: str, element, attr: str, value: str, problems: list) -> None:
@@ -304,9 +306,9 @@ def check_priority(name: str, element, attr: str, value: str, problems: list) ->
         number = int(text)
     except ValueError:
         number = None
-    if number is None or not PRIORITY_RANGE[0] <= number <= PRIORITY_RANGE[1]:
-        problems.append(Problem(name, f"camunda:{attr} {value!r} is not a whole number from {PRIORITY_RANGE[0]} to "
-                                      f"{PRIORITY_RANGE[1]} (Camunda's int) nor an expression such as ${{urgency}}",
+    if number is None or not PRIORITY_MIN <= number <= PRIORITY_MAX:
+        problems.append(Problem(name, f"camunda:{attr} {value!r} is not a whole number from {PRIORITY_MIN} to "
+                                      f"{PRIORITY_MAX} (Camunda's int) nor an expression such as ${{urgency}}",
                                 element.sourceline, None, _owner_id(element)))
 
 
