@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -16,13 +16,11 @@ from . import authz
 from . import forms as form_schema
 from . import legal
 from .errors import BadRequest, NotFound
-from .fastsql import Statement
+from .fastsql import LIKE_ESCAPE, Statement
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, Resource
+from .variables import DATE_PRECISION
 from .workflows import SpecCache, parse_resources
-
-# a ...Like pattern's escape, as the case lists take it (engine/history.py)
-_ESCAPE = "\\"
 
 
 def _of_tenant(table, shared: bool):
@@ -109,7 +107,6 @@ class DefinitionQuery:
 
 
 _DEFINITION_COLUMNS = ProcessDefinition.__table__.c
-_MILLISECOND = timedelta(milliseconds=1)
 # Camunda's sortBy -> the column; every category is BPMN's namespace here (api/render.py),
 # so that order is the default one
 DEFINITION_SORTS = {
@@ -143,18 +140,18 @@ def _filtered(q: DefinitionQuery):
     stmt = select(d).join(Deployment, Deployment.id == d.deployment_id)
     conditions = [
         (q.ids is not None, lambda: d.id.in_(q.ids)), (q.keys is not None, lambda: d.key.in_(q.keys)),
-        (q.key_like, lambda: d.key.like(q.key_like, escape=_ESCAPE)), (q.name, lambda: d.name == q.name),
-        (q.name_like, lambda: d.name.like(q.name_like, escape=_ESCAPE)),
+        (q.key_like, lambda: d.key.like(q.key_like, escape=LIKE_ESCAPE)), (q.name, lambda: d.name == q.name),
+        (q.name_like, lambda: d.name.like(q.name_like, escape=LIKE_ESCAPE)),
         (q.deployment_id, lambda: d.deployment_id == q.deployment_id),
         # to the millisecond, as Camunda writes a date (a deployment keeps microseconds)
-        (q.deployed_after, lambda: Deployment.deployment_time >= q.deployed_after + _MILLISECOND),
+        (q.deployed_after, lambda: Deployment.deployment_time >= q.deployed_after + DATE_PRECISION),
         (q.deployed_at, lambda: (Deployment.deployment_time >= q.deployed_at)
-         & (Deployment.deployment_time < q.deployed_at + _MILLISECOND)),
+         & (Deployment.deployment_time < q.deployed_at + DATE_PRECISION)),
         (q.version is not None, lambda: d.version == q.version),
         (q.resource_name, lambda: d.resource_name == q.resource_name),
-        (q.resource_name_like, lambda: d.resource_name.like(q.resource_name_like, escape=_ESCAPE)),
+        (q.resource_name_like, lambda: d.resource_name.like(q.resource_name_like, escape=LIKE_ESCAPE)),
         (q.version_tag, lambda: d.version_tag == q.version_tag),
-        (q.version_tag_like, lambda: d.version_tag.like(q.version_tag_like, escape=_ESCAPE)),
+        (q.version_tag_like, lambda: d.version_tag.like(q.version_tag_like, escape=LIKE_ESCAPE)),
         (q.without_version_tag, lambda: d.version_tag.is_(None)),
         (q.startable_in_tasklist, lambda: d.startable.is_(True)),
         (q.not_startable_in_tasklist, lambda: d.startable.is_(False)),

@@ -232,6 +232,10 @@ def _connection(target: Session | Connection) -> Connection:
     return conn
 
 
+# a ...Like pattern's escape in every list (Camunda's ...Like parameters): \% and \_ match
+# themselves, as PostgreSQL's LIKE has it by default; SQLite's LIKE has no escape unless told
+LIKE_ESCAPE = "\\"
+
 _CONNECTION = "approvals.fastsql.connection"
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from . import authz, instances
 from .errors import BadRequest
-from .fastsql import Likely, Shapes, bound, numbered
+from .fastsql import LIKE_ESCAPE, Likely, Shapes, bound, numbered
 from .identity import Principal
 from .models import ActivityInstance, Incident, ProcessDefinition, ProcessInstance, TaskCandidate, VariableInstance
 from .variable_values import JsonText
@@ -22,8 +22,6 @@ from .variable_values import JsonText
 _CASES, _ACTIVITY_ROWS, _VARIABLES = ProcessInstance.__table__, ActivityInstance.__table__, VariableInstance.__table__
 _DEFINITIONS, _INCIDENTS = ProcessDefinition.__table__, Incident.__table__
 STATES = ("ACTIVE", "SUSPENDED", "COMPLETED", "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED")
-# a ...Like pattern's escape, as PostgreSQL's LIKE has by default: \% and \_ match themselves
-ESCAPE = "\\"
 _QUERIES = Shapes()          # a statement per shape: the reader's departments, the filters, its order, paging
 
 
@@ -222,7 +220,7 @@ def _clause(name: str, op: str, n, column):
     if name in _CONDITIONS:
         condition = _CONDITIONS[name]
         return condition() if op == "flag" else condition(bound(name, n)) if op == "in" else condition(bindparam(name))
-    return (column == bindparam(name) if op == "=" else column.like(bindparam(name), escape=ESCAPE) if op == "like"
+    return (column == bindparam(name) if op == "=" else column.like(bindparam(name), escape=LIKE_ESCAPE) if op == "like"
             else column.in_(bound(name, n)) if op == "in"
             else column.not_in(bound(name, n)) if op == "not in"
             else column >= bindparam(name) if op == ">="
@@ -330,7 +328,7 @@ def _string_value(table, operator: str, value):
     String, with a value, equal to it (eq), like it (like), or anything else (neq)."""
     text = JsonText(table.c.value)
     matches = and_(table.c.type == "String", text.is_not(None),
-                   text.like(value, escape=ESCAPE) if operator == "like" else text == value)
+                   text.like(value, escape=LIKE_ESCAPE) if operator == "like" else text == value)
     return not_(matches) if operator == "neq" else matches
 
 
@@ -368,14 +366,14 @@ def _executed(after=None, before=None):
 # bind parameter (a list of them for "in", none for a flag)
 _CONDITIONS = {
     "definition_name": lambda p: _of_definitions(_DEFINITIONS.c.name == p),
-    "definition_name_like": lambda p: _of_definitions(_DEFINITIONS.c.name.like(p, escape=ESCAPE)),
+    "definition_name_like": lambda p: _of_definitions(_DEFINITIONS.c.name.like(p, escape=LIKE_ESCAPE)),
     "deployment_id": lambda p: _of_definitions(_DEFINITIONS.c.deployment_id == p),
     "without_tenant_id": lambda: _CASES.c.tenant_id.is_(None),
     "incident": lambda: _with_incident(),
     "incident_id": lambda p: _with_incident(_INCIDENTS.c.id == p),
     "incident_type": lambda p: _with_incident(_INCIDENTS.c.incident_type == p),
     "incident_message": lambda p: _with_incident(_INCIDENTS.c.message == p),
-    "incident_message_like": lambda p: _with_incident(_INCIDENTS.c.message.like(p, escape=ESCAPE)),
+    "incident_message_like": lambda p: _with_incident(_INCIDENTS.c.message.like(p, escape=LIKE_ESCAPE)),
     "active_activity": lambda ps: _with_activity(_CASE_ACTIVITIES.c.end_time.is_(None),
                                                  _CASE_ACTIVITIES.c.activity_id.in_(ps)),
     "executed_activity": lambda ps: _with_activity(_CASE_ACTIVITIES.c.end_time.is_not(None),

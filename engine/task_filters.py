@@ -13,18 +13,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, bindparam, exists, func, literal_column, not_, or_
 
 from .errors import BadRequest
-from .fastsql import bound, numbered
+from .fastsql import LIKE_ESCAPE, bound, numbered
 from .models import TaskCandidate, UserTask, VariableInstance
 from .variable_values import NUMERIC_TYPES, JsonKind, JsonNumber, JsonText
+from .variables import DATE_PRECISION
 
 _TASKS, _VARIABLES = UserTask.__table__, VariableInstance.__table__
-_ESCAPE = "\\"
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 @dataclass
@@ -144,7 +143,7 @@ def _column_criteria(filters: Filters, shape: list, values: dict, sqlite: bool) 
             shape.append(("test", field))
             values[field] = glob(value) if test == "like" and sqlite else value
             if test == "on":
-                values[f"{field}_end"] = value + _MILLISECOND
+                values[f"{field}_end"] = value + DATE_PRECISION
 
 
 def column_condition(sqlite: bool, field: str, size: int | None = None):
@@ -160,8 +159,8 @@ def column_condition(sqlite: bool, field: str, size: int | None = None):
         return simple[test](value)
     return {
         "like": lambda: _like(column, value, sqlite),
-        "like, any case": lambda: func.upper(column).like(func.upper(value), escape=_ESCAPE),
-        "not like, any case": lambda: func.upper(column).not_like(func.upper(value), escape=_ESCAPE),
+        "like, any case": lambda: func.upper(column).like(func.upper(value), escape=LIKE_ESCAPE),
+        "not like, any case": lambda: func.upper(column).not_like(func.upper(value), escape=LIKE_ESCAPE),
         "=, any case": lambda: func.upper(column) == func.upper(value),
         "!=, any case": lambda: func.upper(column) != func.upper(value),
         "is null": lambda: column.is_(None),
@@ -175,7 +174,7 @@ def column_condition(sqlite: bool, field: str, size: int | None = None):
 def _like(text, pattern, sqlite: bool):
     """`text` LIKE `pattern`, minding case on both stores: on SQLite the pattern is bound as
     GLOB's (glob)."""
-    return text.op("GLOB", is_comparison=True)(pattern) if sqlite else text.like(pattern, escape=_ESCAPE)
+    return text.op("GLOB", is_comparison=True)(pattern) if sqlite else text.like(pattern, escape=LIKE_ESCAPE)
 
 
 def glob(pattern: str) -> str:
@@ -327,7 +326,7 @@ def variable_condition(index: int, operator: str, kinds: tuple, names_any_case: 
     else:
         text, pattern = JsonText(v.value), bindparam(f"{prefix}_string")
         if values_any_case:
-            matches = func.upper(text).like(func.upper(pattern), escape=_ESCAPE)
+            matches = func.upper(text).like(func.upper(pattern), escape=LIKE_ESCAPE)
         else:
             matches = _like(text, pattern, sqlite)
         meets = and_(_typed(("String",)), matches if operator == "like" else not_(matches))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
@@ -48,6 +48,10 @@ def format_date(value: datetime | None) -> str | None:
     # no parser reads back (a form showing such a date could not be sent back unchanged)
     return (f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
             + local.strftime("%z"))
+
+
+# how fine Camunda writes a date: a date given in a query stands for that millisecond
+DATE_PRECISION = timedelta(milliseconds=1)
 
 
 def parse_date(text: str, what: str = "date") -> datetime:
