@@ -252,7 +252,11 @@ def _write_activities(command, after: Snapshot, now) -> None:
             cancelled = state != TaskState.COMPLETED
             if was_open and not _is_waiting_alternative(task):
                 task_id = str(task.id)
-                closes.append((task_id, cancelled, assignees.get(task_id, _actor(command, task))))
+                # a completed task's officer is who completed it, if nobody had claimed it (the
+                # history's "who did what"); a cancelled one keeps its own assignee, or none, as
+                # in Camunda 7: the timer, signal or officer that cancelled it did not hold it
+                closes.append((task_id, cancelled, assignees.get(task_id) if cancelled
+                               else assignees.get(task_id, _actor(command, task))))
             elif not cancelled:
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
     for task, state in before.items():        # open tasks that are gone (settled ones are finished)

@@ -199,6 +199,25 @@ def test_a_boundary_signal_interrupts_the_task_it_is_attached_to(client, system)
     history = client.get("/engine-rest/history/activity-instance", query_string={
         "processInstanceId": case, "activityId": "Review"}).get_json()
     assert [h["canceled"] for h in history] == [True]
+    assert history[0]["assignee"] is None, history        # nobody held it: not the signal's sender
+
+
+def test_a_cancelled_task_keeps_its_own_assignee_in_the_history(client, system):
+    """Camunda 7: a cancelled task's activity keeps the task's assignee; who cancelled it
+    (a signal's sender here, a timer for a tacit approval) did not hold it."""
+    deploy(client, rereview=boundary)
+    client.create_user("fgw1", ["fgw"])
+    case = client.start("rereview")["id"]
+    [review] = client.tasks(processInstanceId=case)
+    officer = client.as_user("fgw1")
+    assert officer.post(f"/engine-rest/task/{review['id']}/claim", json={"userId": "fgw1"}).status_code == 204
+    assert system.post(SIGNAL, json={"name": "PolicyChanged"}).status_code == 204
+    [rereview] = client.tasks(processInstanceId=case)
+    assert officer.complete(rereview["id"]).status_code == 204          # unclaimed: the officer who did it
+    history = {h["activityId"]: h for h in client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": case, "activityType": "userTask"}).get_json()}
+    assert (history["Review"]["canceled"], history["Review"]["assignee"]) == (True, "fgw1"), history
+    assert (history["Rereview"]["canceled"], history["Rereview"]["assignee"]) == (False, "fgw1"), history
 
 
 @pytest.mark.parametrize("thrower", ["end", "intermediate"])
