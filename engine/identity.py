@@ -278,12 +278,14 @@ def issue_token(session: Session, user_id: str, label: str | None = None, ttl: t
     return row, token
 
 
-def revoke_token(session: Session, principal: Principal, token_id: str) -> None:
+def revoke_token(session: Session, principal: Principal, token_id: str, reason: str | None = None) -> None:
+    """`reason` says why in the audit event when the server revokes on its own."""
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != principal.user_id and not principal.is_admin):
         raise NotFound(f"no token with id {token_id}")
     row.revoked = utcnow()
-    record_system(session, principal.user_id, "TokenRevoked", {"tokenId": token_id, "userId": row.user_id})
+    record_system(session, principal.user_id, "TokenRevoked",
+                  {"tokenId": token_id, "userId": row.user_id, **({"reason": reason} if reason else {})})
 
 
 # --- users and groups ---------------------------------------------------------------
