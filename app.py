@@ -82,7 +82,7 @@ def unlock_user(engine: Engine, user_id: str) -> int:
     """The operator's way back in when the administrator account itself is locked."""
     try:
         with engine.uow() as uow:
-            identity.unlock(uow.session, user_id, actor=None, by="app.py unlock")
+            identity.unlock(uow.session, user_id, actor=identity.SYSTEM.user_id, by="app.py unlock")
             uow.commit()
     except NotFound as err:
         print(err.message, file=sys.stderr)

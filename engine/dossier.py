@@ -87,7 +87,7 @@ def _steps(session, instance_id: str, events: list) -> list[dict]:
         steps.append({
             "activityInstanceId": row.id, "activityId": row.activity_id, "name": row.activity_name,
             "type": row.activity_type, "assignee": row.assignee,
-            "actor": _actor(closing) or row.assignee or ("engine" if row.end_time else None),
+            "actor": _actor(closing) or row.assignee or (SYSTEM.user_id if row.end_time else None),
             "startTime": format_date(row.start_time), "endTime": format_date(row.end_time),
             "canceled": bool(row.canceled),
             "data": (closing.payload or {}).get("variables") if closing else None,

@@ -50,6 +50,9 @@ class Principal:
         return self.is_admin or DESIGNERS_GROUP in self.groups
 
 
+# The server acting on its own (timers, tacit approvals, start-up, the workers' service
+# account): the actor of every audit event that no signed-in user caused.  Only a login
+# under an unknown user id has none (that id is recorded only as a hash).
 SYSTEM = Principal("system", frozenset({ADMIN_GROUP}))
 
 
@@ -245,7 +248,7 @@ def record_login(session: Session, user_id: str, login: Login, max_attempts: int
     return login
 
 
-def unlock(session: Session, user_id: str, *, actor: str | None, by: str | None = None) -> None:
+def unlock(session: Session, user_id: str, *, actor: str, by: str | None = None) -> None:
     """`by` names the command when no user asked (`app.py unlock`)."""
     if session.get(User, user_id) is None:
         raise NotFound(f"no user with id '{user_id}'")
@@ -266,7 +269,7 @@ def authenticate_token(session: Session | Connection, token: str) -> Principal |
 
 
 def issue_token(session: Session, user_id: str, label: str | None = None, ttl: timedelta | None = None,
-                *, actor: str | None) -> tuple[ApiToken, str]:
+                *, actor: str) -> tuple[ApiToken, str]:
     token = "apr_" + secrets.token_urlsafe(32)
     row = ApiToken(id=secrets.token_hex(8), user_id=user_id, token_hash=token_digest(token), label=label,
                    created=utcnow(), expires=(utcnow() + ttl) if ttl else None)
@@ -275,12 +278,14 @@ def issue_token(session: Session, user_id: str, label: str | None = None, ttl: t
     return row, token
 
 
-def revoke_token(session: Session, principal: Principal, token_id: str) -> None:
+def revoke_token(session: Session, principal: Principal, token_id: str, reason: str | None = None) -> None:
+    """`reason` says why in the audit event when the server revokes on its own."""
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != principal.user_id and not principal.is_admin):
         raise NotFound(f"no token with id {token_id}")
     row.revoked = utcnow()
-    record_system(session, principal.user_id, "TokenRevoked", {"tokenId": token_id, "userId": row.user_id})
+    record_system(session, principal.user_id, "TokenRevoked",
+                  {"tokenId": token_id, "userId": row.user_id, **({"reason": reason} if reason else {})})
 
 
 # --- users and groups ---------------------------------------------------------------
@@ -291,7 +296,7 @@ def revoke_token(session: Session, principal: Principal, token_id: str) -> None:
 # of who asked, or identity.SYSTEM's for the server itself.
 
 def create_user(session: Session, user_id: str, password: str | None, first_name=None, last_name=None,
-                email=None, *, actor: str | None) -> User:
+                email=None, *, actor: str) -> User:
     _check_id(user_id, "user")
     if session.get(User, user_id) is not None:
         raise BadRequest(f"a user with id '{user_id}' already exists")
@@ -302,7 +307,7 @@ def create_user(session: Session, user_id: str, password: str | None, first_name
     return user
 
 
-def set_password(session: Session, user_id: str, password: str, *, actor: str | None) -> None:
+def set_password(session: Session, user_id: str, password: str, *, actor: str) -> None:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"no user with id '{user_id}'")
@@ -312,7 +317,7 @@ def set_password(session: Session, user_id: str, password: str, *, actor: str | 
     record_system(session, actor, "PasswordChanged", {"userId": user_id})    # never the password
 
 
-def create_group(session: Session, group_id: str, name=None, type_=None, *, actor: str | None) -> Group:
+def create_group(session: Session, group_id: str, name=None, type_=None, *, actor: str) -> Group:
     _check_id(group_id, "group")
     if session.get(Group, group_id) is not None:
         raise BadRequest(f"a group with id '{group_id}' already exists")
@@ -322,7 +327,7 @@ def create_group(session: Session, group_id: str, name=None, type_=None, *, acto
     return group
 
 
-def add_member(session: Session, group_id: str, user_id: str, *, actor: str | None) -> None:
+def add_member(session: Session, group_id: str, user_id: str, *, actor: str) -> None:
     """Idempotent (Camunda's PUT); only a membership that was not there is an event."""
     if session.get(Group, group_id) is None:
         raise NotFound(f"no group with id '{group_id}'")
@@ -333,7 +338,7 @@ def add_member(session: Session, group_id: str, user_id: str, *, actor: str | No
         record_system(session, actor, "MembershipAdded", {"groupId": group_id, "userId": user_id})
 
 
-def remove_member(session: Session, group_id: str, user_id: str, *, actor: str | None) -> None:
+def remove_member(session: Session, group_id: str, user_id: str, *, actor: str) -> None:
     """Idempotent as add_member: an unknown group or user is a 404, and only a membership
     that was there is an event (a DELETE of one that never existed wrote "removed" into
     the system chain)."""
@@ -366,11 +371,11 @@ def ensure_admin(session: Session, password: str | None) -> str | None:
         if not verify_password(password, user.password_hash):
             user.password_hash = hash_password(password)
             user.credentials_version = (user.credentials_version or 0) + 1
-            record_system(session, None, "AdminPasswordSet", {"userId": ADMIN_USER, "from": "ADMIN_PASSWORD"})
+            record_system(session, SYSTEM.user_id, "AdminPasswordSet", {"userId": ADMIN_USER, "from": "ADMIN_PASSWORD"})
     elif not user.password_hash:
         generated = secrets.token_urlsafe(12)
         user.password_hash = hash_password(generated)
-        record_system(session, None, "AdminPasswordSet", {"userId": ADMIN_USER, "from": "generated"})
+        record_system(session, SYSTEM.user_id, "AdminPasswordSet", {"userId": ADMIN_USER, "from": "generated"})
     session.flush()
     if session.get(Membership, (ADMIN_USER, ADMIN_GROUP)) is None:
         session.add(Membership(user_id=ADMIN_USER, group_id=ADMIN_GROUP))

@@ -10,7 +10,7 @@ generated on a first start and is not known any more) `run` issues a token of it
 the service user `approvals-worker` (group external-workers), labelled with its host and
 process, and revokes it when it stops.  It never revokes the token of another run, which may
 be serving on another port or host; only one left by a run on this machine whose process
-is gone (a crash).
+is gone (a crash), and the one shared token of versions before per-run tokens.
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ from typing import Callable, ContextManager, Mapping
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "approvals-worker"
 _RUN_LABEL = re.compile(r"approvals run on (?P<host>\S+) pid (?P<pid>\d+) in (?P<namespace>\S+)")
+# The label of the one token every `run` shared before each had its own (run_label): each
+# start revoked it and issued it anew, and a stop left it.  No current run issues or holds it.
+LEGACY_LABEL = "approvals run: workers and sandbox"
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -82,6 +85,18 @@ class Companions:
         with self.open_engine() as engine:
             self.token_id, token = issue_service_token(engine)
         return token
+
+    def revoke_stale_tokens(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+        try:
+            with self.open_engine() as engine:
+                revoked = revoke_stale_tokens(engine)
+        except SQLAlchemyError as err:             # the server serves on; the next start tries again
+            print(f"could not revoke the workers' stale tokens ({type(err).__name__})", file=sys.stderr, flush=True)
+            return
+        if revoked:
+            print(f"revoked {len(revoked)} token(s) of {SERVICE_USER} that no running server holds: "
+                  + ", ".join(revoked), flush=True)
 
     def stop(self, grace: float = 15.0) -> None:
         if os.getpid() != self.owner:
@@ -173,14 +188,37 @@ def run_is_gone(label: str | None) -> bool:
     return False
 
 
-def issue_service_token(engine, label: str | None = None) -> tuple[str, str]:
-    """(id, token): a Bearer token for `approvals-worker`, created in group external-workers
-    if needed, labelled `run_label()`.  Revokes only the tokens of runs that are gone
-    (`run_is_gone`): another server on this database keeps its workers."""
+def stale_because(label: str | None) -> str | None:
+    """Why a token of the service user can belong to no running `run`; None if it may."""
+    if label == LEGACY_LABEL:
+        return "issued by a version before per-run tokens"
+    if run_is_gone(label):
+        return "its run on this machine is gone"
+    return None
+
+
+def revoke_stale_tokens(engine) -> list[str]:
+    """Revoke (and audit, actor `system`) the service user's tokens that `stale_because`;
+    returns their ids.  Another server on this database keeps its workers' token."""
     from sqlalchemy import select
 
     from engine import identity
-    from engine.models import ApiToken, User
+    from engine.models import ApiToken
+    with engine.uow() as uow:
+        live = uow.session.execute(select(ApiToken.id, ApiToken.label).where(
+            ApiToken.user_id == SERVICE_USER, ApiToken.revoked.is_(None)).order_by(ApiToken.created)).all()
+        stale = [(token_id, reason) for token_id, label in live if (reason := stale_because(label))]
+        for token_id, reason in stale:
+            identity.revoke_token(uow.session, identity.SYSTEM, token_id, reason=reason)
+        uow.commit()
+    return [token_id for token_id, _ in stale]
+
+
+def issue_service_token(engine, label: str | None = None) -> tuple[str, str]:
+    """(id, token): a Bearer token for `approvals-worker`, created in group external-workers
+    if needed, labelled `run_label()`."""
+    from engine import identity
+    from engine.models import User
     actor = identity.SYSTEM.user_id
     with engine.uow() as uow:
         session = uow.session
@@ -189,11 +227,6 @@ def issue_service_token(engine, label: str | None = None) -> tuple[str, str]:
                                  actor=actor)
             session.flush()
         identity.add_member(session, identity.WORKERS_GROUP, SERVICE_USER, actor=actor)
-        live = session.execute(select(ApiToken.id, ApiToken.label).where(
-            ApiToken.user_id == SERVICE_USER, ApiToken.revoked.is_(None))).all()
-        for token_id, token_label in live:
-            if run_is_gone(token_label):
-                identity.revoke_token(session, identity.SYSTEM, token_id)
         row, token = identity.issue_token(session, SERVICE_USER, label or run_label(), actor=actor)
         token_id = row.id
         uow.commit()
@@ -210,8 +243,9 @@ def revoke_service_token(engine, token_id: str) -> None:
 def start(companions: Companions, host: str, port: int, env: Mapping[str, str] | None = None) -> Companions:
     """Start the sandbox and the workers unless APPROVALS_NO_SANDBOX / APPROVALS_NO_WORKERS.
     `run` calls this once the server has bound its port: a start that cannot bind issues no
-    token and starts nothing."""
+    token, revokes none and starts nothing.  The stale tokens go whatever else starts."""
     env = os.environ if env is None else env
+    companions.revoke_stale_tokens()
     wanted = [(name, command) for name, command, off in (("sandbox", "sandbox", "APPROVALS_NO_SANDBOX"),
                                                          ("workers", "worker", "APPROVALS_NO_WORKERS"))
               if not _flag(env, off)]

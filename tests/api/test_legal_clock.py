@@ -157,6 +157,29 @@ def test_silent_review_is_tacitly_approved_at_the_end_of_the_third_working_day(c
     assert stats["groups"][0]["department"] == "fgw" and stats["totals"]["tacitApprovalRate"] == 1.0
 
 
+def test_what_the_server_did_on_its_own_is_audited_with_the_actor_system(client):
+    """Start-up (the administrator's password), the timers, the warning and the tacit
+    approval name the actor `system`; the first was null, and a step the engine passed
+    on its own was `engine` in the dossier."""
+    client.create_user("fgw1", groups=["fgw"])
+    set_clock(client, "2025-09-26T10:00:00+08:00")
+    instance = start_review(client)
+    set_clock(client, "2025-10-01T00:00:01+08:00")
+    assert eventually(lambda: state(client, instance) == "COMPLETED")
+
+    started = client.get("/api/v1/audit/system-events", query_string={"kind": "AdminPasswordSet"}).get_json()
+    assert [(e["actor"], e["data"]) for e in started] == [("system", {"userId": "admin", "from": "ADMIN_PASSWORD"})]
+    dossier = client.get(f"/api/v1/process-instance/{instance}/dossier").get_json()
+    events = [(e["kind"], e["actor"]) for e in dossier["auditTrail"]["events"]]
+    assert events[:2] == [("ProcessInstanceStarted", "admin"), ("LegalClockStarted", "admin")], events
+    by_the_server = events[2:]                            # one firing may carry both timers that fell due
+    assert {kind for kind, _ in by_the_server} == {"TimerFired", "Legal:yellow", "Legal:tacit_approval"}, events
+    assert {actor for _, actor in by_the_server} == {"system"}, events
+    steps = {s["activityId"]: s["actor"] for s in dossier["steps"]}
+    assert steps["Timer_tacit"] == steps["End_tacit"] == "system", steps
+    assert dossier["auditTrail"]["verification"]["valid"] is True
+
+
 def test_yellow_fires_at_eighty_percent_of_office_time(client):
     set_clock(client, "2025-09-26T10:00:00+08:00")
     instance = start_review(client)

@@ -81,6 +81,15 @@ def test_an_administrator_unlocks_and_only_an_administrator(client):
     assert [(e["actor"], e["data"]["userId"]) for e in unlocked] == [("admin", "fgw1")]
 
 
+def test_the_operator_s_unlock_on_the_server_is_audited_as_the_system(client, database_url, monkeypatch, capsys):
+    _fail(client, 5)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert cli(["unlock", "fgw1"]) == 0, capsys.readouterr()
+    assert client.as_user("fgw1", "pw").get("/engine-rest/version").status_code == 200
+    unlocked = client.get("/api/v1/audit/system-events", query_string={"kind": "UserUnlocked"}).get_json()
+    assert [(e["actor"], e["data"]) for e in unlocked] == [("system", {"userId": "fgw1", "by": "app.py unlock"})]
+
+
 def test_identity_verify_counts_and_respects_the_lock(client):
     for _ in range(5):
         r = client.post("/engine-rest/identity/verify", json={"username": "fgw1", "password": "guess"})

@@ -23,7 +23,7 @@ def task_id(engine):
     with engine.uow() as uow:
         deploy(uow, [Upload("q.bpmn", one_task("for_fgw").encode())], identity.SYSTEM)
         for user in ("li", "zhang"):
-            identity.create_user(uow.session, user, "pw", actor=None)
+            identity.create_user(uow.session, user, "pw", actor=identity.SYSTEM.user_id)
         uow.commit()
     with engine.uow() as uow:
         record, _ = instances.start(uow, identity.SYSTEM, {}, None, key="for_fgw")

@@ -139,6 +139,9 @@ def _authenticated(engine, token):
         return identity.authenticate_token(uow.session, token)
 
 
+NOTHING_TO_START = {"APPROVALS_NO_SANDBOX": "1", "APPROVALS_NO_WORKERS": "1"}
+
+
 def test_a_start_revokes_no_token_of_another_run_only_those_of_runs_on_this_machine_that_are_gone(engine):
     """A second `app.py run` on the same database (another port, another host) used to revoke
     the token of the one already serving, whose workers then met 401s for ever."""
@@ -149,6 +152,8 @@ def test_a_start_revokes_no_token_of_another_run_only_those_of_runs_on_this_mach
         _, serving_here = companions.issue_service_token(engine, companions.run_label(running.pid))
         _, serving_elsewhere = companions.issue_service_token(engine, "approvals run on other-host pid 7 in pid:[1]")
         _, left_by_a_crash = companions.issue_service_token(engine, companions.run_label(crashed.pid))
+        companions.start(companions.Companions(lambda: contextlib.nullcontext(engine)), "127.0.0.1", 8080,
+                         env=NOTHING_TO_START)
         _, mine = companions.issue_service_token(engine)
         assert _authenticated(engine, serving_here) is not None
         assert _authenticated(engine, serving_elsewhere) is not None
@@ -158,6 +163,37 @@ def test_a_start_revokes_no_token_of_another_run_only_those_of_runs_on_this_mach
     finally:
         running.kill()
         running.wait()
+
+
+def test_a_start_revokes_the_shared_token_of_versions_before_per_run_tokens_and_audits_it(engine, client, capsys):
+    """Before each run had its own token, every start issued one labelled `approvals run:
+    workers and sandbox` and a stop left it valid; no start after them revoked it."""
+    from engine import identity
+    with engine.uow() as uow:                           # what such a version left in the database
+        identity.create_user(uow.session, "approvals-worker", None, actor="system")
+        identity.add_member(uow.session, identity.WORKERS_GROUP, "approvals-worker", actor="system")
+        legacy, legacy_token = identity.issue_token(uow.session, "approvals-worker", companions.LEGACY_LABEL,
+                                                    actor="system")
+        legacy_id = legacy.id
+        _, admins_own = identity.issue_token(uow.session, "admin", companions.LEGACY_LABEL, actor="admin")
+        uow.commit()
+    _, elsewhere = companions.issue_service_token(engine, "approvals run on other-host pid 7 in pid:[1]")
+    assert _authenticated(engine, legacy_token).user_id == "approvals-worker"
+
+    run = companions.Companions(lambda: contextlib.nullcontext(engine))
+    assert companions.start(run, "127.0.0.1", 8080, env=NOTHING_TO_START).processes == []
+    assert _authenticated(engine, legacy_token) is None
+    assert _authenticated(engine, elsewhere) is not None                # another server's workers
+    assert _authenticated(engine, admins_own).user_id == "admin"        # the label alone is not enough
+    assert f"revoked 1 token(s) of approvals-worker that no running server holds: {legacy_id}" \
+        in capsys.readouterr().out
+    revoked = client.get("/api/v1/audit/system-events", query_string={"kind": "TokenRevoked"}).get_json()
+    assert [(e["actor"], e["data"]) for e in revoked] == [
+        ("system", {"tokenId": legacy_id, "userId": "approvals-worker",
+                    "reason": "issued by a version before per-run tokens"})]
+    assert client.get("/api/v1/audit/verification").get_json()["valid"] is True
+    companions.start(run, "127.0.0.1", 8080, env=NOTHING_TO_START)       # the next start: nothing more
+    assert len(client.get("/api/v1/audit/system-events", query_string={"kind": "TokenRevoked"}).get_json()) == 1
 
 
 def test_the_service_account_and_its_tokens_are_in_the_system_chain_and_a_clean_stop_revokes_the_token(
