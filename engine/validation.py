@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import sandbox
-from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER,
+from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, SAFE_XML_PARSER, embedded_expressions,
                      has_unterminated_expression, is_expression, is_iso_literal, is_template, unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
@@ -198,9 +198,9 @@ def _juel_hint(source: str, err) -> str:
 
 
 def check_text(name: str, element, text: str, what: str, problems: list) -> None:
-    """An attribute evaluated as Camunda 7 does (ScriptEngine.evaluate_text): one `${expression}`,
-    text with expressions in it (`dept_${region}`), or plain text.  An unclosed `${` would
-    be taken as plain text: refused."""
+    """An attribute or parameter evaluated as Camunda 7 does (ScriptEngine.evaluate_text): one
+    `${expression}`, text with expressions in it (`dept_${region}`, `${a}-${b}`), or plain
+    text.  An unclosed `${` would be taken as plain text: refused."""
     if has_unterminated_expression(text):
         problems.append(Problem(name, f"{what} {text!r}: an expression's '${{' is never closed with '}}' (it would "
                                       "be taken as plain text); close it, e.g. ${dept}", element.sourceline, None,
@@ -208,7 +208,7 @@ def check_text(name: str, element, text: str, what: str, problems: list) -> None
     elif is_expression(text):
         check_expression(name, element, text, what, problems)
     else:
-        for expression in EMBEDDED_EXPRESSION.findall(text):
+        for expression in embedded_expressions(text):
             check_expression(name, element, expression, f"{what} {text!r}, its expression", problems)
 
 
