@@ -368,11 +368,11 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
     for param in root.iterfind(".//camunda:inputOutput/*", NS):
         local = etree.QName(param).localname
         if len(param):
-            problems.append(Problem(name, f"camunda:{local} '{param.get('name')}': only text values and ${{...}} "
-                                          "expressions are supported (no lists, maps or scripts)",
+            problems.append(Problem(name, f"camunda:{local} '{param.get('name')}': only text, ${{...}} expressions "
+                                          "and text with them are supported (no lists, maps or scripts)",
                                     param.sourceline, None, _owner_id(param)))
-        elif param.text and is_expression(param.text):
-            check_expression(name, param, param.text, f"camunda:{local} '{param.get('name')}'", problems)
+        elif param.text:
+            check_text(name, param, param.text.strip(), f"camunda:{local} '{param.get('name')}'", problems)
     for mapping in root.xpath("//bpmn:callActivity/bpmn:extensionElements/camunda:*[local-name()='in' or "
                               "local-name()='out']", namespaces=NS):
         check_call_mapping(name, mapping, problems)
