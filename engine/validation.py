@@ -251,6 +251,10 @@ def check_call_mapping(name: str, mapping, problems: list) -> None:
 
 
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
+# one word beginning as a duration's `PT` does (`PTxyz`, `PT_2H`, `PT`; `PT2X` is one of
+# _LOOKS_ISO's): a mistyped duration, which would otherwise be read as a variable of that
+# name and fail only when a case reaches the timer; `${PTxyz}` still reads such a variable
+_WORD_LIKE_DURATION = re.compile(r"^PT(?!\d)[A-Za-z0-9_]*$")
 # a Quartz (Camunda 7) or Unix cron expression: 5 to 7 fields such as `0 0 9 * * ?`
 _CRON_FIELD = r"(?:[0-9*?/,#LW-]|MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)+"
 _CRON = re.compile(rf"^{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{4,6}}$", re.IGNORECASE)
@@ -267,6 +271,11 @@ def check_timer(name: str, element, problems: list) -> None:
         problems.append(Problem(name, f"{what} {text!r}: cron expressions are not supported here; write an ISO-8601 "
                                       "repeating interval, e.g. R/2026-01-01T09:00+08:00/P1D (every day at 9:00 "
                                       "from 1 January 2026)", element.sourceline, None, _owner_id(element)))
+        return
+    if _WORD_LIKE_DURATION.match(text):
+        problems.append(Problem(name, f"{what} {text!r} is not a valid ISO-8601 duration such as P3D or PT2H (it "
+                                      f"would be read as a variable named {text}); to read such a variable, write "
+                                      f"${{{text}}}", element.sourceline, None, _owner_id(element)))
         return
     if is_iso_literal(text) or (_LOOKS_ISO.match(text) and not is_expression(text)):
         if text.startswith("-"):
