@@ -45,7 +45,6 @@ from .clock import utcnow
 from .errors import BadRequest, ModelError, NotFound
 from .fastsql import Statement
 from .models import LegalClock, LegalEvent, UserTask
-from .parser import is_expression, unwrap_placeholder
 from .timers import timer_definition
 
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
@@ -353,8 +352,10 @@ def clocks(command) -> ClockSet:
 # --- model hooks (connected to every parsed spec with legalClock properties) -----------
 
 def _evaluate(task, value):
-    if isinstance(value, str) and is_expression(value):
-        return task.workflow.script_engine.evaluate(task, unwrap_placeholder(value))
+    """A legalClock property's value, or the task's candidate groups, as Camunda 7 reads an
+    attribute (`${expr}`, `dept_${region}`, plain text): the value task_facts gives them."""
+    if isinstance(value, str):
+        return task.workflow.script_engine.evaluate_text(task, value)
     return value
 
 

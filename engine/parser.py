@@ -46,11 +46,8 @@ _ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.
                            r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$", re.IGNORECASE)
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _ISO_CYCLE = re.compile(r"^R\d*/[^\s]+$", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"^\s*[$#]\{(.*)\}\s*$", re.DOTALL)
 # the attributes of a call activity's camunda:in / camunda:out that are kept (the others are refused at deploy)
 CALL_MAPPING_ATTRIBUTES = ("source", "sourceExpression", "target", "variables", "businessKey", "local")
-# ${...} inside a text (a user task's name, `审查：${applicantName}`), each one's expression
-EMBEDDED_EXPRESSION = re.compile(r"[$#]\{(.*?)\}", re.DOTALL)
 
 
 def is_iso_literal(text: str) -> bool:
@@ -58,27 +55,92 @@ def is_iso_literal(text: str) -> bool:
     return bool(_ISO_DURATION.match(text) or _ISO_DATETIME.match(text) or _ISO_CYCLE.match(text))
 
 
+class Expression(str):
+    """The source of one `${...}` in a text (without `${` and `}`)."""
+
+
+def text_parts(text: str) -> tuple[list[str], bool]:
+    """`text` cut into literal pieces (str) and expressions (Expression), as Camunda 7 reads
+    a composite expression (`${a}-${b}`, `审查：${applicantName}`), and whether a `${` is
+    never closed (the text from it on is then one literal piece).  An expression ends at
+    the `}` that closes its `{`: braces and quoted strings inside it (`${ {'a': 1}[k] }`,
+    `${x == '}'}`) do not end it."""
+    parts: list[str] = []
+    literal_from = i = 0
+    unclosed = False
+    while i < len(text) - 1 and not unclosed:
+        if text[i] in "$#" and text[i + 1] == "{":
+            end = _closing_brace(text, i + 2)
+            if end is None:
+                unclosed = True
+                continue
+            if i > literal_from:
+                parts.append(text[literal_from:i])
+            parts.append(Expression(text[i + 2:end]))
+            literal_from = i = end + 1
+        else:
+            i += 1
+    if literal_from < len(text):
+        parts.append(text[literal_from:])
+    return parts, unclosed
+
+
+def _closing_brace(text: str, i: int) -> int | None:
+    depth, quote = 1, None
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def embedded_expressions(text: str | None) -> list[Expression]:
+    """The expressions of each `${...}` in `text` (a closed one; see `text_parts`)."""
+    return [p for p in text_parts(text or "")[0] if isinstance(p, Expression)]
+
+
+def _lone_expression(text: str | None) -> Expression | None:
+    """`expr` when `text` is one `${expr}` alone (blanks around it allowed)."""
+    if text is None:
+        return None
+    parts, unclosed = text_parts(text.strip())
+    return parts[0] if not unclosed and len(parts) == 1 and isinstance(parts[0], Expression) else None
+
+
 def unwrap_placeholder(text: str | None) -> str | None:
     """`${expr}` (Camunda's expression syntax) -> `expr`; anything else unchanged."""
     if text is None:
         return None
-    match = _PLACEHOLDER.match(text)
-    return match.group(1).strip() if match else text.strip()
+    lone = _lone_expression(text)
+    return lone.strip() if lone is not None else text.strip()
 
 
 def is_expression(value: str | None) -> bool:
-    return value is not None and bool(_PLACEHOLDER.match(value))
+    """One `${expr}` alone: its value keeps its type (a number, a list), as in Camunda 7."""
+    return _lone_expression(value) is not None
 
 
 def is_template(value: str | None) -> bool:
-    """Text with `${...}` inside it (`dept_${region}`), which Camunda 7 evaluates as the
-    text with each expression's value put in (a composite expression)."""
-    return value is not None and not is_expression(value) and bool(EMBEDDED_EXPRESSION.search(value))
+    """Text with `${...}` inside it (`dept_${region}`, `${a}-${b}`), which Camunda 7 evaluates
+    as the text with each expression's value put in (a composite expression)."""
+    return not is_expression(value) and bool(embedded_expressions(value))
 
 
 def has_unterminated_expression(value: str | None) -> bool:
     """A `${` whose `}` never comes (`${dept`, `审查：${applicantName`)."""
-    return value is not None and bool(re.search(r"[$#]\{", EMBEDDED_EXPRESSION.sub("", value)))
+    return value is not None and text_parts(value)[1]
 
 
 def timer_expression(text: str | None) -> str:

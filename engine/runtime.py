@@ -30,7 +30,6 @@ from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
-from .parser import is_expression, unwrap_placeholder
 from .validation import PRIORITY_MAX, PRIORITY_MIN
 from .variables import to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
@@ -421,17 +420,13 @@ def activate_new_tasks(command: Command) -> list:
     return activated
 
 
-def _evaluate_in(script_engine, expression: str, context: dict):
-    return script_engine.environment.evaluate(expression, context)
-
-
 def apply_inputs(task, script_engine) -> None:
     inputs = task.task_spec.extensions.get("inputOutput", {}).get("inputs", [])
     if not inputs:
         return
     for param in inputs:
-        task.data[param["name"]] = _fit_to_store(task, "input", param["name"], script_engine.evaluate(
-            task, unwrap_placeholder(param["expression"])) if is_expression(param["expression"]) else param["expression"])
+        task.data[param["name"]] = _fit_to_store(task, "input", param["name"],
+                                                 script_engine.evaluate_text(task, param["expression"]))
     task.internal_data["locals"] = [p["name"] for p in inputs]
 
 
@@ -446,10 +441,8 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
         data.update(submitted)
         task.data = data
         return
-    context = {**task.data, **submitted}
     try:
-        mapped = {p["name"]: (_evaluate_in(script_engine, unwrap_placeholder(p["expression"]), context)
-                              if is_expression(p["expression"]) else p["expression"]) for p in outputs}
+        mapped = {p["name"]: script_engine.evaluate_text(task, p["expression"], local=submitted) for p in outputs}
     except Exception as err:   # sandbox errors name the expression
         raise ModelError(f"output mapping of {task.task_spec.bpmn_id} failed: {err}",
                          activityId=task.task_spec.bpmn_id) from err

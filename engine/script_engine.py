@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from . import sandbox, variables
-from .parser import EMBEDDED_EXPRESSION, is_expression, is_template, unwrap_placeholder
+from .parser import Expression, is_expression, is_template, text_parts, unwrap_placeholder
 
 
 current_task: ContextVar = ContextVar("evaluating_task", default=None)
@@ -57,22 +57,25 @@ class ApprovalScriptEngine(PythonScriptEngine):
         finally:
             current_task.reset(token)
 
-    def evaluate_text(self, task, text: str | None) -> Any:
-        """A camunda attribute's value: `${expr}` is the expression's value; text with
-        `${...}` inside (`dept_${region}`) is that text with each value put in, as Camunda 7
-        evaluates a composite expression; other text is itself."""
+    def evaluate_text(self, task, text: str | None, local: dict | None = None) -> Any:
+        """A camunda attribute's or parameter's value: `${expr}` is the expression's value
+        (its type kept); text with `${...}` in it (`dept_${region}`, `${a}-${b}`) is that text
+        with each value put in, as Camunda 7 evaluates a composite expression; other text is
+        itself.  `local` as for `evaluate`."""
         if is_expression(text):
-            return self.evaluate(task, unwrap_placeholder(text))
+            return self.evaluate(task, unwrap_placeholder(text), local=local)
         if is_template(text):
-            return self._fill_template(task, text)
+            return self._fill_template(task, text, local)
         return text
 
-    def _fill_template(self, task, text: str) -> str:
+    def _fill_template(self, task, text: str, local: dict | None) -> str:
         """`text` with each `${...}` replaced by its value (None as nothing)."""
-        def value(match):
-            result = self.evaluate(task, match.group(1).strip())
-            return "" if result is None else str(result)
-        return EMBEDDED_EXPRESSION.sub(value, text)
+        def piece(part):
+            if not isinstance(part, Expression):
+                return part
+            value = self.evaluate(task, part.strip(), local=local)
+            return "" if value is None else str(value)
+        return "".join(piece(part) for part in text_parts(text)[0])
 
     def execute(self, task, script, external_context=None):
         if not self.scripts_enabled:

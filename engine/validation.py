@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import sandbox
-from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, EMBEDDED_EXPRESSION, SAFE_XML_PARSER,
+from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, SAFE_XML_PARSER, embedded_expressions,
                      has_unterminated_expression, is_expression, is_iso_literal, is_template, unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
@@ -198,9 +198,9 @@ def _juel_hint(source: str, err) -> str:
 
 
 def check_text(name: str, element, text: str, what: str, problems: list) -> None:
-    """An attribute evaluated as Camunda 7 does (ScriptEngine.evaluate_text): one `${expression}`,
-    text with expressions in it (`dept_${region}`), or plain text.  An unclosed `${` would
-    be taken as plain text: refused."""
+    """An attribute or parameter evaluated as Camunda 7 does (ScriptEngine.evaluate_text): one
+    `${expression}`, text with expressions in it (`dept_${region}`, `${a}-${b}`), or plain
+    text.  An unclosed `${` would be taken as plain text: refused."""
     if has_unterminated_expression(text):
         problems.append(Problem(name, f"{what} {text!r}: an expression's '${{' is never closed with '}}' (it would "
                                       "be taken as plain text); close it, e.g. ${dept}", element.sourceline, None,
@@ -208,7 +208,7 @@ def check_text(name: str, element, text: str, what: str, problems: list) -> None
     elif is_expression(text):
         check_expression(name, element, text, what, problems)
     else:
-        for expression in EMBEDDED_EXPRESSION.findall(text):
+        for expression in embedded_expressions(text):
             check_expression(name, element, expression, f"{what} {text!r}, its expression", problems)
 
 
@@ -251,6 +251,10 @@ def check_call_mapping(name: str, mapping, problems: list) -> None:
 
 
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
+# one word beginning as a duration's `PT` does (`PTxyz`, `PT_2H`, `PT`; `PT2X` is one of
+# _LOOKS_ISO's): a mistyped duration, which would otherwise be read as a variable of that
+# name and fail only when a case reaches the timer; `${PTxyz}` still reads such a variable
+_WORD_LIKE_DURATION = re.compile(r"^PT(?!\d)[A-Za-z0-9_]*$")
 # a Quartz (Camunda 7) or Unix cron expression: 5 to 7 fields such as `0 0 9 * * ?`
 _CRON_FIELD = r"(?:[0-9*?/,#LW-]|MON|TUE|WED|THU|FRI|SAT|SUN|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)+"
 _CRON = re.compile(rf"^{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{4,6}}$", re.IGNORECASE)
@@ -267,6 +271,11 @@ def check_timer(name: str, element, problems: list) -> None:
         problems.append(Problem(name, f"{what} {text!r}: cron expressions are not supported here; write an ISO-8601 "
                                       "repeating interval, e.g. R/2026-01-01T09:00+08:00/P1D (every day at 9:00 "
                                       "from 1 January 2026)", element.sourceline, None, _owner_id(element)))
+        return
+    if _WORD_LIKE_DURATION.match(text):
+        problems.append(Problem(name, f"{what} {text!r} is not a valid ISO-8601 duration such as P3D or PT2H (it "
+                                      f"would be read as a variable named {text}); to read such a variable, write "
+                                      f"${{{text}}}", element.sourceline, None, _owner_id(element)))
         return
     if is_iso_literal(text) or (_LOOKS_ISO.match(text) and not is_expression(text)):
         if text.startswith("-"):
@@ -368,11 +377,11 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
     for param in root.iterfind(".//camunda:inputOutput/*", NS):
         local = etree.QName(param).localname
         if len(param):
-            problems.append(Problem(name, f"camunda:{local} '{param.get('name')}': only text values and ${{...}} "
-                                          "expressions are supported (no lists, maps or scripts)",
+            problems.append(Problem(name, f"camunda:{local} '{param.get('name')}': only text, ${{...}} expressions "
+                                          "and text with them are supported (no lists, maps or scripts)",
                                     param.sourceline, None, _owner_id(param)))
-        elif param.text and is_expression(param.text):
-            check_expression(name, param, param.text, f"camunda:{local} '{param.get('name')}'", problems)
+        elif param.text:
+            check_text(name, param, param.text.strip(), f"camunda:{local} '{param.get('name')}'", problems)
     for mapping in root.xpath("//bpmn:callActivity/bpmn:extensionElements/camunda:*[local-name()='in' or "
                               "local-name()='out']", namespaces=NS):
         check_call_mapping(name, mapping, problems)

@@ -552,6 +552,34 @@ def test_a_broken_expression_inside_text_is_refused_at_deploy(client):
     assert problem["mainElementId"] == "T" and "camunda:candidateGroups 'dept_${region +}'" in problem["message"], problem
 
 
+def test_text_with_two_expressions_is_each_value_put_in_as_camunda_does(client):
+    """`${a}-${b}` was read as one expression `a}-${b` and refused at deploy (syntax error)."""
+    from tests.security.models import one_task
+    two = one_task("two_values", task_attrs='camunda:candidateGroups="${bureau}-${region}, #{bureau}" '
+                                           'camunda:assignee="${bureau}${seq}" '
+                                           'camunda:dueDate="${day}T${hour}:00:00+08:00" '
+                                           'camunda:priority=" ${level} "').replace(
+        'name="审查"', 'name="${region}：${ {\'fgw\': \'发改委\'}[bureau]}审查"')
+    r = client.deploy(extra={"two_values.bpmn": two})
+    assert r.status_code == 200, r.get_data(as_text=True)[:400]
+    case = client.start("two_values", typed(bureau="fgw", region="sz", seq=7, day="2026-03-02", hour=17,
+                                            level=70))["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert sorted(task["candidateGroups"]) == ["fgw", "fgw-sz"] and task["assignee"] == "fgw7"
+    assert task["name"] == "sz：发改委审查"
+    assert task["due"].startswith("2026-03-02T17:00:00.000") and task["priority"] == 70
+
+
+@pytest.mark.parametrize("attribute", ['camunda:candidateGroups="${a}-${b"', 'camunda:assignee="${a}-${b}-${"',
+                                       'camunda:candidateGroups="${x == \'}\'"'])
+def test_an_unclosed_expression_after_a_closed_one_is_refused_at_deploy(client, attribute):
+    from tests.security.models import one_task
+    r = client.deploy(extra={"unclosed2.bpmn": one_task("unclosed2", task_attrs=attribute)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["unclosed2.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "never closed" in problem["message"], problem
+
+
 def _started_by_message(key: str, message: str, name: str = "") -> str:
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"

@@ -266,6 +266,15 @@ def test_a_bad_limit_is_a_clear_400_and_starts_nothing(client, limit):
     assert client.get("/engine-rest/process-instance").get_json() == []
 
 
+def test_a_clock_answers_to_the_department_the_task_is_offered_to_when_its_groups_are_text_with_expressions(client):
+    """The task went to `fgw-sz` while its clock named the department `${bureau}-${region}`."""
+    source = TACIT.read_text().replace('camunda:candidateGroups="fgw"', 'camunda:candidateGroups="${bureau}-${region}"', 1)
+    assert client.deploy(extra={"regional.bpmn": source}).status_code == 200
+    case = client.start("tacit_review", typed(limit="3wd", bureau="fgw", region="sz"))["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert task["candidateGroups"] == ["fgw-sz"] and clocks(client, case)["review"]["department"] == "fgw-sz"
+
+
 def test_legal_deadline_without_a_clock_is_refused(client):
     source = TACIT.read_text().replace('<camunda:property name="legalClock.start" value="review" />', "")
     r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={}) if False else None

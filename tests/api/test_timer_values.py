@@ -82,6 +82,29 @@ def test_a_literal_negative_duration_is_refused_at_deploy(client):
     assert count(client, "process-definition", key="neg") == 0
 
 
+@pytest.mark.parametrize("value", ["PTxyz", "PT", "PT_2H", "PTO_days"])
+@pytest.mark.parametrize("kind", ["timeDuration", "timeDate"])
+def test_a_bare_word_written_like_a_duration_is_refused_at_deploy(client, value, kind):
+    """`PTxyz` deployed as an expression naming a variable `PTxyz`: every case failed at the timer."""
+    from tests.security.models import boundary_timer
+    model = waits("typo", value, "PT1H") if kind == "timeDuration" else boundary_timer("typo", value)
+    r = client.deploy(extra={"typo.bpmn": model})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["typo.bpmn"]["errors"]
+    assert f"timer {kind} '{value}' is not a valid ISO-8601 duration" in problem["message"], problem
+    assert f"write ${{{value}}}" in problem["message"], problem          # how to read a variable of that name
+    assert problem["mainElementId"] == ("TD_W1" if kind == "timeDuration" else "TD"), problem
+    assert "typo.bpmn" in r.get_json()["message"] and count(client, "process-definition", key="typo") == 0
+
+
+@pytest.mark.parametrize("value", ["${PTxyz}", "${due}", "Period", "due", "hours_left and 'PT1H'"])
+def test_an_expression_or_a_variable_not_written_like_a_duration_still_gives_the_timer_its_value(client, value):
+    assert client.deploy(extra={"read.bpmn": waits("read", value, "PT1H")}).status_code == 200
+    case = client.start("read", typed(PTxyz="PT1H", due="PT1H", Period="PT1H", hours_left=1))["id"]
+    tree = client.get(f"/engine-rest/process-instance/{case}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["W1"]
+
+
 def test_a_timer_that_fails_when_it_fires_is_an_incident_and_the_others_still_fire(client, engine):
     assert client.deploy(extra={"w.bpmn": waits("w", "PT1H", "${waitFor}")}).status_code == 200
     broken = client.start("w", typed(waitFor="garbage"))["id"]

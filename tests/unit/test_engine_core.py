@@ -8,7 +8,8 @@ from engine import identity, instances, runtime, tasks
 from engine.context import Engine
 from engine.deployments import Upload, deploy
 from engine.errors import Conflict, ModelError
-from engine.parser import is_iso_literal, timer_expression, unwrap_placeholder
+from engine.parser import (has_unterminated_expression, is_expression, is_iso_literal, is_template, text_parts,
+                           timer_expression, unwrap_placeholder)
 from engine.workflows import dump_state, load_state, parse_resources, run_until_waiting
 from tests.api.test_deployment import minimal
 from tests.conftest import FIXTURES, ROOT
@@ -39,6 +40,28 @@ def test_timer_literals_without_quotes_become_python_strings():
     assert timer_expression('"PT2S"') == '"PT2S"'
     assert timer_expression("${legal_deadline('review')}") == "legal_deadline('review')"
     assert unwrap_placeholder("${a and b}") == "a and b"
+
+
+@pytest.mark.parametrize("text, parts, lone, template, unclosed", [
+    ("${a}", ["a"], True, False, False),
+    (" #{a > 1} ", [" ", "a > 1", " "], True, False, False),
+    ("${a}-${b}", ["a", "-", "b"], False, True, False),          # Camunda's composite expression
+    ("${a}${b}", ["a", "b"], False, True, False),
+    ("dept_${region}", ["dept_", "region"], False, True, False),
+    ("${ {'k': 1}[key] }", [" {'k': 1}[key] "], True, False, False),   # braces inside an expression
+    ("${x == '}'}-${y}", ["x == '}'", "-", "y"], False, True, False),  # and a brace in a string
+    ("plain", ["plain"], False, False, False),
+    ("${dept", ["${dept"], False, False, True),
+    ("${a}-${b", ["a", "-${b"], False, True, True),
+])
+def test_text_is_cut_into_literals_and_expressions_as_camunda_reads_it(text, parts, lone, template, unclosed):
+    assert text_parts(text) == (parts, unclosed)
+    assert (is_expression(text), is_template(text), has_unterminated_expression(text)) == (lone, template, unclosed)
+
+
+def test_only_a_lone_expression_is_unwrapped():
+    assert unwrap_placeholder(" ${ a + 1 } ") == "a + 1"
+    assert unwrap_placeholder("${a}-${b}") == "${a}-${b}"        # was `a}-${b`, a syntax error
 
 
 def test_an_unquoted_duration_timer_parses_and_waits():
