@@ -57,8 +57,12 @@ def count_definitions(args):
         return {"count": definitions.count_process_definitions(uow.session, _query(args))}
 
 
-def _by_id_or_key(session, definition_id=None, key=None):
-    return definitions.latest_definition(session, key) if key else definitions.definition_by_id(session, definition_id)
+def _by_id_or_key(session, definition_id=None, key=None, tenant_id=None):
+    """A version by id, or the newest of a key: without a tenant, or of `tenant_id`
+    (Camunda's `/key/{key}/tenant-id/{tenantId}` routes)."""
+    if key:
+        return definitions.latest_definition(session, key, tenant_id)
+    return definitions.definition_by_id(session, definition_id)
 
 
 @blp.route("/<definition_id>")
@@ -71,13 +75,22 @@ def get_by_id(definition_id):
 @blp.route("/key/<key>")
 @blp.response(200, schemas.ProcessDefinition)
 def get_by_key(key):
+    """The newest version of the process with this key that belongs to no tenant."""
     with engine().uow(write=False) as uow:
         return render.process_definition(_by_id_or_key(uow.session, key=key))
 
 
-def _xml(definition_id=None, key=None):
+@blp.route("/key/<key>/tenant-id/<tenant_id>")
+@blp.response(200, schemas.ProcessDefinition)
+def get_by_key_of_tenant(key, tenant_id):
+    """The newest version of the process with this key of this tenant."""
     with engine().uow(write=False) as uow:
-        row = _by_id_or_key(uow.session, definition_id, key)
+        return render.process_definition(_by_id_or_key(uow.session, key=key, tenant_id=tenant_id))
+
+
+def _xml(definition_id=None, key=None, tenant_id=None):
+    with engine().uow(write=False) as uow:
+        row = _by_id_or_key(uow.session, definition_id, key, tenant_id)
         resource = uow.session.get(Resource, row.resource_id)
         return {"id": row.id, "bpmn20Xml": resource.content.decode("utf-8")}
 
@@ -94,11 +107,17 @@ def xml_by_key(key):
     return _xml(key=key)
 
 
-def _start(body, definition_id=None, key=None):
+@blp.route("/key/<key>/tenant-id/<tenant_id>/xml")
+@blp.response(200, schemas.Xml)
+def xml_by_key_of_tenant(key, tenant_id):
+    return _xml(key=key, tenant_id=tenant_id)
+
+
+def _start(body, definition_id=None, key=None, tenant_id=None):
     variables = from_wire(body.get("variables"))
     with engine().uow() as uow:
         record, result = instances.start(uow, principal(), variables, body.get("businessKey"), key=key,
-                                         definition_id=definition_id)
+                                         definition_id=definition_id, tenant_id=tenant_id)
     return render.process_instance(record, result if body.get("withVariablesInReturn") else None)
 
 
@@ -114,8 +133,16 @@ def start_by_id(body, definition_id):
 @blp.arguments(schemas.StartBody)
 @blp.response(200, schemas.ProcessInstance)
 def start_by_key(body, key):
-    """Start an instance of the latest version of the process with this key."""
+    """Start an instance of the latest version of the process with this key (of no tenant)."""
     return _start(body, key=key)
+
+
+@blp.route("/key/<key>/tenant-id/<tenant_id>/start", methods=["POST"])
+@blp.arguments(schemas.StartBody)
+@blp.response(200, schemas.ProcessInstance)
+def start_by_key_of_tenant(body, key, tenant_id):
+    """Start an instance of the latest version of the process with this key of this tenant."""
+    return _start(body, key=key, tenant_id=tenant_id)
 
 
 # Camunda Tasklist starts a process with a start form here: the start, the form's check included
@@ -135,10 +162,18 @@ def submit_start_form_by_key(body, key):
     return _start(body, key=key)
 
 
-def _start_form(definition_id=None, key=None):
+@blp.route("/key/<key>/tenant-id/<tenant_id>/submit-form", methods=["POST"])
+@blp.arguments(schemas.StartFormBody)
+@blp.response(200, schemas.ProcessInstance)
+def submit_start_form_by_key_of_tenant(body, key, tenant_id):
+    """Start an instance of the tenant's latest version with its start form's values."""
+    return _start(body, key=key, tenant_id=tenant_id)
+
+
+def _start_form(definition_id=None, key=None, tenant_id=None):
     eng = engine()
     with eng.uow(write=False) as uow:
-        row = _by_id_or_key(uow.session, definition_id, key)
+        row = _by_id_or_key(uow.session, definition_id, key, tenant_id)
         ref = definitions.start_form_reference(row.start_form)
         if ref is None:
             raise NotFound(f"process definition '{row.id}' has no Camunda Form on its start event "
@@ -153,6 +188,11 @@ def deployed_start_form_by_key(key):
     return _start_form(key=key)
 
 
+@blp.route("/key/<key>/tenant-id/<tenant_id>/deployed-start-form")
+def deployed_start_form_by_key_of_tenant(key, tenant_id):
+    return _start_form(key=key, tenant_id=tenant_id)
+
+
 @blp.route("/<definition_id>/deployed-start-form")
 def deployed_start_form_by_id(definition_id):
     return _start_form(definition_id=definition_id)
@@ -161,7 +201,17 @@ def deployed_start_form_by_id(definition_id):
 @blp.route("/key/<key>/startForm")
 @blp.response(200, schemas.TaskForm)
 def start_form_key(key):
+    return _start_form_key(key)
+
+
+@blp.route("/key/<key>/tenant-id/<tenant_id>/startForm")
+@blp.response(200, schemas.TaskForm)
+def start_form_key_of_tenant(key, tenant_id):
+    return _start_form_key(key, tenant_id)
+
+
+def _start_form_key(key, tenant_id=None):
     with engine().uow(write=False) as uow:
-        row = _by_id_or_key(uow.session, key=key)
+        row = _by_id_or_key(uow.session, key=key, tenant_id=tenant_id)
         return {"key": (row.start_form or {}).get("formKey"), "contextPath": None,
                 "camundaFormRef": render.form_ref(definitions.start_form_reference(row.start_form))}

@@ -44,8 +44,15 @@ def latest_definition(session: Session, key: str, tenant_id: str | None = None):
     session.flush()
     row = _LATEST[tenant_id is None].execute(session, {"key": key, "tenant_id": tenant_id}).first()
     if row is None:
-        raise NotFound(f"no deployed process definition with key '{key}'")
+        raise NotFound(f"no deployed process definition with key '{key}' of tenant '{tenant_id}'" if tenant_id
+                       else f"no deployed process definition with key '{key}' that belongs to no tenant"
+                       if _OF_SOME_TENANT.execute(session, {"key": key}).first()
+                       else f"no deployed process definition with key '{key}'")
     return row
+
+
+_OF_SOME_TENANT = Statement(select(ProcessDefinition.tenant_id).where(ProcessDefinition.key == bindparam("key"))
+                            .limit(1))
 
 
 def definition_by_id(session: Session, definition_id: str) -> ProcessDefinition:

@@ -24,9 +24,10 @@ RUNNING = (runtime.ACTIVE, "SUSPENDED")
 
 
 def start(uow: UnitOfWork, principal: Principal, variables: dict, business_key: str | None,
-          key: str | None = None, definition_id: str | None = None) -> tuple[runtime.InstanceRecord, dict]:
+          key: str | None = None, definition_id: str | None = None,
+          tenant_id: str | None = None) -> tuple[runtime.InstanceRecord, dict]:
     session = uow.session
-    definition = latest_definition(session, key) if key else definition_by_id(session, definition_id)
+    definition = latest_definition(session, key, tenant_id) if key else definition_by_id(session, definition_id)
     authz.require_start(principal, definition)
     if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 255):
         raise BadRequest("businessKey must be a string of at most 255 characters")

@@ -80,6 +80,33 @@ def test_versions_are_counted_per_tenant_on_both_stores(client):
     assert sorted((d["tenantId"] or "", d["version"]) for d in defs) == [("", 1), ("sz", 1), ("sz", 2)]
 
 
+def test_a_tenants_process_is_read_and_started_by_key_and_tenant_id(client):
+    """Camunda 7's /process-definition/key/{key}/tenant-id/{tenantId}[/start|/xml|...]:
+    /key/{key} alone is the version that belongs to no tenant."""
+    only_tenant = client.deploy(extra={"simple.bpmn": minimal(name="苏州")}, name="lib", tenant_id="sz")
+    assert only_tenant.status_code == 200, only_tenant.get_json()
+    base = "/engine-rest/process-definition/key/simple"
+    r = client.post(f"{base}/start", json={})
+    assert r.status_code == 404 and "belongs to no tenant" in r.get_json()["message"], r.get_json()
+    client.deploy(extra={"simple.bpmn": minimal(name="共用")}, name="lib")
+    mine = client.get(f"{base}/tenant-id/sz").get_json()
+    assert (mine["tenantId"], mine["name"]) == ("sz", "苏州"), mine
+    assert client.get(base).get_json()["tenantId"] is None
+    assert "苏州" in client.get(f"{base}/tenant-id/sz/xml").get_json()["bpmn20Xml"]
+    assert client.get(f"{base}/tenant-id/sz/startForm").get_json()["key"] is None          # no start form
+    assert client.get(f"{base}/tenant-id/sz/deployed-start-form").status_code == 404
+    started = client.post(f"{base}/tenant-id/sz/start", json={"businessKey": "SZ-1"})
+    assert started.status_code == 200, started.get_json()
+    assert started.get_json()["definitionId"] == mine["id"] and started.get_json()["tenantId"] == "sz"
+    shared = client.post(f"{base}/start", json={}).get_json()
+    assert shared["definitionId"] != mine["id"] and shared["tenantId"] is None
+    r = client.post(f"{base}/tenant-id/wx/start", json={})
+    assert r.status_code == 404 and "tenant 'wx'" in r.get_json()["message"], r.get_json()
+    assert client.get(f"{base}/tenant-id/wx").status_code == 404
+    assert len(client.get("/engine-rest/process-instance", query_string={"processDefinitionKey": "simple"})
+               .get_json()) == 2                                   # the refused start made nothing
+
+
 def test_duplicate_filtering_skips_an_unchanged_deployment(client):
     first = client.deploy(extra={"simple.bpmn": minimal()}, name="lib", enable_duplicate_filtering=True).get_json()
     again = client.deploy(extra={"simple.bpmn": minimal()}, name="lib", enable_duplicate_filtering=True).get_json()
