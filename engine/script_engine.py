@@ -69,11 +69,14 @@ class ApprovalScriptEngine(PythonScriptEngine):
         return text
 
     def _fill_template(self, task, text: str, local: dict | None) -> str:
-        """`text` with each `${...}` replaced by its value (None as nothing)."""
+        """`text` with each `${...}` replaced by its value, as JUEL coerces it to text: None as
+        nothing, a boolean as `true` / `false`."""
         def piece(part):
             if not isinstance(part, Expression):
                 return part
             value = self.evaluate(task, part.strip(), local=local)
+            if isinstance(value, bool):
+                return "true" if value else "false"
             return "" if value is None else str(value)
         return "".join(piece(part) for part in text_parts(text)[0])
 

@@ -40,15 +40,17 @@ def test_an_input_parameter_with_an_expression_in_its_text_is_the_text_filled_in
     """`Dear ${name}` was stored as written, `${a}-${b}` refused at deploy."""
     model = rule_step("letter", inputs=[("greeting", "Dear ${name}"), ("ref", "${region}-${seq}")],
                       outputs=[("letter", "${greeting}"), ("reference", "${ref}"), ("closing", "Regards, #{name}"),
-                               ("count", " ${seq} "), ("plain", "as written"), ("nothing", "${none}")])
+                               ("count", " ${seq} "), ("plain", "as written"), ("nothing", "${none}"),
+                               ("flags", "${urgent}/${late}/[${none}]")])
     r = client.deploy(extra={"letter.bpmn": model})
     assert r.status_code == 200, r.get_data(as_text=True)[:400]
-    case = client.start("letter", typed(name="Alice", region="sz", seq=7, none=None))["id"]
+    case = client.start("letter", typed(name="Alice", region="sz", seq=7, none=None, urgent=True, late=False))["id"]
     found = variables(client, case)
     assert found["letter"] == {"type": "String", "value": "Dear Alice", "valueInfo": {}}
     assert found["reference"]["value"] == "sz-7" and found["closing"]["value"] == "Regards, Alice"
     assert found["count"] == {"type": "Integer", "value": 7, "valueInfo": {}}        # alone: the value, typed
     assert found["plain"]["value"] == "as written" and found["nothing"]["value"] is None
+    assert found["flags"]["value"] == "true/false/[]"              # as JUEL writes them, not Python's True
     assert "greeting" not in found and "ref" not in found                            # inputs stay local
 
 
