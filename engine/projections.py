@@ -148,25 +148,40 @@ def end_activity(workflow) -> str | None:
     return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if ends else None
 
 
+# an event's activity type, Camunda 7's ActivityTypes, by its class and its definition's kind
+_EVENT_KINDS = {"TimeDate": "Timer", "DurationTimer": "Timer", "CycleTimer": "Timer", "UnsentMessage": "Message",
+                "CamundaError": "Error"}
+_EVENT_TYPES = {
+    "StartEvent": {"None": "startEvent", "Timer": "startTimerEvent", "Message": "messageStartEvent",
+                   "Signal": "signalStartEvent", "Escalation": "escalationStartEvent",
+                   "Compensation": "compensationStartEvent", "Error": "errorStartEvent",
+                   "Conditional": "conditionalStartEvent"},
+    "BoundaryEvent": {"Timer": "boundaryTimer", "Message": "boundaryMessage", "Signal": "boundarySignal",
+                      "Compensation": "compensationBoundaryCatch", "Error": "boundaryError",
+                      "Escalation": "boundaryEscalation", "Cancel": "cancelBoundaryCatch",
+                      "Conditional": "boundaryConditional"},
+    "IntermediateCatchEvent": {"Message": "intermediateMessageCatch", "Timer": "intermediateTimer",
+                               "Link": "intermediateLinkCatch", "Signal": "intermediateSignalCatch",
+                               "Conditional": "intermediateConditional"},
+    "IntermediateThrowEvent": {"None": "intermediateNoneThrowEvent", "Signal": "intermediateSignalThrow",
+                               "Compensation": "intermediateCompensationThrowEvent",
+                               "Message": "intermediateMessageThrowEvent",
+                               "Escalation": "intermediateEscalationThrowEvent"},
+    "EndEvent": {"None": "noneEndEvent", "Error": "errorEndEvent", "Cancel": "cancelEndEvent",
+                 "Terminate": "terminateEndEvent", "Message": "messageEndEvent", "Signal": "signalEndEvent",
+                 "Compensation": "compensationEndEvent", "Escalation": "escalationEndEvent"},
+}
+
+
 def activity_type(spec) -> str:
     cls = type(spec).__name__
     if isinstance(spec, LoopTask):
         return "multiInstanceBody"
-    definition = getattr(spec, "event_definition", None)
-    event = type(definition).__name__.replace("EventDefinition", "") if definition is not None else "None"
-    event = {"TimeDate": "Timer", "DurationTimer": "Timer", "CycleTimer": "Timer",
-             "UnsentMessage": "Message"}.get(event, event)
-    if cls == "BoundaryEvent":
-        return f"boundary{event}"
-    if cls == "StartEvent":
-        return "startEvent" if event == "None" else f"start{event}Event"
-    if cls == "EndEvent":
-        return f"{event[0].lower()}{event[1:]}EndEvent"
-    if cls == "IntermediateCatchEvent":
-        return {"Timer": "intermediateTimer", "Message": "intermediateMessageCatch",
-                "Signal": "intermediateSignalCatch"}.get(event, f"intermediate{event}Catch")
-    if cls == "IntermediateThrowEvent":
-        return "intermediateNoneThrowEvent" if event == "None" else f"intermediate{event}ThrowEvent"
+    if cls in _EVENT_TYPES:
+        definition = getattr(spec, "event_definition", None)
+        event = type(definition).__name__.replace("EventDefinition", "") if definition is not None else "None"
+        event = _EVENT_KINDS.get(event, event)
+        return _EVENT_TYPES[cls].get(event) or f"{cls[0].lower()}{cls[1:]}{event}"
     return {"UserTask": "userTask", "ExternalTask": "serviceTask", "PassThroughTask": "task",
             "ScriptTask": "scriptTask", "ExclusiveGateway": "exclusiveGateway",
             "ParallelGateway": "parallelGateway", "InclusiveGateway": "inclusiveGateway",
