@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import external_tasks, subscriptions, timers, variable_types
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
+from .specs import EventSubprocess
 from .variables import jsonable, type_of
 from .workflows import iter_all_tasks, open_tasks
 
@@ -170,7 +171,8 @@ def activity_type(spec) -> str:
     return {"UserTask": "userTask", "ExternalTask": "serviceTask", "PassThroughTask": "task",
             "ScriptTask": "scriptTask", "ExclusiveGateway": "exclusiveGateway",
             "ParallelGateway": "parallelGateway", "InclusiveGateway": "inclusiveGateway",
-            "EventBasedGateway": "eventBasedGateway", "CallActivity": "callActivity",
+            # SpiffWorkflow's CallActivity is a bpmn:subProcess here (a bpmn:callActivity is a CalledProcess)
+            "EventBasedGateway": "eventBasedGateway", "CallActivity": "subProcess", "EventSubprocess": "subProcess",
             "CalledProcess": "callActivity", "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
             "ReceiveTask": "receiveTask", "BusinessRuleTask": "businessRuleTask"}.get(cls, cls[0].lower() + cls[1:])
 
@@ -187,9 +189,19 @@ def parent_activity(task) -> str | None:
 
 
 def _is_waiting_alternative(task) -> bool:
-    """Boundary events and event-gateway branches only count once they fire (as in Camunda)."""
+    """Boundary events, event-gateway branches and the start events of event subprocesses
+    only count once they fire (as in Camunda)."""
     return type(task.task_spec).__name__ == "BoundaryEvent" or (
-        task.parent is not None and type(task.parent.task_spec).__name__ == "EventBasedGateway")
+        task.parent is not None and type(task.parent.task_spec).__name__ == "EventBasedGateway") or (
+        _event_subprocess_of(task) is not None)
+
+
+def _event_subprocess_of(task):
+    """The event subprocess whose start event `task` is; None for any other task."""
+    if type(task.task_spec).__name__ != "StartEvent":
+        return None
+    calling = _calling_task(task)
+    return calling if calling is not None and isinstance(calling.task_spec, EventSubprocess) else None
 
 
 def write(command, after: Snapshot, activated: list, now) -> None:
@@ -236,7 +248,7 @@ def _write_activities(command, after: Snapshot, now) -> None:
     session, record = command.session, command.record
     before, states = command.before.states, after.states
     assignees = command.completed_assignees
-    inserts, closes = [], []
+    inserts, closes, begun = [], [], {}
     for task, state in states.items():
         prev = before.get(task)
         if prev is None:                       # new, or settled at "before" and unsettled since,
@@ -246,7 +258,8 @@ def _write_activities(command, after: Snapshot, now) -> None:
         was_open = prev is not None and bool(prev & OPEN)
         was_finished = prev is not None and bool(prev & FINISHED)
         if state & OPEN and not was_open and not was_finished:
-            if not _is_waiting_alternative(task):
+            # an event subprocess waits from its case's start, and begins when its start event fires
+            if not _is_waiting_alternative(task) and not isinstance(task.task_spec, EventSubprocess):
                 inserts.append(_activity_row(record, task, now, None))
         elif state & FINISHED and not was_finished:
             cancelled = state != TaskState.COMPLETED
@@ -255,12 +268,20 @@ def _write_activities(command, after: Snapshot, now) -> None:
                 closes.append((task_id, cancelled, assignees.get(task_id, _actor(command, task))))
             elif not cancelled:
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
+                _begin_event_subprocess(record, task, now, begun)
     for task, state in before.items():        # open tasks that are gone (settled ones are finished)
         if state & OPEN and task not in states:
             closes.append((str(task.id), True, None))
-    _INSERT_ACTIVITIES.executemany(session, inserts)
+    _INSERT_ACTIVITIES.executemany(session, inserts + list(begun.values()))
     _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
                                           for task_id, cancelled, assignee in closes])
+
+
+def _begin_event_subprocess(record, task, now, begun: dict) -> None:
+    """`task` fired: if it is the start event of an event subprocess, the subprocess begins."""
+    subprocess = _event_subprocess_of(task)
+    if subprocess is not None:
+        begun[subprocess.id] = _activity_row(record, subprocess, now, None)
 
 
 def _actor(command, task) -> str | None:
