@@ -28,6 +28,9 @@ TASKS, CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 ACTIVITIES, VARIABLES = ActivityInstance.__table__, VariableInstance.__table__
 _INSERT_TASKS, _INSERT_CANDIDATES = Statement(insert(TASKS)), Statement(insert(CANDIDATES))
 _INSERT_ACTIVITIES = Statement(insert(ACTIVITIES))
+# an event subprocess's row, begun when its start event fires: a timeCycle's later beats find it there
+_BEGIN_ACTIVITIES = Statement({name: dialect.insert(ACTIVITIES).on_conflict_do_nothing(index_elements=[ACTIVITIES.c.id])
+                               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))})
 # task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignee
 _DELETE_TASK = Statement(delete(TASKS).where(TASKS.c.id == bindparam("task_id")).returning(TASKS.c.assignee))
 # one executemany for all closed activities; an assignee is recorded only where one is known
@@ -65,6 +68,7 @@ class Snapshot:
     ready_external_tasks: frozenset = frozenset()
     subscriptions: dict = field(default_factory=dict)     # (task id, message|signal, name) -> activity id
     types: dict = field(default_factory=dict)             # variable name -> declared type (engine/variable_types.py)
+    cycles: dict = field(default_factory=dict)            # task waiting on a timeCycle -> beats left (engine/timers.py)
 
 
 EMPTY = Snapshot({}, frozenset(), {}, {})
@@ -90,7 +94,8 @@ def snapshot(workflow) -> Snapshot:
                 external.add(task.id)
     variables = process_variables(workflow, active)
     return Snapshot(states, frozenset(ready), variables, timers.waiting_timers(workflow),
-                    frozenset(external), subscriptions.waiting(workflow), variable_types.of(workflow, variables))
+                    frozenset(external), subscriptions.waiting(workflow), variable_types.of(workflow, variables),
+                    timers.cycles_left(workflow))
 
 
 def ready_user_tasks(workflow) -> list:
@@ -247,7 +252,7 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
 def _write_activities(command, after: Snapshot, now) -> None:
     session, record = command.session, command.record
     before, states = command.before.states, after.states
-    assignees = command.completed_assignees
+    assignees, cycles = command.completed_assignees, command.before.cycles
     inserts, closes, begun = [], [], {}
     for task, state in states.items():
         prev = before.get(task)
@@ -266,13 +271,19 @@ def _write_activities(command, after: Snapshot, now) -> None:
             if was_open and not _is_waiting_alternative(task):
                 task_id = str(task.id)
                 closes.append((task_id, cancelled, assignees.get(task_id, _actor(command, task))))
-            elif not cancelled:
+            elif not cancelled and task not in cycles:         # a timeCycle's beats are rows of their own
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
                 _begin_event_subprocess(record, task, now, begun)
+    for task, left in cycles.items():         # a timeCycle fires and waits on: a row a beat (Camunda's)
+        beats = timers.beats_since(task, left)
+        inserts += [{**_activity_row(record, task, now, now), "id": str(uuid.uuid4())} for _ in range(beats)]
+        if beats:
+            _begin_event_subprocess(record, task, now, begun)
     for task, state in before.items():        # open tasks that are gone (settled ones are finished)
         if state & OPEN and task not in states:
             closes.append((str(task.id), True, None))
-    _INSERT_ACTIVITIES.executemany(session, inserts + list(begun.values()))
+    _BEGIN_ACTIVITIES.executemany(session, list(begun.values()))
+    _INSERT_ACTIVITIES.executemany(session, inserts)
     _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
                                           for task_id, cancelled, assignee in closes])
 

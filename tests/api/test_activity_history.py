@@ -1,6 +1,7 @@
 """The activity history (GET /history/activity-instance) and the running tree
-(GET /process-instance/{id}/activity-instances) as Camunda 7 writes them for subprocesses:
-an event subprocess begins when its start event fires."""
+(GET /process-instance/{id}/activity-instances) as Camunda 7 writes them for subprocesses
+and repeating timers: an event subprocess begins when its start event fires, and every
+beat of a repeating reminder is a row of its own."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,6 +11,7 @@ import pytest
 from engine import scheduler
 from engine.clock import clock
 from tests.api.test_deployment import TIMER, _with_event_subprocess
+from tests.api.test_timer_values import reminder
 from tests.security.models import HEAD
 
 
@@ -93,3 +95,48 @@ def test_an_embedded_subprocess_is_a_subprocess_not_a_call_activity(client):
     [stage] = rows_of(client, case, "Stage")
     assert stage["activityType"] == "subProcess"
     assert running(client, case) == [("Stage", "subProcess", [("Check", "userTask", [])])]
+
+
+@pytest.mark.parametrize("hours_between_firings", [[1, 1, 1, 1], [5]], ids=["beat by beat", "three beats at once"])
+def test_every_beat_of_a_repeating_reminder_is_a_boundary_timer_row(client, engine, hours_between_firings):
+    """Only the last of R3's beats had a row (when the cycle ran out), also when the server
+    was down over all three and fired them in one go."""
+    assert client.deploy(extra={"r.bpmn": reminder("r", "R3/PT1H")}).status_code == 200
+    case = client.start("r")["id"]
+    for hours in hours_between_firings:
+        an_hour_passes(engine, hours)
+    beats = rows_of(client, case, "Remind")
+    assert len(beats) == len(rows_of(client, case, "E2")) == 3
+    assert len({row["id"] for row in beats}) == 3
+    assert all(row["activityType"] == "boundaryTimer" and row["startTime"] == row["endTime"]
+               and not row["canceled"] for row in beats)
+    if len(hours_between_firings) > 1:
+        assert len({row["startTime"] for row in beats}) == 3
+    assert running(client, case) == [("T", "userTask", [])]
+
+
+def test_an_endless_reminder_leaves_the_beats_that_fired_when_its_task_is_done(client, engine):
+    assert client.deploy(extra={"r.bpmn": reminder("r", "R/PT1H")}).status_code == 200
+    case = client.start("r")["id"]
+    an_hour_passes(engine)
+    an_hour_passes(engine)
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"]).status_code == 204
+    beats = rows_of(client, case, "Remind")
+    assert len(beats) == 2 and all(row["endTime"] == row["startTime"] for row in beats)
+
+
+def test_a_repeating_event_subprocess_timer_has_a_row_a_beat_in_the_one_subprocess(client, engine):
+    """SpiffWorkflow runs every beat in the one subprocess it started with the case."""
+    cycle = ('<bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/PT1H'
+             '</bpmn:timeCycle></bpmn:timerEventDefinition>')
+    assert client.deploy(extra={"evsub.bpmn": _with_event_subprocess(f'isInterrupting="false">{cycle}')}) \
+        .status_code == 200
+    case = client.start("evsub")["id"]
+    an_hour_passes(engine)
+    an_hour_passes(engine)
+    assert client.get("/engine-rest/incident/count").get_json()["count"] == 0
+    [sub], beats = rows_of(client, case, "EvSub"), rows_of(client, case, "ES")
+    assert [row["parentActivityInstanceId"] for row in beats] == [sub["id"]] * 2
+    assert sub["startTime"] == beats[0]["startTime"] and sub["endTime"] is None
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case)].count("ET") == 2
