@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (CANCEL_EVENT_XPATH, ERROR_E
                                                      MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TERMINATION_EVENT_XPATH,
                                                      EventDefinitionParser)
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
+from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
@@ -25,10 +26,10 @@ from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventPars
                                                       CamundaIntermediateCatchEventParser,
                                                       CamundaIntermediateThrowEventParser,
                                                       CamundaStartEventParser)
-from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser, CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser, CamundaTaskParser, SubWorkflowParser
 
 from .specs import (CalledProcess, CamundaErrorEventDefinition, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
-                    ExternalTask, PassThroughTask, UnsentMessageEventDefinition)
+                    EventSubprocess, ExternalTask, PassThroughTask, UnsentMessageEventDefinition)
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -321,6 +322,17 @@ class UserTaskParser(CamundaTaskParser):
         return self.spec_class(self.spec, self.bpmn_id, **self.bpmn_attributes)
 
 
+class SubProcessParser(SubWorkflowParser):
+    """An embedded subprocess; an event subprocess (triggeredByEvent) as an `EventSubprocess`,
+    which SpiffWorkflow's camunda parser does not tell apart from the embedded one."""
+
+    def create_task(self):
+        # "true" as SpiffWorkflow's process parser reads it (it connects this to the Start)
+        spec_class = EventSubprocess if self.node.get("triggeredByEvent") == "true" else self.spec_class
+        subworkflow_spec = SubprocessParser.get_subprocess_spec(self)
+        return spec_class(self.spec, self.bpmn_id, subworkflow_spec=subworkflow_spec, **self.bpmn_attributes)
+
+
 class EndEventParser(CamundaEndEventParser):
     """An end event, with the signal end event that SpiffWorkflow 3.2's parser leaves out
     (it reads the end event as a none end event, so the signal was never thrown)."""
@@ -349,6 +361,7 @@ class ApprovalParser(CamundaParser):
         full_tag("serviceTask"): (ExternalTaskParser, ExternalTask),
         full_tag("sendTask"): (ExternalTaskParser, ExternalTask),
         full_tag("callActivity"): (CallActivityParser, CalledProcess),
+        full_tag("subProcess"): (SubProcessParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][1]),
         full_tag("endEvent"): (EndEventParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("endEvent")][1]),
     }
     OVERRIDE_PARSER_CLASSES = {

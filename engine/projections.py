@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import external_tasks, subscriptions, timers, variable_types
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
+from .specs import EventSubprocess
 from .variables import jsonable, type_of
 from .workflows import iter_all_tasks, open_tasks
 
@@ -27,6 +28,9 @@ TASKS, CANDIDATES = UserTask.__table__, TaskCandidate.__table__
 ACTIVITIES, VARIABLES = ActivityInstance.__table__, VariableInstance.__table__
 _INSERT_TASKS, _INSERT_CANDIDATES = Statement(insert(TASKS)), Statement(insert(CANDIDATES))
 _INSERT_ACTIVITIES = Statement(insert(ACTIVITIES))
+# an event subprocess's row, begun when its start event fires: a timeCycle's later beats find it there
+_BEGIN_ACTIVITIES = Statement({name: dialect.insert(ACTIVITIES).on_conflict_do_nothing(index_elements=[ACTIVITIES.c.id])
+                               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))})
 # task_candidate rows go by ON DELETE CASCADE; RETURNING gives the assignee
 _DELETE_TASK = Statement(delete(TASKS).where(TASKS.c.id == bindparam("task_id")).returning(TASKS.c.assignee))
 # one executemany for all closed activities; an assignee is recorded only where one is known
@@ -64,6 +68,7 @@ class Snapshot:
     ready_external_tasks: frozenset = frozenset()
     subscriptions: dict = field(default_factory=dict)     # (task id, message|signal, name) -> activity id
     types: dict = field(default_factory=dict)             # variable name -> declared type (engine/variable_types.py)
+    cycles: dict = field(default_factory=dict)            # task waiting on a timeCycle -> beats left (engine/timers.py)
 
 
 EMPTY = Snapshot({}, frozenset(), {}, {})
@@ -89,7 +94,8 @@ def snapshot(workflow) -> Snapshot:
                 external.add(task.id)
     variables = process_variables(workflow, active)
     return Snapshot(states, frozenset(ready), variables, timers.waiting_timers(workflow),
-                    frozenset(external), subscriptions.waiting(workflow), variable_types.of(workflow, variables))
+                    frozenset(external), subscriptions.waiting(workflow), variable_types.of(workflow, variables),
+                    timers.cycles_left(workflow))
 
 
 def ready_user_tasks(workflow) -> list:
@@ -185,7 +191,8 @@ def activity_type(spec) -> str:
     return {"UserTask": "userTask", "ExternalTask": "serviceTask", "PassThroughTask": "task",
             "ScriptTask": "scriptTask", "ExclusiveGateway": "exclusiveGateway",
             "ParallelGateway": "parallelGateway", "InclusiveGateway": "inclusiveGateway",
-            "EventBasedGateway": "eventBasedGateway", "CallActivity": "callActivity",
+            # SpiffWorkflow's CallActivity is a bpmn:subProcess here (a bpmn:callActivity is a CalledProcess)
+            "EventBasedGateway": "eventBasedGateway", "CallActivity": "subProcess", "EventSubprocess": "subProcess",
             "CalledProcess": "callActivity", "SubWorkflowTask": "subProcess", "TransactionSubprocess": "transaction",
             "ReceiveTask": "receiveTask", "BusinessRuleTask": "businessRuleTask"}.get(cls, cls[0].lower() + cls[1:])
 
@@ -202,9 +209,19 @@ def parent_activity(task) -> str | None:
 
 
 def _is_waiting_alternative(task) -> bool:
-    """Boundary events and event-gateway branches only count once they fire (as in Camunda)."""
+    """Boundary events, event-gateway branches and the start events of event subprocesses
+    only count once they fire (as in Camunda)."""
     return type(task.task_spec).__name__ == "BoundaryEvent" or (
-        task.parent is not None and type(task.parent.task_spec).__name__ == "EventBasedGateway")
+        task.parent is not None and type(task.parent.task_spec).__name__ == "EventBasedGateway") or (
+        _event_subprocess_of(task) is not None)
+
+
+def _event_subprocess_of(task):
+    """The event subprocess whose start event `task` is; None for any other task."""
+    if type(task.task_spec).__name__ != "StartEvent":
+        return None
+    calling = _calling_task(task)
+    return calling if calling is not None and isinstance(calling.task_spec, EventSubprocess) else None
 
 
 def write(command, after: Snapshot, activated: list, now) -> None:
@@ -250,8 +267,8 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
 def _write_activities(command, after: Snapshot, now) -> None:
     session, record = command.session, command.record
     before, states = command.before.states, after.states
-    assignees = command.completed_assignees
-    inserts, closes = [], []
+    assignees, cycles = command.completed_assignees, command.before.cycles
+    inserts, closes, begun = [], [], {}
     for task, state in states.items():
         prev = before.get(task)
         if prev is None:                       # new, or settled at "before" and unsettled since,
@@ -261,7 +278,8 @@ def _write_activities(command, after: Snapshot, now) -> None:
         was_open = prev is not None and bool(prev & OPEN)
         was_finished = prev is not None and bool(prev & FINISHED)
         if state & OPEN and not was_open and not was_finished:
-            if not _is_waiting_alternative(task):
+            # an event subprocess waits from its case's start, and begins when its start event fires
+            if not _is_waiting_alternative(task) and not isinstance(task.task_spec, EventSubprocess):
                 inserts.append(_activity_row(record, task, now, None))
         elif state & FINISHED and not was_finished:
             cancelled = state != TaskState.COMPLETED
@@ -272,14 +290,28 @@ def _write_activities(command, after: Snapshot, now) -> None:
                 # in Camunda 7: the timer, signal or officer that cancelled it did not hold it
                 closes.append((task_id, cancelled, assignees.get(task_id) if cancelled
                                else assignees.get(task_id, _actor(command, task))))
-            elif not cancelled:
+            elif not cancelled and task not in cycles:         # a timeCycle's beats are rows of their own
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
+                _begin_event_subprocess(record, task, now, begun)
+    for task, left in cycles.items():         # a timeCycle fires and waits on: a row a beat (Camunda's)
+        beats = timers.beats_since(task, left)
+        inserts += [{**_activity_row(record, task, now, now), "id": str(uuid.uuid4())} for _ in range(beats)]
+        if beats:
+            _begin_event_subprocess(record, task, now, begun)
     for task, state in before.items():        # open tasks that are gone (settled ones are finished)
         if state & OPEN and task not in states:
             closes.append((str(task.id), True, None))
+    _BEGIN_ACTIVITIES.executemany(session, list(begun.values()))
     _INSERT_ACTIVITIES.executemany(session, inserts)
     _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
                                           for task_id, cancelled, assignee in closes])
+
+
+def _begin_event_subprocess(record, task, now, begun: dict) -> None:
+    """`task` fired: if it is the start event of an event subprocess, the subprocess begins."""
+    subprocess = _event_subprocess_of(task)
+    if subprocess is not None:
+        begun[subprocess.id] = _activity_row(record, subprocess, now, None)
 
 
 def _actor(command, task) -> str | None:

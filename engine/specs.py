@@ -102,6 +102,13 @@ class CalledProcess(CallActivity):
         my_task.data = {**my_task.data, **passed_variables(self.extensions.get("out", ()), subworkflow.last_task)}
 
 
+class EventSubprocess(CallActivity):
+    """A bpmn:subProcess with triggeredByEvent="true".  SpiffWorkflow's camunda parser makes
+    it a CallActivity like any embedded subprocess, started with its case to wait at its
+    start event; it runs just as that one did, and its own class tells the history that it
+    begins only when its start event fires (as in Camunda 7, engine/projections.py)."""
+
+
 def passed_variables(mappings, task) -> dict:
     """What camunda:in (or camunda:out) mappings take from `task`'s variables, in their
     order: `variables="all"` every one, `source` one (a missing one passes as null, as in

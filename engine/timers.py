@@ -173,6 +173,25 @@ def waiting_timers(workflow) -> dict:
     return timers
 
 
+def cycles_left(workflow) -> dict:
+    """task -> the beats left of the timeCycle it waits on, for every such task: a boundary
+    event that fires and waits on, or an event subprocess's start event.  R/... counts
+    down from -1: the count goes down by one a beat either way (`beats_since`)."""
+    left = {}
+    for task in workflow.event_manager.tasks.values():
+        if isinstance(getattr(task.task_spec, "event_definition", None), CycleTimerEventDefinition):
+            value = task.internal_data.get("event_value")
+            if isinstance(value, dict):
+                left[task] = value["cycles"]
+    return left
+
+
+def beats_since(task, left: int) -> int:
+    """How often the timeCycle of `task` fired since it had `left` beats to go."""
+    value = task.internal_data.get("event_value")
+    return left - value["cycles"] if isinstance(value, dict) else 0
+
+
 # Every command that starts or ends a wait on a timer (a boundary timer on each review
 # task, for a warning or tacit approval) writes these: statements built once, on the
 # driver's cursor (engine/fastsql.py).  Built through the ORM at every command, the

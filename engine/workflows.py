@@ -44,7 +44,7 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 from .errors import ModelError
 from .parser import SAFE_XML_PARSER, ApprovalParser
 from .specs import (CalledProcess, CamundaErrorEventDefinition, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
-                    ExternalTask, PassThroughTask)
+                    EventSubprocess, ExternalTask, PassThroughTask)
 
 
 # --- state JSON -----------------------------------------------------------------------
@@ -1028,6 +1028,7 @@ def _serializer_config() -> dict:
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[ExternalTask] = BpmnTaskSpecConverter
     config[CalledProcess] = SubWorkflowSpecConverter
+    config[EventSubprocess] = SubWorkflowSpecConverter
     config[CamundaErrorEventDefinition] = _ErrorConverter
     config[CamundaParallelMultiInstance] = MultiInstanceTaskConverter
     config[CamundaSequentialMultiInstance] = MultiInstanceTaskConverter
