@@ -10,7 +10,10 @@ from SpiffWorkflow.bpmn.specs.defaults import (CallActivity, NoneTask, ParallelM
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
 
 
 class PassThroughTask(NoneTask):
@@ -107,6 +110,61 @@ class EventSubprocess(CallActivity):
     it a CallActivity like any embedded subprocess, started with its case to wait at its
     start event; it runs just as that one did, and its own class tells the history that it
     begins only when its start event fires (as in Camunda 7, engine/projections.py)."""
+
+
+def waits_for_its_event(task) -> bool:
+    """Whether `task` is an event subprocess whose start event has not fired: nothing in it
+    has run but its start (SpiffWorkflow's `Start` and the waiting start event)."""
+    if not isinstance(task.task_spec, EventSubprocess) or task._state != TaskState.STARTED:
+        return False
+    subworkflow = task.workflow.top_workflow.get_subprocess(task)
+    return subworkflow is None or not any(
+        isinstance(t.task_spec, StartEvent) and t._state == TaskState.COMPLETED for t in subworkflow.get_tasks())
+
+
+def _scope_tasks(my_task, end_spec: str, state: int, waiting: list | None = None) -> list:
+    """The tasks of `my_task`'s scope in `state`, as SpiffWorkflow's end join walks them (to
+    the end join's spec), without the event subprocesses that wait for their event and
+    what lies behind them (put in `waiting` when given)."""
+    found, stack = [], [my_task.workflow.task_tree]
+    while stack:
+        task = stack.pop()
+        if waits_for_its_event(task):
+            if waiting is not None:
+                waiting.append(task)
+            continue
+        if task._state & state:
+            found.append(task)
+        if task.task_spec.name != end_spec:
+            stack.extend(task.children)
+    return found
+
+
+def _end_beside_waiting_event_subprocesses() -> None:
+    """A scope ends when its paths have ended, whatever event subprocess still waits for its
+    event there (Camunda 7 removes the subscription with the scope); SpiffWorkflow's end
+    join waited for every unfinished task of the scope, so such a case never ended.  One
+    that fired runs to its end first, as in Camunda."""
+    if hasattr(_EndJoin._check_threshold_unstructured, "__wrapped__"):
+        return
+    check, run = _EndJoin._check_threshold_unstructured, _EndJoin._run_hook
+
+    def _check_threshold_unstructured(self, my_task):
+        return not any(task is not my_task for task in _scope_tasks(my_task, self.name, TaskState.NOT_FINISHED_MASK))
+
+    def _run_hook(self, my_task):
+        waiting = []
+        _scope_tasks(my_task, self.name, TaskState.STARTED, waiting)
+        for task in waiting:
+            task.cancel()
+        return run(self, my_task)
+
+    _check_threshold_unstructured.__wrapped__ = check
+    _EndJoin._check_threshold_unstructured = _check_threshold_unstructured
+    _EndJoin._run_hook = _run_hook
+
+
+_end_beside_waiting_event_subprocesses()
 
 
 def passed_variables(mappings, task) -> dict:

@@ -418,9 +418,9 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
         kinds = {etree.QName(c).localname for s in starts for c in s if isinstance(c.tag, str)
                  and c.tag.endswith("EventDefinition")}
         if not (starts and all(s.get("isInterrupting") == "false" for s in starts)
-                and kinds <= {"timerEventDefinition", "escalationEventDefinition"} and kinds):
-            problems.append(Problem(name, "an event subprocess runs here only on a non-interrupting timer or "
-                                          "escalation start event (SpiffWorkflow starts an error one with the case, "
+                and kinds == {"timerEventDefinition"}):
+            problems.append(Problem(name, "an event subprocess runs here only on a non-interrupting timer start "
+                                          "event (SpiffWorkflow starts an error or escalation one with the case, "
                                           "never interrupts, and takes no message): draw a boundary event on the "
                                           "activity instead, interrupting or not", sub.sourceline, None,
                                     sub.get("id")))

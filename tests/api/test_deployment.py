@@ -338,14 +338,16 @@ TIMER = '<bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExp
 
 @pytest.mark.parametrize("start", [
     f'>{TIMER}', '><bpmn:messageEventDefinition messageRef="M" />', '><bpmn:errorEventDefinition errorRef="Err" />',
-    '><bpmn:signalEventDefinition signalRef="Sig" />', 'isInterrupting="false"><bpmn:messageEventDefinition messageRef="M" />'])
+    '><bpmn:signalEventDefinition signalRef="Sig" />', 'isInterrupting="false"><bpmn:messageEventDefinition messageRef="M" />',
+    'isInterrupting="false"><bpmn:escalationEventDefinition escalationRef="Esc" />'])
 def test_event_subprocesses_that_would_misbehave_are_refused_at_deploy(client, start):
-    """SpiffWorkflow started an error event subprocess with the case, ran an interrupting
-    timer's or signal's beside what it should interrupt, and never took a message."""
+    """SpiffWorkflow started an error or escalation event subprocess with the case (its
+    task open before anything was raised), ran an interrupting timer's or signal's beside
+    what it should interrupt, and never took a message."""
     r = client.deploy(extra={"evsub.bpmn": _with_event_subprocess(start)})
     assert r.status_code == 400, r.get_json()
     [problem] = r.get_json()["details"]["evsub.bpmn"]["errors"]
-    assert problem["mainElementId"] == "EvSub" and "non-interrupting timer or escalation" in problem["message"]
+    assert problem["mainElementId"] == "EvSub" and "non-interrupting timer start event" in problem["message"]
 
 
 def test_an_event_subprocess_on_a_non_interrupting_timer_runs_beside_the_case(client, engine):
@@ -369,6 +371,26 @@ def test_an_event_subprocess_on_a_non_interrupting_timer_runs_beside_the_case(cl
     for key in ("ET", "T1"):
         assert client.complete(tasks[key]).status_code == 204
     assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+
+
+def test_a_case_ends_with_its_paths_while_its_event_subprocess_still_waits(client, engine):
+    """Camunda 7 removes a waiting event subprocess with its scope; SpiffWorkflow's end
+    waited for it, so the case stayed ACTIVE for ever (or until the timer fired)."""
+    from datetime import timedelta
+
+    from engine import scheduler
+    from engine.clock import clock
+    assert client.deploy(extra={"evsub.bpmn": _with_event_subprocess(f'isInterrupting="false">{TIMER}')}) \
+        .status_code == 200
+    case = client.start("evsub")["id"]
+    [task] = client.tasks(processInstanceId=case)
+    assert client.complete(task["id"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+    clock.set(clock.now() + timedelta(hours=2))                  # its timer is gone with the case
+    assert scheduler.fire_due(engine) == 0 and client.tasks(processInstanceId=case) == []
+    history = client.get("/engine-rest/history/activity-instance", query_string={"processInstanceId": case})
+    assert sorted(a["activityId"] for a in history.get_json()) == ["E", "S", "T1"], history.get_json()
+    assert client.get("/engine-rest/incident/count").get_json()["count"] == 0
 
 
 def test_call_activity_runs_a_process_deployed_from_another_file(client):
