@@ -296,7 +296,8 @@ def complete(body, task_id):
 @blp.response(204)
 def failure(body, task_id):
     """Report a failure (lock owner only); retries 0 (also when omitted, as in Camunda) opens an
-    incident and the task is not fetched any more; retryTimeout keeps it unfetchable until then."""
+    incident and the task is not fetched any more; retryTimeout keeps it unfetchable until then.
+    Retries above 0 resolve the task's open incident, as PUT .../retries does."""
     variables, local_variables = from_wire(body.get("variables")), from_wire(body.get("localVariables"))
     with engine().uow() as uow:
         external_tasks.failure(uow, principal(), task_id, body["workerId"], body.get("errorMessage"),

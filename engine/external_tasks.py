@@ -693,19 +693,39 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
         task.data.update(variables or {})
         task.data.update(local_variables or {})
         task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))
-    now = utcnow()
-    row.retries, row.error_message, row.error_details = retries, _clip(error_message, 4000), error_details
-    row.lock_expiration_time = now + timedelta(milliseconds=retry_timeout or 0)
+    row.error_message, row.error_details = _clip(error_message, 4000), error_details
+    row.lock_expiration_time = utcnow() + timedelta(milliseconds=retry_timeout or 0)
     command.record_event("ExternalTaskFailed", {"workerId": worker_id, "errorMessage": error_message,
                                                 "retries": retries, "retryTimeout": retry_timeout},
                          row.activity_id, task_id)
-    if retries == 0:
-        incident_id = _open_incident(uow.session, row, now)
-        if incident_id is not None:
-            command.record_event("IncidentCreated", {"incidentId": incident_id, "incidentType": FAILED_EXTERNAL_TASK,
-                                                     "message": row.error_message}, row.activity_id, task_id)
+    changed = _set_retries_and_manage_incident(uow, row, retries)
+    if "incidentId" in changed:
+        command.record_event("IncidentCreated", {"incidentId": changed["incidentId"],
+                                                 "incidentType": FAILED_EXTERNAL_TASK, "message": row.error_message},
+                             row.activity_id, task_id)
+    if "resolvedIncidentId" in changed:
+        command.record_event("IncidentResolved", {"incidentId": changed["resolvedIncidentId"],
+                                                  "incidentType": FAILED_EXTERNAL_TASK, "retries": retries},
+                             row.activity_id, task_id)
+    if retries > 0 and not retry_timeout:       # fetchable at once: as after PUT .../retries, waiting fetches hear it
+        _wake_after_commit(uow, row)
     runtime.save(command)
     uow.commit()
+
+
+def _set_retries_and_manage_incident(uow: UnitOfWork, row: ExternalTask, retries: int) -> dict:
+    """Camunda 7's ExternalTaskEntity.setRetriesAndManageIncidents, for a failure and for
+    PUT .../retries alike: retries 0 opens the task's failedExternalTask incident, retries
+    above 0 resolve an open one.  Returns `incidentId` (opened) or `resolvedIncidentId`."""
+    row.retries = retries
+    incident = uow.session.execute(select(Incident).where(Incident.configuration == row.id,
+                                                          Incident.incident_type == FAILED_EXTERNAL_TASK)).scalar()
+    if retries > 0 and incident is not None:
+        uow.session.delete(incident)
+        return {"resolvedIncidentId": incident.id}
+    if retries == 0 and incident is None:
+        return {"incidentId": _open_incident(uow.session, row, utcnow())}
+    return {}
 
 
 def _clip(text: str | None, limit: int) -> str | None:
@@ -817,23 +837,25 @@ def unlock(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
 def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: int | None) -> None:
     """An operator restores retries: a positive number resolves the task's incident."""
     require_worker(principal)
+    _check_retries(retries)
+    _set_task_retries(uow, principal, _row_for_update(uow.session, task_id), retries)
+    uow.commit()
+
+
+def _check_retries(retries: int | None) -> None:
     if retries is None:
         raise BadRequest("The number of retries cannot be null.")
     if not 0 <= retries <= MAX_INT:
         raise BadRequest(f"retries must be between 0 and {MAX_INT}")
-    row = _row_for_update(uow.session, task_id)
+
+
+def _set_task_retries(uow: UnitOfWork, principal: Principal, row: ExternalTask, retries: int) -> None:
     record = runtime.load_record(uow.session, row.instance_id)
-    incident = uow.session.execute(select(Incident).where(Incident.configuration == task_id)).scalar()
     payload = {"retries": retries, "previousRetries": row.retries}
-    row.retries = retries
-    if retries > 0 and incident is not None:
-        uow.session.delete(incident)
-        payload["resolvedIncidentId"] = incident.id
+    payload.update(_set_retries_and_manage_incident(uow, row, retries))
+    if "resolvedIncidentId" in payload:
         _wake_after_commit(uow, row)
-    elif retries == 0 and incident is None:
-        payload["incidentId"] = _open_incident(uow.session, row, utcnow())
-    runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, task_id)
-    uow.commit()
+    runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, row.id)
 
 
 def _wake_after_commit(uow: UnitOfWork, row: ExternalTask) -> None:

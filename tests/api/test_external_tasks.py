@@ -280,6 +280,50 @@ def test_a_failure_without_retries_opens_an_incident_as_in_camunda(client, worke
     assert fetch(worker, worker_id="scjg-2") == []                    # retryTimeout 0, but no retries left
 
 
+def fail(worker, task, retries, worker_id="scjg-1", retry_timeout=0, message="registration system down"):
+    failed = worker.post(f"{ET}/{task['id']}/failure", json={
+        "workerId": worker_id, "errorMessage": message, "retries": retries, "retryTimeout": retry_timeout})
+    assert failed.status_code == 204, failed.get_json()
+
+
+def test_a_failure_with_retries_left_after_an_incident_resolves_it_as_restoring_retries_does(client, worker):
+    case = start(client)
+    [task] = fetch(worker)
+    fail(worker, task, retries=0, retry_timeout=60_000, message="one")
+    assert client.get("/engine-rest/incident/count", query_string={"processInstanceId": case["id"]}).get_json() == {
+        "count": 1}
+
+    fail(worker, task, retries=2, message="again")        # Camunda's setRetriesAndManageIncidents: 0 -> 2
+    assert worker.get(f"{ET}/{task['id']}").get_json()["retries"] == 2
+    assert client.get("/engine-rest/incident/count", query_string={"processInstanceId": case["id"]}).get_json() == {
+        "count": 0}
+    assert client.get("/engine-rest/process-instance", query_string={"withIncident": "true"}).get_json() == []
+    trail = client.get(f"/api/v1/process-instance/{case['id']}/dossier").get_json()["auditTrail"]["events"]
+    kinds = [e["kind"] for e in trail if e["kind"].startswith(("Incident", "ExternalTaskFailed"))]
+    assert kinds == ["ExternalTaskFailed", "IncidentCreated", "ExternalTaskFailed", "IncidentResolved"]
+    [again] = fetch(worker, worker_id="scjg-2")
+    assert again["id"] == task["id"] and again["retries"] == 2 and again["errorMessage"] == "again"
+
+
+def test_a_failure_with_retries_left_wakes_a_waiting_fetch_as_restoring_retries_does(client, worker, app,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(external_tasks, "POLL_SECONDS", 600.0)       # no periodic re-query to hide behind
+    start(client)
+    [task] = fetch(worker)
+    fail(worker, task, retries=0)
+    result = {}
+    waiting = worker.__class__(app.test_client(), worker.user)
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "tasks", fetch(waiting, worker_id="scjg-2", asyncResponseTimeout=120_000)), daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive(), "the fetch returned while the task had no retries left"
+    fail(worker, task, retries=1)
+    thread.join(timeout=60)             # woken, not left to its 2-minute timeout
+    assert not thread.is_alive()
+    assert [t["id"] for t in result["tasks"]] == [task["id"]]
+
+
 def test_queries_filters_priority_and_topic_names(client, worker):
     first = start(client, business_key="A-1", applicationNo="A-1")
     second = start(client, business_key="B-2", applicationNo="B-2")
