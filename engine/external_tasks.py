@@ -40,7 +40,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import runtime, transient_variables
@@ -842,6 +842,30 @@ def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: in
     uow.commit()
 
 
+def set_retries_of(uow: UnitOfWork, principal: Principal, retries: int | None, task_ids: list | None = None,
+                   instance_ids: list | None = None, task_query: "TaskQuery | None" = None) -> int:
+    """PUT /external-task/retries (Camunda's synchronous setRetries): every task named, of
+    the cases named, or that the query finds, in one transaction, each as PUT
+    .../{id}/retries does it.  A task id that does not exist is a 404 and nothing changes,
+    as in Camunda; so is selecting no task at all (a 400).  Returns how many were set."""
+    require_worker(principal)
+    _check_retries(retries)
+    selected = set(task_ids or ())
+    if instance_ids:
+        selected.update(uow.session.execute(select(ExternalTask.id).where(
+            ExternalTask.instance_id.in_(instance_ids))).scalars())
+    if task_query is not None:
+        selected.update(uow.session.execute(_filtered(task_query, utcnow()).with_only_columns(ExternalTask.id))
+                        .scalars())
+    if not selected:
+        raise BadRequest("externalTaskIds is empty: no external task was selected by externalTaskIds, "
+                         "processInstanceIds or externalTaskQuery; nothing was changed")
+    for task_id in sorted(selected):             # one order for every batch: concurrent ones do not deadlock
+        _set_task_retries(uow, principal, _row_for_update(uow.session, task_id), retries)
+    uow.commit()
+    return len(selected)
+
+
 def _check_retries(retries: int | None) -> None:
     if retries is None:
         raise BadRequest("The number of retries cannot be null.")
@@ -866,6 +890,8 @@ def _wake_after_commit(uow: UnitOfWork, row: ExternalTask) -> None:
 
 @dataclass
 class TaskQuery:
+    """Camunda 7.22's external-task query (and two of this server's): every filter given must hold."""
+    external_task_id: str | None = None
     external_task_ids: list | None = None
     topic_name: str | None = None
     worker_id: str | None = None
@@ -873,8 +899,12 @@ class TaskQuery:
     not_locked: bool = False
     with_retries_left: bool = False
     no_retries_left: bool = False
+    lock_expiration_after: datetime | None = None       # naive UTC; both bounds exclusive, as in Camunda
+    lock_expiration_before: datetime | None = None
+    activity_id: str | None = None
     activity_ids: list | None = None
     execution_id: str | None = None
+    process_instance_id: str | None = None
     process_instance_ids: list | None = None
     process_definition_id: str | None = None
     process_definition_key: str | None = None
@@ -883,8 +913,7 @@ class TaskQuery:
     suspended: bool | None = None
     priority_min: int | None = None
     priority_max: int | None = None
-    sort_by: str | None = None
-    sort_order: str = "asc"
+    sorting: tuple = ()                                 # (SORT_FIELDS key, "asc" | "desc") pairs, in order
     first_result: int = 0
     max_results: int | None = None
 
@@ -897,8 +926,10 @@ SORT_FIELDS = {"id": ExternalTask.id, "lockExpirationTime": ExternalTask.lock_ex
 
 def _filtered(q: TaskQuery, now: datetime):
     stmt = select(ExternalTask)
-    equal = ((q.topic_name, ExternalTask.topic_name), (q.worker_id, ExternalTask.worker_id),
-             (q.execution_id, ExternalTask.execution_id), (q.process_definition_id, ExternalTask.definition_id),
+    equal = ((q.external_task_id, ExternalTask.id), (q.topic_name, ExternalTask.topic_name),
+             (q.worker_id, ExternalTask.worker_id), (q.activity_id, ExternalTask.activity_id),
+             (q.execution_id, ExternalTask.execution_id), (q.process_instance_id, ExternalTask.instance_id),
+             (q.process_definition_id, ExternalTask.definition_id),
              (q.process_definition_key, ExternalTask.definition_key), (q.business_key, ExternalTask.business_key))
     for value, column in equal:
         if value is not None:
@@ -916,25 +947,30 @@ def _filtered(q: TaskQuery, now: datetime):
         stmt = stmt.where(or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
     if q.no_retries_left:
         stmt = stmt.where(ExternalTask.retries == 0)
+    if q.lock_expiration_after is not None:
+        stmt = stmt.where(ExternalTask.lock_expiration_time > q.lock_expiration_after)
+    if q.lock_expiration_before is not None:
+        stmt = stmt.where(ExternalTask.lock_expiration_time < q.lock_expiration_before)
     if q.suspended is not None:
         stmt = stmt.where(ExternalTask.suspended.is_(q.suspended))
+    # Camunda's bounds are longs: bound as such, or PostgreSQL would cast one beyond int to the column's int
     if q.priority_min is not None:
-        stmt = stmt.where(ExternalTask.priority >= q.priority_min)
+        stmt = stmt.where(ExternalTask.priority >= literal(q.priority_min, BigInteger))
     if q.priority_max is not None:
-        stmt = stmt.where(ExternalTask.priority <= q.priority_max)
+        stmt = stmt.where(ExternalTask.priority <= literal(q.priority_max, BigInteger))
     return stmt
 
 
 def query(session: Session, principal: Principal, q: TaskQuery) -> list[ExternalTask]:
     require_worker(principal)
     stmt = _filtered(q, utcnow())
-    if q.sort_by:
-        column = SORT_FIELDS.get(q.sort_by)
+    order = []
+    for sort_by, sort_order in q.sorting:
+        column = SORT_FIELDS.get(sort_by)
         if column is None:
-            raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
-        stmt = stmt.order_by(column.desc() if q.sort_order == "desc" else column.asc(), ExternalTask.id)
-    else:
-        stmt = stmt.order_by(ExternalTask.created, ExternalTask.id)
+            raise BadRequest(f"sortBy {sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
+        order.append(column.desc().nulls_first() if sort_order == "desc" else column.asc().nulls_last())
+    stmt = stmt.order_by(*(order or [ExternalTask.created]), ExternalTask.id)
     stmt = stmt.offset(q.first_result or 0)
     if q.max_results is not None:
         stmt = stmt.limit(q.max_results)
