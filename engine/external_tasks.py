@@ -126,11 +126,29 @@ def _row(command, task, now: datetime) -> dict:
         id=task_id, instance_id=record.id, definition_id=record.definition_id,
         definition_key=record.definition_key, definition_version_tag=command.definition.version_tag,
         activity_id=spec.bpmn_id, activity_instance_id=task_id, execution_id=task_id,
-        topic_name=spec.topic, worker_id=None, lock_expiration_time=None, retries=None,
+        topic_name=_topic(task, script_engine), worker_id=None, lock_expiration_time=None, retries=None,
         error_message=None, error_details=None, priority=_priority(task, script_engine),
         business_key=record.business_key, tenant_id=record.tenant_id, created=now, suspended=False,
         local_variables={name: to_wire(task.data.get(name)) for name in local_names},
         properties=spec.extensions.get("properties", {}))
+
+
+TOPIC_LIMIT = 255                           # external_task.topic_name, and a fetch's topicName
+
+
+def _topic(task, script_engine) -> str:
+    """camunda:topic, evaluated where the task opens, as Camunda 7 does (its
+    ExternalTaskActivityBehavior's topicNameValueProvider): `${topic}` is the variable's
+    value, `dept.${region}` that text with the value put in, plain text itself."""
+    raw, where = task.task_spec.topic, task.task_spec.bpmn_id
+    try:
+        value = script_engine.evaluate_text(task, raw)
+    except WorkflowException as err:     # the script engine's errors name the expression
+        raise ModelError(f"{where}: camunda:topic {raw!r}: {err}", activityId=where) from None
+    if not isinstance(value, str) or not value.strip() or len(value) > TOPIC_LIMIT:
+        raise ModelError(f"{where}: camunda:topic {raw!r} gave {value!r}, which is no topic name: a topic is text "
+                         f"of 1 to {TOPIC_LIMIT} characters, which workers fetch by", activityId=where)
+    return value
 
 
 def _priority(task, script_engine) -> int:
