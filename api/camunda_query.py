@@ -1,10 +1,12 @@
-"""Camunda 7.22's query parameters of the lists of cases, activities, variables and tasks.
+"""Camunda 7.22's query parameters of the lists of cases, activities, variables, tasks and
+external tasks.
 
 A front end written for Camunda sends the parameters of its REST reference (generated
 from engine-rest-openapi's templates: lib/commons/process-instance-query-params.ftl,
 process-definition-query-params.ftl, history-process-instance.ftl, history-activity-instance.ftl,
-historic-variable-instance-query-params.ftl, task-query-params.ftl, and the sort and
-paging parameters; a task query's JSON body from TaskQueryDto).  A query schema
+historic-variable-instance-query-params.ftl, task-query-params.ftl,
+external-task-query-params.ftl, and the sort and paging parameters; a task query's JSON
+body from TaskQueryDto, an external-task query's from ExternalTaskQueryDto).  A query schema
 (api/schemas.py `CamundaParameters`) reads those it supports; any other of Camunda's is a
 400 naming it, so that a filter nobody applies cannot pass for an answer.  A parameter
 Camunda does not have is ignored, as Camunda ignores it.
@@ -80,9 +82,17 @@ PARAMETERS = {
         includeProcessDefinitionsWithoutTenantId versionTag versionTagLike withoutVersionTag startableInTasklist
         notStartableInTasklist startablePermissionCheck
         """.split()),
+    "external task": frozenset(f"""{_COMMON}
+        externalTaskId externalTaskIdIn topicName workerId locked notLocked withRetriesLeft noRetriesLeft
+        lockExpirationAfter lockExpirationBefore activityId activityIdIn executionId processInstanceId
+        processInstanceIdIn processDefinitionId tenantIdIn active suspended priorityHigherThanOrEquals
+        priorityLowerThanOrEquals
+        """.split()),
 }
 # POST /task[/count]: the same in a JSON body (firstResult and maxResults stay in the URL), and two of its own
 PARAMETERS["task body"] = PARAMETERS["task"] - {"firstResult", "maxResults"} | {"orQueries", "sorting"}
+# POST /external-task[/count] (ExternalTaskQueryDto as JSON), also PUT /external-task/retries' externalTaskQuery
+PARAMETERS["external task body"] = PARAMETERS["external task"] - {"firstResult", "maxResults"} | {"sorting"}
 
 # Camunda's flags that "may only be true": false is the same as leaving them out
 FLAGS = frozenset("""active suspended withIncident withoutTenantId processDefinitionWithoutTenantId

@@ -7,12 +7,15 @@ from flask import Response
 from marshmallow import fields as f
 
 from engine import external_tasks
+from engine.errors import BadRequest
 from engine.variables import format_date, from_wire, map_to_wire
 
 from . import serving
 from .auth import engine, principal
 from .blueprint import Blueprint
-from .schemas import Count, Paging, Strict, Variables
+from .camunda_query import SORT_ORDERS
+from .schemas import CamundaParameters, CamundaQuery, Count, Paging, Strict, Variables
+from .task_query import DATE, FLAG, LONG, TEXT, TEXTS, body_field, query_field
 
 blp = Blueprint("external-task", __name__, url_prefix="/engine-rest/external-task",
                 description="External tasks: department systems as workers (Camunda 7 protocol)")
@@ -130,30 +133,75 @@ class ExternalTaskRetriesBody(Strict):
     retries = Int(allow_none=True, load_default=None)
 
 
-class ExternalTaskQuery(Paging):
-    externalTaskId = Str()
-    externalTaskIdIn = Str(metadata={"description": "comma-separated ids"})
-    topicName = Str()
-    workerId = Str()
-    locked = Bool(load_default=False)
-    notLocked = Bool(load_default=False)
-    withRetriesLeft = Bool(load_default=False)
-    noRetriesLeft = Bool(load_default=False)
-    activityId = Str()
-    activityIdIn = Str(metadata={"description": "comma-separated ids"})
-    executionId = Str()
-    processInstanceId = Str()
-    processInstanceIdIn = Str(metadata={"description": "comma-separated ids"})
-    processDefinitionId = Str()
-    processDefinitionKey = Str(metadata={"description": "extension"})
-    businessKey = Str(metadata={"description": "extension"})
-    tenantIdIn = Str()
-    active = Bool()
-    suspended = Bool()
-    priorityHigherThanOrEquals = Int(validate=ma.validate.Range(min=-2**31, max=2**31 - 1))
-    priorityLowerThanOrEquals = Int(validate=ma.validate.Range(min=-2**31, max=2**31 - 1))
-    sortBy = Str(validate=ma.validate.OneOf(sorted(external_tasks.SORT_FIELDS)))
-    sortOrder = Str(validate=ma.validate.OneOf(["asc", "desc"]), load_default="asc")
+# Camunda 7.22's external-task query (api/camunda_query.py "external task"), every parameter
+# served, and two of this server's: name -> (the engine's TaskQuery field, kind, what it selects)
+QUERY = {
+    "externalTaskId": ("external_task_id", TEXT, "the task with this id"),
+    "externalTaskIdIn": ("external_task_ids", TEXTS, "the tasks with these ids"),
+    "topicName": ("topic_name", TEXT, "tasks of this topic"),
+    "workerId": ("worker_id", TEXT, "tasks most recently locked by this worker"),
+    "locked": ("locked", FLAG, "tasks locked now"),
+    "notLocked": ("not_locked", FLAG, "tasks not locked now (never, or the lock ran out)"),
+    "withRetriesLeft": ("with_retries_left", FLAG, "tasks whose retries are above 0 or not set"),
+    "noRetriesLeft": ("no_retries_left", FLAG, "tasks with 0 retries (an incident is open)"),
+    "lockExpirationAfter": ("lock_expiration_after", DATE, "tasks whose lock expires after this moment "
+                                                           "(exclusive, as in Camunda)"),
+    "lockExpirationBefore": ("lock_expiration_before", DATE, "tasks whose lock expires before this moment "
+                                                             "(exclusive, as in Camunda)"),
+    "activityId": ("activity_id", TEXT, "tasks of this BPMN element"),
+    "activityIdIn": ("activity_ids", TEXTS, "tasks of these BPMN elements"),
+    "executionId": ("execution_id", TEXT, "the task of this execution (a task's execution is itself here)"),
+    "processInstanceId": ("process_instance_id", TEXT, "tasks of this case"),
+    "processInstanceIdIn": ("process_instance_ids", TEXTS, "tasks of these cases"),
+    "processDefinitionId": ("process_definition_id", TEXT, "tasks of this process definition"),
+    "tenantIdIn": ("tenant_ids", TEXTS, "tasks of these tenants"),
+    "active": ("active", FLAG, "tasks not suspended"),
+    "suspended": ("suspended", FLAG, "suspended tasks"),
+    "priorityHigherThanOrEquals": ("priority_min", LONG, "tasks of this priority or higher"),
+    "priorityLowerThanOrEquals": ("priority_max", LONG, "tasks of this priority or lower"),
+    "processDefinitionKey": ("process_definition_key", TEXT, "extension: tasks of this process"),
+    "businessKey": ("business_key", TEXT, "extension: tasks of the case with this business key"),
+}
+_SORT_BY = ma.validate.OneOf(sorted(external_tasks.SORT_FIELDS))
+_SORT_ORDER = ma.validate.OneOf(SORT_ORDERS)
+
+
+class _ExternalTaskQuery(CamundaQuery):
+    camunda_query = "external task"
+
+
+class _ExternalTaskQueryBody(CamundaParameters, Strict):
+    camunda_query = "external task body"
+
+
+class ExternalTaskSorting(Strict):
+    sortBy = Str(required=True, validate=_SORT_BY)
+    sortOrder = Str(required=True, validate=_SORT_ORDER)
+
+
+ExternalTaskQuery = _ExternalTaskQuery.from_dict({
+    **{name: query_field(kind, doc) for name, (_, kind, doc) in QUERY.items()},
+    "sortBy": Str(validate=_SORT_BY, metadata={"description": "with sortOrder"}),
+    "sortOrder": Str(validate=_SORT_ORDER, metadata={"description": "with sortBy"}),
+}, name="ExternalTaskQuery")
+ExternalTaskQueryBody = _ExternalTaskQueryBody.from_dict({
+    **{name: body_field(kind, doc) for name, (_, kind, doc) in QUERY.items()},
+    "sortBy": Str(allow_none=True, validate=_SORT_BY, metadata={"description": "with sortOrder"}),
+    "sortOrder": Str(allow_none=True, validate=_SORT_ORDER, metadata={"description": "with sortBy"}),
+    "sorting": f.List(f.Nested(ExternalTaskSorting), allow_none=True,
+                      metadata={"description": "several sort keys, in order"}),
+}, name="ExternalTaskQueryBody")
+
+
+class SetRetriesForExternalTasksBody(Strict):
+    retries = Int(allow_none=True, load_default=None)
+    externalTaskIds = f.List(Str(), allow_none=True, load_default=None)
+    processInstanceIds = f.List(Str(), allow_none=True, load_default=None)
+    externalTaskQuery = f.Nested(ExternalTaskQueryBody, allow_none=True, load_default=None,
+                                 metadata={"description": "POST /external-task's body"})
+    processInstanceQuery = f.Raw(allow_none=True, load_default=None, metadata={"description": "not supported here"})
+    historicProcessInstanceQuery = f.Raw(allow_none=True, load_default=None,
+                                         metadata={"description": "not supported here"})
 
 
 class TopicNamesQuery(Strict):
@@ -181,10 +229,6 @@ def render_locked(locked: external_tasks.LockedTask) -> dict:
     return body
 
 
-def _ids(text):
-    return [i for i in text.split(",") if i] if text else None
-
-
 def _fetch_request(body) -> external_tasks.FetchRequest:
     topics = []
     for t in body.get("topics") or []:
@@ -206,23 +250,21 @@ def _fetch_request(body) -> external_tasks.FetchRequest:
         sort_created=sorting[0].get("sortOrder") if sorting and sorting[0].get("sortBy") else None)
 
 
-def _query(args) -> external_tasks.TaskQuery:
-    ids = _ids(args.get("externalTaskIdIn")) or ([args["externalTaskId"]] if args.get("externalTaskId") else None)
-    activities = _ids(args.get("activityIdIn")) or ([args["activityId"]] if args.get("activityId") else None)
-    instances = _ids(args.get("processInstanceIdIn")) or (
-        [args["processInstanceId"]] if args.get("processInstanceId") else None)
-    suspended = True if args.get("suspended") else (False if args.get("active") else None)
-    return external_tasks.TaskQuery(
-        external_task_ids=ids, topic_name=args.get("topicName"), worker_id=args.get("workerId"),
-        locked=args.get("locked", False), not_locked=args.get("notLocked", False),
-        with_retries_left=args.get("withRetriesLeft", False), no_retries_left=args.get("noRetriesLeft", False),
-        activity_ids=activities, execution_id=args.get("executionId"), process_instance_ids=instances,
-        process_definition_id=args.get("processDefinitionId"),
-        process_definition_key=args.get("processDefinitionKey"), business_key=args.get("businessKey"),
-        tenant_ids=_ids(args.get("tenantIdIn")), suspended=suspended,
-        priority_min=args.get("priorityHigherThanOrEquals"), priority_max=args.get("priorityLowerThanOrEquals"),
-        sort_by=args.get("sortBy"), sort_order=args.get("sortOrder") or "asc",
-        first_result=args.get("firstResult") or 0, max_results=args.get("maxResults"))
+def _query(args: dict, paging: dict | None = None) -> external_tasks.TaskQuery:
+    """A loaded ExternalTaskQuery (GET) or ExternalTaskQueryBody (POST, with `paging` from
+    its query string) as the engine's query; a flag set to false is no filter, as in Camunda."""
+    paging = args if paging is None else paging
+    given = {}
+    for name, (field_name, kind, _) in QUERY.items():
+        value = args.get(name)
+        if value is not None and value is not False and value != []:
+            given[field_name] = list(value) if kind == TEXTS else value
+    if given.pop("active", False):
+        given.setdefault("suspended", False)        # suspended=true wins over active=true, as in Camunda
+    sorting = [(args["sortBy"], args["sortOrder"])] if args.get("sortBy") else []
+    sorting += [(s["sortBy"], s["sortOrder"]) for s in args.get("sorting") or ()]
+    return external_tasks.TaskQuery(**given, sorting=tuple(sorting), first_result=paging.get("firstResult") or 0,
+                                    max_results=paging.get("maxResults"))
 
 
 # --- resources --------------------------------------------------------------------------
@@ -245,12 +287,48 @@ def list_tasks(args):
         return [render(r) for r in external_tasks.query(uow.session, principal(), _query(args))]
 
 
+@blp.route("", methods=["POST"])
+@blp.arguments(Paging, location="query")
+@blp.arguments(ExternalTaskQueryBody)
+@blp.response(200, ExternalTaskDto(many=True))
+def query_tasks(paging, body):
+    """The same list, with the query as Camunda's JSON body (arrays, several sort keys in
+    `sorting`); firstResult and maxResults in the URL."""
+    with engine().uow(write=False) as uow:
+        return [render(r) for r in external_tasks.query(uow.session, principal(), _query(body, paging))]
+
+
 @blp.route("/count")
 @blp.arguments(ExternalTaskQuery, location="query")
 @blp.response(200, Count)
 def count_tasks(args):
     with engine().uow(write=False) as uow:
         return {"count": external_tasks.count(uow.session, principal(), _query(args))}
+
+
+@blp.route("/count", methods=["POST"])
+@blp.arguments(ExternalTaskQueryBody)
+@blp.response(200, Count)
+def query_count(body):
+    with engine().uow(write=False) as uow:
+        return {"count": external_tasks.count(uow.session, principal(), _query(body, {}))}
+
+
+@blp.route("/retries", methods=["PUT"])
+@blp.arguments(SetRetriesForExternalTasksBody)
+@blp.response(204)
+def set_retries_of(body):
+    """Set the retries of every task named (`externalTaskIds`), of the cases named
+    (`processInstanceIds`) and that `externalTaskQuery` finds, in one transaction, each as
+    PUT /external-task/{id}/retries does (Camunda's synchronous "Set Retries")."""
+    for name in ("processInstanceQuery", "historicProcessInstanceQuery"):
+        if body.get(name) is not None:
+            raise BadRequest(f"{name} is not supported here: name the cases in processInstanceIds, or select the "
+                             "tasks with externalTaskQuery (POST /external-task's body); nothing was changed")
+    query = body.get("externalTaskQuery")
+    with engine().uow() as uow:
+        external_tasks.set_retries_of(uow, principal(), body.get("retries"), body.get("externalTaskIds"),
+                                      body.get("processInstanceIds"), _query(query, {}) if query else None)
 
 
 @blp.route("/topic-names")
@@ -296,7 +374,8 @@ def complete(body, task_id):
 @blp.response(204)
 def failure(body, task_id):
     """Report a failure (lock owner only); retries 0 (also when omitted, as in Camunda) opens an
-    incident and the task is not fetched any more; retryTimeout keeps it unfetchable until then."""
+    incident and the task is not fetched any more; retryTimeout keeps it unfetchable until then.
+    Retries above 0 resolve the task's open incident, as PUT .../retries does."""
     variables, local_variables = from_wire(body.get("variables")), from_wire(body.get("localVariables"))
     with engine().uow() as uow:
         external_tasks.failure(uow, principal(), task_id, body["workerId"], body.get("errorMessage"),

@@ -19,7 +19,7 @@ from .blueprint import GivenArgs
 from .camunda_query import SORT_ORDERS, CamundaDate, CommaList, variable_expressions
 from .schemas import CamundaParameters, CamundaQuery, Strict
 
-TEXT, TEXTS, FLAG, NUMBER, DATE, VARIABLES = "text", "texts", "flag", "number", "date", "variables"
+TEXT, TEXTS, FLAG, NUMBER, LONG, DATE, VARIABLES = "text", "texts", "flag", "number", "long", "date", "variables"
 
 # Camunda 7.22's task query parameters served here: name -> (the field of TaskQuery or else of
 # its Filters, the parameter's kind, what it does)
@@ -134,7 +134,8 @@ _SORT_BY = ma.validate.OneOf(list(tasks.SORT_FIELDS))
 _SORT_ORDER = ma.validate.OneOf(SORT_ORDERS)
 
 
-def _query_field(kind: str, doc: str):
+def query_field(kind: str, doc: str):
+    """A Camunda query parameter of this kind in a URL (the external-task query's too)."""
     described = {"metadata": {"description": doc}}
     if kind == TEXTS:
         return CommaList(metadata={"description": f"{doc}; comma-separated"})
@@ -142,6 +143,8 @@ def _query_field(kind: str, doc: str):
         return f.Boolean(**described)
     if kind == NUMBER:
         return f.Integer(**described)
+    if kind == LONG:                # Camunda's long: a value beyond it is a 400, not a database error
+        return f.Integer(validate=ma.validate.Range(min=-2**63, max=2**63 - 1), **described)
     if kind == DATE:
         return CamundaDate(metadata={"description": f"{doc}; {_DATE_FORMAT}"})
     if kind == VARIABLES:
@@ -163,12 +166,13 @@ class TaskSorting(Strict):
     parameters = f.Dict(allow_none=True, metadata={"description": "for Camunda's variable sorts: not served"})
 
 
-def _body_field(kind: str, doc: str):
+def body_field(kind: str, doc: str):
+    """The same parameter in a JSON body: a list as an array (or a comma-separated string), null as unset."""
     if kind == TEXTS:
         return BodyList(metadata={"description": doc})
     if kind == VARIABLES:
         return f.List(f.Nested(TaskVariableQuery), allow_none=True, metadata={"description": doc})
-    field = f.String(metadata={"description": doc}) if kind == TEXT else _query_field(kind, doc)
+    field = f.String(metadata={"description": doc}) if kind == TEXT else query_field(kind, doc)
     field.allow_none = True
     return field
 
@@ -185,12 +189,12 @@ class _TaskQueryBody(CamundaParameters, Strict):
 
 
 TaskQueryArgs = _TaskQuery.from_dict({
-    **{name: _query_field(kind, doc) for name, (_, kind, doc) in _DOCUMENTED.items()},
+    **{name: query_field(kind, doc) for name, (_, kind, doc) in _DOCUMENTED.items()},
     "sortBy": f.String(validate=_SORT_BY, metadata={"description": "with sortOrder"}),
     "sortOrder": f.String(validate=_SORT_ORDER, metadata={"description": "with sortBy"}),
 }, name="TaskQuery")
 TaskQueryBody = _TaskQueryBody.from_dict({
-    **{name: _body_field(kind, doc) for name, (_, kind, doc) in _DOCUMENTED.items()},
+    **{name: body_field(kind, doc) for name, (_, kind, doc) in _DOCUMENTED.items()},
     "sortBy": f.String(allow_none=True, validate=_SORT_BY, metadata={"description": "with sortOrder"}),
     "sortOrder": f.String(allow_none=True, validate=_SORT_ORDER, metadata={"description": "with sortBy"}),
     "sorting": f.List(f.Nested(TaskSorting), allow_none=True, metadata={"description": "several sort keys, in order"}),

@@ -40,7 +40,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import runtime, transient_variables
@@ -126,11 +126,29 @@ def _row(command, task, now: datetime) -> dict:
         id=task_id, instance_id=record.id, definition_id=record.definition_id,
         definition_key=record.definition_key, definition_version_tag=command.definition.version_tag,
         activity_id=spec.bpmn_id, activity_instance_id=task_id, execution_id=task_id,
-        topic_name=spec.topic, worker_id=None, lock_expiration_time=None, retries=None,
+        topic_name=_topic(task, script_engine), worker_id=None, lock_expiration_time=None, retries=None,
         error_message=None, error_details=None, priority=_priority(task, script_engine),
         business_key=record.business_key, tenant_id=record.tenant_id, created=now, suspended=False,
         local_variables={name: to_wire(task.data.get(name)) for name in local_names},
         properties=spec.extensions.get("properties", {}))
+
+
+TOPIC_LIMIT = 255                           # external_task.topic_name, and a fetch's topicName
+
+
+def _topic(task, script_engine) -> str:
+    """camunda:topic, evaluated where the task opens, as Camunda 7 does (its
+    ExternalTaskActivityBehavior's topicNameValueProvider): `${topic}` is the variable's
+    value, `dept.${region}` that text with the value put in, plain text itself."""
+    raw, where = task.task_spec.topic, task.task_spec.bpmn_id
+    try:
+        value = script_engine.evaluate_text(task, raw)
+    except WorkflowException as err:     # the script engine's errors name the expression
+        raise ModelError(f"{where}: camunda:topic {raw!r}: {err}", activityId=where) from None
+    if not isinstance(value, str) or not value.strip() or len(value) > TOPIC_LIMIT:
+        raise ModelError(f"{where}: camunda:topic {raw!r} gave {value!r}, which is no topic name: a topic is text "
+                         f"of 1 to {TOPIC_LIMIT} characters, which workers fetch by", activityId=where)
+    return value
 
 
 def _priority(task, script_engine) -> int:
@@ -693,19 +711,39 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
         task.data.update(variables or {})
         task.data.update(local_variables or {})
         task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))
-    now = utcnow()
-    row.retries, row.error_message, row.error_details = retries, _clip(error_message, 4000), error_details
-    row.lock_expiration_time = now + timedelta(milliseconds=retry_timeout or 0)
+    row.error_message, row.error_details = _clip(error_message, 4000), error_details
+    row.lock_expiration_time = utcnow() + timedelta(milliseconds=retry_timeout or 0)
     command.record_event("ExternalTaskFailed", {"workerId": worker_id, "errorMessage": error_message,
                                                 "retries": retries, "retryTimeout": retry_timeout},
                          row.activity_id, task_id)
-    if retries == 0:
-        incident_id = _open_incident(uow.session, row, now)
-        if incident_id is not None:
-            command.record_event("IncidentCreated", {"incidentId": incident_id, "incidentType": FAILED_EXTERNAL_TASK,
-                                                     "message": row.error_message}, row.activity_id, task_id)
+    changed = _set_retries_and_manage_incident(uow, row, retries)
+    if "incidentId" in changed:
+        command.record_event("IncidentCreated", {"incidentId": changed["incidentId"],
+                                                 "incidentType": FAILED_EXTERNAL_TASK, "message": row.error_message},
+                             row.activity_id, task_id)
+    if "resolvedIncidentId" in changed:
+        command.record_event("IncidentResolved", {"incidentId": changed["resolvedIncidentId"],
+                                                  "incidentType": FAILED_EXTERNAL_TASK, "retries": retries},
+                             row.activity_id, task_id)
+    if retries > 0 and not retry_timeout:       # fetchable at once: as after PUT .../retries, waiting fetches hear it
+        _wake_after_commit(uow, row)
     runtime.save(command)
     uow.commit()
+
+
+def _set_retries_and_manage_incident(uow: UnitOfWork, row: ExternalTask, retries: int) -> dict:
+    """Camunda 7's ExternalTaskEntity.setRetriesAndManageIncidents, for a failure and for
+    PUT .../retries alike: retries 0 opens the task's failedExternalTask incident, retries
+    above 0 resolve an open one.  Returns `incidentId` (opened) or `resolvedIncidentId`."""
+    row.retries = retries
+    incident = uow.session.execute(select(Incident).where(Incident.configuration == row.id,
+                                                          Incident.incident_type == FAILED_EXTERNAL_TASK)).scalar()
+    if retries > 0 and incident is not None:
+        uow.session.delete(incident)
+        return {"resolvedIncidentId": incident.id}
+    if retries == 0 and incident is None:
+        return {"incidentId": _open_incident(uow.session, row, utcnow())}
+    return {}
 
 
 def _clip(text: str | None, limit: int) -> str | None:
@@ -817,23 +855,49 @@ def unlock(uow: UnitOfWork, principal: Principal, task_id: str) -> None:
 def set_retries(uow: UnitOfWork, principal: Principal, task_id: str, retries: int | None) -> None:
     """An operator restores retries: a positive number resolves the task's incident."""
     require_worker(principal)
+    _check_retries(retries)
+    _set_task_retries(uow, principal, _row_for_update(uow.session, task_id), retries)
+    uow.commit()
+
+
+def set_retries_of(uow: UnitOfWork, principal: Principal, retries: int | None, task_ids: list | None = None,
+                   instance_ids: list | None = None, task_query: "TaskQuery | None" = None) -> int:
+    """PUT /external-task/retries (Camunda's synchronous setRetries): every task named, of
+    the cases named, or that the query finds, in one transaction, each as PUT
+    .../{id}/retries does it.  A task id that does not exist is a 404 and nothing changes,
+    as in Camunda; so is selecting no task at all (a 400).  Returns how many were set."""
+    require_worker(principal)
+    _check_retries(retries)
+    selected = set(task_ids or ())
+    if instance_ids:
+        selected.update(uow.session.execute(select(ExternalTask.id).where(
+            ExternalTask.instance_id.in_(instance_ids))).scalars())
+    if task_query is not None:
+        selected.update(uow.session.execute(_filtered(task_query, utcnow()).with_only_columns(ExternalTask.id))
+                        .scalars())
+    if not selected:
+        raise BadRequest("externalTaskIds is empty: no external task was selected by externalTaskIds, "
+                         "processInstanceIds or externalTaskQuery; nothing was changed")
+    for task_id in sorted(selected):             # one order for every batch: concurrent ones do not deadlock
+        _set_task_retries(uow, principal, _row_for_update(uow.session, task_id), retries)
+    uow.commit()
+    return len(selected)
+
+
+def _check_retries(retries: int | None) -> None:
     if retries is None:
         raise BadRequest("The number of retries cannot be null.")
     if not 0 <= retries <= MAX_INT:
         raise BadRequest(f"retries must be between 0 and {MAX_INT}")
-    row = _row_for_update(uow.session, task_id)
+
+
+def _set_task_retries(uow: UnitOfWork, principal: Principal, row: ExternalTask, retries: int) -> None:
     record = runtime.load_record(uow.session, row.instance_id)
-    incident = uow.session.execute(select(Incident).where(Incident.configuration == task_id)).scalar()
     payload = {"retries": retries, "previousRetries": row.retries}
-    row.retries = retries
-    if retries > 0 and incident is not None:
-        uow.session.delete(incident)
-        payload["resolvedIncidentId"] = incident.id
+    payload.update(_set_retries_and_manage_incident(uow, row, retries))
+    if "resolvedIncidentId" in payload:
         _wake_after_commit(uow, row)
-    elif retries == 0 and incident is None:
-        payload["incidentId"] = _open_incident(uow.session, row, utcnow())
-    runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, task_id)
-    uow.commit()
+    runtime.bump(uow, record, principal, "ExternalTaskRetriesSet", payload, row.activity_id, row.id)
 
 
 def _wake_after_commit(uow: UnitOfWork, row: ExternalTask) -> None:
@@ -844,6 +908,8 @@ def _wake_after_commit(uow: UnitOfWork, row: ExternalTask) -> None:
 
 @dataclass
 class TaskQuery:
+    """Camunda 7.22's external-task query (and two of this server's): every filter given must hold."""
+    external_task_id: str | None = None
     external_task_ids: list | None = None
     topic_name: str | None = None
     worker_id: str | None = None
@@ -851,8 +917,12 @@ class TaskQuery:
     not_locked: bool = False
     with_retries_left: bool = False
     no_retries_left: bool = False
+    lock_expiration_after: datetime | None = None       # naive UTC; both bounds exclusive, as in Camunda
+    lock_expiration_before: datetime | None = None
+    activity_id: str | None = None
     activity_ids: list | None = None
     execution_id: str | None = None
+    process_instance_id: str | None = None
     process_instance_ids: list | None = None
     process_definition_id: str | None = None
     process_definition_key: str | None = None
@@ -861,8 +931,7 @@ class TaskQuery:
     suspended: bool | None = None
     priority_min: int | None = None
     priority_max: int | None = None
-    sort_by: str | None = None
-    sort_order: str = "asc"
+    sorting: tuple = ()                                 # (SORT_FIELDS key, "asc" | "desc") pairs, in order
     first_result: int = 0
     max_results: int | None = None
 
@@ -875,8 +944,10 @@ SORT_FIELDS = {"id": ExternalTask.id, "lockExpirationTime": ExternalTask.lock_ex
 
 def _filtered(q: TaskQuery, now: datetime):
     stmt = select(ExternalTask)
-    equal = ((q.topic_name, ExternalTask.topic_name), (q.worker_id, ExternalTask.worker_id),
-             (q.execution_id, ExternalTask.execution_id), (q.process_definition_id, ExternalTask.definition_id),
+    equal = ((q.external_task_id, ExternalTask.id), (q.topic_name, ExternalTask.topic_name),
+             (q.worker_id, ExternalTask.worker_id), (q.activity_id, ExternalTask.activity_id),
+             (q.execution_id, ExternalTask.execution_id), (q.process_instance_id, ExternalTask.instance_id),
+             (q.process_definition_id, ExternalTask.definition_id),
              (q.process_definition_key, ExternalTask.definition_key), (q.business_key, ExternalTask.business_key))
     for value, column in equal:
         if value is not None:
@@ -894,25 +965,30 @@ def _filtered(q: TaskQuery, now: datetime):
         stmt = stmt.where(or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
     if q.no_retries_left:
         stmt = stmt.where(ExternalTask.retries == 0)
+    if q.lock_expiration_after is not None:
+        stmt = stmt.where(ExternalTask.lock_expiration_time > q.lock_expiration_after)
+    if q.lock_expiration_before is not None:
+        stmt = stmt.where(ExternalTask.lock_expiration_time < q.lock_expiration_before)
     if q.suspended is not None:
         stmt = stmt.where(ExternalTask.suspended.is_(q.suspended))
+    # Camunda's bounds are longs: bound as such, or PostgreSQL would cast one beyond int to the column's int
     if q.priority_min is not None:
-        stmt = stmt.where(ExternalTask.priority >= q.priority_min)
+        stmt = stmt.where(ExternalTask.priority >= literal(q.priority_min, BigInteger))
     if q.priority_max is not None:
-        stmt = stmt.where(ExternalTask.priority <= q.priority_max)
+        stmt = stmt.where(ExternalTask.priority <= literal(q.priority_max, BigInteger))
     return stmt
 
 
 def query(session: Session, principal: Principal, q: TaskQuery) -> list[ExternalTask]:
     require_worker(principal)
     stmt = _filtered(q, utcnow())
-    if q.sort_by:
-        column = SORT_FIELDS.get(q.sort_by)
+    order = []
+    for sort_by, sort_order in q.sorting:
+        column = SORT_FIELDS.get(sort_by)
         if column is None:
-            raise BadRequest(f"sortBy {q.sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
-        stmt = stmt.order_by(column.desc() if q.sort_order == "desc" else column.asc(), ExternalTask.id)
-    else:
-        stmt = stmt.order_by(ExternalTask.created, ExternalTask.id)
+            raise BadRequest(f"sortBy {sort_by!r} is not supported; use one of {', '.join(SORT_FIELDS)}")
+        order.append(column.desc().nulls_first() if sort_order == "desc" else column.asc().nulls_last())
+    stmt = stmt.order_by(*(order or [ExternalTask.created]), ExternalTask.id)
     stmt = stmt.offset(q.first_result or 0)
     if q.max_results is not None:
         stmt = stmt.limit(q.max_results)

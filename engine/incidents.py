@@ -1,6 +1,7 @@
 """Incidents: what an operator must look at.  Two kinds: an external task whose
 retries ran out (`failedExternalTask`, opened by `external_tasks.failure`, resolved by
-setting retries again), and a case's timer whose firing failed (`failedJob`, opened and
+setting retries again, or by a failure that reports retries left, as Camunda's
+setRetriesAndManageIncidents does), and a case's timer whose firing failed (`failedJob`, opened and
 resolved by `scheduler`)."""
 from __future__ import annotations
 

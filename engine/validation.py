@@ -24,7 +24,7 @@ NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 MAX_BPMN_BYTES = 5 * 1024 * 1024
 # camunda attributes whose value may be `${expression}`
 EXPRESSION_ATTRIBUTES = ("candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate",
-                         "priority", "formKey", "taskPriority")
+                         "priority", "formKey", "taskPriority", "topic")
 UNSUPPORTED_EXTENSIONS = {
     "executionListener": "execution listeners run Java code; model the step as an external service task",
     "taskListener": "task listeners run Java code; model the step as an external service task",

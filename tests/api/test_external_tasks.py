@@ -11,6 +11,7 @@ import pytest
 
 from engine import external_tasks
 from engine.clock import clock
+from engine.variables import format_date
 from tests.conftest import FIXTURES, typed
 
 ET = "/engine-rest/external-task"
@@ -278,6 +279,140 @@ def test_a_failure_without_retries_opens_an_incident_as_in_camunda(client, worke
     [incident] = client.get("/engine-rest/incident", query_string={"processInstanceId": case["id"]}).get_json()
     assert incident["incidentType"] == "failedExternalTask" and incident["configuration"] == task["id"]
     assert fetch(worker, worker_id="scjg-2") == []                    # retryTimeout 0, but no retries left
+
+
+def fail(worker, task, retries, worker_id="scjg-1", retry_timeout=0, message="registration system down"):
+    failed = worker.post(f"{ET}/{task['id']}/failure", json={
+        "workerId": worker_id, "errorMessage": message, "retries": retries, "retryTimeout": retry_timeout})
+    assert failed.status_code == 204, failed.get_json()
+
+
+def test_a_failure_with_retries_left_after_an_incident_resolves_it_as_restoring_retries_does(client, worker):
+    case = start(client)
+    [task] = fetch(worker)
+    fail(worker, task, retries=0, retry_timeout=60_000, message="one")
+    assert client.get("/engine-rest/incident/count", query_string={"processInstanceId": case["id"]}).get_json() == {
+        "count": 1}
+
+    fail(worker, task, retries=2, message="again")        # Camunda's setRetriesAndManageIncidents: 0 -> 2
+    assert worker.get(f"{ET}/{task['id']}").get_json()["retries"] == 2
+    assert client.get("/engine-rest/incident/count", query_string={"processInstanceId": case["id"]}).get_json() == {
+        "count": 0}
+    assert client.get("/engine-rest/process-instance", query_string={"withIncident": "true"}).get_json() == []
+    trail = client.get(f"/api/v1/process-instance/{case['id']}/dossier").get_json()["auditTrail"]["events"]
+    kinds = [e["kind"] for e in trail if e["kind"].startswith(("Incident", "ExternalTaskFailed"))]
+    assert kinds == ["ExternalTaskFailed", "IncidentCreated", "ExternalTaskFailed", "IncidentResolved"]
+    [again] = fetch(worker, worker_id="scjg-2")
+    assert again["id"] == task["id"] and again["retries"] == 2 and again["errorMessage"] == "again"
+
+
+def test_a_failure_with_retries_left_wakes_a_waiting_fetch_as_restoring_retries_does(client, worker, app,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(external_tasks, "POLL_SECONDS", 600.0)       # no periodic re-query to hide behind
+    start(client)
+    [task] = fetch(worker)
+    fail(worker, task, retries=0)
+    result = {}
+    waiting = worker.__class__(app.test_client(), worker.user)
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "tasks", fetch(waiting, worker_id="scjg-2", asyncResponseTimeout=120_000)), daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive(), "the fetch returned while the task had no retries left"
+    fail(worker, task, retries=1)
+    thread.join(timeout=60)             # woken, not left to its 2-minute timeout
+    assert not thread.is_alive()
+    assert [t["id"] for t in result["tasks"]] == [task["id"]]
+
+
+def test_the_list_takes_camundas_lock_expiration_bounds_and_refuses_a_bad_date(client, worker):
+    started = {start(client, business_key=key)["id"]: key for key in ("SHORT", "LONG", "FREE")}
+    fetch(worker, businessKey="SHORT", lock=60_000)
+    fetch(worker, businessKey="LONG", lock=600_000)
+    bound = format_date(clock.now() + timedelta(minutes=5))
+
+    def listed(**query):
+        response = client.get(ET, query_string=query)
+        assert response.status_code == 200, response.get_json()
+        counted = client.get(f"{ET}/count", query_string=query).get_json()["count"]
+        keys = sorted(started[t["processInstanceId"]] for t in response.get_json())
+        assert counted == len(keys)
+        return keys
+
+    assert listed(lockExpirationAfter=bound) == ["LONG"]
+    assert listed(lockExpirationBefore=bound) == ["SHORT"]            # an unlocked task has no lock to expire
+    assert listed(lockExpirationAfter=format_date(clock.now() + timedelta(hours=1))) == []
+    assert listed(lockExpirationBefore="2020-01-01T00:00:00.000+0800") == []
+    assert listed(lockExpirationAfter="2020-01-01T00:00:00.000+0800") == ["LONG", "SHORT"]
+    assert listed(priorityHigherThanOrEquals=str(2**40)) == []        # Camunda's long
+    for path in (ET, f"{ET}/count"):
+        for query, fragment in (({"lockExpirationAfter": "garbage"}, "lockExpirationAfter"),
+                                ({"lockExpirationBefore": "next week"}, "lockExpirationBefore"),
+                                ({"sortBy": "id"}, "Only a single sorting parameter specified"),
+                                ({"sortOrder": "desc"}, "Only a single sorting parameter specified"),
+                                ({"sortBy": "topicName", "sortOrder": "asc"}, "sortBy"),
+                                ({"priorityLowerThanOrEquals": str(2**64)}, "priorityLowerThanOrEquals")):
+            refused = client.get(path, query_string=query)
+            assert refused.status_code == 400, (path, query, refused.get_json())
+            assert fragment in refused.get_json()["message"], (path, query, refused.get_json())
+
+
+def test_the_query_and_count_take_camundas_json_body(client, worker):
+    first, second, third = (start(client, business_key=key)["id"] for key in ("A", "B", "C"))
+    [locked] = fetch(worker, businessKey="B")
+    ids = {t["processInstanceId"]: t["id"] for t in client.get(ET).get_json()}
+    body = {"processInstanceIdIn": [first, second], "sorting": [{"sortBy": "createTime", "sortOrder": "desc"}]}
+    listed = worker.post(ET, json=body)
+    assert listed.status_code == 200, listed.get_json()
+    assert [t["processInstanceId"] for t in listed.get_json()] == [second, first]
+    paged = worker.post(ET, query_string={"firstResult": 1, "maxResults": 1}, json=body).get_json()
+    assert [t["processInstanceId"] for t in paged] == [first]
+    assert worker.post(f"{ET}/count", json=body).get_json() == {"count": 2}
+    assert worker.post(f"{ET}/count", json={"locked": True}).get_json() == {"count": 1}
+    assert worker.post(f"{ET}/count", json={"locked": False, "externalTaskIdIn": "x,y"}).get_json() == {"count": 0}
+    assert worker.post(f"{ET}/count", json={"externalTaskId": ids[third], "externalTaskIdIn": [ids[first]]}
+                       ).get_json() == {"count": 0}                  # every filter holds, as in Camunda
+    assert worker.post(f"{ET}/count", json={"lockExpirationAfter": format_date(clock.now())}).get_json() == {
+        "count": 1}
+    for bad, fragment in (({"lockExpirationAfter": "garbage"}, "lockExpirationAfter"),
+                          ({"sorting": [{"sortBy": "id"}]}, "sortOrder"),
+                          ({"sortBy": "id"}, "Only a single sorting parameter specified"),
+                          ([], "JSON object")):
+        refused = worker.post(ET, json=bad)
+        assert refused.status_code == 400 and fragment in refused.get_json()["message"], (bad, refused.get_json())
+    assert locked["processInstanceId"] == second
+
+
+def test_retries_set_for_many_tasks_at_once_resolve_their_incidents_in_one_transaction(client, worker):
+    cases = [start(client, business_key=key)["id"] for key in ("A", "B", "C")]
+    tasks = {t["processInstanceId"]: t for t in fetch(worker, max_tasks=3)}
+    for task in tasks.values():
+        fail(worker, task, retries=0)
+    incidents = "/engine-rest/incident/count"
+    assert client.get(incidents).get_json() == {"count": 3}
+
+    for body, status, fragment in (
+            ({"retries": 2, "externalTaskIds": [tasks[cases[0]]["id"], "no-such-task"]}, 404, "no-such-task"),
+            ({"retries": 2, "externalTaskIds": []}, 400, "externalTaskIds is empty"),
+            ({"retries": 2, "processInstanceIds": ["no-such-case"]}, 400, "externalTaskIds is empty"),
+            ({"retries": None, "externalTaskIds": [tasks[cases[0]]["id"]]}, 400, "retries cannot be null"),
+            ({"retries": -1, "externalTaskIds": [tasks[cases[0]]["id"]]}, 400, "retries"),
+            ({"retries": 2, "processInstanceQuery": {"businessKey": "A"}}, 400, "processInstanceQuery"),
+            ({"retries": 2, "externalTaskQuery": {"lockExpirationAfter": "garbage"}}, 400, "lockExpirationAfter")):
+        refused = worker.put(f"{ET}/retries", json=body)
+        assert refused.status_code == status and fragment in refused.get_json()["message"], (body, refused.get_json())
+    assert client.get(incidents).get_json() == {"count": 3}          # nothing changed
+
+    done = worker.put(f"{ET}/retries", json={"retries": 2, "externalTaskIds": [tasks[cases[0]]["id"]],
+                                             "processInstanceIds": [cases[1]],
+                                             "externalTaskQuery": {"processInstanceId": cases[1]}})
+    assert done.status_code == 204, done.get_json()
+    assert client.get(incidents).get_json() == {"count": 1}
+    assert [t["retries"] for t in (worker.get(f"{ET}/{tasks[c]['id']}").get_json() for c in cases)] == [2, 2, 0]
+    assert worker.put(f"{ET}/retries", json={"retries": 1, "externalTaskQuery": {"noRetriesLeft": True}}
+                      ).status_code == 204
+    assert client.get(incidents).get_json() == {"count": 0}
+    assert sorted(t["processInstanceId"] for t in fetch(worker, worker_id="scjg-2")) == sorted(cases)
 
 
 def test_queries_filters_priority_and_topic_names(client, worker):
