@@ -13,6 +13,9 @@ as there are free slots (`max_tasks`); a pool of daemon threads runs the handler
 keeper extends the lock of every task held longer than half its lock duration.  A handler's
 return value completes the task, `BpmnError` goes to `/bpmnError`, any other exception to
 `/failure` with the retries counting down and the retry timeout growing exponentially.
+An outcome the engine refuses (400: an error code no boundary event catches, a value out
+of range, a failing output mapping) is reported as a `/failure` with retries 0, an incident
+at once: running the handler again would only bring the same refusal.
 On stop the worker asks for nothing more, unlocks tasks not started yet, and gives the
 running handlers and the long poll in flight `shutdown_grace` seconds: handlers that finish
 report as usual, tasks the last poll still returns are unlocked, and what is left when the
@@ -69,6 +72,14 @@ class Subscription:
     lock_duration: int | None = None
     retry: RetryPolicy | None = None
     options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a handler's run comes to: the call that reports it, and how the log names it."""
+    verb: str                            # "complete", "bpmnError" or "failure"
+    send: Callable[[], None]
+    summary: str
 
 
 @dataclass
@@ -276,47 +287,64 @@ class Worker:
                 raise TypeError(f"handler for {sub.topic!r} returned {type(result).__name__}; "
                                 "return a dict of variables or None")
             variables = encode(result)
-            call, outcome = (lambda: client.complete(task.id, me, variables)), "completed"
+            outcome = _Outcome("complete", lambda: client.complete(task.id, me, variables), "completed")
         except BpmnError as err:
             code, message, variables = err.code, err.message, encode(err.variables)
-            call = lambda: client.bpmn_error(task.id, me, code, message, variables)  # noqa: E731
-            outcome = f"BPMN error {code}"
+            outcome = _Outcome("bpmnError", lambda: client.bpmn_error(task.id, me, code, message, variables),
+                               f"BPMN error {code}")
         except Exception as err:  # noqa: BLE001 - every other handler error becomes a failure report
             retries, timeout = (sub.retry or self.retry).next(task.retries)
-            message, details = (str(err) or type(err).__name__)[:4000], traceback.format_exc()
+            details = traceback.format_exc()
             if isinstance(err, Failure):
                 retries = retries if err.retries is None else err.retries
                 timeout = timeout if err.retry_timeout_ms is None else err.retry_timeout_ms
                 details = err.details or details
-            call = lambda: client.failure(task.id, me, message, details, retries, timeout)  # noqa: E731
-            outcome = f"failed ({message}); retries left {retries}, next try in {timeout} ms"
-        self._report(lease, call, outcome)
+            outcome = self._failure(lease, str(err) or type(err).__name__, details, retries, timeout)
+        self._report(lease, outcome)
 
-    def _report(self, lease: _Lease, call: Callable[[], None], outcome: str) -> None:
-        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
+    def _failure(self, lease: _Lease, message: str, details: str | None, retries: int, timeout: int) -> _Outcome:
+        task, message = lease.task, message[:4000]
+        return _Outcome("failure", lambda: self.client.failure(task.id, self.worker_id, message, details, retries,
+                                                               timeout),
+                        f"failed ({message}); retries left {retries}, next try in {timeout} ms")
+
+    def _report(self, lease: _Lease, outcome: _Outcome) -> None:
         with lease.guard:
             if lease.finished:          # unlocked during shutdown: another worker owns it now
                 log.info("task %s finished after it was handed back; outcome dropped", lease.task.id)
                 return
-            delay = 0.2
-            while True:
-                try:
-                    call()
-                    log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome)
-                    break
-                except EngineUnavailable as err:
-                    if time.monotonic() + delay >= lease.expires:
-                        log.error("task %s: engine unreachable until its lock ran out (%s); "
-                                  "the engine will offer it again", lease.task.id, err)
-                        break
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                except EngineError as err:
-                    # 404: cancelled meanwhile (a boundary event fired); 400/500: lock lost to another worker
-                    log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome, err)
-                    break
+            self._deliver(lease, outcome)
             lease.finished = True
         self._forget(lease)
+
+    def _deliver(self, lease: _Lease, outcome: _Outcome) -> None:
+        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
+        delay = 0.2
+        while True:
+            try:
+                outcome.send()
+                log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome.summary)
+                return
+            except EngineUnavailable as err:
+                if time.monotonic() + delay >= lease.expires:
+                    log.error("task %s: engine unreachable until its lock ran out (%s); "
+                              "the engine will offer it again", lease.task.id, err)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except EngineError as err:
+                if err.status == 400 and outcome.verb != "failure":
+                    # the engine refused the outcome itself (an error code nothing catches, a value
+                    # it rejects, a failing output mapping): running the handler again brings the same
+                    log.warning("task %s: the engine refused the outcome '%s' (%s); reporting an incident",
+                                lease.task.id, outcome.summary, err)
+                    outcome = self._failure(lease, f"the engine refused the outcome '{outcome.summary}': {err.message}",
+                                            str(err), retries=0, timeout=0)
+                    continue
+                # 404: cancelled meanwhile (a boundary event fired); 400 to a failure: the lock went
+                # to another worker
+                log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome.summary, err)
+                return
 
     # --- locks -------------------------------------------------------------------------
 
