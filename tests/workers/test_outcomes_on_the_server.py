@@ -1,8 +1,10 @@
 """The runtime against the real server where the engine's answer decides: an outcome the engine
-refuses becomes an incident at once (not a task run again every lock duration)."""
+refuses becomes an incident at once (not a task run again every lock duration), and a naive
+datetime is the engine's local time as over REST."""
 from __future__ import annotations
 
 import time
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,16 @@ def test_an_outcome_the_engine_refuses_opens_an_incident_at_once_with_the_engine
     task = external_task(client, case)
     assert task["retries"] == 0
     assert runs == [None]                   # run once: the department was not called again
+
+
+def test_a_naive_datetime_or_a_date_from_a_handler_is_the_engines_local_time_as_over_rest(client, worker):
+    case = client.start("probe_outcomes", business_key="PROBE-2")
+    worker(lambda task: {"answer": "ok", "signedAt": datetime(2025, 1, 2, 3, 4, 5), "validFrom": date(2025, 1, 2),
+                         "sentAt": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)})
+    assert wait(lambda: client.tasks(processInstanceId=case["id"]))
+    url = f"/engine-rest/process-instance/{case['id']}/variables"
+    assert client.put(url + "/typedOverRest", json={"value": "2025-01-02T03:04:05", "type": "Date"}).status_code == 204
+    values = {name: (v["type"], v["value"]) for name, v in client.get(url).get_json().items()}
+    assert values["signedAt"] == ("Date", "2025-01-02T03:04:05.000+0800") == values["typedOverRest"]
+    assert values["validFrom"] == ("Date", "2025-01-02T00:00:00.000+0800")
+    assert values["sentAt"] == ("Date", "2025-01-02T11:04:05.000+0800")        # an offset is kept
