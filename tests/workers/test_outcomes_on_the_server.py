@@ -1,8 +1,10 @@
 """The runtime against the real server where the engine's answer decides: an outcome the engine
-refuses becomes an incident at once (not a task run again every lock duration), and a naive
-datetime is the engine's local time as over REST."""
+refuses becomes an incident at once (not a task run again every lock duration), a naive
+datetime is the engine's local time as over REST, and a handler that hangs gives its task back
+without taking the worker's slots with it."""
 from __future__ import annotations
 
+import threading
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -95,3 +97,34 @@ def test_a_naive_datetime_or_a_date_from_a_handler_is_the_engines_local_time_as_
     assert values["signedAt"] == ("Date", "2025-01-02T03:04:05.000+0800") == values["typedOverRest"]
     assert values["validFrom"] == ("Date", "2025-01-02T00:00:00.000+0800")
     assert values["sentAt"] == ("Date", "2025-01-02T11:04:05.000+0800")        # an offset is kept
+
+
+def test_a_hung_handler_gives_its_task_back_after_its_timeout_and_the_worker_keeps_working(client, worker):
+    release = threading.Event()
+    runs = []
+
+    def handler(task):
+        runs.append(task.business_key)
+        if task.business_key == "PROBE-HUNG":
+            release.wait(30)                # a department call that never answers
+            return {"answer": "too late"}
+        return {"answer": "ok"}
+
+    hung = client.start("probe_outcomes", business_key="PROBE-HUNG")
+    # one slot and one thread: without the timeout the first hang would stop the worker for good
+    worker(handler, retry=RetryPolicy(retries=1, initial_ms=50), max_tasks=1, threads=1, handler_timeout=0.5)
+    try:
+        assert wait(lambda: incidents(client, hung))
+        [incident] = incidents(client, hung)
+        assert "did not finish within 0.5 s" in incident["incidentMessage"]
+        task = external_task(client, hung)
+        details = client.get(f"/engine-rest/external-task/{task['id']}/errorDetails").get_data(as_text=True)
+        assert "release.wait(30)" in details                       # where the handler hung
+        assert runs == ["PROBE-HUNG", "PROBE-HUNG"]                 # retried once, as for an exception
+
+        fine = client.start("probe_outcomes", business_key="PROBE-FINE")
+        assert wait(lambda: client.tasks(processInstanceId=fine["id"])), "the worker stopped working"
+    finally:
+        release.set()
+    time.sleep(0.3)                         # the hung handlers return now: their results are dropped
+    assert external_task(client, hung)["retries"] == 0 and incidents(client, hung)
