@@ -204,5 +204,8 @@ def subscribe(worker: Worker, config: ConnectorsConfig, topics: Iterable[str] | 
     for name in wanted:
         topic = config.topics[name]
         session = sessions.setdefault(topic.system.name, requests.Session())
+        # a call waits up to timeout_s to connect and timeout_s for each read of the answer: a
+        # handler still running after twice that is stuck (an answer trickling in, a hung name lookup)
         worker.subscribe(name, variables=variable_roots(topic), lock_duration=topic.lock_duration_ms,
-                         retry=topic.retry, handler=HttpConnector(topic, session))
+                         retry=topic.retry, handler=HttpConnector(topic, session),
+                         handler_timeout=2 * topic.system.timeout_s)

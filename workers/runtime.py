@@ -13,6 +13,12 @@ as there are free slots (`max_tasks`); a pool of daemon threads runs the handler
 keeper extends the lock of every task held longer than half its lock duration.  A handler's
 return value completes the task, `BpmnError` goes to `/bpmnError`, any other exception to
 `/failure` with the retries counting down and the retry timeout growing exponentially.
+An outcome the engine refuses (400: an error code no boundary event catches, a value out
+of range, a failing output mapping) is reported as a `/failure` with retries 0, an incident
+at once: running the handler again would only bring the same refusal.  A handler that runs
+longer than its `handler_timeout` is given up: its lock is no longer extended, a `/failure`
+is reported as for an exception, and a new thread takes its place in the pool (Python cannot
+stop the stuck one; if it ever returns, its outcome is dropped and the thread ends).
 On stop the worker asks for nothing more, unlocks tasks not started yet, and gives the
 running handlers and the long poll in flight `shutdown_grace` seconds: handlers that finish
 report as usual, tasks the last poll still returns are unlocked, and what is left when the
@@ -25,11 +31,13 @@ that is gone, and that task then waits out its lock.  A second SIGTERM/SIGINT (o
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -69,6 +77,15 @@ class Subscription:
     lock_duration: int | None = None
     retry: RetryPolicy | None = None
     options: dict = field(default_factory=dict)
+    handler_timeout: float | None = None        # seconds; None: the worker's
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a handler's run comes to: the call that reports it, and how the log names it."""
+    verb: str                            # "complete", "bpmnError" or "failure"
+    send: Callable[[], None]
+    summary: str
 
 
 @dataclass
@@ -79,7 +96,10 @@ class _Lease:
     lock_duration: int
     expires: float                       # time.monotonic() when the lock runs out
     started: bool = False
+    deadline: float = math.inf           # time.monotonic() when its handler has run too long
+    thread: int | None = None            # the handler's thread (threading.get_ident())
     finished: bool = False               # reported or unlocked: nobody may report again
+    abandoned: bool = False              # its handler overran handler_timeout; another thread replaced it
     guard: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -91,10 +111,12 @@ class Worker:
     def __init__(self, base_url: str, auth: Auth = None, worker_id: str | None = None, max_tasks: int = 10,
                  lock_duration: int = 30_000, async_response_timeout: int = 20_000, use_priority: bool = True,
                  threads: int | None = None, retry: RetryPolicy | None = None, shutdown_grace: float = 10.0,
-                 client: EngineClient | None = None) -> None:
-        """Durations are milliseconds as in Camunda's API, except `shutdown_grace` (seconds)."""
+                 handler_timeout: float | None = 300.0, client: EngineClient | None = None) -> None:
+        """Durations are milliseconds as in Camunda's API, except `shutdown_grace` and
+        `handler_timeout` (seconds; None: a handler may run for ever)."""
         if max_tasks < 1:
             raise ValueError("max_tasks must be at least 1")
+        _check_timeout(handler_timeout)
         self.client = client or EngineClient(base_url, auth)
         self.worker_id = worker_id or default_worker_id()
         self.max_tasks = max_tasks
@@ -104,6 +126,7 @@ class Worker:
         self.threads = threads or max_tasks
         self.retry = retry or RetryPolicy()
         self.shutdown_grace = shutdown_grace
+        self.handler_timeout = handler_timeout
         self.subscriptions: dict[str, Subscription] = {}
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Condition()
@@ -111,22 +134,28 @@ class Worker:
         self._stopping = threading.Event()
         self._deadline = float("inf")          # time.monotonic() when the shutdown grace runs out
         self._stopped = threading.Event()
+        self._wake_keeper = threading.Event()  # a handler started: the lock keeper watches its deadline
+        self._stuck = 0                        # handler threads given up on that have not returned
         self._thread: threading.Thread | None = None
 
     # --- set-up ------------------------------------------------------------------------
 
     def subscribe(self, topic: str, variables: Iterable[str] | None = None, lock_duration: int | None = None,
-                  retry: RetryPolicy | None = None, handler: Handler | None = None, **options):
+                  retry: RetryPolicy | None = None, handler: Handler | None = None,
+                  handler_timeout: float | None = None, **options):
         """Register `handler` for `topic` (as a decorator when `handler` is omitted).
 
-        `variables` limits the variables fetched with the task (None: all); extra keyword
-        options go into the topic of the fetch request as they are (e.g. `businessKey`,
-        `processDefinitionKey`, `localVariables`)."""
+        `variables` limits the variables fetched with the task (None: all); `handler_timeout`
+        (seconds, default the worker's; `math.inf`: none) is how long the handler may run
+        before the task is reported failed; extra keyword options go into the topic of the
+        fetch request as they are (e.g. `businessKey`, `processDefinitionKey`, `localVariables`)."""
+        _check_timeout(handler_timeout)
+
         def register(fn: Handler) -> Handler:
             if topic in self.subscriptions:
                 raise ValueError(f"topic {topic!r} already has a handler")
             self.subscriptions[topic] = Subscription(topic, fn, list(variables) if variables is not None else None,
-                                                     lock_duration, retry, options)
+                                                     lock_duration, retry, options, handler_timeout)
             return fn
         return register(handler) if handler is not None else register
 
@@ -151,6 +180,7 @@ class Worker:
         finally:
             self._shutdown()
             self._stopped.set()
+            self._wake_keeper.set()
 
     def start(self) -> "Worker":
         """`run()` in a background thread (no signal handlers); for embedding and tests."""
@@ -240,7 +270,9 @@ class Worker:
         lease = _Lease(task, sub, duration, fetched_at + duration / 1000)
         with self._lock:
             held = self._leases.get(task.id)
-            if held is not None:        # our lock had lapsed and we got it again: keep the running handler
+            # our lock had lapsed and we got it again: keep the running handler (one reported or
+            # given up on is done with: the task is a new lease)
+            if held is not None and not held.finished:
                 log.warning("task %s was offered again while its handler still runs (lock lapsed); "
                             "keeping the new lock", task.id)
                 held.expires = lease.expires
@@ -261,12 +293,20 @@ class Worker:
             with lease.guard:
                 if lease.finished:
                     continue
-                lease.started = True
+                lease.started, lease.thread = True, threading.get_ident()
+                lease.deadline = time.monotonic() + self._timeout_of(lease.subscription)
+            self._wake_keeper.set()
             try:
                 self._execute(lease)
             except Exception:  # noqa: BLE001 - a broken report must not kill the pool thread
                 log.exception("task %s: reporting its outcome failed; unlocking it", lease.task.id)
                 self._release(lease, unlock=True)
+            if lease.abandoned:             # another thread took this one's place meanwhile
+                with self._lock:
+                    self._stuck -= 1
+                log.warning("task %s: the handler given up on returned after all; its result was dropped "
+                            "and its thread ends", lease.task.id)
+                return
 
     def _execute(self, lease: _Lease) -> None:
         task, sub, client, me = lease.task, lease.subscription, self.client, self.worker_id
@@ -276,66 +316,126 @@ class Worker:
                 raise TypeError(f"handler for {sub.topic!r} returned {type(result).__name__}; "
                                 "return a dict of variables or None")
             variables = encode(result)
-            call, outcome = (lambda: client.complete(task.id, me, variables)), "completed"
+            outcome = _Outcome("complete", lambda: client.complete(task.id, me, variables), "completed")
         except BpmnError as err:
             code, message, variables = err.code, err.message, encode(err.variables)
-            call = lambda: client.bpmn_error(task.id, me, code, message, variables)  # noqa: E731
-            outcome = f"BPMN error {code}"
+            outcome = _Outcome("bpmnError", lambda: client.bpmn_error(task.id, me, code, message, variables),
+                               f"BPMN error {code}")
         except Exception as err:  # noqa: BLE001 - every other handler error becomes a failure report
             retries, timeout = (sub.retry or self.retry).next(task.retries)
-            message, details = (str(err) or type(err).__name__)[:4000], traceback.format_exc()
+            details = traceback.format_exc()
             if isinstance(err, Failure):
                 retries = retries if err.retries is None else err.retries
                 timeout = timeout if err.retry_timeout_ms is None else err.retry_timeout_ms
                 details = err.details or details
-            call = lambda: client.failure(task.id, me, message, details, retries, timeout)  # noqa: E731
-            outcome = f"failed ({message}); retries left {retries}, next try in {timeout} ms"
-        self._report(lease, call, outcome)
+            outcome = self._failure(lease, str(err) or type(err).__name__, details, retries, timeout)
+        self._report(lease, outcome)
 
-    def _report(self, lease: _Lease, call: Callable[[], None], outcome: str) -> None:
-        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
+    def _failure(self, lease: _Lease, message: str, details: str | None, retries: int, timeout: int) -> _Outcome:
+        task, message = lease.task, message[:4000]
+        return _Outcome("failure", lambda: self.client.failure(task.id, self.worker_id, message, details, retries,
+                                                               timeout),
+                        f"failed ({message}); retries left {retries}, next try in {timeout} ms")
+
+    def _report(self, lease: _Lease, outcome: _Outcome) -> None:
         with lease.guard:
-            if lease.finished:          # unlocked during shutdown: another worker owns it now
-                log.info("task %s finished after it was handed back; outcome dropped", lease.task.id)
+            if lease.finished:          # unlocked during shutdown, or given up on: no longer ours
+                log.info("task %s finished after it was %s; outcome dropped", lease.task.id,
+                         "given up on" if lease.abandoned else "handed back")
                 return
-            delay = 0.2
-            while True:
-                try:
-                    call()
-                    log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome)
-                    break
-                except EngineUnavailable as err:
-                    if time.monotonic() + delay >= lease.expires:
-                        log.error("task %s: engine unreachable until its lock ran out (%s); "
-                                  "the engine will offer it again", lease.task.id, err)
-                        break
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                except EngineError as err:
-                    # 404: cancelled meanwhile (a boundary event fired); 400/500: lock lost to another worker
-                    log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome, err)
-                    break
+            self._deliver(lease, outcome)
             lease.finished = True
         self._forget(lease)
+
+    def _deliver(self, lease: _Lease, outcome: _Outcome) -> None:
+        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
+        delay = 0.2
+        while True:
+            try:
+                outcome.send()
+                log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome.summary)
+                return
+            except EngineUnavailable as err:
+                if time.monotonic() + delay >= lease.expires:
+                    log.error("task %s: engine unreachable until its lock ran out (%s); "
+                              "the engine will offer it again", lease.task.id, err)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except EngineError as err:
+                if err.status == 400 and outcome.verb != "failure":
+                    # the engine refused the outcome itself (an error code nothing catches, a value
+                    # it rejects, a failing output mapping): running the handler again brings the same
+                    log.warning("task %s: the engine refused the outcome '%s' (%s); reporting an incident",
+                                lease.task.id, outcome.summary, err)
+                    outcome = self._failure(lease, f"the engine refused the outcome '{outcome.summary}': {err.message}",
+                                            str(err), retries=0, timeout=0)
+                    continue
+                # 404: cancelled meanwhile (a boundary event fired); 400 to a failure: the lock went
+                # to another worker
+                log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome.summary, err)
+                return
+
+    def _timeout_of(self, sub: Subscription) -> float:
+        timeout = sub.handler_timeout if sub.handler_timeout is not None else self.handler_timeout
+        return math.inf if timeout is None else timeout
 
     # --- locks -------------------------------------------------------------------------
 
     def _keep_locks(self) -> None:
-        """Extend every lock that has less than half its duration left."""
+        """Extend every lock that has less than half its duration left; give up on handlers
+        that ran past their timeout."""
         shortest = min(sub.lock_duration or self.lock_duration for sub in self.subscriptions.values())
         while not self._stopped.is_set():
+            self._wake_keeper.clear()
             with self._lock:
                 leases = list(self._leases.values())
             now = time.monotonic()
             for lease in leases:
-                if lease.finished or lease.expires - now > lease.lock_duration / 2000:
+                if lease.finished:
                     continue
-                try:
-                    self.client.extend_lock(lease.task.id, self.worker_id, lease.lock_duration)
-                    lease.expires = time.monotonic() + lease.lock_duration / 1000
-                except (EngineError, EngineUnavailable) as err:
-                    log.warning("task %s: could not extend its lock: %s", lease.task.id, err)
-            self._stopped.wait(min(max(shortest / 4000, 0.02), 5.0))
+                if now >= lease.deadline:
+                    self._give_up(lease)
+                elif lease.expires - now <= lease.lock_duration / 2000:
+                    try:
+                        self.client.extend_lock(lease.task.id, self.worker_id, lease.lock_duration)
+                        lease.expires = time.monotonic() + lease.lock_duration / 1000
+                    except (EngineError, EngineUnavailable) as err:
+                        log.warning("task %s: could not extend its lock: %s", lease.task.id, err)
+            next_deadline = min((lease.deadline for lease in leases if not lease.finished), default=math.inf)
+            self._wake_keeper.wait(min(max(shortest / 4000, 0.02), 5.0, max(next_deadline - time.monotonic(), 0.02)))
+
+    def _give_up(self, lease: _Lease) -> None:
+        """Its handler overran handler_timeout: stop extending the lock, report a failure as for
+        an exception (retries counted down) with where the handler hangs, free its slot, and
+        put a new thread in the pool in the stuck one's place, as Python cannot stop a thread."""
+        if not lease.guard.acquire(blocking=False):
+            return                          # its handler is reporting right now
+        try:
+            if lease.finished:
+                return
+            lease.finished = lease.abandoned = True
+            with self._lock:
+                self._stuck += 1
+                stuck = self._stuck
+        finally:
+            lease.guard.release()
+        timeout = self._timeout_of(lease.subscription)
+        log.error("task %s (%s): the handler did not finish within %g s; reporting a failure and replacing its "
+                  "thread (%d handler thread(s) stuck; restart the worker if that number keeps growing)",
+                  lease.task.id, lease.task.topic_name, timeout, stuck)
+        frame = sys._current_frames().get(lease.thread)
+        where = "".join(traceback.format_stack(frame)) if frame is not None else "(the thread has just returned)"
+        retries, retry_timeout = (lease.subscription.retry or self.retry).next(lease.task.retries)
+        outcome = self._failure(lease, f"the handler for {lease.task.topic_name!r} did not finish within {timeout:g} s "
+                                f"(handler_timeout); given up on", f"where the handler was:\n{where}",
+                                retries, retry_timeout)
+
+        def replace() -> None:
+            self._forget(lease)
+            self._deliver(lease, outcome)
+            self._work()
+        threading.Thread(target=replace, name=f"worker-handler-replacing-{lease.task.id}", daemon=True).start()
 
     def _release(self, lease: _Lease, unlock: bool) -> None:
         with lease.guard:
@@ -378,3 +478,8 @@ class Worker:
             self._queue.put(None)
         self.client.close()
         log.info("worker %s stopped", self.worker_id)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"handler_timeout must be a number of seconds above 0 (or None), got {timeout!r}")

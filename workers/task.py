@@ -9,15 +9,17 @@ backoff, then an incident).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Mapping, NamedTuple
 
 from engine.errors import BadRequest
-from engine.variables import to_python, to_wire
+from engine.variables import format_date, to_python, to_wire
 
 
 class Typed(NamedTuple):
     """A variable with an explicit Camunda type, e.g. `Typed(12, "Long")`; plain values are typed
-    automatically (str -> String, int -> Integer/Long, dict/list -> Json, datetime -> Date)."""
+    automatically (str -> String, int -> Integer/Long, dict/list -> Json, datetime/date -> Date;
+    a datetime without tzinfo, and a date, are the engine's local time)."""
     value: Any
     type: str
     value_info: dict | None = None
@@ -28,10 +30,26 @@ def encode(variables: Mapping[str, Any] | None) -> dict:
     wire = {}
     for name, value in (variables or {}).items():
         if isinstance(value, Typed):
-            wire[name] = {"value": value.value, "type": value.type, "valueInfo": value.value_info or {}}
+            wire[name] = {"value": _date_text(value.value) if value.type == "Date" else value.value,
+                          "type": value.type, "valueInfo": value.value_info or {}}
+        elif isinstance(value, date):
+            wire[name] = {"value": _date_text(value), "type": "Date", "valueInfo": {}}
         else:
             wire[name] = to_wire(value)
     return wire
+
+
+def _date_text(value: Any) -> Any:
+    """A Date's text.  A datetime without tzinfo, and a date, go without an offset: the engine
+    reads them in its own time zone (China time) as it reads such a Date sent over REST, since
+    department systems hand back local times.  Text goes as it is."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return format_date(value)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
+    if isinstance(value, date):
+        return datetime.combine(value, datetime.min.time()).isoformat(timespec="milliseconds")
+    return value
 
 
 def decode(variables: Mapping[str, Any] | None) -> dict:

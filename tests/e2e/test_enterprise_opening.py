@@ -174,3 +174,38 @@ def test_a_bank_that_refuses_the_account_does_not_hold_up_the_licence(gov):
     gov.answer("licence.issue", bk, eLicenceId="EL-008")
     gov.answer("notify.applicant", bk, notificationId="SMS-8")
     assert gov.state(case) == "COMPLETED" and gov.variables(case)["bankRefused"] is True
+
+
+def test_a_department_that_refuses_its_item_does_not_hold_up_the_others_and_the_refusal_is_recorded(gov):
+    """Seals, invoices, social security and the housing fund are optional items of the bundle, as
+    the bank account is: a department that refuses one (the connectors' SEAL_REJECTED, …) leaves
+    its code and reason on the case, and the licence is issued with the others."""
+    gov.at(MONDAY)
+    bk = "QY-2025-0009"
+    case = gov.start("enterprise_opening", bk, **enterprise(enterprise_type="llc_natural_person"))
+    register(gov, bk)
+    refusals = {"police.seal": ("SEAL_REJECTED", "法定代表人身份核验未通过"),
+                "hrss.social_security": ("HRSS_REJECTED", "单位已有社保登记"),
+                "housing_fund.registration": ("HOUSING_FUND_REJECTED", "缴存基数不符")}
+    for topic, (code, reason) in refusals.items():
+        [task] = gov.fetch(topic, bk)
+        r = gov.worker.post(f"/engine-rest/external-task/{task['id']}/bpmnError",
+                            json={"workerId": "dept-systems", "errorCode": code, "errorMessage": reason})
+        assert r.status_code == 204, (topic, r.get_json())
+    assert gov.waiting_topics(bk) == ["tax.invoice"]
+    [task] = gov.fetch("tax.invoice", bk)
+    r = gov.worker.post(f"/engine-rest/external-task/{task['id']}/bpmnError",
+                        json={"workerId": "dept-systems", "errorCode": "TAX_REJECTED"})
+    assert r.status_code == 204, r.get_json()
+
+    gov.answer("licence.issue", bk, eLicenceId="EL-009")
+    gov.answer("notify.applicant", bk, notificationId="SMS-9")
+    assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_done") == 1
+    values = gov.variables(case)
+    assert (values["sealRejectCode"], values["sealRejectReason"]) == refusals["police.seal"]
+    assert (values["socialSecurityRejectCode"], values["socialSecurityRejectReason"]) == \
+        refusals["hrss.social_security"]
+    assert (values["housingFundRejectCode"], values["housingFundRejectReason"]) == \
+        refusals["housing_fund.registration"]
+    assert values["taxRejectCode"] == "TAX_REJECTED" and values["taxRejectReason"] is None
+    assert values["openingOutcome"] == "opened" and "sealIds" not in values

@@ -112,3 +112,54 @@ def test_forms_are_in_chinese_with_english_keys():
                 assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", component["key"])
                 label = component.get("label") or component.get("dateLabel") or ""
                 assert HAN.search(label), f"{path.name}: {component['key']} needs a Chinese label"
+
+
+def promised_error_codes() -> dict:
+    """topic -> the BPMN error codes workers/connectors.toml raises for it."""
+    from workers import config as connector_config
+    loaded = connector_config.load(connector_config.DEFAULT_PATH, env={})
+    return {name: {rule.bpmn_error for rule in topic.errors if rule.bpmn_error}
+            for name, topic in loaded.topics.items()}
+
+
+def caught_codes(root, task) -> set:
+    """The error codes the error boundary events on `task`, or on a subprocess around it, catch
+    (None: one without errorRef, which catches every code)."""
+    codes = {e.get("id"): e.get("errorCode") for e in root.iterfind("bpmn:error", NS)}
+    scopes, node = [], task
+    while etree.QName(node).localname != "process":
+        if etree.QName(node).localname in ("serviceTask", "subProcess"):
+            scopes.append(node.get("id"))
+        node = node.getparent()
+    caught = set()
+    for boundary in root.iterfind(".//bpmn:boundaryEvent", NS):
+        definition = boundary.find("bpmn:errorEventDefinition", NS)
+        if definition is not None and boundary.get("attachedToRef") in scopes:
+            caught.add(codes.get(definition.get("errorRef")))
+    return caught
+
+
+def test_every_error_code_the_connectors_raise_is_caught_wherever_its_topic_runs():
+    """A code nothing catches is refused by the engine and becomes an incident: every code a
+    topic's connector raises must have a boundary event on every task of that topic."""
+    tasks = {}
+    for path in DIAGRAMS:
+        root = parse(path)
+        for task in root.iterfind(".//bpmn:serviceTask", NS):
+            tasks.setdefault(task.get(f"{CAMUNDA}topic"), []).append((path.name, root, task))
+    for topic, codes in promised_error_codes().items():
+        assert topic in tasks or not codes, f"{topic} raises {codes} but no diagram has a task of that topic"
+        for name, root, task in tasks.get(topic, []):
+            caught = caught_codes(root, task)
+            missing = codes - caught if None not in caught else set()
+            assert not missing, f"{name}: {task.get('id')} ({topic}) does not catch {sorted(missing)}"
+
+
+def test_the_readmes_topic_table_promises_the_error_codes_the_connectors_raise():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    promised = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and re.fullmatch(r"`[a-z_]+\.[a-z_]+`", cells[0]):
+            promised[cells[0].strip("`")] = set(re.findall(r"`([A-Z][A-Z_]+)`", cells[4]))
+    assert promised == promised_error_codes()

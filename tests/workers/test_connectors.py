@@ -10,7 +10,7 @@ from flask import Flask, jsonify, request
 from workers import BpmnError, ExternalTask, Failure, credit_code
 from workers import config as connector_config
 from workers.config import SandboxConfig
-from workers.connectors import HttpConnector
+from workers.connectors import HttpConnector, build_worker
 from workers.sandbox import create_sandbox
 
 SYSTEM_ENV = {"MARKET": "market", "POLICE": "police", "TAX": "tax", "HRSS": "hrss",
@@ -96,6 +96,16 @@ def test_an_unavailable_department_is_retried(serve):
         HttpConnector(loaded.topics["hrss.social_security"])(task("hrss.social_security", creditCode="x",
                                                                   applicantName="y"))
     assert err.value.retries is None and "503" in err.value.message
+
+
+def test_a_connector_stuck_past_twice_its_systems_timeout_is_given_up():
+    """timeout_s bounds connecting and each read; a call still running after twice that is
+    stuck (an answer trickling in), and the worker reports it failed instead of waiting for ever."""
+    loaded = connector_config.load(connector_config.DEFAULT_PATH, env={})
+    worker = build_worker(loaded)
+    timeouts = {topic: sub.handler_timeout for topic, sub in worker.subscriptions.items()}
+    assert timeouts == {name: 2 * topic.system.timeout_s for name, topic in loaded.topics.items()}
+    assert timeouts["market.registration"] == 20 and timeouts["notify.applicant"] == 10
 
 
 # --- mapping and error rules against a scripted department -------------------------------------
