@@ -137,9 +137,9 @@ def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, da
 def status(row: LegalClock | Clock, now: datetime) -> str:
     """green | yellow | red, judged at `now` (naive UTC) or at the stop."""
     at = row.stopped_at or now
-    if row.deadline_at is None:            # paused: judge by the deadline it had before
+    if row.deadline_at is None:            # paused: as it stood when paused, by the warning time it had
         last = row.warning_at
-        return "yellow" if last and at >= last else "green"
+        return "yellow" if last and (row.paused_since or at) >= last else "green"
     if at > row.deadline_at:
         return "red"
     if row.warning_at and at >= row.warning_at:
@@ -538,7 +538,7 @@ def deadline_expression(stage: str, which: str = "deadline") -> str:
         clocks(command).dirty = True          # look again once the command has run
         return FAR_FUTURE
     value = row.deadline_at if which == "deadline" else row.warning_at
-    if value is None:
+    if value is None or row.paused_since is not None:     # paused: no warning either until it resumes
         return FAR_FUTURE
     return _aware(value).isoformat()
 

@@ -26,7 +26,9 @@ def render(row: LegalClock | legal.Clock, cal, now: datetime) -> dict:
         "kind": row.kind, "limit": {"value": row.limit_value, "unit": row.limit_unit},
         "calendar": row.calendar_id, "department": row.department, "activityId": row.activity_id,
         "started": _wire(row.started_at, zone), "deadline": _wire(row.deadline_at, zone),
-        "warningAt": _wire(row.warning_at, zone), "provisional": row.provisional,
+        # while paused there is no deadline, nor a time to warn at: both come back on resume
+        "warningAt": _wire(row.warning_at, zone) if row.paused_since is None else None,
+        "provisional": row.provisional,
         "paused": row.paused_since is not None, "pausedSince": _wire(row.paused_since, zone),
         "pauses": [{"from": _wire(datetime.fromisoformat(p["from"]), zone),
                     "to": _wire(datetime.fromisoformat(p["to"]), zone) if p.get("to") else None,

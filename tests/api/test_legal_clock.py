@@ -258,6 +258,35 @@ def test_statistics_are_admin_or_own_department(client):
     assert officer.get("/api/v1/statistics", query_string={"department": "fgw"}).status_code == 403
 
 
+def review_statistics(client, **query):
+    r = client.get("/api/v1/statistics", query_string={"processDefinitionKey": "tacit_review", **query})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_paused(client):
+    set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
+    instance = start_review(client)
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-11-06T10:36:00+08:00"
+    set_clock(client, "2025-11-04T10:00:00+08:00")
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={"reason": "现场核查"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["warningAt"] is None and r.get_json()["deadline"] is None
+    set_clock(client, "2025-11-07T10:00:00+08:00")              # past the warning time it had
+    review = clocks(client, instance)["review"]
+    assert review["paused"] is True and review["warningAt"] is None and review["status"] == "green"
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
+    assert r.status_code == 200, r.get_json()
+    # paused Tuesday to Friday, 3 working days: due Tuesday 11th, yellow at 80 % of the office time to it
+    assert r.get_json()["deadline"] == "2025-11-11T23:59:59+08:00"
+    assert r.get_json()["warningAt"] == "2025-11-10T14:54:00+08:00" and r.get_json()["status"] == "green"
+    set_clock(client, "2025-11-10T14:55:00+08:00")
+    assert eventually(lambda: review_statistics(client)["totals"]["warnings"] == 1)
+    [warned] = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": instance, "activityId": "Timer_yellow"}).get_json()
+    assert warned["endTime"] > "2025-11-10T14"                  # at the warning time it has now, not while paused
+
+
 TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="D" targetNamespace="t">
   <bpmn:process id="daily_check" name="每日督查" isExecutable="true">
