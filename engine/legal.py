@@ -134,6 +134,25 @@ def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, da
             base.provisional or end.provisional)
 
 
+def working_days_used(row: LegalClock | Clock, cal: WorkingCalendar, end: datetime) -> float:
+    """How much of its limit the clock had used at `end` (naive UTC; its stop), in working
+    days, counted as `compute` counts the deadline, so a clock stopped at its deadline used
+    exactly its limit: a limit in whole working days or in natural days from the end of
+    the day of acceptance (not counted), one in office time from the instant; less the
+    paused time `compute` adds back (whole working days for whole working days)."""
+    start, end = _aware(row.started_at), _aware(end)
+    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
+              for p in row.pauses or [] if p.get("to")]
+    day = cal.office_hours.day_hours * 3600
+    value, unit = row.limit_value, row.limit_unit
+    if unit == "workdays" and value == int(value):
+        used = cal.working_days_after(start, end) - sum(cal.working_days_between(a, b) for a, b in pauses)
+    else:
+        used = cal.working_days_after(start, end) if unit == "days" else cal.working_seconds_between(start, end) / day
+        used -= sum(cal.working_seconds_between(a, b) for a, b in pauses) / day
+    return max(used, 0.0)
+
+
 def status(row: LegalClock | Clock, now: datetime) -> str:
     """green | yellow | red, judged at `now` (naive UTC) or at the stop."""
     at = row.stopped_at or now

@@ -218,18 +218,6 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def working_days_used(row: LegalClock, cal, now: datetime) -> float:
-    """Office time the clock ran (pauses excluded), in working days of that calendar."""
-    start, end = row.started_at, row.stopped_at or row.paused_since or now
-    used = cal.working_seconds_between(start.replace(tzinfo=timezone.utc), end.replace(tzinfo=timezone.utc))
-    for pause in row.pauses or []:
-        if pause.get("to"):
-            used -= cal.working_seconds_between(
-                datetime.fromisoformat(pause["from"]).replace(tzinfo=timezone.utc),
-                datetime.fromisoformat(pause["to"]).replace(tzinfo=timezone.utc))
-    return max(used, 0.0) / (cal.office_hours.day_hours * 3600)
-
-
 def _overlapping(intervals: list[tuple[datetime, datetime]]) -> bool:
     ordered = sorted(intervals)
     return any(b[0] < a[1] for a, b in zip(ordered, ordered[1:]))
@@ -286,9 +274,8 @@ def supervision(uow, principal: Principal, definition_key: str | None, departmen
         if c.state == "COMPLETED":
             p["completed"] += 1
             if c.end_time:
-                p["_e2e"].append(national.working_seconds_between(
-                    c.start_time.replace(tzinfo=timezone.utc), c.end_time.replace(tzinfo=timezone.utc))
-                    / (national.office_hours.day_hours * 3600))
+                p["_e2e"].append(national.working_days_after(
+                    c.start_time.replace(tzinfo=timezone.utc), c.end_time.replace(tzinfo=timezone.utc)))
         elif c.state == "ACTIVE":
             p["running"] += 1
         rows = by_case.get(c.id, [])
@@ -329,7 +316,7 @@ def supervision(uow, principal: Principal, definition_key: str | None, departmen
         s["warnings"] += "yellow" in kinds
         s["escalations"] += "red" in kinds
         if row.stopped_at is not None:
-            s["_days"].append(working_days_used(row, cal, now))
+            s["_days"].append(legal.working_days_used(row, cal, row.stopped_at))
 
     process_rows = []
     for p in sorted(processes.values(), key=lambda x: (x["processDefinitionKey"], x["period"] or "")):

@@ -264,6 +264,21 @@ def review_statistics(client, **query):
     return r.get_json()
 
 
+def test_a_review_tacitly_approved_at_its_deadline_used_exactly_its_three_working_days(client):
+    """The day of acceptance is not counted (README), in the working days a clock used as
+    in its deadline: Friday 10:00 is not counted, the worked Sunday, Monday and Tuesday
+    are; it used 3 of 3, not 3 and the six office hours left on Friday."""
+    set_clock(client, "2025-09-26T10:00:00+08:00")             # Friday
+    instance = start_review(client)
+    set_clock(client, "2025-10-01T00:00:01+08:00")
+    assert eventually(lambda: state(client, instance) == "COMPLETED")
+    figures = review_statistics(client)
+    [review] = figures["stages"]
+    assert review["tacitApprovals"] == 1 and review["avgWorkingDays"] == 3.0 and review["p90WorkingDays"] == 3.0
+    [case] = figures["processes"]                               # the case ended with the review
+    assert case["endToEndAvgWorkingDays"] == 3.0 and case["endToEndP90WorkingDays"] == 3.0
+
+
 def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_paused(client):
     set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
     instance = start_review(client)
@@ -285,6 +300,12 @@ def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_pause
     [warned] = client.get("/engine-rest/history/activity-instance", query_string={
         "processInstanceId": instance, "activityId": "Timer_yellow"}).get_json()
     assert warned["endTime"] > "2025-11-10T14"                  # at the warning time it has now, not while paused
+    [task] = client.tasks(processInstanceId=instance)
+    assert client.complete(task["id"], typed(decision="approve")).status_code == 204
+    # used: Tuesday 09:00-10:00, Friday from 10:00, Monday to 14:55 (11.4 office hours); the
+    # acceptance day and the three paused working days are not counted
+    [review] = review_statistics(client)["stages"]
+    assert review["decided"] == 1 and review["avgWorkingDays"] == 1.63
 
 
 TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>
