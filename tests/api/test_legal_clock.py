@@ -279,6 +279,35 @@ def test_a_review_tacitly_approved_at_its_deadline_used_exactly_its_three_workin
     assert case["endToEndAvgWorkingDays"] == 3.0 and case["endToEndP90WorkingDays"] == 3.0
 
 
+def test_a_period_counts_the_clocks_started_in_it_with_their_own_events_in_every_section(client):
+    """startedAfter/startedBefore select the clocks (and cases) started in the period; a
+    tacit approval counts with its clock, not in the period it fired in."""
+    set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
+    early = start_review(client)
+    set_clock(client, "2025-11-07T00:00:01+08:00")
+    assert eventually(lambda: state(client, early) == "COMPLETED")
+    set_clock(client, "2025-11-10T10:00:00+08:00")
+    late = client.start("tacit_review", typed(limit="3wd"))["id"]
+
+    after = review_statistics(client, startedAfter="2025-11-07T00:00:00.000+0800")
+    assert after["totals"]["clocks"] == 1 and after["totals"]["open"] == 1
+    assert after["totals"]["tacitApprovals"] == 0 and after["totals"]["tacitApprovalRate"] is None
+    [group] = after["groups"]
+    [stage] = after["stages"]
+    [process] = after["processes"]
+    assert (group["clocks"], group["tacitApprovals"]) == (stage["clocks"], stage["tacitApprovals"]) == (1, 0)
+    assert process["cases"] == 1 and process["running"] == 1
+
+    before = review_statistics(client, startedBefore="2025-11-07T00:00:00.000+0800")
+    assert before["totals"]["clocks"] == 1 and before["totals"]["tacitApprovals"] == 1
+    assert before["totals"]["warnings"] == 1 and before["totals"]["tacitApprovalRate"] == 1.0
+    [group] = before["groups"]
+    [stage] = before["stages"]
+    [process] = before["processes"]
+    assert (group["tacitApprovals"], stage["tacitApprovals"], process["cases"], process["completed"]) == (1, 1, 1, 1)
+    assert clocks(client, late)["review"]["outcome"] is None
+
+
 def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_paused(client):
     set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
     instance = start_review(client)

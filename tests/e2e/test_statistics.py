@@ -3,7 +3,7 @@ parallel-approval rate, commitment (告知承诺) and deficiency (容缺) shares
 working days used."""
 from __future__ import annotations
 
-from tests.e2e.conftest import APPROVE, intake
+from tests.e2e.conftest import APPROVE, enterprise, intake
 from tests.e2e.test_construction_permit import departments_reviewing, open_case
 
 
@@ -33,8 +33,10 @@ def test_the_planning_stage_figures_of_three_cases(gov):
     assert process["cases"] == 3 and process["running"] == 3 and process["completed"] == 0
     assert process["commitmentCases"] == 1 and process["deficiencyCases"] == 1
     assert process["commitmentShare"] == round(1 / 3, 4)
-    # only the first case had two reviews running at once
-    assert process["parallel" + "ApprovalRate"] == round(1 / 3, 4)
+    # only the first case had two departments reviewing one stage, and they did so at once;
+    # zrzy alone reviewed the other two, to which the KPI does not apply
+    assert (process["multiDepartmentCases"], process["parallelCases"]) == (1, 1)
+    assert process["parallel" + "ApprovalRate"] == 1.0
 
     reviews = {s["department"]: s for s in figures["stages"] if s["stage"] == "review"}
     assert reviews["sthj"]["decided"] == 1 and reviews["sthj"]["onTimeRate"] == 1.0
@@ -47,3 +49,27 @@ def test_the_planning_stage_figures_of_three_cases(gov):
     assert {p["period"] for p in monthly["processes"]} == {"2025-11"}
     assert all(s["stage"] == "review" and s["period"] == "2025-11" for s in monthly["stages"])
     assert gov.admin.get("/api/v1/statistics", query_string={"period": "decade"}).status_code == 400
+
+
+def test_a_department_s_view_lists_the_cases_it_reviews_and_judges_parallel_approval_on_the_whole_case(gov):
+    case = open_case(gov, "GC-ST-4")                              # general risk: sthj and zrzy at once
+    gov.complete(case, "Task_intake_planning", **intake())
+    gov.at("2025-11-05T10:00:00+08:00")
+    gov.complete_all(case, "Task_review", **APPROVE)
+    opening = gov.start("enterprise_opening", "QY-ST-4", **enterprise(items=["registration"]))
+    gov.complete(opening, "Task_accept", accepted="yes", acceptanceOpinion="一表申请材料齐全")
+    assert gov.clocks(opening, "opening")                         # one promised clock, no department review
+
+    r = gov.officer("sthj").get("/api/v1/statistics", query_string={"department": "sthj"})
+    assert r.status_code == 200, r.get_json()
+    mine = r.get_json()
+    # sthj takes no part in enterprise opening; in the permit its review ran beside zrzy's
+    assert [p["processDefinitionKey"] for p in mine["processes"]] == ["construction_permit"]
+    assert mine["processes"][0]["parallelApprovalRate"] == 1.0 and mine["processes"][0]["cases"] == 1
+    assert {g["department"] for g in mine["groups"]} == {s["department"] for s in mine["stages"]} == {"sthj"}
+
+    everyone = {p["processDefinitionKey"]: p for p in statistics(gov)["processes"]}
+    assert everyone["construction_permit"]["parallelApprovalRate"] == 1.0
+    # one clock for the whole bundle: no two departments' clocks, the KPI does not apply
+    assert everyone["enterprise_opening"]["parallelApprovalRate"] is None
+    assert everyone["enterprise_opening"]["multiDepartmentCases"] == 0
