@@ -46,9 +46,9 @@ _CASE_CLOCKS = Statement(select(_CLOCKS).where(_CLOCKS.c.instance_id == bindpara
 
 
 def list_clocks(db, calendars, principal: Principal, instance_id: str) -> list[dict]:
-    """The case's clocks, running or finished, if `principal` takes part in it; on a unit
-    of work's session or a bare connection, each calendar looked up once."""
-    instances.get(db, principal, instance_id, running_only=False)
+    """The case's clocks, running or finished, if `principal` takes part in it or supervises
+    (督查); on a unit of work's session or a bare connection, each calendar looked up once."""
+    instances.get(db, principal, instance_id, running_only=False, supervised=True)
     now, used, clocks = utcnow(), {}, []
     for row in _CASE_CLOCKS.execute(db, {"instance_id": instance_id}):
         if row.calendar_id not in used:

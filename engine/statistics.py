@@ -21,7 +21,7 @@ from itertools import combinations
 
 from sqlalchemy import select
 
-from . import legal
+from . import authz, legal
 from .clock import utcnow
 from .errors import BadRequest, Forbidden
 from .identity import Principal
@@ -60,8 +60,8 @@ class Selection:
 
 def statistics(uow, principal: Principal, asked: Selection) -> dict:
     """groups, totals, stages and processes (the module's docstring) for administrators,
-    or a department reading its own figures."""
-    _require_reader(principal, asked.department)
+    supervisors, or a department reading its own figures."""
+    _require_reader(principal, asked.department, uow.ctx.settings.supervisors_group)
     if asked.period is not None and asked.period not in PERIODS:
         raise BadRequest(f"period must be one of {', '.join(PERIODS)}, not {asked.period!r}")
     session, now = uow.session, utcnow()
@@ -94,11 +94,11 @@ def statistics(uow, principal: Principal, asked: Selection) -> dict:
             "processes": _processes(session, asked, calendar(None), now)}
 
 
-def _require_reader(principal: Principal, department: str | None) -> None:
-    if principal.is_admin or (department and department in principal.groups):
+def _require_reader(principal: Principal, department: str | None, supervisors_group: str) -> None:
+    if authz.reads_every_department(principal) or (department and department in principal.groups):
         return
-    raise Forbidden("statistics are for administrators, or for your own department: "
-                    f"add department=<one of {', '.join(sorted(principal.groups)) or 'your groups'}>",
+    raise Forbidden(f"statistics are for administrators, supervisors (group '{supervisors_group}'), or for your "
+                    f"own department: add department=<one of {', '.join(sorted(principal.groups)) or 'your groups'}>",
                     userId=principal.user_id)
 
 

@@ -253,7 +253,8 @@ def test_legal_deadline_without_a_clock_is_refused(client):
 
 def test_statistics_are_admin_or_own_department(client):
     officer = client.create_user("zjj1", groups=["zjj"])
-    assert officer.get("/api/v1/statistics").status_code == 403
+    r = officer.get("/api/v1/statistics")
+    assert r.status_code == 403 and "supervisors (group 'supervisors')" in r.get_json()["message"], r.get_json()
     assert officer.get("/api/v1/statistics", query_string={"department": "zjj"}).status_code == 200
     assert officer.get("/api/v1/statistics", query_string={"department": "fgw"}).status_code == 403
 
@@ -335,6 +336,34 @@ def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_pause
     # acceptance day and the three paused working days are not counted
     [review] = review_statistics(client)["stages"]
     assert review["decided"] == 1 and review["avgWorkingDays"] == 1.63
+
+
+class TestSupervisorsGroupIsConfigured:
+    @pytest.fixture
+    def settings(self, settings):
+        settings.test_clock = True
+        settings.supervisors_group = "duban"
+        return settings
+
+    def test_the_configured_group_reads_every_department_and_the_default_name_is_a_department(self, client):
+        set_clock(client, "2025-11-03T10:00:00+08:00")
+        instance = start_review(client)
+        duban = client.create_user("duban1", groups=["duban"])
+        plain = client.create_user("supervisors1", groups=["supervisors"])
+        r = duban.get("/api/v1/statistics")
+        assert r.status_code == 200 and r.get_json()["totals"]["clocks"] == 1, r.get_json()
+        assert [t["processInstanceId"] for t in duban.tasks()] == [instance]
+        assert duban.get(f"/api/v1/process-instance/{instance}/legal-clocks").status_code == 200
+        r = plain.get("/api/v1/statistics")
+        assert r.status_code == 403 and "group 'duban'" in r.get_json()["message"], r.get_json()
+        assert plain.tasks() == []
+        assert plain.get(f"/api/v1/process-instance/{instance}/legal-clocks").status_code == 403
+
+    def test_the_group_is_read_from_the_environment(self):
+        from engine.config import Settings
+        assert Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": " duban "}).supervisors_group == "duban"
+        assert Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": ""}).supervisors_group == "supervisors"
+        assert Settings.from_env({}).supervisors_group == "supervisors"
 
 
 TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>

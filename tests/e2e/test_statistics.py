@@ -3,7 +3,7 @@ parallel-approval rate, commitment (告知承诺) and deficiency (容缺) shares
 working days used."""
 from __future__ import annotations
 
-from tests.e2e.conftest import APPROVE, enterprise, intake
+from tests.e2e.conftest import APPROVE, enterprise, eventually, intake
 from tests.e2e.test_construction_permit import departments_reviewing, open_case
 
 
@@ -73,3 +73,41 @@ def test_a_department_s_view_lists_the_cases_it_reviews_and_judges_parallel_appr
     # one clock for the whole bundle: no two departments' clocks, the KPI does not apply
     assert everyone["enterprise_opening"]["parallelApprovalRate"] is None
     assert everyone["enterprise_opening"]["multiDepartmentCases"] == 0
+
+
+def test_supervisors_read_every_department_s_overdue_tasks_clocks_and_figures_but_decide_only_their_own(gov):
+    case = open_case(gov, "GC-ST-5")                              # 环评 by sthj: escalated, never tacit
+    gov.complete(case, "Task_intake_planning", **intake())
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    gov.at("2025-11-18T00:00:01+08:00")                          # sthj's 10 working days have run out
+    assert eventually(lambda: gov.tasks(case, "Task_escalate"))
+    supervisor = gov.officer("supervisors")
+
+    r = supervisor.get("/engine-rest/task", query_string={
+        "dueBefore": "2025-11-18T00:00:00.000+0800", "sortBy": "dueDate", "sortOrder": "asc"})
+    assert r.status_code == 200, r.get_json()
+    [overdue] = r.get_json()
+    assert overdue["taskDefinitionKey"] == "Task_review" and overdue["candidateGroups"] == ["sthj"]
+    assert supervisor.get("/engine-rest/task/count", query_string={
+        "dueBefore": "2025-11-18T00:00:00.000+0800"}).get_json() == {"count": 1}
+    assert supervisor.get(f"/engine-rest/task/{overdue['id']}").status_code == 200
+    [sthj] = [c for c in supervisor.get(f"/api/v1/process-instance/{case}/legal-clocks").get_json()
+              if c["stage"] == "review" and c["department"] == "sthj"]
+    assert sthj["status"] == "red"
+
+    r = supervisor.get("/api/v1/statistics")
+    assert r.status_code == 200, r.get_json()
+    assert {g["department"] for g in r.get_json()["groups"]} >= {"sthj", "zrzy"}
+    assert r.get_json()["totals"]["escalations"] == 1
+    assert supervisor.get("/api/v1/statistics", query_string={"department": "sthj"}).status_code == 200
+
+    # reading is all: sthj's review stays sthj's to claim and decide
+    r = supervisor.post(f"/engine-rest/task/{overdue['id']}/claim", json={"userId": "supervisors1"})
+    assert r.status_code == 403, r.get_json()
+    r = supervisor.post(f"/engine-rest/task/{overdue['id']}/complete", json={"variables": {
+        "decision": {"value": "approve"}, "opinion": {"value": "督办代批"}}})
+    assert r.status_code == 403, r.get_json()
+    assert gov.tasks(case, "Task_review", group="sthj")[0]["assignee"] is None
+    gov.complete(case, "Task_escalate", group="supervisors", measure="notice", supervisionOpinion="限一日内办结")
+    gov.complete(case, "Task_review", group="sthj", **APPROVE)
+    assert gov.open_keys(case) == ["Task_issue_planning"]
