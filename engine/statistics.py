@@ -84,7 +84,8 @@ def statistics(uow, principal: Principal, asked: Selection) -> dict:
     group_rows = [{"processDefinitionKey": key, "department": department, **_figures(tally)}
                   for (key, department), tally in sorted(groups.items(), key=_sort_key)]
     stage_rows = [{"processDefinitionKey": key, "stage": stage, "department": department, "period": period,
-                   **_figures(tally)} for (key, stage, department, period), tally in sorted(stages.items(), key=_sort_key)]
+                   **_figures(tally)}
+                  for (key, stage, department, period), tally in sorted(stages.items(), key=_sort_key)]
     totals: dict = _tally()
     for tally in groups.values():
         for name in _COUNTS:
