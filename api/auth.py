@@ -8,6 +8,7 @@ import logging
 
 from flask import current_app, g, request
 
+from engine.authz import with_roles
 from engine.db import reading
 from engine.errors import Unauthorized, UnsupportedMediaType
 from engine.identity import LOCKED, Login, Principal, authenticate_token, check_password, record_login
@@ -51,7 +52,7 @@ def authenticate() -> None:
         if login is not None and login.refused == LOCKED:
             raise Unauthorized(locked_message(user_id, login.locked_until))
         raise Unauthorized("unknown user, wrong password, or a revoked or expired token")
-    g.principal = found
+    g.principal = with_roles(found, engine().settings.supervisors_group)
     if request.content_length and not (request.is_json or request.mimetype == "multipart/form-data"):
         # webargs reads a JSON body only when it is declared as one: the body would be ignored,
         # and the request refused for the fields it does hold (or, worse, run without them)

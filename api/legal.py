@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from engine import legal_service
+from engine import legal_service, statistics as reform_statistics
 from engine.db import reading
 from engine.variables import parse_date, to_utc_naive
 
@@ -26,7 +26,7 @@ class LegalClockSchema(ma.Schema):
     activityId = ma.fields.String(allow_none=True)
     started = ma.fields.String()
     deadline = ma.fields.String(allow_none=True, metadata={"description": "null while paused"})
-    warningAt = ma.fields.String(allow_none=True)
+    warningAt = ma.fields.String(allow_none=True, metadata={"description": "null while paused"})
     provisional = ma.fields.Boolean()
     paused = ma.fields.Boolean()
     pausedSince = ma.fields.String(allow_none=True)
@@ -53,23 +53,29 @@ class PauseBody(ma.Schema):
 
 class StatisticsArgs(ma.Schema):
     processDefinitionKey = ma.fields.String()
-    department = ma.fields.String()
+    department = ma.fields.String(metadata={"description": "only this department's clocks, and the cases it "
+                                                           "answers for a clock in"})
     stage = ma.fields.String(metadata={"description": "a legal clock's stage, e.g. review"})
-    period = ma.fields.String(validate=ma.validate.OneOf(["day", "week", "month", "year"]),
+    period = ma.fields.String(validate=ma.validate.OneOf(list(reform_statistics.PERIODS)),
                               metadata={"description": "also group by the period the case or clock started in"})
-    startedAfter = ma.fields.String(metadata={"description": "ISO date-time"})
-    startedBefore = ma.fields.String()
+    startedAfter = ma.fields.String(metadata={"description": "ISO date-time: the clocks and cases started then "
+                                                             "or later (inclusive)"})
+    startedBefore = ma.fields.String(metadata={"description": "ISO date-time: ... started before it (exclusive)"})
 
 
 class StatisticsSchema(ma.Schema):
-    groups = ma.fields.List(ma.fields.Dict(), metadata={"description": "one entry per process and department"})
-    totals = ma.fields.Dict()
+    groups = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "per process and department: the clocks started in the period (the figures of stages)"})
+    totals = ma.fields.Dict(metadata={"description": "the same figures over every group"})
     processes = ma.fields.List(ma.fields.Dict(), metadata={
-        "description": "per process (and period): cases, completed, completionRate, parallelApprovalRate, "
-                       "commitmentShare, deficiencyShare, endToEndAvgWorkingDays, endToEndP90WorkingDays"})
+        "description": "per process (and period), the cases started in the period: cases, completed, "
+                       "completionRate, multiDepartmentCases, parallelCases, parallelApprovalRate (null where no "
+                       "case had two departments' clocks in one stage), commitmentShare, deficiencyShare, "
+                       "endToEndAvgWorkingDays, endToEndP90WorkingDays"})
     stages = ma.fields.List(ma.fields.Dict(), metadata={
-        "description": "per process, stage, department (and period): clocks, decided, onTimeRate, overdueRate, "
-                       "tacitApprovalRate, warnings, escalations, avgWorkingDays, p90WorkingDays"})
+        "description": "per process, stage, department (and period): clocks, open, overdue, decided, "
+                       "decidedInTime, decidedOverdue, tacitApprovals, withdrawn, warnings, escalations, "
+                       "onTimeRate, overdueRate, tacitApprovalRate, avgWorkingDays, p90WorkingDays"})
 
 
 @blp.route("/process-instance/<instance_id>/legal-clocks")
@@ -116,14 +122,12 @@ def resume_clock(instance_id, stage):
 @blp.arguments(StatisticsArgs, location="query")
 @blp.response(200, StatisticsSchema)
 def statistics(args):
-    """Per process and department: clocks, overdue, decisions, tacit approvals (超时默许),
-    warnings (催办), escalations (督办), and the tacit-approval and overdue rates."""
+    """Per process and department, per stage: clocks, overdue, decisions, tacit approvals
+    (超时默许), warnings (催办), escalations (督办) and their rates; per process: cases,
+    completion, parallel-approval rate (并联审批率), commitment and deficiency shares."""
     since = to_utc_naive(parse_date(args["startedAfter"], "startedAfter"), "startedAfter") if args.get("startedAfter") else None
     until = to_utc_naive(parse_date(args["startedBefore"], "startedBefore"), "startedBefore") if args.get("startedBefore") else None
+    asked = reform_statistics.Selection(args.get("processDefinitionKey"), args.get("department"), args.get("stage"),
+                                        since, until, args.get("period"))
     with engine().uow(write=False) as uow:
-        result = legal_service.statistics(uow.session, principal(), args.get("processDefinitionKey"),
-                                          args.get("department"), since, until)
-        result.update(legal_service.supervision(uow, principal(), args.get("processDefinitionKey"),
-                                                args.get("department"), args.get("stage"), since, until,
-                                                args.get("period")))
-        return result
+        return reform_statistics.statistics(uow, principal(), asked)

@@ -60,7 +60,7 @@ def counted(query: tasks.TaskQuery) -> dict:
 @blp.response(200, schemas.Task, rendered=True)
 def get_task(task_id):
     with reading(engine().db) as conn:
-        return render.task(tasks.get(conn, principal(), task_id))
+        return render.task(tasks.get(conn, principal(), task_id, reading=True))
 
 
 @blp.route("/<task_id>/claim", methods=["POST"])
@@ -189,5 +189,5 @@ def deployed_form(task_id):
 @blp.response(200, schemas.IdentityLink(many=True))
 def identity_links(args, task_id):
     with engine().uow(write=False) as uow:
-        links = tasks.identity_links(tasks.get(uow.session, principal(), task_id))
+        links = tasks.identity_links(tasks.get(uow.session, principal(), task_id, reading=True))
     return [link for link in links if link["type"] == args["type"]] if args.get("type") else links

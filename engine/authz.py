@@ -9,6 +9,9 @@ meanings (the README's "Security" section has the whole table):
     applicants        the public (申请人): start the processes that name them in
                       camunda:candidateStarterGroups, and see only the cases they started
     auditors          read any case's dossier (卷宗评查)
+    supervisors       (督查; the group Settings.supervisors_group names) read every
+                      department's open tasks, every case's legal clocks and every
+                      department's statistics; they work only the tasks offered to them
 
 A department user sees, claims and completes the tasks offered to their groups or to
 them, or assigned to them, and reads the cases they take part in.  An offer to the group
@@ -17,6 +20,7 @@ them, or assigned to them, and reads the cases they take part in.  An offer to t
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, or_, select, union
@@ -33,6 +37,20 @@ log = logging.getLogger(__name__)
 APPLICANTS_GROUP = "applicants"
 AUDITORS_GROUP = "auditors"
 FIXED_GROUPS = (ADMIN_GROUP, DESIGNERS_GROUP, WORKERS_GROUP, APPLICANTS_GROUP, AUDITORS_GROUP)
+
+
+def with_roles(principal: Principal, supervisors_group: str) -> Principal:
+    """The principal as the server's settings see its groups: a member of
+    `supervisors_group` is a supervisor (reads_every_department)."""
+    return replace(principal, supervisor=supervisors_group in principal.groups)
+
+
+def reads_every_department(principal: Principal) -> bool:
+    """Administrators and supervisors (督查: "supervisors read deadlines, warnings and
+    KPIs") read every department's open tasks, legal clocks and statistics.  Reading is
+    all a supervisor gains: claiming, completing or changing a task still needs it to be
+    offered to them (tasks.get)."""
+    return principal.is_admin or principal.supervisor
 
 
 def department_groups(principal: Principal) -> list[str]:

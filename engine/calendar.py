@@ -310,6 +310,16 @@ class WorkingCalendar:
             return 0.0
         return (self._office_us_until(last) - self._office_us_until(first)) / _US
 
+    def working_days_after(self, start: date | datetime, end: datetime) -> float:
+        """Working days of office time from the end of `start`'s day to `end`: how much
+        of a limit in working days accepted at `start` is used at `end`, counted as
+        add_working_days counts (the start day is not, 民法典 第201条), so a limit of n
+        used up to its deadline is n.  0.0 when `end` is not after the start day."""
+        day = self._local_date(start, "start")
+        self._check_in_range(day, "start")
+        first_counted = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
+        return self.working_seconds_between(first_counted, end) * _US / self._day_us
+
     def __repr__(self) -> str:
         years = sorted(self.published_years)
         span = f"{years[0]}..{years[-1]}" if years else "none"

@@ -30,6 +30,9 @@ class Settings:
     # account for `login_lock_minutes`; an administrator may unlock it sooner.
     login_max_attempts: int = 5
     login_lock_minutes: int = 15
+    # Supervisors (督查): this group's members read every department's tasks, legal clocks
+    # and statistics (engine/authz.py); the shipped models offer their escalations to it.
+    supervisors_group: str = "supervisors"
     bpmn_dir: Path = ROOT / "bpmn"
     forms_dir: Path = ROOT / "forms"
     extra: dict = field(default_factory=dict)
@@ -51,6 +54,7 @@ class Settings:
         if (env.get("APPROVALS_LOGIN_MAX_ATTEMPTS") or "").strip():          # 0: never lock
             s.login_max_attempts = int(env["APPROVALS_LOGIN_MAX_ATTEMPTS"])
         s.login_lock_minutes = int(env.get("APPROVALS_LOGIN_LOCK_MINUTES") or s.login_lock_minutes)
+        s.supervisors_group = (env.get("APPROVALS_SUPERVISORS_GROUP") or "").strip() or s.supervisors_group
         return s
 
     @property

@@ -41,6 +41,7 @@ SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1}
 class Principal:
     user_id: str
     groups: frozenset
+    supervisor: bool = False      # a member of Settings.supervisors_group (督查): authz.with_roles
 
     @property
     def is_admin(self) -> bool:

@@ -133,12 +133,31 @@ def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, da
             base.provisional or end.provisional)
 
 
+def working_days_used(row: LegalClock | Clock, cal: WorkingCalendar, end: datetime) -> float:
+    """How much of its limit the clock had used at `end` (naive UTC; its stop), in working
+    days, counted as `compute` counts the deadline, so a clock stopped at its deadline used
+    exactly its limit: a limit in whole working days or in natural days from the end of
+    the day of acceptance (not counted), one in office time from the instant; less the
+    paused time `compute` adds back (whole working days for whole working days)."""
+    start, end = _aware(row.started_at), _aware(end)
+    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
+              for p in row.pauses or [] if p.get("to")]
+    day = cal.office_hours.day_hours * 3600
+    value, unit = row.limit_value, row.limit_unit
+    if unit == "workdays" and value == int(value):
+        used = cal.working_days_after(start, end) - sum(cal.working_days_between(a, b) for a, b in pauses)
+    else:
+        used = cal.working_days_after(start, end) if unit == "days" else cal.working_seconds_between(start, end) / day
+        used -= sum(cal.working_seconds_between(a, b) for a, b in pauses) / day
+    return max(used, 0.0)
+
+
 def status(row: LegalClock | Clock, now: datetime) -> str:
     """green | yellow | red, judged at `now` (naive UTC) or at the stop."""
     at = row.stopped_at or now
-    if row.deadline_at is None:            # paused: judge by the deadline it had before
+    if row.deadline_at is None:            # paused: as it stood when paused, by the warning time it had
         last = row.warning_at
-        return "yellow" if last and at >= last else "green"
+        return "yellow" if last and (row.paused_since or at) >= last else "green"
     if at > row.deadline_at:
         return "red"
     if row.warning_at and at >= row.warning_at:
@@ -539,7 +558,7 @@ def deadline_expression(stage: str, which: str = "deadline") -> str:
         clocks(command).dirty = True          # look again once the command has run
         return FAR_FUTURE
     value = row.deadline_at if which == "deadline" else row.warning_at
-    if value is None:
+    if value is None or row.paused_since is not None:     # paused: no warning either until it resumes
         return FAR_FUTURE
     return _aware(value).isoformat()
 

@@ -356,7 +356,7 @@ class LegalClock(Base):
     pauses: Mapped[list] = mapped_column(JSON, default=list)            # [{"from", "to", "reason"}]
     paused_since: Mapped[datetime | None] = mapped_column(DateTime)
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime)      # null while paused
-    warning_at: Mapped[datetime | None] = mapped_column(DateTime)
+    warning_at: Mapped[datetime | None] = mapped_column(DateTime)      # kept while paused (its status), not shown
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
     outcome: Mapped[str | None] = mapped_column(String(32))              # decided | tacit_approval | cancelled

@@ -285,9 +285,117 @@ def test_legal_deadline_without_a_clock_is_refused(client):
 
 def test_statistics_are_admin_or_own_department(client):
     officer = client.create_user("zjj1", groups=["zjj"])
-    assert officer.get("/api/v1/statistics").status_code == 403
+    r = officer.get("/api/v1/statistics")
+    assert r.status_code == 403 and "supervisors (group 'supervisors')" in r.get_json()["message"], r.get_json()
     assert officer.get("/api/v1/statistics", query_string={"department": "zjj"}).status_code == 200
     assert officer.get("/api/v1/statistics", query_string={"department": "fgw"}).status_code == 403
+
+
+def review_statistics(client, **query):
+    r = client.get("/api/v1/statistics", query_string={"processDefinitionKey": "tacit_review", **query})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def test_a_review_tacitly_approved_at_its_deadline_used_exactly_its_three_working_days(client):
+    """The day of acceptance is not counted (README), in the working days a clock used as
+    in its deadline: Friday 10:00 is not counted, the worked Sunday, Monday and Tuesday
+    are; it used 3 of 3, not 3 and the six office hours left on Friday."""
+    set_clock(client, "2025-09-26T10:00:00+08:00")             # Friday
+    instance = start_review(client)
+    set_clock(client, "2025-10-01T00:00:01+08:00")
+    assert eventually(lambda: state(client, instance) == "COMPLETED")
+    figures = review_statistics(client)
+    [review] = figures["stages"]
+    assert review["tacitApprovals"] == 1 and review["avgWorkingDays"] == 3.0 and review["p90WorkingDays"] == 3.0
+    [case] = figures["processes"]                               # the case ended with the review
+    assert case["endToEndAvgWorkingDays"] == 3.0 and case["endToEndP90WorkingDays"] == 3.0
+
+
+def test_a_period_counts_the_clocks_started_in_it_with_their_own_events_in_every_section(client):
+    """startedAfter/startedBefore select the clocks (and cases) started in the period; a
+    tacit approval counts with its clock, not in the period it fired in."""
+    set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
+    early = start_review(client)
+    set_clock(client, "2025-11-07T00:00:01+08:00")
+    assert eventually(lambda: state(client, early) == "COMPLETED")
+    set_clock(client, "2025-11-10T10:00:00+08:00")
+    late = client.start("tacit_review", typed(limit="3wd"))["id"]
+
+    after = review_statistics(client, startedAfter="2025-11-07T00:00:00.000+0800")
+    assert after["totals"]["clocks"] == 1 and after["totals"]["open"] == 1
+    assert after["totals"]["tacitApprovals"] == 0 and after["totals"]["tacitApprovalRate"] is None
+    [group] = after["groups"]
+    [stage] = after["stages"]
+    [process] = after["processes"]
+    assert (group["clocks"], group["tacitApprovals"]) == (stage["clocks"], stage["tacitApprovals"]) == (1, 0)
+    assert process["cases"] == 1 and process["running"] == 1
+
+    before = review_statistics(client, startedBefore="2025-11-07T00:00:00.000+0800")
+    assert before["totals"]["clocks"] == 1 and before["totals"]["tacitApprovals"] == 1
+    assert before["totals"]["warnings"] == 1 and before["totals"]["tacitApprovalRate"] == 1.0
+    [group] = before["groups"]
+    [stage] = before["stages"]
+    [process] = before["processes"]
+    assert (group["tacitApprovals"], stage["tacitApprovals"], process["cases"], process["completed"]) == (1, 1, 1, 1)
+    assert clocks(client, late)["review"]["outcome"] is None
+
+
+def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_paused(client):
+    set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
+    instance = start_review(client)
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-11-06T10:36:00+08:00"
+    set_clock(client, "2025-11-04T10:00:00+08:00")
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={"reason": "现场核查"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["warningAt"] is None and r.get_json()["deadline"] is None
+    set_clock(client, "2025-11-07T10:00:00+08:00")              # past the warning time it had
+    review = clocks(client, instance)["review"]
+    assert review["paused"] is True and review["warningAt"] is None and review["status"] == "green"
+    r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
+    assert r.status_code == 200, r.get_json()
+    # paused Tuesday to Friday, 3 working days: due Tuesday 11th, yellow at 80 % of the office time to it
+    assert r.get_json()["deadline"] == "2025-11-11T23:59:59+08:00"
+    assert r.get_json()["warningAt"] == "2025-11-10T14:54:00+08:00" and r.get_json()["status"] == "green"
+    set_clock(client, "2025-11-10T14:55:00+08:00")
+    assert eventually(lambda: review_statistics(client)["totals"]["warnings"] == 1)
+    [warned] = client.get("/engine-rest/history/activity-instance", query_string={
+        "processInstanceId": instance, "activityId": "Timer_yellow"}).get_json()
+    assert warned["endTime"] > "2025-11-10T14"                  # at the warning time it has now, not while paused
+    [task] = client.tasks(processInstanceId=instance)
+    assert client.complete(task["id"], typed(decision="approve")).status_code == 204
+    # used: Tuesday 09:00-10:00, Friday from 10:00, Monday to 14:55 (11.4 office hours); the
+    # acceptance day and the three paused working days are not counted
+    [review] = review_statistics(client)["stages"]
+    assert review["decided"] == 1 and review["avgWorkingDays"] == 1.63
+
+
+class TestSupervisorsGroupIsConfigured:
+    @pytest.fixture
+    def settings(self, settings):
+        settings.test_clock = True
+        settings.supervisors_group = "duban"
+        return settings
+
+    def test_the_configured_group_reads_every_department_and_the_default_name_is_a_department(self, client):
+        set_clock(client, "2025-11-03T10:00:00+08:00")
+        instance = start_review(client)
+        duban = client.create_user("duban1", groups=["duban"])
+        plain = client.create_user("supervisors1", groups=["supervisors"])
+        r = duban.get("/api/v1/statistics")
+        assert r.status_code == 200 and r.get_json()["totals"]["clocks"] == 1, r.get_json()
+        assert [t["processInstanceId"] for t in duban.tasks()] == [instance]
+        assert duban.get(f"/api/v1/process-instance/{instance}/legal-clocks").status_code == 200
+        r = plain.get("/api/v1/statistics")
+        assert r.status_code == 403 and "group 'duban'" in r.get_json()["message"], r.get_json()
+        assert plain.tasks() == []
+        assert plain.get(f"/api/v1/process-instance/{instance}/legal-clocks").status_code == 403
+
+    def test_the_group_is_read_from_the_environment(self):
+        from engine.config import Settings
+        assert Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": " duban "}).supervisors_group == "duban"
+        assert Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": ""}).supervisors_group == "supervisors"
+        assert Settings.from_env({}).supervisors_group == "supervisors"
 
 
 TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>

@@ -237,6 +237,17 @@ def test_adding_then_counting_working_days_gives_back_n_for_starts_across_2025_a
                 assert CN.working_days_between(start, result.date - timedelta(days=1)) == n - 1, (start, n)
 
 
+def test_a_limit_used_up_to_its_deadline_used_n_working_days_whatever_the_hour_of_acceptance():
+    for offset in range(0, 730, 3):
+        start = at(2025, 1, 1, 10) + timedelta(days=offset, hours=offset % 9)
+        for n in (1, 3, 5, 10, 30):
+            deadline = CN.add_working_days(start, n).deadline
+            assert CN.working_days_after(start, deadline) == n, (start, n)
+    assert CN.working_days_after(at(2025, 9, 26, 10), at(2025, 9, 26, 16)) == 0.0        # the day of acceptance
+    assert CN.working_days_after(at(2025, 9, 26, 10), at(2025, 9, 28, 10)) == 1 / 7      # the worked Sunday's first hour
+    assert CN.working_days_after(date(2025, 9, 30), at(2025, 10, 9, 12)) == 3 / 7          # over National Day
+
+
 def test_adding_then_counting_working_hours_gives_back_the_hours_for_starts_at_any_time_of_day():
     for offset in range(0, 400, 5):
         start = at(2025, 9, 1) + timedelta(hours=offset * 7 + 0.25 * offset)
