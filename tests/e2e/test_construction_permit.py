@@ -175,6 +175,21 @@ def test_deficient_materials_supplied_in_time_let_the_stage_go_on(gov):
     assert gov.open_keys(case) == ["Task_issue_planning"]
 
 
+def test_under_deficiency_acceptance_the_department_answers_for_its_review_not_for_the_applicants_supplement(gov):
+    case = open_case(gov, "GC-2025-0013", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
+    gov.at("2025-11-04T10:00:00+08:00")                          # zrzy decides on its first working day
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    [review] = gov.clocks(case, "review")
+    assert review["outcome"] == "decided" and review["stopped"][:16] == "2025-11-04T10:00"
+
+    gov.at("2025-11-10T16:00:00+08:00")                          # the applicant supplies on the last day
+    gov.complete(case, "Task_supplement", suppliedMaterials="节能评估报告", suppliedOn="2025-11-10")
+    assert gov.open_keys(case) == ["Task_issue_planning"]
+    [review] = gov.clocks(case, "review")                        # the waiting was the applicant's time
+    assert review["stopped"][:16] == "2025-11-04T10:00" and review["status"] == "green"
+
+
 def test_a_breached_commitment_revokes_the_permit_and_ends_the_case(gov):
     case = open_case(gov, "GC-2025-0007", risk_grade="low")
     gov.complete(case, "Task_intake_planning", **intake(commitment="yes"))
