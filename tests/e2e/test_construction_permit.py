@@ -159,11 +159,28 @@ def test_deficient_materials_not_supplied_in_time_withdraw_the_acceptance(gov):
     assert gov.ended_at(case, "Task_withdraw") == 1
     outcome = gov.variables(case)["caseOutcome"]
     assert outcome == {"result": "withdrawn", "stage": "planning", "departments": ["zrzy"]}
-    [review] = gov.clocks(case, "review")
-    assert review["outcome"] == "withdrawn"
+    # the department's review, the stage and the whole case ended without a decision
+    assert {c["stage"]: c["outcome"] for c in gov.clocks(case)} == {
+        "review": "withdrawn", "planning": "withdrawn", "case": "withdrawn"}
     notice = gov.answer("notify.applicant", "GC-2025-0005", notificationId="SMS-5")
     assert "撤回" in notice["variables"]["notifyText"]["value"]
     assert gov.state(case) == "COMPLETED"
+    totals = gov.admin.get("/api/v1/statistics", query_string={"processDefinitionKey": "construction_permit"}
+                           ).get_json()["totals"]
+    assert totals["decided"] == 0 and totals["open"] == 0
+
+
+def test_a_department_that_decided_keeps_its_decision_when_the_lapsed_supplement_withdraws_the_case(gov):
+    case = open_case(gov, "GC-2025-0014", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
+    gov.at("2025-11-04T10:00:00+08:00")
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    gov.at("2025-11-11T00:00:01+08:00")                          # the materials never came
+    assert eventually(lambda: gov.waiting_topics("GC-2025-0014") == ["notify.applicant"])
+    assert gov.variables(case)["caseOutcome"]["result"] == "withdrawn"
+    clocks = {c["stage"]: c for c in gov.clocks(case)}
+    assert clocks["review"]["outcome"] == "decided" and clocks["review"]["stopped"][:16] == "2025-11-04T10:00"
+    assert clocks["planning"]["outcome"] == "withdrawn" and clocks["case"]["outcome"] == "withdrawn"
 
 
 def test_deficient_materials_supplied_in_time_let_the_stage_go_on(gov):
@@ -213,6 +230,8 @@ def test_a_breached_commitment_revokes_the_permit_and_ends_the_case(gov):
     values = gov.variables(case)
     assert values["caseOutcome"] == {"result": "revoked", "stage": "planning", "departments": ["zrzy"]}
     assert values["verifications"]["planning"]["zrzy"]["revoked"] is True
+    [whole] = gov.clocks(case, "case")
+    assert whole["outcome"] == "revoked"                         # not a case decided in time
     gov.answer("notify.applicant", "GC-2025-0007", notificationId="SMS-7")
     assert gov.state(case) == "COMPLETED"
 
