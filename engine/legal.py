@@ -495,7 +495,23 @@ def connect_all(spec, subprocess_specs: dict) -> None:
             connect(task_spec)
 
 
-# --- after the engine ran: timers that depend on clocks ---------------------------------
+# --- after the engine ran: clocks left behind, timers that depend on clocks ----------------
+
+def stop_ended(command) -> None:
+    """A clock still running when its (sub)process ended can be stopped by no model any
+    more (a stop finds the clocks of its own scope and the enclosing ones): a terminate end
+    event or an interrupting event cancelled the branch that would have stopped it.  It
+    ends `cancelled`, not open (and one day overdue) for good.  Looked at when the command
+    touched the clocks or ended the case, as reading them costs a query."""
+    workflow = command.workflow
+    if command.legal is None and not workflow.completed:
+        return
+    ended = {str(key) for key, sub in workflow.subprocesses.items() if sub.completed}
+    cs, now = clocks(command), utcnow()
+    for row in cs.rows.values():
+        if row.stopped_at is None and (workflow.completed or row.scope in ended):
+            cs.stop(row, "cancelled", now=now)
+
 
 def refresh_timers(command) -> None:
     """Re-evaluate waiting timeDate timers that use legal_deadline/legal_warning when a

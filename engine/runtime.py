@@ -234,6 +234,7 @@ def save(command: Command) -> None:
     command.act()
     try:
         run_until_waiting(workflow)
+        legal.stop_ended(command)
         legal.refresh_timers(command)
         legal.check_clocks_exist(command)
         activated = activate_new_tasks(command)

@@ -262,6 +262,16 @@ def test_an_outcome_that_is_no_word_is_a_400_naming_the_element_and_changes_noth
     assert clocks(client, instance)["review"]["stopped"] is None
 
 
+def test_a_deleted_case_s_running_clock_ends_cancelled_not_open_for_good(client):
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    instance = start_review(client)
+    assert client.delete(f"/engine-rest/process-instance/{instance}").status_code == 204
+    review = clocks(client, instance)["review"]
+    assert review["outcome"] == "cancelled" and review["stopped"] is not None
+    totals = client.get("/api/v1/statistics").get_json()["totals"]
+    assert totals["open"] == 0 and totals["decided"] == 0
+
+
 def test_working_hour_limits(client):
     set_clock(client, "2025-09-26T16:00:00+08:00")              # Friday afternoon
     instance = start_review(client, limit="150min")

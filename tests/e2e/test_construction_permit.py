@@ -232,6 +232,11 @@ def test_a_breached_commitment_revokes_the_permit_and_ends_the_case(gov):
     assert values["verifications"]["planning"]["zrzy"]["revoked"] is True
     [whole] = gov.clocks(case, "case")
     assert whole["outcome"] == "revoked"                         # not a case decided in time
+    # the engineering stage and its reviews, cut off by the revocation, do not run on for good
+    cut_off = [(c["stage"], c["department"], c["outcome"]) for c in gov.clocks(case) if c["outcome"] == "cancelled"]
+    assert sorted(cut_off) == [("engineering", "zrzy", "cancelled"), ("review", "swj", "cancelled"),
+                               ("review", "zrzy", "cancelled")]
+    assert [c for c in gov.clocks(case) if c["stopped"] is None] == []
     gov.answer("notify.applicant", "GC-2025-0007", notificationId="SMS-7")
     assert gov.state(case) == "COMPLETED"
 
