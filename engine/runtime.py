@@ -25,7 +25,7 @@ from . import audit, legal, projections, subscriptions, transient_variables, var
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import form_reference, resolve_called, start_form_reference
+from .definitions import form_reference, require_business_key, resolve_called, start_form_reference
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
@@ -321,6 +321,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     session, ctx = uow.session, uow.ctx
     if definition.suspended:
         raise BadRequest(f"process definition '{definition.id}' is suspended")
+    require_business_key(definition, business_key)
     sent = variables                # with the types the request named (a form's check returns plain values)
     start_form = start_form_reference(definition.start_form) if start_form_check else None
     if start_form is not None:
