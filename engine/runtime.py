@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import StartEventSplit
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -388,7 +389,8 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
     a condition) is started by that, not by a request: such a case stood at its start
     event for good, as no message or signal reaches a start event of a running case
     (POST /message and POST /signal start a new case there)."""
-    starts = spec.start.outputs
+    # several start events sit behind one StartEventSplit (SpiffWorkflow): its outputs are them
+    starts = [s for out in spec.start.outputs for s in (out.outputs if isinstance(out, StartEventSplit) else [out])]
     if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
         return
     ways = []
