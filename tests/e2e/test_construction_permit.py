@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import typed
 from tests.e2e.conftest import APPROVE, eventually, intake, issue, project
 
 pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
@@ -320,7 +321,14 @@ def test_special_steps_have_their_own_limit_and_stop_the_review_clock_only_where
     assert review["deadline"] == "2025-11-14T23:59:59+08:00"       # two working days later
     assert [c["outcome"] for c in gov.clocks(case, "special")] == ["decided"]
 
-    # 现场勘验 counts in it
+    # 现场勘验 counts in it; which step it is, the form requires
+    [task] = gov.tasks(case, "Task_review")
+    missing = gov.officer("zrzy").post(f"/engine-rest/task/{task['id']}/complete", json={"variables": typed(
+        decision="special", opinion="需现场勘验用地边界")})
+    assert missing.status_code == 400, missing.get_json()
+    assert missing.get_json()["type"] == "FormFieldValidationException"
+    assert "specialStep" in missing.get_json()["message"] and 'decision != "special"' in missing.get_json()["message"]
+    assert gov.open_keys(case) == ["Task_review"] and gov.clocks(case, "review")[0]["paused"] is False
     gov.complete(case, "Task_review", group="zrzy", decision="special", specialStep="site_survey",
                  opinion="需现场勘验用地边界")
     assert gov.open_keys(case) == ["Task_special_counted"]
