@@ -32,7 +32,9 @@ class LegalClockSchema(ma.Schema):
     pausedSince = ma.fields.String(allow_none=True)
     pauses = ma.fields.List(ma.fields.Dict())
     stopped = ma.fields.String(allow_none=True)
-    outcome = ma.fields.String(allow_none=True, metadata={"description": "decided | tacit_approval"})
+    outcome = ma.fields.String(allow_none=True, metadata={
+        "description": "decided | tacit_approval | cancelled (its process ended first), or the word the "
+                       "model's legalClock.outcome gives: withdrawn, revoked"})
     status = ma.fields.String(metadata={"description": "green | yellow | red"})
     remainingWorkingDays = ma.fields.Integer()
     remainingWorkingSeconds = ma.fields.Integer()

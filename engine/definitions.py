@@ -79,6 +79,31 @@ def history_time_to_live(text: str | None) -> int | None:
     return days
 
 
+# a process-level camunda:property: cases are started with a business key, which the
+# department systems and their messages answer by (the enterprise opening's bank)
+BUSINESS_KEY_REQUIRED = "businessKeyRequired"
+
+
+def business_key_required(properties: dict | None) -> bool:
+    """A process's camunda:property businessKeyRequired: `true`, or `false` as without it;
+    a ValueError for any other value (refused at deploy)."""
+    if not properties or BUSINESS_KEY_REQUIRED not in properties:
+        return False
+    value = (properties[BUSINESS_KEY_REQUIRED] or "").strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"camunda:property {BUSINESS_KEY_REQUIRED} must be true or false, "
+                         f"not {properties[BUSINESS_KEY_REQUIRED]!r}")
+    return value == "true"
+
+
+def require_business_key(definition, business_key: str | None) -> None:
+    """Before a case of `definition` is made: a 400 when it needs a business key and has none."""
+    if (business_key is None or not business_key.strip()) and business_key_required(definition.properties):
+        raise BadRequest(f"process '{definition.key}' needs a business key (its camunda:property "
+                         f"{BUSINESS_KEY_REQUIRED} is true): send \"businessKey\", the case's own number that "
+                         "department systems and messages answer by")
+
+
 # --- the list of definitions (GET /process-definition) -----------------------------
 
 @dataclass

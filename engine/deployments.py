@@ -14,8 +14,8 @@ from . import audit, authz, configs, event_names, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import (checksum, deployed_form_resource, history_time_to_live, latest_definition,
-                          next_version, resource_content)
+from .definitions import (BUSINESS_KEY_REQUIRED, business_key_required, checksum, deployed_form_resource,
+                          history_time_to_live, latest_definition, next_version, resource_content)
 from .errors import BadRequest, Forbidden, NotFound, ParseError
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, ProcessInstance, Resource, Timer
@@ -279,10 +279,15 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
                 check.problems.append(Problem(name, str(err), process.sourceline, None, key))
                 continue
             try:
-                check.processes.append(_process_info(name, process, spec))
+                info = _process_info(name, process, spec)
             except ValueError as err:       # an attribute Camunda refuses too (historyTimeToLive)
                 check.problems.append(Problem(name, str(err), process.sourceline, None, key))
                 continue
+            keyless = _keyless_starts(name, process, info["properties"])
+            if keyless:
+                check.problems.extend(keyless)
+                continue
+            check.processes.append(info)
             check.specs[key] = spec
     return check
 
@@ -429,6 +434,23 @@ def _form_ref_problem(session, element, forms: _FormCheck, tenant_id) -> str | N
     return None
 
 
+# start events that start a case with no business key to give (a timer, POST /signal)
+_KEYLESS_STARTS = ("timerEventDefinition", "signalEventDefinition", "conditionalEventDefinition")
+
+
+def _keyless_starts(resource: str, process, properties: dict) -> list[Problem]:
+    """A process that needs a business key (businessKeyRequired, read by
+    _process_info) started by a timer or a signal would fail at every such start."""
+    if not business_key_required(properties):
+        return []
+    return [Problem(resource, f"start event '{start.get('id')}' starts cases without a business key "
+                    f"({kind.replace('EventDefinition', '')} start), but the process's camunda:property "
+                    f"{BUSINESS_KEY_REQUIRED} is true: start it by request or message, or drop the property",
+                    start.sourceline, None, start.get("id"))
+            for start in process.iterfind("bpmn:startEvent", NS)
+            for kind in _KEYLESS_STARTS if start.find(f"bpmn:{kind}", NS) is not None]
+
+
 def _process_info(resource: str, process, spec) -> dict:
     start_form = None
     for start in process.iterfind("bpmn:startEvent", NS):
@@ -441,6 +463,7 @@ def _process_info(resource: str, process, spec) -> dict:
             start_form = {"formKey": key}
     props = {p.get("name"): p.get("value") for p in
              process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property[@name]", namespaces=NS)}
+    business_key_required(props)                    # a ValueError for a value other than true or false
     doc = process.find("bpmn:documentation", NS)
     return {
         "key": process.get("id"), "name": process.get("name"), "resource": resource,

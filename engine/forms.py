@@ -8,8 +8,10 @@ min <= max, an options source for every choice field, schemaVersion >= 16.
 
 Submission: a marshmallow schema built from the input fields (once per form checksum) repeats
 form-js's client-side validation, so the server accepts what the browser accepted and a crafted
-request cannot skip a rule.  What cannot run here is FEEL: a field with `conditional.hide`, or
-with readonly/disabled given as an expression, is never required; a rule given as `=expression`
+request cannot skip a rule.  FEEL runs here only as far as engine/feel.py reads it: a required
+field with `conditional.hide` is required where the form shows it when every hide condition above
+it is in that subset (and it is not in a dynamic list), and never required otherwise; a field
+with readonly/disabled given as an expression is never required; a rule given as `=expression`
 (min, max, minLength, maxLength) is skipped; options from `valuesExpression` are not checked.
 """
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any
 import jsonschema
 import regex
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load
+
+from . import feel
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "forms" / "schema" / "form-js.schema.json"
 MIN_SCHEMA_VERSION = 16          # what Camunda Modeler 5.x writes for Camunda 7.2x
@@ -88,10 +92,11 @@ class FormField:
     location: str                # where it sits in the .form: "components[2]"
     required: bool               # validate.required, and the server can enforce it (see module doc)
     readonly: bool               # readonly or disabled: a submitted value is dropped
-    hidden_when: str | None      # FEEL `conditional.hide` of the field or an enclosing container
+    hidden_when: tuple           # FEEL `conditional.hide` of the field and of its enclosing containers
     options: tuple | None        # static option values (radio/select/checklist/taglist)
     values_key: str | None       # options come from this process variable
     component: Mapping = field(repr=False, compare=False, default_factory=dict)
+    required_when_shown: bool = False   # validate.required under hide conditions engine/feel.py reads
 
 
 @dataclass(frozen=True)
@@ -352,17 +357,17 @@ def _semantic_problems(doc: dict) -> tuple[list, list]:
         found = "is missing" if version is None else f"{version} is older than {MIN_SCHEMA_VERSION}"
         walk.problems.append(("schemaVersion", f"schemaVersion {found}: open the form in a current Camunda "
                               "Modeler (5.x) and save it again, which upgrades it"))
-    _walk_components(doc["components"], "components", _Slot("the form", "object"), (), None, walk)
+    _walk_components(doc["components"], "components", _Slot("the form", "object"), (), (), walk)
     return walk.problems, walk.fields
 
 
 def _walk_components(components: list, location: str, slot: _Slot, prefix: tuple,
-                     hidden_when: str | None, walk: _Walk) -> None:
+                     hidden_when: tuple, walk: _Walk) -> None:
     for index, component in enumerate(components):
         where = f"{location}[{index}]"
         kind = component["type"]
         _claim_id(component, where, walk)
-        hidden = _hidden_when(component) or hidden_when
+        hidden = hidden_when + _hidden_when(component)
         if kind in INPUT_TYPES:
             path = prefix + tuple(component["key"].split("."))
             if _claim(slot, tuple(component["key"].split(".")), "value", component, where, prefix, walk):
@@ -371,7 +376,7 @@ def _walk_components(components: list, location: str, slot: _Slot, prefix: tuple
             _walk_container(component, where, slot, prefix, hidden, walk)
 
 
-def _walk_container(component: dict, where: str, slot: _Slot, prefix: tuple, hidden: str | None, walk: _Walk) -> None:
+def _walk_container(component: dict, where: str, slot: _Slot, prefix: tuple, hidden: tuple, walk: _Walk) -> None:
     segments = tuple(component["path"].split(".")) if component.get("path") else ()
     children = component.get("components", [])
     if component["type"] == "dynamiclist":
@@ -421,21 +426,26 @@ def _claim_id(component: dict, where: str, walk: _Walk) -> None:
         walk.ids[component_id] = where
 
 
-def _hidden_when(component: dict) -> str | None:
+def _hidden_when(component: dict) -> tuple:
     hide = (component.get("conditional") or {}).get("hide")
     if hide is True:
-        return "true"
-    return hide if isinstance(hide, str) and hide.strip() else None
+        return ("=true",)
+    return (hide,) if isinstance(hide, str) and hide.strip() else ()
 
 
-def _field(component: dict, path: tuple, where: str, hidden: str | None, walk: _Walk) -> FormField:
+def _field(component: dict, path: tuple, where: str, hidden: tuple, walk: _Walk) -> FormField:
     kind = component["type"]
     validate = component.get("validate") or {}
     readonly_flags = [component.get("readonly"), component.get("disabled")]
     readonly = any(flag is True or (isinstance(flag, str) and flag and not _is_feel(flag)) for flag in readonly_flags)
     feel_readonly = any(isinstance(flag, str) and _is_feel(flag) for flag in readonly_flags)
-    required = (validate.get("required") is True and not readonly and not feel_readonly and hidden is None
-                and kind not in UNCHECKED_TYPES)
+    enforceable = (validate.get("required") is True and not readonly and not feel_readonly
+                   and kind not in UNCHECKED_TYPES)
+    required = enforceable and not hidden
+    # form-js requires a hidden field never: where the server can evaluate the hide conditions
+    # (top-level data, engine/feel.py's subset), it requires the field where they show it
+    required_when_shown = (enforceable and bool(hidden) and LIST_ITEM not in path
+                           and all(feel.condition(text) is not None for text in hidden))
     options = values_key = None
     if kind in OPTION_TYPES:
         options, values_key = _options_source(component, where, walk)
@@ -443,7 +453,8 @@ def _field(component: dict, path: tuple, where: str, hidden: str | None, walk: _
     label = component.get("label") or component.get("dateLabel") or component.get("timeLabel") or component["key"]
     return FormField(key=".".join(path).replace("." + LIST_ITEM, LIST_ITEM), path=path, type=kind, label=label,
                      id=component.get("id"), location=where, required=required, readonly=readonly,
-                     hidden_when=hidden, options=options, values_key=values_key, component=component)
+                     hidden_when=hidden, options=options, values_key=values_key, component=component,
+                     required_when_shown=required_when_shown)
 
 
 def _options_source(component: dict, where: str, walk: _Walk) -> tuple:
@@ -564,11 +575,51 @@ def validate_submission(form: FormDefinition, values: Mapping[str, Any],
         raise TypeError(f"submitted values must be a mapping, not {type(values).__name__}")
     token = _CONTEXT.set(context)
     try:
-        return submission_schema(form).load(dict(values))
-    except ValidationError as err:
-        raise FormValidationError(_flatten(err.messages), {f.key: f.label for f in form.fields}, form.id) from None
+        try:
+            loaded, errors = submission_schema(form).load(dict(values)), {}
+        except ValidationError as err:
+            loaded, errors = None, _flatten(err.messages)
     finally:
         _CONTEXT.reset(token)
+    for key, message in _missing_where_shown(form, values, context).items():
+        errors.setdefault(key, []).append(message)
+    if errors:
+        raise FormValidationError(errors, {f.key: f.label for f in form.fields}, form.id)
+    return loaded
+
+
+def _missing_where_shown(form: FormDefinition, values: Mapping, context: Mapping | None) -> dict[str, str]:
+    """The fields required where the form shows them (FormField.required_when_shown) that
+    are shown and empty.  form-js judges the conditions over the form's data: the
+    variables it was opened with (`context`), the values entered over them."""
+    fields_ = [f for f in form.fields if f.required_when_shown]
+    if not fields_:
+        return {}
+    data = _overlay(context or {}, values)
+    missing = {}
+    for form_field in fields_:
+        if any(feel.condition(text)(data) is True for text in form_field.hidden_when):
+            continue
+        value = _value_at(values, form_field.path)
+        if _is_empty(value) or (form_field.type == "checkbox" and value is False):
+            hides = " or ".join(text[1:].strip() for text in form_field.hidden_when)
+            missing[form_field.key] = f"Field is required: the form hides it only when {hides}."
+    return missing
+
+
+def _overlay(base: Mapping, top: Mapping) -> dict:
+    """`top` over `base`, nested objects merged key by key."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        merged[key] = _overlay(below, value) if isinstance(below, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
+def _value_at(values: Mapping, path: tuple):
+    for segment in path:
+        values = values.get(segment) if isinstance(values, Mapping) else None
+    return values
 
 
 def submission_schema(form: FormDefinition) -> Schema:

@@ -12,7 +12,8 @@ Designers drive the clocks with `camunda:properties` on flow nodes:
       legalClock.department = ...  who answers for it (default: the task's candidate groups)
     legalClock.pause = review      pause while this element is open (the correction task)
     legalClock.stop = review       stop when this element completes (the decision)
-      legalClock.outcome = withdrawn   instead of "decided" (a withdrawal, a revocation)
+      legalClock.outcome = withdrawn   instead of "decided" (a withdrawal, a revocation), or an
+                                   expression giving the word (the case's result)
     legalClock.event = tacitApproval | yellow | red    on a boundary timer: record what
       legalClock.stage = review    happened when it fired; tacit approval also stops the
       tacitApproval.variable = x   clock and sets variable x (default value "approve")
@@ -50,6 +51,7 @@ from .timers import timer_definition
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
 UNITS = ("workdays", "workhours", "days")
 KINDS = ("legal", "promised")
+_OUTCOME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")      # a stopped clock's outcome: legal_clock.outcome
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _UNIT_WORDS = {
     "": "workdays", "wd": "workdays", "workday": "workdays", "workdays": "workdays",
@@ -423,15 +425,27 @@ def on_finished(workflow, task) -> None:
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.resume(row, now)
-    for stage in _names(props.get("legalClock.stop")):
-        row = cs.find(task.workflow, stage)
-        if row is not None:
-            # a withdrawal or revocation ends the clock without a decision (not counted as decided)
-            cs.stop(row, props.get("legalClock.outcome") or "decided", task.task_spec.bpmn_id,
-                    assignee=_assignee(command, task), now=now)
+    stops = [row for row in (cs.find(task.workflow, stage) for stage in _names(props.get("legalClock.stop")))
+             if row is not None]
+    if stops:
+        outcome = _outcome(task, props)
+        for row in stops:
+            cs.stop(row, outcome, task.task_spec.bpmn_id, assignee=_assignee(command, task), now=now)
     event = props.get("legalClock.event")
     if event:
         _timer_event(command, cs, task, props, event, now)
+
+
+def _outcome(task, props) -> str:
+    """How the stop ends the clock: `decided` unless legalClock.outcome (a word, or an
+    expression giving one, as the case's result) says otherwise; a withdrawal or a
+    revocation ends it without a decision, not counted as decided."""
+    value = _evaluate(task, props.get("legalClock.outcome")) or "decided"
+    if not isinstance(value, str) or not _OUTCOME.fullmatch(value):
+        activity = task.task_spec.bpmn_id
+        raise ModelError(f"{activity}: legalClock.outcome must give a word such as decided, withdrawn or revoked "
+                         f"(letters, digits and _, at most 32), not {value!r}", activityId=activity)
+    return value
 
 
 def on_cancelled(workflow, task) -> None:
@@ -501,7 +515,23 @@ def connect_all(spec, subprocess_specs: dict) -> None:
             connect(task_spec)
 
 
-# --- after the engine ran: timers that depend on clocks ---------------------------------
+# --- after the engine ran: clocks left behind, timers that depend on clocks ----------------
+
+def stop_ended(command) -> None:
+    """A clock still running when its (sub)process ended can be stopped by no model any
+    more (a stop finds the clocks of its own scope and the enclosing ones): a terminate end
+    event or an interrupting event cancelled the branch that would have stopped it.  It
+    ends `cancelled`, not open (and one day overdue) for good.  Looked at when the command
+    touched the clocks or ended the case, as reading them costs a query."""
+    workflow = command.workflow
+    if command.legal is None and not workflow.completed:
+        return
+    ended = {str(key) for key, sub in workflow.subprocesses.items() if sub.completed}
+    cs, now = clocks(command), utcnow()
+    for row in cs.rows.values():
+        if row.stopped_at is None and (workflow.completed or row.scope in ended):
+            cs.stop(row, "cancelled", now=now)
+
 
 def refresh_timers(command) -> None:
     """Re-evaluate waiting timeDate timers that use legal_deadline/legal_warning when a

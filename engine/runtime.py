@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import StartEventSplit
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskSpec
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -25,7 +26,7 @@ from . import audit, legal, projections, subscriptions, transient_variables, var
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
-from .definitions import form_reference, resolve_called, start_form_reference
+from .definitions import form_reference, require_business_key, resolve_called, start_form_reference
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
 from .identity import Principal
@@ -233,6 +234,7 @@ def save(command: Command) -> None:
     command.act()
     try:
         run_until_waiting(workflow)
+        legal.stop_ended(command)
         legal.refresh_timers(command)
         legal.check_clocks_exist(command)
         activated = activate_new_tasks(command)
@@ -319,6 +321,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     session, ctx = uow.session, uow.ctx
     if definition.suspended:
         raise BadRequest(f"process definition '{definition.id}' is suspended")
+    require_business_key(definition, business_key)
     sent = variables                # with the types the request named (a form's check returns plain values)
     start_form = start_form_reference(definition.start_form) if start_form_check else None
     if start_form is not None:
@@ -385,7 +388,8 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
     a condition) is started by that, not by a request: such a case stood at its start
     event for good, as no message or signal reaches a start event of a running case
     (POST /message and POST /signal start a new case there)."""
-    starts = spec.start.outputs
+    # several start events sit behind one StartEventSplit (SpiffWorkflow): its outputs are them
+    starts = [s for out in spec.start.outputs for s in (out.outputs if isinstance(out, StartEventSplit) else [out])]
     if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
         return
     ways = []

@@ -250,6 +250,51 @@ def test_decision_in_time_stops_the_clock_and_counts(client):
     assert totals["decided"] == 1 and totals["tacitApprovals"] == 0 and totals["tacitApprovalRate"] == 0.0
 
 
+STOP = '<camunda:property name="legalClock.stop" value="review" />'
+
+
+def with_outcome(expression: str) -> str:
+    """tacit_review whose end stops the clock with legalClock.outcome = `expression`."""
+    value = expression.replace('"', "&#34;")
+    return TACIT.read_text().replace(STOP, f'{STOP}<camunda:property name="legalClock.outcome" value="{value}" />')
+
+
+def test_an_outcome_expression_ends_a_withdrawn_case_without_a_decision(client):
+    source = with_outcome('${"withdrawn" if decision == "withdraw" else "decided"}')
+    assert client.deploy(extra={"outcome.bpmn": source}).status_code == 200
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    withdrawn, decided = (client.start("tacit_review", typed(limit="3wd"))["id"] for _ in range(2))
+    for instance, decision in ((withdrawn, "withdraw"), (decided, "approve")):
+        [task] = client.tasks(processInstanceId=instance)
+        assert client.complete(task["id"], typed(decision=decision)).status_code == 204
+    assert clocks(client, withdrawn)["review"]["outcome"] == "withdrawn"
+    assert clocks(client, decided)["review"]["outcome"] == "decided"
+    totals = client.get("/api/v1/statistics").get_json()["totals"]
+    assert totals["decided"] == 1 and totals["open"] == 0
+
+
+def test_an_outcome_that_is_no_word_is_a_400_naming_the_element_and_changes_nothing(client):
+    assert client.deploy(extra={"outcome.bpmn": with_outcome("${decision}")}).status_code == 200
+    instance = client.start("tacit_review", typed(limit="3wd"))["id"]
+    [task] = client.tasks(processInstanceId=instance)
+    r = client.complete(task["id"], typed(decision="撤回 申请"))
+    assert r.status_code == 400, r.get_json()
+    assert "End_decided: legalClock.outcome must give a word" in r.get_json()["message"]
+    assert "'撤回 申请'" in r.get_json()["message"]
+    assert [t["id"] for t in client.tasks(processInstanceId=instance)] == [task["id"]]
+    assert clocks(client, instance)["review"]["stopped"] is None
+
+
+def test_a_deleted_case_s_running_clock_ends_cancelled_not_open_for_good(client):
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    instance = start_review(client)
+    assert client.delete(f"/engine-rest/process-instance/{instance}").status_code == 204
+    review = clocks(client, instance)["review"]
+    assert review["outcome"] == "cancelled" and review["stopped"] is not None
+    totals = client.get("/api/v1/statistics").get_json()["totals"]
+    assert totals["open"] == 0 and totals["decided"] == 0
+
+
 def test_working_hour_limits(client):
     set_clock(client, "2025-09-26T16:00:00+08:00")              # Friday afternoon
     instance = start_review(client, limit="150min")

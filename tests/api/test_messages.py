@@ -337,6 +337,43 @@ def test_starting_a_process_that_starts_on_a_message_says_how_it_starts(client, 
     assert r.status_code == 200 and r.get_json()[0]["resultType"] == "ProcessDefinition", r.get_json()
 
 
+def two_starts(second: str) -> str:
+    """online_or_desk: started by the message OnlineApplication, or by `second`."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_two" targetNamespace="x">
+  <bpmn:message id="Msg_apply" name="OnlineApplication" />
+  <bpmn:process id="online_or_desk" isExecutable="true">
+    <bpmn:startEvent id="Start_online"><bpmn:messageEventDefinition id="MD" messageRef="Msg_apply" /></bpmn:startEvent>
+    {second}
+    <bpmn:userTask id="Task_accept" camunda:candidateGroups="window" />
+    <bpmn:endEvent id="End_done" />
+    <bpmn:sequenceFlow id="F1" sourceRef="Start_online" targetRef="Task_accept" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Start_second" targetRef="Task_accept" />
+    <bpmn:sequenceFlow id="F3" sourceRef="Task_accept" targetRef="End_done" />
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_process_with_a_message_and_a_none_start_event_starts_by_request(client):
+    """Two start events sit behind one split in SpiffWorkflow: the start was a 500."""
+    assert client.deploy(extra={"two.bpmn": two_starts('<bpmn:startEvent id="Start_second" />')}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/online_or_desk/start", json={})
+    assert r.status_code == 200, r.get_json()
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=r.get_json()["id"])] == ["Task_accept"]
+
+
+def test_a_process_with_a_message_and_a_timer_start_event_says_how_it_starts(client):
+    timer = ('<bpmn:startEvent id="Start_second"><bpmn:timerEventDefinition id="T">'
+             '<bpmn:timeDate>2099-01-01T09:00:00+08:00</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:startEvent>')
+    assert client.deploy(extra={"two.bpmn": two_starts(timer)}).status_code == 200
+    r = client.post("/engine-rest/process-definition/key/online_or_desk/start", json={})
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["message"] == ("process 'online_or_desk' has no none start event: it starts on the message "
+                                       "'OnlineApplication' (POST /engine-rest/message) or its timer (Start_second)")
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+
+
 def test_an_expression_in_a_message_name_is_refused_at_deploy(client):
     """Camunda 7 evaluates it; here it was taken literally, so no POST /message could name it."""
     model = _notifying("named").replace('name="ApplicantNotified"', 'name="Notified-${businessKey}"')

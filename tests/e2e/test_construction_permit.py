@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import typed
 from tests.e2e.conftest import APPROVE, eventually, intake, issue, project
 
 pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
@@ -159,11 +160,28 @@ def test_deficient_materials_not_supplied_in_time_withdraw_the_acceptance(gov):
     assert gov.ended_at(case, "Task_withdraw") == 1
     outcome = gov.variables(case)["caseOutcome"]
     assert outcome == {"result": "withdrawn", "stage": "planning", "departments": ["zrzy"]}
-    [review] = gov.clocks(case, "review")
-    assert review["outcome"] == "withdrawn"
+    # the department's review, the stage and the whole case ended without a decision
+    assert {c["stage"]: c["outcome"] for c in gov.clocks(case)} == {
+        "review": "withdrawn", "planning": "withdrawn", "case": "withdrawn"}
     notice = gov.answer("notify.applicant", "GC-2025-0005", notificationId="SMS-5")
     assert "撤回" in notice["variables"]["notifyText"]["value"]
     assert gov.state(case) == "COMPLETED"
+    totals = gov.admin.get("/api/v1/statistics", query_string={"processDefinitionKey": "construction_permit"}
+                           ).get_json()["totals"]
+    assert totals["decided"] == 0 and totals["open"] == 0
+
+
+def test_a_department_that_decided_keeps_its_decision_when_the_lapsed_supplement_withdraws_the_case(gov):
+    case = open_case(gov, "GC-2025-0014", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
+    gov.at("2025-11-04T10:00:00+08:00")
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    gov.at("2025-11-11T00:00:01+08:00")                          # the materials never came
+    assert eventually(lambda: gov.waiting_topics("GC-2025-0014") == ["notify.applicant"])
+    assert gov.variables(case)["caseOutcome"]["result"] == "withdrawn"
+    clocks = {c["stage"]: c for c in gov.clocks(case)}
+    assert clocks["review"]["outcome"] == "decided" and clocks["review"]["stopped"][:16] == "2025-11-04T10:00"
+    assert clocks["planning"]["outcome"] == "withdrawn" and clocks["case"]["outcome"] == "withdrawn"
 
 
 def test_deficient_materials_supplied_in_time_let_the_stage_go_on(gov):
@@ -173,6 +191,21 @@ def test_deficient_materials_supplied_in_time_let_the_stage_go_on(gov):
     assert gov.open_keys(case) == ["Task_supplement"]            # approval waits for the materials
     gov.complete(case, "Task_supplement", suppliedMaterials="节能评估报告", suppliedOn="2025-11-05")
     assert gov.open_keys(case) == ["Task_issue_planning"]
+
+
+def test_under_deficiency_acceptance_the_department_answers_for_its_review_not_for_the_applicants_supplement(gov):
+    case = open_case(gov, "GC-2025-0013", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(mode="deficiency"))
+    gov.at("2025-11-04T10:00:00+08:00")                          # zrzy decides on its first working day
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    [review] = gov.clocks(case, "review")
+    assert review["outcome"] == "decided" and review["stopped"][:16] == "2025-11-04T10:00"
+
+    gov.at("2025-11-10T16:00:00+08:00")                          # the applicant supplies on the last day
+    gov.complete(case, "Task_supplement", suppliedMaterials="节能评估报告", suppliedOn="2025-11-10")
+    assert gov.open_keys(case) == ["Task_issue_planning"]
+    [review] = gov.clocks(case, "review")                        # the waiting was the applicant's time
+    assert review["stopped"][:16] == "2025-11-04T10:00" and review["status"] == "green"
 
 
 def test_a_breached_commitment_revokes_the_permit_and_ends_the_case(gov):
@@ -198,6 +231,13 @@ def test_a_breached_commitment_revokes_the_permit_and_ends_the_case(gov):
     values = gov.variables(case)
     assert values["caseOutcome"] == {"result": "revoked", "stage": "planning", "departments": ["zrzy"]}
     assert values["verifications"]["planning"]["zrzy"]["revoked"] is True
+    [whole] = gov.clocks(case, "case")
+    assert whole["outcome"] == "revoked"                         # not a case decided in time
+    # the engineering stage and its reviews, cut off by the revocation, do not run on for good
+    cut_off = [(c["stage"], c["department"], c["outcome"]) for c in gov.clocks(case) if c["outcome"] == "cancelled"]
+    assert sorted(cut_off) == [("engineering", "zrzy", "cancelled"), ("review", "swj", "cancelled"),
+                               ("review", "zrzy", "cancelled")]
+    assert [c for c in gov.clocks(case) if c["stopped"] is None] == []
     gov.answer("notify.applicant", "GC-2025-0007", notificationId="SMS-7")
     assert gov.state(case) == "COMPLETED"
 
@@ -281,7 +321,14 @@ def test_special_steps_have_their_own_limit_and_stop_the_review_clock_only_where
     assert review["deadline"] == "2025-11-14T23:59:59+08:00"       # two working days later
     assert [c["outcome"] for c in gov.clocks(case, "special")] == ["decided"]
 
-    # 现场勘验 counts in it
+    # 现场勘验 counts in it; which step it is, the form requires
+    [task] = gov.tasks(case, "Task_review")
+    missing = gov.officer("zrzy").post(f"/engine-rest/task/{task['id']}/complete", json={"variables": typed(
+        decision="special", opinion="需现场勘验用地边界")})
+    assert missing.status_code == 400, missing.get_json()
+    assert missing.get_json()["type"] == "FormFieldValidationException"
+    assert "specialStep" in missing.get_json()["message"] and 'decision != "special"' in missing.get_json()["message"]
+    assert gov.open_keys(case) == ["Task_review"] and gov.clocks(case, "review")[0]["paused"] is False
     gov.complete(case, "Task_review", group="zrzy", decision="special", specialStep="site_survey",
                  opinion="需现场勘验用地边界")
     assert gov.open_keys(case) == ["Task_special_counted"]

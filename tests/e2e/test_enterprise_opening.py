@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, typed
 from tests.e2e.conftest import enterprise, eventually
 
 pytestmark = pytest.mark.usefixtures("state_storage")      # tests/e2e/conftest.py
@@ -113,6 +113,19 @@ def test_the_bank_answers_late_by_message_after_the_promised_limit_ran_out(gov):
     totals = gov.admin.get("/api/v1/statistics", query_string={"processDefinitionKey": "enterprise_opening"}
                            ).get_json()["totals"]
     assert totals["decidedOverdue"] == 1 and totals["escalations"] == 1 and totals["warnings"] == 1
+
+
+def test_an_application_without_a_business_key_is_refused_before_anything_starts(gov):
+    """The bank answers by the business key: without one a simple company was accepted, its
+    promised clock started, and registration failed with an incident for good."""
+    gov.at(MONDAY)
+    r = gov.admin.post("/engine-rest/process-definition/key/enterprise_opening/start",
+                       json={"variables": typed(**enterprise(enterprise_type="llc_natural_person"))})
+    assert r.status_code == 400, r.get_json()
+    assert "process 'enterprise_opening' needs a business key" in r.get_json()["message"]
+    assert gov.admin.get("/engine-rest/history/process-instance").get_json() == []
+    assert gov.admin.get("/engine-rest/external-task").get_json() == []
+    assert gov.admin.get("/engine-rest/incident").get_json() == []
 
 
 def test_the_window_may_refuse_to_accept(gov):

@@ -430,13 +430,63 @@ def test_options_from_values_key_are_checked_against_the_process_variables():
     assert validate_submission(form, {"department": "xyz"}) == {"department": "xyz"}     # nothing to check against
 
 
-def test_conditionally_hidden_field_is_not_required_but_still_checked_when_sent():
+def test_conditionally_hidden_field_is_required_only_where_the_form_shows_it_and_checked_when_sent():
     form = make_form({"type": "textarea", "id": "Field_r", "key": "reason",
                       "validate": {"required": True, "maxLength": 5},
                       "conditional": {"hide": "=decision = \"approve\""}})
-    assert not form.fields[0].required and form.fields[0].hidden_when == '=decision = "approve"'
-    assert validate_submission(form, {}) == {}
-    assert errors_of(form, {"reason": "too long text"})
+    assert not form.fields[0].required and form.fields[0].hidden_when == ('=decision = "approve"',)
+    assert validate_submission(form, {"decision": "approve"}) == {"decision": "approve"}
+    assert errors_of(form, {"decision": "reject"}) == {
+        "reason": ['Field is required: the form hides it only when decision = "approve".']}
+    assert errors_of(form, {}) == {"reason": ['Field is required: the form hides it only when decision = "approve".']}
+    assert errors_of(form, {"decision": "approve", "reason": "too long text"})
+
+
+def test_a_special_step_is_required_when_the_reviewer_starts_one():
+    """forms/review_opinion.form: the select appears, and is required, when decision = "special"."""
+    form = parse_form((FORMS / "review_opinion.form").read_bytes(), "review_opinion.form")
+    assert errors_of(form, {"decision": "special", "opinion": "提请专家评审"}) == {
+        "specialStep": ['Field is required: the form hides it only when decision != "special".']}
+    chosen = {"decision": "special", "opinion": "提请专家评审", "specialStep": "expert_review"}
+    assert validate_submission(form, chosen) == chosen
+    assert validate_submission(form, {"decision": "approve", "opinion": "同意"}) == {"decision": "approve",
+                                                                                   "opinion": "同意"}
+
+
+def test_the_hide_condition_reads_the_variables_the_form_was_opened_with_under_the_values_entered():
+    form = make_form(textfield("permitNo", validate={"required": True},
+                               conditional={"hide": "=not(review.decision = \"approve\")"}))
+    approved = {"review": {"decision": "approve", "opinion": "同意"}}
+    assert errors_of(form, {}, approved) == {
+        "permitNo": ['Field is required: the form hides it only when not(review.decision = "approve").']}
+    assert validate_submission(form, {}, {"review": {"decision": "reject"}}) == {}
+    assert validate_submission(form, {"review": {"decision": "reject"}}, approved) == {"review": {"decision": "reject"}}
+
+
+def test_a_hidden_group_hides_its_fields_too():
+    form = make_form({"type": "group", "id": "Group_s", "label": "特殊环节", "path": "special",
+                      "conditional": {"hide": "=decision != \"special\""},
+                      "components": [textfield("step", validate={"required": True},
+                                               conditional={"hide": "=skipStep = true"})]})
+    assert validate_submission(form, {"decision": "approve"}) == {"decision": "approve"}
+    assert validate_submission(form, {"decision": "special", "skipStep": True}) == {
+        "decision": "special", "skipStep": True}
+    assert set(errors_of(form, {"decision": "special"})) == {"special.step"}
+
+
+@pytest.mark.parametrize("hide", ["=is defined(decision)", "=decision in [\"a\", \"b\"]", "=count(items) > 1",
+                                  "decision = \"a\"", "=decision = "])
+def test_a_hide_condition_the_server_cannot_evaluate_leaves_the_field_optional(hide):
+    form = make_form(textfield("reason", validate={"required": True}, conditional={"hide": hide}))
+    assert not form.fields[0].required_when_shown
+    assert validate_submission(form, {"decision": "x"}) == {"decision": "x"}
+
+
+def test_a_field_in_a_dynamic_list_under_a_hide_condition_stays_optional():
+    form = make_form({"type": "dynamiclist", "id": "List_1", "label": "联系人", "path": "contacts", "isRepeating": True,
+                      "components": [textfield("name", validate={"required": True},
+                                               conditional={"hide": "=kind = \"none\""})]})
+    assert validate_submission(form, {"contacts": [{}]}) == {"contacts": [{}]}
 
 
 def test_readonly_given_as_feel_keeps_the_value_but_is_never_required():
