@@ -13,6 +13,7 @@ field with `conditional.hide` is required where the form shows it when every hid
 it is in that subset (and it is not in a dynamic list), and never required otherwise; a field
 with readonly/disabled given as an expression is never required; a rule given as `=expression`
 (min, max, minLength, maxLength) is skipped; options from `valuesExpression` are not checked.
+Read-only and disabled fields keep the case's value, nested ones included (_keep_readonly).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from typing import Any
 
 import jsonschema
 import regex
-from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, pre_load
+from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load
 
 from . import feel
 
@@ -91,12 +92,13 @@ class FormField:
     id: str | None
     location: str                # where it sits in the .form: "components[2]"
     required: bool               # validate.required, and the server can enforce it (see module doc)
-    readonly: bool               # readonly or disabled: a submitted value is dropped
+    readonly: bool               # readonly or disabled: the case's value is kept (validate_submission)
     hidden_when: tuple           # FEEL `conditional.hide` of the field and of its enclosing containers
     options: tuple | None        # static option values (radio/select/checklist/taglist)
     values_key: str | None       # options come from this process variable
     component: Mapping = field(repr=False, compare=False, default_factory=dict)
     required_when_shown: bool = False   # validate.required under hide conditions engine/feel.py reads
+    shown_default: tuple = ()    # (defaultValue,) of a read-only (not disabled) field: form-js shows and submits it
 
 
 @dataclass(frozen=True)
@@ -451,10 +453,12 @@ def _field(component: dict, path: tuple, where: str, hidden: tuple, walk: _Walk)
         options, values_key = _options_source(component, where, walk)
     _check_rules(component, where, walk)
     label = component.get("label") or component.get("dateLabel") or component.get("timeLabel") or component["key"]
+    shown_default = ((component["defaultValue"],) if readonly and "defaultValue" in component
+                     and component.get("disabled") is not True else ())
     return FormField(key=".".join(path).replace("." + LIST_ITEM, LIST_ITEM), path=path, type=kind, label=label,
                      id=component.get("id"), location=where, required=required, readonly=readonly,
                      hidden_when=hidden, options=options, values_key=values_key, component=component,
-                     required_when_shown=required_when_shown)
+                     required_when_shown=required_when_shown, shown_default=shown_default)
 
 
 def _options_source(component: dict, where: str, walk: _Walk) -> tuple:
@@ -567,8 +571,8 @@ def validate_submission(form: FormDefinition, values: Mapping[str, Any],
                         context: Mapping[str, Any] | None = None) -> dict:
     """Check submitted values against the form; return the values to write.
 
-    Read-only and disabled fields' values are dropped, keys that are no form field pass through
-    (they are ordinary process variables).  `context` (the current process variables) supplies
+    Read-only and disabled fields keep the case's value (_keep_readonly), keys that are no form
+    field pass through (they are ordinary process variables).  `context` (the current process variables) supplies
     options for fields with a valuesKey; without it those options are not checked.
     Raises FormValidationError listing every invalid field."""
     if not isinstance(values, Mapping):
@@ -585,7 +589,53 @@ def validate_submission(form: FormDefinition, values: Mapping[str, Any],
         errors.setdefault(key, []).append(message)
     if errors:
         raise FormValidationError(errors, {f.key: f.label for f in form.fields}, form.id)
+    _keep_readonly(_data_tree(form.fields), loaded, context or {}, top=True)
     return loaded
+
+
+def _keep_readonly(tree: dict, data: dict, stored: Any, top: bool = False, column: list | None = None) -> None:
+    """Give every read-only or disabled field in `data` (one level of the loaded values) the value
+    the case holds for it (`stored`, the case's value at the same level), not the submitted one:
+    the user could not change it in the form.  form-js submits read-only values (not disabled
+    ones), and a submitted object replaces the stored one, so a nested key is put back from the
+    case, never dropped: the stored object loses nothing.  A top-level one is dropped, which keeps
+    the variable as it is.  Where the case holds no value, a read-only field's defaultValue as
+    submitted is kept (what form-js showed).  In a dynamic list's entry (`column`: the stored
+    entries, which the user may have removed or reordered) a value the case holds in that column
+    of any entry is kept as submitted; another takes the value of the stored entry at its position."""
+    stored = stored if isinstance(stored, Mapping) else {}
+    for segment, node in tree.items():
+        if isinstance(node, FormField):
+            if node.readonly:
+                _keep_field(node, segment, data, stored, top, column)
+            continue
+        value = data.get(segment)
+        if LIST_ITEM in node and isinstance(value, list):
+            entries = stored.get(segment) if isinstance(stored.get(segment), list) else []
+            for index, entry in enumerate(value):
+                if isinstance(entry, dict):
+                    below = entries[index] if index < len(entries) else None
+                    _keep_readonly(node[LIST_ITEM], entry, below, column=entries)
+        elif LIST_ITEM not in node and isinstance(value, dict):
+            _keep_readonly(node, value, stored.get(segment))
+
+
+_ABSENT = object()
+
+
+def _keep_field(form_field: FormField, segment: str, data: dict, stored: Mapping, top: bool,
+                column: list | None) -> None:
+    submitted, held = data.get(segment, _ABSENT), stored.get(segment, _ABSENT)
+    held_in_column = [entry[segment] for entry in column or () if isinstance(entry, Mapping) and segment in entry]
+    if submitted is not _ABSENT and any(_same(submitted, other) for other in held_in_column):
+        return
+    if held is not _ABSENT:
+        if top:
+            data.pop(segment, None)
+        else:
+            data[segment] = held
+    elif submitted is _ABSENT or not any(_same(submitted, d) for d in form_field.shown_default):
+        data.pop(segment, None)
 
 
 def _missing_where_shown(form: FormDefinition, values: Mapping, context: Mapping | None) -> dict[str, str]:
@@ -658,7 +708,6 @@ class _Level(Schema):
         register = False
 
     error_messages = {"type": "Must be an object holding the fields of this group."}
-    dropped: frozenset = frozenset()     # read-only keys at this level
     opened: frozenset = frozenset()      # nested levels holding a required field
 
     @pre_load
@@ -668,20 +717,13 @@ class _Level(Schema):
             data = {**data, **{key: {} for key in self.opened if data.get(key) is None}}
         return data
 
-    @post_load
-    def _drop_readonly(self, data, **kwargs):
-        for key in self.dropped:
-            data.pop(key, None)
-        return data
-
 
 def _level_schema(tree: dict, name: str) -> type[Schema]:
-    attributes, dropped, opened = {}, [], []
+    attributes, opened = {}, []
     for index, (segment, node) in enumerate(tree.items()):
         if isinstance(node, FormField):
-            if node.readonly:
-                dropped.append(segment)
-            elif node.type not in UNCHECKED_TYPES:
+            # a read-only field is left unchecked here: its value is the case's (_keep_readonly)
+            if not node.readonly and node.type not in UNCHECKED_TYPES:
                 attributes[f"f{index}"] = _marshmallow_field(node, segment)
             continue
         if LIST_ITEM in node:
@@ -694,7 +736,7 @@ def _level_schema(tree: dict, name: str) -> type[Schema]:
             opened.append(segment)
         attributes[f"f{index}"] = fields.Nested(_level_schema(node, f"{name}_{segment}"), data_key=segment,
                                                 attribute=segment, allow_none=True)
-    attributes.update(dropped=frozenset(dropped), opened=frozenset(opened))
+    attributes.update(opened=frozenset(opened))
     return type(name, (_Level,), attributes)
 
 

@@ -563,3 +563,13 @@ def test_the_applicants_forms_take_a_phone_number_as_a_chinese_applicant_writes_
     for bad in ("12345", "1380013800", "23800138000", "+8523800138000", "13800138000x"):
         assert errors_of(form, {"applicantPhone": bad})["applicantPhone"] == [
             "请填写手机号（如 13800138000，可加 +86）或座机（如 0512-68001234）"], bad
+
+
+def test_a_read_only_field_in_a_group_keeps_the_cases_value_instead_of_losing_it():
+    form = make_form({"type": "group", "id": "Group_1", "label": "申请人", "path": "applicant", "components": [
+        textfield("company", readonly=True), textfield("phone")]})
+    case = {"applicant": {"company": "ACME Ltd"}}
+    assert validate_submission(form, {"applicant": {"company": "改过的", "phone": "+8613800138000"}}, case) == {
+        "applicant": {"company": "ACME Ltd", "phone": "+8613800138000"}}
+    assert validate_submission(form, {"applicant": {"phone": "+8613800138000"}}, case) == {
+        "applicant": {"company": "ACME Ltd", "phone": "+8613800138000"}}
