@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -862,11 +862,7 @@ def _number_rules(component: Mapping, validate: Mapping) -> list:
             problems.append("Value is expected to be an integer." if digits == 0 else
                             f"Value is expected to have at most {digits} decimal digit{'s' if digits > 1 else ''}.")
         if step:
-            offset = number % step
-            if offset:
-                previous = number - offset
-                problems.append(f"Please select a valid value, the two nearest valid values are "
-                                f"{_show(previous)} and {_show(previous + step)}.")
+            problems += _increment_problems(number, step)
         if low is not None and number < low:
             problems.append(f"Field must have minimum value of {_show(low)}.")
         if high is not None and number > high:
@@ -877,8 +873,32 @@ def _number_rules(component: Mapping, validate: Mapping) -> list:
     return rules
 
 
+# digits a value and its increment may span together (1e300 with increment 1: 302) for the
+# increment check to be exact; JavaScript's numbers reach 1.8e308, so a form's values fit
+MAX_STEP_DIGITS = 1000
+
+
+def _increment_problems(number: Decimal, step: Decimal) -> list[str]:
+    """The increment check, exact: decimal's default 28 digits cannot divide 1e28 by 1
+    (DivisionImpossible), so the context gets as many digits as the two numbers span."""
+    span = max(number.adjusted(), step.adjusted()) - min(number.as_tuple().exponent, step.as_tuple().exponent) + 2
+    if span > MAX_STEP_DIGITS:
+        return [f"Value spans too many digits to be checked against the increment {_show(step)}: "
+                "enter a smaller value."]
+    with localcontext() as exact:
+        exact.prec = max(span, 28)
+        offset = number % step
+        if not offset:
+            return []
+        previous = number - offset
+        return [f"Please select a valid value, the two nearest valid values are "
+                f"{_show(previous)} and {_show(previous + step)}."]
+
+
 def _decimals(number: Decimal) -> int:
-    exponent = number.normalize().as_tuple().exponent
+    with localcontext() as exact:       # normalize() rounds to the context's 28 digits otherwise
+        exact.prec = max(len(number.as_tuple().digits), 28)
+        exponent = number.normalize().as_tuple().exponent
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 

@@ -92,3 +92,14 @@ def test_a_read_only_start_form_field_stores_its_default_value_and_no_other(clie
     forged = client.post(path, json={"variables": typed(channel="online", name="b")})
     assert forged.status_code == 200, forged.get_json()
     assert variables(client, forged.get_json()["id"]) == {"name": "b"}
+
+
+@pytest.mark.parametrize("value, increment, status", [(10**28, 1, 204), (1.5e300, 1, 204), (10**28 + 1, 2, 400)])
+def test_a_huge_number_is_checked_against_its_increment_without_a_500(client, value, increment, status):
+    deploy(client, [{"type": "number", "key": "cnt", "id": "B", "label": "Count", "increment": increment}])
+    case = client.start("fv")
+    r = submit(client, fill_task(client, case["id"]), {"cnt": {"value": value}})   # untyped, as the report sent
+    assert r.status_code == status, r.get_json()
+    if status == 400:
+        assert list(r.get_json()["errors"]) == ["cnt"] and "10000000000000000000000000002" in r.get_json()["message"]
+        assert fill_task(client, case["id"])          # the task is still open

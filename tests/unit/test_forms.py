@@ -573,3 +573,26 @@ def test_a_read_only_field_in_a_group_keeps_the_cases_value_instead_of_losing_it
         "applicant": {"company": "ACME Ltd", "phone": "+8613800138000"}}
     assert validate_submission(form, {"applicant": {"phone": "+8613800138000"}}, case) == {
         "applicant": {"company": "ACME Ltd", "phone": "+8613800138000"}}
+
+
+@pytest.mark.parametrize("value, increment", [(10**28, 1), (1e29, 1), (1.5e300, 1), (1e30, "0.05")])
+def test_a_huge_number_on_its_increment_is_accepted(value, increment):
+    form = make_form({"type": "number", "id": "Field_n", "key": "n", "increment": increment})
+    assert validate_submission(form, {"n": value}) == {"n": value}
+
+
+def test_a_huge_number_off_its_increment_names_the_nearest_valid_values_exactly():
+    form = make_form({"type": "number", "id": "Field_n", "key": "n", "increment": 2, "decimalDigits": 0})
+    assert errors_of(form, {"n": 10**28 + 1}) == {"n": [
+        "Please select a valid value, the two nearest valid values are "
+        "10000000000000000000000000000 and 10000000000000000000000000002."]}
+    assert errors_of(form, {"n": "1.00000000000000000000000000001"}) == {"n": ["Must be a number."]}
+    digits = make_form({"type": "number", "id": "Field_n", "key": "n", "decimalDigits": 2, "serializeToString": True})
+    assert errors_of(digits, {"n": "1.00000000000000000000000000001"}) == {
+        "n": ["Value is expected to have at most 2 decimal digits."]}
+
+
+def test_a_number_too_long_to_check_against_its_increment_is_refused_naming_the_field():
+    form = make_form({"type": "number", "id": "Field_n", "key": "n", "increment": "0.05", "serializeToString": True})
+    assert errors_of(form, {"n": "1e2000"}) == {
+        "n": ["Value spans too many digits to be checked against the increment 0.05: enter a smaller value."]}
