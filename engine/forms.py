@@ -543,16 +543,46 @@ PATTERN_SECONDS = 0.1
 def compile_js_pattern(pattern: str) -> regex.Pattern:
     """A form-js `validate.pattern` (a JavaScript RegExp without flags) as a Python regex.
 
-    Named groups are translated; ASCII gives \\d and \\w JavaScript's ASCII meaning (so a
-    full-width digit does not pass \\d).  Left different: \\s is ASCII-only here.  Checked
-    against the syntax of Python's re (what the deploy-time message promises), compiled by
-    the regex module (V0, re's behaviour), whose search takes a timeout (PATTERN_SECONDS)."""
+    Named groups are translated, and `$` and `.` outside character classes (_js_end_and_dot);
+    ASCII gives \\d and \\w JavaScript's ASCII meaning (so a full-width digit does not pass
+    \\d).  Left different: \\s is ASCII-only here.  Checked against the syntax of Python's re
+    (what the deploy-time message promises), compiled by the regex module (V0, re's
+    behaviour), whose search takes a timeout (PATTERN_SECONDS)."""
     if _PY_ONLY.search(pattern):
         raise re.error("(?P..., (?>..., and inline flags are not JavaScript syntax")
     for js, python in _JS_ONLY:
         pattern = js.sub(python, pattern)
+    pattern = _js_end_and_dot(pattern)
     re.compile(pattern, re.ASCII)
     return regex.compile(pattern, regex.ASCII | regex.V0)
+
+
+# JavaScript's `.` matches anything but its four line terminators; Python's all but \n
+_JS_DOT = "[^\\n\\r\\u2028\\u2029]"
+
+
+def _js_end_and_dot(pattern: str) -> str:
+    """`$` as JavaScript reads it without the m flag, the end of the value only (Python's `$`
+    matches before a final newline too, so ^\\d{17}[\\dX]$ would pass "...X\\n"), and `.` as
+    JavaScript's.  Escapes and character classes, where both are literal, are left alone."""
+    out, index, in_class = [], 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index:index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        elif char == ".":
+            char = _JS_DOT
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def _show(number: Decimal) -> str:

@@ -103,3 +103,13 @@ def test_a_huge_number_is_checked_against_its_increment_without_a_500(client, va
     if status == 400:
         assert list(r.get_json()["errors"]) == ["cnt"] and "10000000000000000000000000002" in r.get_json()["message"]
         assert fill_task(client, case["id"])          # the task is still open
+
+
+def test_an_id_number_pattern_refuses_a_trailing_newline_as_javascript_does(client):
+    deploy(client, [{"type": "textfield", "key": "idNo", "id": "I", "label": "ID number",
+                     "validate": {"pattern": r"^\d{17}[\dX]$"}}])
+    case = client.start("fv")
+    task_id = fill_task(client, case["id"])
+    r = submit(client, task_id, typed(idNo="11010119900307123X\n"))
+    assert r.status_code == 400 and list(r.get_json()["errors"]) == ["idNo"], r.get_json()
+    assert submit(client, task_id, typed(idNo="11010119900307123X")).status_code == 204

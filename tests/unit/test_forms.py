@@ -596,3 +596,18 @@ def test_a_number_too_long_to_check_against_its_increment_is_refused_naming_the_
     form = make_form({"type": "number", "id": "Field_n", "key": "n", "increment": "0.05", "serializeToString": True})
     assert errors_of(form, {"n": "1e2000"}) == {
         "n": ["Value spans too many digits to be checked against the increment 0.05: enter a smaller value."]}
+
+
+@pytest.mark.parametrize("pattern, value", [
+    (r"^\d{17}[\dX]$", "11010119900307123X\n"),   # Python's $ matches before a final newline, JavaScript's not
+    (r"^.{1,3}$", "a\rb"), (r"^.{1,3}$", "ab\u2028"), (r"^.{1,3}$", "ab\u2029")])   # nor does JavaScript's .
+def test_a_pattern_refuses_what_javascripts_regexp_refuses(pattern, value):
+    form = make_form(textfield("id", validate={"pattern": pattern}))
+    assert errors_of(form, {"id": value}) == {"id": [f"Field must match pattern {pattern}."]}
+
+
+@pytest.mark.parametrize("pattern, value", [
+    (r"^\d{17}[\dX]$", "11010119900307123X"), (r"^.{1,3}$", "a b"), (r"^[.$]+\$\.$", ".$$."), (r"^a|b$", "ab\n")])
+def test_a_pattern_accepts_what_javascripts_regexp_accepts(pattern, value):
+    form = make_form(textfield("id", validate={"pattern": pattern}))
+    assert validate_submission(form, {"id": value}) == {"id": value}
