@@ -12,6 +12,7 @@ import copy
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
@@ -32,7 +33,7 @@ from .fastsql import Statement
 from .identity import Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .validation import PRIORITY_MAX, PRIORITY_MIN
-from .variables import to_utc_naive, unfit_for_state
+from .variables import display_zone, to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
 
@@ -556,21 +557,32 @@ def validate_form(uow: UnitOfWork, form_ref: dict, deployment_id: str | None, va
     row = definitions.form_definition_row(session, form_ref, deployment_id)
     form = definitions.form(session, row)
     try:
-        return form_schema.validate_submission(form, _form_values(values), context=context) | _non_form(form, values)
+        checked = form_schema.validate_submission(form, _form_values(form, values), context=context)
     except form_schema.FormValidationError as err:
         listing = "; ".join(f"{key}: {', '.join(msgs)}" for key, msgs in err.errors.items())
         raise FormInvalid(f"form '{form.id}' rejected the submission: {listing}", errors=err.errors) from None
+    # a Date the form accepted stays a Date, not the text the form checked
+    return {key: values[key] if _is_date(values.get(key)) else value for key, value in checked.items()}
 
 
-def _form_values(values: dict) -> dict:
-    """Dates arrive as datetime from typed variables; forms compare ISO text."""
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values.items()}
+def _form_values(form, values: dict) -> dict:
+    """Dates arrive as datetime from typed variables (type Date); the form checks text, as
+    form-js submits it: ISO date-time text, and for a datetime field of subtype date a Date
+    at midnight in the engine's zone as its day (2024-05-01), which is what it means there."""
+    days = {f.key for f in form.fields if f.type == "datetime" and (f.component.get("subtype") or "date") == "date"}
+    return {key: _as_text(value, key in days) if _is_date(value) else value for key, value in values.items()}
 
 
-def _non_form(form, values: dict) -> dict:
-    """Typed values (e.g. Date) of keys the form does not own pass through unchanged."""
-    owned = set(form.variable_names)
-    return {k: v for k, v in values.items() if k not in owned and hasattr(v, "isoformat")}
+def _is_date(value) -> bool:
+    return hasattr(value, "isoformat")
+
+
+def _as_text(value, day: bool) -> str:
+    if day and isinstance(value, datetime):
+        local = value.astimezone(display_zone()) if value.tzinfo else value
+        if local.time() == time(0):
+            return local.date().isoformat()
+    return value.isoformat()
 
 
 def receive(command: Command, variables: Mapping, local_variables: Mapping | None = None) -> None:

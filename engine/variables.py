@@ -31,6 +31,11 @@ def set_display_zone(name: str) -> None:
     _ZONE = ZoneInfo(name)
 
 
+def display_zone() -> ZoneInfo:
+    """The zone dates are shown in and naive ones are read in (the engine's `timezone`)."""
+    return _ZONE
+
+
 def format_date(value: datetime | None) -> str | None:
     """Camunda's date format; naive values are UTC (as stored in the database)."""
     if value is None:

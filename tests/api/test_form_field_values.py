@@ -113,3 +113,19 @@ def test_an_id_number_pattern_refuses_a_trailing_newline_as_javascript_does(clie
     r = submit(client, task_id, typed(idNo="11010119900307123X\n"))
     assert r.status_code == 400 and list(r.get_json()["errors"]) == ["idNo"], r.get_json()
     assert submit(client, task_id, typed(idNo="11010119900307123X")).status_code == 204
+
+
+def test_a_date_typed_value_stays_a_date_and_a_midnight_date_is_a_day(client):
+    deploy(client, [{"type": "datetime", "key": "when", "id": "W", "subtype": "datetime", "dateLabel": "When"},
+                    {"type": "datetime", "key": "day", "id": "D", "subtype": "date", "dateLabel": "Day"}])
+    case = client.start("fv")
+    task_id = fill_task(client, case["id"])
+    late = submit(client, task_id, {"when": {"value": "2024-05-01T10:00:00.000+0800", "type": "Date"},
+                                    "day": {"value": "2024-05-01T10:00:00.000+0800", "type": "Date"}})
+    assert late.status_code == 400 and list(late.get_json()["errors"]) == ["day"], late.get_json()
+    r = submit(client, task_id, {"when": {"value": "2024-05-01T10:00:00.000+0800", "type": "Date"},
+                                 "day": {"value": "2024-05-01T00:00:00.000+0800", "type": "Date"}})
+    assert r.status_code == 204, r.get_json()
+    stored = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
+    assert stored["when"]["type"] == "Date" and stored["when"]["value"].startswith("2024-05-01T10:00:00")
+    assert stored["day"]["type"] == "Date" and stored["day"]["value"].startswith("2024-05-01T00:00:00")
