@@ -559,7 +559,7 @@ def validate_form(uow: UnitOfWork, form_ref: dict, deployment_id: str | None, va
     try:
         checked = form_schema.validate_submission(form, _form_values(form, values), context=context)
     except form_schema.FormValidationError as err:
-        listing = "; ".join(f"{key}: {', '.join(msgs)}" for key, msgs in err.errors.items())
+        listing = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in err.errors.items())   # each a sentence
         raise FormInvalid(f"form '{form.id}' rejected the submission: {listing}", errors=err.errors) from None
     # a Date the form accepted stays a Date, not the text the form checked
     return {key: values[key] if _is_date(values.get(key)) else value for key, value in checked.items()}

@@ -129,3 +129,13 @@ def test_a_date_typed_value_stays_a_date_and_a_midnight_date_is_a_day(client):
     stored = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
     assert stored["when"]["type"] == "Date" and stored["when"]["value"].startswith("2024-05-01T10:00:00")
     assert stored["day"]["type"] == "Date" and stored["day"]["value"].startswith("2024-05-01T00:00:00")
+
+
+def test_a_fields_messages_are_joined_as_sentences(client):
+    deploy(client, [{"type": "number", "key": "cnt", "id": "B", "label": "Count", "increment": 5,
+                     "decimalDigits": 0}])
+    case = client.start("fv")
+    r = submit(client, fill_task(client, case["id"]), typed(cnt=12.5))
+    assert r.status_code == 400
+    assert r.get_json()["message"].endswith("cnt: Value is expected to be an integer. Please select a valid value, "
+                                            "the two nearest valid values are 10 and 15.")
