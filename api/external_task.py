@@ -328,7 +328,7 @@ def set_retries_of(body):
     query = body.get("externalTaskQuery")
     with engine().uow() as uow:
         external_tasks.set_retries_of(uow, principal(), body.get("retries"), body.get("externalTaskIds"),
-                                      body.get("processInstanceIds"), _query(query, {}) if query else None)
+                                      body.get("processInstanceIds"), _query(query, {}) if query is not None else None)
 
 
 @blp.route("/topic-names")

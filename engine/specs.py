@@ -111,15 +111,32 @@ class EventSubprocess(CallActivity):
     start event; it runs just as that one did, and its own class tells the history that it
     begins only when its start event fires (as in Camunda 7, engine/projections.py)."""
 
+    def _update_hook(self, my_task):
+        """SpiffWorkflow updates the task of an unfinished subprocess at every engine step;
+        once a beat's path has ended and the subprocess only waits for its event again, the
+        end join of its scope, which waited for that path, is asked again (SpiffWorkflow
+        updates the waiting tasks of the subprocess's workflow only)."""
+        done = super()._update_hook(my_task)
+        if not done and waits_for_its_event(my_task):
+            for task in list(my_task.workflow.tasks.values()):
+                if task._state == TaskState.WAITING and isinstance(task.task_spec, _EndJoin):
+                    task.task_spec._update(task)
+        return done
+
+
+_UNDER_WAY = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
+
 
 def waits_for_its_event(task) -> bool:
-    """Whether `task` is an event subprocess whose start event has not fired: nothing in it
-    has run but its start (SpiffWorkflow's `Start` and the waiting start event)."""
+    """Whether `task` is an event subprocess that only waits for its event: nothing in it is
+    under way but its start event (waiting for the first beat, or for the next beat of a
+    timeCycle once the last one's path has ended) and its own end join, which waits for
+    that start event.  A beat whose path is still under way is a running subprocess."""
     if not isinstance(task.task_spec, EventSubprocess) or task._state != TaskState.STARTED:
         return False
     subworkflow = task.workflow.top_workflow.get_subprocess(task)
     return subworkflow is None or not any(
-        isinstance(t.task_spec, StartEvent) and t._state == TaskState.COMPLETED for t in subworkflow.get_tasks())
+        t._state & _UNDER_WAY and not isinstance(t.task_spec, (StartEvent, _EndJoin)) for t in subworkflow.get_tasks())
 
 
 def _scope_tasks(my_task, end_spec: str, state: int, waiting: list | None = None) -> list:

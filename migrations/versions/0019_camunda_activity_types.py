@@ -6,6 +6,13 @@ boundary event, `startMessageEvent` for a message start event, ...).  New rows a
 written with Camunda's names; this renames the rows written before.  A downgrade
 writes the old names back.
 
+An event subprocess's row and its start event's are now written when that event fires;
+before, both stood open from the case's start (the only start events ever left open).
+Those open rows are removed, so that the firing writes them anew (its INSERT of the
+start event's row would meet the old one's id).  A downgrade does not put them back.
+Rows of embedded subprocesses written before keep `callActivity` (now `subProcess`): the
+row alone does not tell a bpmn:subProcess from a bpmn:callActivity.
+
 Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-07 16:00:00
@@ -44,8 +51,21 @@ def _rename(pairs) -> None:
             op.execute(activity.update().where(activity.c.activity_type == old).values(activity_type=new))
 
 
+_START_EVENTS = ("startEvent", "startTimerEvent", "startMessageEvent", "messageStartEvent", "startSignalEvent",
+                 "signalStartEvent", "startCamundaErrorEvent", "startErrorEvent", "errorStartEvent",
+                 "startEscalationEvent", "escalationStartEvent", "startConditionalEvent", "conditionalStartEvent")
+
+
 def upgrade() -> None:
     _rename(RENAMED.items())
+    activity = sa.table("activity_instance", sa.column("id", sa.String), sa.column("activity_type", sa.String),
+                        sa.column("end_time", sa.DateTime), sa.column("parent_activity_instance_id", sa.String))
+    waiting = sa.select(activity.c.parent_activity_instance_id).where(
+        activity.c.activity_type.in_(_START_EVENTS), activity.c.end_time.is_(None),
+        activity.c.parent_activity_instance_id.is_not(None)).scalar_subquery()
+    op.execute(activity.delete().where(activity.c.id.in_(waiting), activity.c.end_time.is_(None),
+                                       activity.c.activity_type == "callActivity"))
+    op.execute(activity.delete().where(activity.c.activity_type.in_(_START_EVENTS), activity.c.end_time.is_(None)))
 
 
 def downgrade() -> None:

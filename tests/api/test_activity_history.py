@@ -140,3 +140,23 @@ def test_a_repeating_event_subprocess_timer_has_a_row_a_beat_in_the_one_subproce
     assert [row["parentActivityInstanceId"] for row in beats] == [sub["id"]] * 2
     assert sub["startTime"] == beats[0]["startTime"] and sub["endTime"] is None
     assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case)].count("ET") == 2
+
+
+def test_a_case_waits_for_its_repeating_event_subprocess_s_running_beat_and_ends_after_it(client, engine):
+    """A timeCycle's start event waits on between beats: a beat whose task is open is not
+    an event subprocess still waiting for its event, and the case's end does not cancel it
+    (Camunda 7 ends the scope when that instance has ended)."""
+    cycle = ('<bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/PT1H'
+             '</bpmn:timeCycle></bpmn:timerEventDefinition>')
+    assert client.deploy(extra={"evsub.bpmn": _with_event_subprocess(f'isInterrupting="false">{cycle}')}) \
+        .status_code == 200
+    case = client.start("evsub")["id"]
+    an_hour_passes(engine)
+    tasks = {t["taskDefinitionKey"]: t["id"] for t in client.tasks(processInstanceId=case)}
+    assert sorted(tasks) == ["ET", "T1"]
+    assert client.complete(tasks["T1"]).status_code == 204
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case)] == ["ET"]
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "ACTIVE"
+    assert client.complete(tasks["ET"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{case}").get_json()["state"] == "COMPLETED"
+    assert [row["canceled"] for row in rows_of(client, case, "ET")] == [False]

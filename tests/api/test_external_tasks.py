@@ -412,6 +412,9 @@ def test_retries_set_for_many_tasks_at_once_resolve_their_incidents_in_one_trans
     assert worker.put(f"{ET}/retries", json={"retries": 1, "externalTaskQuery": {"noRetriesLeft": True}}
                       ).status_code == 204
     assert client.get(incidents).get_json() == {"count": 0}
+    everything = worker.put(f"{ET}/retries", json={"retries": 3, "externalTaskQuery": {}})   # as in Camunda: all
+    assert everything.status_code == 204, everything.get_json()
+    assert [worker.get(f"{ET}/{tasks[c]['id']}").get_json()["retries"] for c in cases] == [3, 3, 3]
     assert sorted(t["processInstanceId"] for t in fetch(worker, worker_id="scjg-2")) == sorted(cases)
 
 

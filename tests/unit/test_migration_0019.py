@@ -48,8 +48,21 @@ def test_the_rows_written_before_get_camundas_activity_types(own_database):
                 conn.execute(sa.text(f"INSERT INTO activity_instance (id, activity_type, {', '.join(columns)}) "
                                      f"SELECT :id, :kind, {', '.join(columns)} FROM activity_instance WHERE id = :source"),
                              {"id": row_id, "kind": kind, "source": source})
+            # an event subprocess's row and its waiting start event's, open from the case's start
+            for row_id, kind, parent in (("sub", "callActivity", None), ("wait", "startTimerEvent", "sub"),
+                                         ("done", "startEvent", None)):
+                conn.execute(sa.text(f"INSERT INTO activity_instance (id, activity_type, {', '.join(columns)}) "
+                                     f"SELECT :id, :kind, {', '.join(columns)} FROM activity_instance WHERE id = :source"),
+                             {"id": row_id, "kind": kind, "source": source})
+                conn.execute(sa.text("UPDATE activity_instance SET parent_activity_instance_id = :parent, "
+                                     "end_time = CASE WHEN :id = 'done' THEN start_time END WHERE id = :id"),
+                             {"id": row_id, "parent": parent})
         migrate(own_database)
         assert _types(db) == AFTER
+        with db.connect() as conn:
+            left = set(conn.execute(sa.text("SELECT id FROM activity_instance WHERE id IN ('sub', 'wait', 'done')"))
+                       .scalars())
+        assert left == {"done"}
         command.downgrade(alembic_config(own_database), "0018")
         assert _types(db) == BEFORE
     finally:
