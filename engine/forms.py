@@ -696,16 +696,18 @@ _SCHEMA_CACHE_SIZE = 256
 
 
 def validate_submission(form: FormDefinition, values: Mapping[str, Any],
-                        context: Mapping[str, Any] | None = None) -> dict:
+                        context: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None) -> dict:
     """Check submitted values against the form; return the values to write.
 
     Read-only and disabled fields keep the case's value (_keep_readonly), keys that are no form
     field pass through (they are ordinary process variables).  `context` (the current process variables) supplies
-    options for fields with a valuesKey; without it those options are not checked.
+    options for fields with a valuesKey, unless `options` names other variables to take them from
+    (a start form's: the values submitted, as the case has none yet); a valuesKey that holds no
+    list there leaves its field's options unchecked.
     Raises FormValidationError listing every invalid field."""
     if not isinstance(values, Mapping):
         raise TypeError(f"submitted values must be a mapping, not {type(values).__name__}")
-    token = _CONTEXT.set(context)
+    token = _CONTEXT.set(context if options is None else options)
     try:
         try:
             loaded, errors = submission_schema(form).load(dict(values)), {}
@@ -792,6 +794,20 @@ def _overlay(base: Mapping, top: Mapping) -> dict:
         below = merged.get(key)
         merged[key] = _overlay(below, value) if isinstance(below, Mapping) and isinstance(value, Mapping) else value
     return merged
+
+
+def default_values(form: FormDefinition) -> dict:
+    """What a fresh form shows: each field's defaultValue at its data path (a group's fields
+    nested in its object).  Fields in a dynamic list are left out: a new form has no entries."""
+    values: dict = {}
+    for form_field in form.fields:
+        if "defaultValue" not in form_field.component or LIST_ITEM in form_field.path:
+            continue
+        node = values
+        for segment in form_field.path[:-1]:
+            node = node.setdefault(segment, {})
+        node[form_field.path[-1]] = form_field.component["defaultValue"]
+    return values
 
 
 def _value_at(values: Mapping, path: tuple):
