@@ -471,6 +471,21 @@ def test_email_and_phone_validation_types():
                       "phone": ["Field must be a valid international phone number (e.g. +8613800138000)."]}
 
 
+@pytest.mark.parametrize("phone, passes", [
+    ("+8613800138000", True), ("008613800138000", True), ("+4930664040900", True),
+    ("Tel +8613800138000", True),        # RegExp.test finds the number anywhere before the end
+    ("+9991234567", False),              # 999 is no calling code form-js knows
+    ("+860138000000", False),            # after the calling code a 0: form-js refuses it
+    ("+86138", False), ("+8613800138000 ", False), ("+8613800138000\n", False), ("+86 138 0013 8000", False),
+])
+def test_phone_numbers_pass_as_form_js_passes_them(phone, passes):
+    form = make_form(textfield("phone", validate={"validationType": "phone"}))
+    if passes:
+        assert validate_submission(form, {"phone": phone}) == {"phone": phone}
+    else:
+        assert "phone" in errors_of(form, {"phone": phone})
+
+
 def test_required_checkbox_must_be_ticked():
     form = make_form({"label": "我已阅读须知", "type": "checkbox", "id": "Field_ok", "key": "agreed",
                       "validate": {"required": True}})
