@@ -1,10 +1,10 @@
 """Process definitions: query, XML, start an instance, the start form."""
 from __future__ import annotations
 
-from engine import definitions, instances
+from engine import definitions, forms, instances
 from engine.errors import NotFound
 from engine.models import Resource
-from engine.variables import from_wire
+from engine.variables import VariableMap, from_wire, map_to_wire
 
 from . import render, schemas
 from .auth import engine, principal
@@ -171,15 +171,52 @@ def submit_start_form_by_key_of_tenant(body, key, tenant_id):
 
 
 def _start_form(definition_id=None, key=None, tenant_id=None):
+    definition, form = _start_form_definition(definition_id, key, tenant_id)
+    if form is None:
+        raise NotFound(f"process definition '{definition}' has no Camunda Form on its start event "
+                       "(camunda:formRef, or camunda:formKey camunda-forms:deployment:NAME)")
+    return form.raw
+
+
+def _start_form_definition(definition_id=None, key=None, tenant_id=None):
+    """The definition's id and its start event's Camunda Form (engine.forms.FormDefinition, None without one)."""
     eng = engine()
     with eng.uow(write=False) as uow:
         row = _by_id_or_key(uow.session, definition_id, key, tenant_id)
         ref = definitions.start_form_reference(row.start_form)
         if ref is None:
-            raise NotFound(f"process definition '{row.id}' has no Camunda Form on its start event "
-                           "(camunda:formRef, or camunda:formKey camunda-forms:deployment:NAME)")
+            return row.id, None
         form_row = eng.definitions.form_definition_row(uow.session, ref, row.deployment_id, row.tenant_id)
-        return eng.definitions.form(uow.session, form_row).raw
+        return row.id, eng.definitions.form(uow.session, form_row)
+
+
+def _start_form_variables(args, definition_id=None, key=None, tenant_id=None):
+    """Camunda's start form variables: the start form's default values (a start event without a
+    Camunda Form has none: {}), typed as any variable is."""
+    _, form = _start_form_definition(definition_id, key, tenant_id)
+    values = VariableMap(forms.default_values(form) if form is not None else {})
+    return map_to_wire(render.only_named(values, args.get("variableNames")))
+
+
+@blp.route("/<definition_id>/form-variables")
+@blp.arguments(schemas.FormVariablesArgs, location="query")
+@blp.doc(**schemas.variables_doc("the start form's default values"))
+def start_form_variables_by_id(args, definition_id):
+    return _start_form_variables(args, definition_id=definition_id)
+
+
+@blp.route("/key/<key>/form-variables")
+@blp.arguments(schemas.FormVariablesArgs, location="query")
+@blp.doc(**schemas.variables_doc("the start form's default values"))
+def start_form_variables_by_key(args, key):
+    return _start_form_variables(args, key=key)
+
+
+@blp.route("/key/<key>/tenant-id/<tenant_id>/form-variables")
+@blp.arguments(schemas.FormVariablesArgs, location="query")
+@blp.doc(**schemas.variables_doc("the start form's default values"))
+def start_form_variables_by_key_of_tenant(args, key, tenant_id):
+    return _start_form_variables(args, key=key, tenant_id=tenant_id)
 
 
 @blp.route("/key/<key>/deployed-start-form")

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import request
 
-from engine.variables import format_date, map_to_wire, to_wire
+from engine.variables import VariableMap, format_date, map_to_wire, to_wire
 
 
 def _base() -> str:
@@ -128,3 +128,13 @@ def user(row) -> dict:
 
 def group(row) -> dict:
     return {"id": row.id, "name": row.name, "type": row.type}
+
+
+def only_named(values: VariableMap, variable_names: str | None) -> VariableMap:
+    """Camunda's `variableNames` of the form-variables routes: only these (comma-separated;
+    unknown names are left out); all without it."""
+    if variable_names is None:
+        return values
+    names = {n.strip() for n in variable_names.split(",") if n.strip()}
+    return VariableMap({n: v for n, v in values.items() if n in names},
+                       {n: t for n, t in values.types.items() if n in names})

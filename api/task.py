@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine import case_variables, tasks
 from engine.db import reading
-from engine.variables import VariableMap, check_name, from_patch, from_wire, map_to_wire, to_wire
+from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_wire
 
 from . import render, schemas, task_query
 from .auth import engine, principal
@@ -121,11 +121,7 @@ def _complete(body, task_id):
 def form_variables(args, task_id):
     with engine().uow(write=False) as uow:
         values = tasks.form_variables(uow, principal(), task_id)
-    if args.get("variableNames") is not None:           # Camunda: only these (unknown names are left out)
-        names = {n.strip() for n in args["variableNames"].split(",") if n.strip()}
-        values = VariableMap({n: v for n, v in values.items() if n in names},
-                             {n: t for n, t in values.types.items() if n in names})
-    return map_to_wire(values)
+    return map_to_wire(render.only_named(values, args.get("variableNames")))
 
 
 @blp.route("/<task_id>/variables")

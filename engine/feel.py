@@ -8,6 +8,9 @@ string, number, `true`, `false` and `null` literals, `=`, `!=`, `<`, `<=`, `>`, 
 gives null (`null = null` is true), `and`/`or` are three-valued.  Anything else (function
 calls, lists, `in`, arithmetic) makes `condition` return None: the server cannot tell, and
 the forms module treats the field as it did every FEEL condition before, as optional.
+
+`syntax_problem` names what is surely no FEEL (brackets that do not pair), for the deployment
+check of every expression in a form, read here or not.
 """
 from __future__ import annotations
 
@@ -194,3 +197,49 @@ def _any(values: list):
 
 _COMPARE = {"=": _equal, "!=": _not_equal, "<": _ordered(lambda a, b: a < b), "<=": _ordered(lambda a, b: a <= b),
             ">": _ordered(lambda a, b: a > b), ">=": _ordered(lambda a, b: a >= b)}
+
+
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
+def syntax_problem(text: str) -> str | None:
+    """What makes `=expression` no FEEL at all, as far as that is sure without reading all of
+    FEEL: a string that never ends, brackets that do not pair.  None otherwise, including for
+    an expression with `..` (FEEL's ranges pair brackets freely: `(1..10]`, `]1..10[`).  A
+    deployment refuses what this names; anything else wrong shows only in the browser."""
+    if not isinstance(text, str) or not text.startswith("=") or ".." in text:
+        return None
+    open_, at, body = [], 0, text[1:]
+    while at < len(body):
+        char = body[at]
+        if char in "\"`":
+            end = _closing_quote(body, at)
+            if end is None:
+                return "a string that never ends: close it with \"" if char == '"' else None
+            at = end
+        elif body.startswith("//", at):
+            at = body.find("\n", at) if "\n" in body[at:] else len(body)
+        elif body.startswith("/*", at):
+            at = body.find("*/", at + 2) + 1 if "*/" in body[at + 2:] else len(body)
+        elif char in _PAIRS:
+            open_.append(char)
+        elif char in _PAIRS.values():
+            if not open_:
+                return f"a '{char}' that closes nothing"
+            opened = open_.pop()
+            if _PAIRS[opened] != char:
+                return f"a '{opened}' closed by '{char}'"
+        at += 1
+    return f"a '{open_[-1]}' that is never closed" if open_ else None
+
+
+def _closing_quote(text: str, start: int) -> int | None:
+    at = start + 1
+    while at < len(text):
+        if text[at] == "\\":
+            at += 2
+            continue
+        if text[at] == text[start]:
+            return at
+        at += 1
+    return None

@@ -4,7 +4,8 @@ what a user submits through a form.
 Deployment: the structure is checked against forms/schema/form-js.schema.json with `jsonschema`
 (our rendering of form-js's own JSON Schema, see the README there); then the rules a schema cannot
 express: unique keys (group paths and dotted keys make nested data) and ids, patterns that compile,
-min <= max, an options source for every choice field, schemaVersion >= 16.
+min <= max, an options source for every choice field, unique static option values, FEEL that is
+surely broken (feel.syntax_problem), schemaVersion >= 16.  Both passes run, so every problem is listed.
 
 Submission: a marshmallow schema built from the input fields (once per form checksum) repeats
 form-js's client-side validation, so the server accepts what the browser accepted and a crafted
@@ -129,8 +130,13 @@ def parse_form(source: bytes | str, filename: str = "<form>") -> FormDefinition:
     doc = _load_json(raw_bytes, filename)
     checksum = hashlib.sha256(raw_bytes).hexdigest()
     problems = [] if _CONFORMING.holds(checksum) else _schema_problems(doc)
-    if not problems:
-        problems, form_fields = _semantic_problems(doc)
+    if problems and not isinstance(doc, dict):
+        raise FormDefinitionError(filename, *problems[0], problems=problems)
+    # the rules beyond the schema run on a form that breaks it too, so one deployment lists
+    # every problem; the walk skips the parts the schema already refused (a key that is no key)
+    semantic, form_fields = _semantic_problems(doc)
+    reported = {location for location, _ in problems}
+    problems += [problem for problem in semantic if problem[0] not in reported]
     if problems:
         raise FormDefinitionError(filename, *problems[0], problems=problems)
     _CONFORMING.add(checksum)
@@ -266,6 +272,20 @@ def _explain(error: jsonschema.ValidationError, doc: dict) -> tuple[str, str]:
     if kind == "pattern":
         hint = _PATTERN_HINTS.get(path[-1], f"must match {expected}")
         return _location(path), subject + f"{path[-1]} {instance!r} is not valid: {hint}"
+    name = ".".join(str(p) for p in path[-2:]) if path[-2:-1] in (["validate"], ["layout"]) else str(path[-1]) \
+        if path else "the form"
+    if kind in ("minimum", "maximum"):
+        least = "at least" if kind == "minimum" else "at most"
+        return _location(path), subject + f"{name} must be {least} {expected}, not {instance!r}: " \
+                                          f"{_BOUND_HINTS.get(name, _range_hint(error))}"
+    if kind == "minLength" and instance == "":
+        if path == ["id"]:
+            return "id", "the form's id is empty: " + _REQUIRED_HINTS["id"]
+        return _location(path), subject + f"{name} is empty: " + _EMPTY_HINTS.get(name, f"set a {name} or remove it")
+    if kind == "enum":
+        choices = ", ".join(repr(e) for e in expected if e not in ("", None))
+        empty = " (or leave it empty)" if "" in expected or None in expected else ""
+        return _location(path), subject + f"{name} {instance!r} is not one form-js knows: use one of {choices}{empty}"
     if kind == "anyOf" and component is not None and component.get("type") == "table":
         return _location(path), subject + "a table needs 'columns' or 'columnsExpression': set one of them"
     if kind == "not" and component is not None and component.get("type") == "table":
@@ -281,6 +301,26 @@ _REQUIRED_HINTS = {
     "dataSource": "set the table's data source (the variable holding its rows)",
     "value": "every option needs a value",
 }
+_BOUND_HINTS = {
+    "validate.minLength": "a length cannot be negative; enter 0 or more, or remove the rule",
+    "validate.maxLength": "a length cannot be negative; enter 0 or more, or remove the rule",
+    "decimalDigits": "enter 0 (whole numbers only) or more, or remove it to allow any number of decimals",
+    "timeInterval": "the time picker's step is 1 to 60 minutes",
+    "layout.columns": "a field spans 2 to 16 of the form's 16 columns; remove it for the automatic width",
+}
+_EMPTY_HINTS = {
+    "id": "give the component an id (Camunda Modeler writes one like Field_0abc123) or remove the empty one",
+}
+
+
+def _range_hint(error: jsonschema.ValidationError) -> str:
+    bounds = error.schema
+    low, high = bounds.get("minimum"), bounds.get("maximum")
+    if low is not None and high is not None:
+        return f"enter a number from {low} to {high}"
+    return f"enter {low} or more" if low is not None else f"enter {high} or less"
+
+
 _PATTERN_HINTS = {
     "key": "use letters, digits and underscores, dot-separated for nested data (for example applicant.name)",
     "path": "use letters, digits and underscores, dot-separated for nested data (for example applicant)",
@@ -332,7 +372,8 @@ def _describe(component: Mapping) -> str:
     kind = component.get("type", "component")
     name = component.get("key") or component.get("path") or component.get("label")
     text = f"{kind} '{name}'" if isinstance(name, str) and name else str(kind)
-    return text + (f" ({component['id']})" if isinstance(component.get("id"), str) else "")
+    component_id = component.get("id")
+    return text + (f" ({component_id})" if isinstance(component_id, str) and component_id else "")
 
 
 # The semantic pass: one walk over the components claims data paths and checks each field.
@@ -353,24 +394,42 @@ class _Walk:
 
 
 def _semantic_problems(doc: dict) -> tuple[list, list]:
+    """Unique keys and ids, rules, options, FEEL syntax; tolerant of a form that breaks the
+    schema (parse_form reports those problems), whose malformed parts it skips."""
     walk = _Walk()
     version = doc.get("schemaVersion")
     if not isinstance(version, int) or version < MIN_SCHEMA_VERSION:
         found = "is missing" if version is None else f"{version} is older than {MIN_SCHEMA_VERSION}"
         walk.problems.append(("schemaVersion", f"schemaVersion {found}: open the form in a current Camunda "
                               "Modeler (5.x) and save it again, which upgrades it"))
-    _walk_components(doc["components"], "components", _Slot("the form", "object"), (), (), walk)
+    _walk_components(_list(doc.get("components")), "components", _Slot("the form", "object"), (), (), walk)
     return walk.problems, walk.fields
+
+
+def _mapping(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+_DATA_PATH = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")      # the schema's key and path pattern
 
 
 def _walk_components(components: list, location: str, slot: _Slot, prefix: tuple,
                      hidden_when: tuple, walk: _Walk) -> None:
     for index, component in enumerate(components):
         where = f"{location}[{index}]"
-        kind = component["type"]
+        kind = component.get("type") if isinstance(component, dict) else None
+        if not isinstance(kind, str):
+            continue                     # the schema check reported it
         _claim_id(component, where, walk)
+        _check_feel(component, where, walk)
         hidden = hidden_when + _hidden_when(component)
         if kind in INPUT_TYPES:
+            if not (isinstance(component.get("key"), str) and _DATA_PATH.fullmatch(component["key"])):
+                continue                 # no key, or one the schema refused
             path = prefix + tuple(component["key"].split("."))
             if _claim(slot, tuple(component["key"].split(".")), "value", component, where, prefix, walk):
                 walk.fields.append(_field(component, path, where, hidden, walk))
@@ -379,8 +438,11 @@ def _walk_components(components: list, location: str, slot: _Slot, prefix: tuple
 
 
 def _walk_container(component: dict, where: str, slot: _Slot, prefix: tuple, hidden: tuple, walk: _Walk) -> None:
-    segments = tuple(component["path"].split(".")) if component.get("path") else ()
-    children = component.get("components", [])
+    path = component.get("path")
+    if path and not (isinstance(path, str) and _DATA_PATH.fullmatch(path)):
+        return                           # the schema check reported it
+    segments = tuple(path.split(".")) if path else ()
+    children = _list(component.get("components"))
     if component["type"] == "dynamiclist":
         if not segments:
             walk.problems.append((f"{where}.path", f"{_describe(component)}: a dynamic list needs a path "
@@ -419,8 +481,8 @@ def _claim(slot: _Slot, segments: tuple, kind: str, component: dict, where: str,
 
 def _claim_id(component: dict, where: str, walk: _Walk) -> None:
     component_id = component.get("id")
-    if component_id is None:
-        return
+    if not isinstance(component_id, str) or not component_id:
+        return                           # absent, or the schema check reported it
     if component_id in walk.ids:
         walk.problems.append((f"{where}.id", f"{_describe(component)}: component id '{component_id}' is also "
                               f"used at {walk.ids[component_id]}: ids must be unique; give one a new id"))
@@ -428,8 +490,27 @@ def _claim_id(component: dict, where: str, walk: _Walk) -> None:
         walk.ids[component_id] = where
 
 
+# the properties form-js evaluates as FEEL when they start with "="
+_FEEL_PROPERTIES = (("conditional", "hide"), ("readonly",), ("disabled",), ("valuesExpression",), ("expression",),
+                    ("columnsExpression",), ("dataSource",), ("label",), ("description",), ("text",), ("source",),
+                    ("url",), ("validate", "min"), ("validate", "max"), ("validate", "minLength"),
+                    ("validate", "maxLength"))
+
+
+def _check_feel(component: dict, where: str, walk: _Walk) -> None:
+    """Refuse an expression that is surely no FEEL: form-js could not evaluate it, and a
+    `conditional.hide` that fails would leave its field optional without a word."""
+    for path in _FEEL_PROPERTIES:
+        text = _mapping(component.get(path[0])).get(path[1]) if len(path) == 2 else component.get(path[0])
+        problem = feel.syntax_problem(text)
+        if problem:
+            name = ".".join(path)
+            walk.problems.append((f"{where}.{name}", f"{_describe(component)}: {name} {text!r} is not a FEEL "
+                                  f"expression ({problem}), so form-js cannot evaluate it: correct the expression"))
+
+
 def _hidden_when(component: dict) -> tuple:
-    hide = (component.get("conditional") or {}).get("hide")
+    hide = _mapping(component.get("conditional")).get("hide")
     if hide is True:
         return ("=true",)
     return (hide,) if isinstance(hide, str) and hide.strip() else ()
@@ -437,7 +518,7 @@ def _hidden_when(component: dict) -> tuple:
 
 def _field(component: dict, path: tuple, where: str, hidden: tuple, walk: _Walk) -> FormField:
     kind = component["type"]
-    validate = component.get("validate") or {}
+    validate = _mapping(component.get("validate"))
     readonly_flags = [component.get("readonly"), component.get("disabled")]
     readonly = any(flag is True or (isinstance(flag, str) and flag and not _is_feel(flag)) for flag in readonly_flags)
     feel_readonly = any(isinstance(flag, str) and _is_feel(flag) for flag in readonly_flags)
@@ -469,15 +550,32 @@ def _options_source(component: dict, where: str, walk: _Walk) -> tuple:
     if isinstance(expression, str) and expression.strip("= "):
         return None, None
     if values:
-        return tuple(option["value"] for option in values), None
+        options = [option.get("value") for option in _list(values) if isinstance(option, Mapping)]
+        _check_unique_options(values, component, where, walk)
+        return tuple(options), None
     walk.problems.append((f"{where}.values", f"{_describe(component)} has no options: add static options "
                           "(Options source: Static), or take them from a variable (valuesKey) or a FEEL "
                           "expression (valuesExpression)"))
     return None, None
 
 
+def _check_unique_options(values: Any, component: dict, where: str, walk: _Walk) -> None:
+    """Two options with one value: the submitted value cannot tell which was chosen."""
+    first: dict = {}
+    for index, option in enumerate(_list(values)):
+        value = option.get("value") if isinstance(option, Mapping) else None
+        if not isinstance(value, str):
+            continue                     # the schema check reported it
+        if value in first:
+            walk.problems.append((f"{where}.values[{index}].value", f"{_describe(component)}: option value "
+                                  f"{value!r} is also the value of values[{first[value]}]: the submitted value could not "
+                                  "tell the two apart; give each option its own value"))
+        else:
+            first[value] = index
+
+
 def _check_rules(component: dict, where: str, walk: _Walk) -> None:
-    validate = component.get("validate") or {}
+    validate = _mapping(component.get("validate"))
     subject = _describe(component)
     bounds = {}
     for name in ("min", "max", "minLength", "maxLength"):
@@ -598,16 +696,18 @@ _SCHEMA_CACHE_SIZE = 256
 
 
 def validate_submission(form: FormDefinition, values: Mapping[str, Any],
-                        context: Mapping[str, Any] | None = None) -> dict:
+                        context: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None) -> dict:
     """Check submitted values against the form; return the values to write.
 
     Read-only and disabled fields keep the case's value (_keep_readonly), keys that are no form
     field pass through (they are ordinary process variables).  `context` (the current process variables) supplies
-    options for fields with a valuesKey; without it those options are not checked.
+    options for fields with a valuesKey, unless `options` names other variables to take them from
+    (a start form's: the values submitted, as the case has none yet); a valuesKey that holds no
+    list there leaves its field's options unchecked.
     Raises FormValidationError listing every invalid field."""
     if not isinstance(values, Mapping):
         raise TypeError(f"submitted values must be a mapping, not {type(values).__name__}")
-    token = _CONTEXT.set(context)
+    token = _CONTEXT.set(context if options is None else options)
     try:
         try:
             loaded, errors = submission_schema(form).load(dict(values)), {}
@@ -694,6 +794,20 @@ def _overlay(base: Mapping, top: Mapping) -> dict:
         below = merged.get(key)
         merged[key] = _overlay(below, value) if isinstance(below, Mapping) and isinstance(value, Mapping) else value
     return merged
+
+
+def default_values(form: FormDefinition) -> dict:
+    """What a fresh form shows: each field's defaultValue at its data path (a group's fields
+    nested in its object).  Fields in a dynamic list are left out: a new form has no entries."""
+    values: dict = {}
+    for form_field in form.fields:
+        if "defaultValue" not in form_field.component or LIST_ITEM in form_field.path:
+            continue
+        node = values
+        for segment in form_field.path[:-1]:
+            node = node.setdefault(segment, {})
+        node[form_field.path[-1]] = form_field.component["defaultValue"]
+    return values
 
 
 def _value_at(values: Mapping, path: tuple):
@@ -935,8 +1049,47 @@ def _decimals(number: Decimal) -> int:
 # HTML Living Standard's "valid e-mail address", which form-js uses too
 EMAIL = re.compile(r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
                    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*")
-# international format as form-js asks for it: + or 00, country code, number; digits only
-PHONE = re.compile(r"(?:\+|00)[1-9][0-9]{6,22}")
+# form-js's phone rule (its Validator's PHONE_PATTERN, tested with RegExp.test): somewhere in
+# the value "+" or "00", a country's calling code, then digits to the end of the value that
+# begin like a calling code again (1 or 7; 2 digits; 3 after the prefixes below) and run 4 to
+# 20 digits past that.  Calling codes as form-js lists them (its country table, with Svalbard's
+# 4779 and the Vatican's 3906698).
+CALLING_CODES = frozenset("""
+1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 76
+77 81 82 84 86 90 91 92 93 94 95 98 211 212 213 216 218 220 221 222 223 224 225 226 227 228 229 230 231
+232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 248 249 250 251 252 253 254 255 256 257 258
+260 261 262 263 264 265 266 267 268 269 291 297 298 299 350 351 352 353 354 355 356 357 358 359 370 371
+372 373 374 375 376 377 378 379 380 381 382 383 385 386 387 389 420 421 423 500 501 502 503 504 505 506
+507 508 509 590 591 592 593 594 595 596 597 598 670 672 673 674 675 676 677 678 679 680 681 682 683 685
+686 687 688 689 690 691 692 850 852 853 855 856 880 886 960 961 962 963 964 965 966 967 968 970 971 972
+973 974 975 976 977 992 993 994 995 996 998 1242 1246 1264 1268 1284 1340 1345 1441 1473 1649 1664 1670
+1671 1684 1721 1758 1767 1784 1787 1809 1829 1849 1868 1869 1876 1939 4779 5999 3906698
+""".split())
+_THREE_DIGIT_ZONES = frozenset("21 22 23 24 25 26 28 29 35 37 38 42 50 59 67 68 69 80 83 85 87 88 89 96 97 99".split())
+_TRAILING_DIGITS = re.compile(r"[0-9]*\Z")      # JavaScript's \d: ASCII digits only
+
+
+def is_phone_number(value: str) -> bool:
+    """form-js's phone check (CALLING_CODES above), exactly: RegExp.test finds the number
+    anywhere ("Tel. +8613800138000" passes) as long as it runs to the end of the value."""
+    run = _TRAILING_DIGITS.search(value)
+    digits = run.group()
+    after_prefix = [digits] if value[:run.start()].endswith("+") else []
+    after_prefix += [digits[at + 2:] for at in range(len(digits) - 1) if digits.startswith("00", at)]
+    return any(_calling_code_then_number(rest) for rest in after_prefix)
+
+
+def _calling_code_then_number(digits: str) -> bool:
+    for length in range(1, 8):
+        if digits[:length] not in CALLING_CODES:
+            continue
+        rest = digits[length:]
+        if not rest or rest[0] == "0":
+            continue
+        zone = 1 if rest[0] in "17" else 3 if rest[:2] in _THREE_DIGIT_ZONES else 2
+        if 4 <= len(rest) - zone <= 20:
+            return True
+    return False
 
 
 def _text_rules(validate: Mapping) -> list:
@@ -966,7 +1119,7 @@ def _text_rules(validate: Mapping) -> list:
                                 "designer should simplify it (no nested repetition such as (a+)+).")
         if kind == "email" and not EMAIL.fullmatch(value):
             problems.append("Field must be a valid email.")
-        if kind == "phone" and not PHONE.fullmatch(value):
+        if kind == "phone" and not is_phone_number(value):
             problems.append("Field must be a valid international phone number (e.g. +8613800138000).")
         if problems:
             raise ValidationError(problems)

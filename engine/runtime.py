@@ -326,7 +326,8 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     sent = variables                # with the types the request named (a form's check returns plain values)
     start_form = start_form_reference(definition.start_form) if start_form_check else None
     if start_form is not None:
-        variables = validate_form(uow, start_form, definition.deployment_id, variables, {})
+        # a case has no variables yet: a valuesKey's options are the ones submitted with the form
+        variables = validate_form(uow, start_form, definition.deployment_id, variables, {}, options=variables)
     called = resolve_called(session, definition)
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, called)
     if by_request:
@@ -552,12 +553,13 @@ def find_task(workflow: BpmnWorkflow, task_id: str):
     return task
 
 
-def validate_form(uow: UnitOfWork, form_ref: dict, deployment_id: str | None, values: dict, context: dict) -> dict:
+def validate_form(uow: UnitOfWork, form_ref: dict, deployment_id: str | None, values: dict, context: dict,
+                  options: dict | None = None) -> dict:
     definitions, session = uow.ctx.definitions, uow.session
     row = definitions.form_definition_row(session, form_ref, deployment_id)
     form = definitions.form(session, row)
     try:
-        checked = form_schema.validate_submission(form, _form_values(form, values), context=context)
+        checked = form_schema.validate_submission(form, _form_values(form, values), context=context, options=options)
     except form_schema.FormValidationError as err:
         listing = "; ".join(f"{key}: {' '.join(msgs)}" for key, msgs in err.errors.items())   # each a sentence
         raise FormInvalid(f"form '{form.id}' rejected the submission: {listing}", errors=err.errors) from None

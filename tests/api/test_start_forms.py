@@ -144,3 +144,66 @@ def test_other_form_keys_are_passed_through_to_the_client(client):
     assert officer.get(f"/engine-rest/task/{task['id']}/deployed-form").status_code == 404
     assert officer.complete(task["id"], typed(anything="goes")).status_code == 204
 
+
+
+# --- GET /process-definition/.../form-variables ---------------------------------------
+
+DEFAULTS_FORM = """{
+  "components": [
+    {"label": "Channel", "type": "select", "id": "Field_ch", "key": "channel", "defaultValue": "window",
+     "values": [{"label": "Window", "value": "window"}, {"label": "Online", "value": "online"}]},
+    {"label": "Urgent", "type": "checkbox", "id": "Field_urg", "key": "urgent", "defaultValue": false},
+    {"label": "Copies", "type": "number", "id": "Field_n", "key": "copies", "defaultValue": 2},
+    {"label": "Note", "type": "textfield", "id": "Field_note", "key": "note"},
+    {"type": "group", "id": "Group_a", "path": "applicant", "label": "Applicant", "components": [
+      {"label": "Country", "type": "textfield", "id": "Field_c", "key": "country", "defaultValue": "CN"}]},
+    {"type": "dynamiclist", "id": "List_i", "path": "items", "label": "Items", "components": [
+      {"label": "Qty", "type": "number", "id": "Field_q", "key": "qty", "defaultValue": 1}]}
+  ],
+  "type": "default", "id": "defaults_form", "executionPlatform": "Camunda Platform",
+  "executionPlatformVersion": "7.22.0", "schemaVersion": 16
+}"""
+
+
+@pytest.mark.parametrize("by", ["key", "id"])
+def test_start_form_variables_are_the_start_forms_default_values_typed(client, by):
+    start = ON_START.replace("f_order.form", "f_defaults.form")
+    assert client.deploy(extra={"fk_cf.bpmn": start, "f_defaults.form": DEFAULTS_FORM}).status_code == 200
+    path = "/engine-rest/process-definition/key/fk_cf"
+    if by == "id":
+        path = f"/engine-rest/process-definition/{client.get(path).get_json()['id']}"
+    r = client.get(f"{path}/form-variables")
+    assert r.status_code == 200, r.get_json()
+    found = {name: (v["type"], v["value"]) for name, v in r.get_json().items()}
+    assert found == {"channel": ("String", "window"), "urgent": ("Boolean", False), "copies": ("Integer", 2),
+                     "applicant": ("Json", '{"country": "CN"}')}         # Camunda's Json: the text
+    only = client.get(f"{path}/form-variables?variableNames=channel,nope").get_json()
+    assert list(only) == ["channel"]
+
+
+def test_start_form_variables_of_a_process_without_a_start_form_are_empty_and_of_none_a_404(client):
+    assert client.deploy(extra={"fk_cf.bpmn": ON_TASK, "f_order.form": ORDER_FORM}).status_code == 200
+    r = client.get("/engine-rest/process-definition/key/fk_cf/form-variables")
+    assert r.status_code == 200 and r.get_json() == {}
+    assert client.get("/engine-rest/process-definition/key/nope/form-variables").status_code == 404
+
+
+CHOICE_FORM = """{
+  "components": [
+    {"label": "Class", "type": "select", "id": "Field_cls", "key": "projectClass", "valuesKey": "classes"}
+  ],
+  "type": "default", "id": "choice_form", "executionPlatform": "Camunda Platform",
+  "executionPlatformVersion": "7.22.0", "schemaVersion": 16
+}"""
+
+
+def test_a_start_forms_value_key_options_are_checked_against_the_options_submitted_with_it(client):
+    start = ON_START.replace("f_order.form", "f_choice.form")
+    assert client.deploy(extra={"fk_cf.bpmn": start, "f_choice.form": CHOICE_FORM}).status_code == 200
+    path = "/engine-rest/process-definition/key/fk_cf/submit-form"
+    classes = [{"label": "A", "value": "a"}, {"label": "B", "value": "b"}]
+    r = client.post(path, json={"variables": typed(classes=classes, projectClass="z")})
+    assert r.status_code == 400 and "projectClass" in r.get_json()["errors"]
+    assert "choose from a, b" in r.get_json()["message"]
+    assert client.get("/engine-rest/process-instance/count").get_json()["count"] == 0
+    assert client.post(path, json={"variables": typed(classes=classes, projectClass="b")}).status_code == 200

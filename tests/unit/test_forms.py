@@ -238,6 +238,64 @@ def test_every_problem_of_a_broken_form_is_listed_on_the_error():
     assert "and 2 more problems" in str(err)
 
 
+def test_a_schema_error_does_not_hide_the_other_problems_of_the_form():
+    err = refused(form_json(textfield("a", id="X", validate={"minLength": -1}), textfield("a", id="X"),
+                            schemaVersion=12))
+    assert [location for location, _ in err.problems] == [
+        "components[0].validate.minLength", "schemaVersion", "components[1].id", "components[1].key"]
+    assert "and 3 more problems" in str(err)
+
+
+@pytest.mark.parametrize("component, location, says", [
+    (textfield("a", validate={"minLength": -1}), "components[0].validate.minLength",
+     "textfield 'a' (Field_a): validate.minLength must be at least 0, not -1: a length cannot be negative"),
+    ({"type": "number", "key": "n", "id": "N", "decimalDigits": -1}, "components[0].decimalDigits",
+     "number 'n' (N): decimalDigits must be at least 0, not -1: enter 0 (whole numbers only) or more"),
+    (textfield("a", id=""), "components[0].id",
+     "textfield 'a': id is empty: give the component an id"),
+    ({"type": "datetime", "key": "d", "id": "D", "subtype": "month"}, "components[0].subtype",
+     "datetime 'd' (D): subtype 'month' is not one form-js knows: use one of 'date', 'time', 'datetime'"),
+    (textfield("a", validate={"validationType": "url"}), "components[0].validate.validationType",
+     "use one of 'email', 'phone', 'custom' (or leave it empty)"),
+])
+def test_schema_errors_name_the_component_and_the_fix(component, location, says):
+    err = refused(form_json(component))
+    assert err.location == location and says in err.message
+    assert "is less than the minimum" not in err.message and "should be non-empty" not in err.message
+
+
+def test_an_empty_form_id_asks_for_the_id_camunda_modeler_sets():
+    err = refused(form_json(textfield("a"), id=""))
+    assert err.location == "id" and "the form's id is empty: set the form's ID in Camunda Modeler" in err.message
+
+
+def test_two_options_with_one_value_are_refused():
+    err = refused(form_json({"type": "select", "key": "s", "id": "S", "values": [
+        {"label": "甲", "value": "a"}, {"label": "乙", "value": "b"}, {"label": "丙", "value": "a"}]}))
+    assert err.location == "components[0].values[2].value"
+    assert "option value 'a' is also the value of values[0]" in err.message
+
+
+@pytest.mark.parametrize("hide, problem", [
+    ("=a ==== (", "a '(' that is never closed"),
+    ("=(a = 1))", "a ')' that closes nothing"),
+    ("=(a = 1]", "a '(' closed by ']'"),
+    ('=a = "open', "a string that never ends"),
+])
+def test_a_hide_condition_that_is_surely_no_feel_is_refused_at_deployment(hide, problem):
+    err = refused(form_json(textfield("a", conditional={"hide": hide}, validate={"required": True})))
+    assert err.location == "components[0].conditional.hide"
+    assert problem in err.message and "is not a FEEL expression" in err.message
+
+
+@pytest.mark.parametrize("hide", [
+    "=x in (1..10]", "=x in ]1..10[", '=a = ")"', "=count(items) > 2", "=a == b", "=x // a comment (",
+    "=`odd (name` = 1", "={a: [1, 2]}.a[1] = 2",
+])
+def test_feel_the_server_does_not_read_still_deploys(hide):
+    assert make_form(textfield("a", conditional={"hide": hide})).fields[0].hidden_when == (hide,)
+
+
 # --- submissions -------------------------------------------------------------------------------
 
 def test_valid_review_passes_unchanged():
@@ -411,6 +469,21 @@ def test_email_and_phone_validation_types():
     errors = errors_of(form, {"email": "li.lei@", "phone": "138 0013 8000"})
     assert errors == {"email": ["Field must be a valid email."],
                       "phone": ["Field must be a valid international phone number (e.g. +8613800138000)."]}
+
+
+@pytest.mark.parametrize("phone, passes", [
+    ("+8613800138000", True), ("008613800138000", True), ("+4930664040900", True),
+    ("Tel +8613800138000", True),        # RegExp.test finds the number anywhere before the end
+    ("+9991234567", False),              # 999 is no calling code form-js knows
+    ("+860138000000", False),            # after the calling code a 0: form-js refuses it
+    ("+86138", False), ("+8613800138000 ", False), ("+8613800138000\n", False), ("+86 138 0013 8000", False),
+])
+def test_phone_numbers_pass_as_form_js_passes_them(phone, passes):
+    form = make_form(textfield("phone", validate={"validationType": "phone"}))
+    if passes:
+        assert validate_submission(form, {"phone": phone}) == {"phone": phone}
+    else:
+        assert "phone" in errors_of(form, {"phone": phone})
 
 
 def test_required_checkbox_must_be_ticked():
