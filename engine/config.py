@@ -55,11 +55,19 @@ class Settings:
             s.login_max_attempts = int(env["APPROVALS_LOGIN_MAX_ATTEMPTS"])
         s.login_lock_minutes = int(env.get("APPROVALS_LOGIN_LOCK_MINUTES") or s.login_lock_minutes)
         s.supervisors_group = (env.get("APPROVALS_SUPERVISORS_GROUP") or "").strip() or s.supervisors_group
+        if s.supervisors_group in _NOT_SUPERVISORS:
+            raise SystemExit(f"APPROVALS_SUPERVISORS_GROUP={s.supervisors_group!r}: {_NOT_SUPERVISORS[s.supervisors_group]} "
+                             "cannot be the supervisors (督查), who read every department's tasks, clocks and "
+                             "statistics; name the supervisors' own group")
         return s
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+# groups that must not read every department (engine/authz.py; identity's fixed groups)
+_NOT_SUPERVISORS = {"applicants": "the public (applicants)", "external-workers": "the department systems' workers"}
 
 
 def database_url(url: str) -> str:

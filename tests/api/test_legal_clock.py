@@ -441,6 +441,23 @@ class TestSupervisorsGroupIsConfigured:
         assert Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": " duban "}).supervisors_group == "duban"
         assert Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": ""}).supervisors_group == "supervisors"
         assert Settings.from_env({}).supervisors_group == "supervisors"
+        for public in ("applicants", "external-workers"):          # a typo must not open every queue
+            with pytest.raises(SystemExit, match="cannot be the supervisors"):
+                Settings.from_env({"APPROVALS_SUPERVISORS_GROUP": public})
+
+    def test_a_supervisor_cannot_test_the_cases_variables_through_the_task_list(self, client):
+        """They may not read a case's variables; every department's tasks filtered by a
+        variable's value would tell it, one `_like` at a time (an ID number's digits)."""
+        set_clock(client, "2025-11-03T10:00:00+08:00")
+        instance = start_review(client)
+        duban = client.create_user("duban1", groups=["duban"])
+        assert duban.get(f"/engine-rest/process-instance/{instance}/variables").status_code == 403
+        assert [t["processInstanceId"] for t in duban.tasks()] == [instance]          # the queue: read
+        for probe in ("limit_eq_3wd", "limit_like_3%", "limit_neq_9"):
+            assert duban.tasks(processVariables=probe) == [], probe
+            body = {"processVariables": [{"name": "limit", "operator": "eq", "value": "3wd"}]}
+            assert duban.post("/engine-rest/task", json=body).get_json() == []
+        assert [t["processInstanceId"] for t in client.tasks(processVariables="limit_eq_3wd")] == [instance]
 
 
 TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>
