@@ -39,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, select, update
 
 from .calendar import MAX_DAYS, WorkingCalendar
@@ -524,13 +525,28 @@ def stop_ended(command) -> None:
     ends `cancelled`, not open (and one day overdue) for good.  Looked at when the command
     touched the clocks or ended the case, as reading them costs a query."""
     workflow = command.workflow
-    if command.legal is None and not workflow.completed:
+    if command.legal is None and not workflow.completed and not _ended_now(command):
         return
     ended = {str(key) for key, sub in workflow.subprocesses.items() if sub.completed}
     cs, now = clocks(command), utcnow()
     for row in cs.rows.values():
         if row.stopped_at is None and (workflow.completed or row.scope in ended):
             cs.stop(row, "cancelled", now=now)
+
+
+def _ended_now(command) -> bool:
+    """Whether a subprocess ended in this command (its calling task was open before it):
+    an interrupting boundary event cuts one off without any clock hook running."""
+    before, workflow = command.before.states, command.workflow
+    for key, sub in workflow.subprocesses.items():
+        if sub.completed:
+            task = workflow.get_task_from_id(key)
+            if before.get(task, 0) & _OPEN:
+                return True
+    return False
+
+
+_OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
 def refresh_timers(command) -> None:

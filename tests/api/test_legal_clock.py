@@ -611,3 +611,57 @@ def test_a_task_under_two_clocks_is_due_at_the_earlier_running_deadline(client):
     r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
     assert r.status_code == 200 and r.get_json()["deadline"] == "2025-11-10T23:59:59+08:00", r.get_json()
     assert due().startswith("2025-11-06T23:59:59")            # still total's, the earlier
+
+
+CUT_OFF = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="t">
+  <bpmn:message id="M" name="withdraw" />
+  <bpmn:process id="cut_off" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Sub" />
+    <bpmn:subProcess id="Sub">
+      <bpmn:startEvent id="SS" />
+      <bpmn:sequenceFlow id="G1" sourceRef="SS" targetRef="Task_accept" />
+      <bpmn:userTask id="Task_accept" camunda:candidateGroups="window">
+        <bpmn:extensionElements><camunda:properties>
+          <camunda:property name="legalClock.start" value="review" />
+          <camunda:property name="legalClock.limit" value="3wd" />
+        </camunda:properties></bpmn:extensionElements>
+      </bpmn:userTask>
+      <bpmn:sequenceFlow id="G2" sourceRef="Task_accept" targetRef="Task_review" />
+      <bpmn:userTask id="Task_review" camunda:candidateGroups="fgw" />
+      <bpmn:sequenceFlow id="G3" sourceRef="Task_review" targetRef="Task_decide" />
+      <bpmn:userTask id="Task_decide" camunda:candidateGroups="fgw">
+        <bpmn:extensionElements><camunda:properties>
+          <camunda:property name="legalClock.stop" value="review" />
+        </camunda:properties></bpmn:extensionElements>
+      </bpmn:userTask>
+      <bpmn:sequenceFlow id="G4" sourceRef="Task_decide" targetRef="SE" />
+      <bpmn:endEvent id="SE" />
+    </bpmn:subProcess>
+    <bpmn:boundaryEvent id="Withdrawn" attachedToRef="Sub"><bpmn:messageEventDefinition messageRef="M" /></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="F2" sourceRef="Sub" targetRef="E" />
+    <bpmn:sequenceFlow id="F3" sourceRef="Withdrawn" targetRef="Task_after" />
+    <bpmn:userTask id="Task_after" camunda:candidateGroups="window" />
+    <bpmn:sequenceFlow id="F4" sourceRef="Task_after" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_clock_whose_subprocess_an_interrupting_event_cut_off_ends_cancelled_at_once(client):
+    """No clock hook runs in the command where the boundary event cuts the subprocess off:
+    the clock stood open (and later overdue) until some other command read the clocks."""
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    assert client.deploy(extra={"cut_off.bpmn": CUT_OFF}).status_code == 200
+    instance = client.start("cut_off")["id"]
+    [accept] = client.tasks(processInstanceId=instance)
+    assert client.complete(accept["id"]).status_code == 204
+    assert clocks(client, instance)["review"]["stopped"] is None
+    set_clock(client, "2025-11-04T10:00:00+08:00")
+    r = client.post("/engine-rest/message", json={"messageName": "withdraw", "processInstanceId": instance})
+    assert r.status_code in (200, 204), r.get_json()
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=instance)] == ["Task_after"]
+    review = clocks(client, instance)["review"]
+    assert review["outcome"] == "cancelled" and review["stopped"].startswith("2025-11-04T10:00"), review
