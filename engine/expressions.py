@@ -11,6 +11,7 @@ definitions parse and what `camunda:dueDate` accepts.
     legal_deadline(stage)          the deadline of this case's legal clock `stage`
     legal_warning(stage)           when that clock turns yellow
     config(name)                   the deployed configuration name.json (see engine.configs)
+    business_key()                 the running case's business key (None without one)
 """
 from __future__ import annotations
 
@@ -69,6 +70,14 @@ def expression_functions(engine) -> dict[str, Callable]:
         with engine.uow(write=False) as uow:
             return engine.configs.get(uow.session, str(name))
 
+    def business_key() -> str | None:
+        """The case's business key, as Camunda's ${execution.processBusinessKey}: a called
+        process runs inside its caller's case, so it is the caller's."""
+        command = legal.current.get()
+        if command is None:
+            raise ValueError("business_key() can only be used in a running process")
+        return command.record.business_key
+
     def legal_deadline(stage) -> str:
         return legal.deadline_expression(stage, "deadline")
 
@@ -76,4 +85,5 @@ def expression_functions(engine) -> dict[str, Callable]:
         return legal.deadline_expression(stage, "warning")
 
     return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
-            "config": config, "legal_deadline": legal_deadline, "legal_warning": legal_warning}
+            "config": config, "business_key": business_key, "legal_deadline": legal_deadline,
+            "legal_warning": legal_warning}
