@@ -12,6 +12,7 @@ definitions parse and what `camunda:dueDate` accepts.
     legal_warning(stage)           when that clock turns yellow
     config(name)                   the deployed configuration name.json (see engine.configs)
     business_key()                 the running case's business key (None without one)
+    variable(name[, default])      a variable the case may not have (an item's refusal code)
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from . import legal
+from .script_engine import current_task
 
 
 def _start(value, zone: ZoneInfo, now: datetime) -> datetime:
@@ -78,6 +80,15 @@ def expression_functions(engine) -> dict[str, Callable]:
             raise ValueError("business_key() can only be used in a running process")
         return command.record.business_key
 
+    def variable(name, default=None):
+        """The variable `name` of the task being evaluated, or `default` where the case has
+        none, as Camunda's ${execution.getVariable("name")} gives null: a name alone is an
+        error when missing, and a branch that did not run (an item not refused) sets nothing."""
+        task = current_task.get()
+        if task is None:
+            raise ValueError("variable() can only be used in a running process")
+        return task.data.get(str(name), default)
+
     def legal_deadline(stage) -> str:
         return legal.deadline_expression(stage, "deadline")
 
@@ -85,5 +96,6 @@ def expression_functions(engine) -> dict[str, Callable]:
         return legal.deadline_expression(stage, "warning")
 
     return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
-            "config": config, "business_key": business_key, "legal_deadline": legal_deadline,
+            "config": config, "business_key": business_key, "variable": variable,
+            "legal_deadline": legal_deadline,
             "legal_warning": legal_warning}
