@@ -11,6 +11,8 @@ definitions parse and what `camunda:dueDate` accepts.
     legal_deadline(stage)          the deadline of this case's legal clock `stage`
     legal_warning(stage)           when that clock turns yellow
     config(name)                   the deployed configuration name.json (see engine.configs)
+    business_key()                 the running case's business key (None without one)
+    variable(name[, default])      a variable the case may not have (an item's refusal code)
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from . import legal
+from .script_engine import current_task
 
 
 def _start(value, zone: ZoneInfo, now: datetime) -> datetime:
@@ -69,6 +72,23 @@ def expression_functions(engine) -> dict[str, Callable]:
         with engine.uow(write=False) as uow:
             return engine.configs.get(uow.session, str(name))
 
+    def business_key() -> str | None:
+        """The case's business key, as Camunda's ${execution.processBusinessKey}: a called
+        process runs inside its caller's case, so it is the caller's."""
+        command = legal.current.get()
+        if command is None:
+            raise ValueError("business_key() can only be used in a running process")
+        return command.record.business_key
+
+    def variable(name, default=None):
+        """The variable `name` of the task being evaluated, or `default` where the case has
+        none, as Camunda's ${execution.getVariable("name")} gives null: a name alone is an
+        error when missing, and a branch that did not run (an item not refused) sets nothing."""
+        task = current_task.get()
+        if task is None:
+            raise ValueError("variable() can only be used in a running process")
+        return task.data.get(str(name), default)
+
     def legal_deadline(stage) -> str:
         return legal.deadline_expression(stage, "deadline")
 
@@ -76,4 +96,6 @@ def expression_functions(engine) -> dict[str, Callable]:
         return legal.deadline_expression(stage, "warning")
 
     return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
-            "config": config, "legal_deadline": legal_deadline, "legal_warning": legal_warning}
+            "config": config, "business_key": business_key, "variable": variable,
+            "legal_deadline": legal_deadline,
+            "legal_warning": legal_warning}

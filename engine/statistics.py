@@ -30,6 +30,7 @@ from .models import LegalClock, LegalEvent, ProcessInstance
 PERIODS = ("day", "week", "month", "year")
 _CHUNK = 500                    # case ids per IN (...) list
 _CLOCKS = LegalClock.__table__
+_DECISIONS = ("decided", "tacit_approval")     # the outcomes of a clock stopped by a decision
 _COUNTS = ("clocks", "open", "overdue", "decided", "decidedInTime", "decidedOverdue", "tacitApprovals",
            "withdrawn", "warnings", "escalations")
 
@@ -179,17 +180,19 @@ def _processes(session, asked: Selection, national, now: datetime) -> list[dict]
     for c in cases:
         key = (c.definition_key, _period(c.start_time, asked.period, national.tz))
         p = processes.get(key) or processes.setdefault(key, {
-            "processDefinitionKey": key[0], "period": key[1], "cases": 0, "completed": 0, "running": 0,
+            "processDefinitionKey": key[0], "period": key[1], "cases": 0, "completed": 0, "withdrawn": 0, "running": 0,
             "withClocks": 0, "multiDepartmentCases": 0, "parallelCases": 0, "commitmentCases": 0,
             "deficiencyCases": 0, "_e2e": []})
         p["cases"] += 1
-        if c.state == "COMPLETED":
+        rows = clocks.get(c.id, [])
+        if c.state == "COMPLETED" and _undecided(rows):
+            p["withdrawn"] += 1
+        elif c.state == "COMPLETED":
             p["completed"] += 1
             if c.end_time:
                 p["_e2e"].append(national.working_days_after(_aware(c.start_time), _aware(c.end_time)))
         elif c.state == "ACTIVE":
             p["running"] += 1
-        rows = clocks.get(c.id, [])
         p["withClocks"] += bool(rows)
         parallel = _parallel(rows, now)
         p["multiDepartmentCases"] += parallel is not None
@@ -210,19 +213,28 @@ def _processes(session, asked: Selection, national, now: datetime) -> list[dict]
 
 
 def _case_clocks_and_marks(session, case_ids: list) -> tuple[dict, dict]:
-    """case id -> its clocks (stage, department, started, stopped), and -> its marks
+    """case id -> its clocks (scope, stage, department, started, stopped, outcome), and -> its marks
     (statistics.mark: commitment, deficiency)."""
     clocks, marks = {}, {}
     for start in range(0, len(case_ids), _CHUNK):
         chunk = case_ids[start:start + _CHUNK]
-        for row in session.execute(select(_CLOCKS.c.instance_id, _CLOCKS.c.stage, _CLOCKS.c.department,
-                                          _CLOCKS.c.started_at, _CLOCKS.c.stopped_at)
+        for row in session.execute(select(_CLOCKS.c.instance_id, _CLOCKS.c.scope, _CLOCKS.c.stage,
+                                          _CLOCKS.c.department, _CLOCKS.c.started_at, _CLOCKS.c.stopped_at,
+                                          _CLOCKS.c.outcome)
                                    .where(_CLOCKS.c.instance_id.in_(chunk))):
             clocks.setdefault(row.instance_id, []).append(row)
         for instance_id, details in session.execute(select(LegalEvent.instance_id, LegalEvent.details).where(
                 LegalEvent.instance_id.in_(chunk), LegalEvent.kind == "mark")):
             marks.setdefault(instance_id, set()).add((details or {}).get("mark"))
     return clocks, marks
+
+
+def _undecided(rows) -> bool:
+    """Whether an ended case ended without a decision standing: a clock of the whole case
+    (one its top-level process started, scope "") stopped neither decided nor tacitly
+    approved, but withdrawn (撤回), revoked (撤销), cancelled or with another outcome.
+    Such a case is not completed: it raises neither completionRate nor the end-to-end days."""
+    return any(r.scope == "" and r.stopped_at is not None and r.outcome not in _DECISIONS for r in rows)
 
 
 def _parallel(rows, now: datetime) -> bool | None:

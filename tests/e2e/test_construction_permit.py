@@ -264,6 +264,11 @@ def test_an_item_without_tacit_approval_is_escalated_to_the_supervisors_at_its_d
     gov.at("2025-11-18T00:00:01+08:00")
     assert eventually(lambda: gov.tasks(case, "Task_escalate"))
     assert gov.tasks(case, "Task_review", group="sthj")          # 环评 is never deemed approved
+    # the supervisors' list tells which department and case, and when the escalation is due:
+    # items.json supervision.dueWorkdays (2) working days, the day it opened not counted
+    [escalation] = gov.tasks(case, "Task_escalate")
+    assert escalation["name"] == "超期督办：生态环境局「环境影响评价审批」逾期未办结（GC-2025-0009）"
+    assert escalation["due"] == "2025-11-20T23:59:59.000+0800"     # opened Tuesday 00:00:01
     gov.complete(case, "Task_escalate", group="supervisors", measure="notice", supervisionOpinion="限一日内办结")
     gov.complete(case, "Task_review", group="sthj", **APPROVE)
     assert gov.open_keys(case) == ["Task_issue_planning"]

@@ -48,7 +48,9 @@ def test_registration_first_then_the_chosen_items_in_parallel_then_licence_and_s
     licence = gov.answer("licence.issue", bk, eLicenceId="EL-001")
     assert licence["variables"]["sealIds"]["value"] == json.dumps(["3205940001", "3205940002"])
     notice = gov.answer("notify.applicant", bk, notificationId="SMS-1")
-    assert CREDIT_CODE in notice["variables"]["notifyText"]["value"]
+    assert notice["variables"]["notifyText"]["value"] == (
+        f"您的企业开办申请已办结：统一社会信用代码 {CREDIT_CODE}，电子营业执照已发放；公章刻制（公安）已办结；"
+        "发票申领及税务UKey（税务）已办结；社保登记（人社）已办结；住房公积金缴存登记已办结；银行预约开户已办结。")
     assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_done") == 1
     values = gov.variables(case)
     assert values["bankAccountNo"] == "6222020000001" and values["eLicenceId"] == "EL-001"
@@ -185,8 +187,12 @@ def test_a_bank_that_refuses_the_account_does_not_hold_up_the_licence(gov):
     register(gov, bk)
     gov.refuse("bank.account_reservation", bk, "BANK_REFUSED")
     gov.answer("licence.issue", bk, eLicenceId="EL-008")
-    gov.answer("notify.applicant", bk, notificationId="SMS-8")
+    notice = gov.answer("notify.applicant", bk, notificationId="SMS-8")
+    assert notice["variables"]["notifyText"]["value"] == (
+        f"您的企业开办申请已办结：统一社会信用代码 {CREDIT_CODE}，电子营业执照已发放；"
+        "银行预约开户未能办理（BANK_REFUSED），请另行办理。")
     assert gov.state(case) == "COMPLETED" and gov.variables(case)["bankRefused"] is True
+    assert gov.variables(case)["bankRejectCode"] == "BANK_REFUSED"
 
 
 def test_a_department_that_refuses_its_item_does_not_hold_up_the_others_and_the_refusal_is_recorded(gov):
@@ -212,7 +218,14 @@ def test_a_department_that_refuses_its_item_does_not_hold_up_the_others_and_the_
     assert r.status_code == 204, r.get_json()
 
     gov.answer("licence.issue", bk, eLicenceId="EL-009")
-    gov.answer("notify.applicant", bk, notificationId="SMS-9")
+    notice = gov.answer("notify.applicant", bk, notificationId="SMS-9")
+    # the applicant is told what was issued and what was refused, and why
+    assert notice["variables"]["notifyText"]["value"] == (
+        f"您的企业开办申请已办结：统一社会信用代码 {CREDIT_CODE}，电子营业执照已发放；"
+        "公章刻制（公安）未能办理（法定代表人身份核验未通过），请另行办理；"
+        "发票申领及税务UKey（税务）未能办理（TAX_REJECTED），请另行办理；"
+        "社保登记（人社）未能办理（单位已有社保登记），请另行办理；"
+        "住房公积金缴存登记未能办理（缴存基数不符），请另行办理。")
     assert gov.state(case) == "COMPLETED" and gov.ended_at(case, "End_done") == 1
     values = gov.variables(case)
     assert (values["sealRejectCode"], values["sealRejectReason"]) == refusals["police.seal"]

@@ -111,3 +111,25 @@ def test_supervisors_read_every_department_s_overdue_tasks_clocks_and_figures_bu
     gov.complete(case, "Task_escalate", group="supervisors", measure="notice", supervisionOpinion="限一日内办结")
     gov.complete(case, "Task_review", group="sthj", **APPROVE)
     assert gov.open_keys(case) == ["Task_issue_planning"]
+
+
+def test_a_withdrawn_case_is_counted_apart_and_raises_neither_the_completion_rate_nor_the_end_to_end_days(gov):
+    gov.at("2025-11-03T10:00:00+08:00")                          # Monday
+    opened = gov.start("enterprise_opening", "QY-ST-6", **enterprise(items=["registration"],
+                                                                      enterprise_type="llc_sole_natural_person"))
+    gov.answer("market.registration", "QY-ST-6", creditCode="91320594MA27ABCD1X", marketRegistrationNo="3205940006")
+    gov.answer("licence.issue", "QY-ST-6", eLicenceId="EL-ST-6")
+    gov.answer("notify.applicant", "QY-ST-6", notificationId="SMS-ST-6")
+    assert gov.state(opened) == "COMPLETED"                      # opened the day it was applied for
+
+    given_up = gov.start("enterprise_opening", "QY-ST-7", **enterprise(enterprise_type="llc_natural_person"))
+    gov.refuse("market.registration", "QY-ST-7", "MARKET_REJECTED", marketRejectReason="住所不符合要求")
+    gov.at("2025-11-04T16:00:00+08:00")                          # the next working day the applicant gives up
+    gov.complete(given_up, "Task_registration_rejected", registrationAction="abandon",
+                 applicantName="苏州星湖智能科技有限公司")
+    assert gov.state(given_up) == "COMPLETED" and gov.clocks(given_up, "opening")[0]["outcome"] == "withdrawn"
+
+    [process] = statistics(gov, processDefinitionKey="enterprise_opening")["processes"]
+    assert (process["cases"], process["completed"], process["withdrawn"], process["running"]) == (2, 1, 1, 0)
+    assert process["completionRate"] == 0.5
+    assert process["endToEndAvgWorkingDays"] == 0.0              # the opened case alone
