@@ -126,13 +126,14 @@ def test_bpmn_error_is_reported_with_code_message_and_variables(fake_engine, run
     assert not fake_engine.calls_to("failure")
 
 
-def test_handler_returning_something_else_than_a_dict_is_a_failure(fake_engine, running):
+def test_handler_returning_something_else_than_a_dict_is_an_incident_at_once(fake_engine, running):
     task_id = fake_engine.add_task("notify.applicant")
-    worker = make_worker(fake_engine, retry=RetryPolicy(retries=0))
+    worker = make_worker(fake_engine)           # 3 retries: not spent on a result that cannot change
     worker.subscribe("notify.applicant", handler=lambda task: "sent")
     running(worker)
     assert fake_engine.wait_for(lambda: fake_engine.tasks[task_id]["state"] == "incident")
-    assert "returned str" in fake_engine.calls_to("failure")[0][1]["errorMessage"]
+    (_, body), = fake_engine.calls_to("failure")
+    assert body["retries"] == 0 and "for topic 'notify.applicant' returned a str ('sent')" in body["errorMessage"]
 
 
 def test_a_handler_slower_than_its_lock_keeps_the_lock_by_extending_it(fake_engine, running):
