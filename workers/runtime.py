@@ -50,6 +50,8 @@ from .task import BpmnError, ExternalTask, Failure, Unencodable, encode
 
 log = logging.getLogger("approvals.workers")
 
+_SEND_TRIES = 5     # an outcome answered 409 or 500 is sent at most this often
+
 Handler = Callable[[ExternalTask], "dict[str, Any] | None"]
 
 
@@ -373,20 +375,20 @@ class Worker:
         self._forget(lease)
 
     def _deliver(self, lease: _Lease, outcome: _Outcome) -> None:
-        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
-        delay = 0.2
+        """Send the outcome.  Sent again, with backoff and while the lock holds: after the
+        engine was unreachable or answered 500 (the outcome may or may not have landed), and
+        after a 409 (the case changed at the same time; the engine asks for a retry), the
+        last two at most `_SEND_TRIES` times.  A 404 after an uncertain try means the first
+        one landed (a finished task is gone) or a boundary event cancelled the task."""
+        delay, tries, uncertain = 0.2, 0, False
         while True:
+            tries += 1
             try:
                 outcome.send()
                 log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome.summary)
                 return
             except EngineUnavailable as err:
-                if time.monotonic() + delay >= lease.expires:
-                    log.error("task %s: engine unreachable until its lock ran out (%s); "
-                              "the engine will offer it again", lease.task.id, err)
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                problem, uncertain = err, True
             except EngineError as err:
                 if err.status == 400 and outcome.verb != "failure":
                     # the engine refused the outcome itself (an error code nothing catches, a value
@@ -395,11 +397,32 @@ class Worker:
                                 lease.task.id, outcome.summary, err)
                     outcome = self._failure(lease, f"the engine refused the outcome '{outcome.summary}': {err.message}",
                                             str(err), retries=0, timeout=0)
+                    delay, tries, uncertain = 0.2, 0, False
                     continue
-                # 404: cancelled meanwhile (a boundary event fired); 400 to a failure: the lock went
-                # to another worker
-                log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome.summary, err)
+                if err.status == 404 and uncertain:
+                    log.info("task %s: '%s' was sent again after an unanswered try and the task is gone: "
+                             "the first try landed (or a boundary event cancelled the task)",
+                             lease.task.id, outcome.summary)
+                    return
+                if err.status not in (409, 500):
+                    # 404: cancelled meanwhile (a boundary event fired); 400 to a failure: the lock
+                    # went to another worker
+                    log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome.summary,
+                                err)
+                    return
+                problem, uncertain = err, uncertain or err.status == 500
+                if tries >= _SEND_TRIES:
+                    log.error("task %s: '%s' answered %s %d times; giving up: the engine offers the task "
+                              "again when its lock runs out", lease.task.id, outcome.summary, err, tries)
+                    return
+            if time.monotonic() + delay >= lease.expires:
+                log.error("task %s: could not report '%s' before its lock ran out (%s); the engine will offer "
+                          "it again", lease.task.id, outcome.summary, problem)
                 return
+            log.warning("task %s: reporting '%s' failed (%s); sending it again in %.1f s", lease.task.id,
+                        outcome.summary, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _timeout_of(self, sub: Subscription) -> float:
         timeout = sub.handler_timeout if sub.handler_timeout is not None else self.handler_timeout
