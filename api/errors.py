@@ -11,7 +11,7 @@ from sqlalchemy.exc import DataError, DisconnectionError, IntegrityError, Invali
 from werkzeug.exceptions import HTTPException
 
 from engine import authz
-from engine.errors import EngineError, Forbidden
+from engine.errors import EngineError, Forbidden, code_for
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ class ErrorSchema(ma.Schema):
 
     type = ma.fields.String(metadata={"description": "exception class name, e.g. InvalidRequestException"})
     message = ma.fields.String(metadata={"description": "what went wrong and where"})
-    code = ma.fields.Integer(allow_none=True, metadata={"description": "Camunda error code: 1 optimistic locking, 0 other engine errors"})
+    code = ma.fields.Integer(allow_none=True, metadata={"description": "Camunda error code: 1 optimistic locking, 0 other engine exceptions, null for InvalidRequestException"})
     details = ma.fields.Dict(metadata={"description": "per-resource parse problems (deployments)"})
     errors = ma.fields.Dict(metadata={"description": "per-field problems (forms, request bodies)"})
 
 
 def error_response(status: int, type_: str, message: str, code: int | None = None, **extra):
-    body = {"type": type_, "message": message, "code": code}
+    body = {"type": type_, "message": message, "code": code_for(type_, code)}
     body.update({k: v for k, v in extra.items() if v is not None})
     response = jsonify(body)
     response.status_code = status

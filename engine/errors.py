@@ -3,10 +3,19 @@ REST layer renders as `{"type": ..., "message": ...}` (Camunda 7's error body)."
 from __future__ import annotations
 
 
+def code_for(type_: str, code: int | None = None) -> int | None:
+    """Camunda 7.20+'s `code` of an error body: an engine exception's own (1 optimistic locking,
+    0 the fallback; the 7.22 REST overview shows AuthorizationException with 0); none for the
+    REST layer's InvalidRequestException, which is no engine exception (ExceptionHandlerHelper)."""
+    if code is not None or type_ == "InvalidRequestException":
+        return code
+    return 1 if type_ == "OptimisticLockingException" else 0
+
+
 class EngineError(Exception):
     status = 400
     type = "InvalidRequestException"
-    code: int | None = None        # Camunda 7.20's error code: 1 optimistic locking, 0 other engine errors
+    code: int | None = None        # None: code_for(type)
 
     def __init__(self, message: str, **details) -> None:
         super().__init__(message)
@@ -14,7 +23,7 @@ class EngineError(Exception):
         self.details = details
 
     def body(self) -> dict:
-        body = {"type": self.type, "message": self.message, "code": self.code}
+        body = {"type": self.type, "message": self.message, "code": code_for(self.type, self.code)}
         body.update(self.details)
         return body
 

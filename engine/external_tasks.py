@@ -51,7 +51,7 @@ from .fastsql import Shapes, Statement
 from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
 from .specs import CamundaErrorEventDefinition, ExternalTask as ExternalTaskSpec
-from .variables import VariableMap, parse_date, to_wire
+from .variables import VariableMap, format_date, parse_date, to_wire
 from .workflows import model_error
 
 log = logging.getLogger(__name__)
@@ -819,8 +819,10 @@ def extend_lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: 
     _check_owner(row, worker_id, f"The lock of the External Task {task_id} cannot be extended by worker '")
     now = utcnow()
     if row.lock_expiration_time is None or row.lock_expiration_time < now:
-        raise RestException(f"Cannot extend a lock that expired: the lock of external task {task_id} ended at "
-                            f"{row.lock_expiration_time}Z; fetch the task again")
+        expired = row.lock_expiration_time
+        ended = "was released" if expired is None else f"ended at {format_date(expired)}"
+        raise RestException(f"Cannot extend a lock that expired: the lock of external task {task_id} {ended}; "
+                            "fetch the task again")
     row.lock_expiration_time = now + timedelta(milliseconds=new_duration)
     uow.commit()
 

@@ -14,8 +14,9 @@ keeper extends the lock of every task held longer than half its lock duration.  
 return value completes the task, `BpmnError` goes to `/bpmnError`, any other exception to
 `/failure` with the retries counting down and the retry timeout growing exponentially.
 An outcome the engine refuses (400: an error code no boundary event catches, a value out
-of range, a failing output mapping) is reported as a `/failure` with retries 0, an incident
-at once: running the handler again would only bring the same refusal.  A handler that runs
+of range, a failing output mapping), and a result the worker cannot send (not a dict, a
+value JSON cannot carry), are reported as a `/failure` with retries 0, an incident at once:
+running the handler again would only bring the same refusal.  A handler that runs
 longer than its `handler_timeout` is given up: its lock is no longer extended, a `/failure`
 is reported as for an exception, and a new thread takes its place in the pool (Python cannot
 stop the stuck one; if it ever returns, its outcome is dropped and the thread ends).
@@ -45,9 +46,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from .client import Auth, EngineClient, EngineError, EngineUnavailable, PollInterrupted
-from .task import BpmnError, ExternalTask, Failure, encode
+from .task import BpmnError, ExternalTask, Failure, Unencodable, encode
 
 log = logging.getLogger("approvals.workers")
+
+_SEND_TRIES = 5     # an outcome answered 409 or 500 is sent at most this often
 
 Handler = Callable[[ExternalTask], "dict[str, Any] | None"]
 
@@ -309,18 +312,11 @@ class Worker:
                 return
 
     def _execute(self, lease: _Lease) -> None:
-        task, sub, client, me = lease.task, lease.subscription, self.client, self.worker_id
+        task, sub = lease.task, lease.subscription
         try:
             result = sub.handler(task)
-            if result is not None and not isinstance(result, dict):
-                raise TypeError(f"handler for {sub.topic!r} returned {type(result).__name__}; "
-                                "return a dict of variables or None")
-            variables = encode(result)
-            outcome = _Outcome("complete", lambda: client.complete(task.id, me, variables), "completed")
         except BpmnError as err:
-            code, message, variables = err.code, err.message, encode(err.variables)
-            outcome = _Outcome("bpmnError", lambda: client.bpmn_error(task.id, me, code, message, variables),
-                               f"BPMN error {code}")
+            outcome = self._bpmn_error(lease, err)
         except Exception as err:  # noqa: BLE001 - every other handler error becomes a failure report
             retries, timeout = (sub.retry or self.retry).next(task.retries)
             details = traceback.format_exc()
@@ -329,7 +325,38 @@ class Worker:
                 timeout = timeout if err.retry_timeout_ms is None else err.retry_timeout_ms
                 details = err.details or details
             outcome = self._failure(lease, str(err) or type(err).__name__, details, retries, timeout)
+        else:
+            outcome = self._completion(lease, result)
         self._report(lease, outcome)
+
+    # A result the runtime cannot send is an incident at once: the same code run again
+    # returns the same thing, so counting retries down would only call the department again.
+
+    def _completion(self, lease: _Lease, result: Any) -> _Outcome:
+        task, client, me = lease.task, self.client, self.worker_id
+        if result is not None and not isinstance(result, dict):
+            return self._unsendable(lease, f"returned a {type(result).__name__} ({_short(result)}); "
+                                           "return a dict of variables or None", result)
+        try:
+            variables = encode(result)
+        except Unencodable as err:
+            return self._unsendable(lease, f"returned {err}", result)
+        return _Outcome("complete", lambda: client.complete(task.id, me, variables), "completed")
+
+    def _bpmn_error(self, lease: _Lease, err: BpmnError) -> _Outcome:
+        task, client, me = lease.task, self.client, self.worker_id
+        try:
+            code, message, variables = err.code, err.message, encode(err.variables)
+        except Unencodable as problem:
+            return self._unsendable(lease, f"raised BpmnError {err.code!r} whose {problem}", err.variables)
+        return _Outcome("bpmnError", lambda: client.bpmn_error(task.id, me, code, message, variables),
+                        f"BPMN error {code}")
+
+    def _unsendable(self, lease: _Lease, what: str, value: Any) -> _Outcome:
+        handler = getattr(lease.subscription.handler, "__qualname__", repr(lease.subscription.handler))
+        message = f"the handler {handler} for topic {lease.task.topic_name!r} {what}"
+        log.error("task %s: %s; reporting an incident", lease.task.id, message)
+        return self._failure(lease, message, f"the value: {repr(value)[:3000]}", retries=0, timeout=0)
 
     def _failure(self, lease: _Lease, message: str, details: str | None, retries: int, timeout: int) -> _Outcome:
         task, message = lease.task, message[:4000]
@@ -348,20 +375,20 @@ class Worker:
         self._forget(lease)
 
     def _deliver(self, lease: _Lease, outcome: _Outcome) -> None:
-        """Send the outcome, retrying while the engine is briefly unreachable and the lock holds."""
-        delay = 0.2
+        """Send the outcome.  Sent again, with backoff and while the lock holds: after the
+        engine was unreachable or answered 500 (the outcome may or may not have landed), and
+        after a 409 (the case changed at the same time; the engine asks for a retry), the
+        last two at most `_SEND_TRIES` times.  A 404 after an uncertain try means the first
+        one landed (a finished task is gone) or a boundary event cancelled the task."""
+        delay, tries, uncertain = 0.2, 0, False
         while True:
+            tries += 1
             try:
                 outcome.send()
                 log.info("task %s (%s) %s", lease.task.id, lease.task.topic_name, outcome.summary)
                 return
             except EngineUnavailable as err:
-                if time.monotonic() + delay >= lease.expires:
-                    log.error("task %s: engine unreachable until its lock ran out (%s); "
-                              "the engine will offer it again", lease.task.id, err)
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                problem, uncertain = err, True
             except EngineError as err:
                 if err.status == 400 and outcome.verb != "failure":
                     # the engine refused the outcome itself (an error code nothing catches, a value
@@ -370,11 +397,32 @@ class Worker:
                                 lease.task.id, outcome.summary, err)
                     outcome = self._failure(lease, f"the engine refused the outcome '{outcome.summary}': {err.message}",
                                             str(err), retries=0, timeout=0)
+                    delay, tries, uncertain = 0.2, 0, False
                     continue
-                # 404: cancelled meanwhile (a boundary event fired); 400 to a failure: the lock went
-                # to another worker
-                log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome.summary, err)
+                if err.status == 404 and uncertain:
+                    log.info("task %s: '%s' was sent again after an unanswered try and the task is gone: "
+                             "the first try landed (or a boundary event cancelled the task)",
+                             lease.task.id, outcome.summary)
+                    return
+                if err.status not in (409, 500):
+                    # 404: cancelled meanwhile (a boundary event fired); 400 to a failure: the lock
+                    # went to another worker
+                    log.warning("task %s: the engine refused the outcome '%s': %s", lease.task.id, outcome.summary,
+                                err)
+                    return
+                problem, uncertain = err, uncertain or err.status == 500
+                if tries >= _SEND_TRIES:
+                    log.error("task %s: '%s' answered %s %d times; giving up: the engine offers the task "
+                              "again when its lock runs out", lease.task.id, outcome.summary, err, tries)
+                    return
+            if time.monotonic() + delay >= lease.expires:
+                log.error("task %s: could not report '%s' before its lock ran out (%s); the engine will offer "
+                          "it again", lease.task.id, outcome.summary, problem)
                 return
+            log.warning("task %s: reporting '%s' failed (%s); sending it again in %.1f s", lease.task.id,
+                        outcome.summary, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _timeout_of(self, sub: Subscription) -> float:
         timeout = sub.handler_timeout if sub.handler_timeout is not None else self.handler_timeout
@@ -478,6 +526,11 @@ class Worker:
             self._queue.put(None)
         self.client.close()
         log.info("worker %s stopped", self.worker_id)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_timeout(timeout: float | None) -> None:

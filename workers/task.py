@@ -8,6 +8,7 @@ backoff, then an incident).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Mapping, NamedTuple
@@ -25,18 +26,32 @@ class Typed(NamedTuple):
     value_info: dict | None = None
 
 
+class Unencodable(TypeError):
+    """A variable this runtime cannot send as JSON; the message names it and its type."""
+
+
 def encode(variables: Mapping[str, Any] | None) -> dict:
-    """Python values -> Camunda's `{"name": {"value", "type", "valueInfo"}}`."""
+    """Python values -> Camunda's `{"name": {"value", "type", "valueInfo"}}`; raises
+    `Unencodable` for a value JSON cannot carry (a Decimal, a set of objects, a class instance)."""
     wire = {}
     for name, value in (variables or {}).items():
-        if isinstance(value, Typed):
-            wire[name] = {"value": _date_text(value.value) if value.type == "Date" else value.value,
-                          "type": value.type, "valueInfo": value.value_info or {}}
-        elif isinstance(value, date):
-            wire[name] = {"value": _date_text(value), "type": "Date", "valueInfo": {}}
-        else:
-            wire[name] = to_wire(value)
+        try:
+            wire[name] = _encode_one(value)
+            json.dumps(wire[name])          # what the client sends: fail here, naming the variable
+        except (TypeError, ValueError) as err:
+            shown = value.value if isinstance(value, Typed) else value
+            raise Unencodable(f"variable {name!r} holds a {type(shown).__name__}, which cannot be sent as "
+                              f"JSON ({err}); send a str, int, float, bool, date, datetime, dict or list") from None
     return wire
+
+
+def _encode_one(value: Any) -> dict:
+    if isinstance(value, Typed):
+        return {"value": _date_text(value.value) if value.type == "Date" else value.value,
+                "type": value.type, "valueInfo": value.value_info or {}}
+    if isinstance(value, date):
+        return {"value": _date_text(value), "type": "Date", "valueInfo": {}}
+    return to_wire(value)
 
 
 def _date_text(value: Any) -> Any:

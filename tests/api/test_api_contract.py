@@ -53,6 +53,20 @@ def test_unknown_ids_are_404_with_camundas_error_body(client):
     assert r.status_code == 404
 
 
+def test_error_bodies_carry_camundas_code_an_engine_exception_0_or_1_and_invalid_request_none(client):
+    # Camunda 7.22's REST overview: AuthorizationException with "code": 0; OptimisticLockingException
+    # 1; the REST layer's InvalidRequestException is no engine exception and has no code
+    client.create_user("nobody", [])
+    forbidden = client.as_user("nobody").post("/engine-rest/external-task/fetchAndLock",
+                                              json={"workerId": "w", "maxTasks": 1, "topics": []})
+    assert forbidden.status_code == 403
+    assert (forbidden.get_json()["type"], forbidden.get_json()["code"]) == ("AuthorizationException", 0)
+    parse = client.deploy(extra={"broken.bpmn": "<definitions"})
+    assert (parse.status_code, parse.get_json()["type"], parse.get_json()["code"]) == (400, "ParseException", 0)
+    missing = client.get("/engine-rest/task/nope")
+    assert (missing.get_json()["type"], missing.get_json()["code"]) == ("InvalidRequestException", None)
+
+
 def test_malformed_json_and_wrong_variable_types_are_400(client):
     client.deploy(extra={"simple.bpmn": minimal()})
     r = client.post("/engine-rest/process-definition/key/simple/start", data="{not json",

@@ -222,9 +222,11 @@ def test_extend_lock_and_unlock(client, worker):
     assert worker.post(f"{ET}/{task['id']}/unlock").status_code == 204
     [taken] = fetch(worker, worker_id="scjg-2")
     assert taken["workerId"] == "scjg-2"
+    ended = client.get(f"{ET}/{task['id']}").get_json()["lockExpirationTime"]
     clock.set(clock.now() + timedelta(hours=1))
     expired = worker.post(f"{ET}/{task['id']}/extendLock", json={"workerId": "scjg-2", "newDuration": 1000})
     assert expired.status_code == 400 and "Cannot extend a lock that expired" in expired.get_json()["message"]
+    assert f"ended at {ended};" in expired.get_json()["message"]           # the API's date format, China time
 
 
 def test_a_worker_locks_a_task_by_id_and_another_worker_may_not_take_it(client, worker):

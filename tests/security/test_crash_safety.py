@@ -213,7 +213,7 @@ def test_a_503_says_nothing_was_changed(client, app, monkeypatch):
     monkeypatch.setattr("engine.instances.authz.require_start", unavailable)
     r = client.post("/engine-rest/process-definition/key/application/start", json={})
     assert r.status_code == 503
-    assert r.get_json() == {"type": "ProcessEngineException", "code": None,
+    assert r.get_json() == {"type": "ProcessEngineException", "code": 0,
                             "message": "the database is unavailable or busy; nothing was changed, retry shortly"}
     assert "administrator command" not in r.get_data(as_text=True)
 

@@ -25,6 +25,7 @@ class FakeEngine:
         self.fail_fetches = 0                   # answer this many fetches with 503
         self.unmatched_messages = 0             # answer this many messages with 400 (nobody waits yet)
         self.no_waiting = False                 # answer long polls at once (a server with no thread free)
+        self.trouble: dict[str, list[tuple[int, bool]]] = {}   # verb -> answers (status, done anyway) to give first
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self.app = self._build()
@@ -109,6 +110,15 @@ class FakeEngine:
         def verb(task_id, verb):
             body = request.get_json(silent=True) or {}
             fake.calls.append((verb, task_id, body))
+            if fake.trouble.get(verb):
+                status, done = fake.trouble[verb].pop(0)
+                if done:                        # the change was made, the answer lost (a 500 after commit)
+                    act(task_id, verb, body)
+                return jsonify(type="OptimisticLockingException" if status == 409 else "ProcessEngineException",
+                               message=f"trouble {status}"), status
+            return act(task_id, verb, body)
+
+        def act(task_id, verb, body):
             with fake._cond:
                 if verb == "unlock":
                     task = fake.tasks.get(task_id)

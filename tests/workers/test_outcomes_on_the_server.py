@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,46 @@ def test_an_outcome_the_engine_refuses_opens_an_incident_at_once_with_the_engine
     task = external_task(client, case)
     assert task["retries"] == 0
     assert runs == [None]                   # run once: the department was not called again
+
+
+class Receipt:
+    """What a department client library hands back: no JSON for it."""
+
+
+def returns_a_string(task):
+    return "sent"
+
+
+def returns_a_decimal(task):
+    return {"answer": "ok", "fee": Decimal("12.50")}
+
+
+def raises_an_error_with_an_object(task):
+    raise BpmnError("E_KNOWN", "known", {"receipt": Receipt()})
+
+
+@pytest.mark.parametrize("handler, named", [
+    (returns_a_string, "returns_a_string for topic 'probe.topic' returned a str ('sent')"),
+    (returns_a_decimal, "returns_a_decimal for topic 'probe.topic' returned variable 'fee' holds a Decimal"),
+    (raises_an_error_with_an_object, "raises_an_error_with_an_object for topic 'probe.topic' raised BpmnError "
+                                     "'E_KNOWN' whose variable 'receipt' holds a Receipt"),
+])
+def test_a_result_the_worker_cannot_send_opens_an_incident_at_once_naming_the_handler_and_the_type(
+        client, worker, handler, named):
+    runs = []
+
+    def counted(task):
+        runs.append(task.retries)
+        return handler(task)
+    counted.__qualname__ = handler.__name__
+
+    case = client.start("probe_outcomes", business_key="PROBE-UNSENDABLE")
+    worker(counted)
+    assert wait(lambda: incidents(client, case)), "no incident"
+    [incident] = incidents(client, case)
+    assert named in incident["incidentMessage"]
+    assert external_task(client, case)["retries"] == 0
+    assert runs == [None]                   # run once: retrying the same code returns the same thing
 
 
 def test_a_naive_datetime_or_a_date_from_a_handler_is_the_engines_local_time_as_over_rest(client, worker):

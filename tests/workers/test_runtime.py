@@ -126,13 +126,14 @@ def test_bpmn_error_is_reported_with_code_message_and_variables(fake_engine, run
     assert not fake_engine.calls_to("failure")
 
 
-def test_handler_returning_something_else_than_a_dict_is_a_failure(fake_engine, running):
+def test_handler_returning_something_else_than_a_dict_is_an_incident_at_once(fake_engine, running):
     task_id = fake_engine.add_task("notify.applicant")
-    worker = make_worker(fake_engine, retry=RetryPolicy(retries=0))
+    worker = make_worker(fake_engine)           # 3 retries: not spent on a result that cannot change
     worker.subscribe("notify.applicant", handler=lambda task: "sent")
     running(worker)
     assert fake_engine.wait_for(lambda: fake_engine.tasks[task_id]["state"] == "incident")
-    assert "returned str" in fake_engine.calls_to("failure")[0][1]["errorMessage"]
+    (_, body), = fake_engine.calls_to("failure")
+    assert body["retries"] == 0 and "for topic 'notify.applicant' returned a str ('sent')" in body["errorMessage"]
 
 
 def test_a_handler_slower_than_its_lock_keeps_the_lock_by_extending_it(fake_engine, running):
@@ -333,3 +334,34 @@ def test_a_long_poll_answered_at_once_and_empty_is_not_repeated_at_once(fake_eng
     time.sleep(1.5)
     fetches = sum(1 for call in fake_engine.calls if call[0] == "fetchAndLock")
     assert 1 <= fetches <= 4, f"{fetches} fetches in 1.5 s"
+
+
+@pytest.mark.parametrize("answers, completes", [
+    ([(500, False)], 2),            # the engine failed before it completed: the second try completes
+    ([(500, True)], 2),             # it completed and the answer was lost: the second try's 404 says so
+    ([(409, False), (409, False)], 3),      # the case changed at the same time: the engine asks for a retry
+])
+def test_a_completion_answered_500_or_409_is_sent_again_not_dropped_until_the_lock_runs_out(
+        fake_engine, running, answers, completes):
+    task_id = fake_engine.add_task("tax.invoice")
+    fake_engine.trouble["complete"] = list(answers)
+    worker = make_worker(fake_engine)
+    worker.subscribe("tax.invoice", handler=lambda task: {"invoiceQuota": 25})
+    running(worker)
+    assert fake_engine.wait_for(lambda: len(fake_engine.calls_to("complete")) == completes)
+    worker.stop(timeout=5)
+    assert fake_engine.tasks[task_id]["state"] == "completed"
+    assert len(fake_engine.calls_to("complete")) == completes and not fake_engine.calls_to("failure")
+    assert [sent for sent, _ in fake_engine.calls_to("complete")] == [task_id] * completes
+
+
+def test_a_completion_the_engine_keeps_answering_500_is_given_up_after_five_tries(fake_engine, running, caplog):
+    task_id = fake_engine.add_task("tax.invoice")
+    fake_engine.trouble["complete"] = [(500, False)] * 10
+    worker = make_worker(fake_engine, lock_duration=60_000)
+    worker.subscribe("tax.invoice", handler=lambda task: {"invoiceQuota": 25})
+    running(worker)
+    assert fake_engine.wait_for(lambda: "giving up" in caplog.text, timeout=10)
+    worker.stop(timeout=5)
+    assert len(fake_engine.calls_to("complete")) == 5 and not fake_engine.calls_to("failure")
+    assert fake_engine.tasks[task_id]["state"] == "open"       # offered again when its lock runs out
