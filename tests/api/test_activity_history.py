@@ -126,13 +126,18 @@ def test_an_endless_reminder_leaves_the_beats_that_fired_when_its_task_is_done(c
     assert len(beats) == 2 and all(row["endTime"] == row["startTime"] for row in beats)
 
 
-def test_a_repeating_event_subprocess_timer_has_a_row_a_beat_in_the_one_subprocess(client, engine):
-    """SpiffWorkflow runs every beat in the one subprocess it started with the case."""
+def start_repeating_event_subprocess(client) -> str:
+    """A case of T1 (fgw) beside an event subprocess on a non-interrupting R2/PT1H timer."""
     cycle = ('<bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/PT1H'
              '</bpmn:timeCycle></bpmn:timerEventDefinition>')
     assert client.deploy(extra={"evsub.bpmn": _with_event_subprocess(f'isInterrupting="false">{cycle}')}) \
         .status_code == 200
-    case = client.start("evsub")["id"]
+    return client.start("evsub")["id"]
+
+
+def test_a_repeating_event_subprocess_timer_has_a_row_a_beat_in_the_one_subprocess(client, engine):
+    """SpiffWorkflow runs every beat in the one subprocess it started with the case."""
+    case = start_repeating_event_subprocess(client)
     an_hour_passes(engine)
     an_hour_passes(engine)
     assert client.get("/engine-rest/incident/count").get_json()["count"] == 0
@@ -146,11 +151,7 @@ def test_a_case_waits_for_its_repeating_event_subprocess_s_running_beat_and_ends
     """A timeCycle's start event waits on between beats: a beat whose task is open is not
     an event subprocess still waiting for its event, and the case's end does not cancel it
     (Camunda 7 ends the scope when that instance has ended)."""
-    cycle = ('<bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/PT1H'
-             '</bpmn:timeCycle></bpmn:timerEventDefinition>')
-    assert client.deploy(extra={"evsub.bpmn": _with_event_subprocess(f'isInterrupting="false">{cycle}')}) \
-        .status_code == 200
-    case = client.start("evsub")["id"]
+    case = start_repeating_event_subprocess(client)
     an_hour_passes(engine)
     tasks = {t["taskDefinitionKey"]: t["id"] for t in client.tasks(processInstanceId=case)}
     assert sorted(tasks) == ["ET", "T1"]
