@@ -19,6 +19,7 @@ from .errors import BadRequest, NotFound
 from .fastsql import LIKE_ESCAPE, Statement
 from .identity import Principal
 from .models import Deployment, FormDefinition, ProcessDefinition, Resource
+from .specs import connect_multi_instances
 from .variables import DATE_PRECISION
 from .workflows import SpecCache, parse_resources
 
@@ -335,6 +336,7 @@ class Definitions:
         parser = parse_resources(resources)
         spec, subprocess_specs = parser.get_spec(definition.key), parser.get_subprocess_specs(definition.key)
         legal.connect_all(spec, subprocess_specs)
+        connect_multi_instances(spec, subprocess_specs)
         return spec, subprocess_specs
 
     # --- forms ----------------------------------------------------------------------

@@ -184,6 +184,21 @@ def _end_beside_waiting_event_subprocesses() -> None:
 _end_beside_waiting_event_subprocesses()
 
 
+def connect_multi_instances(spec, subprocess_specs: dict) -> None:
+    """SpiffWorkflow's multi-instance task hears that an instance ended through its
+    instances' spec (`completed_event`), which it connects only when it creates an instance.
+    A spec parsed anew (a restart, another server process, a case the spec cache had let
+    go) had none: instances created before completed and the multi-instance never did (a
+    construction permit's parallel review stood still after its last department).  Every
+    parsed process is connected here, as SpiffWorkflow would when creating an instance."""
+    for process in [spec, *subprocess_specs.values()]:
+        for task_spec in process.task_specs.values():
+            if isinstance(task_spec, MultiInstanceTask):
+                instances = process.task_specs[task_spec.task_spec]
+                if not instances.completed_event.is_connected(task_spec.merge_child):
+                    instances.completed_event.connect(task_spec.merge_child)
+
+
 def passed_variables(mappings, task) -> dict:
     """What camunda:in (or camunda:out) mappings take from `task`'s variables, in their
     order: `variables="all"` every one, `source` one (a missing one passes as null, as in

@@ -59,3 +59,25 @@ def test_without_one_the_element_never_becomes_a_case_variable(client, deployed)
     assert "dept" not in case_variables(client, case)
     assert sorted(review_all(client, case, None)) == ["fgw", "zrzy"]
     assert "dept" not in case_variables(client, case)
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_instances_created_before_a_restart_end_their_multi_instance_after_it(client, settings, sequential):
+    """A construction permit in parallel review when the server restarted stood still after
+    its last department: SpiffWorkflow hears an instance end through a connection it makes
+    when it creates one, and a spec parsed anew by the restarted server (or by another
+    server process) had none."""
+    from app import create_app
+    from engine.context import Engine
+    from tests.conftest import Client
+    model = MODEL if not sequential else MODEL.replace("<bpmn:multiInstanceLoopCharacteristics ",
+                                                       '<bpmn:multiInstanceLoopCharacteristics isSequential="true" ')
+    assert client.deploy(extra={"mi_local_element.bpmn": model}).status_code == 200
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"]))
+    restarted = Engine(settings)
+    try:
+        again = Client(create_app(settings, restarted).test_client())
+        assert sorted(review_all(again, case, None)) == ["fgw", "zrzy"]
+        assert [t["taskDefinitionKey"] for t in again.tasks(processInstanceId=case["id"])] == ["Issue"]
+    finally:
+        restarted.close()
