@@ -76,8 +76,9 @@ class StatisticsSchema(ma.Schema):
                        "endToEndAvgWorkingDays, endToEndP90WorkingDays"})
     stages = ma.fields.List(ma.fields.Dict(), metadata={
         "description": "per process, stage, department (and period): clocks, open, overdue, decided, "
-                       "decidedInTime, decidedOverdue, tacitApprovals, withdrawn, warnings, escalations, "
-                       "onTimeRate, overdueRate, tacitApprovalRate, avgWorkingDays, p90WorkingDays"})
+                       "decidedInTime, decidedOverdue, tacitApprovals, withdrawn, revoked, cancelled, "
+                       "otherOutcomes, warnings, escalations, onTimeRate, overdueRate, tacitApprovalRate, "
+                       "avgWorkingDays, p90WorkingDays (of the clocks decided or tacitly approved)"})
 
 
 @blp.route("/process-instance/<instance_id>/legal-clocks")

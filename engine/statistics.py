@@ -31,8 +31,12 @@ PERIODS = ("day", "week", "month", "year")
 _CHUNK = 500                    # case ids per IN (...) list
 _CLOCKS = LegalClock.__table__
 _DECISIONS = ("decided", "tacit_approval")     # the outcomes of a clock stopped by a decision
+# the outcomes of a clock stopped without a decision, each counted apart: withdrawn (撤回) and
+# revoked (撤销) by the designer's legalClock.outcome, cancelled by the engine (the case was
+# deleted, or the clock's branch cut off); any other legalClock.outcome word is otherOutcomes
+_UNDECIDED = ("withdrawn", "revoked", "cancelled")
 _COUNTS = ("clocks", "open", "overdue", "decided", "decidedInTime", "decidedOverdue", "tacitApprovals",
-           "withdrawn", "warnings", "escalations")
+           "withdrawn", "revoked", "cancelled", "otherOutcomes", "warnings", "escalations")
 
 
 @dataclass(frozen=True)
@@ -119,16 +123,27 @@ def _fired(session, asked: Selection) -> dict:
 
 def _facts(row, fired, cal, now: datetime) -> dict:
     """What one clock adds to the counts: running or how it ended, late or not, and the
-    working days it used (legal.working_days_used) once stopped."""
+    working days it used (legal.working_days_used) once it reached a decision (decided or
+    tacit approval): a withdrawn, revoked or cancelled clock says nothing of how long a
+    department takes to decide."""
     late = row.deadline_at is not None and (row.stopped_at or now) > row.deadline_at
     running, outcome = row.stopped_at is None, row.outcome
     decided = not running and outcome == "decided"
     tacit = not running and outcome == "tacit_approval"
     return {"clocks": 1, "open": running, "overdue": late and (running or decided),
             "decided": decided, "decidedInTime": decided and not late, "decidedOverdue": decided and late,
-            "tacitApprovals": tacit, "withdrawn": not (running or decided or tacit),
+            "tacitApprovals": tacit, **_undecided_counts(None if running or decided or tacit else outcome),
             "warnings": "yellow" in fired, "escalations": "red" in fired,
-            "days": [] if running else [legal.working_days_used(row, cal, row.stopped_at)]}
+            "days": [legal.working_days_used(row, cal, row.stopped_at)] if decided or tacit else []}
+
+
+def _undecided_counts(outcome: str | None) -> dict:
+    """withdrawn, revoked, cancelled, otherOutcomes: the one a clock stopped without a decision
+    with `outcome` adds to (none for None)."""
+    counts = dict.fromkeys((*_UNDECIDED, "otherOutcomes"), False)
+    if outcome is not None:
+        counts[outcome if outcome in _UNDECIDED else "otherOutcomes"] = True
+    return counts
 
 
 def _tally() -> dict:
@@ -144,7 +159,8 @@ def _add(tallies: dict, key: tuple, facts: dict) -> None:
 
 def _figures(tally: dict) -> dict:
     """The counts and their rates: on time among the decided, overdue among all clocks,
-    tacit approvals among the decided and tacitly approved, working days of the stopped."""
+    tacit approvals among the decided and tacitly approved, working days of the clocks that
+    reached a decision."""
     days = tally["days"]
     return {**{name: tally[name] for name in _COUNTS},
             "onTimeRate": _rate(tally["decidedInTime"], tally["decided"]),

@@ -273,6 +273,30 @@ def test_an_outcome_expression_ends_a_withdrawn_case_without_a_decision(client):
     assert totals["decided"] == 1 and totals["open"] == 0
 
 
+def test_withdrawn_revoked_and_cancelled_clocks_are_counted_apart_and_leave_the_working_days_to_the_decided(client):
+    source = with_outcome('${decision if decision in ("withdrawn", "revoked", "lapsed") else "decided"}')
+    assert client.deploy(extra={"outcome.bpmn": source}).status_code == 200
+    set_clock(client, "2025-11-03T10:00:00+08:00")                # Monday
+    decided, withdrawn, revoked, lapsed, deleted = (client.start("tacit_review", typed(limit="3wd"))["id"]
+                                                    for _ in range(5))
+    set_clock(client, "2025-11-05T10:00:00+08:00")                # Tuesday and Wednesday's first hour: 1.14
+    [task] = client.tasks(processInstanceId=decided)
+    assert client.complete(task["id"], typed(decision="approve")).status_code == 204
+    set_clock(client, "2025-11-06T10:00:00+08:00")                # a working day later: 2.14
+    for instance, decision in ((withdrawn, "withdrawn"), (revoked, "revoked"), (lapsed, "lapsed")):
+        [task] = client.tasks(processInstanceId=instance)
+        assert client.complete(task["id"], typed(decision=decision)).status_code == 204
+    assert client.delete(f"/engine-rest/process-instance/{deleted}").status_code == 204
+    assert clocks(client, deleted)["review"]["outcome"] == "cancelled"
+
+    figures = client.get("/api/v1/statistics").get_json()
+    for row in (figures["totals"], *figures["groups"], *figures["stages"]):
+        assert (row["clocks"], row["decided"], row["withdrawn"], row["revoked"], row["cancelled"],
+                row["otherOutcomes"], row["open"]) == (5, 1, 1, 1, 1, 1, 0), row
+        # the working days a decision took, not those of the cases that ended without one
+        assert row["avgWorkingDays"] == row["p90WorkingDays"] == 1.14, row
+
+
 def test_an_outcome_that_is_no_word_is_a_400_naming_the_element_and_changes_nothing(client):
     assert client.deploy(extra={"outcome.bpmn": with_outcome("${decision}")}).status_code == 200
     instance = client.start("tacit_review", typed(limit="3wd"))["id"]

@@ -255,6 +255,35 @@ def test_a_kept_commitment_is_verified_without_holding_up_the_stages(gov):
     assert verification["outcome"] == "decided" and verification["status"] == "green"
 
 
+def test_a_verification_past_its_limit_is_escalated_naming_department_item_and_case_with_a_due_date(gov):
+    case = open_case(gov, "GC-2025-0013", risk_grade="low")
+    gov.complete(case, "Task_intake_planning", **intake(commitment="yes"))
+    gov.complete(case, "Task_commitment", group="zrzy", commitmentLetterNo="CN-2025-0013", decision="approve",
+                 opinion="当场准予")
+    gov.complete(case, "Task_issue_planning", **issue("地字第13号"))
+    [verification] = gov.clocks(case, "verification")
+    assert verification["deadline"] == "2025-12-01T23:59:59+08:00"  # 20 working days
+    gov.at("2025-12-02T00:00:01+08:00")                            # Tuesday
+    assert eventually(lambda: gov.tasks(case, "Task_verify_escalate"))
+    [escalation] = gov.tasks(case, "Task_verify_escalate")
+    assert escalation["name"] == ("核查超期督办：自然资源和规划局「建设用地规划许可证核发」"
+                                  "告知承诺事后核查逾期未办结（GC-2025-0013）")
+    assert escalation["due"] == "2025-12-04T23:59:59.000+0800"
+    assert gov.tasks(case, "Task_verify", group="zrzy")          # the verification goes on
+
+
+def test_a_case_past_its_whole_process_limit_is_escalated_naming_project_and_case_with_a_due_date(gov):
+    case = open_case(gov, "GC-2025-0014")                        # social: 40 working days in all
+    [whole] = gov.clocks(case, "case")
+    assert whole["deadline"] == "2025-12-29T23:59:59+08:00"
+    gov.at("2025-12-30T00:00:01+08:00")                          # Tuesday
+    assert eventually(lambda: gov.tasks(case, "Task_case_supervise"))
+    [supervision] = gov.tasks(case, "Task_case_supervise")
+    assert supervision["name"] == "全流程超时督办：「苏州某产业园研发楼」超过全流程承诺时限（GC-2025-0014）"
+    # Wednesday 31 December, then 1-3 January off: Sunday 4 January is an adjusted working day
+    assert supervision["due"] == "2026-01-04T23:59:59.000+0800"
+
+
 def test_an_item_without_tacit_approval_is_escalated_to_the_supervisors_at_its_deadline(gov):
     case = open_case(gov, "GC-2025-0009")                        # social, general risk: 环评 by sthj
     gov.complete(case, "Task_intake_planning", **intake())

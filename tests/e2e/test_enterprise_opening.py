@@ -98,6 +98,10 @@ def test_the_bank_answers_late_by_message_after_the_promised_limit_ran_out(gov):
     [clock] = gov.clocks(case, "opening")
     assert clock["status"] == "red" and clock["stopped"] is None
     assert gov.ended_at(case, "Timer_opening_yellow") == 1 and gov.ended_at(case, "Timer_opening_red") == 1
+    # the supervisors' list tells which enterprise and case, due in supervision.dueWorkdays (2)
+    [supervision] = gov.tasks(case, "Task_opening_supervise")
+    assert supervision["name"] == "超时督办：「苏州星湖智能科技有限公司」企业开办超过承诺时限（QY-2025-0004）"
+    assert supervision["due"] == "2025-11-07T23:59:59.000+0800"    # opened Wednesday
     gov.complete(case, "Task_opening_supervise", measure="reminder", supervisionOpinion="督促银行尽快回执")
 
     # another case's answer does not reach this one
