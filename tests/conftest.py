@@ -136,6 +136,24 @@ def app(engine, settings):
     clock.reset()
 
 
+@contextmanager
+def restarted_server(settings):
+    """The server started again on the same database: a new engine (its caches empty, its
+    specs parsed anew) and app, as after a restart; its timer scheduler is stopped at the
+    end, so that it fires nothing in the next test's tables."""
+    from app import create_app
+    from engine.context import Engine
+    restarted = Engine(settings)
+    flask_app = create_app(settings, restarted)
+    try:
+        yield Client(flask_app.test_client())
+    finally:
+        scheduler = flask_app.extensions.get("approvals_scheduler")
+        if scheduler is not None:
+            scheduler.stop()
+        restarted.close()
+
+
 class Client:
     """The HTTP API as a department user calls it (Flask's WSGI test client)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FIXTURES, typed
+from tests.conftest import FIXTURES, restarted_server, typed
 
 MODEL = (FIXTURES / "mi_local_element.bpmn").read_text()
 
@@ -67,17 +67,10 @@ def test_instances_created_before_a_restart_end_their_multi_instance_after_it(cl
     its last department: SpiffWorkflow hears an instance end through a connection it makes
     when it creates one, and a spec parsed anew by the restarted server (or by another
     server process) had none."""
-    from app import create_app
-    from engine.context import Engine
-    from tests.conftest import Client
     model = MODEL if not sequential else MODEL.replace("<bpmn:multiInstanceLoopCharacteristics ",
                                                        '<bpmn:multiInstanceLoopCharacteristics isSequential="true" ')
     assert client.deploy(extra={"mi_local_element.bpmn": model}).status_code == 200
     case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"]))
-    restarted = Engine(settings)
-    try:
-        again = Client(create_app(settings, restarted).test_client())
+    with restarted_server(settings) as again:
         assert sorted(review_all(again, case, None)) == ["fgw", "zrzy"]
         assert [t["taskDefinitionKey"] for t in again.tasks(processInstanceId=case["id"])] == ["Issue"]
-    finally:
-        restarted.close()

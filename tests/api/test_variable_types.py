@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
-from engine.context import Engine
 from tests.api.test_case_variables import restoring  # noqa: F401  (the fixture)
 from tests.api.test_signals import deploy as deploy_signals, started_by_signal, waiting_for
-from tests.conftest import FIXTURES, Client
+from tests.conftest import FIXTURES, restarted_server
 
 PI = "/engine-rest/process-instance"
 TASK = "/engine-rest/task"
@@ -212,15 +210,11 @@ def test_a_signal_s_typed_variables_keep_their_types_in_a_waiting_case_and_a_sta
 def test_declared_types_survive_a_restart(client, people, settings):
     case = client.start("fee_assessment", {"fee": {"value": 0, "type": "Long"}})
     put(client, case, "score", {"value": "5", "type": "Json"})
-    restarted = Engine(settings)
-    try:
-        again = Client(create_app(settings, restarted).test_client())
+    with restarted_server(settings) as again:
         assert case_variables(again, case) == {"fee": ("Long", 0), "score": ("Json", "5")}
         [assess] = again.tasks(processInstanceId=case["id"])
         assert again.complete(assess["id"]).status_code == 204
         assert case_variables(again, case) == {"fee": ("Long", 0), "score": ("Json", "5")}
-    finally:
-        restarted.close()
 
 
 # --- a later write decides ----------------------------------------------------------------
