@@ -124,7 +124,9 @@ class EventSubprocess(CallActivity):
         return done
 
 
-_UNDER_WAY = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
+# a task that is open (the history's open activities; a subprocess whose calling task was open)
+OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
+_UNDER_WAY = OPEN | TaskState.ERROR
 
 
 def waits_for_its_event(task) -> bool:
@@ -139,11 +141,12 @@ def waits_for_its_event(task) -> bool:
         t._state & _UNDER_WAY and not isinstance(t.task_spec, (StartEvent, _EndJoin)) for t in subworkflow.get_tasks())
 
 
-def _scope_tasks(my_task, end_spec: str, state: int, waiting: list | None = None) -> list:
+def _scope_tasks(my_task, end_spec: str, state: int, waiting: list | None = None):
     """The tasks of `my_task`'s scope in `state`, as SpiffWorkflow's end join walks them (to
     the end join's spec), without the event subprocesses that wait for their event and
-    what lies behind them (put in `waiting` when given)."""
-    found, stack = [], [my_task.workflow.task_tree]
+    what lies behind them (put in `waiting` when given).  A generator: the end join's
+    check stops at the first task that keeps it waiting, as SpiffWorkflow's walk did."""
+    stack = [my_task.workflow.task_tree]
     while stack:
         task = stack.pop()
         if waits_for_its_event(task):
@@ -151,10 +154,9 @@ def _scope_tasks(my_task, end_spec: str, state: int, waiting: list | None = None
                 waiting.append(task)
             continue
         if task._state & state:
-            found.append(task)
+            yield task
         if task.task_spec.name != end_spec:
             stack.extend(task.children)
-    return found
 
 
 def _end_beside_waiting_event_subprocesses() -> None:
@@ -171,7 +173,8 @@ def _end_beside_waiting_event_subprocesses() -> None:
 
     def _run_hook(self, my_task):
         waiting = []
-        _scope_tasks(my_task, self.name, TaskState.STARTED, waiting)
+        for _ in _scope_tasks(my_task, self.name, TaskState.STARTED, waiting):
+            pass
         for task in waiting:
             task.cancel()
         return run(self, my_task)
