@@ -39,7 +39,6 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, select, update
 
 from .calendar import MAX_DAYS, WorkingCalendar
@@ -47,6 +46,7 @@ from .clock import utcnow
 from .errors import BadRequest, ModelError, NotFound
 from .fastsql import Statement
 from .models import LegalClock, LegalEvent, UserTask
+from .specs import OPEN
 from .timers import timer_definition
 
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
@@ -541,12 +541,9 @@ def _ended_now(command) -> bool:
     for key, sub in workflow.subprocesses.items():
         if sub.completed:
             task = workflow.get_task_from_id(key)
-            if before.get(task, 0) & _OPEN:
+            if before.get(task, 0) & OPEN:
                 return True
     return False
-
-
-_OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
 def refresh_timers(command) -> None:

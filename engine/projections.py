@@ -15,11 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import external_tasks, subscriptions, timers, variable_types
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
-from .specs import EventSubprocess
+from .specs import OPEN, EventSubprocess
 from .variables import jsonable, type_of
 from .workflows import iter_all_tasks, open_tasks
 
-OPEN = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
 # Projection rows are written with Core statements built once and run on the driver's
 # cursor (engine/fastsql.py): the ORM's bulk path, and building a statement, each cost
