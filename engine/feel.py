@@ -138,10 +138,12 @@ class _Parser:
         while self.peek() == ("op", "."):
             self.take()
             path.append(self.take("name")[1])
-        return lambda data: _lookup(data, path)
+        return lambda data: value_at(data, path)
 
 
-def _lookup(data, path: list):
+def value_at(data, path) -> object:
+    """The value at a field path (`applicant.type`) in the form's data; None where a step
+    is missing or is no object.  engine/forms.py reads a field's submitted value so too."""
     for name in path:
         data = data.get(name) if isinstance(data, Mapping) else None
     return data

@@ -780,7 +780,7 @@ def _missing_where_shown(form: FormDefinition, values: Mapping, context: Mapping
     for form_field in fields_:
         if any(feel.condition(text)(data) is True for text in form_field.hidden_when):
             continue
-        value = _value_at(values, form_field.path)
+        value = feel.value_at(values, form_field.path)
         if _is_empty(value) or (form_field.type == "checkbox" and value is False):
             hides = " or ".join(text[1:].strip() for text in form_field.hidden_when)
             missing[form_field.key] = f"Field is required: the form hides it only when {hides}."
@@ -807,12 +807,6 @@ def default_values(form: FormDefinition) -> dict:
         for segment in form_field.path[:-1]:
             node = node.setdefault(segment, {})
         node[form_field.path[-1]] = form_field.component["defaultValue"]
-    return values
-
-
-def _value_at(values: Mapping, path: tuple):
-    for segment in path:
-        values = values.get(segment) if isinstance(values, Mapping) else None
     return values
 
 
