@@ -309,8 +309,8 @@ def check_priority(name: str, element, attr: str, value: str, problems: list) ->
     """A literal priority must be a whole number in Camunda's int: `abc` or thirty digits
     deployed, then failed every case at the task."""
     text = value.strip()
-    if not text or "${" in text or "#{" in text:
-        return
+    if not text or embedded_expressions(text) or has_unterminated_expression(text):
+        return                                  # an expression's value is checked where the task opens
     try:
         number = int(text)
     except ValueError:
@@ -328,7 +328,7 @@ def check_cycle_place(name: str, element, problems: list) -> None:
     passes it on once."""
     event = element.getparent().getparent() if element.getparent() is not None else None
     process = next((a for a in element.iterancestors(f"{{{BPMN_NS}}}process")), None)
-    if process is not None and process.get("isExecutable", "true").lower() == "false":
+    if process is not None and not _is_executable(process):
         return                                  # a documentation pool
     if event is not None and etree.QName(event).localname == "intermediateCatchEvent":
         problems.append(Problem(name, "timer timeCycle on an intermediate catch event: it would pass the case on "
@@ -517,7 +517,12 @@ def check_dead_ends(name: str, root, problems: list) -> None:
 
 
 def executable_processes(root) -> list:
-    return [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
+    return [p for p in root.iterfind("bpmn:process", NS) if _is_executable(p)]
+
+
+def _is_executable(process) -> bool:
+    """Not a documentation pool (isExecutable="false", the applicant's side Camunda Modeler draws)."""
+    return process.get("isExecutable", "true").lower() != "false"
 
 
 def check_bpmn(name: str, content: bytes, scripts_enabled: bool = False) -> tuple[CheckedBpmn | None, list]:
