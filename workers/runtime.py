@@ -22,12 +22,13 @@ is reported as for an exception, and a new thread takes its place in the pool (P
 stop the stuck one; if it ever returns, its outcome is dropped and the thread ends).
 On stop the worker asks for nothing more, unlocks tasks not started yet, and gives the
 running handlers and the long poll in flight `shutdown_grace` seconds: handlers that finish
-report as usual, tasks the last poll still returns are unlocked, and what is left when the
-grace runs out is unlocked (tasks) or cut (the poll), so another worker picks the tasks up
-at once instead of after their locks expire.  The poll is not cut straight away because a
-server cannot tell that its client went away: a cut poll may still lock a task for a worker
-that is gone, and that task then waits out its lock.  A second SIGTERM/SIGINT (or
-`stop(now=True)`) cuts it at once.
+report as usual, except that an outcome the engine did not take is sent once more at once
+instead of after a backoff, and its task unlocked if that fails too; tasks the last poll
+still returns are unlocked, and what is left when the grace runs out is unlocked (tasks) or
+cut (the poll), so another worker picks the tasks up at once instead of after their locks
+expire.  The poll is not cut straight away because a server cannot tell that its client
+went away: a cut poll may still lock a task for a worker that is gone, and that task then
+waits out its lock.  A second SIGTERM/SIGINT (or `stop(now=True)`) cuts it at once.
 """
 from __future__ import annotations
 
@@ -379,8 +380,9 @@ class Worker:
         engine was unreachable or answered 500 (the outcome may or may not have landed), and
         after a 409 (the case changed at the same time; the engine asks for a retry), the
         last two at most `_SEND_TRIES` times.  A 404 after an uncertain try means the first
-        one landed (a finished task is gone) or a boundary event cancelled the task."""
-        delay, tries, uncertain = 0.2, 0, False
+        one landed (a finished task is gone) or a boundary event cancelled the task.  A stop
+        ends the backoff: one more try at once, then the task is unlocked for another worker."""
+        delay, tries, uncertain, last = 0.2, 0, False, False
         while True:
             tries += 1
             try:
@@ -411,17 +413,27 @@ class Worker:
                                 err)
                     return
                 problem, uncertain = err, uncertain or err.status == 500
-                if tries >= _SEND_TRIES:
-                    log.error("task %s: '%s' answered %s %d times; giving up: the engine offers the task "
-                              "again when its lock runs out", lease.task.id, outcome.summary, err, tries)
-                    return
-            if time.monotonic() + delay >= lease.expires:
-                log.error("task %s: could not report '%s' before its lock ran out (%s); the engine will offer "
-                          "it again", lease.task.id, outcome.summary, problem)
+            if last:
+                # the worker is leaving: hand the task back now rather than after its lock runs out;
+                # the next worker runs the handler again (at least once, README: resends)
+                log.warning("task %s: '%s' was not delivered before the worker stopped (%s); unlocking it for "
+                            "another worker, which runs its handler again", lease.task.id, outcome.summary, problem)
+                lease.finished = True       # first: the poll in flight may fetch it again, and must hand it back
+                self._unlock_quietly(lease.task.id)
                 return
-            log.warning("task %s: reporting '%s' failed (%s); sending it again in %.1f s", lease.task.id,
-                        outcome.summary, problem, delay)
-            time.sleep(delay)
+            if isinstance(problem, EngineError) and tries >= _SEND_TRIES:
+                log.error("task %s: '%s' answered %s %d times; giving up: the engine offers the task "
+                          "again when its lock runs out", lease.task.id, outcome.summary, problem, tries)
+                return
+            if not self._stopping.is_set():
+                if time.monotonic() + delay >= lease.expires:
+                    log.error("task %s: could not report '%s' before its lock ran out (%s); the engine will "
+                              "offer it again", lease.task.id, outcome.summary, problem)
+                    return
+                log.warning("task %s: reporting '%s' failed (%s); sending it again in %.1f s", lease.task.id,
+                            outcome.summary, problem, delay)
+            # a stop ends the wait (or skips it): the try that follows is the last
+            last = self._stopping.wait(delay)
             delay = min(delay * 2, 5.0)
 
     def _timeout_of(self, sub: Subscription) -> float:

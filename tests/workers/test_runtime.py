@@ -365,3 +365,28 @@ def test_a_completion_the_engine_keeps_answering_500_is_given_up_after_five_trie
     worker.stop(timeout=5)
     assert len(fake_engine.calls_to("complete")) == 5 and not fake_engine.calls_to("failure")
     assert fake_engine.tasks[task_id]["state"] == "open"       # offered again when its lock runs out
+
+
+@pytest.mark.parametrize("answers, state, unlocked", [
+    ([(500, False)] * 10, "open", True),    # the stop's one more try fails too: handed back for another worker
+    ([(503, False)] * 100, "open", True),   # unreachable: without the stop, sent again while the lock holds
+    ([(500, False)], "completed", False),   # the one more try lands: the task is done, nothing handed back
+])
+def test_a_stop_during_a_resends_backoff_sends_the_outcome_once_more_at_once_and_hands_back_what_did_not_land(
+        fake_engine, answers, state, unlocked):
+    """The stop is answered by one more try, not by the remaining four after 0.2 + 0.4 + 0.8 +
+    1.6 s of backoff (a 500), nor by tries every 5 s for as long as the lock is extended (503)."""
+    task_id = fake_engine.add_task("tax.invoice")
+    fake_engine.trouble["complete"] = list(answers)
+    worker = make_worker(fake_engine, lock_duration=60_000)
+    handled = []
+    worker.subscribe("tax.invoice", handler=lambda task: handled.append(task.id) or {"invoiceQuota": 25})
+    worker.start()
+    assert fake_engine.wait_for(lambda: fake_engine.calls_to("complete"))
+    worker.stop(timeout=30)
+    assert len(fake_engine.calls_to("complete")) == 2 and not fake_engine.calls_to("failure")
+    assert fake_engine.tasks[task_id]["state"] == state
+    # (the poll in flight may fetch the unlocked task once more: the stopping worker unlocks it again)
+    assert bool(fake_engine.calls_to("unlock")) is unlocked and handled == [task_id]
+    if unlocked:
+        assert fake_engine.tasks[task_id]["owner"] is None        # the next worker fetches it at once
