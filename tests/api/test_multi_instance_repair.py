@@ -12,8 +12,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from engine import definitions
-from tests.conftest import FIXTURES, restarted_server, typed
+from engine import definitions, multi_instances
+from engine.context import Engine
+from tests.conftest import FIXTURES, at_once, restarted_server, typed
 
 MODEL = (FIXTURES / "mi_local_element.bpmn").read_text()
 SEQUENTIAL = MODEL.replace("<bpmn:multiInstanceLoopCharacteristics ",
@@ -201,3 +202,21 @@ def test_a_case_whose_late_merge_fails_stays_as_it_was_and_can_still_be_deleted(
         assert open_keys(upgraded, case) == []
         assert case["id"] in caplog.text and "quorum" in caplog.text
         assert upgraded.delete(f"/engine-rest/process-instance/{case['id']}").status_code == 204
+
+
+def test_two_server_processes_starting_at_once_move_the_case_once(client, settings, monkeypatch):
+    assert client.deploy(extra={"mi_local_element.bpmn": MODEL}).status_code == 200
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"]))
+    with server_before_the_fix(settings, monkeypatch) as old:
+        complete_review(old, case, "fgw")
+        complete_review(old, case, "zrzy")
+    engines = [Engine(settings), Engine(settings)]
+    try:
+        moved = at_once([lambda e=e: multi_instances.resume_stuck(e) for e in engines])
+    finally:
+        for e in engines:
+            e.close()
+    assert sorted(moved) == [0, 1]
+    with restarted_server(settings) as upgraded:
+        assert open_keys(upgraded, case) == ["Issue"]
+        assert len(trail(upgraded, case, "MultiInstanceResumed")) == 1
