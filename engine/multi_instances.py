@@ -33,30 +33,33 @@ log = logging.getLogger(__name__)
 RESUMED = "MultiInstanceResumed"        # the audit event of a multi-instance that heard its instances late
 
 
-def merge_unheard(workflow) -> list[tuple]:
-    """Merge into each waiting multi-instance the instances that completed unheard, in
-    the order they completed, as SpiffWorkflow would have merged each at its completion;
-    returns (multi-instance task, ids of the instances merged) for each one it moved.
-    It stops where a heard multi-instance would have ended: at the instance after which
-    its completionCondition holds (one that ended later is left unmerged, as a heard
-    multi-instance would have cancelled it), and for the sequential kind at its last
-    instance (it adds the next one on the merge, as it does).  The parallel kind counts
-    its instances done by their state, so it is READY from the first late merge on: the
-    others are merged still.  A case with nothing unheard is only read: its tasks keep
-    their stored texts (engine/workflows.py), so its next dump is the same."""
+def unheard(workflow) -> list[tuple]:
+    """(multi-instance task, the instances it did not hear, in the order they completed)
+    for each waiting multi-instance that has some; only reads the workflow."""
     waiting = [task for task in open_tasks(workflow)
                if task._state == TaskState.STARTED and isinstance(task.task_spec, MultiInstanceTask)]
+    return [(body, instances) for body in waiting if (instances := _unheard(body))]
+
+
+def merge(unheard_instances: list[tuple]) -> list[tuple]:
+    """Merge the instances `unheard` found into their multi-instances, as SpiffWorkflow
+    would have merged each at its completion; returns (multi-instance task, ids of the
+    instances merged) for each one.  It stops where a heard multi-instance would have
+    ended: at the instance after which its completionCondition holds (one that ended
+    later is left unmerged, as a heard multi-instance would have cancelled it), and for
+    the sequential kind at its last instance (it adds the next one on the merge, as it
+    does).  The parallel kind counts its instances done by their state, so it is READY
+    from the first late merge on: the others are merged still."""
     moved = []
-    for body in waiting:                    # listed first: a merge may add an instance
+    for body, instances in unheard_instances:
         spec, merged = body.task_spec, []
-        for instance in _unheard(body):
+        for instance in instances:
             spec.merge_child(instance.workflow, instance)
             merged.append(str(instance.id))
             if body._state != TaskState.STARTED and (not isinstance(spec, ParallelMultiInstanceTask)
                                                      or spec.check_completion_condition(body)):
                 break
-        if merged:
-            moved.append((body, merged))
+        moved.append((body, merged))
     return moved
 
 

@@ -12,7 +12,7 @@ import copy
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
@@ -169,8 +169,15 @@ def _restore_for_command(session, instance_id: str, definition: ProcessDefinitio
     spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
     workflow = _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
     before = projections.snapshot(workflow)
+    unheard = multi_instances.unheard(workflow)
+    if not unheard:
+        return workflow, before, ()
+    # the merge changes the multi-instance's data in place (a dict of the reviews gets a
+    # department), and the snapshot's variables are those very values: kept apart, the
+    # projection sees the change
+    before = replace(before, variables=copy.deepcopy(before.variables))
     try:
-        return workflow, before, multi_instances.merge_unheard(workflow)
+        return workflow, before, multi_instances.merge(unheard)
     except WorkflowException as err:
         log.warning("process instance %s: merging the instances its multi-instance did not hear failed (%s); "
                     "it stays as it was, and the server tries again when it starts (set what the case lacks, "

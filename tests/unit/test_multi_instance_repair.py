@@ -47,7 +47,7 @@ def test_a_healthy_multi_instance_restored_for_a_command_is_left_as_stored(engin
         definition = ctx.definitions.definition(session, record.definition_id)
         spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
         workflow = runtime._restore(session, instance_id, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
-        assert multi_instances.merge_unheard(workflow) == []
+        assert multi_instances.unheard(workflow) == []
         stored = dump_stored(workflow)
         assert (stored.inserts, stored.updates, stored.deletes) == ([], [], [])
         assert stored.document == runtime._STATE_AND_VERSION.execute(session, {"instance_id": instance_id}).one()[0]
