@@ -395,4 +395,6 @@ def test_a_planning_review_an_earlier_version_left_standing_goes_on_when_the_ser
             "sthj": "生态环境：同意", "zrzy": APPROVE["opinion"]}
         gov.on(upgraded).complete(case, "Task_issue_planning", **issue("地字第320500202500009号"))
         assert gov.on(upgraded).open_keys(case) == ["Task_intake_engineering"]
+        stopped = {(c["stage"], c["outcome"]) for c in gov.on(upgraded).clocks(case) if c["stage"] != "case"}
+        assert stopped == {("planning", "decided"), ("review", "decided")}
 
