@@ -25,7 +25,7 @@ from pathlib import Path
 from flask import Flask
 
 import api
-from engine import audit, deployments, identity, signals
+from engine import audit, deployments, identity, multi_instances, signals
 from engine.config import Settings
 from engine.context import Engine
 from engine.db import migrate
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or Engine(settings)
     app.extensions["approvals_engine"] = engine
     api.register(app, test_clock=settings.test_clock)
+    # cases an earlier version left standing at a multi-instance go on (one query when there are none)
+    multi_instances.resume_stuck(engine)
     if settings.timers_enabled:
         scheduler = TimerScheduler(engine)
         scheduler.start()

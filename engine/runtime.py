@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
@@ -23,7 +24,8 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import audit, legal, projections, subscriptions, transient_variables, variable_types, workflows
+from . import (audit, legal, multi_instances, projections, subscriptions, transient_variables, variable_types,
+               workflows)
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -36,6 +38,8 @@ from .validation import PRIORITY_MAX, PRIORITY_MIN
 from .variables import display_zone, to_utc_naive, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
+
+log = logging.getLogger(__name__)
 
 ACTIVE, COMPLETED = "ACTIVE", "COMPLETED"
 EXTERNALLY_TERMINATED, INTERNALLY_TERMINATED = "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"
@@ -144,13 +148,42 @@ def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str
         raise BadRequest(f"process instance '{instance_id}' is {record.state.lower().replace('_', ' ')}; "
                          "it accepts no more commands")
     definition = ctx.definitions.definition(session, record.definition_id)
-    workflow = ctx.workflows.take(instance_id, record.version)
+    workflow, resumed = ctx.workflows.take(instance_id, record.version), ()
     if workflow is None:
-        spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
-        workflow = _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
-    # a cached workflow is as the command that put it there left it, with that command's snapshot (see save)
-    before = getattr(workflow, "_approvals_snapshot", None) or projections.snapshot(workflow)
-    return Command(uow, record, definition, workflow, before, actor)
+        workflow, before, resumed = _restore_for_command(session, instance_id, definition, record, ctx)
+    else:
+        # as the command that put it there left it, with that command's snapshot (see save)
+        before = getattr(workflow, "_approvals_snapshot", None) or projections.snapshot(workflow)
+    command = Command(uow, record, definition, workflow, before, actor)
+    for body, instances in resumed:
+        command.record_event(multi_instances.RESUMED, {"instances": instances}, body.task_spec.bpmn_id, str(body.id))
+    return command
+
+
+def _restore_for_command(session, instance_id: str, definition: ProcessDefinition, record: InstanceRecord, ctx):
+    """(workflow, its snapshot as stored, multi-instances moved): the workflow restored
+    from its stored state, with the instances that an earlier version's multi-instances
+    did not hear merged (engine/multi_instances.py), after the snapshot, so that the
+    command writes their progress as its own.  A merge that fails leaves the case as it
+    was stored, logged: the command (a deletion, say) must not fail for it."""
+    spec, subprocess_specs = ctx.definitions.spec_for(session, definition, record.called_definitions)
+    workflow = _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
+    before = projections.snapshot(workflow)
+    unheard = multi_instances.unheard(workflow)
+    if not unheard:
+        return workflow, before, ()
+    # the merge changes the multi-instance's data in place (a dict of the reviews gets a
+    # department), and the snapshot's variables are those very values: kept apart, the
+    # projection sees the change
+    before = replace(before, variables=copy.deepcopy(before.variables))
+    try:
+        return workflow, before, multi_instances.merge(unheard)
+    except WorkflowException as err:
+        log.warning("process instance %s: merging the instances its multi-instance did not hear failed (%s); "
+                    "it stays as it was, and the server tries again when it starts (set what the case lacks, "
+                    "or delete it)", instance_id, model_error(err).message)
+    workflow = _restore(session, instance_id, spec, subprocess_specs, ctx.script_engine, keep_texts=True)
+    return workflow, projections.snapshot(workflow), ()
 
 
 @contextmanager

@@ -6,6 +6,7 @@ are users of the API; the test clock is moved, never slept through.
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from datetime import datetime
@@ -73,6 +74,13 @@ class Gov:
         self.admin = admin
         self._officers: dict[str, Client] = {}
         self.worker = admin.create_user(WORKER, groups=["external-workers"])
+
+    def on(self, server: Client) -> "Gov":
+        """The same people at another server on the same database (restarted_server)."""
+        other = copy.copy(self)
+        other.admin, other.worker = server, server.as_user(*self.worker.user)
+        other._officers = {department: server.as_user(*officer.user) for department, officer in self._officers.items()}
+        return other
 
     def officer(self, department: str) -> Client:
         """`<department>1`, a member of the department's group (made on first use)."""

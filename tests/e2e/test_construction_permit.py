@@ -372,3 +372,29 @@ def test_special_steps_have_their_own_limit_and_stop_the_review_clock_only_where
     result = gov.variables(case)["reviews"]["planning"]["zrzy"]
     assert result["specialStepRounds"] == 2 and result["correctionRounds"] == 0
     assert gov.open_keys(case) == ["Task_issue_planning"]
+
+
+def test_a_planning_review_an_earlier_version_left_standing_goes_on_when_the_server_starts(gov, settings, monkeypatch):
+    """Before da152e4 the departments' reviews, created before a restart, ended unheard: the
+    case stood after its last department with no task and no incident (found by an upgrade
+    probe).  The upgraded server runs it on as the review would have: to the permit."""
+    from tests.api.test_multi_instance_repair import server_before_the_fix
+    from tests.conftest import restarted_server
+    case = open_case(gov, "GC-2025-0009")
+    gov.complete(case, "Task_intake_planning", **intake())
+    assert departments_reviewing(gov, case) == ["sthj", "zrzy"]
+    gov.officer("sthj"), gov.officer("zrzy")
+    with server_before_the_fix(settings, monkeypatch) as old:
+        gov.on(old).complete(case, "Task_review", group="zrzy", **APPROVE)
+        gov.on(old).complete(case, "Task_review", group="sthj", decision="approve", opinion="生态环境：同意")
+        assert gov.on(old).open_keys(case) == []
+    with restarted_server(settings) as upgraded:
+        assert gov.on(upgraded).open_keys(case) == ["Task_issue_planning"]
+        reviews = gov.on(upgraded).variables(case)["reviews"]["planning"]
+        assert {dept: r["opinion"] for dept, r in reviews.items()} == {
+            "sthj": "生态环境：同意", "zrzy": APPROVE["opinion"]}
+        gov.on(upgraded).complete(case, "Task_issue_planning", **issue("地字第320500202500009号"))
+        assert gov.on(upgraded).open_keys(case) == ["Task_intake_engineering"]
+        stopped = {(c["stage"], c["outcome"]) for c in gov.on(upgraded).clocks(case) if c["stage"] != "case"}
+        assert stopped == {("planning", "decided"), ("review", "decided")}
+
