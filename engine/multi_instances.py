@@ -17,27 +17,29 @@ from __future__ import annotations
 
 import logging
 
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask, ParallelMultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, ParallelMultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 
-from . import runtime
+from . import audit, runtime
 from .errors import BadRequest, Conflict, EngineError, NotFound
 from .identity import SYSTEM
-from .models import ActivityInstance, ProcessInstance
+from .models import ActivityInstance, ProcessInstance, SystemAuditEvent
 from .workflows import open_tasks
 
 log = logging.getLogger(__name__)
 
 RESUMED = "MultiInstanceResumed"        # the audit event of a multi-instance that heard its instances late
+# the system audit event of a start-up pass that left no case standing: later starts skip the pass
+CHECKED = "MultiInstancesChecked"
 
 
 def unheard(workflow) -> list[tuple]:
     """(multi-instance task, the instances it did not hear, in the order they completed)
     for each waiting multi-instance that has some; only reads the workflow."""
     waiting = [task for task in open_tasks(workflow)
-               if task._state == TaskState.STARTED and isinstance(task.task_spec, MultiInstanceTask)]
+               if task._state == TaskState.STARTED and isinstance(task.task_spec, LoopTask)]
     return [(body, instances) for body in waiting if (instances := _unheard(body))]
 
 
@@ -93,26 +95,47 @@ def resume_stuck(engine) -> int:
     instances, merge them and run it on, each case in its own command and transaction
     (its row lock, the version check, projections and audit as any command); returns how
     many moved.  Run by every server process as it starts: one that finds a case locked
-    or already moved leaves it, and a failing case is logged and left as it was."""
+    or already moved leaves it, and a failing case is logged and left as it was.
+
+    The query reads the activity history's open rows, which grows with the database, and
+    a version with the connection in place stores no such case: so once a pass has left
+    none behind (none found, or each moved), a `MultiInstancesChecked` system audit event
+    says so and later starts skip the pass.  A database without a running case is not
+    marked (a new one, say): there the pass costs one look at the running cases."""
     with engine.uow(write=False) as uow:
-        cases = _stuck_cases(uow.session)
-    moved = 0
+        session = uow.session
+        if session.execute(select(exists().where(SystemAuditEvent.kind == CHECKED))).scalar():
+            return 0
+        if not session.execute(select(exists().where(ProcessInstance.state == runtime.ACTIVE))).scalar():
+            return 0
+        cases = _stuck_cases(session)
+    moved, left = 0, 0
     for instance_id in cases:
         with engine.uow() as uow:
             try:
                 command = runtime.open_instance(uow, instance_id, SYSTEM, lock="skip")
                 if not any(event[0] == RESUMED for event in command.events):
-                    continue                # another server process moved it, or not stuck after all
+                    # another server process moved it, or not stuck after all; or its merge failed (logged)
+                    left += bool(unheard(command.workflow))
+                    continue
                 runtime.save(command)
                 uow.commit()
                 moved += 1
-            except (Conflict, NotFound, BadRequest):
-                continue                    # busy with another command, or ended meanwhile
+            except NotFound:
+                continue                    # ended meanwhile
+            except (Conflict, BadRequest):
+                left += 1                   # busy with another command: the next start looks again
             except EngineError as err:
+                left += 1
                 log.warning("process instance %s stands at a multi-instance that did not hear its instances, "
                             "and running it on failed: %s", instance_id, err.message)
             except Exception:               # noqa: BLE001 - one case must not stop the server's start
+                left += 1
                 log.exception("process instance %s: resuming its multi-instance failed", instance_id)
     if moved:
         log.info("%d case(s) stored by an earlier version went on past a multi-instance", moved)
+    if not left:
+        with engine.uow() as uow:
+            audit.record_system(uow.session, SYSTEM.user_id, CHECKED, {"moved": moved})
+            uow.commit()
     return moved

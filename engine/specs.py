@@ -9,7 +9,7 @@ from SpiffWorkflow.bpmn.specs.defaults import (CallActivity, NoneTask, ParallelM
                                                SequentialMultiInstanceTask)
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
@@ -196,7 +196,7 @@ def connect_multi_instances(spec, subprocess_specs: dict) -> None:
     parsed process is connected here, as SpiffWorkflow would when creating an instance."""
     for process in [spec, *subprocess_specs.values()]:
         for task_spec in process.task_specs.values():
-            if isinstance(task_spec, MultiInstanceTask):
+            if isinstance(task_spec, LoopTask):       # a multi-instance, or a standard loop alike
                 instances = process.task_specs[task_spec.task_spec]
                 if not instances.completed_event.is_connected(task_spec.merge_child):
                     instances.completed_event.connect(task_spec.merge_child)

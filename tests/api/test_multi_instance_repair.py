@@ -39,6 +39,10 @@ CALLING = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="F3" sourceRef="Archive" targetRef="End_1" />
   </bpmn:process>
 </bpmn:definitions>"""
+LOOP = MODEL.replace('<bpmn:multiInstanceLoopCharacteristics camunda:collection="${depts}" camunda:elementVariable="dept" />',
+                     '<bpmn:standardLoopCharacteristics><bpmn:loopCondition>${rounds &lt; 2}</bpmn:loopCondition>'
+                     '</bpmn:standardLoopCharacteristics>').replace("Review ${dept}", "Review fgw").replace(
+                         'camunda:candidateGroups="${dept}"', 'camunda:candidateGroups="fgw"')
 DEPARTMENT_CHECK = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_dept_check" targetNamespace="http://bpmn.io/schema/bpmn">
   <bpmn:process id="dept_check" isExecutable="true">
@@ -60,6 +64,7 @@ def server_before_the_fix(settings, monkeypatch):
     creates an instance)."""
     with monkeypatch.context() as old:
         old.setattr(definitions, "connect_multi_instances", lambda spec, subprocess_specs: None)
+        old.setattr(multi_instances, "resume_stuck", lambda engine: 0)     # they had no start-up pass
         with restarted_server(settings) as server:
             yield server
 
@@ -220,3 +225,52 @@ def test_two_server_processes_starting_at_once_move_the_case_once(client, settin
     with restarted_server(settings) as upgraded:
         assert open_keys(upgraded, case) == ["Issue"]
         assert len(trail(upgraded, case, "MultiInstanceResumed")) == 1
+
+
+def test_a_standard_loop_stuck_after_a_round_runs_its_next_round(client, settings, monkeypatch):
+    """SpiffWorkflow connects a standard loop to its rounds as it does a multi-instance, only
+    when it creates one: the same defect, the same repair."""
+    assert client.deploy(extra={"mi_local_element.bpmn": LOOP}).status_code == 200
+    case = client.start("mi_local_element", typed(rounds=0))
+    with server_before_the_fix(settings, monkeypatch) as old:
+        complete_review(old, case, "fgw", rounds=1)
+        assert open_keys(old, case) == []
+    with restarted_server(settings) as upgraded:
+        assert open_keys(upgraded, case) == ["Review"]                  # the second round
+        complete_review(upgraded, case, "fgw", rounds=2)
+        assert open_keys(upgraded, case) == ["Issue"]
+
+
+def system_events(client, kind: str) -> list[dict]:
+    response = client.get("/api/v1/audit/system-events", query_string={"kind": kind})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_start_up_pass_runs_until_it_leaves_no_case_standing(client, settings, monkeypatch, caplog):
+    """The pass reads the open activity history, which grows with the database: once it has
+    left no case standing it says so in the system audit chain, and later starts skip it.
+    A case it could not move (busy, or its merge failing) keeps it running at every start."""
+    assert system_events(client, multi_instances.CHECKED) == []         # no running case: no mark
+    broken = FIRST_DONE.replace("nrOfCompletedInstances &gt;= 1", "quorum &gt;= 1")
+    assert client.deploy(extra={"mi_local_element.bpmn": broken}).status_code == 200
+    failing = client.start("mi_local_element", typed(depts=["fgw", "zrzy"]))
+    with server_before_the_fix(settings, monkeypatch) as old:
+        complete_review(old, failing, "fgw")
+        complete_review(old, failing, "zrzy")
+    for _ in range(2):                                                  # its merge fails: looked at each time
+        caplog.clear()
+        with restarted_server(settings) as upgraded:
+            assert failing["id"] in caplog.text and "quorum" in caplog.text
+            assert system_events(upgraded, multi_instances.CHECKED) == []
+    assert client.delete(f"/engine-rest/process-instance/{failing['id']}").status_code == 204
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"], quorum=0))
+    with server_before_the_fix(settings, monkeypatch) as old:
+        complete_review(old, case, "fgw")
+        complete_review(old, case, "zrzy")
+    with restarted_server(settings) as upgraded:                        # moved, and marked
+        assert open_keys(upgraded, case) == ["Issue"]
+        [mark] = system_events(upgraded, multi_instances.CHECKED)
+        assert mark["actor"] == "system" and mark["data"] == {"moved": 1}
+    with restarted_server(settings) as later:                           # skipped
+        assert len(system_events(later, multi_instances.CHECKED)) == 1
