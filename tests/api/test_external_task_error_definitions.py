@@ -173,3 +173,60 @@ def test_local_variables_of_the_completion_are_seen_by_the_expressions_and_then_
     assert open_steps(client, case) == ["Task_refusal"]
     assert "creditScore" not in case_variables(client, case)
 
+
+ONE_TASK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="t">
+  <bpmn:error id="Error_low" name="Low" {code} />
+  <bpmn:message id="Message_1" name="paid" />
+  <bpmn:process id="thrown" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:{tag} id="T" {implementation}>
+      <bpmn:extensionElements>
+        <camunda:errorEventDefinition id="Thrown_1" {definition} />
+      </bpmn:extensionElements>
+      <bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>F2</bpmn:outgoing>
+    </bpmn:{tag}>
+    <bpmn:endEvent id="E"><bpmn:incoming>F2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="T" />
+    <bpmn:sequenceFlow id="F2" sourceRef="T" targetRef="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+EXTERNAL = 'camunda:type="external" camunda:topic="credit.check"'
+
+
+def one_task(definition, code='errorCode="LOW"', tag="serviceTask", implementation=EXTERNAL) -> str:
+    return ONE_TASK.format(definition=definition, code=code, tag=tag, implementation=implementation)
+
+
+@pytest.mark.parametrize("definition, code, said", [
+    ('errorRef="Error_low" expression="${score &lt;}"', 'errorCode="LOW"', "expression '${score <}'"),
+    ('errorRef="Error_low" expression="${score lt 10}"', 'errorCode="LOW"', "`<` for `lt`"),
+    ('errorRef="Error_low"', 'errorCode="LOW"', "has no expression"),
+    ('errorRef="Error_low" expression=" "', 'errorCode="LOW"', "has no expression"),
+    ('expression="${score &lt; 10}"', 'errorCode="LOW"', "names no error"),
+    ('errorRef="Message_1" expression="${score &lt; 10}"', 'errorCode="LOW"', "'Message_1' is no bpmn:error"),
+    ('errorRef="Error_low" expression="${score &lt; 10}"', "", "'Error_low' has no errorCode"),
+])
+def test_an_error_definition_the_engine_could_not_throw_is_refused_at_deploy(client, definition, code, said):
+    r = client.deploy(extra={"thrown.bpmn": one_task(definition, code)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["thrown.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and problem["line"] == 9, problem
+    assert "camunda:errorEventDefinition 'Thrown_1'" in problem["message"] and said in problem["message"], problem
+    assert client.get("/engine-rest/deployment/count").get_json()["count"] == 0
+
+
+def test_an_error_definition_on_anything_but_an_external_task_is_refused_not_ignored(client):
+    r = client.deploy(extra={"thrown.bpmn": one_task('errorRef="Error_low" expression="${late}"', tag="userTask",
+                                                     implementation='camunda:candidateGroups="window"')})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["thrown.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and "only on an external service task" in problem["message"], problem
+
+
+def test_a_well_formed_error_definition_deploys_on_a_service_and_a_send_task(client):
+    for tag in ("serviceTask", "sendTask"):
+        r = client.deploy(extra={"thrown.bpmn": one_task('errorRef="Error_low" expression="${score &lt; 10}"',
+                                                         tag=tag)})
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
