@@ -658,26 +658,83 @@ def _open_task(uow: UnitOfWork, row: ExternalTask, principal: Principal):
 
 
 _FOR_COMPLETING = Statement(select(_TASKS.c.id, _TASKS.c.instance_id, _TASKS.c.worker_id, _TASKS.c.topic_name,
-                                    _TASKS.c.activity_id).where(_TASKS.c.id == bindparam("task_id")).with_for_update())
+                                    _TASKS.c.activity_id, _TASKS.c.error_message)
+                             .where(_TASKS.c.id == bindparam("task_id")).with_for_update())
 
 
 def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, variables: dict,
              local_variables: dict) -> None:
+    """Complete the task; one of its camunda:errorEventDefinitions whose expression is true
+    throws its BPMN error instead (`_defined_error`)."""
     require_worker(principal)
     row = _found(_FOR_COMPLETING.execute(uow.session, {"task_id": task_id}).first(), task_id)   # what completing reads
     _check_owner(row, worker_id, f"External Task {task_id} cannot be completed by worker '")
     command, task = _open_task(uow, row, principal)
     runtime.receive(command, variables, local_variables)
-    _apply_result(task, variables, local_variables, uow.ctx.script_engine)
-    try:
-        task.run()
-    except WorkflowException as err:
-        raise model_error(err) from err
-    command.record_event("ExternalTaskCompleted", {"workerId": worker_id, "topic": row.topic_name,
-                                                   "variables": variables, "localVariables": local_variables},
-                         row.activity_id, task_id)
+    defined = None
+    if task.task_spec.extensions.get("errorEventDefinitions"):
+        _set_on_task(task, variables, local_variables)      # as Camunda sets them before it evaluates
+        defined = _defined_error(task, uow.ctx.script_engine, failing=False)
+    if defined is not None:
+        # Camunda throws with the task's error message: a failure's before this completion, or none
+        _throw_defined(command, task, row, worker_id, defined, row.error_message, variables)
+    else:
+        _apply_result(task, variables, local_variables, uow.ctx.script_engine)
+        try:
+            task.run()
+        except WorkflowException as err:
+            raise model_error(err) from err
+        command.record_event("ExternalTaskCompleted", {"workerId": worker_id, "topic": row.topic_name,
+                                                       "variables": variables, "localVariables": local_variables},
+                             row.activity_id, task_id)
     runtime.save(command)
     uow.commit()
+
+
+def _set_on_task(task, variables: dict, local_variables: dict) -> None:
+    """The variables a worker sends, on the open task: `local_variables` as its own."""
+    task.data.update(variables)
+    task.data.update(local_variables)
+    task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables))
+
+
+def _defined_error(task, script_engine, failing: bool) -> dict | None:
+    """The first of the task's camunda:errorEventDefinitions (engine/parser.py), in the order
+    drawn, whose expression is true over the task's variables, those the worker sent among
+    them; None when none is.  As Camunda 7's ExternalTaskEntity: only `true` throws (not a
+    number or text), and an expression that fails refuses a completion (nothing changed) but
+    not a failure, which goes on as if it were false."""
+    for definition in task.task_spec.extensions.get("errorEventDefinitions", ()):
+        try:
+            value = script_engine.evaluate(task, definition["expression"])
+        except WorkflowException as err:
+            where = (f"{task.task_spec.bpmn_id}: camunda:errorEventDefinition '{definition['id']}' "
+                     f"(errorRef '{definition['errorRef']}')")
+            reason = (getattr(err, "message", None) or str(err)).strip().rstrip(".")
+            if failing:
+                log.warning("%s, evaluated for a worker's failure: %s; taken as false", where, reason)
+                continue
+            raise ModelError(f"{where}, evaluated as the worker completes the task: {reason}; nothing was changed. "
+                             "Its expression sees the task's variables and those the completion sends: send the "
+                             "variables it reads, or let it read a missing one as variable('name', default)",
+                             activityId=task.task_spec.bpmn_id) from None
+        if value is True:
+            return definition
+    return None
+
+
+def _throw_defined(command, task, row, worker_id: str, definition: dict, message: str | None,
+                   variables: dict) -> None:
+    """Throw the BPMN error of the camunda:errorEventDefinition that matched, with the
+    variables the worker sent, as a worker's bpmnError would."""
+    thrown_by = f" by its camunda:errorEventDefinition '{definition['id']}'"
+    caught_by = _throw(task, definition["code"], message, variables, thrown_by,
+                       f"Draw an error boundary event for the error '{definition['errorRef']}', or change the "
+                       "definition's expression")
+    command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": definition["code"],
+                                                   "errorMessage": message, "variables": variables,
+                                                   "thrownBy": definition["id"], "caughtBy": caught_by},
+                         row.activity_id, row.id)
 
 
 def _apply_result(task, variables: dict, local_variables: dict, script_engine) -> None:
@@ -708,9 +765,13 @@ def failure(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str,
         runtime.receive(command, variables or {}, local_variables or {})
         transient_variables.refuse_inputs(task, variables or {})
         transient_variables.refuse_inputs(task, local_variables or {})
-        task.data.update(variables or {})
-        task.data.update(local_variables or {})
-        task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables or {}))
+        _set_on_task(task, variables or {}, local_variables or {})
+    defined = _defined_error(task, uow.ctx.script_engine, failing=True)
+    if defined is not None:
+        _throw_defined(command, task, row, worker_id, defined, error_message, variables or {})
+        runtime.save(command)
+        uow.commit()
+        return
     row.error_message, row.error_details = _clip(error_message, 4000), error_details
     row.lock_expiration_time = utcnow() + timedelta(milliseconds=retry_timeout or 0)
     command.record_event("ExternalTaskFailed", {"workerId": worker_id, "errorMessage": error_message,
@@ -775,24 +836,33 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
     runtime.receive(command, variables)
-    event = BpmnEvent(CamundaErrorEventDefinition(error_code, error_code, message=error_message),
-                      payload=dict(variables))
+    caught_by = _throw(task, error_code, error_message, variables, "",
+                       "Draw an error boundary event with this code, or report a /failure instead")
+    command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": error_code,
+                                                   "errorMessage": error_message, "variables": variables,
+                                                   "caughtBy": caught_by},
+                         row.activity_id, task_id)
+    runtime.save(command)
+    uow.commit()
+
+
+def _throw(task, code: str, message: str | None, variables: dict, thrown_by: str, advice: str) -> str:
+    """Throw the BPMN error `code` at the external task, `variables` going with it to the
+    process: the error boundary event that catches it (on the task or an enclosing
+    subprocess) takes over and the task is cancelled.  Returns the catching event's id.
+    Uncaught, it is refused and nothing changes (`thrown_by`, `advice`: what the 400 says)."""
+    event = BpmnEvent(CamundaErrorEventDefinition(code, code, message=message), payload=dict(variables))
     catcher = error_catcher(task, event)
     if catcher is None:
-        raise RestException(f"no error boundary event catches errorCode '{error_code}' thrown at "
-                            f"'{row.activity_id}' (nor one on an enclosing subprocess); nothing was changed. "
-                            "Draw an error boundary event with this code, or report a /failure instead")
+        raise RestException(f"no error boundary event catches errorCode '{code}' thrown at "
+                            f"'{task.task_spec.bpmn_id}'{thrown_by} (nor one on an enclosing subprocess); nothing "
+                            f"was changed. {advice}")
     try:
         catcher.task_spec.catch(catcher, event)
         catcher.task_spec._update(catcher)
     except WorkflowException as err:
         raise model_error(err) from err
-    command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": error_code,
-                                                   "errorMessage": error_message, "variables": variables,
-                                                   "caughtBy": catcher.task_spec.bpmn_id},
-                         row.activity_id, task_id)
-    runtime.save(command)
-    uow.commit()
+    return catcher.task_spec.bpmn_id
 
 
 def error_catcher(task, event):

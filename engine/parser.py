@@ -6,7 +6,8 @@ the camunda attributes, properties and input/output mappings into `spec.extensio
 accepts ISO-8601 timer literals without quotes, and maps camunda:collection /
 camunda:elementVariable onto SpiffWorkflow's standard multi-instance.  A call activity's
 camunda:in / camunda:out go into `spec.extensions` as "in" / "out" (engine/specs.py
-`CalledProcess` passes them; engine/validation.py refuses what it cannot pass).
+`CalledProcess` passes them; engine/validation.py refuses what it cannot pass); an external
+task's camunda:errorEventDefinitions as "errorEventDefinitions" (engine/external_tasks.py).
 """
 from __future__ import annotations
 
@@ -180,7 +181,23 @@ class CamundaExtensions:
             ext["inputOutput"] = io
         if node.tag == full_tag("callActivity"):
             ext.update(self._call_mappings(node))
+        thrown = self._thrown_errors(node)
+        if thrown:
+            ext["errorEventDefinitions"] = thrown
         return ext
+
+    def _thrown_errors(self, node) -> list[dict]:
+        """An external task's camunda:errorEventDefinitions, in document order: the BPMN error
+        each throws when its expression is true as the worker completes or fails the task
+        (engine/external_tasks.py).  Checked at deploy (engine/validation.py)."""
+        errors = self.process_parser.parser.errors
+        found = []
+        for definition in node.xpath("./bpmn:extensionElements/camunda:errorEventDefinition",
+                                     namespaces={"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}):
+            error = errors.get(definition.get("errorRef") or "") or {}
+            found.append({"id": definition.get("id"), "errorRef": definition.get("errorRef"),
+                          "expression": definition.get("expression"), "code": error.get("error_code")})
+        return found
 
     @staticmethod
     def _call_mappings(node) -> dict:

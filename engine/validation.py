@@ -169,16 +169,20 @@ def _owner_id(element) -> str | None:
     return None
 
 
-def check_expression(name: str, element, source: str | None, what: str, problems: list, mode: str = "eval") -> None:
+def check_expression(name: str, element, source: str | None, what: str, problems: list, mode: str = "eval",
+                     element_id: str | None = None) -> None:
+    """`element_id`: the element the modeler shows the problem on, when not `element`'s own
+    or nearest (a camunda:errorEventDefinition's id is no diagram element; its task is)."""
+    element_id = element_id or _owner_id(element)
     if source is None or not source.strip():
-        problems.append(Problem(name, f"{what} is empty", element.sourceline, None, _owner_id(element)))
+        problems.append(Problem(name, f"{what} is empty", element.sourceline, None, element_id))
         return
     try:
         sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode)
     except sandbox.SandboxError as err:
         line = element.sourceline + max((getattr(err, "line", None) or 1) - 1, 0) if mode == "exec" else element.sourceline
         problems.append(Problem(name, f"{what} {source.strip()!r}: {err}{_juel_hint(source, err)}", line,
-                                getattr(err, "column", None), _owner_id(element)))
+                                getattr(err, "column", None), element_id))
 
 
 # JUEL (Camunda 7's expression language) spellings a designer may bring, and Python's
@@ -248,6 +252,42 @@ def check_call_mapping(name: str, mapping, problems: list) -> None:
         return refuse("needs a target and exactly one of source and sourceExpression (or variables=\"all\")")
     if sources == ["sourceExpression"]:
         check_expression(name, mapping, attrs["sourceExpression"], f"{what} sourceExpression", problems)
+
+
+# the tasks Camunda 7 evaluates a camunda:errorEventDefinition on: external service and send tasks
+_THROWING_TASKS = ("serviceTask", "sendTask")
+
+
+def check_thrown_error(name: str, root, definition, problems: list) -> None:
+    """A camunda:errorEventDefinition (Camunda 7.16+): the BPMN error an external task throws
+    when its expression is true as the worker completes or fails it (engine/external_tasks.py).
+    Refused where the engine could not throw it: Camunda would deploy some of these and then
+    fail the completion, or never throw."""
+    owner = definition.getparent()
+    if etree.QName(owner).localname == "extensionElements":
+        owner = owner.getparent()
+    what = "camunda:errorEventDefinition" + (f" '{definition.get('id')}'" if definition.get("id") else "")
+
+    def refuse(message):
+        problems.append(Problem(name, f"{what}: {message}", definition.sourceline, None, owner.get("id")))
+
+    if etree.QName(owner).localname not in _THROWING_TASKS or owner.get(f"{{{CAMUNDA_NS}}}type") != "external":
+        return refuse("error event definitions work only on an external service task (camunda:type=\"external\"), "
+                      "where the worker's completion or failure is checked against them; on this element nothing "
+                      "would evaluate it. Draw the check as an exclusive gateway after the task instead")
+    ref = definition.get("errorRef")
+    if not ref:
+        return refuse("names no error: pick the BPMN error it throws under 'Error' in the modeler (errorRef)")
+    error = root.xpath("//bpmn:error[@id=$ref]", ref=ref, namespaces=NS)
+    if not error:
+        return refuse(f"errorRef '{ref}' is no bpmn:error of this file: pick the BPMN error it throws")
+    if not (error[0].get("errorCode") or "").strip():
+        return refuse(f"the error '{ref}' has no errorCode, which the error boundary event catches it by: "
+                      "give the error a code in the modeler")
+    expression = definition.get("expression")
+    if expression is None or not expression.strip():
+        return refuse("has no expression, so it would never throw: write the condition, e.g. ${creditScore < 60}")
+    check_expression(name, definition, expression, f"{what}: expression", problems, element_id=owner.get("id"))
 
 
 _LOOKS_ISO = re.compile(r"^(R\d*/|P\d|PT\d|\d{4}-\d{2})", re.IGNORECASE)
@@ -382,6 +422,8 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
                                     param.sourceline, None, _owner_id(param)))
         elif param.text:
             check_text(name, param, param.text.strip(), f"camunda:{local} '{param.get('name')}'", problems)
+    for definition in root.iterfind(".//camunda:errorEventDefinition", NS):
+        check_thrown_error(name, root, definition, problems)
     for mapping in root.xpath("//bpmn:callActivity/bpmn:extensionElements/camunda:*[local-name()='in' or "
                               "local-name()='out']", namespaces=NS):
         check_call_mapping(name, mapping, problems)
