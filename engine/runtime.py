@@ -32,7 +32,7 @@ from .db import UnitOfWork
 from .definitions import form_reference, require_business_key, resolve_called, start_form_reference
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
-from .identity import Principal
+from .identity import SYSTEM, Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .validation import PRIORITY_MAX, PRIORITY_MIN
 from .variables import display_zone, to_utc_naive, unfit_for_state
@@ -366,6 +366,11 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     if by_request:
         _require_none_start(spec, definition)
     workflow = ApprovalWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
+    initiator = initiator_variable(spec)
+    if initiator is not None:
+        # Camunda 7 sets it as it creates the case, before the start's variables (one of its name wins);
+        # a timer start has no user who started it: null
+        workflow.task_tree.data[initiator] = None if actor is SYSTEM else actor.user_id
     workflow.task_tree.data.update(variables)
     variable_types.declare(workflow, sent)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
@@ -423,8 +428,7 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
     a condition) is started by that, not by a request: such a case stood at its start
     event for good, as no message or signal reaches a start event of a running case
     (POST /message and POST /signal start a new case there)."""
-    # several start events sit behind one StartEventSplit (SpiffWorkflow): its outputs are them
-    starts = [s for out in spec.start.outputs for s in (out.outputs if isinstance(out, StartEventSplit) else [out])]
+    starts = _start_events(spec)
     if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
         return
     ways = []
@@ -439,6 +443,20 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
         else:
             ways.append(f"a {kind.lower()} event ({start.bpmn_id}), which nothing sends to a new case here")
     raise BadRequest(f"process '{definition.key}' has no none start event: it starts on {' or '.join(ways)}")
+
+
+def _start_events(spec) -> list:
+    """The start events of a process (not those of its event subprocesses)."""
+    # several start events sit behind one StartEventSplit (SpiffWorkflow): its outputs are them
+    return [s for out in spec.start.outputs for s in (out.outputs if isinstance(out, StartEventSplit) else [out])]
+
+
+def initiator_variable(spec) -> str | None:
+    """The variable a start event's camunda:initiator names (engine/parser.py): it holds the
+    user who started the case.  Camunda 7 keeps one per process, whichever start event
+    starts the case; a start event of an event subprocess names none."""
+    return next((s.extensions["initiator"] for s in _start_events(spec)
+                 if (getattr(s, "extensions", None) or {}).get("initiator")), None)
 
 
 # --- user tasks -------------------------------------------------------------------
