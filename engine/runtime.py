@@ -24,8 +24,8 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import (audit, legal, multi_instances, projections, subscriptions, transient_variables, variable_types,
-               workflows)
+from . import (audit, due_dates, legal, multi_instances, projections, subscriptions, transient_variables,
+               variable_types, workflows)
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -35,7 +35,7 @@ from .fastsql import Statement
 from .identity import SYSTEM, Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .validation import PRIORITY_MAX, PRIORITY_MIN
-from .variables import display_zone, to_utc_naive, unfit_for_state
+from .variables import display_zone, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
 
@@ -271,14 +271,14 @@ def save(command: Command) -> None:
         legal.stop_ended(command)
         legal.refresh_timers(command)
         legal.check_clocks_exist(command)
-        activated = activate_new_tasks(command)
+        now = utcnow()                  # the new tasks' creation, which their due dates' durations count from
+        activated = activate_new_tasks(command, now)
     except WorkflowException as err:
         raise model_error(err) from err
     after = projections.snapshot(workflow)
     if command.transient:
         after = transient_variables.hidden(after, command.transient)
     variable_types.settle(workflow, after.variables)
-    now = utcnow()
     projections.write(command, after, activated, now)       # a new external task's inputs see transients
     legal.write(command)
     if command.transient:
@@ -461,16 +461,17 @@ def initiator_variable(spec) -> str | None:
 
 # --- user tasks -------------------------------------------------------------------
 
-def activate_new_tasks(command: Command) -> list:
-    """Tasks that became ready in this command: apply camunda:inputOutput inputs and
-    work out who gets them (candidate groups/users, assignee, due date, form)."""
+def activate_new_tasks(command: Command, now: datetime) -> list:
+    """Tasks that became ready in this command (created `now`, naive UTC): apply
+    camunda:inputOutput inputs and work out who gets them (candidate groups/users,
+    assignee, due date, form)."""
     activated = []
     before = command.before.ready_user_tasks
     for task in projections.ready_user_tasks(command.workflow):
         if task.id in before:
             continue
         apply_inputs(task, command.uow.ctx.script_engine)
-        facts = task_facts(task, command.uow.ctx.script_engine)
+        facts = task_facts(task, command.uow.ctx.script_engine, now)
         if facts["due"] is None:
             facts["due"] = legal.task_due(command, task)
         activated.append((task, facts))
@@ -536,7 +537,9 @@ def _names(value) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
-def task_facts(task, script_engine) -> dict:
+def task_facts(task, script_engine, created: datetime) -> dict:
+    """What a new user task's attributes give: `created` (naive UTC) is when it opens, which a
+    due date written as a duration counts from (engine/due_dates.py)."""
     ext = task.task_spec.extensions
     where = task.task_spec.bpmn_id
 
@@ -544,11 +547,8 @@ def task_facts(task, script_engine) -> dict:
         return script_engine.evaluate_text(task, ext.get(attr))
 
     def when(attr):
-        raw = value(attr)
-        if raw in (None, ""):
-            return None
         try:
-            return to_utc_naive(raw, f"camunda:{attr}")
+            return due_dates.resolve(value(attr), created, f"camunda:{attr}")
         except BadRequest as err:
             raise ModelError(f"{where}: {err.message}", activityId=where) from None
 
