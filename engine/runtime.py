@@ -35,7 +35,7 @@ from .fastsql import Statement
 from .identity import SYSTEM, Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .validation import PRIORITY_MAX, PRIORITY_MIN
-from .variables import display_zone, unfit_for_state
+from .variables import VariableMap, display_zone, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
 
@@ -372,6 +372,7 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
         # a timer start has no user who started it: null
         workflow.task_tree.data[initiator] = None if actor is SYSTEM else actor.user_id
     workflow.task_tree.data.update(variables)
+    sent = as_sent(sent, variables)
     variable_types.declare(workflow, sent)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
                             audit.ChainHead(None, 0), definition.tenant_id)
@@ -638,6 +639,21 @@ def _as_text(value, day: bool) -> str:
     return value.isoformat()
 
 
+def as_sent(sent: Mapping, written: Mapping) -> Mapping:
+    """The variables of a request (`sent`, with the types it named) that a form's check kept
+    (`written`), as they were sent: a value the check changed has its own type then.  A
+    read-only field's, which the check drops, declares no type and is no transient: the
+    case's variable keeps its type as well as its value (a Long 500 stays a Long whatever
+    was sent for it)."""
+    if written is sent:                 # no form
+        return sent
+    values = {name: value for name, value in sent.items() if name in written}
+    if not isinstance(sent, VariableMap):
+        return values
+    return VariableMap(values, {name: t for name, t in sent.types.items() if name in written},
+                       frozenset(name for name in sent.transient if name in written))
+
+
 def receive(command: Command, variables: Mapping, local_variables: Mapping | None = None) -> None:
     """What a request sends the case (a start's aside): the types its variables are declared
     with are kept (engine/variable_types.py), its transient variables noted, to be dropped
@@ -657,9 +673,10 @@ def complete_user_task(command: Command, task_id: str, variables: dict, form_ref
         # the task row was read before a concurrent command finished it: a lost race
         raise Conflict(f"task {task_id} was completed or cancelled concurrently "
                        f"(now {TaskState.get_name(task.state)}); it cannot be completed again")
-    receive(command, variables)         # before the form's check: a value it changes has its own type
+    sent = variables
     if form_ref is not None:
         variables = validate_form(command.uow, form_ref, command.definition.deployment_id, variables, task.data)
+    receive(command, as_sent(sent, variables))
     apply_outputs(task, variables, command.uow.ctx.script_engine)
     try:
         task.run()
