@@ -201,7 +201,14 @@ class StartFormBody(Strict):
 
 
 class StartBody(StartFormBody):
+    """POST .../start: Camunda 7.22's StartProcessInstanceDto (api/process_definition.py
+    refuses the fields set that are not supported here)."""
     withVariablesInReturn = Bool(load_default=False)
+    startInstructions = f.List(f.Raw(), allow_none=True, load_default=None,
+                               metadata={"description": "not supported here: a case starts at its start event"})
+    skipCustomListeners = Bool(load_default=False, metadata={"description": "not supported here (true)"})
+    skipIoMappings = Bool(load_default=False, metadata={"description": "not supported here (true)"})
+    caseInstanceId = Str(allow_none=True, load_default=None, metadata={"description": "not supported here"})
 
 
 class ProcessInstance(Strict):

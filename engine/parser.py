@@ -42,6 +42,7 @@ TASK_ATTRIBUTES = (
     "type", "topic", "taskPriority", "asyncBefore", "asyncAfter",
     "class", "expression", "delegateExpression", "resultVariable",
     "calledElementBinding", "calledElementVersion",
+    "initiator",            # a start event's: the variable that holds who started the case (runtime.start_instance)
 )
 
 _ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"

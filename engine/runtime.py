@@ -24,18 +24,18 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import (audit, legal, multi_instances, projections, subscriptions, transient_variables, variable_types,
-               workflows)
+from . import (audit, due_dates, legal, multi_instances, projections, subscriptions, transient_variables,
+               variable_types, workflows)
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
 from .definitions import form_reference, require_business_key, resolve_called, start_form_reference
 from .errors import BadRequest, Conflict, FormInvalid, ModelError, NotFound
 from .fastsql import Statement
-from .identity import Principal
+from .identity import SYSTEM, Principal
 from .models import InstanceTask, ProcessDefinition, ProcessInstance
 from .validation import PRIORITY_MAX, PRIORITY_MIN
-from .variables import display_zone, to_utc_naive, unfit_for_state
+from .variables import VariableMap, display_zone, unfit_for_state
 from .workflows import (ApprovalWorkflow, StoredState, dump_state, dump_stored, iter_all_tasks, load_state,
                         model_error, put_rows, run_until_waiting)
 
@@ -271,14 +271,14 @@ def save(command: Command) -> None:
         legal.stop_ended(command)
         legal.refresh_timers(command)
         legal.check_clocks_exist(command)
-        activated = activate_new_tasks(command)
+        now = utcnow()                  # the new tasks' creation, which their due dates' durations count from
+        activated = activate_new_tasks(command, now)
     except WorkflowException as err:
         raise model_error(err) from err
     after = projections.snapshot(workflow)
     if command.transient:
         after = transient_variables.hidden(after, command.transient)
     variable_types.settle(workflow, after.variables)
-    now = utcnow()
     projections.write(command, after, activated, now)       # a new external task's inputs see transients
     legal.write(command)
     if command.transient:
@@ -366,7 +366,13 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     if by_request:
         _require_none_start(spec, definition)
     workflow = ApprovalWorkflow(spec, subprocess_specs, script_engine=ctx.script_engine)
+    initiator = initiator_variable(spec)
+    if initiator is not None:
+        # Camunda 7 sets it as it creates the case, before the start's variables (one of its name wins);
+        # a timer start has no user who started it: null
+        workflow.task_tree.data[initiator] = None if actor is SYSTEM else actor.user_id
     workflow.task_tree.data.update(variables)
+    sent = as_sent(sent, variables)
     variable_types.declare(workflow, sent)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
                             audit.ChainHead(None, 0), definition.tenant_id)
@@ -423,8 +429,7 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
     a condition) is started by that, not by a request: such a case stood at its start
     event for good, as no message or signal reaches a start event of a running case
     (POST /message and POST /signal start a new case there)."""
-    # several start events sit behind one StartEventSplit (SpiffWorkflow): its outputs are them
-    starts = [s for out in spec.start.outputs for s in (out.outputs if isinstance(out, StartEventSplit) else [out])]
+    starts = _start_events(spec)
     if not starts or any(type(s.event_definition).__name__ == "NoneEventDefinition" for s in starts):
         return
     ways = []
@@ -441,18 +446,33 @@ def _require_none_start(spec, definition: ProcessDefinition) -> None:
     raise BadRequest(f"process '{definition.key}' has no none start event: it starts on {' or '.join(ways)}")
 
 
+def _start_events(spec) -> list:
+    """The start events of a process (not those of its event subprocesses)."""
+    # several start events sit behind one StartEventSplit (SpiffWorkflow): its outputs are them
+    return [s for out in spec.start.outputs for s in (out.outputs if isinstance(out, StartEventSplit) else [out])]
+
+
+def initiator_variable(spec) -> str | None:
+    """The variable a start event's camunda:initiator names (engine/parser.py): it holds the
+    user who started the case.  Camunda 7 keeps one per process, whichever start event
+    starts the case; a start event of an event subprocess names none."""
+    return next((s.extensions["initiator"] for s in _start_events(spec)
+                 if (getattr(s, "extensions", None) or {}).get("initiator")), None)
+
+
 # --- user tasks -------------------------------------------------------------------
 
-def activate_new_tasks(command: Command) -> list:
-    """Tasks that became ready in this command: apply camunda:inputOutput inputs and
-    work out who gets them (candidate groups/users, assignee, due date, form)."""
+def activate_new_tasks(command: Command, now: datetime) -> list:
+    """Tasks that became ready in this command (created `now`, naive UTC): apply
+    camunda:inputOutput inputs and work out who gets them (candidate groups/users,
+    assignee, due date, form)."""
     activated = []
     before = command.before.ready_user_tasks
     for task in projections.ready_user_tasks(command.workflow):
         if task.id in before:
             continue
         apply_inputs(task, command.uow.ctx.script_engine)
-        facts = task_facts(task, command.uow.ctx.script_engine)
+        facts = task_facts(task, command.uow.ctx.script_engine, now)
         if facts["due"] is None:
             facts["due"] = legal.task_due(command, task)
         activated.append((task, facts))
@@ -518,7 +538,9 @@ def _names(value) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
-def task_facts(task, script_engine) -> dict:
+def task_facts(task, script_engine, created: datetime) -> dict:
+    """What a new user task's attributes give: `created` (naive UTC) is when it opens, which a
+    due date written as a duration counts from (engine/due_dates.py)."""
     ext = task.task_spec.extensions
     where = task.task_spec.bpmn_id
 
@@ -526,11 +548,8 @@ def task_facts(task, script_engine) -> dict:
         return script_engine.evaluate_text(task, ext.get(attr))
 
     def when(attr):
-        raw = value(attr)
-        if raw in (None, ""):
-            return None
         try:
-            return to_utc_naive(raw, f"camunda:{attr}")
+            return due_dates.resolve(value(attr), created, f"camunda:{attr}")
         except BadRequest as err:
             raise ModelError(f"{where}: {err.message}", activityId=where) from None
 
@@ -620,6 +639,21 @@ def _as_text(value, day: bool) -> str:
     return value.isoformat()
 
 
+def as_sent(sent: Mapping, written: Mapping) -> Mapping:
+    """The variables of a request (`sent`, with the types it named) that a form's check kept
+    (`written`), as they were sent: a value the check changed has its own type then.  A
+    read-only field's, which the check drops, declares no type and is no transient: the
+    case's variable keeps its type as well as its value (a Long 500 stays a Long whatever
+    was sent for it)."""
+    if written is sent:                 # no form
+        return sent
+    values = {name: value for name, value in sent.items() if name in written}
+    if not isinstance(sent, VariableMap):
+        return values
+    return VariableMap(values, {name: t for name, t in sent.types.items() if name in written},
+                       frozenset(name for name in sent.transient if name in written))
+
+
 def receive(command: Command, variables: Mapping, local_variables: Mapping | None = None) -> None:
     """What a request sends the case (a start's aside): the types its variables are declared
     with are kept (engine/variable_types.py), its transient variables noted, to be dropped
@@ -639,9 +673,10 @@ def complete_user_task(command: Command, task_id: str, variables: dict, form_ref
         # the task row was read before a concurrent command finished it: a lost race
         raise Conflict(f"task {task_id} was completed or cancelled concurrently "
                        f"(now {TaskState.get_name(task.state)}); it cannot be completed again")
-    receive(command, variables)         # before the form's check: a value it changes has its own type
+    sent = variables
     if form_ref is not None:
         variables = validate_form(command.uow, form_ref, command.definition.deployment_id, variables, task.data)
+    receive(command, as_sent(sent, variables))
     apply_outputs(task, variables, command.uow.ctx.script_engine)
     try:
         task.run()

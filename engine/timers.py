@@ -129,6 +129,14 @@ def _strict_timers() -> None:
 _strict_timers()
 
 
+def parse_duration(text) -> dict:
+    """An ISO 8601 duration (PT2H, P3D, P1Y2M) read strictly (_strict_duration): its parts by
+    unit (`{"years": 1, "months": 2}`), as SpiffWorkflow's parser gives them.  Raises
+    ValueError saying what is wrong with `text`.  The one reader of durations: timers,
+    and the due dates of user tasks (engine/due_dates.py)."""
+    return TimerEventDefinition.parse_iso_duration(text)
+
+
 def kind_of(definition) -> str:
     if isinstance(definition, CycleTimerEventDefinition):
         return "timeCycle"

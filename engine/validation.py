@@ -16,9 +16,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from . import sandbox
+from . import due_dates, sandbox
 from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, SAFE_XML_PARSER, embedded_expressions,
-                     has_unterminated_expression, is_expression, is_iso_literal, is_template, unwrap_placeholder)
+                     has_unterminated_expression, is_expression, is_iso_literal, unwrap_placeholder)
 
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 MAX_BPMN_BYTES = 5 * 1024 * 1024
@@ -361,6 +361,19 @@ def check_priority(name: str, element, attr: str, value: str, problems: list) ->
                                 element.sourceline, None, _owner_id(element)))
 
 
+def check_due_date(name: str, element, attr: str, value: str, problems: list) -> None:
+    """A literal due or follow-up date must be a date-time or a duration: `P2D` and `tomorrow`
+    deployed, then failed every case at the task (engine/due_dates.py reads them there)."""
+    text = value.strip()
+    if not text or embedded_expressions(text) or has_unterminated_expression(text):
+        return                                  # an expression's value is checked where the task opens
+    reason = due_dates.literal_problem(text)
+    if reason is not None:
+        problems.append(Problem(name, f"camunda:{attr} {value!r} is neither {due_dates.FORMS} nor an expression "
+                                      "such as ${workdays(3)}" + (f": {reason}" if reason else ""),
+                                element.sourceline, None, _owner_id(element)))
+
+
 def check_cycle_place(name: str, element, problems: list) -> None:
     """A timeCycle waits on a start event or a boundary event.  On an intermediate catch
     event SpiffWorkflow passes the token on at every beat, each a new path through the rest
@@ -408,12 +421,10 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
                 check_text(name, element, value, f"camunda:{attr}", problems)
                 if attr in ("priority", "taskPriority"):
                     check_priority(name, element, attr, value, problems)
+                elif attr in ("dueDate", "followUpDate"):
+                    check_due_date(name, element, attr, value, problems)
         if etree.QName(element).localname == "userTask" and element.get("name"):
             check_text(name, element, element.get("name"), "the task name", problems)
-        due = element.get(f"{{{CAMUNDA_NS}}}dueDate")
-        if due is not None and not (is_expression(due) or is_template(due) or is_iso_literal(due)):
-            problems.append(Problem(name, f"camunda:dueDate {due!r} is neither an ISO-8601 date nor an "
-                                          "expression like ${workdays(3)}", element.sourceline, None, element.get("id")))
     for param in root.iterfind(".//camunda:inputOutput/*", NS):
         local = etree.QName(param).localname
         if len(param):

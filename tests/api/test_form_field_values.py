@@ -94,6 +94,31 @@ def test_a_read_only_start_form_field_stores_its_default_value_and_no_other(clie
     assert variables(client, forged.get_json()["id"]) == {"name": "b"}
 
 
+APPROVE = [{"label": "Amount", "type": "number", "id": "Field_a", "key": "amount", "readonly": True},
+           {"label": "Approved?", "type": "checkbox", "id": "Field_approved", "key": "approved", "defaultValue": False}]
+
+
+@pytest.mark.parametrize("held, sent", [
+    ({"value": 500, "type": "Long"}, {"value": 500.0, "type": "Double"}),
+    ({"value": 500, "type": "Long"}, {"value": 7, "type": "Long"}),
+    ({"value": 500, "type": "Short"}, {"value": 500, "type": "Integer"}),
+    ({"value": 500, "type": "Short"}, {"value": 500}),
+])
+def test_a_read_only_field_keeps_the_variables_value_and_its_type_whatever_was_sent(client, held, sent):
+    """The value stayed, but it showed the type that was sent for it (a Long 500 became an
+    Integer 500, in the history too)."""
+    deploy(client, APPROVE)
+    case = client.start("fv", {"amount": held})
+    r = submit(client, fill_task(client, case["id"]), {"approved": {"value": False, "type": "Boolean"},
+                                                         "amount": sent})
+    assert r.status_code == 204, r.get_json()
+    expected = {"value": 500, "type": held["type"], "valueInfo": {}}
+    assert client.get(f"/engine-rest/process-instance/{case['id']}/variables/amount").get_json() == expected
+    [row] = client.get("/engine-rest/history/variable-instance",
+                       query_string={"processInstanceId": case["id"], "variableName": "amount"}).get_json()
+    assert (row["value"], row["type"]) == (500, held["type"])
+
+
 @pytest.mark.parametrize("value, increment, status", [(10**28, 1, 204), (1.5e300, 1, 204), (10**28 + 1, 2, 400)])
 def test_a_huge_number_is_checked_against_its_increment_without_a_500(client, value, increment, status):
     deploy(client, [{"type": "number", "key": "cnt", "id": "B", "label": "Count", "increment": increment}])
