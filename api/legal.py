@@ -71,6 +71,7 @@ class StatisticsSchema(ma.Schema):
     totals = ma.fields.Dict(metadata={"description": "the same figures over every group"})
     processes = ma.fields.List(ma.fields.Dict(), metadata={
         "description": "per process (and period), the cases started in the period: cases, completed, "
+                       "withdrawn (a clock of the top-level process stopped withdrawn or revoked), running, "
                        "completionRate, multiDepartmentCases, parallelCases, parallelApprovalRate (null where no "
                        "case had two departments' clocks in one stage), commitmentShare, deficiencyShare, "
                        "endToEndAvgWorkingDays, endToEndP90WorkingDays"})

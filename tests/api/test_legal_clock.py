@@ -297,6 +297,26 @@ def test_withdrawn_revoked_and_cancelled_clocks_are_counted_apart_and_leave_the_
         assert row["avgWorkingDays"] == row["p90WorkingDays"] == 1.14, row
 
 
+def test_a_case_is_withdrawn_only_by_a_withdrawn_or_revoked_clock_not_by_a_notice_that_was_published(client):
+    """A 20-day notice (公示) stopped `published` ended with the case as it should: the
+    case is completed.  It counted as withdrawn, as every clock of the top-level process
+    that stopped without `decided` did."""
+    source = with_outcome('${decision if decision in ("published", "withdrawn", "revoked") else "decided"}')
+    assert client.deploy(extra={"outcome.bpmn": source}).status_code == 200
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    cases = {decision: client.start("tacit_review", typed(limit="3wd"))["id"]
+             for decision in ("approve", "published", "withdrawn", "revoked")}
+    set_clock(client, "2025-11-05T10:00:00+08:00")
+    for decision, instance in cases.items():
+        [task] = client.tasks(processInstanceId=instance)
+        assert client.complete(task["id"], typed(decision=decision)).status_code == 204
+    assert clocks(client, cases["published"])["review"]["outcome"] == "published"
+
+    [process] = review_statistics(client)["processes"]
+    assert (process["cases"], process["completed"], process["withdrawn"]) == (4, 2, 2), process
+    assert process["completionRate"] == 0.5 and process["endToEndAvgWorkingDays"] == 1.14, process
+
+
 def test_an_outcome_that_is_no_word_is_a_400_naming_the_element_and_changes_nothing(client):
     assert client.deploy(extra={"outcome.bpmn": with_outcome("${decision}")}).status_code == 200
     instance = client.start("tacit_review", typed(limit="3wd"))["id"]
