@@ -26,7 +26,9 @@ class LegalClockSchema(ma.Schema):
     activityId = ma.fields.String(allow_none=True)
     started = ma.fields.String()
     deadline = ma.fields.String(allow_none=True, metadata={"description": "null while paused"})
-    warningAt = ma.fields.String(allow_none=True, metadata={"description": "null while paused"})
+    warningAt = ma.fields.String(allow_none=True, metadata={
+        "description": "when the clock has used its yellow share of the limit, counted as the deadline is; "
+                       "null while paused"})
     provisional = ma.fields.Boolean()
     paused = ma.fields.Boolean()
     pausedSince = ma.fields.String(allow_none=True)

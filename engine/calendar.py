@@ -315,10 +315,14 @@ class WorkingCalendar:
         of a limit in working days accepted at `start` is used at `end`, counted as
         add_working_days counts (the start day is not, 民法典 第201条), so a limit of n
         used up to its deadline is n.  0.0 when `end` is not after the start day."""
+        return self.working_seconds_between(self.day_after(start), end) * _US / self._day_us
+
+    def day_after(self, start: date | datetime) -> datetime:
+        """Local midnight after `start`'s day: where a limit counted in days begins to run,
+        the day of acceptance not counted (民法典 第201条)."""
         day = self._local_date(start, "start")
         self._check_in_range(day, "start")
-        first_counted = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
-        return self.working_seconds_between(first_counted, end) * _US / self._day_us
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
 
     def __repr__(self) -> str:
         years = sorted(self.published_years)

@@ -107,33 +107,64 @@ def _naive(aware: datetime) -> datetime:
 def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, datetime, bool]:
     """(deadline, warning time, provisional) as naive UTC: start + limit, then every
     closed pause added back in the clock's own unit (paused working days for a
-    working-day limit, paused office time for hours, paused time for natural days)."""
+    working-day limit, paused office time for hours, paused time for natural days).  The
+    warning is when the clock has used its yellow share of the limit, counted as the
+    deadline is (from the end of the day of acceptance, `counting_start`), later by the
+    pauses that began before it."""
     start = _aware(row.started_at)
-    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
-              for p in row.pauses or [] if p.get("to")]
-    value, unit = row.limit_value, row.limit_unit
+    pauses = _closed_pauses(row)
+    value, unit, share = row.limit_value, row.limit_unit, row.yellow_share
     if unit == "workdays" and value == int(value):
         base = cal.add_working_days(start, int(value))
         paused = sum(cal.working_days_between(a, b) for a, b in pauses)
         end = cal.add_working_days(base.date, paused) if paused else base
+        warning = cal.add_working_hours(counting_start(row, cal), value * share * cal.office_hours.day_hours).deadline
+        for a, b in pauses:
+            if a < warning:
+                warning = _later_working_days(cal, warning, cal.working_days_between(a, b))
     elif unit in ("workdays", "workhours"):
         hours = value * cal.office_hours.day_hours if unit == "workdays" else value
         base = cal.add_working_hours(start, hours)
         paused = sum(cal.working_seconds_between(a, b) for a, b in pauses)
         end = cal.add_working_hours(base.deadline, paused / 3600) if paused else base
+        warning = cal.add_working_hours(start, hours * share).deadline
+        for a, b in pauses:
+            if a < warning:
+                warning = cal.add_working_hours(warning, cal.working_seconds_between(a, b) / 3600).deadline
     else:
         base = cal.add_natural_days(start, int(value))
         paused = sum(((b - a) for a, b in pauses), timedelta())
         end = type(base)(base.date, base.deadline + paused, base.provisional)
-    deadline = end.deadline
-    if unit == "days":
-        warning = start + (deadline - start) * row.yellow_share
-    else:
-        office = cal.working_seconds_between(start, deadline)
-        warning = cal.add_working_hours(start, office * row.yellow_share / 3600).deadline
+        counted = counting_start(row, cal)
+        warning = counted + (base.deadline - counted) * share
+        for a, b in pauses:
+            if a < warning:
+                warning += b - a
     # legal times are kept to the second (the clock keeps running while a command works)
-    return (_naive(deadline).replace(microsecond=0), _naive(warning).replace(microsecond=0),
+    return (_naive(end.deadline).replace(microsecond=0), _naive(warning).replace(microsecond=0),
             base.provisional or end.provisional)
+
+
+def counting_start(row: LegalClock | Clock, cal: WorkingCalendar) -> datetime:
+    """Where the clock's limit begins to run: the end of the day of acceptance, which is not
+    counted (民法典 第201条), for a limit in whole working days or natural days; the instant
+    itself for one in office time (hours, a fraction of a working day)."""
+    start = _aware(row.started_at)
+    whole_days = row.limit_unit == "days" or (row.limit_unit == "workdays" and row.limit_value == int(row.limit_value))
+    return cal.day_after(start) if whole_days else start
+
+
+def _closed_pauses(row: LegalClock | Clock) -> list[tuple[datetime, datetime]]:
+    return [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
+            for p in row.pauses or [] if p.get("to")]
+
+
+def _later_working_days(cal: WorkingCalendar, moment: datetime, days: int) -> datetime:
+    """The same local time of day `days` working days after `moment`'s day."""
+    if not days:
+        return moment
+    local = moment.astimezone(cal.tz)
+    return datetime.combine(cal.add_working_days(local, days).date, local.time(), tzinfo=cal.tz)
 
 
 def working_days_used(row: LegalClock | Clock, cal: WorkingCalendar, end: datetime) -> float:
@@ -143,8 +174,7 @@ def working_days_used(row: LegalClock | Clock, cal: WorkingCalendar, end: dateti
     the day of acceptance (not counted), one in office time from the instant; less the
     paused time `compute` adds back (whole working days for whole working days)."""
     start, end = _aware(row.started_at), _aware(end)
-    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
-              for p in row.pauses or [] if p.get("to")]
+    pauses = _closed_pauses(row)
     day = cal.office_hours.day_hours * 3600
     value, unit = row.limit_value, row.limit_unit
     if unit == "workdays" and value == int(value):
@@ -169,14 +199,17 @@ def status(row: LegalClock | Clock, now: datetime) -> str:
 
 
 def remaining(row: LegalClock | Clock, cal: WorkingCalendar, now: datetime) -> dict:
+    """What is left of a running clock's limit at `now` (naive UTC), counted as the deadline
+    is: on the day of acceptance, the whole limit (that day is not counted)."""
     if row.deadline_at is None or row.stopped_at is not None:
         return {}
+    since = max(_aware(now), counting_start(row, cal))
     if row.limit_unit == "days":
-        return {"remainingSeconds": int((row.deadline_at - now).total_seconds())}
+        return {"remainingSeconds": int((_aware(row.deadline_at) - since).total_seconds())}
     if now >= row.deadline_at:
         return {"remainingWorkingDays": 0, "remainingWorkingSeconds": 0}
     return {"remainingWorkingDays": cal.working_days_between(_aware(now), _aware(row.deadline_at)),
-            "remainingWorkingSeconds": int(cal.working_seconds_between(_aware(now), _aware(row.deadline_at)))}
+            "remainingWorkingSeconds": int(cal.working_seconds_between(since, _aware(row.deadline_at)))}
 
 
 # --- the clocks of one command ---------------------------------------------------------

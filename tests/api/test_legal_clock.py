@@ -183,16 +183,33 @@ def test_what_the_server_did_on_its_own_is_audited_with_the_actor_system(client)
 def test_yellow_fires_at_eighty_percent_of_office_time(client):
     set_clock(client, "2025-09-26T10:00:00+08:00")
     instance = start_review(client)
-    # office time Fri 10:00 → Tue end: 6 + 7 + 7 + 7 = 27 h; 80 % = 21.6 h → Tue 09:00 + 1.6 h = 10:36
-    assert clocks(client, instance)["review"]["warningAt"] == "2025-09-30T10:36:00+08:00"
-    set_clock(client, "2025-09-30T10:30:00+08:00")
+    # counted as the deadline is, Friday (the day of acceptance) not: the worked Sunday, Monday
+    # and Tuesday, 21 office hours; 80 % = 16.8 h → Tuesday 09:00 + 2.8 h = 11:48
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-09-30T11:48:00+08:00"
+    set_clock(client, "2025-09-30T11:40:00+08:00")
     time.sleep(0.3)
     assert clocks(client, instance)["review"]["status"] == "green"
     stats = client.get("/api/v1/statistics").get_json()
     assert stats["totals"]["warnings"] == 0
-    set_clock(client, "2025-09-30T10:37:00+08:00")
+    set_clock(client, "2025-09-30T11:49:00+08:00")
     assert eventually(lambda: client.get("/api/v1/statistics").get_json()["totals"]["warnings"] == 1)
     assert state(client, instance) == "ACTIVE"                  # a warning does not end the review
+
+
+def test_a_five_working_day_limit_turns_yellow_at_the_end_of_its_fourth_working_day(client):
+    """The day of acceptance is not counted, in the warning and the time remaining as in the
+    deadline: accepted Thursday 25 September 2025, the five working days are Friday, the
+    worked Sunday, Monday, Tuesday and Thursday 9 October (after National Day); 80 % is
+    the end of Tuesday's office hours, and on Thursday five whole days of office time remain."""
+    set_clock(client, "2025-09-25T10:00:00+08:00")
+    instance = start_review(client, limit="5wd")
+    review = clocks(client, instance)["review"]
+    assert review["deadline"] == "2025-10-09T23:59:59+08:00"
+    assert review["warningAt"] == "2025-09-30T17:30:00+08:00"
+    assert (review["remainingWorkingDays"], review["remainingWorkingSeconds"]) == (5, 5 * 7 * 3600)
+    set_clock(client, "2025-09-26T12:00:00+08:00")              # Friday noon: three office hours used
+    review = clocks(client, instance)["review"]
+    assert (review["remainingWorkingDays"], review["remainingWorkingSeconds"]) == (4, 32 * 3600)
 
 
 def test_correction_pauses_the_clock_and_moves_the_tacit_deadline(client):
@@ -433,7 +450,7 @@ def test_a_period_counts_the_clocks_started_in_it_with_their_own_events_in_every
 def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_paused(client):
     set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
     instance = start_review(client)
-    assert clocks(client, instance)["review"]["warningAt"] == "2025-11-06T10:36:00+08:00"
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-11-06T11:48:00+08:00"
     set_clock(client, "2025-11-04T10:00:00+08:00")
     r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={"reason": "现场核查"})
     assert r.status_code == 200, r.get_json()
@@ -443,20 +460,22 @@ def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_pause
     assert review["paused"] is True and review["warningAt"] is None and review["status"] == "green"
     r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
     assert r.status_code == 200, r.get_json()
-    # paused Tuesday to Friday, 3 working days: due Tuesday 11th, yellow at 80 % of the office time to it
+    # paused Tuesday to Friday, 3 working days (Wednesday to Friday): due Tuesday 11th, and yellow
+    # those 3 days later too, when 2.4 of the 3 working days are used: Tuesday 4th, Monday 10th
+    # and 0.4 of Tuesday 11th (2.8 office hours)
     assert r.get_json()["deadline"] == "2025-11-11T23:59:59+08:00"
-    assert r.get_json()["warningAt"] == "2025-11-10T14:54:00+08:00" and r.get_json()["status"] == "green"
-    set_clock(client, "2025-11-10T14:55:00+08:00")
+    assert r.get_json()["warningAt"] == "2025-11-11T11:48:00+08:00" and r.get_json()["status"] == "green"
+    set_clock(client, "2025-11-11T11:49:00+08:00")
     assert eventually(lambda: review_statistics(client)["totals"]["warnings"] == 1)
     [warned] = client.get("/engine-rest/history/activity-instance", query_string={
         "processInstanceId": instance, "activityId": "Timer_yellow"}).get_json()
-    assert warned["endTime"] > "2025-11-10T14"                  # at the warning time it has now, not while paused
+    assert warned["endTime"] > "2025-11-11T11"                  # at the warning time it has now, not while paused
     [task] = client.tasks(processInstanceId=instance)
     assert client.complete(task["id"], typed(decision="approve")).status_code == 204
-    # used: Tuesday 09:00-10:00, Friday from 10:00, Monday to 14:55 (11.4 office hours); the
-    # acceptance day and the three paused working days are not counted
+    # decided a minute after the warning: 2.4 working days and a minute used, counted as the
+    # warning is (the acceptance day and the three paused working days not counted)
     [review] = review_statistics(client)["stages"]
-    assert review["decided"] == 1 and review["avgWorkingDays"] == 1.63
+    assert review["decided"] == 1 and review["avgWorkingDays"] == 2.4
 
 
 class TestSupervisorsGroupIsConfigured:
