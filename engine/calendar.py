@@ -247,8 +247,19 @@ class WorkingCalendar:
         last = day + timedelta(days=n)
         if not extend_past_days_off or n == 0:
             return Deadline(last, self._end_of(last), False)
+        return self.past_days_off(self._end_of(last))
+
+    def past_days_off(self, end: datetime) -> Deadline:
+        """Where a period in natural days whose last instant is `end` ends: at `end` when its
+        day is a working day, else at 23:59:59 of the next working day.  A period whose last
+        day is a statutory day off (a weekend, a holiday; an adjusted working weekend, 调休,
+        is none) ends on the first day after it (民法典 第203条, 民事诉讼法 第85条)."""
+        moment = self._local_datetime(end, "end")
+        last = moment.date()
         self._check_in_range(last, "the last natural day")
         moved = self._working_day_at(bisect_left(self._working, last.toordinal()), f"the working day after {last}")
+        if moved == last:
+            return Deadline(last, moment, self._provisional(last, last))
         return Deadline(moved, self._end_of(moved), self._provisional(last, moved))
 
     def add_working_hours(self, start: datetime, hours: float) -> Deadline:

@@ -107,7 +107,8 @@ def _naive(aware: datetime) -> datetime:
 def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, datetime, bool]:
     """(deadline, warning time, provisional) as naive UTC: start + limit, then every
     closed pause added back in the clock's own unit (paused working days for a
-    working-day limit, paused office time for hours, paused time for natural days).  The
+    working-day limit, paused office time for hours, paused time for natural days).  A
+    natural-day limit whose last day is a day off ends on the next working day.  The
     warning is when the clock has used its yellow share of the limit, counted as the
     deadline is (from the end of the day of acceptance, `counting_start`), later by the
     pauses that began before it."""
@@ -133,8 +134,8 @@ def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, da
                 warning = cal.add_working_hours(warning, cal.working_seconds_between(a, b) / 3600).deadline
     else:
         base = cal.add_natural_days(start, int(value))
-        paused = sum(((b - a) for a, b in pauses), timedelta())
-        end = type(base)(base.date, base.deadline + paused, base.provisional)
+        # 民法典 第203条: a period whose last day is a statutory day off ends on the day after it
+        end = cal.past_days_off(base.deadline + sum(((b - a) for a, b in pauses), timedelta()))
         counted = counting_start(row, cal)
         warning = counted + (base.deadline - counted) * share
         for a, b in pauses:

@@ -212,6 +212,22 @@ def test_a_five_working_day_limit_turns_yellow_at_the_end_of_its_fourth_working_
     assert (review["remainingWorkingDays"], review["remainingWorkingSeconds"]) == (4, 32 * 3600)
 
 
+@pytest.mark.parametrize("accepted, last_day", [
+    ("2025-10-20T10:00:00+08:00", "2025-11-10"),     # day 20 is Sunday 9 November: Monday
+    ("2025-09-11T10:00:00+08:00", "2025-10-09"),     # day 20 is 1 October: after National Day
+    ("2025-09-21T10:00:00+08:00", "2025-10-11"),     # day 20 is Saturday 11 October, worked (调休): kept
+    ("2025-11-04T10:00:00+08:00", "2025-11-24"),     # day 20 is a Monday: kept
+])
+def test_a_natural_day_limit_whose_last_day_is_a_day_off_ends_on_the_next_working_day(client, accepted, last_day):
+    """民法典 第二百零三条: a period whose last day is a statutory day off ends on the day after it."""
+    set_clock(client, accepted)
+    instance = start_review(client, limit="20d")
+    review = clocks(client, instance)["review"]
+    assert review["deadline"] == f"{last_day}T23:59:59+08:00", review
+    [task] = client.tasks(processInstanceId=instance)
+    assert task["due"].startswith(f"{last_day}T23:59:59")
+
+
 def test_correction_pauses_the_clock_and_moves_the_tacit_deadline(client):
     client.create_user("fgw1", groups=["fgw"])
     client.create_user("applicant1", groups=["applicants"])
