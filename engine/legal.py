@@ -52,7 +52,7 @@ from .timers import timer_definition
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
 UNITS = ("workdays", "workhours", "days")
 KINDS = ("legal", "promised")
-_OUTCOME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")      # a stopped clock's outcome: legal_clock.outcome
+OUTCOME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")      # a stopped clock's outcome: legal_clock.outcome
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _UNIT_WORDS = {
     "": "workdays", "wd": "workdays", "workday": "workdays", "workdays": "workdays",
@@ -219,7 +219,9 @@ def properties(spec) -> dict:
     return (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
 
 
-def _names(value: str | None) -> list[str]:
+def stage_names(value: str | None) -> list[str]:
+    """The stage names of legalClock.start, .pause or .stop (or the marks of statistics.mark):
+    a list separated by commas."""
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
@@ -432,7 +434,7 @@ def on_entered(workflow, task) -> None:
     task.internal_data["legal_entered"] = True
     props = properties(task.task_spec)
     cs, now = clocks(command), utcnow()
-    for stage in _names(props.get("legalClock.start")):
+    for stage in stage_names(props.get("legalClock.start")):
         try:
             cs.start(scope_of(task.workflow), stage, _evaluate(task, props.get("legalClock.limit")),
                      kind=props.get("legalClock.kind", "legal"), calendar_id=props.get("legalClock.calendar"),
@@ -441,11 +443,11 @@ def on_entered(workflow, task) -> None:
         except (ValueError, BadRequest, NotFound) as err:
             raise ModelError(f"{task.task_spec.bpmn_id}: legalClock.start {stage!r}: "
                              f"{getattr(err, 'message', err)}", activityId=task.task_spec.bpmn_id) from err
-    for stage in _names(props.get("legalClock.pause")):
+    for stage in stage_names(props.get("legalClock.pause")):
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.pause(row, task.task_spec.bpmn_name or task.task_spec.bpmn_id, now)
-    for mark in _names(props.get("statistics.mark")):        # e.g. commitment (告知承诺), deficiency (容缺)
+    for mark in stage_names(props.get("statistics.mark")):        # e.g. commitment (告知承诺), deficiency (容缺)
         cs.event(None, "mark", task.task_spec.bpmn_id, _department_of(task, props), now=now, mark=mark)
 
 
@@ -456,11 +458,11 @@ def on_finished(workflow, task) -> None:
     on_entered(workflow, task)
     props = properties(task.task_spec)
     cs, now = clocks(command), utcnow()
-    for stage in _names(props.get("legalClock.pause")):
+    for stage in stage_names(props.get("legalClock.pause")):
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.resume(row, now)
-    stops = [row for row in (cs.find(task.workflow, stage) for stage in _names(props.get("legalClock.stop")))
+    stops = [row for row in (cs.find(task.workflow, stage) for stage in stage_names(props.get("legalClock.stop")))
              if row is not None]
     if stops:
         outcome = _outcome(task, props)
@@ -476,7 +478,7 @@ def _outcome(task, props) -> str:
     expression giving one, as the case's result) says otherwise; a withdrawal or a
     revocation ends it without a decision, not counted as decided."""
     value = _evaluate(task, props.get("legalClock.outcome")) or "decided"
-    if not isinstance(value, str) or not _OUTCOME.fullmatch(value):
+    if not isinstance(value, str) or not OUTCOME.fullmatch(value):
         activity = task.task_spec.bpmn_id
         raise ModelError(f"{activity}: legalClock.outcome must give a word such as decided, withdrawn or revoked "
                          f"(letters, digits and _, at most 32), not {value!r}", activityId=activity)
@@ -488,7 +490,7 @@ def on_cancelled(workflow, task) -> None:
     if command is None or not task.internal_data.get("legal_entered"):
         return
     cs = clocks(command)
-    for stage in _names(properties(task.task_spec).get("legalClock.pause")):
+    for stage in stage_names(properties(task.task_spec).get("legalClock.pause")):
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.resume(row)
@@ -640,6 +642,15 @@ def deadline_expression(stage: str, which: str = "deadline") -> str:
     return _aware(value).isoformat()
 
 
+_CLOCK_CALL = re.compile(r"\b(legal_deadline|legal_warning)\(\s*['\"]([^'\"]+)['\"]")
+
+
+def clock_calls(expression: str | None) -> list[tuple[str, str]]:
+    """(function, stage) of each legal_deadline("stage") and legal_warning("stage") in an
+    expression that names its stage literally."""
+    return _CLOCK_CALL.findall(expression or "")
+
+
 def check_clocks_exist(command) -> None:
     """After the run: a timer waiting on legal_deadline() of a stage no clock has is a
     model error, not a timer that never fires."""
@@ -648,8 +659,8 @@ def check_clocks_exist(command) -> None:
         definition = timer_definition(getattr(task.task_spec, "event_definition", None))
         if not isinstance(definition, TimeDateEventDefinition):
             continue
-        for stage in re.findall(r"legal_(?:deadline|warning)\(\s*['\"]([^'\"]+)['\"]", definition.expression or ""):
+        for function, stage in clock_calls(definition.expression):
             if clocks(command).find(task.workflow, stage) is None:
-                raise ModelError(f"{task.task_spec.bpmn_id}: legal_deadline({stage!r}) but no legal clock "
+                raise ModelError(f"{task.task_spec.bpmn_id}: {function}({stage!r}) but no legal clock "
                                  f"'{stage}' was started; add camunda:property legalClock.start={stage} "
                                  "on an earlier element", activityId=task.task_spec.bpmn_id)

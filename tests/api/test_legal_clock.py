@@ -397,12 +397,21 @@ def test_a_clock_answers_to_the_department_the_task_is_offered_to_when_its_group
     assert task["candidateGroups"] == ["fgw-sz"] and clocks(client, case)["review"]["department"] == "fgw-sz"
 
 
-def test_legal_deadline_without_a_clock_is_refused(client):
-    source = TACIT.read_text().replace('<camunda:property name="legalClock.start" value="review" />', "")
-    r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={}) if False else None
-    assert client.deploy(extra={"no_clock.bpmn": source}).status_code == 200
+def test_a_timer_on_a_clock_not_started_yet_is_refused_naming_the_function_it_calls(client):
+    """The clock is started by the correction task, after the review its timers wait on: the
+    model deploys (an element of the process starts it), the case fails at the review.  The
+    message named legal_deadline() for a timer that called legal_warning()."""
+    start = '<camunda:property name="legalClock.start" value="review" />'
+    limit = '<camunda:property name="legalClock.limit" value="${limit}" />'
+    source = (TACIT.read_text().replace(start, "").replace(limit, "")
+              .replace('<camunda:property name="legalClock.pause" value="review" />', start + limit)
+              .replace('legal_deadline("review")', 'legal_warning("review")'))
+    assert client.deploy(extra={"late_clock.bpmn": source}).status_code == 200
     r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={"variables": typed(limit="3")})
-    assert r.status_code == 400 and "no legal clock 'review'" in r.get_json()["message"]
+    assert r.status_code == 400, r.get_json()
+    message = r.get_json()["message"]
+    assert "legal_warning('review') but no legal clock 'review' was started" in message, message
+    assert "legal_deadline" not in message, message
 
 
 def test_statistics_are_admin_or_own_department(client):
