@@ -20,6 +20,9 @@ Designers drive the clocks with `camunda:properties` on flow nodes:
     statistics.mark = commitment   count the case as a commitment (告知承诺) case when this
                                    element is entered (also: deficiency for 容缺受理)
 
+Their literal values, and the clocks stops and timers name, are checked at deploy
+(engine/legal_properties.py).
+
 Timers use `legal_deadline("review")` and `legal_warning("review")`: after every command
 the engine re-evaluates waiting timers whose expression uses them, so a pause moves the
 tacit-approval timer and a resume brings it back, later by the paused working time.
