@@ -59,7 +59,8 @@ class StatisticsArgs(ma.Schema):
     processDefinitionKey = ma.fields.String()
     department = ma.fields.String(metadata={"description": "only this department's clocks, and the cases it "
                                                            "answers for a clock in"})
-    stage = ma.fields.String(metadata={"description": "a legal clock's stage, e.g. review"})
+    stage = ma.fields.String(metadata={"description": "a legal clock's stage, e.g. review (the departments' "
+                                                      "reviews: their tacitApprovalRate is the KPI 超时默许率)"})
     period = ma.fields.String(validate=ma.validate.OneOf(list(reform_statistics.PERIODS)),
                               metadata={"description": "also group by the period the case or clock started in"})
     startedAfter = ma.fields.String(metadata={"description": "ISO date-time: the clocks and cases started then "
