@@ -26,7 +26,9 @@ class LegalClockSchema(ma.Schema):
     activityId = ma.fields.String(allow_none=True)
     started = ma.fields.String()
     deadline = ma.fields.String(allow_none=True, metadata={"description": "null while paused"})
-    warningAt = ma.fields.String(allow_none=True, metadata={"description": "null while paused"})
+    warningAt = ma.fields.String(allow_none=True, metadata={
+        "description": "when the clock has used its yellow share of the limit, counted as the deadline is; "
+                       "null while paused"})
     provisional = ma.fields.Boolean()
     paused = ma.fields.Boolean()
     pausedSince = ma.fields.String(allow_none=True)
@@ -57,7 +59,8 @@ class StatisticsArgs(ma.Schema):
     processDefinitionKey = ma.fields.String()
     department = ma.fields.String(metadata={"description": "only this department's clocks, and the cases it "
                                                            "answers for a clock in"})
-    stage = ma.fields.String(metadata={"description": "a legal clock's stage, e.g. review"})
+    stage = ma.fields.String(metadata={"description": "a legal clock's stage, e.g. review (the departments' "
+                                                      "reviews: their tacitApprovalRate is the KPI 超时默许率)"})
     period = ma.fields.String(validate=ma.validate.OneOf(list(reform_statistics.PERIODS)),
                               metadata={"description": "also group by the period the case or clock started in"})
     startedAfter = ma.fields.String(metadata={"description": "ISO date-time: the clocks and cases started then "
@@ -71,6 +74,7 @@ class StatisticsSchema(ma.Schema):
     totals = ma.fields.Dict(metadata={"description": "the same figures over every group"})
     processes = ma.fields.List(ma.fields.Dict(), metadata={
         "description": "per process (and period), the cases started in the period: cases, completed, "
+                       "withdrawn (a clock of the top-level process stopped withdrawn or revoked), running, "
                        "completionRate, multiDepartmentCases, parallelCases, parallelApprovalRate (null where no "
                        "case had two departments' clocks in one stage), commitmentShare, deficiencyShare, "
                        "endToEndAvgWorkingDays, endToEndP90WorkingDays"})

@@ -247,8 +247,19 @@ class WorkingCalendar:
         last = day + timedelta(days=n)
         if not extend_past_days_off or n == 0:
             return Deadline(last, self._end_of(last), False)
+        return self.past_days_off(self._end_of(last))
+
+    def past_days_off(self, end: datetime) -> Deadline:
+        """Where a period in natural days whose last instant is `end` ends: at `end` when its
+        day is a working day, else at 23:59:59 of the next working day.  A period whose last
+        day is a statutory day off (a weekend, a holiday; an adjusted working weekend, 调休,
+        is none) ends on the first day after it (民法典 第203条, 民事诉讼法 第85条)."""
+        moment = self._local_datetime(end, "end")
+        last = moment.date()
         self._check_in_range(last, "the last natural day")
         moved = self._working_day_at(bisect_left(self._working, last.toordinal()), f"the working day after {last}")
+        if moved == last:
+            return Deadline(last, moment, self._provisional(last, last))
         return Deadline(moved, self._end_of(moved), self._provisional(last, moved))
 
     def add_working_hours(self, start: datetime, hours: float) -> Deadline:
@@ -315,10 +326,14 @@ class WorkingCalendar:
         of a limit in working days accepted at `start` is used at `end`, counted as
         add_working_days counts (the start day is not, 民法典 第201条), so a limit of n
         used up to its deadline is n.  0.0 when `end` is not after the start day."""
+        return self.working_seconds_between(self.day_after(start), end) * _US / self._day_us
+
+    def day_after(self, start: date | datetime) -> datetime:
+        """Local midnight after `start`'s day: where a limit counted in days begins to run,
+        the day of acceptance not counted (民法典 第201条)."""
         day = self._local_date(start, "start")
         self._check_in_range(day, "start")
-        first_counted = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
-        return self.working_seconds_between(first_counted, end) * _US / self._day_us
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
 
     def __repr__(self) -> str:
         years = sorted(self.published_years)

@@ -10,7 +10,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import delete, select
 
-from . import audit, authz, configs, event_names, timers
+from . import audit, authz, configs, event_names, legal_properties, timers
 from . import forms as form_schema
 from .clock import utcnow
 from .db import UnitOfWork
@@ -242,7 +242,7 @@ class _BpmnCheck:
 
 def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled) -> _BpmnCheck:
     check = _BpmnCheck()
-    checked = {}
+    checked, clocks = {}, {}
     for upload in uploads:
         if upload.kind == "bpmn":
             parsed, problems = check_bpmn(upload.name, upload.content, scripts_enabled)
@@ -250,6 +250,11 @@ def _check_bpmn(session, uploads, forms: _FormCheck, tenant_id, scripts_enabled)
             if parsed is not None:
                 checked[upload.name] = parsed
                 check.problems.extend(_nameless(upload.name, parsed.tree))
+                problems, clocks[upload.name] = legal_properties.check_file(upload.name, parsed.tree)
+                check.problems.extend(problems)
+    check.problems.extend(legal_properties.check_calendars(session, clocks))
+    check.problems.extend(legal_properties.check_references(
+        session, {name: parsed.tree for name, parsed in checked.items()}, clocks, tenant_id))
     if not checked or any(not p.warning for p in check.problems):
         return check
     keys_here = {}

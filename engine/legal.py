@@ -20,6 +20,9 @@ Designers drive the clocks with `camunda:properties` on flow nodes:
     statistics.mark = commitment   count the case as a commitment (告知承诺) case when this
                                    element is entered (also: deficiency for 容缺受理)
 
+Their literal values, and the clocks stops and timers name, are checked at deploy
+(engine/legal_properties.py).
+
 Timers use `legal_deadline("review")` and `legal_warning("review")`: after every command
 the engine re-evaluates waiting timers whose expression uses them, so a pause moves the
 tacit-approval timer and a resume brings it back, later by the paused working time.
@@ -52,7 +55,7 @@ from .timers import timer_definition
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
 UNITS = ("workdays", "workhours", "days")
 KINDS = ("legal", "promised")
-_OUTCOME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")      # a stopped clock's outcome: legal_clock.outcome
+OUTCOME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")      # a stopped clock's outcome: legal_clock.outcome
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _UNIT_WORDS = {
     "": "workdays", "wd": "workdays", "workday": "workdays", "workdays": "workdays",
@@ -107,33 +110,65 @@ def _naive(aware: datetime) -> datetime:
 def compute(row: LegalClock | Clock, cal: WorkingCalendar) -> tuple[datetime, datetime, bool]:
     """(deadline, warning time, provisional) as naive UTC: start + limit, then every
     closed pause added back in the clock's own unit (paused working days for a
-    working-day limit, paused office time for hours, paused time for natural days)."""
+    working-day limit, paused office time for hours, paused time for natural days).  A
+    natural-day limit whose last day is a day off ends on the next working day.  The
+    warning is when the clock has used its yellow share of the limit, counted as the
+    deadline is (from the end of the day of acceptance, `counting_start`), later by the
+    pauses that began before it."""
     start = _aware(row.started_at)
-    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
-              for p in row.pauses or [] if p.get("to")]
-    value, unit = row.limit_value, row.limit_unit
+    pauses = _closed_pauses(row)
+    value, unit, share = row.limit_value, row.limit_unit, row.yellow_share
     if unit == "workdays" and value == int(value):
         base = cal.add_working_days(start, int(value))
         paused = sum(cal.working_days_between(a, b) for a, b in pauses)
         end = cal.add_working_days(base.date, paused) if paused else base
+        warning = cal.add_working_hours(counting_start(row, cal), value * share * cal.office_hours.day_hours).deadline
+        for a, b in pauses:
+            if a < warning:
+                warning = _later_working_days(cal, warning, cal.working_days_between(a, b))
     elif unit in ("workdays", "workhours"):
         hours = value * cal.office_hours.day_hours if unit == "workdays" else value
         base = cal.add_working_hours(start, hours)
         paused = sum(cal.working_seconds_between(a, b) for a, b in pauses)
         end = cal.add_working_hours(base.deadline, paused / 3600) if paused else base
+        warning = cal.add_working_hours(start, hours * share).deadline
+        for a, b in pauses:
+            if a < warning:
+                warning = cal.add_working_hours(warning, cal.working_seconds_between(a, b) / 3600).deadline
     else:
         base = cal.add_natural_days(start, int(value))
-        paused = sum(((b - a) for a, b in pauses), timedelta())
-        end = type(base)(base.date, base.deadline + paused, base.provisional)
-    deadline = end.deadline
-    if unit == "days":
-        warning = start + (deadline - start) * row.yellow_share
-    else:
-        office = cal.working_seconds_between(start, deadline)
-        warning = cal.add_working_hours(start, office * row.yellow_share / 3600).deadline
+        # 民法典 第203条: a period whose last day is a statutory day off ends on the day after it
+        end = cal.past_days_off(base.deadline + sum(((b - a) for a, b in pauses), timedelta()))
+        counted = counting_start(row, cal)
+        warning = counted + (base.deadline - counted) * share
+        for a, b in pauses:
+            if a < warning:
+                warning += b - a
     # legal times are kept to the second (the clock keeps running while a command works)
-    return (_naive(deadline).replace(microsecond=0), _naive(warning).replace(microsecond=0),
+    return (_naive(end.deadline).replace(microsecond=0), _naive(warning).replace(microsecond=0),
             base.provisional or end.provisional)
+
+
+def counting_start(row: LegalClock | Clock, cal: WorkingCalendar) -> datetime:
+    """Where the clock's limit begins to run: the end of the day of acceptance, which is not
+    counted (民法典 第201条), for a limit in whole working days or natural days; the instant
+    itself for one in office time (hours, a fraction of a working day)."""
+    start = _aware(row.started_at)
+    whole_days = row.limit_unit == "days" or (row.limit_unit == "workdays" and row.limit_value == int(row.limit_value))
+    return cal.day_after(start) if whole_days else start
+
+
+def _closed_pauses(row: LegalClock | Clock) -> list[tuple[datetime, datetime]]:
+    return [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
+            for p in row.pauses or [] if p.get("to")]
+
+
+def _later_working_days(cal: WorkingCalendar, moment: datetime, days: int) -> datetime:
+    """The same local time of day `days` working days after `moment`'s day."""
+    if not days:
+        return moment
+    local = moment.astimezone(cal.tz)
+    return datetime.combine(cal.add_working_days(local, days).date, local.time(), tzinfo=cal.tz)
 
 
 def working_days_used(row: LegalClock | Clock, cal: WorkingCalendar, end: datetime) -> float:
@@ -143,8 +178,7 @@ def working_days_used(row: LegalClock | Clock, cal: WorkingCalendar, end: dateti
     the day of acceptance (not counted), one in office time from the instant; less the
     paused time `compute` adds back (whole working days for whole working days)."""
     start, end = _aware(row.started_at), _aware(end)
-    pauses = [(_aware(datetime.fromisoformat(p["from"])), _aware(datetime.fromisoformat(p["to"])))
-              for p in row.pauses or [] if p.get("to")]
+    pauses = _closed_pauses(row)
     day = cal.office_hours.day_hours * 3600
     value, unit = row.limit_value, row.limit_unit
     if unit == "workdays" and value == int(value):
@@ -169,14 +203,17 @@ def status(row: LegalClock | Clock, now: datetime) -> str:
 
 
 def remaining(row: LegalClock | Clock, cal: WorkingCalendar, now: datetime) -> dict:
+    """What is left of a running clock's limit at `now` (naive UTC), counted as the deadline
+    is: on the day of acceptance, the whole limit (that day is not counted)."""
     if row.deadline_at is None or row.stopped_at is not None:
         return {}
+    since = max(_aware(now), counting_start(row, cal))
     if row.limit_unit == "days":
-        return {"remainingSeconds": int((row.deadline_at - now).total_seconds())}
+        return {"remainingSeconds": int((_aware(row.deadline_at) - since).total_seconds())}
     if now >= row.deadline_at:
         return {"remainingWorkingDays": 0, "remainingWorkingSeconds": 0}
     return {"remainingWorkingDays": cal.working_days_between(_aware(now), _aware(row.deadline_at)),
-            "remainingWorkingSeconds": int(cal.working_seconds_between(_aware(now), _aware(row.deadline_at)))}
+            "remainingWorkingSeconds": int(cal.working_seconds_between(since, _aware(row.deadline_at)))}
 
 
 # --- the clocks of one command ---------------------------------------------------------
@@ -185,7 +222,9 @@ def properties(spec) -> dict:
     return (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
 
 
-def _names(value: str | None) -> list[str]:
+def stage_names(value: str | None) -> list[str]:
+    """The stage names of legalClock.start, .pause or .stop (or the marks of statistics.mark):
+    a list separated by commas."""
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
@@ -398,7 +437,7 @@ def on_entered(workflow, task) -> None:
     task.internal_data["legal_entered"] = True
     props = properties(task.task_spec)
     cs, now = clocks(command), utcnow()
-    for stage in _names(props.get("legalClock.start")):
+    for stage in stage_names(props.get("legalClock.start")):
         try:
             cs.start(scope_of(task.workflow), stage, _evaluate(task, props.get("legalClock.limit")),
                      kind=props.get("legalClock.kind", "legal"), calendar_id=props.get("legalClock.calendar"),
@@ -407,11 +446,11 @@ def on_entered(workflow, task) -> None:
         except (ValueError, BadRequest, NotFound) as err:
             raise ModelError(f"{task.task_spec.bpmn_id}: legalClock.start {stage!r}: "
                              f"{getattr(err, 'message', err)}", activityId=task.task_spec.bpmn_id) from err
-    for stage in _names(props.get("legalClock.pause")):
+    for stage in stage_names(props.get("legalClock.pause")):
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.pause(row, task.task_spec.bpmn_name or task.task_spec.bpmn_id, now)
-    for mark in _names(props.get("statistics.mark")):        # e.g. commitment (告知承诺), deficiency (容缺)
+    for mark in stage_names(props.get("statistics.mark")):        # e.g. commitment (告知承诺), deficiency (容缺)
         cs.event(None, "mark", task.task_spec.bpmn_id, _department_of(task, props), now=now, mark=mark)
 
 
@@ -422,11 +461,11 @@ def on_finished(workflow, task) -> None:
     on_entered(workflow, task)
     props = properties(task.task_spec)
     cs, now = clocks(command), utcnow()
-    for stage in _names(props.get("legalClock.pause")):
+    for stage in stage_names(props.get("legalClock.pause")):
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.resume(row, now)
-    stops = [row for row in (cs.find(task.workflow, stage) for stage in _names(props.get("legalClock.stop")))
+    stops = [row for row in (cs.find(task.workflow, stage) for stage in stage_names(props.get("legalClock.stop")))
              if row is not None]
     if stops:
         outcome = _outcome(task, props)
@@ -442,7 +481,7 @@ def _outcome(task, props) -> str:
     expression giving one, as the case's result) says otherwise; a withdrawal or a
     revocation ends it without a decision, not counted as decided."""
     value = _evaluate(task, props.get("legalClock.outcome")) or "decided"
-    if not isinstance(value, str) or not _OUTCOME.fullmatch(value):
+    if not isinstance(value, str) or not OUTCOME.fullmatch(value):
         activity = task.task_spec.bpmn_id
         raise ModelError(f"{activity}: legalClock.outcome must give a word such as decided, withdrawn or revoked "
                          f"(letters, digits and _, at most 32), not {value!r}", activityId=activity)
@@ -454,7 +493,7 @@ def on_cancelled(workflow, task) -> None:
     if command is None or not task.internal_data.get("legal_entered"):
         return
     cs = clocks(command)
-    for stage in _names(properties(task.task_spec).get("legalClock.pause")):
+    for stage in stage_names(properties(task.task_spec).get("legalClock.pause")):
         row = cs.find(task.workflow, stage)
         if row is not None:
             cs.resume(row)
@@ -606,6 +645,15 @@ def deadline_expression(stage: str, which: str = "deadline") -> str:
     return _aware(value).isoformat()
 
 
+_CLOCK_CALL = re.compile(r"\b(legal_deadline|legal_warning)\(\s*['\"]([^'\"]+)['\"]")
+
+
+def clock_calls(expression: str | None) -> list[tuple[str, str]]:
+    """(function, stage) of each legal_deadline("stage") and legal_warning("stage") in an
+    expression that names its stage literally."""
+    return _CLOCK_CALL.findall(expression or "")
+
+
 def check_clocks_exist(command) -> None:
     """After the run: a timer waiting on legal_deadline() of a stage no clock has is a
     model error, not a timer that never fires."""
@@ -614,8 +662,8 @@ def check_clocks_exist(command) -> None:
         definition = timer_definition(getattr(task.task_spec, "event_definition", None))
         if not isinstance(definition, TimeDateEventDefinition):
             continue
-        for stage in re.findall(r"legal_(?:deadline|warning)\(\s*['\"]([^'\"]+)['\"]", definition.expression or ""):
+        for function, stage in clock_calls(definition.expression):
             if clocks(command).find(task.workflow, stage) is None:
-                raise ModelError(f"{task.task_spec.bpmn_id}: legal_deadline({stage!r}) but no legal clock "
+                raise ModelError(f"{task.task_spec.bpmn_id}: {function}({stage!r}) but no legal clock "
                                  f"'{stage}' was started; add camunda:property legalClock.start={stage} "
                                  "on an earlier element", activityId=task.task_spec.bpmn_id)

@@ -30,11 +30,14 @@ from .models import LegalClock, LegalEvent, ProcessInstance
 PERIODS = ("day", "week", "month", "year")
 _CHUNK = 500                    # case ids per IN (...) list
 _CLOCKS = LegalClock.__table__
-_DECISIONS = ("decided", "tacit_approval")     # the outcomes of a clock stopped by a decision
 # the outcomes of a clock stopped without a decision, each counted apart: withdrawn (撤回) and
 # revoked (撤销) by the designer's legalClock.outcome, cancelled by the engine (the case was
 # deleted, or the clock's branch cut off); any other legalClock.outcome word is otherOutcomes
 _UNDECIDED = ("withdrawn", "revoked", "cancelled")
+# the outcomes that end the case itself without a decision standing, on a clock of its top-level
+# process: withdrawn (撤回) and revoked (撤销); any other outcome (a notice `published`, a
+# clock cut off `cancelled`) ends one clock, not the case's decision
+_CASE_UNDONE = ("withdrawn", "revoked")
 _COUNTS = ("clocks", "open", "overdue", "decided", "decidedInTime", "decidedOverdue", "tacitApprovals",
            "withdrawn", "revoked", "cancelled", "otherOutcomes", "warnings", "escalations")
 
@@ -246,11 +249,13 @@ def _case_clocks_and_marks(session, case_ids: list) -> tuple[dict, dict]:
 
 
 def _undecided(rows) -> bool:
-    """Whether an ended case ended without a decision standing: a clock of the whole case
-    (one its top-level process started, scope "") stopped neither decided nor tacitly
-    approved, but withdrawn (撤回), revoked (撤销), cancelled or with another outcome.
-    Such a case is not completed: it raises neither completionRate nor the end-to-end days."""
-    return any(r.scope == "" and r.stopped_at is not None and r.outcome not in _DECISIONS for r in rows)
+    """Whether an ended case ended without a decision standing: a clock its top-level process
+    started (scope "") stopped withdrawn (撤回) or revoked (撤销), as the library's whole-case
+    clocks do (construction_permit's `case`, enterprise_opening's `opening`).  Such a case is
+    not completed: it raises neither completionRate nor the end-to-end days.  A top-level
+    clock may be one step of the case (a 20-day notice stopped `published`): its other
+    outcomes say nothing of the case."""
+    return any(r.scope == "" and r.stopped_at is not None and r.outcome in _CASE_UNDONE for r in rows)
 
 
 def _parallel(rows, now: datetime) -> bool | None:

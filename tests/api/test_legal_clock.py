@@ -183,16 +183,49 @@ def test_what_the_server_did_on_its_own_is_audited_with_the_actor_system(client)
 def test_yellow_fires_at_eighty_percent_of_office_time(client):
     set_clock(client, "2025-09-26T10:00:00+08:00")
     instance = start_review(client)
-    # office time Fri 10:00 → Tue end: 6 + 7 + 7 + 7 = 27 h; 80 % = 21.6 h → Tue 09:00 + 1.6 h = 10:36
-    assert clocks(client, instance)["review"]["warningAt"] == "2025-09-30T10:36:00+08:00"
-    set_clock(client, "2025-09-30T10:30:00+08:00")
+    # counted as the deadline is, Friday (the day of acceptance) not: the worked Sunday, Monday
+    # and Tuesday, 21 office hours; 80 % = 16.8 h → Tuesday 09:00 + 2.8 h = 11:48
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-09-30T11:48:00+08:00"
+    set_clock(client, "2025-09-30T11:40:00+08:00")
     time.sleep(0.3)
     assert clocks(client, instance)["review"]["status"] == "green"
     stats = client.get("/api/v1/statistics").get_json()
     assert stats["totals"]["warnings"] == 0
-    set_clock(client, "2025-09-30T10:37:00+08:00")
+    set_clock(client, "2025-09-30T11:49:00+08:00")
     assert eventually(lambda: client.get("/api/v1/statistics").get_json()["totals"]["warnings"] == 1)
     assert state(client, instance) == "ACTIVE"                  # a warning does not end the review
+
+
+def test_a_five_working_day_limit_turns_yellow_at_the_end_of_its_fourth_working_day(client):
+    """The day of acceptance is not counted, in the warning and the time remaining as in the
+    deadline: accepted Thursday 25 September 2025, the five working days are Friday, the
+    worked Sunday, Monday, Tuesday and Thursday 9 October (after National Day); 80 % is
+    the end of Tuesday's office hours, and on Thursday five whole days of office time remain."""
+    set_clock(client, "2025-09-25T10:00:00+08:00")
+    instance = start_review(client, limit="5wd")
+    review = clocks(client, instance)["review"]
+    assert review["deadline"] == "2025-10-09T23:59:59+08:00"
+    assert review["warningAt"] == "2025-09-30T17:30:00+08:00"
+    assert (review["remainingWorkingDays"], review["remainingWorkingSeconds"]) == (5, 5 * 7 * 3600)
+    set_clock(client, "2025-09-26T12:00:00+08:00")              # Friday noon: three office hours used
+    review = clocks(client, instance)["review"]
+    assert (review["remainingWorkingDays"], review["remainingWorkingSeconds"]) == (4, 32 * 3600)
+
+
+@pytest.mark.parametrize("accepted, last_day", [
+    ("2025-10-20T10:00:00+08:00", "2025-11-10"),     # day 20 is Sunday 9 November: Monday
+    ("2025-09-11T10:00:00+08:00", "2025-10-09"),     # day 20 is 1 October: after National Day
+    ("2025-09-21T10:00:00+08:00", "2025-10-11"),     # day 20 is Saturday 11 October, worked (调休): kept
+    ("2025-11-04T10:00:00+08:00", "2025-11-24"),     # day 20 is a Monday: kept
+])
+def test_a_natural_day_limit_whose_last_day_is_a_day_off_ends_on_the_next_working_day(client, accepted, last_day):
+    """民法典 第二百零三条: a period whose last day is a statutory day off ends on the day after it."""
+    set_clock(client, accepted)
+    instance = start_review(client, limit="20d")
+    review = clocks(client, instance)["review"]
+    assert review["deadline"] == f"{last_day}T23:59:59+08:00", review
+    [task] = client.tasks(processInstanceId=instance)
+    assert task["due"].startswith(f"{last_day}T23:59:59")
 
 
 def test_correction_pauses_the_clock_and_moves_the_tacit_deadline(client):
@@ -297,6 +330,26 @@ def test_withdrawn_revoked_and_cancelled_clocks_are_counted_apart_and_leave_the_
         assert row["avgWorkingDays"] == row["p90WorkingDays"] == 1.14, row
 
 
+def test_a_case_is_withdrawn_only_by_a_withdrawn_or_revoked_clock_not_by_a_notice_that_was_published(client):
+    """A 20-day notice (公示) stopped `published` ended with the case as it should: the
+    case is completed.  It counted as withdrawn, as every clock of the top-level process
+    that stopped without `decided` did."""
+    source = with_outcome('${decision if decision in ("published", "withdrawn", "revoked") else "decided"}')
+    assert client.deploy(extra={"outcome.bpmn": source}).status_code == 200
+    set_clock(client, "2025-11-03T10:00:00+08:00")
+    cases = {decision: client.start("tacit_review", typed(limit="3wd"))["id"]
+             for decision in ("approve", "published", "withdrawn", "revoked")}
+    set_clock(client, "2025-11-05T10:00:00+08:00")
+    for decision, instance in cases.items():
+        [task] = client.tasks(processInstanceId=instance)
+        assert client.complete(task["id"], typed(decision=decision)).status_code == 204
+    assert clocks(client, cases["published"])["review"]["outcome"] == "published"
+
+    [process] = review_statistics(client)["processes"]
+    assert (process["cases"], process["completed"], process["withdrawn"]) == (4, 2, 2), process
+    assert process["completionRate"] == 0.5 and process["endToEndAvgWorkingDays"] == 1.14, process
+
+
 def test_an_outcome_that_is_no_word_is_a_400_naming_the_element_and_changes_nothing(client):
     assert client.deploy(extra={"outcome.bpmn": with_outcome("${decision}")}).status_code == 200
     instance = client.start("tacit_review", typed(limit="3wd"))["id"]
@@ -344,12 +397,21 @@ def test_a_clock_answers_to_the_department_the_task_is_offered_to_when_its_group
     assert task["candidateGroups"] == ["fgw-sz"] and clocks(client, case)["review"]["department"] == "fgw-sz"
 
 
-def test_legal_deadline_without_a_clock_is_refused(client):
-    source = TACIT.read_text().replace('<camunda:property name="legalClock.start" value="review" />', "")
-    r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={}) if False else None
-    assert client.deploy(extra={"no_clock.bpmn": source}).status_code == 200
+def test_a_timer_on_a_clock_not_started_yet_is_refused_naming_the_function_it_calls(client):
+    """The clock is started by the correction task, after the review its timers wait on: the
+    model deploys (an element of the process starts it), the case fails at the review.  The
+    message named legal_deadline() for a timer that called legal_warning()."""
+    start = '<camunda:property name="legalClock.start" value="review" />'
+    limit = '<camunda:property name="legalClock.limit" value="${limit}" />'
+    source = (TACIT.read_text().replace(start, "").replace(limit, "")
+              .replace('<camunda:property name="legalClock.pause" value="review" />', start + limit)
+              .replace('legal_deadline("review")', 'legal_warning("review")'))
+    assert client.deploy(extra={"late_clock.bpmn": source}).status_code == 200
     r = client.post("/engine-rest/process-definition/key/tacit_review/start", json={"variables": typed(limit="3")})
-    assert r.status_code == 400 and "no legal clock 'review'" in r.get_json()["message"]
+    assert r.status_code == 400, r.get_json()
+    message = r.get_json()["message"]
+    assert "legal_warning('review') but no legal clock 'review' was started" in message, message
+    assert "legal_deadline" not in message, message
 
 
 def test_statistics_are_admin_or_own_department(client):
@@ -413,7 +475,7 @@ def test_a_period_counts_the_clocks_started_in_it_with_their_own_events_in_every
 def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_paused(client):
     set_clock(client, "2025-11-03T10:00:00+08:00")             # Monday: 3 working days to Thursday's end
     instance = start_review(client)
-    assert clocks(client, instance)["review"]["warningAt"] == "2025-11-06T10:36:00+08:00"
+    assert clocks(client, instance)["review"]["warningAt"] == "2025-11-06T11:48:00+08:00"
     set_clock(client, "2025-11-04T10:00:00+08:00")
     r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/pause", json={"reason": "现场核查"})
     assert r.status_code == 200, r.get_json()
@@ -423,20 +485,22 @@ def test_a_paused_clock_has_no_warning_time_and_does_not_turn_yellow_while_pause
     assert review["paused"] is True and review["warningAt"] is None and review["status"] == "green"
     r = client.post(f"/api/v1/process-instance/{instance}/legal-clocks/review/resume")
     assert r.status_code == 200, r.get_json()
-    # paused Tuesday to Friday, 3 working days: due Tuesday 11th, yellow at 80 % of the office time to it
+    # paused Tuesday to Friday, 3 working days (Wednesday to Friday): due Tuesday 11th, and yellow
+    # those 3 days later too, when 2.4 of the 3 working days are used: Tuesday 4th, Monday 10th
+    # and 0.4 of Tuesday 11th (2.8 office hours)
     assert r.get_json()["deadline"] == "2025-11-11T23:59:59+08:00"
-    assert r.get_json()["warningAt"] == "2025-11-10T14:54:00+08:00" and r.get_json()["status"] == "green"
-    set_clock(client, "2025-11-10T14:55:00+08:00")
+    assert r.get_json()["warningAt"] == "2025-11-11T11:48:00+08:00" and r.get_json()["status"] == "green"
+    set_clock(client, "2025-11-11T11:49:00+08:00")
     assert eventually(lambda: review_statistics(client)["totals"]["warnings"] == 1)
     [warned] = client.get("/engine-rest/history/activity-instance", query_string={
         "processInstanceId": instance, "activityId": "Timer_yellow"}).get_json()
-    assert warned["endTime"] > "2025-11-10T14"                  # at the warning time it has now, not while paused
+    assert warned["endTime"] > "2025-11-11T11"                  # at the warning time it has now, not while paused
     [task] = client.tasks(processInstanceId=instance)
     assert client.complete(task["id"], typed(decision="approve")).status_code == 204
-    # used: Tuesday 09:00-10:00, Friday from 10:00, Monday to 14:55 (11.4 office hours); the
-    # acceptance day and the three paused working days are not counted
+    # decided a minute after the warning: 2.4 working days and a minute used, counted as the
+    # warning is (the acceptance day and the three paused working days not counted)
     [review] = review_statistics(client)["stages"]
-    assert review["decided"] == 1 and review["avgWorkingDays"] == 1.63
+    assert review["decided"] == 1 and review["avgWorkingDays"] == 2.4
 
 
 class TestSupervisorsGroupIsConfigured:
