@@ -117,10 +117,15 @@ def write(command, before: frozenset, after: frozenset, now: datetime) -> None:
 
 
 def _row(command, task, now: datetime) -> dict:
+    """The task's row; its `local_variables` are what is local to the task's scope: its
+    camunda:inputParameters and the camunda:elementVariable of the multi-instance it is an
+    instance of (or runs inside), which the case's variables never show.  Stored here, a
+    fetch gives them without opening the case (Camunda 7 gives both: LockedExternalTaskImpl
+    collects the execution's variables, its locals among them)."""
     spec, record = task.task_spec, command.record
     script_engine = command.uow.ctx.script_engine
     runtime.apply_inputs(task, script_engine)
-    local_names = task.internal_data.get("locals", [])
+    local_names = sorted(name for name in runtime.local_names(task) if name in task.data)
     task_id = str(task.id)
     return dict(
         id=task_id, instance_id=record.id, definition_id=record.definition_id,

@@ -691,7 +691,7 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     """Set and remove process variables of a running case (Camunda's PUT/DELETE/POST
     .../variables), deletions after modifications as Camunda orders them.  SpiffWorkflow
     keeps a copy of the data in every task, so every copy changes: each open or predicted
-    task gets the new values (but where a name is local to its scope, _local_names), and
+    task gets the new values (but where a name is local to its scope, local_names), and
     each finished task that holds a name changes too: a waiting event takes its parent's
     data again whenever it is updated, and a parallel join merges the last task of every
     branch, so an old copy there would bring a value back.  Then the waiting tasks are
@@ -704,7 +704,7 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
     previous = projections.process_variables(workflow)
     for task in iter_all_tasks(workflow):
         data, finished = task.data, task._state & TaskState.FINISHED_MASK
-        shadowed = () if finished else _local_names(task)
+        shadowed = () if finished else local_names(task)
         for name, value in modifications.items():
             if name not in gone and name not in shadowed and (not finished or name in data):
                 data[name] = copy.deepcopy(value)       # no two tasks share a value a merge could change in place
@@ -722,20 +722,22 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
         *_activity_of(workflow, task_id))
 
 
-def _local_names(task) -> set:
+def local_names(task) -> set:
     """The names local to the scope an open task runs in, which a process variable of the
     same name does not reach (Camunda 7): its own camunda:inputParameters, and the
-    camunda:elementVariable of every multi-instance it runs inside, also from the called
-    process of a multi-instance call activity (each department_review's `review`)."""
+    camunda:elementVariable of every multi-instance it is an instance of or runs inside,
+    also from the called process of a multi-instance call activity (each
+    department_review's `review`).  The task after a multi-instance hangs under it in
+    SpiffWorkflow's tree as its instances do, but is none of them: not inside it."""
     names = set(task.internal_data.get("locals", ()))
-    node = task.parent
+    node = task
     while node is not None:
-        item = getattr(node.task_spec, "input_item", None)
-        if item is not None:
-            names.add(item.bpmn_id)
         parent = node.parent
         if parent is None and getattr(node.workflow, "parent_task_id", None) is not None:
             parent = node.workflow.top_workflow.get_task_from_id(node.workflow.parent_task_id)
+        item = getattr(parent.task_spec, "input_item", None) if parent is not None else None
+        if item is not None and node.task_spec.name == parent.task_spec.task_spec:
+            names.add(item.bpmn_id)
         node = parent
     return names
 

@@ -74,3 +74,24 @@ def test_instances_created_before_a_restart_end_their_multi_instance_after_it(cl
     with restarted_server(settings) as again:
         assert sorted(review_all(again, case, None)) == ["fgw", "zrzy"]
         assert [t["taskDefinitionKey"] for t in again.tasks(processInstanceId=case["id"])] == ["Issue"]
+
+
+def test_an_instance_s_user_task_shows_its_element_among_its_variables_and_form_variables(client, deployed):
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"], dept="window"))
+    for task in [t for t in client.tasks(processInstanceId=case["id"]) if t["taskDefinitionKey"] == "Review"]:
+        own = task["name"].removeprefix("Review ")
+        for view in ("variables", "form-variables"):
+            found = client.get(f"/engine-rest/task/{task['id']}/{view}").get_json()
+            assert found["dept"]["value"] == own and "depts" in found, view
+
+
+def test_a_case_variable_named_like_the_element_may_be_changed_once_the_instances_are_done(client, deployed):
+    """The task after the multi-instance is not inside it: a change to the case's `dept`
+    reaches it (it was taken for the instances' own and lost)."""
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"], dept="window"))
+    review_all(client, case, "window")
+    changed = client.put(f"/engine-rest/process-instance/{case['id']}/variables/dept", json=typed(v="counter")["v"])
+    assert changed.status_code == 204, changed.get_json()
+    assert case_variables(client, case)["dept"] == "counter"
+    [issue] = client.tasks(processInstanceId=case["id"])
+    assert client.get(f"/engine-rest/task/{issue['id']}/variables/dept").get_json()["value"] == "counter"
