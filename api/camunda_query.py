@@ -132,7 +132,6 @@ WHY_NOT = {
     **{name: "expressions are not evaluated from a request here" for name in PARAMETERS["task"]
        if name.endswith("Expression")},
     "taskVariables": "a task's local variables are not kept where a query can read them; processVariables are",
-    "delegationState": "tasks are not delegated here",
     "parentTaskId": "there are no subtasks here",
     "orQueries": "OR queries are not supported here",
 }
@@ -177,6 +176,22 @@ class CamundaDate(f.String):
                 raise BadRequest(f"{name}: cannot parse {text!r} as a date: its offset's '+' arrived as a "
                                  "space; write it as %2B in a URL (2013-01-23T14:42:45.000%2B0200)") from None
             raise
+
+
+class DelegationState(f.String):
+    """Camunda's delegationState (a task query's, a task's): PENDING or RESOLVED, in any
+    case, as its DelegationStateConverter reads it; anything else is its 400."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("description", "PENDING or RESOLVED (any case)")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text.upper() not in ("PENDING", "RESOLVED"):           # Camunda's words
+            raise BadRequest(f"Valid values for property 'delegationState' are 'PENDING' or 'RESOLVED', "
+                             f"but was '{text}'")
+        return text.upper()
 
 
 # a value Camunda reads as a Date, not as text (its REST date format)

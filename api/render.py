@@ -48,7 +48,8 @@ def task(view) -> dict:
     ref = row.form_ref
     return {"id": row.id, "name": row.name, "assignee": row.assignee, "owner": row.owner,
             "created": format_date(row.created), "lastUpdated": format_date(row.last_updated),
-            "due": format_date(row.due), "followUp": format_date(row.follow_up), "delegationState": None,
+            "due": format_date(row.due), "followUp": format_date(row.follow_up),
+            "delegationState": row.delegation_state,
             "description": row.description, "executionId": row.instance_id, "parentTaskId": None,
             "priority": row.priority, "processDefinitionId": row.definition_id,
             "processInstanceId": row.instance_id, "caseExecutionId": None, "caseDefinitionId": None,

@@ -6,9 +6,10 @@ import marshmallow as ma
 from marshmallow import fields as f
 
 from engine import definitions, history
+from engine.validation import PRIORITY_MAX, PRIORITY_MIN
 
 from . import camunda_query
-from .camunda_query import CamundaDate, CommaList, VariableExpressions
+from .camunda_query import CamundaDate, CommaList, DelegationState, VariableExpressions
 
 Str, Int, Bool, Raw = f.String, f.Integer, f.Boolean, f.Raw
 
@@ -282,8 +283,9 @@ class FormVariablesArgs(VariablesArgs):
 
 
 class IdentityLinkArgs(Strict):
-    type = Str(validate=ma.validate.OneOf(["assignee", "candidate"]),
-               metadata={"description": "only the links of this type (this server keeps assignee and candidate)"})
+    type = Str(validate=ma.validate.OneOf(["assignee", "owner", "candidate"]),
+               metadata={"description": "only the links of this type (this server keeps assignee, owner and "
+                                        "candidate)"})
 
 
 # --- tasks --------------------------------------------------------------------------
@@ -323,6 +325,32 @@ class Task(Strict):
     candidateUsers = f.List(Str(), metadata={"description": "extension"})
     processDefinitionKey = Str(metadata={"description": "extension"})
     businessKey = Str(allow_none=True, metadata={"description": "extension: the case's business key"})
+
+
+class TaskUpdateBody(Strict):
+    """PUT /task/{id}: Camunda's TaskDto.  A field left out keeps its value (Camunda sets it
+    to null, a priority to 0): Tasklist sends the whole task back, and both read it alike.
+    The task's other fields (id, created, ...) are ignored, as Camunda ignores them."""
+    name = Str(allow_none=True, validate=ma.validate.Length(max=255))
+    description = Str(allow_none=True, validate=ma.validate.Length(max=4000))
+    priority = Int(validate=ma.validate.Range(min=PRIORITY_MIN, max=PRIORITY_MAX),
+                   metadata={"description": "Camunda's int"})
+    assignee = Str(allow_none=True, validate=ma.validate.Length(min=1, max=64),
+                   metadata={"description": "another user: one the task is offered to, as for /assignee"})
+    owner = Str(allow_none=True, validate=ma.validate.Length(min=1, max=64),
+                metadata={"description": "who delegated it; one the task is offered to"})
+    delegationState = DelegationState(allow_none=True)
+    due = CamundaDate(allow_none=True, metadata={
+        "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ; on a task that carries a legal clock, no later than its deadline"})
+    followUp = CamundaDate(allow_none=True, metadata={"description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ"})
+    parentTaskId = Str(allow_none=True, metadata={"description": "null: there are no subtasks here"})
+    caseInstanceId = Str(allow_none=True, metadata={"description": "null: there are no CMMN cases here"})
+    tenantId = Str(allow_none=True, metadata={"description": "the task's own or null: a tenant does not change"})
+
+
+class ResolveBody(Strict):
+    variables = Variables(load_default=dict, metadata={
+        "description": "set as through POST /task/{id}/variables, then the task goes back to its owner"})
 
 
 class UserIdBody(Strict):
