@@ -49,6 +49,18 @@ PARAMETERS = {
         taskAssignee finished unfinished canceled completeScope startedBefore startedAfter finishedBefore
         finishedAfter tenantIdIn withoutTenantId
         """.split()),
+    "historic task": frozenset(f"""{_COMMON}
+        taskId taskParentTaskId processInstanceId processInstanceBusinessKey processInstanceBusinessKeyIn
+        processInstanceBusinessKeyLike executionId processDefinitionId processDefinitionKey processDefinitionName
+        caseInstanceId caseExecutionId caseDefinitionId caseDefinitionKey caseDefinitionName activityInstanceIdIn
+        taskName taskNameLike taskDescription taskDescriptionLike taskDefinitionKey taskDefinitionKeyIn
+        taskDeleteReason taskDeleteReasonLike taskAssignee taskAssigneeLike taskOwner taskOwnerLike taskPriority
+        assigned unassigned finished unfinished processFinished processUnfinished taskDueDate taskDueDateBefore
+        taskDueDateAfter withoutTaskDueDate taskFollowUpDate taskFollowUpDateBefore taskFollowUpDateAfter
+        startedBefore startedAfter finishedBefore finishedAfter tenantIdIn withoutTenantId taskVariables
+        processVariables variableNamesIgnoreCase variableValuesIgnoreCase taskInvolvedUser taskInvolvedGroup
+        taskHadCandidateUser taskHadCandidateGroup withCandidateGroups withoutCandidateGroups
+        """.split()),
     "historic variable instance": frozenset(f"""{_COMMON} deserializeValues
         variableName variableNameLike variableValue variableNamesIgnoreCase variableValuesIgnoreCase
         variableTypeIn includeDeleted processInstanceId processInstanceIdIn processDefinitionId
@@ -99,7 +111,8 @@ FLAGS = frozenset("""active suspended withIncident withoutTenantId processDefini
     rootProcessInstances leafProcessInstances variableNamesIgnoreCase variableValuesIgnoreCase finished unfinished
     withIncidents withRootIncidents completed externallyTerminated internallyTerminated canceled completeScope
     includeDeleted withoutDueDate withCandidateGroups withoutCandidateGroups withCandidateUsers withoutCandidateUsers
-    assigned unassigned includeAssignedTasks withCommentAttachmentInfo latestVersion
+    assigned unassigned includeAssignedTasks withCommentAttachmentInfo latestVersion processFinished processUnfinished
+    withoutTaskDueDate
     includeProcessDefinitionsWithoutTenantId withoutVersionTag startableInTasklist notStartableInTasklist
     startablePermissionCheck""".split())
 
@@ -136,6 +149,8 @@ WHY_NOT = {
     "orQueries": "OR queries are not supported here",
 }
 _DEFINITION_INCIDENTS = "GET /incident?processDefinitionId=… lists a definition's open incidents"
+_CANDIDATES_GONE = ("a task's candidates (and so who was offered it) are not kept once it has ended; the history "
+                    "keeps who worked it: taskAssignee")
 # the reasons of a query whose names mean something else than in the lists above (its
 # incidents are open ones): a query named here takes its reasons from here alone
 WHY_NOT_IN = {
@@ -145,6 +160,19 @@ WHY_NOT_IN = {
         "startableBy": "startablePermissionCheck=true lists the definitions the caller may start",
         **{name: _DEFINITION_INCIDENTS for name in ("incidentId", "incidentType", "incidentMessage",
                                                     "incidentMessageLike")},
+    },
+    "historic task": {
+        "taskParentTaskId": "there are no subtasks here",
+        **{name: _NO_CMMN for name in ("caseInstanceId", "caseExecutionId", "caseDefinitionId", "caseDefinitionKey",
+                                       "caseDefinitionName")},
+        "taskVariables": "a task's local variables are not kept where a query can read them",
+        "processVariables": "the history of tasks is not filtered by its cases' variables here: find the cases "
+                            "with GET /history/process-instance?variables=…, then their tasks by processInstanceId",
+        "variableNamesIgnoreCase": "no variables are compared here",
+        "variableValuesIgnoreCase": "no variables are compared here",
+        **{name: _CANDIDATES_GONE for name in ("taskInvolvedUser", "taskInvolvedGroup", "taskHadCandidateUser",
+                                               "taskHadCandidateGroup", "withCandidateGroups",
+                                               "withoutCandidateGroups")},
     },
 }
 SORT_ORDERS = ("asc", "desc")

@@ -107,6 +107,20 @@ def historic_activity(row) -> dict:
             "rootProcessInstanceId": row.instance_id}
 
 
+def historic_task(row) -> dict:
+    """A user task's row of activity_instance (engine/task_history.py) with its case's tenant_id."""
+    state = "Created" if row.end_time is None else "Deleted" if row.canceled else "Completed"
+    return {"id": row.id, "processDefinitionKey": row.definition_key, "processDefinitionId": row.definition_id,
+            "processInstanceId": row.instance_id, "executionId": row.instance_id, "caseDefinitionKey": None,
+            "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "activityInstanceId": row.id,
+            "name": row.task_name, "description": row.description, "deleteReason": row.delete_reason,
+            "owner": row.owner, "assignee": row.assignee, "startTime": format_date(row.start_time),
+            "endTime": format_date(row.end_time), "duration": duration_ms(row.start_time, row.end_time),
+            "taskDefinitionKey": row.activity_id, "priority": row.priority, "due": format_date(row.due),
+            "parentTaskId": None, "followUp": format_date(row.follow_up), "tenantId": row.tenant_id,
+            "removalTime": None, "rootProcessInstanceId": row.instance_id, "taskState": state}
+
+
 def _stored_date(text):
     return format_date(datetime.fromisoformat(text)) if isinstance(text, str) else text
 
