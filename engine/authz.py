@@ -15,8 +15,8 @@ meanings (the README's "Security" section has the whole table):
 
 A department user sees, claims and completes the tasks offered to their groups or to
 them, or assigned to them, or that they delegated (委派: they own it), and reads the cases
-they take part in.  An offer to the group
-`applicants` means "the applicant of this case": it reaches only the user who started it.
+they take part in.  An offer to the group `applicants` means "the applicant of this
+case": it reaches only the user who started it.
 """
 from __future__ import annotations
 
@@ -127,10 +127,10 @@ def reader_params(departments: int) -> tuple:
 def cases_taken_part_in(me, departments: list):
     """The ids of the cases the user `me` takes part in: started by them, a task of it
     offered to one of their `departments` or to them, or assigned to them, or delegated by
-    them (its owner), or an activity of it worked by them.  A UNION of one index-driven SELECT per way, each reading the
-    reader's own rows however many cases the database holds (testing every open task and
-    activity against them all cost an officer 40-100 ms a read at 100,000 cases): what a
-    list or a count of cases needs.  `me` and the departments are values or bind
+    them (its owner), or an activity of it worked by them.  A UNION of one index-driven
+    SELECT per way, each reading the reader's own rows however many cases the database
+    holds (testing every open task and activity against them all cost an officer 40-100 ms
+    a read at 100,000 cases): what a list or a count of cases needs.  `me` and the departments are values or bind
     parameters (a statement built once per shape, engine/history.py)."""
     cases, tasks, candidates, activities = _tables()
     offered = select(tasks.c.instance_id).join(candidates, candidates.c.task_id == tasks.c.id)
@@ -201,10 +201,9 @@ def visible_ways(me, departments: list, applicant: bool) -> list[Way]:
     """The ways a task is visible to the user `me`: "assigned" to them, "owned" by them (they
     delegated it, 委派: it is theirs again once resolved), offered to them by name ("named"),
     to one of their `departments` (department_groups), or, for an `applicant`, to
-    `applicants` in a case they started ("own case").  A task is visible if
-    it is visible in one of them (visible_tasks).  Each is read from an index of its own,
-    so a list can read their union instead of testing every open task against them all
-    (engine/tasks.py).  `me` and the departments are values or bind parameters
+    `applicants` in a case they started ("own case").  A task is visible if it is visible
+    in one of them (visible_tasks).  Each is read from an index of its own, so a list can
+    read their union instead of testing every open task against them all (engine/tasks.py).  `me` and the departments are values or bind parameters
     (engine/tasks.py builds a list's statement once, for any user)."""
     ways = [Way("assigned", task=UserTask.assignee == me), Way("owned", task=UserTask.owner == me),
             Way("named", offer=TaskCandidate.user_id == me)]

@@ -40,7 +40,6 @@ _CLOSE_ACTIVITY = Statement(
             assignee=func.coalesce(bindparam("new_assignee", type_=ACTIVITIES.c.assignee.type), ACTIVITIES.c.assignee)))
 
 
-
 def _upsert_variables(dialect_module):
     """The row of a variable is inserted, or updated in place (id and created kept) if
     the case has it already: one executemany for all of a command's variables, which
