@@ -198,6 +198,16 @@ def test_a_delegation_goes_only_to_a_colleague_the_task_is_offered_to(client, ha
     assert client.post("/engine-rest/task/no-such-task/delegate", json={"userId": "fgw2"}).status_code == 404
 
 
+def test_a_delegated_task_may_still_be_completed_as_in_camunda(client, hall):
+    officers, case, task_id = hall
+    fgw1, fgw2 = officers["fgw1"], officers["fgw2"]
+    assert fgw1.post(f"/engine-rest/task/{task_id}/claim", json={"userId": "fgw1"}).status_code == 204
+    assert fgw1.post(f"/engine-rest/task/{task_id}/delegate", json={"userId": "fgw2"}).status_code == 204
+    assert fgw2.complete(task_id).status_code == 204
+    [done] = client.get("/engine-rest/history/task", query_string={"processInstanceId": case}).get_json()
+    assert (done["assignee"], done["owner"], done["deleteReason"]) == ("fgw2", "fgw1", "completed")
+
+
 def test_the_owner_of_a_delegated_task_sees_it_and_may_take_it_back(client):
     """A task assigned by the model to one officer (no candidates): delegated, it stays
     in its owner's list and the owner may take it back."""
