@@ -49,6 +49,18 @@ PARAMETERS = {
         taskAssignee finished unfinished canceled completeScope startedBefore startedAfter finishedBefore
         finishedAfter tenantIdIn withoutTenantId
         """.split()),
+    "historic task": frozenset(f"""{_COMMON}
+        taskId taskParentTaskId processInstanceId processInstanceBusinessKey processInstanceBusinessKeyIn
+        processInstanceBusinessKeyLike executionId processDefinitionId processDefinitionKey processDefinitionName
+        caseInstanceId caseExecutionId caseDefinitionId caseDefinitionKey caseDefinitionName activityInstanceIdIn
+        taskName taskNameLike taskDescription taskDescriptionLike taskDefinitionKey taskDefinitionKeyIn
+        taskDeleteReason taskDeleteReasonLike taskAssignee taskAssigneeLike taskOwner taskOwnerLike taskPriority
+        assigned unassigned finished unfinished processFinished processUnfinished taskDueDate taskDueDateBefore
+        taskDueDateAfter withoutTaskDueDate taskFollowUpDate taskFollowUpDateBefore taskFollowUpDateAfter
+        startedBefore startedAfter finishedBefore finishedAfter tenantIdIn withoutTenantId taskVariables
+        processVariables variableNamesIgnoreCase variableValuesIgnoreCase taskInvolvedUser taskInvolvedGroup
+        taskHadCandidateUser taskHadCandidateGroup withCandidateGroups withoutCandidateGroups
+        """.split()),
     "historic variable instance": frozenset(f"""{_COMMON} deserializeValues
         variableName variableNameLike variableValue variableNamesIgnoreCase variableValuesIgnoreCase
         variableTypeIn includeDeleted processInstanceId processInstanceIdIn processDefinitionId
@@ -99,7 +111,8 @@ FLAGS = frozenset("""active suspended withIncident withoutTenantId processDefini
     rootProcessInstances leafProcessInstances variableNamesIgnoreCase variableValuesIgnoreCase finished unfinished
     withIncidents withRootIncidents completed externallyTerminated internallyTerminated canceled completeScope
     includeDeleted withoutDueDate withCandidateGroups withoutCandidateGroups withCandidateUsers withoutCandidateUsers
-    assigned unassigned includeAssignedTasks withCommentAttachmentInfo latestVersion
+    assigned unassigned includeAssignedTasks withCommentAttachmentInfo latestVersion processFinished processUnfinished
+    withoutTaskDueDate
     includeProcessDefinitionsWithoutTenantId withoutVersionTag startableInTasklist notStartableInTasklist
     startablePermissionCheck""".split())
 
@@ -132,11 +145,12 @@ WHY_NOT = {
     **{name: "expressions are not evaluated from a request here" for name in PARAMETERS["task"]
        if name.endswith("Expression")},
     "taskVariables": "a task's local variables are not kept where a query can read them; processVariables are",
-    "delegationState": "tasks are not delegated here",
     "parentTaskId": "there are no subtasks here",
     "orQueries": "OR queries are not supported here",
 }
 _DEFINITION_INCIDENTS = "GET /incident?processDefinitionId=… lists a definition's open incidents"
+_CANDIDATES_GONE = ("a task's candidates (and so who was offered it) are not kept once it has ended; the history "
+                    "keeps who worked it: taskAssignee")
 # the reasons of a query whose names mean something else than in the lists above (its
 # incidents are open ones): a query named here takes its reasons from here alone
 WHY_NOT_IN = {
@@ -146,6 +160,19 @@ WHY_NOT_IN = {
         "startableBy": "startablePermissionCheck=true lists the definitions the caller may start",
         **{name: _DEFINITION_INCIDENTS for name in ("incidentId", "incidentType", "incidentMessage",
                                                     "incidentMessageLike")},
+    },
+    "historic task": {
+        "taskParentTaskId": "there are no subtasks here",
+        **{name: _NO_CMMN for name in ("caseInstanceId", "caseExecutionId", "caseDefinitionId", "caseDefinitionKey",
+                                       "caseDefinitionName")},
+        "taskVariables": "a task's local variables are not kept where a query can read them",
+        "processVariables": "the history of tasks is not filtered by its cases' variables here: find the cases "
+                            "with GET /history/process-instance?variables=…, then their tasks by processInstanceId",
+        "variableNamesIgnoreCase": "no variables are compared here",
+        "variableValuesIgnoreCase": "no variables are compared here",
+        **{name: _CANDIDATES_GONE for name in ("taskInvolvedUser", "taskInvolvedGroup", "taskHadCandidateUser",
+                                               "taskHadCandidateGroup", "withCandidateGroups",
+                                               "withoutCandidateGroups")},
     },
 }
 SORT_ORDERS = ("asc", "desc")
@@ -177,6 +204,22 @@ class CamundaDate(f.String):
                 raise BadRequest(f"{name}: cannot parse {text!r} as a date: its offset's '+' arrived as a "
                                  "space; write it as %2B in a URL (2013-01-23T14:42:45.000%2B0200)") from None
             raise
+
+
+class DelegationState(f.String):
+    """Camunda's delegationState (a task query's, a task's): PENDING or RESOLVED, in any
+    case, as its DelegationStateConverter reads it; anything else is its 400."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("description", "PENDING or RESOLVED (any case)")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text.upper() not in ("PENDING", "RESOLVED"):           # Camunda's words
+            raise BadRequest(f"Valid values for property 'delegationState' are 'PENDING' or 'RESOLVED', "
+                             f"but was '{text}'")
+        return text.upper()
 
 
 # a value Camunda reads as a Date, not as text (its REST date format)

@@ -113,6 +113,53 @@ def count_activity_instances(args):
         return {"count": history.activity_instances(conn, principal(), _activity_query(args), count_only=True)}
 
 
+def _task_query(args) -> history.TaskQuery:
+    return history.TaskQuery(
+        task_id=args.get("taskId"), process_instance_id=args.get("processInstanceId"),
+        execution_id=args.get("executionId"), business_key=args.get("processInstanceBusinessKey"),
+        business_keys=args.get("processInstanceBusinessKeyIn"),
+        business_key_like=args.get("processInstanceBusinessKeyLike"),
+        process_definition_id=args.get("processDefinitionId"), process_definition_key=args.get("processDefinitionKey"),
+        process_definition_name=args.get("processDefinitionName"),
+        activity_instance_ids=args.get("activityInstanceIdIn"), name=args.get("taskName"),
+        name_like=args.get("taskNameLike"), description=args.get("taskDescription"),
+        description_like=args.get("taskDescriptionLike"), task_definition_key=args.get("taskDefinitionKey"),
+        task_definition_keys=args.get("taskDefinitionKeyIn"), delete_reason=args.get("taskDeleteReason"),
+        delete_reason_like=args.get("taskDeleteReasonLike"), assignee=args.get("taskAssignee"),
+        assignee_like=args.get("taskAssigneeLike"), owner=args.get("taskOwner"), owner_like=args.get("taskOwnerLike"),
+        priority=args.get("taskPriority"), assigned=bool(args.get("assigned")),
+        unassigned=bool(args.get("unassigned")), finished=_finished(args),
+        process_finished=_finished({"finished": args.get("processFinished"),
+                                    "unfinished": args.get("processUnfinished")}),
+        due_on=args.get("taskDueDate"), due_before=args.get("taskDueDateBefore"),
+        due_after=args.get("taskDueDateAfter"), without_due=bool(args.get("withoutTaskDueDate")),
+        follow_up_on=args.get("taskFollowUpDate"), follow_up_before=args.get("taskFollowUpDateBefore"),
+        follow_up_after=args.get("taskFollowUpDateAfter"), started_before=args.get("startedBefore"),
+        started_after=args.get("startedAfter"), finished_before=args.get("finishedBefore"),
+        finished_after=args.get("finishedAfter"), tenant_ids=args.get("tenantIdIn"),
+        without_tenant=bool(args.get("withoutTenantId")), sort_by=args.get("sortBy"),
+        sort_order=args.get("sortOrder") or "asc", first_result=args.get("firstResult") or 0,
+        max_results=args.get("maxResults"))
+
+
+@blp.route("/task")
+@blp.arguments(schemas.HistoricTaskQuery, location="query")
+@blp.response(200, schemas.HistoricTask(many=True), rendered=True)
+def historic_tasks(args):
+    """The user tasks of the cases the reader takes part in, open and ended, each as it is
+    or was when it ended (the "completed tasks" view: finished=true&sortBy=endTime&sortOrder=desc)."""
+    with reading(engine().db) as conn:
+        return [render.historic_task(r) for r in history.tasks(conn, principal(), _task_query(args))]
+
+
+@blp.route("/task/count")
+@blp.arguments(schemas.HistoricTaskQuery, location="query")
+@blp.response(200, schemas.Count)
+def count_historic_tasks(args):
+    with reading(engine().db) as conn:
+        return {"count": history.tasks(conn, principal(), _task_query(args), count_only=True)}
+
+
 def _variable_query(args) -> history.VariableQuery:
     return history.VariableQuery(
         process_instance_id=args.get("processInstanceId"), variable_name=args.get("variableName"),

@@ -73,9 +73,10 @@ def get_instance(instance_id):
 @blp.arguments(schemas.DeleteInstanceArgs, location="query")
 @blp.response(204)
 def delete_instance(args, instance_id):
-    """Cancel a running instance (state EXTERNALLY_TERMINATED in history)."""
+    """Cancel a running instance (state EXTERNALLY_TERMINATED in history); with
+    failIfNotExists=false, one that is not running (unknown, ended, deleted) is a 204 too."""
     with engine().uow() as uow:
-        instances.delete(uow, principal(), instance_id, args.get("deleteReason"))
+        instances.delete(uow, principal(), instance_id, args.get("deleteReason"), args["failIfNotExists"])
 
 
 @blp.route("/<instance_id>/variables")

@@ -48,7 +48,8 @@ def task(view) -> dict:
     ref = row.form_ref
     return {"id": row.id, "name": row.name, "assignee": row.assignee, "owner": row.owner,
             "created": format_date(row.created), "lastUpdated": format_date(row.last_updated),
-            "due": format_date(row.due), "followUp": format_date(row.follow_up), "delegationState": None,
+            "due": format_date(row.due), "followUp": format_date(row.follow_up),
+            "delegationState": row.delegation_state,
             "description": row.description, "executionId": row.instance_id, "parentTaskId": None,
             "priority": row.priority, "processDefinitionId": row.definition_id,
             "processInstanceId": row.instance_id, "caseExecutionId": None, "caseDefinitionId": None,
@@ -104,6 +105,20 @@ def historic_activity(row) -> dict:
             "durationInMillis": duration_ms(row.start_time, row.end_time), "canceled": bool(row.canceled),
             "completeScope": row.activity_type.endswith("EndEvent"), "tenantId": None, "removalTime": None,
             "rootProcessInstanceId": row.instance_id}
+
+
+def historic_task(row) -> dict:
+    """A user task's row of activity_instance (engine/task_history.py) with its case's tenant_id."""
+    state = "Created" if row.end_time is None else "Deleted" if row.canceled else "Completed"
+    return {"id": row.id, "processDefinitionKey": row.definition_key, "processDefinitionId": row.definition_id,
+            "processInstanceId": row.instance_id, "executionId": row.instance_id, "caseDefinitionKey": None,
+            "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "activityInstanceId": row.id,
+            "name": row.task_name, "description": row.description, "deleteReason": row.delete_reason,
+            "owner": row.owner, "assignee": row.assignee, "startTime": format_date(row.start_time),
+            "endTime": format_date(row.end_time), "duration": duration_ms(row.start_time, row.end_time),
+            "taskDefinitionKey": row.activity_id, "priority": row.priority, "due": format_date(row.due),
+            "parentTaskId": None, "followUp": format_date(row.follow_up), "tenantId": row.tenant_id,
+            "removalTime": None, "rootProcessInstanceId": row.instance_id, "taskState": state}
 
 
 def _stored_date(text):

@@ -6,9 +6,10 @@ import marshmallow as ma
 from marshmallow import fields as f
 
 from engine import definitions, history
+from engine.validation import PRIORITY_MAX, PRIORITY_MIN
 
 from . import camunda_query
-from .camunda_query import CamundaDate, CommaList, VariableExpressions
+from .camunda_query import CamundaDate, CommaList, DelegationState, VariableExpressions
 
 Str, Int, Bool, Raw = f.String, f.Integer, f.Boolean, f.Raw
 
@@ -289,8 +290,9 @@ class FormVariablesArgs(VariablesArgs):
 
 
 class IdentityLinkArgs(Strict):
-    type = Str(validate=ma.validate.OneOf(["assignee", "candidate"]),
-               metadata={"description": "only the links of this type (this server keeps assignee and candidate)"})
+    type = Str(validate=ma.validate.OneOf(["assignee", "owner", "candidate"]),
+               metadata={"description": "only the links of this type (this server keeps assignee, owner and "
+                                        "candidate)"})
 
 
 # --- tasks --------------------------------------------------------------------------
@@ -330,6 +332,32 @@ class Task(Strict):
     candidateUsers = f.List(Str(), metadata={"description": "extension"})
     processDefinitionKey = Str(metadata={"description": "extension"})
     businessKey = Str(allow_none=True, metadata={"description": "extension: the case's business key"})
+
+
+class TaskUpdateBody(Strict):
+    """PUT /task/{id}: Camunda's TaskDto.  A field left out keeps its value (Camunda sets it
+    to null, a priority to 0): Tasklist sends the whole task back, and both read it alike.
+    The task's other fields (id, created, ...) are ignored, as Camunda ignores them."""
+    name = Str(allow_none=True, validate=ma.validate.Length(max=255))
+    description = Str(allow_none=True, validate=ma.validate.Length(max=4000))
+    priority = Int(validate=ma.validate.Range(min=PRIORITY_MIN, max=PRIORITY_MAX),
+                   metadata={"description": "Camunda's int"})
+    assignee = Str(allow_none=True, validate=ma.validate.Length(min=1, max=64),
+                   metadata={"description": "another user: one the task is offered to, as for /assignee"})
+    owner = Str(allow_none=True, validate=ma.validate.Length(min=1, max=64),
+                metadata={"description": "who delegated it; one the task is offered to"})
+    delegationState = DelegationState(allow_none=True)
+    due = CamundaDate(allow_none=True, metadata={
+        "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ; on a task that carries a legal clock, no later than its deadline"})
+    followUp = CamundaDate(allow_none=True, metadata={"description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ"})
+    parentTaskId = Str(allow_none=True, metadata={"description": "null: there are no subtasks here"})
+    caseInstanceId = Str(allow_none=True, metadata={"description": "null: there are no CMMN cases here"})
+    tenantId = Str(allow_none=True, metadata={"description": "the task's own or null: a tenant does not change"})
+
+
+class ResolveBody(Strict):
+    variables = Variables(load_default=dict, metadata={
+        "description": "set as through POST /task/{id}/variables, then the task goes back to its owner"})
 
 
 class UserIdBody(Strict):
@@ -464,6 +492,85 @@ class HistoricActivityInstanceQuery(CamundaQuery):
     finishedBefore = CamundaDate()
     finishedAfter = CamundaDate()
     sortBy = SortBy(history.ACTIVITY_SORTS)
+    sortOrder = SortOrder()
+
+
+class HistoricTask(Strict):
+    id = Str()
+    processDefinitionKey = Str()
+    processDefinitionId = Str()
+    processInstanceId = Str()
+    executionId = Str(metadata={"description": "a task's execution is its case"})
+    caseDefinitionKey = Str(allow_none=True)
+    caseDefinitionId = Str(allow_none=True)
+    caseInstanceId = Str(allow_none=True)
+    caseExecutionId = Str(allow_none=True)
+    activityInstanceId = Str(metadata={"description": "a user task's activity instance is the task itself"})
+    name = Str(allow_none=True)
+    description = Str(allow_none=True)
+    deleteReason = Str(allow_none=True, metadata={"description": "completed, deleted, or the deleted case's reason; "
+                                                                 "null while open"})
+    owner = Str(allow_none=True)
+    assignee = Str(allow_none=True)
+    startTime = Str()
+    endTime = Str(allow_none=True)
+    duration = Int(allow_none=True)
+    taskDefinitionKey = Str()
+    priority = Int(allow_none=True, metadata={"description": "null for a task ended before the history kept it"})
+    due = Str(allow_none=True)
+    parentTaskId = Str(allow_none=True)
+    followUp = Str(allow_none=True)
+    tenantId = Str(allow_none=True)
+    removalTime = Str(allow_none=True)
+    rootProcessInstanceId = Str()
+    taskState = Str(metadata={"description": "Created (open), Completed, Deleted"})
+
+
+class HistoricTaskQuery(CamundaQuery):
+    camunda_query = "historic task"
+    taskId = Str()
+    processInstanceId = Str()
+    processInstanceBusinessKey = Str()
+    processInstanceBusinessKeyIn = CommaList()
+    processInstanceBusinessKeyLike = Str()
+    executionId = Str(metadata={"description": "a task's execution is its case"})
+    processDefinitionId = Str()
+    processDefinitionKey = Str()
+    processDefinitionName = Str()
+    activityInstanceIdIn = CommaList(metadata={"description": "a user task's activity instance is the task itself"})
+    taskName = Str()
+    taskNameLike = Str()
+    taskDescription = Str()
+    taskDescriptionLike = Str()
+    taskDefinitionKey = Str()
+    taskDefinitionKeyIn = CommaList()
+    taskDeleteReason = Str(metadata={"description": "completed, deleted, or a deleted case's reason"})
+    taskDeleteReasonLike = Str()
+    taskAssignee = Str()
+    taskAssigneeLike = Str()
+    taskOwner = Str()
+    taskOwnerLike = Str()
+    taskPriority = Int(validate=ma.validate.Range(min=-2**31, max=2**31 - 1))
+    assigned = Bool()
+    unassigned = Bool()
+    finished = Bool()
+    unfinished = Bool()
+    processFinished = Bool()
+    processUnfinished = Bool()
+    taskDueDate = CamundaDate(metadata={"description": "due at this moment (to the millisecond)"})
+    taskDueDateBefore = CamundaDate(metadata={"description": "due before this moment (strictly)"})
+    taskDueDateAfter = CamundaDate(metadata={"description": "due after this moment (strictly)"})
+    withoutTaskDueDate = Bool()
+    taskFollowUpDate = CamundaDate(metadata={"description": "to follow up at this moment (to the millisecond)"})
+    taskFollowUpDateBefore = CamundaDate(metadata={"description": "strictly"})
+    taskFollowUpDateAfter = CamundaDate(metadata={"description": "strictly"})
+    startedBefore = CamundaDate()
+    startedAfter = CamundaDate()
+    finishedBefore = CamundaDate()
+    finishedAfter = CamundaDate()
+    tenantIdIn = CommaList()
+    withoutTenantId = Bool()
+    sortBy = SortBy(history.TASK_SORTS)
     sortOrder = SortOrder()
 
 

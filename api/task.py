@@ -1,7 +1,7 @@
 """User tasks: what a department lists, claims and completes."""
 from __future__ import annotations
 
-from engine import case_variables, tasks
+from engine import case_variables, task_changes, tasks
 from engine.db import reading
 from engine.variables import check_name, from_patch, from_wire, map_to_wire, to_wire
 
@@ -61,6 +61,41 @@ def counted(query: tasks.TaskQuery) -> dict:
 def get_task(task_id):
     with reading(engine().db) as conn:
         return render.task(tasks.get(conn, principal(), task_id, reading=True))
+
+
+# PUT /task/{id}'s body names -> user_task's columns (engine/task_changes.py)
+_UPDATED = {**{camunda: column for column, camunda in task_changes.FIELDS.items()},
+            "parentTaskId": "parent_task_id", "caseInstanceId": "case_instance_id", "tenantId": "tenant_id"}
+
+
+@blp.route("/<task_id>", methods=["PUT"])
+@blp.arguments(schemas.TaskUpdateBody)
+@blp.response(204)
+def update_task(body, task_id):
+    """Camunda's Update Task (Tasklist's due and follow-up dates): the fields given, by
+    whoever may work on the task; a new assignee or owner one it is offered to; a due date
+    no later than a legal clock's deadline the task carries (README, "Legal clocks")."""
+    with engine().uow() as uow:
+        task_changes.update(uow, principal(), task_id, {_UPDATED[name]: value for name, value in body.items()})
+
+
+@blp.route("/<task_id>/delegate", methods=["POST"])
+@blp.arguments(schemas.UserIdBody)
+@blp.response(204)
+def delegate(body, task_id):
+    """Delegate (委派) the task to a colleague it is offered to: PENDING, owned by who had it."""
+    with engine().uow() as uow:
+        task_changes.delegate(uow, principal(), task_id, body["userId"])
+
+
+@blp.route("/<task_id>/resolve", methods=["POST"])
+@blp.arguments(schemas.ResolveBody)
+@blp.response(204)
+def resolve(body, task_id):
+    """Hand a delegated task back to its owner (RESOLVED), with variables set as through
+    POST /task/{id}/variables."""
+    with engine().uow() as uow:
+        task_changes.resolve(uow, principal(), task_id, from_wire(body.get("variables")))
 
 
 @blp.route("/<task_id>/claim", methods=["POST"])

@@ -16,10 +16,11 @@ from engine import tasks
 from engine.task_filters import OPERATORS, Filters, VariableFilter
 
 from .blueprint import GivenArgs
-from .camunda_query import SORT_ORDERS, CamundaDate, CommaList, variable_expressions
+from .camunda_query import SORT_ORDERS, CamundaDate, CommaList, DelegationState, variable_expressions
 from .schemas import CamundaParameters, CamundaQuery, Strict
 
 TEXT, TEXTS, FLAG, NUMBER, LONG, DATE, VARIABLES = "text", "texts", "flag", "number", "long", "date", "variables"
+DELEGATION = "delegation state"
 
 # Camunda 7.22's task query parameters served here: name -> (the field of TaskQuery or else of
 # its Filters, the parameter's kind, what it does)
@@ -53,7 +54,9 @@ PARAMETERS = {
     "assigneeLike": ("assignee_like", TEXT, "assignee LIKE the pattern"),
     "assigned": ("assigned", FLAG, "only assigned tasks"),
     "unassigned": ("unassigned", FLAG, "only unassigned tasks"),
-    "owner": ("owner", TEXT, "tasks this user owns (this server sets no owner: none)"),
+    "owner": ("owner", TEXT, "tasks this user owns: delegated (委派) by them"),
+    "delegationState": ("delegation_state", DELEGATION, "PENDING: delegated, not yet resolved; RESOLVED: handed "
+                                                        "back to the owner"),
     "involvedUser": ("involved_user", TEXT, "tasks the user is assignee, owner or a candidate user of"),
     "candidateGroup": ("candidate_group", TEXT, "tasks offered to this group (unassigned ones unless "
                                                "includeAssignedTasks)"),
@@ -147,6 +150,8 @@ def query_field(kind: str, doc: str):
         return f.Integer(validate=ma.validate.Range(min=-2**63, max=2**63 - 1), **described)
     if kind == DATE:
         return CamundaDate(metadata={"description": f"{doc}; {_DATE_FORMAT}"})
+    if kind == DELEGATION:
+        return DelegationState(metadata={"description": f"{doc}; in any case"})
     if kind == VARIABLES:
         return VariableFilters(metadata={"description": f"{doc}: name_operator_value, comma-separated; operators "
                                                         f"{', '.join(OPERATORS)}; the value matches a String "

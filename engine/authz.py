@@ -14,8 +14,9 @@ meanings (the README's "Security" section has the whole table):
                       department's statistics; they work only the tasks offered to them
 
 A department user sees, claims and completes the tasks offered to their groups or to
-them, or assigned to them, and reads the cases they take part in.  An offer to the group
-`applicants` means "the applicant of this case": it reaches only the user who started it.
+them, or assigned to them, or that they delegated (委派: they own it), and reads the cases
+they take part in.  An offer to the group `applicants` means "the applicant of this
+case": it reaches only the user who started it.
 """
 from __future__ import annotations
 
@@ -125,16 +126,17 @@ def reader_params(departments: int) -> tuple:
 
 def cases_taken_part_in(me, departments: list):
     """The ids of the cases the user `me` takes part in: started by them, a task of it
-    offered to one of their `departments` or to them, or assigned to them, or an activity
-    of it worked by them.  A UNION of one index-driven SELECT per way, each reading the
-    reader's own rows however many cases the database holds (testing every open task and
-    activity against them all cost an officer 40-100 ms a read at 100,000 cases): what a
-    list or a count of cases needs.  `me` and the departments are values or bind
+    offered to one of their `departments` or to them, or assigned to them, or delegated by
+    them (its owner), or an activity of it worked by them.  A UNION of one index-driven
+    SELECT per way, each reading the reader's own rows however many cases the database
+    holds (testing every open task and activity against them all cost an officer 40-100 ms
+    a read at 100,000 cases): what a list or a count of cases needs.  `me` and the departments are values or bind
     parameters (a statement built once per shape, engine/history.py)."""
     cases, tasks, candidates, activities = _tables()
     offered = select(tasks.c.instance_id).join(candidates, candidates.c.task_id == tasks.c.id)
     ways = [select(cases.c.id).where(cases.c.start_user_id == me),
             select(tasks.c.instance_id).where(tasks.c.assignee == me),
+            select(tasks.c.instance_id).where(tasks.c.owner == me),
             offered.where(candidates.c.user_id == me),
             select(activities.c.instance_id).where(activities.c.assignee == me)]
     if departments:
@@ -153,7 +155,8 @@ def takes_part_in(case_id, me, departments: list):
         offer = or_(offer, candidates.c.group_id.in_(departments))
     offered = exists().where(candidates.c.task_id == tasks.c.id, offer)
     return or_(exists().where(cases.c.id == case_id, cases.c.start_user_id == me),
-               exists().where(tasks.c.instance_id == case_id, or_(tasks.c.assignee == me, offered)),
+               exists().where(tasks.c.instance_id == case_id,
+                              or_(tasks.c.assignee == me, tasks.c.owner == me, offered)),
                exists().where(activities.c.instance_id == case_id, activities.c.assignee == me))
 
 
@@ -195,14 +198,15 @@ class Way(NamedTuple):
 
 
 def visible_ways(me, departments: list, applicant: bool) -> list[Way]:
-    """The ways a task is visible to the user `me`: "assigned" to them, offered to them by
-    name ("named"), to one of their `departments` (department_groups), or, for an
-    `applicant`, to `applicants` in a case they started ("own case").  A task is visible if
-    it is visible in one of them (visible_tasks).  Each is read from an index of its own,
-    so a list can read their union instead of testing every open task against them all
-    (engine/tasks.py).  `me` and the departments are values or bind parameters
+    """The ways a task is visible to the user `me`: "assigned" to them, "owned" by them (they
+    delegated it, 委派: it is theirs again once resolved), offered to them by name ("named"),
+    to one of their `departments` (department_groups), or, for an `applicant`, to
+    `applicants` in a case they started ("own case").  A task is visible if it is visible
+    in one of them (visible_tasks).  Each is read from an index of its own, so a list can
+    read their union instead of testing every open task against them all (engine/tasks.py).  `me` and the departments are values or bind parameters
     (engine/tasks.py builds a list's statement once, for any user)."""
-    ways = [Way("assigned", task=UserTask.assignee == me), Way("named", offer=TaskCandidate.user_id == me)]
+    ways = [Way("assigned", task=UserTask.assignee == me), Way("owned", task=UserTask.owner == me),
+            Way("named", offer=TaskCandidate.user_id == me)]
     if departments:
         ways.append(Way("departments", offer=TaskCandidate.group_id.in_(departments)))
     if applicant:
@@ -239,14 +243,15 @@ def sees_offers_to(principal: Principal, group: str | None) -> bool:
     return bool(group) and group in department_groups(principal)
 
 
-def offered_to(principal: Principal, assignee: str | None, groups, users, case_starter) -> bool:
-    """`visible_tasks` for one task whose assignee and candidates are already loaded (a
-    command reads them anyway): the same rule without another query.  `case_starter()`
+def offered_to(principal: Principal, assignee: str | None, groups, users, case_starter,
+               owner: str | None = None) -> bool:
+    """`visible_tasks` for one task whose assignee, owner and candidates are already loaded
+    (a command reads them anyway): the same rule without another query.  `case_starter()`
     returns who started the task's case; it is called only for offers to `applicants`."""
     if principal.is_admin:
         return True
     me = principal.user_id
-    if assignee == me or me in users or not set(department_groups(principal)).isdisjoint(groups):
+    if me in (assignee, owner) or me in users or not set(department_groups(principal)).isdisjoint(groups):
         return True
     return APPLICANTS_GROUP in principal.groups and APPLICANTS_GROUP in groups and case_starter() == me
 

@@ -51,19 +51,20 @@ def change_instance_variables(uow: UnitOfWork, principal: Principal, instance_id
 
 
 def change_task_variables(uow: UnitOfWork, principal: Principal, task_id: str, modifications: dict,
-                          deletions: list) -> None:
+                          deletions: list, commit: bool = True) -> None:
     """An officer reaches through a task what completing it could set: nothing of the case
     where the task has output parameters (then only they reach the case), and not the
-    fields of its form, which completing checks."""
+    fields of its form, which completing checks.  Without `commit`, the change waits in
+    the unit of work for the caller's (a resolve's, engine/task_changes.py)."""
     view = tasks.get(uow.session, principal, task_id)
     tasks.require_actionable(principal, view, "change the variables of")
     if not principal.is_admin:
         _refuse_form_fields(uow, principal, view, [*modifications, *deletions])
-    _change(uow, principal, view.row.instance_id, modifications, deletions, task_id)
+    _change(uow, principal, view.row.instance_id, modifications, deletions, task_id, commit)
 
 
 def _change(uow: UnitOfWork, principal: Principal, instance_id: str, modifications: dict, deletions: list,
-            task_id: str | None) -> None:
+            task_id: str | None, commit: bool = True) -> None:
     if not modifications and not deletions:
         return
     command = runtime.open_instance(uow, instance_id, principal)
@@ -75,7 +76,8 @@ def _change(uow: UnitOfWork, principal: Principal, instance_id: str, modificatio
             _refuse_outputs_only(command, principal, task_id)
     runtime.change_variables(command, modifications, deletions, task_id)
     runtime.save(command)
-    uow.commit()
+    if commit:
+        uow.commit()
 
 
 def _refuse_form_fields(uow: UnitOfWork, principal: Principal, view: tasks.TaskView, names: list) -> None:

@@ -1,4 +1,4 @@
-"""History queries (Camunda's /history/*): instances, activities, variables."""
+"""History queries (Camunda's /history/*): instances, activities, user tasks, variables."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from .fastsql import LIKE_ESCAPE, Likely, Shapes, bound, numbered
 from .identity import Principal
 from .models import ActivityInstance, Incident, ProcessDefinition, ProcessInstance, TaskCandidate, VariableInstance
 from .variable_values import JsonText
+from .variables import DATE_PRECISION
 
 _CASES, _ACTIVITY_ROWS, _VARIABLES = ProcessInstance.__table__, ActivityInstance.__table__, VariableInstance.__table__
 _DEFINITIONS, _INCIDENTS = ProcessDefinition.__table__, Incident.__table__
@@ -60,6 +61,58 @@ class ActivityQuery:
 
 
 @dataclass
+class TaskQuery:
+    """A list of the history's user tasks (GET /history/task): their rows of
+    activity_instance (engine/task_history.py), with Camunda's filters whose data those
+    rows and their case's hold.  Dates are naive UTC; due and follow-up bounds are strict,
+    an "on" date is that millisecond (as the task query's), the others inclusive."""
+    task_id: str | None = None
+    process_instance_id: str | None = None
+    execution_id: str | None = None                # a task's execution is its case (api/render.py)
+    business_key: str | None = None
+    business_keys: list | None = None
+    business_key_like: str | None = None
+    process_definition_id: str | None = None
+    process_definition_key: str | None = None
+    process_definition_name: str | None = None
+    activity_instance_ids: list | None = None      # a user task's activity instance is the task itself
+    name: str | None = None
+    name_like: str | None = None
+    description: str | None = None
+    description_like: str | None = None
+    task_definition_key: str | None = None
+    task_definition_keys: list | None = None
+    delete_reason: str | None = None               # completed | deleted | a deleted case's reason
+    delete_reason_like: str | None = None
+    assignee: str | None = None
+    assignee_like: str | None = None
+    owner: str | None = None
+    owner_like: str | None = None
+    priority: int | None = None
+    assigned: bool = False
+    unassigned: bool = False
+    finished: bool | None = None
+    process_finished: bool | None = None
+    due_on: datetime | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    without_due: bool = False
+    follow_up_on: datetime | None = None
+    follow_up_before: datetime | None = None
+    follow_up_after: datetime | None = None
+    started_before: datetime | None = None
+    started_after: datetime | None = None
+    finished_before: datetime | None = None
+    finished_after: datetime | None = None
+    tenant_ids: list | None = None
+    without_tenant: bool = False
+    sort_by: str | None = None                     # a name of TASK_SORTS
+    sort_order: str = "asc"
+    first_result: int = 0
+    max_results: int | None = None
+
+
+@dataclass
 class VariableQuery:
     """A list of the history's variables: Camunda's filters whose data variable_instance holds."""
     process_instance_id: str | None = None
@@ -85,8 +138,9 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     how many values each holds, how many departments the reader has, the order, paging),
     the values bound, run on the driver's cursor (engine/fastsql.py).  `filters`: (column,
     op, value) with op "=", "like", "in" (a list), "not in" (a list), ">=", "<=" or "ended"
-    (True, False); or (a name of _CONDITIONS, op, value) with op "=", "in" (a list) or
-    "flag" (True); or ("variables", "variables", [VariableCondition]).  One whose value is
+    (True, False), "<", ">" or "on" (a date: that millisecond); or (a name of _CONDITIONS,
+    op, value) with op "=", "in" (a list) or "flag" (True); or ("variables", "variables",
+    [VariableCondition]).  One whose value is
     None, False or empty is left out, so a filter added here never changes the SQL of a
     shape without it.  `sort`: (a name of _SORTS[kind], "asc" or "desc"), or None for
     _KINDS' order."""
@@ -113,6 +167,9 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
             values.update(numbered(name, list(value)))
         elif op in ("ended", "flag"):
             shape.append((name, op, value))
+        elif op == "on":
+            shape.append((name, op, None))
+            values.update({name: value, f"{name}_end": value + DATE_PRECISION})
         else:
             shape.append((name, op, None))
             values[name] = value
@@ -210,7 +267,8 @@ def _walk(stmt, ordering: list, departments: int, offset: bool):
     return page.offset(bindparam("offset")) if offset else page
 
 
-_SUFFIXES = {"like": "like", "not in": "notin", ">=": "from", "<=": "to"}     # "=", "in", "ended": "is"
+_SUFFIXES = {"like": "like", "not in": "notin", ">=": "from", "<=": "to", "<": "before", ">": "after",
+             "on": "on"}                                                       # "=", "in", "ended": "is"
 
 
 def _clause(name: str, op: str, n, column):
@@ -225,6 +283,9 @@ def _clause(name: str, op: str, n, column):
             else column.not_in(bound(name, n)) if op == "not in"
             else column >= bindparam(name) if op == ">="
             else column <= bindparam(name) if op == "<="
+            else column < bindparam(name) if op == "<"
+            else column > bindparam(name) if op == ">"
+            else and_(column >= bindparam(name), column < bindparam(f"{name}_end")) if op == "on"
             else column.is_not(None) if n else column.is_(None))
 
 
@@ -276,6 +337,36 @@ def activity_instances(db: Session | Connection, principal: Principal, q: Activi
         ("canceled", "flag", q.canceled), ("complete_scope", "flag", q.complete_scope),
         (t.c.start_time, "<=", q.started_before), (t.c.start_time, ">=", q.started_after),
         (t.c.end_time, "<=", q.finished_before), (t.c.end_time, ">=", q.finished_after)],
+        q.first_result, q.max_results, count_only, _sorting(q))
+
+
+def tasks(db: Session | Connection, principal: Principal, q: TaskQuery, count_only=False):
+    """The user tasks the reader may see in the history (of the cases they take part in),
+    open and ended, each row with its case's tenant, oldest first unless `q` names an
+    order, or their count."""
+    t, c = _ACTIVITY_ROWS, _CASES
+    return _query(db, principal, "tasks", [
+        (t.c.id, "=", q.task_id), (t.c.instance_id, "=", q.process_instance_id),
+        ("activity_execution", "=", q.execution_id), (t.c.id, "in", q.activity_instance_ids),
+        (c.c.business_key, "=", q.business_key), (c.c.business_key, "in", q.business_keys),
+        (c.c.business_key, "like", q.business_key_like),
+        (t.c.definition_id, "=", q.process_definition_id), (t.c.definition_key, "=", q.process_definition_key),
+        ("definition_name", "=", q.process_definition_name),
+        (t.c.task_name, "=", q.name), (t.c.task_name, "like", q.name_like),
+        (t.c.description, "=", q.description), (t.c.description, "like", q.description_like),
+        (t.c.activity_id, "=", q.task_definition_key), (t.c.activity_id, "in", q.task_definition_keys),
+        (t.c.delete_reason, "=", q.delete_reason), (t.c.delete_reason, "like", q.delete_reason_like),
+        (t.c.assignee, "=", q.assignee), (t.c.assignee, "like", q.assignee_like),
+        (t.c.owner, "=", q.owner), (t.c.owner, "like", q.owner_like), (t.c.priority, "=", q.priority),
+        ("task_assigned", "flag", q.assigned), ("task_unassigned", "flag", q.unassigned),
+        (t.c.end_time, "ended", q.finished), (c.c.end_time, "ended", q.process_finished),
+        (t.c.due, "on", q.due_on), (t.c.due, "<", q.due_before), (t.c.due, ">", q.due_after),
+        ("without_due", "flag", q.without_due),
+        (t.c.follow_up, "on", q.follow_up_on), (t.c.follow_up, "<", q.follow_up_before),
+        (t.c.follow_up, ">", q.follow_up_after),
+        (t.c.start_time, "<=", q.started_before), (t.c.start_time, ">=", q.started_after),
+        (t.c.end_time, "<=", q.finished_before), (t.c.end_time, ">=", q.finished_after),
+        (c.c.tenant_id, "in", q.tenant_ids), ("without_tenant_id", "flag", q.without_tenant)],
         q.first_result, q.max_results, count_only, _sorting(q))
 
 
@@ -383,6 +474,9 @@ _CONDITIONS = {
     "executed_between": lambda ps: _executed(*ps),
     "activity_execution": lambda p: _ACTIVITY_ROWS.c.instance_id == p,
     "canceled": lambda: _ACTIVITY_ROWS.c.canceled == true(),
+    "task_assigned": lambda: _ACTIVITY_ROWS.c.assignee.is_not(None),
+    "task_unassigned": lambda: _ACTIVITY_ROWS.c.assignee.is_(None),
+    "without_due": lambda: _ACTIVITY_ROWS.c.due.is_(None),
     # as api/render.py's historic_activity tells completeScope
     "complete_scope": lambda: _ACTIVITY_ROWS.c.activity_type.like("%EndEvent"),
     "variable_execution": lambda ps: _VARIABLES.c.instance_id.in_(ps),
@@ -411,14 +505,29 @@ ACTIVITY_SORTS = {
     "startTime": _ACTIVITY_ROWS.c.start_time, "endTime": _ACTIVITY_ROWS.c.end_time,
     "duration": _Duration(_ACTIVITY_ROWS.c.end_time, _ACTIVITY_ROWS.c.start_time),
     "definitionId": _ACTIVITY_ROWS.c.definition_id, "occurrence": _ACTIVITY_ROWS.c.start_time}
+TASK_SORTS = {
+    "taskId": _ACTIVITY_ROWS.c.id, "activityInstanceId": _ACTIVITY_ROWS.c.id,
+    "processDefinitionId": _ACTIVITY_ROWS.c.definition_id, "processInstanceId": _ACTIVITY_ROWS.c.instance_id,
+    "executionId": _ACTIVITY_ROWS.c.instance_id,
+    "duration": _Duration(_ACTIVITY_ROWS.c.end_time, _ACTIVITY_ROWS.c.start_time),
+    "endTime": _ACTIVITY_ROWS.c.end_time, "startTime": _ACTIVITY_ROWS.c.start_time,
+    "taskName": _ACTIVITY_ROWS.c.task_name, "taskDescription": _ACTIVITY_ROWS.c.description,
+    "assignee": _ACTIVITY_ROWS.c.assignee, "owner": _ACTIVITY_ROWS.c.owner, "dueDate": _ACTIVITY_ROWS.c.due,
+    "followUpDate": _ACTIVITY_ROWS.c.follow_up, "deleteReason": _ACTIVITY_ROWS.c.delete_reason,
+    "taskDefinitionKey": _ACTIVITY_ROWS.c.activity_id, "priority": _ACTIVITY_ROWS.c.priority,
+    "tenantId": _CASES.c.tenant_id}
 VARIABLE_SORTS = {"instanceId": _VARIABLES.c.instance_id, "variableName": _VARIABLES.c.name}
-_SORTS = {"cases": CASE_SORTS, "activities": ACTIVITY_SORTS, "variables": VARIABLE_SORTS}
+_SORTS = {"cases": CASE_SORTS, "activities": ACTIVITY_SORTS, "tasks": TASK_SORTS, "variables": VARIABLE_SORTS}
 
 # what each kind reads, the column naming its rows' case, the order
 _KINDS = {
     "cases": (select(*instances.CASE_COLUMNS), _CASES.c.id, (_CASES.c.start_time, _CASES.c.id)),
     "activities": (select(_ACTIVITY_ROWS), _ACTIVITY_ROWS.c.instance_id,
                    (_ACTIVITY_ROWS.c.start_time, _ACTIVITY_ROWS.c.id)),
+    # a user task's row: task_id is its own id (the partial index ix_activity_instance_task_end holds them)
+    "tasks": (select(_ACTIVITY_ROWS, _CASES.c.tenant_id).join(_CASES, _CASES.c.id == _ACTIVITY_ROWS.c.instance_id)
+              .where(_ACTIVITY_ROWS.c.task_id.is_not(None)), _ACTIVITY_ROWS.c.instance_id,
+              (_ACTIVITY_ROWS.c.start_time, _ACTIVITY_ROWS.c.id)),
     "variables": (select(_VARIABLES, _CASES.c.definition_id, _CASES.c.definition_key)
                   .join(_CASES, _CASES.c.id == _VARIABLES.c.instance_id), _VARIABLES.c.instance_id,
                   (_VARIABLES.c.instance_id, _VARIABLES.c.name)),

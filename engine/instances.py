@@ -113,8 +113,16 @@ def variables(uow: UnitOfWork, principal: Principal, instance_id: str) -> Variab
         return variable_types.typed(workflow, copy.deepcopy(process_variables(workflow)))
 
 
-def delete(uow: UnitOfWork, principal: Principal, instance_id: str, reason: str | None = None) -> None:
-    row = get(uow.session, principal, instance_id)
+def delete(uow: UnitOfWork, principal: Principal, instance_id: str, reason: str | None = None,
+           fail_if_not_exists: bool = True) -> None:
+    """Cancel a running case.  One that is not running (never known, ended, deleted before)
+    is a 404, or nothing to do with Camunda's failIfNotExists=false."""
+    try:
+        row = get(uow.session, principal, instance_id)
+    except NotFound:
+        if fail_if_not_exists:
+            raise
+        return
     if not principal.is_admin and row.start_user_id != principal.user_id:
         raise Forbidden(f"only an administrator or the user who started process instance {instance_id} may "
                         "delete it", userId=principal.user_id)

@@ -50,7 +50,9 @@ from .errors import BadRequest, ModelError, NotFound
 from .fastsql import Statement
 from .models import LegalClock, LegalEvent, UserTask
 from .specs import OPEN
+from .task_history import copy_to_history
 from .timers import timer_definition
+from .variables import display_zone
 
 FAR_FUTURE = "9999-12-30T00:00:00+00:00"    # a paused (or not yet started) clock's deadline
 UNITS = ("workdays", "workhours", "days")
@@ -71,6 +73,10 @@ _INSERT_CLOCKS, _INSERT_EVENTS = Statement(insert(_CLOCKS)), Statement(insert(Le
 _UPDATE_CLOCKS = Statement(update(_CLOCKS).where(_CLOCKS.c.id == bindparam("row_id")))    # SET from the keys
 _ASSIGNEE = Statement(select(_TASKS.c.assignee).where(_TASKS.c.id == bindparam("task_id")))
 _SET_DUE = Statement(update(_TASKS).where(_TASKS.c.id == bindparam("task_id")).values(due=bindparam("due")))
+# the running clock with the earliest deadline a task carries (its `due` unless set by hand)
+_CARRIED = Statement(select(_CLOCKS.c.stage, _CLOCKS.c.deadline_at).where(
+    _CLOCKS.c.instance_id == bindparam("instance_id"), _CLOCKS.c.task_id == bindparam("task_id"),
+    _CLOCKS.c.stopped_at.is_(None), _CLOCKS.c.deadline_at.is_not(None)).order_by(_CLOCKS.c.deadline_at).limit(1))
 
 
 # --- limits and deadlines ------------------------------------------------------------
@@ -289,8 +295,9 @@ class ClockSet:
         _INSERT_CLOCKS.executemany(session, inserts)
         _UPDATE_CLOCKS.executemany(session, updates)
         _INSERT_EVENTS.executemany(session, self.events)
-        _SET_DUE.executemany(session, [{"task_id": task_id, "due": _earliest(self._rows, task_id)}
-                                       for task_id in dict.fromkeys(moved)])
+        dues = [{"task_id": task_id, "due": _earliest(self._rows, task_id)} for task_id in dict.fromkeys(moved)]
+        _SET_DUE.executemany(session, dues)
+        copy_to_history(session, dues)
         self.events = []
 
     def calendar(self, calendar_id: str) -> WorkingCalendar:
@@ -618,6 +625,23 @@ def _earliest(rows: dict, task_id: str) -> datetime | None:
     """The earliest deadline of the running clocks a task carries (None: none, or all paused)."""
     return min((r.deadline_at for r in rows.values()
                 if r.task_id == task_id and r.stopped_at is None and r.deadline_at is not None), default=None)
+
+
+def require_due_within(session, instance_id: str, task_id: str, due: datetime | None) -> None:
+    """A due date set by hand (PUT /task/{id}) on a task that carries a running clock may
+    come before the clock's deadline (an officer's own target), not after it, nor go: the
+    overdue list (GET /task?dueBefore=now) would miss a task the law calls overdue.  The
+    clock, its warning and its tacit approval keep the legal deadline either way, which
+    moves only by a pause (补正, or an administrator's); when it moves, the task's due is
+    set to it again (ClockSet.write)."""
+    carried = _CARRIED.execute(session, {"instance_id": instance_id, "task_id": task_id}).first()
+    if carried is None or (due is not None and due <= carried.deadline_at):
+        return
+    deadline = _aware(carried.deadline_at).astimezone(display_zone()).isoformat()
+    raise BadRequest(f"task {task_id} carries the legal clock '{carried.stage}', whose deadline is {deadline}: "
+                     f"its due date may be set earlier, not {'later' if due is not None else 'removed'}; the legal "
+                     "deadline moves only while the clock is paused (补正, or POST /api/v1/process-instance/"
+                     f"{instance_id}/legal-clocks/{carried.stage}/pause by an administrator)")
 
 
 def write(command) -> None:

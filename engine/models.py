@@ -124,10 +124,16 @@ class UserTask(Base):
     __tablename__ = "user_task"
     # a department's queue (unassigned, in creation order) and an officer's own tasks are
     # read a page at a time along the first index (migration 0009); a queue by due date
-    # along the second, which holds the unassigned tasks in the list's order (migration 0010)
+    # along the second, which holds the unassigned tasks in the list's order (migration 0010);
+    # the tasks an officer delegated (委派) along the third, one way a task is visible, and the
+    # delegated tasks (delegationState) along the fourth, which holds them only (migration 0020)
     __table_args__ = (Index("ix_user_task_assignee_created", "assignee", "created"),
                       Index("ix_user_task_queue_due", "due", "id", sqlite_where=text("assignee IS NULL"),
-                            postgresql_where=text("assignee IS NULL")))
+                            postgresql_where=text("assignee IS NULL")),
+                      Index("ix_user_task_owner", "owner"),
+                      Index("ix_user_task_delegated", "delegation_state",
+                            sqlite_where=text("delegation_state IS NOT NULL"),
+                            postgresql_where=text("delegation_state IS NOT NULL")))
     id: Mapped[str] = mapped_column(ID, primary_key=True)           # the SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
@@ -137,7 +143,8 @@ class UserTask(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
     assignee: Mapped[str | None] = mapped_column(String(64))
-    owner: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(64))        # who delegated it (委派), Camunda's owner
+    delegation_state: Mapped[str | None] = mapped_column(String(16))     # PENDING | RESOLVED (migration 0020)
     priority: Mapped[int] = mapped_column(Integer, default=50)
     created: Mapped[datetime] = mapped_column(DateTime, index=True)
     last_updated: Mapped[datetime | None] = mapped_column(DateTime)
@@ -187,9 +194,15 @@ class Timer(Base):
 # --- history and audit --------------------------------------------------------------
 
 class ActivityInstance(Base):
+    """An activity of a case, open or ended.  A user task's row is also its historic task
+    (GET /history/task): it keeps the task's fields as the task row has them, and when
+    they were last changed as it ended (migration 0020)."""
     __tablename__ = "activity_instance"
-    # the cases a user worked, one way of taking part in a case (engine/authz.py, migration 0012)
-    __table_args__ = (Index("ix_activity_instance_assignee", "assignee", "instance_id"),)
+    # the cases a user worked, one way of taking part in a case (engine/authz.py, migration 0012);
+    # the user tasks in the order they ended, the usual "completed tasks" view (migration 0020)
+    __table_args__ = (Index("ix_activity_instance_assignee", "assignee", "instance_id"),
+                      Index("ix_activity_instance_task_end", "end_time", "id",
+                            sqlite_where=text("task_id IS NOT NULL"), postgresql_where=text("task_id IS NOT NULL")))
     id: Mapped[str] = mapped_column(ID, primary_key=True)            # the SpiffWorkflow task id
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
     definition_id: Mapped[str] = mapped_column(String(64))
@@ -204,6 +217,15 @@ class ActivityInstance(Base):
     end_time: Mapped[datetime | None] = mapped_column(DateTime)
     canceled: Mapped[bool] = mapped_column(Boolean, default=False)
     seq: Mapped[int] = mapped_column(Integer, default=0)
+    # a user task's own fields (null for other activities); its name as the task list showed
+    # it (expressions evaluated, or as PUT /task/{id} set it), not the diagram's
+    task_name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    due: Mapped[datetime | None] = mapped_column(DateTime)
+    follow_up: Mapped[datetime | None] = mapped_column(DateTime)
+    delete_reason: Mapped[str | None] = mapped_column(Text)          # completed | deleted | the case's deleteReason
 
 
 class VariableInstance(Base):

@@ -16,6 +16,7 @@ from . import external_tasks, subscriptions, timers, variable_types
 from .fastsql import Statement
 from .models import ActivityInstance, TaskCandidate, UserTask, VariableInstance
 from .specs import OPEN, EventSubprocess
+from .task_history import TASK_HISTORY, copy_to_history
 from .variables import jsonable, type_of
 from .workflows import iter_all_tasks, open_tasks
 
@@ -35,7 +36,7 @@ _DELETE_TASK = Statement(delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
 # one executemany for all closed activities; an assignee is recorded only where one is known
 _CLOSE_ACTIVITY = Statement(
     update(ACTIVITIES).where(ACTIVITIES.c.id == bindparam("row_id"), ACTIVITIES.c.end_time.is_(None))
-    .values(end_time=bindparam("end_time"), canceled=bindparam("canceled"),
+    .values(end_time=bindparam("end_time"), canceled=bindparam("canceled"), delete_reason=bindparam("delete_reason"),
             assignee=func.coalesce(bindparam("new_assignee", type_=ACTIVITIES.c.assignee.type), ACTIVITIES.c.assignee)))
 
 
@@ -225,7 +226,7 @@ def _event_subprocess_of(task):
 
 def write(command, after: Snapshot, activated: list, now) -> None:
     _write_user_tasks(command, after, activated, now)
-    _write_activities(command, after, now)
+    _write_activities(command, after, now, {str(task.id): facts for task, facts in activated})
     _write_variables(command, after, now)
     external_tasks.write(command, command.before.ready_external_tasks, after.ready_external_tasks, now)
     subscriptions.write(command.session, command.record, command.before.subscriptions, after.subscriptions, now)
@@ -249,7 +250,7 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
         rows.append(dict(
             id=task_id, instance_id=record.id, definition_id=record.definition_id,
             definition_key=record.definition_key, task_definition_key=spec.bpmn_id,
-            activity_instance_id=task_id, name=facts["name"], description=spec.documentation,
+            activity_instance_id=task_id, name=facts["name"], description=facts["description"],
             assignee=facts["assignee"], priority=facts["priority"], created=now, last_updated=now,
             due=facts["due"], follow_up=facts["follow_up"], form_key=facts["form_key"],
             form_ref=facts["form_ref"], business_key=record.business_key, tenant_id=record.tenant_id,
@@ -263,7 +264,8 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
     _INSERT_CANDIDATES.executemany(session, candidates)
 
 
-def _write_activities(command, after: Snapshot, now) -> None:
+def _write_activities(command, after: Snapshot, now, facts: dict) -> None:
+    """`facts`: a user task activated in this command -> what its task row got (runtime.task_facts)."""
     session, record = command.session, command.record
     before, states = command.before.states, after.states
     assignees, cycles = command.completed_assignees, command.before.cycles
@@ -279,7 +281,7 @@ def _write_activities(command, after: Snapshot, now) -> None:
         if state & OPEN and not was_open and not was_finished:
             # an event subprocess waits from its case's start, and begins when its start event fires
             if not _is_waiting_alternative(task) and not isinstance(task.task_spec, EventSubprocess):
-                inserts.append(_activity_row(record, task, now, None))
+                inserts.append(_activity_row(record, task, now, None, facts=facts.pop(str(task.id), None)))
         elif state & FINISHED and not was_finished:
             cancelled = state != TaskState.COMPLETED
             if was_open and not _is_waiting_alternative(task):
@@ -288,7 +290,7 @@ def _write_activities(command, after: Snapshot, now) -> None:
                 # history's "who did what"); a cancelled one keeps its own assignee, or none, as
                 # in Camunda 7: the timer, signal or officer that cancelled it did not hold it
                 closes.append((task_id, cancelled, assignees.get(task_id) if cancelled
-                               else assignees.get(task_id, _actor(command, task))))
+                               else assignees.get(task_id, _actor(command, task)), _delete_reason(command, task)))
             elif not cancelled and task not in cycles:         # a timeCycle's beats are rows of their own
                 inserts.append(_activity_row(record, task, now, now, _actor(command, task)))
                 _begin_event_subprocess(record, task, now, begun)
@@ -299,11 +301,25 @@ def _write_activities(command, after: Snapshot, now) -> None:
             _begin_event_subprocess(record, task, now, begun)
     for task, state in before.items():        # open tasks that are gone (settled ones are finished)
         if state & OPEN and task not in states:
-            closes.append((str(task.id), True, None))
+            closes.append((str(task.id), True, None, _delete_reason(command, task)))
     _BEGIN_ACTIVITIES.executemany(session, list(begun.values()))
     _INSERT_ACTIVITIES.executemany(session, inserts)
-    _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee)
-                                          for task_id, cancelled, assignee in closes])
+    _CLOSE_ACTIVITY.executemany(session, [dict(row_id=task_id, end_time=now, canceled=cancelled, new_assignee=assignee,
+                                               delete_reason=reason)
+                                          for task_id, cancelled, assignee, reason in closes])
+    # a user task whose row was begun in an earlier command (open before it was ready)
+    copy_to_history(session, [{"task_id": task_id, **_task_columns(values)} for task_id, values in facts.items()])
+
+
+def _delete_reason(command, task) -> str | None:
+    """Why a user task ended, as Camunda's historic task says it: `completed`, or the
+    deleted case's reason, or `deleted` (cancelled: a boundary event, a terminate end, a
+    case deleted without a reason); None for other activities."""
+    if not isinstance(task.task_spec, UserTaskSpec):
+        return None
+    if task.state == TaskState.COMPLETED:
+        return "completed"
+    return command.delete_reason or "deleted"
 
 
 def _begin_event_subprocess(record, task, now, begun: dict) -> None:
@@ -317,14 +333,30 @@ def _actor(command, task) -> str | None:
     return command.actor.user_id if isinstance(task.task_spec, UserTaskSpec) else None
 
 
-def _activity_row(record, task, start, end, assignee=None) -> dict:
+_NO_TASK = dict.fromkeys(TASK_HISTORY.values())
+
+
+def _task_columns(facts: dict) -> dict:
+    """A new user task's fields (runtime.task_facts, as its task row got them) under
+    user_task's names of TASK_HISTORY."""
+    return {"name": facts["name"], "description": facts["description"], "assignee": facts["assignee"],
+            "owner": None, "priority": facts["priority"], "due": facts["due"], "follow_up": facts["follow_up"]}
+
+
+def _activity_row(record, task, start, end, assignee=None, facts: dict | None = None) -> dict:
+    """A row of activity_instance; a user task's with its fields, where `facts` has them."""
     spec = task.task_spec
-    return dict(id=str(task.id), instance_id=record.id, definition_id=record.definition_id,
-                definition_key=record.definition_key, activity_id=activity_id(spec),
-                activity_name=spec.bpmn_name, activity_type=activity_type(spec),
-                parent_activity_instance_id=parent_activity(task),
-                task_id=str(task.id) if isinstance(spec, UserTaskSpec) else None,
-                assignee=assignee, start_time=start, end_time=end, canceled=False)
+    row = dict(id=str(task.id), instance_id=record.id, definition_id=record.definition_id,
+               definition_key=record.definition_key, activity_id=activity_id(spec),
+               activity_name=spec.bpmn_name, activity_type=activity_type(spec),
+               parent_activity_instance_id=parent_activity(task),
+               task_id=str(task.id) if isinstance(spec, UserTaskSpec) else None,
+               start_time=start, end_time=end, canceled=False, delete_reason=None, **_NO_TASK)
+    if facts is not None:
+        row.update({TASK_HISTORY[column]: value for column, value in _task_columns(facts).items()})
+    if row["assignee"] is None:
+        row["assignee"] = assignee
+    return row
 
 
 def _write_variables(command, after: Snapshot, now) -> None:

@@ -76,6 +76,7 @@ class Command:
     legal: Any = None                               # legal.ClockSet, made on first use
     deleted_variables: set = field(default_factory=set)     # names removed by change_variables, for the projection
     transient: frozenset = frozenset()              # transient variables it was sent: seen, never stored
+    delete_reason: str | None = None                # a deleted case's reason, its open tasks' (history)
 
     def __post_init__(self) -> None:
         self.act()
@@ -568,7 +569,7 @@ def task_facts(task, script_engine, created: datetime) -> dict:
                     "version": ext.get("formRefVersion")}
     form_key = value("formKey")
     return {
-        "name": task_name(task, script_engine),
+        "name": task_name(task, script_engine), "description": task.task_spec.documentation,
         "candidate_groups": _names(value("candidateGroups")),
         "candidate_users": _names(value("candidateUsers")),
         "assignee": str(assignee) if assignee not in (None, "") else None,
@@ -752,4 +753,5 @@ def _activity_of(workflow: BpmnWorkflow, task_id: str | None) -> tuple:
 def terminate(command: Command, reason: str | None) -> None:
     command.workflow.cancel()
     command.final_state = EXTERNALLY_TERMINATED
+    command.delete_reason = reason
     command.record_event("ProcessInstanceDeleted", {"reason": reason})

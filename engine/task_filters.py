@@ -53,6 +53,7 @@ class Filters:
     assignee_like: str | None = None
     assigned: bool = False
     owner: str | None = None
+    delegation_state: str | None = None        # PENDING | RESOLVED
     involved_user: str | None = None
     candidate_groups: tuple = ()
     with_candidate_groups: bool = False
@@ -112,6 +113,7 @@ COLUMN_TESTS = {
     "description": ("description", "=, any case"), "description_like": ("description", "like, any case"),
     "assignees": ("assignee", "in"), "assignees_not": ("assignee", "not in"), "assignee_like": ("assignee", "like"),
     "assigned": ("assignee", "is not null"), "owner": ("owner", "="),
+    "delegation_state": ("delegation_state", "="),
     "priority": ("priority", "="), "min_priority": ("priority", ">="), "max_priority": ("priority", "<="),
     "due_on": ("due", "on"), "due_before": ("due", "<"), "due_after": ("due", ">"), "without_due": ("due", "is null"),
     "follow_up_on": ("follow_up", "on"), "follow_up_before": ("follow_up", "<"),

@@ -16,6 +16,7 @@ from .fastsql import Likely, Shapes, Statement, bound, numbered
 from .identity import Principal, groups_of
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 from .projections import visible_data
+from .task_history import TASK_HISTORY, copy_to_history
 from .variables import VariableMap
 
 # sortBy -> the user_task column, by its name (on the table, or on a page read as a subquery);
@@ -422,7 +423,8 @@ def may_see(session: Session | Connection, principal: Principal, view: TaskView)
     def case_starter():
         return session.execute(select(ProcessInstance.start_user_id).where(
             ProcessInstance.id == view.row.instance_id)).scalar()
-    return authz.offered_to(principal, view.row.assignee, view.candidate_groups, view.candidate_users, case_starter)
+    return authz.offered_to(principal, view.row.assignee, view.candidate_groups, view.candidate_users, case_starter,
+                            view.row.owner)
 
 
 def _not_offered(principal: Principal, view: TaskView) -> Forbidden:
@@ -455,13 +457,14 @@ def get(session: Session | Connection, principal: Principal, task_id: str, readi
     return view
 
 
-def _may_act(principal: Principal, assignee: str | None) -> bool:
-    """Whether `principal` may complete, unclaim or reassign a task with this assignee."""
-    return assignee in (None, principal.user_id) or principal.is_admin
+def _may_act(principal: Principal, assignee: str | None, owner: str | None = None) -> bool:
+    """Whether `principal` may complete, unclaim, reassign or change a task with this
+    assignee and owner: its owner delegated it (委派) and may take it back."""
+    return assignee in (None, principal.user_id) or owner == principal.user_id or principal.is_admin
 
 
 def require_actionable(principal: Principal, view: TaskView, action: str) -> None:
-    if not _may_act(principal, view.row.assignee):
+    if not _may_act(principal, view.row.assignee, view.row.owner):
         raise Forbidden(f"cannot {action} task {view.row.id}: it is assigned to '{view.row.assignee}'",
                         userId=principal.user_id)
 
@@ -502,12 +505,7 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
     session = uow.session
     view = get(session, principal, task_id)
     require_actionable(principal, view, "reassign")
-    if user_id is not None and session.get(User, user_id) is None:
-        raise BadRequest(f"no user with id '{user_id}'")
-    if user_id not in (None, principal.user_id) and not principal.is_admin \
-            and not authz.may_be_assigned(session, task_id, user_id):
-        raise Forbidden(f"cannot assign task {task_id} to '{user_id}': they are not a candidate of it "
-                        f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})", userId=principal.user_id)
+    require_assignable(session, principal, view, user_id, f"assign task {task_id} to '{user_id}'")
     record = runtime.load_record(session, view.row.instance_id, lock="wait")
     previous = view.row.assignee
     if not _assign(session, view, user_id, _assigned_meanwhile(task_id)):
@@ -515,6 +513,19 @@ def set_assignee(uow: UnitOfWork, principal: Principal, task_id: str, user_id: s
     runtime.bump(uow, record, principal, "TaskAssigned", {"assignee": user_id, "previousAssignee": previous},
                  view.row.task_definition_key, task_id)
     uow.commit()
+
+
+def require_assignable(session: Session, principal: Principal, view: TaskView, user_id: str | None,
+                       doing: str) -> None:
+    """`user_id` may be given the task (as its assignee, its owner, a delegation): a user,
+    and one it is offered to (authz.may_be_assigned), but for the principal themselves
+    or an administrator's choice.  `doing` says what, for the refusal."""
+    if user_id is not None and session.get(User, user_id) is None:
+        raise BadRequest(f"no user with id '{user_id}'")
+    if user_id not in (None, principal.user_id) and not principal.is_admin \
+            and not authz.may_be_assigned(session, view.row.id, user_id):
+        raise Forbidden(f"cannot {doing}: they are not a candidate of it "
+                        f"(candidate groups: {', '.join(view.candidate_groups) or 'none'})", userId=principal.user_id)
 
 
 def _assign(session: Session, view: TaskView, user_id: str | None, meanwhile: Exception) -> bool:
@@ -526,6 +537,7 @@ def _assign(session: Session, view: TaskView, user_id: str | None, meanwhile: Ex
     if _SET_ASSIGNEE.execute(session, {"row_id": task_id, "previous": view.row.assignee,
                                        "new_assignee": user_id, "now": utcnow()}).rowcount == 1:
         _SET_UNASSIGNED.execute(session, {"row_id": task_id, "now_unassigned": user_id is None})
+        copy_to_history(session, [{"task_id": task_id, "assignee": user_id}])
         return True
     now = _TASK_WITH_CANDIDATES.execute(session, {"task_id": task_id}).first()
     if now is None:
@@ -533,6 +545,28 @@ def _assign(session: Session, view: TaskView, user_id: str | None, meanwhile: Ex
     if now.assignee == user_id:
         return False
     raise meanwhile
+
+
+_FIELD_WRITES = Shapes()
+
+
+def write_fields(session: Session, task_id: str, changes: dict) -> None:
+    """Set columns of an open task whose case the caller has locked (engine/task_changes.py):
+    user_task's and its last_updated, the candidate rows' copy of whether it is assigned,
+    and its history row's copy (projections.TASK_HISTORY)."""
+    columns = tuple(changes)
+
+    def build():
+        values = {column: bindparam(f"new_{column}", type_=_TASKS.c[column].type) for column in columns}
+        return update(_TASKS).where(_TASKS.c.id == bindparam("row_id")).values(
+            {**values, "last_updated": bindparam("now")})
+    _FIELD_WRITES.get(columns, build).execute(session, {
+        "row_id": task_id, "now": utcnow(), **{f"new_{column}": value for column, value in changes.items()}})
+    if "assignee" in changes:
+        _SET_UNASSIGNED.execute(session, {"row_id": task_id, "now_unassigned": changes["assignee"] is None})
+    history = {column: value for column, value in changes.items() if column in TASK_HISTORY}
+    if history:
+        copy_to_history(session, [{"task_id": task_id, **history}])
 
 
 def _assigned_meanwhile(task_id: str) -> Conflict:
@@ -558,7 +592,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
     # the case is locked after the task was read: a claim in between made it someone
     # else's (the assignee the task's row had when the command removed it)
     assignee = command.completed_assignees.get(task_id)
-    if assignee != view.row.assignee and not _may_act(principal, assignee):
+    if assignee != view.row.assignee and not _may_act(principal, assignee, view.row.owner):
         raise Forbidden(f"cannot complete task {task_id}: '{assignee}' claimed it at the same time",
                         userId=principal.user_id)
     result = variable_types.typed(command.workflow, visible_data(runtime.find_task(command.workflow, task_id)))
@@ -598,6 +632,7 @@ def task_form(uow: UnitOfWork, view: TaskView):
 
 def identity_links(view: TaskView) -> list[dict]:
     links = [{"userId": view.row.assignee, "groupId": None, "type": "assignee"}] if view.row.assignee else []
+    links += [{"userId": view.row.owner, "groupId": None, "type": "owner"}] if view.row.owner else []
     links += [{"userId": None, "groupId": g, "type": "candidate"} for g in view.candidate_groups]
     links += [{"userId": u, "groupId": None, "type": "candidate"} for u in view.candidate_users]
     return links

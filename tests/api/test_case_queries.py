@@ -15,7 +15,7 @@ import pytest
 
 from engine.clock import clock
 from tests.conftest import FIXTURES, typed
-from tests.security.models import HEAD
+from tests.security.models import HEAD, one_task
 
 CN = timezone(timedelta(hours=8))
 P1, P2, S1, X = "JS-2025-001", "JS-2025-002", "SZ-2025-001", "SZ-2025-0100"
@@ -398,3 +398,22 @@ def test_two_states_at_once_are_a_400_as_in_camunda(client):
 
 def test_a_variable_value_without_its_name_is_a_400_as_in_camunda(client):
     assert "variable name and value are required" in refused(client, VARIABLES, {"variableValue": "x"})
+
+
+def test_deleting_a_case_that_is_gone_with_fail_if_not_exists_false_is_a_204(client):
+    """Camunda's failIfNotExists=false: a case already deleted (or ended, or never known)
+    is no error; without it, a 404 as before."""
+    assert client.deploy(extra={"gone.bpmn": one_task("gone")}).status_code == 200
+    case = client.start("gone")["id"]
+    url = f"/engine-rest/process-instance/{case}"
+    assert client.delete(url).status_code == 204
+    assert client.delete(url).status_code == 404
+    assert client.delete(url, query_string={"failIfNotExists": "false"}).status_code == 204
+    never = "/engine-rest/process-instance/never"
+    assert client.delete(never, query_string={"failIfNotExists": "false"}).status_code == 204
+    assert client.delete(never, query_string={"failIfNotExists": "true"}).status_code == 404
+    running = client.start("gone")["id"]
+    outsider = client.create_user("zjj1", ["zjj"])
+    r = outsider.delete(f"/engine-rest/process-instance/{running}", query_string={"failIfNotExists": "false"})
+    assert r.status_code == 403                                  # a running case stays the starter's to delete
+    assert client.get(f"/engine-rest/history/process-instance/{running}").get_json()["state"] == "ACTIVE"

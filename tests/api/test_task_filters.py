@@ -296,7 +296,7 @@ def refused(reader, path: str, **kw) -> str:
 
 
 @pytest.mark.parametrize("name,value", [("caseInstanceId", "c1"), ("dueBeforeExpression", "${now()}"),
-                                        ("taskVariables", "x_eq_1"), ("delegationState", "PENDING"),
+                                        ("taskVariables", "x_eq_1"),
                                         ("processDefinitionName", "Permit"), ("candidateGroupLike", "fg%"),
                                         ("withCommentAttachmentInfo", "true"), ("parentTaskId", "t1")])
 def test_a_parameter_of_camundas_that_is_not_served_is_a_400_naming_it(client, name, value):
