@@ -60,3 +60,8 @@ def test_a_designer_s_department_is_named_by_its_group_and_its_escalation_does_n
     gov.complete(case, "Task_supplement", suppliedMaterials="管线综合图", suppliedOn="2025-11-11")
     assert gov.open_keys(case) == ["Issue"]                      # the escalation is still open, in its own case
     assert gov.escalations("SD-2025-1") == [escalation]
+    # the contract (README, "Calling department_review"): what camunda:out variables="all" brings back
+    back = set(gov.variables(case)) - {"applicantName", "projectName", "reviewPlan", "reviews"}
+    assert back == {"decision", "opinion", "specialStep", "route", "correctionRounds", "specialStepRounds",
+                    "tacitApproval", "suppliedMaterials", "suppliedOn"}
+    assert "measure" not in back and "supervisionOpinion" not in back
