@@ -7,16 +7,16 @@ a later time.  Each deployment now gets the next number when it is made, and "th
 latest" is the one with the highest.  The deployments made before are numbered in the
 order of their deployment_time (then id).  A downgrade drops the column.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-08 18:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0020'
-down_revision = '0019'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Migration 0020: deployments carry their order (deployment.seq); the deployments made
+"""Migration 0021: deployments carry their order (deployment.seq); the deployments made
 before it are numbered in the order of their deployment_time; a downgrade drops the
 column, and the schema after the upgrade is the models' own.  config(name) reads the
 last deployed file by that order, whatever the deployment times say.
@@ -45,7 +45,7 @@ def test_the_deployments_made_before_are_numbered_by_time_and_new_ones_follow(ow
         with engine.uow(write=False) as uow:
             assert engine.configs.get(uow.session, "items") == {"v": 2}
 
-        command.downgrade(alembic_config(own_database), "0019")
+        command.downgrade(alembic_config(own_database), "0020")
         with db.begin() as conn:         # the second was stamped earlier (a clock set back)
             conn.execute(sa.text("UPDATE deployment SET deployment_time = :t WHERE name = 'second'"),
                          {"t": datetime(2020, 1, 1, tzinfo=timezone.utc).replace(tzinfo=None)})
