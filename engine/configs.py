@@ -2,8 +2,9 @@
 
 Designers keep time limits, department lists, which items allow 容缺受理 or 告知承诺
 and the like in JSON files (`bpmn/items.json`) instead of Python; expressions read them
-with `config("items")`.  The newest deployed version of a name wins, so editing the
-file and redeploying changes the rules for the steps evaluated from then on.
+with `config("items")`.  The last deployed version of a name wins (by deployment order,
+`deployment.seq`, not by deployment time, which the test clock can set back), so editing
+the file and redeploying changes the rules for the steps evaluated from then on.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class ConfigCache:
         resource_id = session.execute(
             select(Resource.id).join(Deployment, Deployment.id == Resource.deployment_id)
             .where(Resource.name == file_name, Resource.kind == "config")
-            .order_by(Deployment.deployment_time.desc()).limit(1)).scalar()
+            .order_by(Deployment.seq.desc()).limit(1)).scalar()
         if resource_id is None:
             raise NotFound(f"config({name!r}): no deployed configuration '{file_name}'; deploy it with the diagrams")
         parsed = self._parsed.get(resource_id)

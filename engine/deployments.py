@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from . import audit, authz, configs, event_names, legal_properties, timers
 from . import forms as form_schema
@@ -83,7 +83,9 @@ def deploy(uow: UnitOfWork, uploads: list[Upload], actor: Principal, name: str |
     if errors:
         raise ParseError(_summary(errors), details=_details(problems))
 
-    deployment = Deployment(id=str(uuid.uuid4()), name=name, source=source, tenant_id=tenant_id,
+    # the next in order (a concurrent deployment taking the same number is a 409 to retry)
+    seq = (session.execute(select(func.max(Deployment.seq))).scalar() or 0) + 1
+    deployment = Deployment(id=str(uuid.uuid4()), seq=seq, name=name, source=source, tenant_id=tenant_id,
                             deployment_time=utcnow(), deployed_by=actor.user_id)
     session.add(deployment)
     resource_ids = {}
@@ -185,7 +187,7 @@ def _previous_resources(session, name, source, tenant_id) -> dict:
         select(Resource.name, Resource.checksum).join(Deployment, Deployment.id == Resource.deployment_id)
         .where(Deployment.name.is_(None) if name is None else Deployment.name == name,
                Deployment.tenant_id.is_not_distinct_from(tenant_id))
-        .order_by(Deployment.deployment_time.desc()))
+        .order_by(Deployment.seq.desc()))
     newest: dict = {}
     for resource_name, digest in rows:
         newest.setdefault(resource_name, digest)
@@ -196,7 +198,7 @@ def _latest_deployment(session, name, source, tenant_id) -> Deployment | None:
     return session.execute(
         select(Deployment).where(Deployment.name.is_(None) if name is None else Deployment.name == name,
                                  Deployment.tenant_id.is_not_distinct_from(tenant_id))
-        .order_by(Deployment.deployment_time.desc()).limit(1)).scalar_one_or_none()
+        .order_by(Deployment.seq.desc()).limit(1)).scalar_one_or_none()
 
 
 # --- forms ------------------------------------------------------------------------

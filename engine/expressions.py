@@ -12,6 +12,7 @@ definitions parse and what `camunda:dueDate` accepts.
     legal_warning(stage)           when that clock turns yellow
     config(name)                   the deployed configuration name.json (see engine.configs)
     business_key()                 the running case's business key (None without one)
+    group_name(id)                 a group's (department's) name, its id where it has none
     variable(name[, default])      a variable the case may not have (an item's refusal code)
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from . import legal
+from .models import Group
 from .script_engine import current_task
 
 
@@ -72,6 +74,19 @@ def expression_functions(engine) -> dict[str, Callable]:
         with engine.uow(write=False) as uow:
             return engine.configs.get(uow.session, str(name))
 
+    def group_name(group_id) -> str:
+        """The name the engine holds for a group (a department: `自然资源和规划局` for `zrzy`),
+        so task names need no list of departments of their own; the id where the group has no
+        name or is not there."""
+        def read(session):
+            group = session.get(Group, str(group_id))
+            return group.name if group is not None and group.name else str(group_id)
+        command = legal.current.get()
+        if command is not None:
+            return read(command.session)
+        with engine.uow(write=False) as uow:
+            return read(uow.session)
+
     def business_key() -> str | None:
         """The case's business key, as Camunda's ${execution.processBusinessKey}: a called
         process runs inside its caller's case, so it is the caller's."""
@@ -96,6 +111,6 @@ def expression_functions(engine) -> dict[str, Callable]:
         return legal.deadline_expression(stage, "warning")
 
     return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
-            "config": config, "business_key": business_key, "variable": variable,
+            "config": config, "business_key": business_key, "group_name": group_name, "variable": variable,
             "legal_deadline": legal_deadline,
             "legal_warning": legal_warning}

@@ -24,7 +24,11 @@ class Base(DeclarativeBase):
 
 class Deployment(Base):
     __tablename__ = "deployment"
+    __table_args__ = (Index("ux_deployment_seq", "seq", unique=True),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # the order deployments were made in (1, 2, ...): "the latest" of anything deployed is by
+    # this, not by deployment_time, which the test clock or a wall-clock step can move back
+    seq: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str | None] = mapped_column(String(255))
     tenant_id: Mapped[str | None] = mapped_column(String(64))

@@ -30,7 +30,8 @@ from SpiffWorkflow.camunda.parser.event_parsers import (CamundaBoundaryEventPars
 from SpiffWorkflow.camunda.parser.task_spec import CallActivityParser, CamundaTaskParser, SubWorkflowParser
 
 from .specs import (CalledProcess, CamundaErrorEventDefinition, CamundaParallelMultiInstance, CamundaSequentialMultiInstance,
-                    EventSubprocess, ExternalTask, PassThroughTask, UnsentMessageEventDefinition)
+                    EventSubprocess, ExternalTask, PassThroughTask, ThrownSignalEventDefinition,
+                    UnsentMessageEventDefinition)
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -276,6 +277,18 @@ class CamundaExtensions:
                     "leave the event's implementation empty (it then passes, as in Camunda 7)")
             definition = UnsentMessageEventDefinition(definition.name, definition.correlation_properties)
         return definition
+
+    def parse_signal_event(self, signal_event):
+        """A throwing event's signal also starts the processes waiting at a signal start event
+        for it, with its camunda:in mappings (engine/specs.py `ThrownSignalEventDefinition`;
+        checked at deploy as a call activity's are, engine/validation.py)."""
+        definition = super().parse_signal_event(signal_event)
+        if not isinstance(self, (CamundaIntermediateThrowEventParser, CamundaEndEventParser)):
+            return definition
+        mappings = [{attr: m.get(attr) for attr in CALL_MAPPING_ATTRIBUTES if m.get(attr) is not None}
+                    for m in signal_event.xpath("./bpmn:extensionElements/camunda:in",
+                                                namespaces={"bpmn": BPMN_NS, "camunda": CAMUNDA_NS})]
+        return ThrownSignalEventDefinition(definition.name, mappings, description=definition.description)
 
     def parse_error_event(self, error_event):
         """Camunda 7's error message and the variables a catching event sets (engine/specs.py)."""

@@ -156,7 +156,7 @@ def end_activity(workflow) -> str | None:
 
 # an event's activity type, Camunda 7's ActivityTypes, by its class and its definition's kind
 _EVENT_KINDS = {"TimeDate": "Timer", "DurationTimer": "Timer", "CycleTimer": "Timer", "UnsentMessage": "Message",
-                "CamundaError": "Error"}
+                "CamundaError": "Error", "ThrownSignal": "Signal"}
 _EVENT_TYPES = {
     "StartEvent": {"None": "startEvent", "Timer": "startTimerEvent", "Message": "messageStartEvent",
                    "Signal": "signalStartEvent", "Escalation": "escalationStartEvent",

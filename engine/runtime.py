@@ -24,7 +24,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from . import (audit, due_dates, legal, multi_instances, projections, subscriptions, transient_variables,
+from . import (audit, due_dates, legal, multi_instances, projections, signals, subscriptions, transient_variables,
                variable_types, workflows)
 from . import forms as form_schema
 from .clock import utcnow
@@ -269,6 +269,7 @@ def save(command: Command) -> None:
     command.act()
     try:
         run_until_waiting(workflow)
+        starts = signals.thrown_starts(command)
         legal.stop_ended(command)
         legal.refresh_timers(command)
         legal.check_clocks_exist(command)
@@ -328,6 +329,8 @@ def save(command: Command) -> None:
         instance_id = command.record.id
         workflow._approvals_snapshot = after       # the next command's "before", if it finds it cached
         command.uow.after_commit.append(lambda: ctx.workflows.put(instance_id, version, workflow))
+    if starts:
+        signals.start_thrown(command, starts)
 
 
 def bump(uow: UnitOfWork, record: InstanceRecord, actor: Principal, kind: str, payload: dict,

@@ -11,11 +11,15 @@ locked in the order of their ids, as POST /message with `all` locks its cases, s
 such commands reaching the same cases queue on PostgreSQL instead of deadlocking (any
 other command locks one case).
 
-A signal thrown inside a case (an intermediate throw or end event) stays in that case
-(SpiffWorkflow's event manager delivers it there): the throwing case is locked before
-it is known to throw, so no order of locks could keep two cases throwing at each other
-from deadlocking, and models rely on it (the construction permit's signal is meant for
-its own case).  The README's designer's guide says so.
+A signal thrown inside a case (an intermediate throw or end event) reaches the catches
+of that case only (SpiffWorkflow's event manager delivers it there): the throwing case is
+locked before it is known to throw, so no order of locks could keep two cases throwing at
+each other from deadlocking, and models rely on it (the construction permit's signal is
+meant for its own case).  It does start, as in Camunda 7, the latest version of every
+process whose signal start event waits for it (`start_thrown`), in the thrower's
+transaction: a new case is locked by nobody else, so that cannot deadlock.  The
+department review's red escalation (督办) starts the supervisors' case this way, so the
+review ends when the department decides.  The README's designer's guide says so.
 
 The signal's variables become process variables of each receiving case and of each case
 started, checked as on a start or a completion (api: `from_wire`; the state: on save).
@@ -23,6 +27,7 @@ Each delivery is a `SignalReceived` event in that case's audit chain (全程留�
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
@@ -31,9 +36,10 @@ from sqlalchemy import select
 
 from . import authz, event_names, runtime, subscriptions
 from .clock import utcnow
-from .errors import BadRequest, EngineError, NotFound
+from .errors import BadRequest, EngineError, ModelError, NotFound
 from .identity import Principal
 from .models import ActivityInstance, ProcessDefinition, ProcessInstance
+from .specs import ThrownSignalEventDefinition
 from .workflows import model_error
 
 
@@ -173,6 +179,59 @@ def _start(uow, principal: Principal, definition, request: SignalRequest) -> Non
         err.message = f"signal '{request.name}' was not delivered to any case: starting process " \
                       f"'{definition.key}' at it failed: {err.message}"
         raise
+
+
+# --- signals thrown inside a case: the processes they start -------------------------------
+
+MAX_STARTED = 1000          # cases one request may start by thrown signals (a process starting itself)
+
+
+@dataclass(frozen=True)
+class ThrownStart:
+    definition: ProcessDefinition
+    signal: str
+    variables: dict         # what the thrower's camunda:in mappings pass
+    business_key: str | None
+    thrown_by: str          # the throwing case
+
+
+def thrown_starts(command) -> list[ThrownStart]:
+    """The cases the signals thrown in this step will start (`start_thrown`, once the
+    thrower is saved): each signal that starts a process is a `SignalThrown` event in the
+    thrower's audit chain, naming the definitions.  A case of a tenant starts the
+    definitions of its tenant and those of none (Camunda 7)."""
+    thrown = command.workflow.__dict__.pop(ThrownSignalEventDefinition.THROWN, [])
+    starts = []
+    for name, variables, passes_key, activity_id in thrown:
+        definitions = [d for d in event_names.latest_starting(command.session, subscriptions.SIGNAL, name)
+                       if d.tenant_id in (None, command.record.tenant_id)]
+        if definitions:
+            command.record_event("SignalThrown", {"signalName": name, "starts": [d.id for d in definitions]},
+                                 activity_id)
+        business_key = command.record.business_key if passes_key else None
+        starts += [ThrownStart(d, name, variables, business_key, command.record.id) for d in definitions]
+    return starts
+
+
+def start_thrown(command, starts: list[ThrownStart]) -> None:
+    """Start the cases of `thrown_starts` in the thrower's transaction, by its actor."""
+    uow = command.uow
+    for start in starts:
+        count = uow.__dict__.get("_approvals_signal_starts", 0) + 1
+        if count > MAX_STARTED:
+            raise ModelError(f"signals thrown in this step started more than {MAX_STARTED} cases (the last: "
+                             f"'{start.definition.key}' on '{start.signal}'): does a process throw a signal that "
+                             "starts it again?")
+        uow.__dict__["_approvals_signal_starts"] = count
+        try:
+            runtime.start_at_event(uow, start.definition, copy.deepcopy(start.variables), start.business_key,
+                                   command.actor, subscriptions.SIGNAL, start.signal, {},
+                                   ("SignalReceived", {"signalName": start.signal, "start": True,
+                                                       "thrownBy": start.thrown_by}))
+        except EngineError as err:
+            err.message = f"signal '{start.signal}' thrown by process instance {start.thrown_by}: starting " \
+                          f"process '{start.definition.key}' at it failed: {err.message}"
+            raise
 
 
 # --- cases that waited before signal catches were mirrored ------------------------------

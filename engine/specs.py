@@ -7,11 +7,12 @@ from collections.abc import Sized
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.defaults import (CallActivity, NoneTask, ParallelMultiInstanceTask,
                                                SequentialMultiInstanceTask)
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -43,6 +44,31 @@ class UnsentMessageEventDefinition(MessageEventDefinition):
 
     def throw(self, my_task):
         pass
+
+
+class ThrownSignalEventDefinition(SignalEventDefinition):
+    """A signal thrown by a case (an intermediate throw or end event).  It reaches the
+    case's own catches as SpiffWorkflow delivers it, with the thrower's variables, and, as
+    in Camunda 7, starts the latest version of every process whose signal start event waits
+    for it (engine/signals.py `start_thrown`): the new case gets what the camunda:in
+    mappings on the signalEventDefinition pass (none: no variables) and, with
+    `camunda:in businessKey="#{execution.processBusinessKey}"`, the thrower's business key.
+    The starts wait in the top workflow's THROWN list until the thrower's step is saved."""
+
+    THROWN = "_approvals_thrown_signals"
+
+    def __init__(self, name, mappings=(), **kwargs):
+        super().__init__(name, **kwargs)
+        self.mappings = list(mappings)
+
+    def throw(self, my_task):
+        # the catches compare definitions by class (SpiffWorkflow): they get a plain one
+        plain = SignalEventDefinition(self.name, description=self.description)
+        top = my_task.workflow.top_workflow
+        top.catch(BpmnEvent(plain, payload=copy.deepcopy(my_task.data)))
+        thrown = top.__dict__.setdefault(self.THROWN, [])
+        thrown.append((self.name, passed_variables(self.mappings, my_task),
+                       any("businessKey" in m for m in self.mappings), my_task.task_spec.bpmn_id))
 
 
 class CamundaErrorEventDefinition(ErrorEventDefinition):

@@ -436,8 +436,9 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
     for definition in root.iterfind(".//camunda:errorEventDefinition", NS):
         check_thrown_error(name, root, definition, problems)
     for mapping in root.xpath("//bpmn:callActivity/bpmn:extensionElements/camunda:*[local-name()='in' or "
-                              "local-name()='out']", namespaces=NS):
-        check_call_mapping(name, mapping, problems)
+                              "local-name()='out'] | //bpmn:signalEventDefinition/bpmn:extensionElements/camunda:in",
+                              namespaces=NS):
+        check_call_mapping(name, mapping, problems)      # a thrown signal's: what the cases it starts get
     for ext, advice in UNSUPPORTED_EXTENSIONS.items():
         for element in root.iterfind(f".//camunda:{ext}", NS):
             problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,

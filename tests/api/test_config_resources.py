@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.test_deployment import minimal
 from tests.conftest import typed
 
@@ -34,6 +36,26 @@ def test_expressions_read_the_deployed_configuration_and_a_redeploy_changes_it(c
     second = client.start("routed", typed(risk="high"))
     assert client.tasks(processInstanceId=second["id"])[0]["candidateGroups"] == ["zrzy"]
     assert client.tasks(processInstanceId=first["id"])[0]["candidateGroups"] == ["fgw", "zjj"]
+
+
+class TestTheTestClockSetBack:
+    @pytest.fixture
+    def settings(self, settings):
+        settings.test_clock = True
+        return settings
+
+    def test_the_last_deployed_configuration_is_read_even_with_the_clock_set_back(self, client):
+        """The latest is the last deployed (deployment order), not the one with the latest
+        deployment time: a demo server's clock set back to 2025 must not hide a new file."""
+        expression = "${','.join(config('items')['review']['departments'][risk])}"
+        assert client.put("/api/v1/test/clock", json={"now": "2026-12-01T09:00:00+08:00"}).status_code == 200
+        assert client.deploy(extra={"routed.bpmn": offered(expression),
+                                    "items.json": json.dumps(ITEMS)}).status_code == 200
+        assert client.put("/api/v1/test/clock", json={"now": "2025-10-09T09:00:00+08:00"}).status_code == 200
+        changed = {"review": {**ITEMS["review"], "departments": {"low": [], "high": ["zrzy"]}}}
+        assert client.deploy(extra={"items.json": json.dumps(changed)}).status_code == 200
+        case = client.start("routed", typed(risk="high"))
+        assert client.tasks(processInstanceId=case["id"])[0]["candidateGroups"] == ["zrzy"]
 
 
 def test_broken_configuration_deploys_nothing_and_says_where(client):

@@ -78,6 +78,24 @@ def started_by_signal(key, task="T"):
 """ + _signals("PolicyChanged")
 
 
+def announcing(key, mappings=""):
+    """start → the policy review (fgw) → throws PolicyChanged with `mappings` (camunda:in) → end."""
+    extension = f"<bpmn:extensionElements>{mappings}</bpmn:extensionElements>" if mappings else ""
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Review" />
+    <bpmn:userTask id="Review" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Review" targetRef="Throw" />
+    <bpmn:intermediateThrowEvent id="Throw">
+      <bpmn:signalEventDefinition id="SD" signalRef="Sig_PolicyChanged">{extension}</bpmn:signalEventDefinition>
+    </bpmn:intermediateThrowEvent>
+    <bpmn:sequenceFlow id="F3" sourceRef="Throw" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+""" + _signals("PolicyChanged")
+
+
 def gateway(key):
     """start → an event-based gateway: the signal PolicyChanged, or 补正期满 (a timer, 5 days)."""
     return HEAD.format(key=key) + f"""
@@ -255,6 +273,43 @@ def test_a_signal_start_event_starts_a_case_of_the_latest_version_with_the_varia
     r = client.post("/engine-rest/process-definition/key/announced/start", json={})
     assert r.status_code == 400 and "starts on the signal 'PolicyChanged' (POST /engine-rest/signal)" in \
         r.get_json()["message"], r.get_json()
+
+
+PASSED = ('<camunda:in source="policyNo" target="policy" />'
+          '<camunda:in sourceExpression="${department + &quot;-&quot; + policyNo}" target="title" />'
+          '<camunda:in businessKey="#{execution.processBusinessKey}" />')
+
+
+def test_a_signal_thrown_in_a_case_starts_a_case_of_each_process_waiting_at_its_start_event_with_the_mapped_variables(
+        client):
+    """Camunda 7: a thrown signal starts the processes it starts, with what its camunda:in
+    mappings pass and the thrower's business key; the thrower goes on and ends."""
+    deploy(client, announcing=lambda key: announcing(key, PASSED), announced=started_by_signal)
+    thrower = client.start("announcing", typed(policyNo="P-7", department="fgw", secret="x"),
+                           business_key="ZC-2025-7")["id"]
+    [review] = client.tasks(processInstanceId=thrower)
+    assert client.complete(review["id"]).status_code == 204
+    assert client.get(f"/engine-rest/history/process-instance/{thrower}").get_json()["state"] == "COMPLETED"
+    [case] = client.get("/engine-rest/process-instance", query_string={"processDefinitionKey": "announced"}).get_json()
+    assert case["businessKey"] == "ZC-2025-7"
+    assert variables_of(client, case["id"]) == {"policy": "P-7", "title": "fgw-P-7"}
+    assert [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case["id"])] == ["T"]
+    assert audit_kinds(client, case["id"]) == ["ProcessInstanceStarted", "SignalReceived"]
+    assert "SignalThrown" in audit_kinds(client, thrower)
+
+
+def test_a_thrown_signal_without_mappings_starts_a_case_with_no_variables_and_no_business_key(client):
+    deploy(client, announcing=announcing, announced=started_by_signal)
+    thrower = client.start("announcing", typed(policyNo="P-8"), business_key="ZC-2025-8")["id"]
+    [review] = client.tasks(processInstanceId=thrower)
+    assert client.complete(review["id"]).status_code == 204
+    [case] = client.get("/engine-rest/process-instance", query_string={"processDefinitionKey": "announced"}).get_json()
+    assert case["businessKey"] is None and variables_of(client, case["id"]) == {}
+
+
+def test_a_thrown_signal_s_mapping_that_passes_nothing_is_refused_at_deploy(client):
+    r = client.deploy(extra={"announcing.bpmn": announcing("announcing", '<camunda:in target="policy" />')})
+    assert r.status_code == 400 and "camunda:in" in r.get_json()["message"], r.get_json()
 
 
 def test_an_expression_in_a_signal_name_is_refused_at_deploy(client):

@@ -136,6 +136,11 @@ class Gov:
         body = r.get_json()[name]
         return json.loads(body["value"]) if body.get("type") == "Json" else body["value"]
 
+    def escalations(self, business_key: str) -> list:
+        """The supervisors' open escalations (督办件, process review_supervision) of a case:
+        each is a case of its own under the overdue case's business key."""
+        return self.admin.tasks(processInstanceBusinessKey=business_key, processDefinitionKey="review_supervision")
+
     def open_keys(self, case: str) -> list:
         return sorted(t["taskDefinitionKey"] for t in self.tasks(case))
 

@@ -18,6 +18,16 @@ def open_case(gov, business_key, **application):
     return gov.start("construction_permit", business_key, **project(**application))
 
 
+def running_activities(gov, case) -> set:
+    """The ids of every activity running in the case (its activity-instance tree)."""
+    found, stack = set(), [gov.admin.get(f"/engine-rest/process-instance/{case}/activity-instances").get_json()]
+    while stack:
+        node = stack.pop()
+        found.add(node["activityId"])
+        stack.extend(node.get("childActivityInstances", []))
+    return found
+
+
 def departments_reviewing(gov, case):
     return sorted(t["candidateGroups"][0] for t in gov.tasks(case, "Task_review"))
 
@@ -291,18 +301,45 @@ def test_an_item_without_tacit_approval_is_escalated_to_the_supervisors_at_its_d
     [sthj] = [c for c in gov.clocks(case, "review") if c["department"] == "sthj"]
     assert sthj["deadline"] == "2025-11-17T23:59:59+08:00"      # 10 working days
     gov.at("2025-11-18T00:00:01+08:00")
-    assert eventually(lambda: gov.tasks(case, "Task_escalate"))
+    assert eventually(lambda: gov.escalations("GC-2025-0009"))
     assert gov.tasks(case, "Task_review", group="sthj")          # 环评 is never deemed approved
     # the supervisors' list tells which department and case, and when the escalation is due:
     # items.json supervision.dueWorkdays (2) working days, the day it opened not counted
-    [escalation] = gov.tasks(case, "Task_escalate")
+    [escalation] = gov.escalations("GC-2025-0009")
+    assert escalation["processInstanceId"] != case               # a case of its own (督办件)
     assert escalation["name"] == "超期督办：生态环境局「环境影响评价审批」逾期未办结（GC-2025-0009）"
     assert escalation["due"] == "2025-11-20T23:59:59.000+0800"     # opened Tuesday 00:00:01
-    gov.complete(case, "Task_escalate", group="supervisors", measure="notice", supervisionOpinion="限一日内办结")
+    gov.complete_task(escalation, measure="notice", supervisionOpinion="限一日内办结")
     gov.complete(case, "Task_review", group="sthj", **APPROVE)
     assert gov.open_keys(case) == ["Task_issue_planning"]
     totals = gov.admin.get("/api/v1/statistics", query_string={"department": "sthj"}).get_json()["totals"]
     assert totals["escalations"] == 1 and totals["decidedOverdue"] == 1 and totals["tacitApprovals"] == 0
+    # the supervisors' measure stays in their case, not in the applicant's
+    assert "measure" not in gov.variables(case) and "supervisionOpinion" not in gov.variables(case)
+
+
+def test_an_open_escalation_holds_up_neither_the_review_nor_the_case(gov):
+    """督办 is the supervisors' accountability work on the department: once the department has
+    decided, the stage and the case go on (and the case's clock stops at issuance) while the
+    supervisors' escalation is still open."""
+    case = open_case(gov, "GC-2025-0015")
+    gov.complete(case, "Task_intake_planning", **intake())
+    gov.complete(case, "Task_review", group="zrzy", **APPROVE)
+    gov.at("2025-11-18T00:00:01+08:00")                          # sthj's 10 working days have run out
+    assert eventually(lambda: gov.escalations("GC-2025-0015"))
+    gov.complete(case, "Task_review", group="sthj", **APPROVE)
+    assert gov.open_keys(case) == ["Task_issue_planning"]        # the review call ended at the decision
+    assert "Call_reviews_planning" not in running_activities(gov, case)
+    [escalation] = gov.escalations("GC-2025-0015")               # still the supervisors' to do
+    gov.complete(case, "Task_issue_planning", **issue("地字第15号"))
+    assert gov.open_keys(case) == ["Task_intake_engineering"]
+    [planning] = gov.clocks(case, "planning")                    # the stage's promised clock stopped at issuance
+    assert planning["stopped"] is not None and planning["outcome"] == "decided"
+    gov.complete_task(escalation, measure="interview", supervisionOpinion="约谈生态环境局分管负责人")
+    assert gov.escalations("GC-2025-0015") == []
+    assert gov.state(escalation["processInstanceId"]) == "COMPLETED"
+    totals = gov.admin.get("/api/v1/statistics", query_string={"department": "sthj"}).get_json()["totals"]
+    assert totals["escalations"] == 1 and totals["decidedOverdue"] == 1
 
 
 def test_a_rejection_by_one_department_ends_the_case_not_approved(gov):

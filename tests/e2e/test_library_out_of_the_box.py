@@ -137,7 +137,8 @@ def test_the_library_deploys_as_one_unit_and_an_unchanged_restart_deploys_nothin
     from app import deploy_files, library_files
     definitions = gov.admin.get("/engine-rest/process-definition").get_json()
     assert sorted(d["key"] for d in definitions) == ["commitment_verification", "construction_permit",
-                                                     "department_review", "enterprise_opening", "joint_acceptance"]
+                                                     "department_review", "enterprise_opening", "joint_acceptance",
+                                                     "review_supervision"]
     deploy_files(engine, library_files(settings))
     assert "library unchanged" in capsys.readouterr().out
     resources = gov.admin.get(f"/engine-rest/deployment/{definitions[0]['deploymentId']}/resources").get_json()

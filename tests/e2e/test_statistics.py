@@ -80,7 +80,7 @@ def test_supervisors_read_every_department_s_overdue_tasks_clocks_and_figures_bu
     gov.complete(case, "Task_intake_planning", **intake())
     gov.complete(case, "Task_review", group="zrzy", **APPROVE)
     gov.at("2025-11-18T00:00:01+08:00")                          # sthj's 10 working days have run out
-    assert eventually(lambda: gov.tasks(case, "Task_escalate"))
+    assert eventually(lambda: gov.escalations("GC-ST-5"))
     supervisor = gov.officer("supervisors")
 
     r = supervisor.get("/engine-rest/task", query_string={
@@ -108,7 +108,7 @@ def test_supervisors_read_every_department_s_overdue_tasks_clocks_and_figures_bu
         "decision": {"value": "approve"}, "opinion": {"value": "督办代批"}}})
     assert r.status_code == 403, r.get_json()
     assert gov.tasks(case, "Task_review", group="sthj")[0]["assignee"] is None
-    gov.complete(case, "Task_escalate", group="supervisors", measure="notice", supervisionOpinion="限一日内办结")
+    gov.complete_task(gov.escalations("GC-ST-5")[0], measure="notice", supervisionOpinion="限一日内办结")
     gov.complete(case, "Task_review", group="sthj", **APPROVE)
     assert gov.open_keys(case) == ["Task_issue_planning"]
 
