@@ -16,6 +16,8 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from .joins import merge_at_joins
+
 
 class PassThroughTask(NoneTask):
     """bpmn:task and bpmn:manualTask: Camunda passes straight through them, Spiff
@@ -211,6 +213,7 @@ def _end_beside_waiting_event_subprocesses() -> None:
 
 
 _end_beside_waiting_event_subprocesses()
+merge_at_joins()
 
 
 def connect_multi_instances(spec, subprocess_specs: dict) -> None:
