@@ -157,6 +157,8 @@ def _run_join(self, my_task) -> bool:
             task._drop_children(force=True)
         if ancestry.previous is not None and where > ancestry.previous:
             continue                        # a branch of an earlier round of a loop
+        if task.parent._state != TaskState.COMPLETED:
+            continue                        # a path cancelled before it got here brings nothing
         branches.append(task.parent)
         split = max(split, where)
     if branches:

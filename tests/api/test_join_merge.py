@@ -109,3 +109,19 @@ def test_a_value_set_through_the_variables_api_survives_the_join(client, people,
     assert next_step(client, case) == "Task_objection"
     found = variables(client, case)
     assert (found["objection"], found["remark"], found["creditorCount"]) == ("窗口登记：债权人丁", "已公告45日", 1)
+
+
+@pytest.mark.parametrize("fgw_first", [True, False])
+def test_what_one_department_of_a_parallel_multi_instance_set_survives_the_others_copy(client, restoring, fgw_first):
+    deployed = client.deploy(FIXTURES / "mi_local_element.bpmn", name="mi")
+    assert deployed.status_code == 200, deployed.get_json()
+    case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"], objection=None,
+                                                  cleared={"fgw": False, "zrzy": False}))
+    answers = {"fgw": typed(objection="发改委：需补充能评", cleared={"fgw": True, "zrzy": False}),
+               "zrzy": typed(cleared={"fgw": False, "zrzy": True})}
+    reviews = {t["name"].split()[-1]: t for t in client.tasks(processInstanceId=case["id"])}
+    for dept in ("fgw", "zrzy") if fgw_first else ("zrzy", "fgw"):
+        assert client.complete(reviews[dept]["id"], answers[dept]).status_code == 204
+    assert next_step(client, case) == "Issue"
+    found = variables(client, case)
+    assert (found["objection"], found["cleared"]) == ("发改委：需补充能评", {"fgw": True, "zrzy": True})
