@@ -16,7 +16,8 @@ in the task tree meet.  Variables no branch changed keep the split's value; when
 branches changed one, the one that reached the join later wins.  Dicts merge key by key
 in the same way (a key a branch's dict lacks is not deleted: joins always merged dicts
 so, and the library's stages write their results under their own keys), and lists that
-two branches changed merge position by position.
+two branches changed merge position by position.  A parallel multi-instance merges its
+instances with merge_branch too (engine/specs.py).
 """
 from __future__ import annotations
 
