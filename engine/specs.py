@@ -16,6 +16,8 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from .joins import merge_at_joins, merge_branch
+
 
 class PassThroughTask(NoneTask):
     """bpmn:task and bpmn:manualTask: Camunda passes straight through them, Spiff
@@ -211,6 +213,7 @@ def _end_beside_waiting_event_subprocesses() -> None:
 
 
 _end_beside_waiting_event_subprocesses()
+merge_at_joins()
 
 
 def connect_multi_instances(spec, subprocess_specs: dict) -> None:
@@ -289,7 +292,16 @@ class _LocalElementVariable(MultiInstanceTask):
         return super()._run_hook(my_task)
 
     def merge_child(self, workflow, child):
-        super().merge_child(workflow, child)
+        if isinstance(self, ParallelMultiInstanceTask) and (self.data_output is None or self.output_item is None):
+            # instances side by side, each on its own copy of the variables, merge as a join's
+            # branches do, against the variables the multi-instance started from (its parent's):
+            # SpiffWorkflow laid each copy over the others whole.  Then the rest of its
+            # MultiInstanceTask.merge_child
+            my_task = child.parent
+            merge_branch(my_task.data, my_task.parent.data, child.data)
+            my_task.internal_data["merged"].append(str(child.id))
+        else:
+            super().merge_child(workflow, child)
         item = self.input_item
         if item is not None and (self.output_item is None or self.output_item.bpmn_id != item.bpmn_id):
             child.parent.data.pop(item.bpmn_id, None)

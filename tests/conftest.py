@@ -136,6 +136,13 @@ def app(engine, settings):
     clock.reset()
 
 
+@pytest.fixture
+def scripts_on(engine, monkeypatch):
+    """What APPROVALS_SCRIPT_TASKS=1 switches on: deploying and running sandboxed scripts."""
+    monkeypatch.setattr(engine.settings, "script_tasks_enabled", True)
+    monkeypatch.setattr(engine.script_engine, "scripts_enabled", True)
+
+
 @contextmanager
 def restarted_server(settings):
     """The server started again on the same database: a new engine (its caches empty, its

@@ -38,13 +38,6 @@ PLACES = {
 }
 
 
-@pytest.fixture
-def scripts_on(engine, monkeypatch):
-    """What APPROVALS_SCRIPT_TASKS=1 switches on: deploying and running sandboxed scripts."""
-    monkeypatch.setattr(engine.settings, "script_tasks_enabled", True)
-    monkeypatch.setattr(engine.script_engine, "scripts_enabled", True)
-
-
 def no_escape():
     assert not SENTINEL.exists(), "a model wrote a file on the server"
 
