@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import due_dates, sandbox
+from .expressions import FUNCTION_NAMES
 from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, SAFE_XML_PARSER, embedded_expressions,
                      has_unterminated_expression, is_expression, is_iso_literal, unwrap_placeholder)
 
@@ -178,7 +179,7 @@ def check_expression(name: str, element, source: str | None, what: str, problems
         problems.append(Problem(name, f"{what} is empty", element.sourceline, None, element_id))
         return
     try:
-        sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode)
+        sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode, FUNCTION_NAMES)
     except sandbox.SandboxError as err:
         line = element.sourceline + max((getattr(err, "line", None) or 1) - 1, 0) if mode == "exec" else element.sourceline
         problems.append(Problem(name, f"{what} {source.strip()!r}: {err}{_juel_hint(source, err)}", line,

@@ -1,9 +1,10 @@
 """Expressions as a team moving from Camunda 7 writes them: a condition must give a
-Boolean."""
+Boolean, a case variable is read by its name even where the engine has a function of
+that name, and JUEL's `true`, `false` and `null` mean what they say."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
 
 import pytest
@@ -129,3 +130,65 @@ def test_a_completion_condition_giving_a_number_is_refused_naming_the_activity(c
     message = refused.get_json()["message"]
     assert "multi-instance 'T' (completionCondition)" in message and "Integer" in message, message
     assert len(client.tasks(processInstanceId=case)) == 2
+
+
+# --- a case variable is read by its name, beside the engine's functions -------------------------
+
+HELPERS = ("now", "days", "hours", "workdays", "workhours", "config", "variable", "business_key", "group_name",
+           "legal_deadline", "legal_warning")
+
+
+@pytest.mark.parametrize("name", HELPERS)
+def test_a_case_variable_named_like_an_engine_function_is_read_by_its_name(client, name):
+    """A vacation request's `days` was hidden by the engine's days(): `${days > 5}` was a
+    400 "'>' not supported between instances of 'function' and 'int'" at every completion,
+    so the case could never leave the review."""
+    model = approval("leave", yes=f"${{{name} > 5}}", no=f"${{{name} <= 5}}")
+    assert client.deploy(extra={"leave.bpmn": model}).status_code == 200
+    assert decided(client, "leave", **{name: 7}) == ["Approved"]
+    assert decided(client, "leave", **{name: 3}) == ["Rejected"]
+
+
+def test_an_engine_function_is_still_called_where_a_case_variable_has_its_name(client):
+    """`days(3)` calls the engine's function, `days` alone is the case's variable."""
+    due = models.two_tasks("leave").replace(
+        '<bpmn:userTask id="T2" name="复核" camunda:candidateGroups="fgw"',
+        '<bpmn:userTask id="T2" name="复核 ${days} 天" camunda:candidateGroups="fgw" camunda:dueDate="${days(days)}"')
+    assert client.deploy(extra={"leave.bpmn": due}).status_code == 400       # days both ways: see below
+    for due_date, days_later in (("${days(3)}", 3), ("${days(variable('days'))}", 7)):
+        called = due.replace("${days(days)}", due_date)
+        assert client.deploy(extra={"leave.bpmn": called}).status_code == 200
+        case = client.start("leave")["id"]
+        [task] = client.tasks(processInstanceId=case)
+        assert client.complete(task["id"], typed(days=7)).status_code == 204
+        [review] = client.tasks(processInstanceId=case)
+        assert review["name"] == "复核 7 天", review
+        shown = datetime.fromisoformat(review["due"])
+        assert abs(shown - (clock.now() + timedelta(days=days_later))) < timedelta(hours=1), review["due"]
+
+
+def test_a_name_used_both_as_variable_and_as_function_names_variable_as_the_way_out(client):
+    r = client.deploy(extra={"leave.bpmn": approval("leave", yes="${days(days) > now()}", no="${days <= 5}")})
+    assert r.status_code == 400, r.get_json()
+    [problem] = r.get_json()["details"]["leave.bpmn"]["errors"]
+    assert problem["mainElementId"] == "Flow_yes", problem
+    assert "variable('days')" in problem["message"], problem
+
+
+# --- JUEL's literals --------------------------------------------------------------------------
+
+def test_juels_true_false_and_null_mean_python_true_false_and_none(client):
+    """`${approved == true}` and `${comment == null}` were a NameError at every completion."""
+    model = approval("leave", yes="${approved == true and comment == null}",
+                     no="${approved == false or comment != null}")
+    assert client.deploy(extra={"leave.bpmn": model}).status_code == 200
+    assert decided(client, "leave", approved=True, comment=None) == ["Approved"]
+    assert decided(client, "leave", approved=True, comment="请补正") == ["Rejected"]
+    assert decided(client, "leave", approved=False, comment=None) == ["Rejected"]
+
+
+def test_a_case_variable_named_null_is_read_as_the_variable(client):
+    model = approval("leave", yes="${null == 'x'}", no="${null != 'x'}")
+    assert client.deploy(extra={"leave.bpmn": model}).status_code == 200
+    assert decided(client, "leave", null="x") == ["Approved"]
+    assert decided(client, "leave", null="y") == ["Rejected"]
