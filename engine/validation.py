@@ -29,8 +29,6 @@ MAX_BPMN_BYTES = 5 * 1024 * 1024
 EXPRESSION_ATTRIBUTES = ("candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate",
                          "priority", "formKey", "taskPriority", "topic")
 UNSUPPORTED_EXTENSIONS = {
-    "executionListener": "execution listeners run Java code; model the step as an external service task",
-    "taskListener": "task listeners run Java code; model the step as an external service task",
     "formData": "generated task forms are not supported; draw a Camunda Form and link it with camunda:formRef",
     "connector": "Camunda connectors are not supported; use an external service task",
     "field": "field injection targets Java delegates; use an external service task",
@@ -257,6 +255,22 @@ def check_text(name: str, element, text: str, what: str, problems: list) -> None
     else:
         for expression in embedded_expressions(text):
             check_expression(name, element, expression, f"{what} {text!r}, its expression", problems)
+
+
+def _listener_refusal(listener) -> str:
+    """What the listener is (a script, an expression, Java code) and what to draw instead."""
+    kind = etree.QName(listener).localname
+    script = listener.find("camunda:script", NS)
+    if script is not None:
+        what = f"a script listener ({script.get('scriptFormat') or 'no scriptFormat'}) is not run here"
+    elif listener.get("expression") is not None:
+        what = f"an expression listener ({listener.get('expression')}) calls Camunda 7's engine API (execution, " \
+               "task), which does not exist here"
+    else:
+        what = "it runs Java code (class, delegateExpression)"
+    return (f"camunda:{kind} is not supported: {what}; to set variables, draw a rule step (a task with "
+            "camunda:inputOutput output parameters) or a Python script task (where the operator enables them), "
+            "for other work an external service task")
 
 
 # what Camunda Modeler writes for "Business key" on a call activity's In mappings: the
@@ -486,6 +500,8 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
         for element in root.iterfind(f".//camunda:{ext}", NS):
             problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,
                                     _owner_id(element)))
+    for listener in root.xpath(".//camunda:executionListener | .//camunda:taskListener", namespaces=NS):
+        problems.append(Problem(name, _listener_refusal(listener), listener.sourceline, None, _owner_id(listener)))
     for tag, advice in UNSUPPORTED_ELEMENTS.items():
         for element in root.iterfind(f".//bpmn:{tag}", NS):
             problems.append(Problem(name, advice, element.sourceline, None, element.get("id")))

@@ -732,6 +732,30 @@ def test_a_dict_variable_named_execution_may_still_use_dict_methods(client):
     assert client.deploy(extra={"ok.bpmn": minimal("ok", condition="${execution.get('x') == 1}")}).status_code == 200
 
 
+@pytest.mark.parametrize("listener, said", [
+    ('<camunda:executionListener event="start"><camunda:script scriptFormat="groovy">execution.setVariable("a", 1)'
+     '</camunda:script></camunda:executionListener>', "a script listener (groovy)"),
+    ('<camunda:taskListener event="create"><camunda:script scriptFormat="javascript">task.setVariable("x", 1);'
+     '</camunda:script></camunda:taskListener>', "a script listener (javascript)"),
+    ('<camunda:executionListener event="end" expression="${execution.setVariable(\'done\', true)}" />',
+     "an expression listener"),
+    ('<camunda:taskListener event="create" class="org.Foo" />', "Java code"),
+    ('<camunda:executionListener event="start" delegateExpression="${auditor}" />', "Java code"),
+])
+def test_a_listener_is_refused_saying_what_kind_it_is(client, listener, said):
+    """A script listener was refused because "execution listeners run Java code"."""
+    bpmn = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">',
+                             '<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw"><bpmn:extensionElements>'
+                             f'{listener}</bpmn:extensionElements>')
+    r = client.deploy(extra={"l.bpmn": bpmn})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["l.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and said in problem["message"], problem
+    if "Java" not in said:
+        assert "Java" not in problem["message"], problem
+    assert "rule step" in problem["message"] or "external service task" in problem["message"], problem
+
+
 def _timer_start(cycle: str) -> str:
     return _one_node('<bpmn:task id="N" />').replace(
         '<bpmn:startEvent id="S" />', f'<bpmn:startEvent id="S"><bpmn:timerEventDefinition id="TD"><bpmn:timeCycle>{cycle}'
