@@ -14,6 +14,9 @@ definitions parse and what `camunda:dueDate` accepts.
     business_key()                 the running case's business key (None without one)
     group_name(id)                 a group's (department's) name, its id where it has none
     variable(name[, default])      a variable the case may not have (an item's refusal code)
+
+A case variable of one of these names is what the name alone reads (`days > 5` in a leave
+request); a call (`days(3)`) is the function: engine/sandbox.py, "Names".
 """
 from __future__ import annotations
 
@@ -24,6 +27,10 @@ from zoneinfo import ZoneInfo
 from . import legal
 from .models import Group
 from .script_engine import current_task
+
+
+FUNCTION_NAMES = frozenset({"now", "days", "hours", "workdays", "workhours", "config", "business_key", "group_name",
+                            "variable", "legal_deadline", "legal_warning"})
 
 
 def _start(value, zone: ZoneInfo, now: datetime) -> datetime:
@@ -110,7 +117,8 @@ def expression_functions(engine) -> dict[str, Callable]:
     def legal_warning(stage) -> str:
         return legal.deadline_expression(stage, "warning")
 
-    return {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
-            "config": config, "business_key": business_key, "group_name": group_name, "variable": variable,
-            "legal_deadline": legal_deadline,
-            "legal_warning": legal_warning}
+    functions = {"now": now, "days": days, "hours": hours, "workdays": workdays, "workhours": workhours,
+                 "config": config, "business_key": business_key, "group_name": group_name, "variable": variable,
+                 "legal_deadline": legal_deadline, "legal_warning": legal_warning}
+    assert functions.keys() == FUNCTION_NAMES, "the deploy check reads FUNCTION_NAMES"
+    return functions

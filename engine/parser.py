@@ -63,6 +63,24 @@ class Expression(str):
     """The source of one `${...}` in a text (without `${` and `}`)."""
 
 
+class Condition(str):
+    """The source of a condition (a sequence flow's, a conditional event's, a multi-instance's
+    completionCondition), which must give a Boolean as in Camunda 7 (ApprovalScriptEngine.evaluate);
+    `element` says where it is drawn.  SpiffWorkflow hands a condition's text to the script engine
+    from several places; marking the text here lets that one seam tell a condition apart."""
+
+    element: str | None
+
+    def __new__(cls, text: str, element: str | None = None) -> "Condition":
+        condition = super().__new__(cls, text)
+        condition.element = element     # a copy (pickle, deepcopy) is built from the text, then given it back
+        return condition
+
+
+def condition(text: str | None, element: str) -> Condition | None:
+    return None if text is None else Condition(text, element)
+
+
 def text_parts(text: str) -> tuple[list[str], bool]:
     """`text` cut into literal pieces (str) and expressions (Expression), as Camunda 7 reads
     a composite expression (`${a}-${b}`, `审查：${applicantName}`), and whether a `${` is
@@ -301,6 +319,14 @@ class CamundaExtensions:
             code_variable=error_event.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
             message_variable=error_event.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"))
 
+    def parse_condition(self, sequence_flow):
+        return condition(super().parse_condition(sequence_flow), f"sequence flow '{sequence_flow.get('id')}'")
+
+    def parse_conditional_event(self, event):
+        definition = super().parse_conditional_event(event)
+        definition.expression = condition(definition.expression, f"conditional event '{self.bpmn_id}'")
+        return definition
+
     def parse_timer_event(self, event):
         definition = super().parse_timer_event(event)
         definition.expression = timer_expression(definition.expression)
@@ -314,8 +340,9 @@ class CamundaExtensions:
         cardinality = unwrap_placeholder(cardinality[0].text) if cardinality else None
         collection = unwrap_placeholder(loop_characteristics.get(f"{{{CAMUNDA_NS}}}collection"))
         element = loop_characteristics.get(f"{{{CAMUNDA_NS}}}elementVariable")
-        condition = loop_characteristics.xpath("./bpmn:completionCondition", namespaces=ns)
-        condition = unwrap_placeholder(condition[0].text) if condition else None
+        completion = loop_characteristics.xpath("./bpmn:completionCondition", namespaces=ns)
+        completion = condition(unwrap_placeholder(completion[0].text) if completion else None,
+                               f"multi-instance '{self.bpmn_id}' (completionCondition)")
         if (cardinality is None) == (collection is None):
             self.raise_validation_exception(
                 "a multi-instance activity needs exactly one of camunda:collection or loopCardinality")
@@ -328,7 +355,7 @@ class CamundaExtensions:
             "cardinality": cardinality,
             "data_input": TaskDataReference(collection) if collection else None,
             "input_item": TaskDataReference(element) if element else None,
-            "condition": condition,
+            "condition": completion,
         }
         cls = self.SEQUENTIAL_MI_CLASS if sequential else self.PARALLEL_MI_CLASS
         self.task = cls(self.spec, original.name, **params)

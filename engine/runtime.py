@@ -716,8 +716,11 @@ def change_variables(command: Command, modifications: dict, deletions: list, tas
             if name in data and name not in shadowed:
                 del data[name]
     variable_types.forget(workflow, gone)
-    for each in (workflow, *workflow.subprocesses.values()):
-        each.update_waiting_tasks()
+    try:
+        for each in (workflow, *workflow.subprocesses.values()):
+            each.update_waiting_tasks()
+    except WorkflowException as err:     # a waiting condition that fails on the new values
+        raise model_error(err) from err
     command.deleted_variables |= gone
     changed = {name: value for name, value in modifications.items() if name not in gone}
     command.record_event("VariablesModified", {

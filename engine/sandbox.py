@@ -21,10 +21,17 @@ How a source runs
      (`_ATTRIBUTES`), anything else is a `SandboxViolation` at run time.
 
 Built-ins (the whole list): abs all any bool dict divmod enumerate float int len list
-max min range reversed round set sorted str sum tuple zip, plus True False None.
+max min range reversed round set sorted str sum tuple zip, plus True False None, and
+JUEL's `true` `false` `null` for them (models drawn for Camunda 7 write those).
 Not offered, so `type`, `object` or a class is never reachable: isinstance, getattr,
 type, eval, exec, compile, open, vars, globals, locals, print, iter, next, super.
 `dict.keys()/values()/items()` return lists (a view could be combined with `|` in C).
+
+Names: a variable (`names`) hides a built-in or a JUEL literal of its name.  A host function
+(`functions`, trusted) is what a name *called* means (`days(3)`), a variable what the name
+read as a value or assigned means (`days > 5`: data is never callable, so both can be
+meant); where no variable has the name, a name read is the function.  One piece of code may
+not use a host function's name both ways (`days(days)`): refused, also by `check`.
 
 Limits (`Limits`, per evaluation; `time_limit=` overrides the time):
   time    1.0 s of the evaluating thread's CPU time (`time.thread_time`, no signals).
@@ -59,7 +66,7 @@ import operator
 import re
 import textwrap
 import time
-from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import Collection, ItemsView, Iterator, KeysView, ValuesView
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time as time_of_day, timedelta
 from types import CodeType
@@ -166,7 +173,9 @@ _BUDGETED_BUILTINS = {
     "range": "range_", "set": "set_", "sorted": "sorted_", "str": "str_", "sum": "sum_", "tuple": "tuple_",
 }
 BUILTIN_NAMES = frozenset(_PLAIN_BUILTINS) | frozenset(_BUDGETED_BUILTINS)
-_SCOPE_BUILTINS = {"__builtins__": _PLAIN_BUILTINS}
+# JUEL's literals, looked up after the variables (a case variable `null` wins), as built-ins are
+_JUEL_LITERALS = {"true": True, "false": False, "null": None}
+_SCOPE_BUILTINS = {"__builtins__": {**_PLAIN_BUILTINS, **_JUEL_LITERALS}}
 
 # calling these is refused statically with a clear message (none of them is offered anyway)
 _FORBIDDEN_CALLS = frozenset({
@@ -234,6 +243,8 @@ class _Program:
     margin: int                 # indentation removed from every line of a script
     reads: frozenset[str]       # free names the code loads
     writes: frozenset[str]      # names a script assigns or deletes (written back)
+    valued: frozenset[str]      # names read as a value (not only called) or written
+    both_ways: frozenset[str]   # names both called and valued (a host function's name may not be)
     mutates: bool               # calls a mutating method or assigns items
     guards: tuple[str, ...]     # Budget hooks the code calls
     builtins: tuple[str, ...]   # budgeted built-ins it names
@@ -256,7 +267,13 @@ class _Policy(ast.NodeVisitor):
         self.comprehensions = 0
         self.reads: set[str] = set()
         self.writes: set[str] = set()
+        self.loads: dict[str, int] = {}     # name -> how often it is read, and called
+        self.calls: dict[str, int] = {}
         self.mutates = False
+
+    @property
+    def valued(self) -> set[str]:
+        return {name for name, n in self.loads.items() if n > self.calls.get(name, 0)} | self.writes
 
     def where(self, node: ast.AST) -> dict:
         return _locate(self.source, getattr(node, "lineno", None), getattr(node, "col_offset", None),
@@ -280,6 +297,7 @@ class _Policy(ast.NodeVisitor):
             self.refuse(node, f"'{node.id}': names starting with '_' are internal to Python and not allowed")
         if isinstance(node.ctx, ast.Load):
             self.reads.add(node.id)
+            self.loads[node.id] = self.loads.get(node.id, 0) + 1
         elif node.id in BUILTIN_NAMES:
             self.refuse(node, f"'{node.id}' is a built-in function; choose another variable name")
         elif not self.comprehensions:
@@ -299,6 +317,8 @@ class _Policy(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in _FORBIDDEN_CALLS:
             self.refuse(node, f"{node.func.id}() is not available in process models")
+        if isinstance(node.func, ast.Name):
+            self.calls[node.func.id] = self.calls.get(node.func.id, 0) + 1
         if isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
             self.mutates = True
         self.generic_visit(node)
@@ -512,8 +532,9 @@ def _compile(source: str, mode: str) -> _Program:
         code = compile(tree, FILENAME, mode)
     except (RecursionError, MemoryError):
         raise SandboxLimitExceeded("code nested too deeply; split it up", source=source) from None
-    return _Program(text, mode, code, margin, frozenset(policy.reads), frozenset(policy.writes),
-                    policy.mutates or mode == "exec", tuple(sorted(guarding.guards)),
+    valued = frozenset(policy.valued)
+    return _Program(text, mode, code, margin, frozenset(policy.reads), frozenset(policy.writes), valued,
+                    valued & policy.calls.keys(), policy.mutates or mode == "exec", tuple(sorted(guarding.guards)),
                     tuple(sorted(policy.reads & set(_BUDGETED_BUILTINS))))
 
 
@@ -1082,6 +1103,8 @@ _ATTRIBUTES: dict[type, dict[str, Callable]] = {
     time_of_day: {**_TIME_ATTRIBUTES, "strftime": _producing},
     timedelta: _table(_plain, "days seconds microseconds total_seconds"),
 }
+# every attribute some value offers: another one (Java's `x.size()`) fails whatever the value
+ATTRIBUTE_NAMES = frozenset(name for table in _ATTRIBUTES.values() for name in table)
 
 
 @functools.lru_cache(maxsize=256)
@@ -1098,9 +1121,21 @@ def _attribute_guard(kind: type, name: str) -> Callable | None:
 
 # --------------------------------------------------------------------------- running
 
-def check(source: str, mode: str = "eval") -> None:
-    """Deploy-time check: raises SandboxError (line, column, snippet) if `source` may not run."""
-    _compile(source, mode)
+def check(source: str, mode: str = "eval", functions: Collection[str] = ()) -> None:
+    """Deploy-time check: raises SandboxError (line, column, snippet) if `source` may not run
+    with host functions of the names `functions`."""
+    _refuse_both_ways(_compile(source, mode), functions)
+
+
+def _refuse_both_ways(program: _Program, functions: Collection[str]) -> None:
+    """`days(days)`: one name cannot be both the function and the variable in one scope."""
+    for name in sorted(program.both_ways):
+        if name in functions:
+            way_out = (f": read the variable with variable('{name}')"
+                       if "variable" in functions and name != "variable" else "; rename the variable")
+            raise SandboxViolation(f"'{name}' is called here as the function {name}() the engine provides and "
+                                   f"also used as a variable of that name; one piece of code cannot use it both "
+                                   f"ways{way_out}", source=program.source)
 
 
 def _scope(program: _Program, names: Mapping[str, Any], functions: Mapping[str, Callable],
@@ -1112,10 +1147,10 @@ def _scope(program: _Program, names: Mapping[str, Any], functions: Mapping[str, 
         for builtin in program.builtins:
             scope[builtin] = getattr(budget, _BUDGETED_BUILTINS[builtin])
     for name in program.names:
-        if name in functions:
-            scope[name] = functions[name]
-        elif name in names:
+        if name in names and (name not in functions or name in program.valued):
             scope[name] = names[name]
+        elif name in functions and name not in program.writes:     # a name a script assigns is a variable
+            scope[name] = functions[name]
     return scope
 
 
@@ -1172,6 +1207,8 @@ def evaluate(source: str, names: Mapping[str, Any], functions: Mapping[str, Call
     assignment; methods like list.append still act on the objects). `functions` are trusted."""
     program = _compile(source, "eval")
     functions = functions or {}
+    if program.both_ways:
+        _refuse_both_ways(program, functions)
     needs_budget = program.guards or program.builtins or program.mutates
     budget = _budget(limits, time_limit) if needs_budget else None
     result = _run(program, _scope(program, names, functions, budget))
@@ -1187,19 +1224,17 @@ def evaluate(source: str, names: Mapping[str, Any], functions: Mapping[str, Call
 def execute(source: str, names: dict, functions: Mapping[str, Callable] | None = None, *,
             time_limit: float | None = None, limits: Limits | None = None) -> None:
     """Run the script `source`; its assignments and deletions land in `names`.
-    `functions` are trusted host functions, callable but never written back."""
+    `functions` are trusted host functions, callable but never written back (a name the
+    script assigns is a variable, see "Names" above)."""
     program = _compile(source, "exec")
     functions = functions or {}
-    clash = sorted(program.writes & functions.keys())
-    if clash:
-        raise SandboxViolation(f"the script assigns {', '.join(clash)}, which the engine provides as a "
-                               "function; choose another variable name", source=program.source)
+    _refuse_both_ways(program, functions)
     budget = _budget(limits, time_limit)
     scope = _scope(program, names, functions, budget)
     _run(program, scope)
     assigned = {name: _as_data(scope[name], budget, f"variable '{name}'")
                 for name in sorted(program.writes) if name in scope}
-    for name in program.reads - program.writes - set(functions):
+    for name in program.reads - program.writes:
         if name in names and type(names[name]) not in _FLAT:   # changed in place, maybe
             budget.measure(names[name], budget.limits.output, f"variable '{name}'")
     for name in program.writes - assigned.keys():

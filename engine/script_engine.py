@@ -6,6 +6,7 @@ go through one restricted evaluator.  `${expr}` (Camunda's syntax) is accepted.
 """
 from __future__ import annotations
 
+import reprlib
 from contextvars import ContextVar
 from typing import Any, Callable, Mapping
 
@@ -14,7 +15,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from . import sandbox, variables
-from .parser import Expression, is_expression, is_template, text_parts, unwrap_placeholder
+from .parser import Condition, Expression, is_expression, is_template, text_parts, unwrap_placeholder
 
 
 current_task: ContextVar = ContextVar("evaluating_task", default=None)
@@ -50,12 +51,15 @@ class ApprovalScriptEngine(PythonScriptEngine):
         token = current_task.set(task)      # host functions such as legal_deadline() need the task
         try:
             names = task.data if local is None else {**task.data, **local}
-            return self.environment.evaluate(expression, names, external_context)
+            value = self.environment.evaluate(expression, names, external_context)
         except sandbox.SandboxError as err:
             raise WorkflowTaskException(f"expression {str(expression).strip()!r} failed: {err}",
                                         task=task, exception=err) from err
         finally:
             current_task.reset(token)
+        if isinstance(expression, Condition) and not isinstance(value, bool):
+            raise WorkflowTaskException(_not_boolean(expression, value), task=task)
+        return value
 
     def evaluate_text(self, task, text: str | None, local: dict | None = None) -> Any:
         """A camunda attribute's or parameter's value: `${expr}` is the expression's value
@@ -100,3 +104,12 @@ class ApprovalScriptEngine(PythonScriptEngine):
         # SpiffWorkflow 3.2.0's own call_service raises NameError; our service tasks
         # are external tasks and never reach here.
         raise WorkflowTaskException("service tasks must be external tasks (camunda:type=\"external\")", task=task)
+
+
+def _not_boolean(condition: Condition, value) -> str:
+    """Camunda 7 refuses such a result too (UelExpressionCondition: "condition expression
+    returns non-Boolean"): Python's truthiness took the text "false" as true."""
+    where = f" of {condition.element}" if condition.element else ""
+    return (f"the condition {condition.strip()!r}{where} gave {reprlib.repr(value)} "
+            f"({variables.type_of(value)}), not a Boolean: a condition must give true or false; compare the "
+            f"value (`approved == \"yes\"`) or set the variable as a Boolean")

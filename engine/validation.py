@@ -6,8 +6,10 @@ that carries a DTD at all is refused (billion-laughs and XXE need one).
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
+import textwrap
 import threading
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from . import due_dates, sandbox
+from .expressions import FUNCTION_NAMES
 from .parser import (BPMN_NS, CALL_MAPPING_ATTRIBUTES, CAMUNDA_NS, SAFE_XML_PARSER, embedded_expressions,
                      has_unterminated_expression, is_expression, is_iso_literal, unwrap_placeholder)
 
@@ -26,8 +29,6 @@ MAX_BPMN_BYTES = 5 * 1024 * 1024
 EXPRESSION_ATTRIBUTES = ("candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate",
                          "priority", "formKey", "taskPriority", "topic")
 UNSUPPORTED_EXTENSIONS = {
-    "executionListener": "execution listeners run Java code; model the step as an external service task",
-    "taskListener": "task listeners run Java code; model the step as an external service task",
     "formData": "generated task forms are not supported; draw a Camunda Form and link it with camunda:formRef",
     "connector": "Camunda connectors are not supported; use an external service task",
     "field": "field injection targets Java delegates; use an external service task",
@@ -177,28 +178,68 @@ def check_expression(name: str, element, source: str | None, what: str, problems
     if source is None or not source.strip():
         problems.append(Problem(name, f"{what} is empty", element.sourceline, None, element_id))
         return
+    code = unwrap_placeholder(source) if mode == "eval" else source
     try:
-        sandbox.check(unwrap_placeholder(source) if mode == "eval" else source, mode)
+        sandbox.check(code, mode, FUNCTION_NAMES)
     except sandbox.SandboxError as err:
         line = element.sourceline + max((getattr(err, "line", None) or 1) - 1, 0) if mode == "exec" else element.sourceline
         problems.append(Problem(name, f"{what} {source.strip()!r}: {err}{_juel_hint(source, err)}", line,
                                 getattr(err, "column", None), element_id))
+        return
+    idioms = _camunda_idioms(code, mode)
+    if idioms:
+        first = idioms[0][0]
+        uses = ", ".join(dict.fromkeys(f"`{ast.unparse(node)}`" for node, _ in idioms))
+        line = element.sourceline + first.lineno - 1 if mode == "exec" else element.sourceline
+        problems.append(Problem(name, f"{what} {source.strip()!r}: {uses} would fail on every case "
+                                      f"(line {first.lineno}, column {first.col_offset + 1}); "
+                                      f"{_in_python(list(dict.fromkeys(s for _, s in idioms)))}",
+                                line, None, element_id))
 
 
 # JUEL (Camunda 7's expression language) spellings a designer may bring, and Python's
 _JUEL = ((r"&&", "`and` for `&&`"), (r"\|\|", "`or` for `||`"), (r"!(?!=)", "`not` for `!`"),
          (r"\bgt\b", "`>` for `gt`"), (r"\blt\b", "`<` for `lt`"), (r"\bge\b", "`>=` for `ge`"),
          (r"\ble\b", "`<=` for `le`"), (r"\beq\b", "`==` for `eq`"), (r"\bne\b", "`!=` for `ne`"),
-         (r"\bempty\s", "`not x` for `empty x`"), (r"\bdiv\b", "`/` for `div`"), (r"\bmod\b", "`%` for `mod`"))
+         (r"\bempty\s", "`not x` for `empty x`"), (r"\bdiv\b", "`/` for `div`"), (r"\bmod\b", "`%` for `mod`"),
+         (r"\?[^?]*:", "`b if a else c` for `a ? b : c`"))
+# ... and the Java methods and Camunda objects a JUEL expression calls, which parse as Python
+# but fail on every value (no value here has these attributes: sandbox.ATTRIBUTE_NAMES)
+_JAVA_METHODS = {"equals": "`a == b` for `a.equals(b)`", "size": "`len(x)` for `x.size()`",
+                 "length": "`len(x)` for `x.length()`", "isEmpty": "`not x` for `x.isEmpty()`",
+                 "contains": "`y in x` for `x.contains(y)`"}
+_EXECUTION = {"getVariable": "`variable('name', default)` for `execution.getVariable('name')`",
+              "processBusinessKey": "`business_key()` for `execution.processBusinessKey`",
+              "getProcessBusinessKey": "`business_key()` for `execution.getProcessBusinessKey()`",
+              "businessKey": "`business_key()` for `execution.businessKey`"}
+_NO_EXECUTION = ("a variable's name or `variable('name', default)` for a variable, `business_key()` for the "
+                 "business key (Camunda's `execution` object does not exist here)")
+
+
+def _in_python(spellings: list[str]) -> str:
+    return f"expressions here are Python (a safe subset), not JUEL: write {', '.join(spellings)}"
 
 
 def _juel_hint(source: str, err) -> str:
     if "syntax error" not in str(err):
         return ""
     spellings = [python for juel, python in _JUEL if re.search(juel, source)]
-    if not spellings:
-        return ""
-    return f"; expressions here are Python (a safe subset), not JUEL: write {', '.join(spellings)}"
+    return f"; {_in_python(spellings)}" if spellings else ""
+
+
+def _camunda_idioms(code: str, mode: str) -> list[tuple[ast.Attribute, str]]:
+    """`execution.getVariable('who')`, `status.equals("ok")`, `items.size()`, each with the
+    Python spelling: code that passed sandbox.check but would fail whatever the case holds."""
+    tree = ast.parse(code.strip() if mode == "eval" else textwrap.dedent(code), mode=mode)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or node.attr in sandbox.ATTRIBUTE_NAMES:
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id == "execution":
+            found.append((node, _EXECUTION.get(node.attr, _NO_EXECUTION)))
+        elif node.attr in _JAVA_METHODS:
+            found.append((node, _JAVA_METHODS[node.attr]))
+    return sorted(found, key=lambda pair: (pair[0].lineno, pair[0].col_offset))
 
 
 def check_text(name: str, element, text: str, what: str, problems: list) -> None:
@@ -214,6 +255,22 @@ def check_text(name: str, element, text: str, what: str, problems: list) -> None
     else:
         for expression in embedded_expressions(text):
             check_expression(name, element, expression, f"{what} {text!r}, its expression", problems)
+
+
+def _listener_refusal(listener) -> str:
+    """What the listener is (a script, an expression, Java code) and what to draw instead."""
+    kind = etree.QName(listener).localname
+    script = listener.find("camunda:script", NS)
+    if script is not None:
+        what = f"a script listener ({script.get('scriptFormat') or 'no scriptFormat'}) is not run here"
+    elif listener.get("expression") is not None:
+        what = f"an expression listener ({listener.get('expression')}) calls Camunda 7's engine API (execution, " \
+               "task), which does not exist here"
+    else:
+        what = "it runs Java code (class, delegateExpression)"
+    return (f"camunda:{kind} is not supported: {what}; to set variables, draw a rule step (a task with "
+            "camunda:inputOutput output parameters) or a Python script task (where the operator enables them), "
+            "for other work an external service task")
 
 
 # what Camunda Modeler writes for "Business key" on a call activity's In mappings: the
@@ -443,6 +500,8 @@ def check_dialect(name: str, root, problems: list, scripts_enabled: bool) -> Non
         for element in root.iterfind(f".//camunda:{ext}", NS):
             problems.append(Problem(name, f"camunda:{ext} is not supported: {advice}", element.sourceline, None,
                                     _owner_id(element)))
+    for listener in root.xpath(".//camunda:executionListener | .//camunda:taskListener", namespaces=NS):
+        problems.append(Problem(name, _listener_refusal(listener), listener.sourceline, None, _owner_id(listener)))
     for tag, advice in UNSUPPORTED_ELEMENTS.items():
         for element in root.iterfind(f".//bpmn:{tag}", NS):
             problems.append(Problem(name, advice, element.sourceline, None, element.get("id")))

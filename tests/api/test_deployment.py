@@ -699,6 +699,63 @@ def test_juel_operators_in_a_condition_are_refused_with_their_python_spelling(cl
     assert "not JUEL: write `and` for `&&`, `or` for `||`, `not` for `!`, `>` for `gt`" in problem["message"], problem
 
 
+@pytest.mark.parametrize("juel, python", [
+    ("${execution.getVariable('who') == 'li'}", "`variable('name', default)` for `execution.getVariable('name')`"),
+    ("${execution.processBusinessKey != null}", "`business_key()` for `execution.processBusinessKey`"),
+    ("${execution.activityId == 'T'}", "`business_key()`"),
+    ('${status.equals("ok")}', "`a == b` for `a.equals(b)`"),
+    ("${items.size() &gt; 0}", "`len(x)` for `x.size()`"),
+    ("${approved ? amount &gt; 100 : false}", "`b if a else c` for `a ? b : c`"),
+])
+def test_camunda_idioms_that_python_would_run_and_fail_are_refused_with_the_python_spelling(client, juel, python):
+    """They deployed (or were refused without a hint) and every case failed on them with a
+    NameError 'execution' or an AttributeError."""
+    r = client.deploy(extra={"juel.bpmn": minimal("juel", condition=juel)})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["juel.bpmn"]["errors"]
+    assert problem["mainElementId"] == "F3" and problem["line"] == 9, problem
+    assert "not JUEL: write " in problem["message"] and python in problem["message"], problem
+
+
+def test_camunda_idioms_in_an_attribute_and_a_task_name_are_refused_naming_the_task(client):
+    bpmn = minimal().replace('camunda:candidateGroups="fgw"', 'camunda:assignee="${execution.getVariable(\'who\')}"')
+    bpmn = bpmn.replace('name="审查"', 'name="审查 ${execution.processBusinessKey}"')
+    r = client.deploy(extra={"idioms.bpmn": bpmn})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    problems = r.get_json()["details"]["idioms.bpmn"]["errors"]
+    assert {p["mainElementId"] for p in problems} == {"T"} and len(problems) == 2, problems
+    assert any("camunda:assignee" in p["message"] and "variable('name', default)" in p["message"] for p in problems)
+    assert any("task name" in p["message"] and "business_key()" in p["message"] for p in problems)
+
+
+def test_a_dict_variable_named_execution_may_still_use_dict_methods(client):
+    assert client.deploy(extra={"ok.bpmn": minimal("ok", condition="${execution.get('x') == 1}")}).status_code == 200
+
+
+@pytest.mark.parametrize("listener, said", [
+    ('<camunda:executionListener event="start"><camunda:script scriptFormat="groovy">execution.setVariable("a", 1)'
+     '</camunda:script></camunda:executionListener>', "a script listener (groovy)"),
+    ('<camunda:taskListener event="create"><camunda:script scriptFormat="javascript">task.setVariable("x", 1);'
+     '</camunda:script></camunda:taskListener>', "a script listener (javascript)"),
+    ('<camunda:executionListener event="end" expression="${execution.setVariable(\'done\', true)}" />',
+     "an expression listener"),
+    ('<camunda:taskListener event="create" class="org.Foo" />', "Java code"),
+    ('<camunda:executionListener event="start" delegateExpression="${auditor}" />', "Java code"),
+])
+def test_a_listener_is_refused_saying_what_kind_it_is(client, listener, said):
+    """A script listener was refused because "execution listeners run Java code"."""
+    bpmn = minimal().replace('<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw">',
+                             '<bpmn:userTask id="T" name="审查" camunda:candidateGroups="fgw"><bpmn:extensionElements>'
+                             f'{listener}</bpmn:extensionElements>')
+    r = client.deploy(extra={"l.bpmn": bpmn})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    [problem] = r.get_json()["details"]["l.bpmn"]["errors"]
+    assert problem["mainElementId"] == "T" and said in problem["message"], problem
+    if "Java" not in said:
+        assert "Java" not in problem["message"], problem
+    assert "rule step" in problem["message"] or "external service task" in problem["message"], problem
+
+
 def _timer_start(cycle: str) -> str:
     return _one_node('<bpmn:task id="N" />').replace(
         '<bpmn:startEvent id="S" />', f'<bpmn:startEvent id="S"><bpmn:timerEventDefinition id="TD"><bpmn:timeCycle>{cycle}'

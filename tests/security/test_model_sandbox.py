@@ -179,7 +179,7 @@ def test_a_fault_of_the_engine_in_the_dump_stays_a_server_error(client, monkeypa
 BOMBS = {
     "huge power": "10**10**10",
     "huge string": "'a' * 10**9",
-    "huge list from data": "[applicantName] * copies",
+    "huge list from data": "len([applicantName] * copies) > 0",
     "runaway comprehension": "len([i for i in range(copies)]) > 0",
 }
 

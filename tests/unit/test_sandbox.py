@@ -124,9 +124,50 @@ def test_host_functions_are_callable_but_not_written_back():
     assert evaluate("workdays(1)", {}, {"workdays": workdays}) == "2025-10-09T00:00:00"
 
 
-def test_script_may_not_overwrite_a_host_function():
-    with pytest.raises(SandboxViolation, match="workdays"):
-        execute("workdays = 3", {}, {"workdays": lambda n: n})
+def days(n):
+    return (datetime(2025, 10, 8) + timedelta(days=n)).isoformat()
+
+
+HOST = {"days": days, "variable": lambda name, default=None: default}
+
+
+def test_a_variable_named_like_a_host_function_is_what_the_name_alone_reads():
+    """A leave request's `days` was hidden by the engine's days(): `days > 5` compared a function."""
+    assert evaluate("days > 5", {"days": 7}, HOST) is True
+    assert evaluate("days(1)", {"days": 7}, HOST) == "2025-10-09T00:00:00"      # a call is the function
+    assert evaluate("days(1)", {}, HOST) == "2025-10-09T00:00:00"
+    with pytest.raises(SandboxViolation, match="function or type"):             # no variable: the function
+        evaluate("days", {}, HOST)
+
+
+def test_a_name_used_both_as_host_function_and_as_variable_is_refused_with_the_way_out():
+    for run in (lambda: evaluate("days(days)", {"days": 7}, HOST), lambda: check("days(days)", functions=HOST),
+                lambda: execute("later = days(days)", {"days": 7}, HOST)):
+        with pytest.raises(SandboxViolation, match=r"variable\('days'\)"):
+            run()
+    check("days(days)")                                     # without host functions it is plain Python
+    assert evaluate("[days for days in (1, 2)]", {}, HOST) == [1, 2]
+
+
+def test_a_script_may_set_a_variable_named_like_a_host_function_but_not_call_it_too():
+    names = {"days": 7}
+    execute("days = days + 1\nlate = days > 5", names, HOST)
+    assert names == {"days": 8, "late": True}
+    names = {}
+    execute("if False:\n    days = 3\ndue = 1", names, HOST)     # not assigned: no function written back
+    assert names == {"due": 1}
+    with pytest.raises(SandboxViolation, match="days"):
+        execute("days = 3\nlater = days(1)", {}, HOST)
+
+
+def test_juels_true_false_and_null_are_true_false_and_none_unless_a_variable_has_the_name():
+    assert evaluate("[true, false, null]", {}) == [True, False, None]
+    assert evaluate("approved == true and comment != null", {"approved": True, "comment": "ok"}) is True
+    assert evaluate("[x for x in (true, null)]", {}) == [True, None]             # in a comprehension's scope too
+    assert evaluate("null", {"null": "x"}) == "x"
+    names: dict = {}
+    execute("flag = false\nnull = 1", names)
+    assert names == {"flag": False, "null": 1}
 
 
 def test_indented_script_from_bpmn_xml_runs():
