@@ -699,6 +699,7 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str
 def _set_on_task(task, variables: dict, local_variables: dict) -> None:
     """The variables a worker sends, on the open task: `local_variables` as its own."""
     task.data.update(variables)
+    runtime.shadow(task, local_variables)
     task.data.update(local_variables)
     task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables))
 
@@ -745,6 +746,7 @@ def _throw_defined(command, task, row, worker_id: str, definition: dict, message
 def _apply_result(task, variables: dict, local_variables: dict, script_engine) -> None:
     """Camunda 7: `localVariables` live on the task (visible to output mappings, then gone);
     `variables` reach the process; output mappings are evaluated last and win."""
+    runtime.shadow(task, local_variables)
     task.data.update(local_variables)
     task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(local_variables))
     runtime.apply_outputs(task, variables, script_engine)

@@ -18,11 +18,18 @@ in the same way (a key a branch's dict lacks is not deleted: joins always merged
 so, and the library's stages write their results under their own keys), and lists that
 two branches changed merge position by position.  A parallel multi-instance merges its
 instances with merge_branch too (engine/specs.py).
+
+When a join fires is SpiffWorkflow's reasoning too, counted over the current round
+only: in a loop back to the split (a case returned for correction, the departments
+review again) the library counted an earlier round's arrivals, and the join fired on
+the first branch of the round.
 """
 from __future__ import annotations
 
 from copy import copy
 
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.task import TaskState
 
@@ -169,11 +176,101 @@ def _run_join(self, my_task) -> bool:
     return True
 
 
+def _round_of(ancestry: _Ancestry, task) -> str:
+    """Where another task of the join's spec stands against the joining task: "later" (it
+    descends from the joining task: predicted past a loop back into the join), "earlier"
+    (an earlier activation the joining task descends from, or a branch of an earlier
+    round of a loop, whose token that activation consumed), or "current"."""
+    where = ancestry.meet(task)
+    if where == 0:
+        return "later"
+    if where is None or ancestry.chain[where] is task:
+        return "earlier"
+    if ancestry.previous is not None and where > ancestry.previous:
+        return "earlier"
+    return "current"
+
+
+def _parallel_inputs_arrived(self, my_task) -> bool:
+    """ParallelGateway._check_threshold_unstructured (SpiffWorkflow 3.2), counting only the
+    branches of this round.  Each arrival leaves a task of the join's spec, and the
+    library counted every such task but the joining one's ancestors: in a loop back to
+    the split (returned for correction, the departments review again) the task an
+    earlier round's other branch left counted as that branch having arrived again, and
+    the join fired on the first branch of the round, skipping the other's review."""
+    waiting = set(self.inputs)
+    ancestry = _Ancestry(my_task)
+    for task in my_task.workflow.tasks.values():
+        if task.task_spec is not self:
+            continue
+        found = "current" if task is my_task else _round_of(ancestry, task)
+        if found == "later":
+            # the library's: an input the join's own outputs lead back to is not waited for
+            node = task
+            while node is not None and node.task_spec not in waiting:
+                node = node.parent
+            if node is not None:
+                waiting.discard(node.task_spec)
+        elif found == "current" and task.parent._state == TaskState.COMPLETED:
+            waiting.discard(task.parent.task_spec)
+    return not waiting
+
+
+def _inclusive_inputs_arrived(self, my_task) -> bool:
+    """InclusiveGateway._check_threshold_unstructured (SpiffWorkflow 3.2) over this round.
+    The library walked the tree only as far as the join's tasks: from the second round of
+    a loop on it saw the first round's arrivals, not this round's nor the tasks still on
+    their way, and fired at once.  Here the walk goes on through the join's earlier
+    activations the joining task descends from and counts this round's arrivals only;
+    which inputs a task still under way can reach is the library's reasoning, unchanged."""
+    ancestry, tasks, sources = _Ancestry(my_task), [my_task], []
+    behind = set()                              # the join's earlier activations on my_task's path
+    node = my_task.parent
+    while node is not None:
+        if node.task_spec is self:
+            behind.add(id(node))
+        node = node.parent
+    stack = [my_task.workflow.task_tree]
+    while stack:
+        task = stack.pop()
+        if task.task_spec is self:
+            if id(task) not in behind:
+                if task is not my_task and _round_of(ancestry, task) == "current":
+                    tasks.append(task)
+                continue
+        elif task._state & (TaskState.READY | TaskState.WAITING):
+            sources.append(task.task_spec)
+        stack.extend(task.children)
+
+    completed = {task.parent.task_spec for task in tasks if task.parent._state == TaskState.COMPLETED}
+    if any(task.parent._state & TaskState.DEFINITE_MASK and task.parent.task_spec not in completed for task in tasks):
+        return False                            # a branch of this round is on its way to the join
+    checked = []
+
+    def source_of(spec):
+        # the library's: back through a spec's inputs to a task under way, if any
+        checked.append(spec)
+        for parent in spec.inputs:
+            if parent not in checked:
+                return parent if parent in sources else source_of(parent)
+
+    for spec in completed:
+        source = source_of(spec)
+        if source is not None:
+            sources.remove(source)
+    return not any(source_of(spec) is not None for spec in self.inputs if spec not in completed)
+
+
 def merge_at_joins() -> None:
     """Make SpiffWorkflow's unstructured joins (parallel and inclusive gateways, and the
     end join of a process) merge three-way.  InclusiveGateway and _EndJoin call this hook
-    through UnstructuredJoin, so one replacement serves all three."""
+    through UnstructuredJoin, so one replacement serves all three.  The parallel and
+    inclusive gateways count this round's arrivals only (the end join waits for every
+    unfinished task of its scope, engine/specs.py, and has no rounds)."""
     if getattr(UnstructuredJoin._run_hook, "__wrapped__", None) is not None:
         return
+    for spec, check in ((ParallelGateway, _parallel_inputs_arrived), (InclusiveGateway, _inclusive_inputs_arrived)):
+        check.__wrapped__ = spec._check_threshold_unstructured
+        spec._check_threshold_unstructured = check
     _run_join.__wrapped__ = UnstructuredJoin._run_hook
     UnstructuredJoin._run_hook = _run_join

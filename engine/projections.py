@@ -104,11 +104,15 @@ def ready_user_tasks(workflow) -> list:
 
 
 def visible_data(task) -> dict:
-    """A task's data without its camunda:inputOutput locals."""
+    """A task's data as its case sees it: without its locals (camunda:inputParameters, a
+    worker's localVariables), with the case's values they shadow (engine/runtime.py
+    `shadow`).  The task's own data when it has no locals."""
     local = task.internal_data.get("locals")
     if not local:
         return task.data
-    return {k: v for k, v in task.data.items() if k not in local}
+    data = {k: v for k, v in task.data.items() if k not in local}
+    data.update(task.internal_data.get("shadowed", ()))
+    return data
 
 
 def process_variables(workflow, active: list | None = None) -> dict:

@@ -487,20 +487,33 @@ def apply_inputs(task, script_engine) -> None:
     inputs = task.task_spec.extensions.get("inputOutput", {}).get("inputs", [])
     if not inputs:
         return
-    for param in inputs:
-        task.data[param["name"]] = _fit_to_store(task, "input", param["name"],
-                                                 script_engine.evaluate_text(task, param["expression"]))
-    task.internal_data["locals"] = [p["name"] for p in inputs]
+    values = {p["name"]: _fit_to_store(task, "input", p["name"], script_engine.evaluate_text(task, p["expression"]))
+              for p in inputs}
+    shadow(task, values)
+    task.data.update(values)
+    task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(values))
+
+
+def shadow(task, names) -> None:
+    """Set aside the case's values of the variables `names` that are about to become local
+    to `task` (its camunda:inputParameters, a worker's localVariables): Camunda 7 keeps a
+    local beside the process variable it shadows, which has its value again when the
+    activity ends.  SpiffWorkflow has one dict per task, so the local overwrote it, and
+    dropping the local at the end deleted the case's variable (and, at a join, in every
+    branch)."""
+    held = set(task.internal_data.get("locals", ()))
+    shadowed = {name: task.data[name] for name in names if name in task.data and name not in held}
+    if shadowed:
+        task.internal_data["shadowed"] = {**task.internal_data.get("shadowed", {}), **shadowed}
 
 
 def apply_outputs(task, submitted: dict, script_engine) -> None:
     """Camunda 7 semantics: with output parameters the activity is its own scope, so
     only the mapped outputs reach the process; without them the submission does."""
     io = task.task_spec.extensions.get("inputOutput", {})
-    local_names = set(task.internal_data.get("locals", []))
     outputs = io.get("outputs", [])
     if not outputs:
-        data = {k: v for k, v in task.data.items() if k not in local_names}
+        data = dict(projections.visible_data(task))
         data.update(submitted)
         task.data = data
         return
@@ -511,7 +524,7 @@ def apply_outputs(task, submitted: dict, script_engine) -> None:
                          activityId=task.task_spec.bpmn_id) from err
     for name, value in mapped.items():
         _fit_to_store(task, "output", name, value)
-    data = {k: v for k, v in task.data.items() if k not in local_names}
+    data = dict(projections.visible_data(task))
     data.update(mapped)
     task.data = data
 

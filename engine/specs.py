@@ -239,8 +239,8 @@ def passed_variables(mappings, task) -> dict:
     values: dict = {}
     for mapping in mappings:
         if mapping.get("variables") == "all":
-            locals_ = task.internal_data.get("locals", ())
-            values.update((name, value) for name, value in task.data.items() if name not in locals_)
+            from .projections import visible_data              # projections imports this module
+            values.update(visible_data(task))
         elif "sourceExpression" in mapping:
             values[mapping["target"]] = task.workflow.script_engine.evaluate(task, mapping["sourceExpression"])
         elif "source" in mapping:

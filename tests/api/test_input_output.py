@@ -98,3 +98,52 @@ def test_a_list_parameter_is_still_refused_naming_what_is_supported(client):
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     [problem] = r.get_json()["details"]["listed.bpmn"]["errors"]
     assert "camunda:inputParameter 'depts'" in problem["message"] and "no lists" in problem["message"], problem
+
+
+def shadowing_review(parallel: bool) -> str:
+    """start → 审查 (a user task whose input parameters `opinion` and `score` are named like
+    case variables) → 复核 → end; `parallel`: 审查 beside 会签 between a split and a join."""
+    inputs = ('<bpmn:extensionElements><camunda:inputOutput>'
+              '<camunda:inputParameter name="opinion">部门意见</camunda:inputParameter>'
+              '<camunda:inputParameter name="score">${90}</camunda:inputParameter>'
+              '</camunda:inputOutput></bpmn:extensionElements>')
+    review = f'<bpmn:userTask id="Review" name="审查" camunda:candidateGroups="fgw">{inputs}</bpmn:userTask>'
+    if parallel:
+        middle = ('<bpmn:parallelGateway id="Split" /><bpmn:parallelGateway id="Join" />'
+                  '<bpmn:userTask id="Cosign" name="会签" camunda:candidateGroups="fgw" />'
+                  '<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Split" />'
+                  '<bpmn:sequenceFlow id="F2" sourceRef="Split" targetRef="Review" />'
+                  '<bpmn:sequenceFlow id="F3" sourceRef="Split" targetRef="Cosign" />'
+                  '<bpmn:sequenceFlow id="F4" sourceRef="Review" targetRef="Join" />'
+                  '<bpmn:sequenceFlow id="F5" sourceRef="Cosign" targetRef="Join" />'
+                  '<bpmn:sequenceFlow id="F6" sourceRef="Join" targetRef="Recheck" />')
+    else:
+        middle = ('<bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Review" />'
+                  '<bpmn:sequenceFlow id="F6" sourceRef="Review" targetRef="Recheck" />')
+    return HEAD.format(key="shadowing") + f"""
+  <bpmn:process id="shadowing" isExecutable="true">
+    <bpmn:startEvent id="S" />{review}{middle}
+    <bpmn:userTask id="Recheck" name="复核" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="F7" sourceRef="Recheck" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("order", [None, ("Review", "Cosign"), ("Cosign", "Review")])
+def test_an_input_parameter_named_like_a_case_variable_leaves_the_case_variable_as_it_was(client, order):
+    """Camunda 7: the input parameter is the task's own variable while it runs; the case's
+    variable of that name keeps its value and type, during the task and after it."""
+    assert client.deploy(extra={"shadowing.bpmn": shadowing_review(order is not None)}).status_code == 200
+    case = client.start("shadowing", {**typed(opinion="x"), "score": {"type": "Long", "value": 7}})["id"]
+    found = variables(client, case)
+    assert (found["opinion"]["value"], found["score"]) == ("x", {"type": "Long", "value": 7, "valueInfo": {}})
+    for step in order or ("Review",):
+        [task] = [t for t in client.tasks(processInstanceId=case) if t["taskDefinitionKey"] == step]
+        assert client.complete(task["id"]).status_code == 204
+    [task] = client.tasks(processInstanceId=case)
+    assert task["taskDefinitionKey"] == "Recheck"
+    found = variables(client, case)
+    assert found["opinion"] == {"type": "String", "value": "x", "valueInfo": {}}
+    assert found["score"] == {"type": "Long", "value": 7, "valueInfo": {}}
