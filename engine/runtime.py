@@ -487,11 +487,12 @@ def apply_inputs(task, script_engine) -> None:
     inputs = task.task_spec.extensions.get("inputOutput", {}).get("inputs", [])
     if not inputs:
         return
-    values = {p["name"]: _fit_to_store(task, "input", p["name"], script_engine.evaluate_text(task, p["expression"]))
-              for p in inputs}
-    shadow(task, values)
-    task.data.update(values)
-    task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(values))
+    names = [p["name"] for p in inputs]
+    shadow(task, names)
+    for param in inputs:                # in order: a parameter sees those before it, as in Camunda 7
+        task.data[param["name"]] = _fit_to_store(task, "input", param["name"],
+                                                 script_engine.evaluate_text(task, param["expression"]))
+    task.internal_data["locals"] = sorted(set(task.internal_data.get("locals", [])) | set(names))
 
 
 def shadow(task, names) -> None:

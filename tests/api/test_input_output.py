@@ -54,6 +54,19 @@ def test_an_input_parameter_with_an_expression_in_its_text_is_the_text_filled_in
     assert "greeting" not in found and "ref" not in found                            # inputs stay local
 
 
+def test_an_input_parameter_reads_the_ones_before_it(client):
+    """Camunda 7 sets a task's input parameters in order, each seeing those before it (the
+    library's rule steps: `cfg`, then `matched` over `cfg`); one named like a case variable
+    reads the case's value, and the one after it reads the local."""
+    model = rule_step("chain", inputs=[("base", "${n + 1}"), ("twice", "${base * 2}"), ("n", "${n * 10}"),
+                                       ("after", "${n + twice}")],
+                      outputs=[("result", "${after}")])
+    assert client.deploy(extra={"chain.bpmn": model}).status_code == 200
+    case = client.start("chain", typed(n=1))["id"]
+    found = variables(client, case)
+    assert found["result"]["value"] == 14 and found["n"]["value"] == 1
+
+
 def test_output_parameters_fill_their_text_with_what_the_task_was_completed_with(client):
     model = io_mapping("signed", inputs=[("office", "${region}办")],
                        outputs=[("summary", "${decision}（${office}，${officer}）"), ("decision", "${decision}")])
