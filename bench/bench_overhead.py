@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,6 +35,29 @@ from app import tune_gc  # noqa: E402
 
 # --- bare SpiffWorkflow ------------------------------------------------------------------
 
+@contextmanager
+def spiffworkflow_joins():
+    """SpiffWorkflow's own joins while the bare rounds run.  engine/joins.py replaces the
+    parallel and inclusive gateways' arrival checks and the unstructured join's merge
+    process-wide (a three-way merge, and a check that counts one round's arrivals, which
+    walks less of the tree than SpiffWorkflow's): the reference is SpiffWorkflow itself."""
+    from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
+    from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+    from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+    saved = [(cls, name, cls.__dict__[name]) for cls, name in (
+        (UnstructuredJoin, "_run_hook"), (ParallelGateway, "_check_threshold_unstructured"),
+        (InclusiveGateway, "_check_threshold_unstructured")) if name in cls.__dict__]
+    for cls, name, method in saved:
+        original = getattr(method, "__wrapped__", None)
+        if original is not None:
+            setattr(cls, name, original)
+    try:
+        yield
+    finally:
+        for cls, name, method in saved:
+            setattr(cls, name, method)
+
+
 class Bare:
     def __init__(self, model: str = workload.REVIEW, key: str = workload.REVIEW_KEY) -> None:
         from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -45,6 +68,10 @@ class Bare:
         self.script_engine = PythonScriptEngine()
 
     def round(self, cases: int) -> tuple[harness.Round, harness.Round]:
+        with spiffworkflow_joins():
+            return self._round(cases)
+
+    def _round(self, cases: int) -> tuple[harness.Round, harness.Round]:
         from SpiffWorkflow.bpmn import BpmnWorkflow
         from SpiffWorkflow.util.task import TaskState
         starts, workflows = [], []
