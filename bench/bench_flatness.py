@@ -79,7 +79,8 @@ def pad(database_url: str, definition_id: str, count: int) -> None:
                         task_definition_key=f"Task_review_{d}", name=f"{d} review", priority=50,
                         created=now - timedelta(seconds=count - n), due=_due(now, n),
                         business_key=None, properties={}) for t, i, d, n in open_tasks])
-                    run(insert(TaskCandidate), [dict(task_id=t, group_id=d) for t, _, d, _ in open_tasks])
+                    run(insert(TaskCandidate), [dict(task_id=t, group_id=d, instance_id=i, instance_start_time=now)
+                                                for t, i, d, _ in open_tasks])
             uow.commit()
         if engine.db.dialect.name == "postgresql":
             # what autovacuum does within a minute of such a load: without statistics the

@@ -133,15 +133,35 @@ def cases_taken_part_in(me, departments: list):
     a read at 100,000 cases): what a list or a count of cases needs.  `me` and the departments are values or bind
     parameters (a statement built once per shape, engine/history.py)."""
     cases, tasks, candidates, activities = _tables()
-    offered = select(tasks.c.instance_id).join(candidates, candidates.c.task_id == tasks.c.id)
     ways = [select(cases.c.id).where(cases.c.start_user_id == me),
             select(tasks.c.instance_id).where(tasks.c.assignee == me),
             select(tasks.c.instance_id).where(tasks.c.owner == me),
-            offered.where(candidates.c.user_id == me),
+            select(candidates.c.instance_id).where(candidates.c.user_id == me),
             select(activities.c.instance_id).where(activities.c.assignee == me)]
     if departments:
-        ways.append(offered.where(candidates.c.group_id.in_(departments)))
+        ways.append(select(candidates.c.instance_id).where(candidates.c.group_id.in_(departments)))
     return union(*ways)
+
+
+def cases_by_start(me, departments: list, of_cases=None) -> list:
+    """The same cases, one SELECT of (start_time, id) per way and per department, each
+    in the order of an index where the way can give it (a department's from
+    ix_task_candidate_group_case, which repeats the case's start), so that a count reads
+    index entries only and a page need not read the whole set (engine/history.py).
+    `of_cases(cases)`: a condition on the cases read from process_instance (their states),
+    or None; the cases of open tasks need none, as the running states are all a list
+    filters them by: an ending case's command deletes its open tasks (engine/projections.py).
+    `departments`: bind parameters, one per department."""
+    cases, tasks, candidates, activities = _tables()
+    of_cases = [] if of_cases is None else [of_cases(cases)]
+    offers = [candidates.c.user_id == me] + [candidates.c.group_id == department for department in departments]
+    return ([select(cases.c.start_time, cases.c.id).where(cases.c.start_user_id == me, *of_cases)]
+            + [select(cases.c.start_time, cases.c.id).select_from(tasks).join(cases, cases.c.id == tasks.c.instance_id)
+               .where(on_task) for on_task in (tasks.c.assignee == me, tasks.c.owner == me)]
+            + [select(cases.c.start_time, cases.c.id).select_from(activities)
+               .join(cases, cases.c.id == activities.c.instance_id).where(activities.c.assignee == me, *of_cases)]
+            + [select(candidates.c.instance_start_time.label("start_time"), candidates.c.instance_id.label("id"))
+               .where(offer) for offer in offers])
 
 
 def takes_part_in(case_id, me, departments: list):

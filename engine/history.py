@@ -5,18 +5,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, not_, or_, select, true
+from sqlalchemy import and_, bindparam, exists, func, not_, or_, select, true, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.util import ClauseAdapter
 
 from . import authz, instances
 from .errors import BadRequest
 from .fastsql import LIKE_ESCAPE, Likely, Shapes, bound, numbered
 from .identity import Principal
-from .models import ActivityInstance, Incident, ProcessDefinition, ProcessInstance, TaskCandidate, VariableInstance
+from .models import ActivityInstance, Incident, ProcessDefinition, ProcessInstance, VariableInstance
 from .variable_values import JsonText
 from .variables import DATE_PRECISION
 
@@ -147,7 +146,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     shape, values, columns = [], {}, {}
     if not principal.is_admin:
         shape.append(("readable", authz.bind_reader(principal, values), None))
-    widespread = True           # every filter is one most cases meet: the running states, or none (_walk)
+    widespread = True           # every filter is one most cases meet: the running states, or none (_by_start)
     for column, op, value in filters:
         if value is None or value == "" or (op in ("in", "not in", "flag", "variables") and not value):
             continue
@@ -185,14 +184,13 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
     departments = next((op for name, op, _ in shape if name == "readable"), None)    # None: an administrator
     from_ways = departments is not None and not one_case       # the cases read from the reader's own rows
 
-    def build(walk: bool = False):
+    def build():
         stmt, _, order = _KINDS[kind]
         for name, op, n in shape:
             if name == "readable":      # through the case's own rows when the filters name one case
                 me, readers = authz.reader_params(op)
-                if not walk:
-                    stmt = stmt.where(authz.takes_part_in(case, me, readers) if one_case
-                                      else case.in_(authz.cases_taken_part_in(me, readers)))
+                stmt = stmt.where(authz.takes_part_in(case, me, readers) if one_case
+                                  else case.in_(authz.cases_taken_part_in(me, readers)))
                 continue
             clause = _clause(name, op, n, columns.get(name))
             # the states of a list read from the reader's own cases: SQLite would otherwise read
@@ -209,8 +207,6 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
             key = _SORTS[kind][sort[0]]
             # unfinished (null) last going up, first going down, on SQLite as on PostgreSQL
             ordering.insert(0, key.desc().nulls_first() if sort[1] == "desc" else key.asc().nulls_last())
-        if walk:
-            return _walk(stmt, ordering, departments, "offset" in values)
         stmt = stmt.order_by(*ordering)
         if "limit" in values:
             stmt = stmt.limit(bindparam("limit"))
@@ -218,53 +214,48 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
             stmt = stmt.offset(bindparam("offset"))
         return stmt
     key = (kind, tuple(shape), count_only, "limit" in values, "offset" in values, None if count_only else sort)
-    if (kind == "cases" and from_ways and departments and widespread and not count_only and sort in _WALKED
-            and max_results is not None and 0 < first_result + max_results <= WALK_PAGE_END
-            and _QUEUES.get(departments, lambda: _queue_reaches(departments)).execute(
-                db, {**values, "queue": WALK_QUEUE}).scalar()):
-        rows = _QUERIES.get(("walk",) + key, lambda: build(walk=True)).execute(
-            db, {**values, "cap": WALK_FACTOR * (first_result + max_results)}).all()
-        if len(rows) == max_results:        # a full page: the first cases in order hold all of it
-            return rows
-    result = _QUERIES.get(key, build).execute(db, values)
+    if (kind == "cases" and from_ways and widespread and sort in _BY_START
+            and (count_only or max_results is not None)):
+        if not count_only:
+            values["reach"] = first_result + max_results
+        result = _QUERIES.get(("by start",) + key, lambda: _by_start(shape, count_only, sort, "offset" in values))
+        result = result.execute(db, values)
+    else:
+        result = _QUERIES.get(key, build).execute(db, values)
     return result.scalar() if count_only else result.all()
 
 
-# A page of the cases an officer of a busy department takes part in (GET /process-instance):
-# read from their own rows (authz.cases_taken_part_in), it costs the whole set, 48-50 ms for
-# 10,000 running cases on either store.  When the reader's departments have WALK_QUEUE open
-# tasks or more, the list is in its default order or by start time either way (_WALKED),
-# has no filter but the running states (a filter few cases meet would make the walk read
-# the whole table to fill its cap), and the page ends within the first WALK_PAGE_END cases
-# of it, the first WALK_FACTOR times that many cases are read in order first, each
-# checked through its own rows (authz.takes_part_in); a full page found there is the
-# page, and anything else is read from the reader's rows as before (bench/TUNING.md).
-WALK_QUEUE, WALK_PAGE_END, WALK_FACTOR = 1000, 100, 10
-_QUEUES = Shapes()
-
-
-def _queue_reaches(departments: int):
-    """Whether the departments' open tasks number `queue` or more (a look at no more index
-    entries than that)."""
-    candidates, queue = TaskCandidate.__table__, bindparam("queue")
-    offers = (select(candidates.c.task_id).where(candidates.c.group_id.in_(bound("department", departments)))
-              .limit(queue).subquery())
-    return select((func.count() >= queue).label("busy")).select_from(offers)
-
-
+# The running cases an officer takes part in (GET /process-instance and its count), or all
+# their cases (the history's list), in no order but start time: read from the reader's own
+# index entries, each way's in start-time order (authz.cases_by_start), the count from them
+# alone and a page from the first `reach` (offset + limit) of each way.  Read as the set of
+# them all, a busy department's count and its pages beyond the first cost 45-60 ms for
+# 10,000 running cases on either store, as the set grew (bench/TUNING.md).
 _RUNNING = set(instances.RUNNING)
-_WALKED = (None, ("startTime", "asc"), ("startTime", "desc"))     # orders that ix_process_instance_start_time_id gives
+_BY_START = (None, ("startTime", "asc"), ("startTime", "desc"))     # orders that start time gives
 
 
-def _walk(stmt, ordering: list, departments: int, offset: bool):
-    """`stmt` (the cases the filters select) in `ordering` (expressions on process_instance),
-    cut to its first `cap` rows, of which those the reader takes part in, paged."""
-    prefix = stmt.order_by(*ordering).limit(bindparam("cap")).subquery("prefix")
+def _by_start(shape: list, count_only: bool, sort: tuple | None, offset: bool):
+    """_query's statement for a list of cases filtered by nothing but the running states
+    (or not at all), in start-time order: the count of the reader's cases, or a page of them."""
+    departments = next(op for name, op, _ in shape if name == "readable")
+    states = next(((name, n) for name, op, n in shape if name != "readable"), None)   # the running states
     me, readers = authz.reader_params(departments)
-    page = (select(*prefix.c).where(authz.takes_part_in(prefix.c.id, me, readers))
-            .order_by(*(ClauseAdapter(prefix).traverse(expression) for expression in ordering))
-            .limit(bindparam("limit")))
-    return page.offset(bindparam("offset")) if offset else page
+    ways = authz.cases_by_start(me, readers, None if states is None else
+                                lambda cases: cases.c.state.in_(bound(*states)))
+    if count_only:
+        ids = union(*(way.with_only_columns(way.selected_columns.id) for way in ways)).subquery()
+        return select(func.count().label("count")).select_from(ids)
+    descending = sort is not None and sort[1] == "desc"
+
+    def order(start, ident):
+        return (start.desc(), ident.desc()) if descending else (start, ident)
+    firsts = [way.order_by(*order(*way.selected_columns)).limit(bindparam("reach")).subquery() for way in ways]
+    mine = union(*(select(first.c.start_time, first.c.id) for first in firsts)).subquery()
+    page = select(mine.c.id).order_by(*order(mine.c.start_time, mine.c.id)).limit(bindparam("limit"))
+    page = page.offset(bindparam("offset")) if offset else page
+    return (select(*instances.CASE_COLUMNS).where(_CASES.c.id.in_(page))
+            .order_by(*order(_CASES.c.start_time, _CASES.c.id)))
 
 
 _SUFFIXES = {"like": "like", "not in": "notin", ">=": "from", "<=": "to", "<": "before", ">": "after",

@@ -165,16 +165,22 @@ class UserTask(Base):
 class TaskCandidate(Base):
     """Who may claim a task: one row per candidate group or user (camunda:candidateGroups/Users).
     `unassigned` repeats the task's `assignee IS NULL`, so that a department's queue is
-    counted from the third index alone (migration 0011, engine/tasks.py `count`)."""
+    counted from the third index alone (migration 0011, engine/tasks.py `count`).
+    `instance_id` and `instance_start_time` repeat the task's case and when it started, so
+    that the cases a department takes part in are counted, and paged in start-time order,
+    from the fourth index alone (migration 0022, engine/authz.py `cases_by_start`)."""
     __tablename__ = "task_candidate"
     __table_args__ = (Index("ix_task_candidate_group", "group_id", "task_id"),
                       Index("ix_task_candidate_user", "user_id", "task_id"),
-                      Index("ix_task_candidate_queue", "group_id", "unassigned", "task_id"))
+                      Index("ix_task_candidate_queue", "group_id", "unassigned", "task_id"),
+                      Index("ix_task_candidate_group_case", "group_id", "instance_start_time", "instance_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
     group_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(64))
     unassigned: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    instance_id: Mapped[str] = mapped_column(String(64))
+    instance_start_time: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Timer(Base):

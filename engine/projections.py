@@ -260,9 +260,10 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
             form_ref=facts["form_ref"], business_key=record.business_key, tenant_id=record.tenant_id,
             properties=facts["properties"]))
         unassigned = facts["assignee"] is None
-        candidates += [dict(task_id=task_id, group_id=g, user_id=None, unassigned=unassigned)
+        case = dict(instance_id=record.id, instance_start_time=record.start_time)     # for the reads of cases
+        candidates += [dict(task_id=task_id, group_id=g, user_id=None, unassigned=unassigned, **case)
                        for g in facts["candidate_groups"]]
-        candidates += [dict(task_id=task_id, group_id=None, user_id=u, unassigned=unassigned)
+        candidates += [dict(task_id=task_id, group_id=None, user_id=u, unassigned=unassigned, **case)
                        for u in facts["candidate_users"]]
     _INSERT_TASKS.executemany(session, rows)
     _INSERT_CANDIDATES.executemany(session, candidates)

@@ -58,6 +58,7 @@ class InstanceRecord:
     called_definitions: dict
     audit: audit.ChainHead
     tenant_id: str | None = None
+    start_time: datetime | None = None      # task_candidate repeats it (engine/projections.py)
 
 
 @dataclass
@@ -102,7 +103,7 @@ _INSTANCES = ProcessInstance.__table__
 _RECORD = select(_INSTANCES.c.id, _INSTANCES.c.definition_id, _INSTANCES.c.definition_key,
                  _INSTANCES.c.business_key, _INSTANCES.c.state, _INSTANCES.c.version,
                  _INSTANCES.c.called_definitions, _INSTANCES.c.audit_head, _INSTANCES.c.audit_seq,
-                 _INSTANCES.c.tenant_id).where(_INSTANCES.c.id == bindparam("instance_id"))
+                 _INSTANCES.c.tenant_id, _INSTANCES.c.start_time).where(_INSTANCES.c.id == bindparam("instance_id"))
 _RECORD_BY_LOCK = {None: Statement(_RECORD), "wait": Statement(_RECORD.with_for_update()),
                    "skip": Statement(_RECORD.with_for_update(skip_locked=True))}
 _STATE_AND_VERSION = Statement(select(_INSTANCES.c.state_json, _INSTANCES.c.version)
@@ -139,7 +140,7 @@ def load_record(session, instance_id: str, lock: str | None = None) -> InstanceR
         raise NotFound(f"no process instance with id '{instance_id}'")
     return InstanceRecord(row.id, row.definition_id, row.definition_key, row.business_key, row.state,
                           row.version, row.called_definitions or {}, audit.ChainHead(row.audit_head, row.audit_seq or 0),
-                          row.tenant_id)
+                          row.tenant_id, row.start_time)
 
 
 def open_instance(uow: UnitOfWork, instance_id: str, actor: Principal, lock: str = "wait") -> Command:
@@ -379,14 +380,14 @@ def start_instance(uow: UnitOfWork, definition: ProcessDefinition, variables: di
     sent = as_sent(sent, variables)
     variable_types.declare(workflow, sent)
     record = InstanceRecord(str(uuid.uuid4()), definition.id, definition.key, business_key, ACTIVE, 1, called,
-                            audit.ChainHead(None, 0), definition.tenant_id)
+                            audit.ChainHead(None, 0), definition.tenant_id, utcnow())
     if prepare is not None:
         prepare(workflow)
     start_event = start_activity or next((t.task_spec.bpmn_id for t in workflow.get_tasks()
                                           if type(t.task_spec).__name__ == "StartEvent"), None)
     session.flush()                 # what the session holds (a definition deployed in this unit of work)
     _INSERT.execute(session, dict(id=record.id, definition_id=definition.id, definition_key=definition.key,
-                                  business_key=business_key, state=ACTIVE, start_time=utcnow(),
+                                  business_key=business_key, state=ACTIVE, start_time=record.start_time,
                                   start_activity_id=start_event, start_user_id=actor.user_id,
                                   tenant_id=definition.tenant_id, called_definitions=called, version=1, audit_seq=0))
     command = Command(uow, record, definition, workflow, projections.EMPTY, actor, is_new=True)

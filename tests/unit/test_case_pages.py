@@ -1,10 +1,10 @@
-"""A page of the cases an officer takes part in (engine/history.py): read from the reader's
-own rows, or, for a busy department's first pages, from the first cases in order, each
-checked through its own rows (`_walk`), falling back to the first way when that finds no
-full page.  Both ways must give the same pages, in the same order, with every filter.
-Storage test: SQLite and PostgreSQL.  On SQLite, the plan of a reader's running cases is
-read too: they are read by their ids, not by the index on state (15 ms for a reader of no
-case at 50,000 running cases when they were)."""
+"""A page of the cases an officer takes part in, and their count (engine/history.py): read
+from the set of the reader's cases, or, for a list filtered by nothing but the running
+states (or not at all) in start-time order, from each way's first entries in that order
+(`_by_start`, authz.cases_by_start).  Both ways must give the same pages, in the same
+order, and the same counts.  Storage test: SQLite and PostgreSQL.  On SQLite, the plan of
+a reader's running cases is read too: a count or a page reads no case by the index on
+state (15 ms for a reader of no case at 50,000 running cases when they did)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -32,8 +32,8 @@ WANG = Principal("wang", frozenset({"xf"}))
 
 def _write(uow) -> None:
     """90 cases: one in three offered to fgw, others to zjj; li started some, is assigned
-    some, worked some; a fifth have ended; start times repeat (the id breaks the tie); three
-    in four have a variable `kind`."""
+    some, delegated some, is named on some, worked some; a fifth have ended; start times
+    repeat (the id breaks the tie); three in four have a variable `kind`."""
     deploy(uow, [Upload("d.bpmn", MODEL.encode())], identity.SYSTEM)
     run = uow.session.execute
     definition = run(select(ProcessDefinition.id)).scalar()
@@ -49,9 +49,12 @@ def _write(uow) -> None:
             assigned = "li" if n % 7 == 0 else None
             run(insert(UserTask), [dict(id=f"t-{case}", instance_id=case, definition_id=definition,
                                         definition_key="d", task_definition_key="T", created=NOW, properties={},
-                                        assignee=assigned)])
+                                        assignee=assigned, owner="li" if n % 19 == 1 else None)])
+            started = NOW + timedelta(minutes=(89 - n) // 2)
             run(insert(TaskCandidate), [dict(task_id=f"t-{case}", group_id="fgw" if n % 3 == 0 else "zjj",
-                                             unassigned=assigned is None)])
+                                             unassigned=assigned is None, instance_id=case, instance_start_time=started)]
+                + ([dict(task_id=f"t-{case}", user_id="li", unassigned=assigned is None, instance_id=case,
+                         instance_start_time=started)] if n % 23 == 5 else []))
         if n % 4:
             run(insert(VariableInstance), [dict(id=f"v-{case}", instance_id=case, name="kind", type="String",
                                                 value="permit" if n % 4 == 1 else "filing", created=NOW,
@@ -74,10 +77,11 @@ def _get(key, build):
     return fastsql.Shapes.get(history._QUERIES, key, build)
 
 
-def _pages(engine, monkeypatch, principal, query: dict, states, walk: bool) -> tuple[list, list]:
+def _pages(engine, monkeypatch, principal, query: dict, states, by_start: bool) -> tuple[list, list]:
     """Every page of 7 of the list (and one of 40 from the 5th case, one of none, one past
-    the end), and which statements read each: "walk" and/or "cases"."""
-    monkeypatch.setattr(history, "WALK_QUEUE", 5 if walk else 10 ** 9)
+    the end), its count, and which statements read each: "by start" or "cases"."""
+    if not by_start:
+        monkeypatch.setattr(history, "_BY_START", ())
     read, pages = [], []
     monkeypatch.setattr(history._QUERIES, "get", lambda key, build: read[-1].append(key[0]) or _get(key, build))
     with reading(engine.db) as conn:
@@ -86,57 +90,49 @@ def _pages(engine, monkeypatch, principal, query: dict, states, walk: bool) -> t
             rows = history.process_instances(conn, principal, instances.InstanceQuery(
                 first_result=first, max_results=size, **query), states)
             pages.append([row.id for row in rows])
+        read.append([])
+        pages.append(history.process_instances(conn, principal, instances.InstanceQuery(**query), states,
+                                               count_only=True))
+    monkeypatch.undo()
     return pages, read
 
 
-@pytest.mark.parametrize("query, states, walks", [
+@pytest.mark.parametrize("query, states, by_start", [
     ({}, instances.RUNNING, True),
     ({}, None, True),                                           # the history's list: ended cases too
     ({"sort_by": "startTime", "sort_order": "desc"}, instances.RUNNING, True),     # the newest first
     ({"sort_by": "startTime", "sort_order": "asc"}, None, True),
-    # a filter few cases may meet: the first cases in order could be the whole table
+    ({"sort_by": "businessKey"}, instances.RUNNING, False),     # an order start time does not give
+    ({}, ("ACTIVE",), False),                                   # not all the running states
     ({"business_key_like": "BK-0-%"}, instances.RUNNING, False),
     ({"process_definition_key": "d", "started_by": "zhao"}, ("ACTIVE",), False),
     ({"variables": [history.VariableCondition("kind", "eq", "permit")]}, instances.RUNNING, False),
 ])
-def test_a_busy_departments_pages_are_the_same_read_either_way(cases, monkeypatch, query, states, walks):
-    for principal in (LI, ZHANG):
-        expected, read = _pages(cases, monkeypatch, principal, query, states, walk=False)
+def test_an_officers_pages_and_count_are_the_same_read_either_way(cases, monkeypatch, query, states, by_start):
+    for principal in (LI, ZHANG, WANG):
+        expected, read = _pages(cases, monkeypatch, principal, query, states, by_start=False)
         assert all(statements == ["cases"] for statements in read)
-        assert sum(map(len, expected)) > 14                         # the lists are longer than two pages
-        found, read = _pages(cases, monkeypatch, principal, query, states, walk=True)
+        found, read = _pages(cases, monkeypatch, principal, query, states, by_start=True)
         assert found == expected, principal
-        if walks:
-            assert ["walk"] in read                                 # some pages came from the first cases
-            assert ["walk", "cases"] in read                        # some were read from the reader's rows
-        else:
-            assert all(statements == ["cases"] for statements in read)
+        if principal is not WANG:
+            assert sum(map(len, expected[:-1])) > 14                # the lists are longer than two pages
+        assert read == [["by start" if by_start else "cases"]] * len(read)
 
 
-def test_the_walk_is_for_readers_with_a_busy_department_and_the_first_pages_only(cases, monkeypatch):
-    monkeypatch.setattr(history, "WALK_QUEUE", 5)
-    read = []
-    monkeypatch.setattr(history._QUERIES, "get", lambda key, build: read.append(key[0]) or _get(key, build))
-
-    def page(principal, first=0, size=7, **query):
-        read.clear()
-        with reading(cases.db) as conn:
-            rows = history.process_instances(conn, principal, instances.InstanceQuery(
-                first_result=first, max_results=size, **query), instances.RUNNING)
-        return [row.id for row in rows], list(read)
-
-    assert page(LI)[1] == ["walk"]
-    assert page(WANG)[1] == ["cases"]                               # xf has no open task
-    assert page(LI, first=history.WALK_PAGE_END)[1] == ["cases"]    # past the first pages
-    assert page(LI, size=None)[1] == ["cases"]                      # not paged
-    assert page(LI, sort_by="startTime", sort_order="desc")[1] == ["walk"]
-    assert page(LI, sort_by="businessKey")[1] == ["cases"]          # another order
-    assert page(LI, process_instance_ids=["c00"])[1] == ["cases"]   # one case: through its own rows
-    with reading(cases.db) as conn:                                 # the administrator reads every case
-        read.clear()
-        rows = history.process_instances(conn, identity.SYSTEM, instances.InstanceQuery(max_results=7),
-                                         instances.RUNNING)
-    assert read == ["cases"] and len(rows) == 7
+def test_the_running_cases_of_an_officer_read_by_start_time(cases):
+    """The reader's cases from each way in start-time order, ties by id: the department's
+    open tasks, the cases they started, were assigned, delegated, were named on or worked,
+    running ones only; the count the same."""
+    with reading(cases.db) as conn:
+        ids = [row.id for row in history.process_instances(conn, LI, instances.InstanceQuery(max_results=100),
+                                                           instances.RUNNING)]
+        count = history.process_instances(conn, LI, instances.InstanceQuery(), instances.RUNNING, count_only=True)
+    running = [n for n in range(90) if n % 5 != 4]
+    mine = [n for n in running if n % 3 == 0 or n % 13 == 0 or n % 7 == 0 or n % 19 == 1 or n % 23 == 5
+            or n % 17 == 0]
+    # start time falls as n grows, two cases a minute: the later case of a minute has the lower n
+    expected = [f"c{n:02d}" for n in sorted(mine, key=lambda n: ((89 - n) // 2, f"c{n:02d}"))]
+    assert ids == expected and count == len(expected)
 
 
 def test_a_readers_running_cases_are_read_by_their_ids_not_by_state(cases, monkeypatch):
@@ -147,12 +143,14 @@ def test_a_readers_running_cases_are_read_by_their_ids_not_by_state(cases, monke
     monkeypatch.setattr(fastsql, "_cursor", lambda conn, sql, args, many: sent.append((sql, args))
                         or real(conn, sql, args, many))
     with reading(cases.db) as conn:
-        history.process_instances(conn, WANG, instances.InstanceQuery(max_results=7), instances.RUNNING)
+        history.process_instances(conn, WANG, instances.InstanceQuery(max_results=7, first_result=150),
+                                  instances.RUNNING)
         history.process_instances(conn, WANG, instances.InstanceQuery(), instances.RUNNING, count_only=True)
-    sent = [(sql, args) for sql, args in sent if "FROM process_instance" in sql]      # not the queue's look
-    assert len(sent) == 2
+        history.process_instances(conn, WANG, instances.InstanceQuery(max_results=7, sort_by="businessKey"),
+                                  instances.RUNNING)
+    sent = [(sql, args) for sql, args in sent if "FROM process_instance" in sql]
+    assert len(sent) == 3
     with cases.db.connect() as conn:
         for sql, args in sent:
             plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, args)]
             assert not any("ix_process_instance_state" in step for step in plan), plan
-            assert any(step.startswith("SEARCH process_instance USING INDEX sqlite_autoindex") for step in plan), plan

@@ -47,9 +47,10 @@ def _write(uow) -> None:
                                     assignee="li" if case in ("assigned", "unoffered") else None)])
         if case != "unoffered":
             run(insert(TaskCandidate), [dict(task_id=f"t-{case}", group_id={"department": "fgw"}.get(case, "zjj"),
-                                             unassigned=case != "assigned")])
+                                             unassigned=case != "assigned", instance_id=case, instance_start_time=NOW)])
         if case == "named":
-            run(insert(TaskCandidate), [dict(task_id=f"t-{case}", user_id="li", unassigned=True)])
+            run(insert(TaskCandidate), [dict(task_id=f"t-{case}", user_id="li", unassigned=True, instance_id=case,
+                                             instance_start_time=NOW)])
         run(insert(ActivityInstance), [dict(id=f"a-{case}", instance_id=case, definition_id=definition,
                                             definition_key="d", activity_id="T", activity_type="userTask",
                                             start_time=NOW, end_time=NOW, canceled=False,
