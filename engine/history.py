@@ -250,7 +250,10 @@ def _by_start(shape: list, count_only: bool, sort: tuple | None, offset: bool):
 
     def order(start, ident):
         return (start.desc(), ident.desc()) if descending else (start, ident)
-    firsts = [way.order_by(*order(*way.selected_columns)).limit(bindparam("reach")).subquery() for way in ways]
+    # each way's first `reach` cases, not rows: a case holds several of a way's rows (parallel
+    # tasks offered to one department, the steps an officer worked)
+    firsts = [way.distinct().order_by(*order(*way.selected_columns)).limit(bindparam("reach")).subquery()
+              for way in ways]
     mine = union(*(select(first.c.start_time, first.c.id) for first in firsts)).subquery()
     page = select(mine.c.id).order_by(*order(mine.c.start_time, mine.c.id)).limit(bindparam("limit"))
     page = page.offset(bindparam("offset")) if offset else page
