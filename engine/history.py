@@ -228,7 +228,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
 # The running cases an officer takes part in (GET /process-instance and its count), or all
 # their cases (the history's list), in no order but start time: read from the reader's own
 # index entries, each way's in start-time order (authz.cases_by_start), the count from them
-# alone and a page from the first `reach` (offset + limit) of each way.  Read as the set of
+# alone and a page from the first `reach` (offset + limit) cases of each way.  Read as the set of
 # them all, a busy department's count and its pages beyond the first cost 45-60 ms for
 # 10,000 running cases on either store, as the set grew (bench/TUNING.md).
 _RUNNING = set(instances.RUNNING)
