@@ -228,7 +228,7 @@ def _query(db: Session | Connection, principal: Principal, kind: str, filters: l
 # The running cases an officer takes part in (GET /process-instance and its count), or all
 # their cases (the history's list), in no order but start time: read from the reader's own
 # index entries, each way's in start-time order (authz.cases_by_start), the count from them
-# alone and a page from the first `reach` (offset + limit) of each way.  Read as the set of
+# alone and a page from the first `reach` (offset + limit) cases of each way.  Read as the set of
 # them all, a busy department's count and its pages beyond the first cost 45-60 ms for
 # 10,000 running cases on either store, as the set grew (bench/TUNING.md).
 _RUNNING = set(instances.RUNNING)
@@ -250,7 +250,10 @@ def _by_start(shape: list, count_only: bool, sort: tuple | None, offset: bool):
 
     def order(start, ident):
         return (start.desc(), ident.desc()) if descending else (start, ident)
-    firsts = [way.order_by(*order(*way.selected_columns)).limit(bindparam("reach")).subquery() for way in ways]
+    # each way's first `reach` cases, not rows: a case holds several of a way's rows (parallel
+    # tasks offered to one department, the steps an officer worked)
+    firsts = [way.distinct().order_by(*order(*way.selected_columns)).limit(bindparam("reach")).subquery()
+              for way in ways]
     mine = union(*(select(first.c.start_time, first.c.id) for first in firsts)).subquery()
     page = select(mine.c.id).order_by(*order(mine.c.start_time, mine.c.id)).limit(bindparam("limit"))
     page = page.offset(bindparam("offset")) if offset else page

@@ -330,6 +330,51 @@ def test_the_history_of_variables_sorts_by_each_of_camundas_keys_both_ways(clien
 
 # --- what is refused ----------------------------------------------------------------
 
+
+def three_reviews(key: str) -> str:
+    """start → three parallel reviews (all offered to fgw) → end: a case with several tasks at once."""
+    flows = "".join(f"""
+    <bpmn:sequenceFlow id="In{t}" sourceRef="Split" targetRef="{t}" />
+    <bpmn:userTask id="{t}" name="审查 {t}" camunda:candidateGroups="fgw" />
+    <bpmn:sequenceFlow id="Out{t}" sourceRef="{t}" targetRef="Join" />""" for t in ("Ta", "Tb", "Tc"))
+    return HEAD.format(key=key) + f"""
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="S" />
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Split" />
+    <bpmn:parallelGateway id="Split" />{flows}
+    <bpmn:parallelGateway id="Join" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Join" targetRef="E" />
+    <bpmn:endEvent id="E" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_case_an_officer_takes_part_in_several_times_over_is_one_case_on_every_page(client):
+    """Four cases of three parallel reviews offered to fgw: li was assigned two reviews of
+    the first two, wang worked two of the last two.  fgw's officer (three offers a case), li
+    (two tasks a case) and wang (two steps a case) each page through their cases one and
+    two at a time: every page holds its cases, each case once, and the count agrees."""
+    fgw1, li, wang = (client.create_user(user, groups) for user, groups in
+                      [("fgw1", ["fgw"]), ("li", ["xf"]), ("wang", ["xf"])])
+    ok(client.deploy(name="reviews", extra={"reviews.bpmn": three_reviews("reviews")}))
+    ids = []
+    for day in range(1, 5):
+        at(day)
+        ids.append(client.start("reviews", None, f"JS-2025-10{day}")["id"])
+    for case, (user, reader) in zip(ids, [("li", li), ("li", li), ("wang", wang), ("wang", wang)]):
+        for task in [t for t in client.tasks(processInstanceId=case) if t["taskDefinitionKey"] != "Tc"]:
+            assert client.post(f"/engine-rest/task/{task['id']}/assignee", json={"userId": user}).status_code == 204
+            if user == "wang":
+                assert reader.complete(task["id"]).status_code == 204
+    for reader, cases in [(fgw1, ids), (li, ids[:2]), (wang, ids[2:])]:
+        assert [case["id"] for case in ok(reader.get(CASES))] == cases, reader.user
+        assert ok(reader.get(f"{CASES}/count")) == {"count": len(cases)}, reader.user
+        for size in (1, 2):
+            paged = [case["id"] for first in range(0, len(cases) + size, size)
+                     for case in ok(reader.get(CASES, query_string={"firstResult": first, "maxResults": size}))]
+            assert paged == cases, (reader.user, size)
+
 @pytest.mark.parametrize("path", [CASES, HISTORY, ACTIVITIES, VARIABLES])
 def test_a_sort_needs_both_sortby_and_sortorder_and_a_known_key(client, path):
     message = "Only a single sorting parameter specified. sortBy and sortOrder required"
