@@ -324,7 +324,7 @@ def run(quick: bool, pg_url: str | None) -> list[harness.Table]:
                        "the queue is read along an index and stays flat, the count reads the entries of the "
                        "department's whole queue in one index; one case is checked through its own rows and "
                        "stays flat; a page of the cases they take part in, in start-time order, is read from the "
-                       "first entries of each way of taking part (a department's from task_candidate's index on "
+                       "first cases of each way of taking part (a department's from task_candidate's index on "
                        "department and case start, migration 0022) and stays flat; their count reads those index "
                        "entries alone and grows with them.")
     return [table]
