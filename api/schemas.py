@@ -373,6 +373,13 @@ class CompleteBody(Strict):
     withVariablesInReturn = Bool(load_default=False)
 
 
+class TaskBpmnErrorBody(Strict):
+    """POST /task/{id}/bpmnError; a missing or empty errorCode is the engine's 400, as Camunda's."""
+    errorCode = Str(allow_none=True, load_default=None)
+    errorMessage = Str(allow_none=True, load_default=None)
+    variables = Variables(load_default=dict)
+
+
 class TaskForm(Strict):
     key = Str(allow_none=True)
     contextPath = Str(allow_none=True)

@@ -150,6 +150,17 @@ def _complete(body, task_id):
     return None
 
 
+@blp.route("/<task_id>/bpmnError", methods=["POST"])
+@blp.arguments(schemas.TaskBpmnErrorBody)
+@blp.response(204)
+def bpmn_error(body, task_id):
+    """Report a business error from the task (whoever may complete it): the error boundary
+    event with that errorCode takes over and the task ends; its form is not checked."""
+    variables = from_wire(body.get("variables"))
+    with engine().uow() as uow:
+        tasks.bpmn_error(uow, principal(), task_id, body.get("errorCode"), body.get("errorMessage"), variables)
+
+
 @blp.route("/<task_id>/form-variables")
 @blp.arguments(schemas.FormVariablesArgs, location="query")
 @blp.doc(**schemas.variables_doc("the variables the task's form shows"))

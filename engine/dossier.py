@@ -24,8 +24,8 @@ from .models import (ActivityInstance, AuditEvent, Deployment, Incident, Process
 from .variables import format_date
 
 # audit events that close a step, and where their payload names the actor
-_COMPLETIONS = {"TaskCompleted", "ExternalTaskCompleted", "ExternalTaskBpmnError", "MessageCorrelated", "SignalReceived",
-                "TimerFired"}
+_COMPLETIONS = {"TaskCompleted", "TaskBpmnError", "ExternalTaskCompleted", "ExternalTaskBpmnError", "MessageCorrelated",
+                "SignalReceived", "TimerFired"}
 
 
 def build(uow: UnitOfWork, principal: Principal, instance_id: str) -> dict:

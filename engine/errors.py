@@ -68,6 +68,14 @@ class OutcomeUnknown(EngineError):
     type = "ProcessEngineException"
 
 
+class RestException(EngineError):
+    """Camunda's REST layer wraps some engine errors as `RestException` (the external-task
+    API's, a BPMN error no boundary event catches)."""
+    status = 400
+    type = "RestException"
+    code = 0
+
+
 class TaskAlreadyClaimed(EngineError):
     # Camunda answers 500 here; a claim race is the caller's to resolve, so 409.
     status = 409

@@ -35,22 +35,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, ContextManager
 
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import BigInteger, and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import runtime, transient_variables
+from . import bpmn_errors, runtime, transient_variables
 from .clock import utcnow
 from .db import UnitOfWork, reading
-from .errors import BadRequest, Conflict, EngineError, Forbidden, ModelError
+from .errors import BadRequest, Conflict, Forbidden, ModelError, RestException
 from .fastsql import Shapes, Statement
 from .identity import WORKERS_GROUP, Principal
 from .models import ExternalTask, Incident, VariableInstance
-from .specs import CamundaErrorEventDefinition, ExternalTask as ExternalTaskSpec
+from .specs import ExternalTask as ExternalTaskSpec
 from .variables import VariableMap, format_date, parse_date, to_wire
 from .workflows import model_error
 
@@ -64,13 +61,6 @@ MAX_PASSES = 5                             # waiters one new task is offered to 
 NOTIFY_CHANNEL = "approvals_external_task"
 MAX_DURATION_MS = 10 * 366 * 24 * 3600 * 1000     # locks and retry timeouts: ten years at most
 MAX_INT = 2**31 - 1
-
-
-class RestException(EngineError):
-    """Camunda's REST layer wraps engine errors of this API as `RestException`."""
-    status = 400
-    type = "RestException"
-    code = 0
 
 
 class ExternalTaskNotFound(RestException):
@@ -734,7 +724,7 @@ def _throw_defined(command, task, row, worker_id: str, definition: dict, message
     """Throw the BPMN error of the camunda:errorEventDefinition that matched, with the
     variables the worker sent, as a worker's bpmnError would."""
     thrown_by = f" by its camunda:errorEventDefinition '{definition['id']}'"
-    caught_by = _throw(task, definition["code"], message, variables, thrown_by,
+    caught_by = bpmn_errors.throw(task, definition["code"], message, variables, thrown_by,
                        f"Draw an error boundary event for the error '{definition['errorRef']}', or change the "
                        "definition's expression")
     command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": definition["code"],
@@ -843,7 +833,7 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     _check_owner(row, worker_id, f"Bpmn error of External Task {task_id} cannot be reported by worker '")
     command, task = _open_task(uow, row, principal)
     runtime.receive(command, variables)
-    caught_by = _throw(task, error_code, error_message, variables, "",
+    caught_by = bpmn_errors.throw(task, error_code, error_message, variables, "",
                        "Draw an error boundary event with this code, or report a /failure instead")
     command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": error_code,
                                                    "errorMessage": error_message, "variables": variables,
@@ -851,41 +841,6 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
                          row.activity_id, task_id)
     runtime.save(command)
     uow.commit()
-
-
-def _throw(task, code: str, message: str | None, variables: dict, thrown_by: str, advice: str) -> str:
-    """Throw the BPMN error `code` at the external task, `variables` going with it to the
-    process: the error boundary event that catches it (on the task or an enclosing
-    subprocess) takes over and the task is cancelled.  Returns the catching event's id.
-    Uncaught, it is refused and nothing changes (`thrown_by`, `advice`: what the 400 says)."""
-    event = BpmnEvent(CamundaErrorEventDefinition(code, code, message=message), payload=dict(variables))
-    catcher = error_catcher(task, event)
-    if catcher is None:
-        raise RestException(f"no error boundary event catches errorCode '{code}' thrown at "
-                            f"'{task.task_spec.bpmn_id}'{thrown_by} (nor one on an enclosing subprocess); nothing "
-                            f"was changed. {advice}")
-    try:
-        catcher.task_spec.catch(catcher, event)
-        catcher.task_spec._update(catcher)
-    except WorkflowException as err:
-        raise model_error(err) from err
-    return catcher.task_spec.bpmn_id
-
-
-def error_catcher(task, event):
-    """The waiting error boundary event that catches `event` thrown at `task`: the task's
-    own first, then those of each enclosing (embedded or called) subprocess."""
-    node = task
-    while node is not None:
-        split = node.parent
-        if split is not None and isinstance(split.task_spec, BoundaryEventSplit):
-            for sibling in split.children:
-                if (sibling is not node and isinstance(sibling.task_spec, BoundaryEvent)
-                        and sibling.task_spec.catches(sibling, event)):
-                    return sibling
-        parent_id = node.workflow.parent_task_id
-        node = node.workflow.top_workflow.get_task_from_id(parent_id) if parent_id is not None else None
-    return None
 
 
 def extend_lock(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: str, new_duration: int) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, func, or_, select, true, union, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from . import authz, runtime, task_filters, variable_types
+from . import authz, bpmn_errors, runtime, task_filters, variable_types
 from .clock import utcnow
 from .db import UnitOfWork
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TaskAlreadyClaimed
@@ -589,15 +590,48 @@ def complete(uow: UnitOfWork, principal: Principal, task_id: str, variables: dic
         raise
     runtime.complete_user_task(command, task_id, variables, view.row.form_ref)
     runtime.save(command)
-    # the case is locked after the task was read: a claim in between made it someone
-    # else's (the assignee the task's row had when the command removed it)
-    assignee = command.completed_assignees.get(task_id)
-    if assignee != view.row.assignee and not _may_act(principal, assignee, view.row.owner):
-        raise Forbidden(f"cannot complete task {task_id}: '{assignee}' claimed it at the same time",
-                        userId=principal.user_id)
+    _require_not_claimed_meanwhile(command, principal, view, "complete")
     result = variable_types.typed(command.workflow, visible_data(runtime.find_task(command.workflow, task_id)))
     uow.commit()
     return result
+
+
+def _require_not_claimed_meanwhile(command, principal: Principal, view: TaskView, action: str) -> None:
+    """The case is locked after the task was read: a claim in between made it someone
+    else's (the assignee the task's row had when the saved command removed it)."""
+    assignee = command.completed_assignees.get(view.row.id)
+    if assignee != view.row.assignee and not _may_act(principal, assignee, view.row.owner):
+        raise Forbidden(f"cannot {action} task {view.row.id}: '{assignee}' claimed it at the same time",
+                        userId=principal.user_id)
+
+
+def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, error_code: str | None,
+               error_message: str | None, variables: dict) -> None:
+    """Report a business error from a user task (Camunda 7.10+'s handleBpmnError): whoever
+    may complete the task throws the BPMN error `error_code` at it, the `variables` going
+    to the case; the error boundary event that catches it (on the task or an enclosing
+    subprocess) takes over and the task ends as one a boundary event cancelled.  The
+    task's form is not checked, as in Camunda.  Uncaught, it is a 400 and nothing changes,
+    as an external task's bpmnError (engine/bpmn_errors.py)."""
+    if not error_code:
+        raise BadRequest("errorCode is required: the code of the BPMN error the task reports")
+    session = uow.session
+    view = get(session, principal, task_id)
+    require_actionable(principal, view, "report a BPMN error on")
+    command = runtime.open_instance(uow, view.row.instance_id, principal)
+    task = runtime.find_task(command.workflow, task_id)
+    if task.state != TaskState.READY:
+        raise Conflict(f"task {task_id} was completed or cancelled concurrently "
+                       f"(now {TaskState.get_name(task.state)}); no BPMN error can be reported on it")
+    runtime.receive(command, variables)
+    caught_by = bpmn_errors.throw(task, error_code, error_message, variables, "",
+                                  "Draw an error boundary event with this code on the task, or complete it instead")
+    command.record_event("TaskBpmnError", {"errorCode": error_code, "errorMessage": error_message,
+                                           "variables": variables, "caughtBy": caught_by},
+                         task.task_spec.bpmn_id, task_id)
+    runtime.save(command)
+    _require_not_claimed_meanwhile(command, principal, view, "report a BPMN error on")
+    uow.commit()
 
 
 def _raise_if_already_completed(session: Session, task_id: str) -> None:
