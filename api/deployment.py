@@ -1,7 +1,7 @@
 """Deployments: POST /deployment/create (what Camunda Modeler's deploy button sends)."""
 from __future__ import annotations
 
-from flask import request
+from flask import Response, request
 from sqlalchemy import func, select
 
 from engine import deployments
@@ -103,3 +103,38 @@ def resources(deployment_id):
             raise NotFound(f"Deployment with id '{deployment_id}' does not exist")
         rows = uow.session.execute(select(Resource.id, Resource.name).where(Resource.deployment_id == deployment_id))
         return [{"id": r.id, "name": r.name, "deploymentId": deployment_id} for r in rows]
+
+
+# Camunda 7 answers a .bpmn (and other XML) as application/xml, an unknown type as bytes
+_MEDIA_TYPES = {"bpmn": "application/xml", "xml": "application/xml"}
+
+
+@blp.route("/<deployment_id>/resources/<resource_id>")
+@blp.response(200, schemas.DeploymentResource)
+@blp.alt_response(404, schema=ErrorSchema, description="no such resource in this deployment")
+def resource(deployment_id, resource_id):
+    with engine().uow(write=False) as uow:
+        row = _resource(uow.session, deployment_id, resource_id)
+        return {"id": row.id, "name": row.name, "deploymentId": deployment_id}
+
+
+@blp.route("/<deployment_id>/resources/<resource_id>/data")
+@blp.doc(responses={"200": {"description": "the resource's bytes as deployed: application/xml for .bpmn, "
+                                           "application/octet-stream otherwise",
+                            "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}}})
+@blp.alt_response(404, schema=ErrorSchema, description="no such resource in this deployment")
+def resource_data(deployment_id, resource_id):
+    with engine().uow(write=False) as uow:
+        row = _resource(uow.session, deployment_id, resource_id)
+        name, content = row.name, row.content
+    extension = name.rpartition(".")[2].lower() if "." in name else ""
+    return Response(content, mimetype=_MEDIA_TYPES.get(extension, "application/octet-stream"))
+
+
+def _resource(session, deployment_id, resource_id) -> Resource:
+    row = session.get(Resource, resource_id)
+    if row is None or row.deployment_id != deployment_id:
+        raise NotFound(f"Deployment resource with resource id '{resource_id}' "
+                       f"for deployment id '{deployment_id}' does not exist")
+    return row

@@ -1,7 +1,7 @@
 """Process definitions: query, XML, start an instance, the start form."""
 from __future__ import annotations
 
-from engine import definitions, forms, instances
+from engine import definition_statistics, definitions, forms, instances
 from engine.errors import BadRequest, NotFound
 from engine.models import Resource
 from engine.variables import VariableMap, from_wire, map_to_wire
@@ -55,6 +55,28 @@ def list_definitions(args):
 def count_definitions(args):
     with engine().uow(write=False) as uow:
         return {"count": definitions.count_process_definitions(uow.session, _query(args))}
+
+
+_STATISTICS_CLASS = "org.camunda.bpm.engine.rest.dto.repository.ProcessDefinitionStatisticsResultDto"
+
+
+@blp.route("/statistics")
+@blp.arguments(schemas.ProcessDefinitionStatisticsQuery, location="query")
+@blp.response(200, schemas.ProcessDefinitionStatistics(many=True))
+def statistics(args):
+    """Every deployed version with its running cases; `failedJobs=true` counts its failedJob
+    incidents, `incidents=true` (or `rootIncidents=true`) its open incidents by type,
+    `incidentsForType` those of one type."""
+    if args["incidents"] and args["rootIncidents"]:
+        raise BadRequest(definition_statistics.ONE_INCIDENT_OPTION)
+    with engine().uow(write=False) as uow:
+        rows = definition_statistics.statistics(
+            uow.session, failed_jobs=args["failedJobs"], incidents=args["incidents"] or args["rootIncidents"],
+            incidents_for_type=args["incidentsForType"])
+        return [{"at_class": _STATISTICS_CLASS, "id": row.definition.id, "instances": row.instances,
+                 "failedJobs": row.failed_jobs,
+                 "incidents": [{"incidentType": t, "incidentCount": n} for t, n in sorted(row.incidents.items())],
+                 "definition": render.process_definition(row.definition)} for row in rows]
 
 
 def _by_id_or_key(session, definition_id=None, key=None, tenant_id=None):

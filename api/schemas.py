@@ -190,6 +190,28 @@ class ProcessDefinitionQuery(CamundaQuery):
     sortOrder = SortOrder()
 
 
+class ProcessDefinitionStatisticsQuery(Strict):
+    failedJobs = Bool(load_default=False, metadata={"description": "count failedJob incidents of running cases"})
+    incidents = Bool(load_default=False, metadata={"description": "open incidents by type"})
+    rootIncidents = Bool(load_default=False, metadata={
+        "description": "the same as incidents: a called process runs inside its caller's case"})
+    incidentsForType = Str(load_default=None, metadata={"description": "open incidents of this type only"})
+
+
+class IncidentStatistics(Strict):
+    incidentType = Str()
+    incidentCount = Int()
+
+
+class ProcessDefinitionStatistics(Strict):
+    at_class = Str(data_key="@class")
+    id = Str()
+    instances = Int()
+    failedJobs = Int()
+    incidents = f.List(f.Nested(IncidentStatistics))
+    definition = f.Nested(ProcessDefinition)
+
+
 class Xml(Strict):
     id = Str()
     bpmn20Xml = Str()

@@ -906,3 +906,34 @@ def test_a_chain_too_long_for_spiffworkflow_is_refused_saying_so(client):
     r = client.deploy(extra={"chain.bpmn": chain})
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     assert "too long a chain to run" in r.get_json()["message"] and "RecursionError" not in r.get_json()["message"]
+
+
+def test_one_resource_is_read_with_its_metadata_and_its_bytes_as_deployed(client):
+    """Camunda 7's GET /deployment/{id}/resources/{resourceId}[/data]: the modeler and
+    Cockpit download a deployed file; a .bpmn is application/xml, anything else bytes."""
+    deployed = client.deploy(QUICKSTART, *FORMS, name="quickstart").get_json()
+    base = f"/engine-rest/deployment/{deployed['id']}/resources"
+    by_name = {r["name"]: r for r in client.get(base).get_json()}
+    reader = client.create_user("clerk")                     # any signed-in user, as the list
+    for path, media_type in ((QUICKSTART, "application/xml"), (FORMS[0], "application/octet-stream")):
+        listed = by_name[path.name]
+        one = reader.get(f"{base}/{listed['id']}")
+        assert one.status_code == 200, one.get_json()
+        assert one.get_json() == {"id": listed["id"], "name": path.name, "deploymentId": deployed["id"]}
+        data = reader.get(f"{base}/{listed['id']}/data")
+        assert data.status_code == 200 and data.mimetype == media_type
+        assert data.data == path.read_bytes()
+    anonymous = client.http.get(f"{base}/{by_name[QUICKSTART.name]['id']}/data")
+    assert anonymous.status_code == 401
+
+
+def test_a_resource_of_another_or_an_unknown_deployment_is_a_404(client):
+    first = client.deploy(extra={"a.bpmn": minimal("proc_a")}, name="a").get_json()
+    second = client.deploy(extra={"b.bpmn": minimal("proc_b")}, name="b").get_json()
+    [other] = client.get(f"/engine-rest/deployment/{second['id']}/resources").get_json()
+    for deployment_id, resource_id in ((first["id"], other["id"]), (first["id"], "nope"), ("nope", other["id"])):
+        for suffix in ("", "/data"):
+            r = client.get(f"/engine-rest/deployment/{deployment_id}/resources/{resource_id}{suffix}")
+            assert r.status_code == 404, (deployment_id, resource_id, suffix)
+            assert r.get_json()["message"] == (f"Deployment resource with resource id '{resource_id}' "
+                                               f"for deployment id '{deployment_id}' does not exist")
