@@ -71,7 +71,7 @@ def statistics(args):
         raise BadRequest(definition_statistics.ONE_INCIDENT_OPTION)
     with engine().uow(write=False) as uow:
         rows = definition_statistics.statistics(
-            uow.session, failed_jobs=args["failedJobs"], incidents=args["incidents"] or args["rootIncidents"],
+            uow.session, principal(), failed_jobs=args["failedJobs"], incidents=args["incidents"] or args["rootIncidents"],
             incidents_for_type=args["incidentsForType"])
         return [{"at_class": _STATISTICS_CLASS, "id": row.definition.id, "instances": row.instances,
                  "failedJobs": row.failed_jobs,

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .errors import BadRequest
+from .authz import reads_every_department
+from .errors import BadRequest, Forbidden
+from .identity import WORKERS_GROUP, Principal
 from .instances import RUNNING
 from .models import Incident, ProcessDefinition, ProcessInstance
 from .scheduler import FAILED_JOB
@@ -24,10 +26,16 @@ class DefinitionStatistics:
     incidents: dict[str, int] = field(default_factory=dict)    # incident type -> open incidents
 
 
-def statistics(session: Session, failed_jobs: bool = False, incidents: bool = False,
+def statistics(session: Session, principal: Principal, failed_jobs: bool = False, incidents: bool = False,
                incidents_for_type: str | None = None) -> list[DefinitionStatistics]:
     """Every deployed version, with its running cases; failed jobs when `failed_jobs`;
-    open incidents by type when `incidents`, or of `incidents_for_type` only."""
+    open incidents by type when `incidents`, or of `incidents_for_type` only.  Counts of
+    every department's cases and incidents: for administrators and supervisors (督查), who
+    read every department's statistics, and the department systems' workers, who see the
+    incidents (GET /incident); not for an officer or an applicant."""
+    if not (reads_every_department(principal) or WORKERS_GROUP in principal.groups):
+        raise Forbidden(f"user '{principal.user_id}' may not read the statistics of every process: they are for "
+                        f"administrators, supervisors and '{WORKERS_GROUP}'", userId=principal.user_id)
     if incidents and incidents_for_type is not None:
         raise BadRequest(ONE_INCIDENT_OPTION)
     rows = {d.id: DefinitionStatistics(d) for d in session.execute(select(ProcessDefinition).order_by(

@@ -45,7 +45,11 @@ def test_statistics_count_running_cases_failed_jobs_and_open_incidents_per_versi
     v1, v2 = (d["id"] for d in versions)
     assert {c["id"] for c in client.get("/engine-rest/process-instance").get_json()} == {no_region, sz}
 
-    plain = by_id(client.create_user("clerk").get(STATS))        # whoever may list the definitions
+    clerk = client.create_user("clerk", ["fgw"])                  # an officer: every department's counts are not theirs
+    refused = clerk.get(STATS)
+    assert refused.status_code == 403 and "supervisors" in refused.get_json()["message"], refused.get_json()
+    plain = by_id(client.create_user("inspector", ["supervisors"]).get(STATS))      # 督查 read every department's
+    assert by_id(worker.get(STATS)).keys() == {v1, v2}             # the department systems see the incidents
     assert plain.keys() == {v1, v2}
     assert (plain[v1]["instances"], plain[v1]["failedJobs"], plain[v1]["incidents"]) == (2, 0, [])
     assert (plain[v2]["instances"], plain[v2]["failedJobs"], plain[v2]["incidents"]) == (0, 0, [])
