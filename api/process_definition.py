@@ -73,10 +73,29 @@ def statistics(args):
         rows = definition_statistics.statistics(
             uow.session, principal(), failed_jobs=args["failedJobs"], incidents=args["incidents"] or args["rootIncidents"],
             incidents_for_type=args["incidentsForType"])
-        return [{"at_class": _STATISTICS_CLASS, "id": row.definition.id, "instances": row.instances,
-                 "failedJobs": row.failed_jobs,
-                 "incidents": [{"incidentType": t, "incidentCount": n} for t, n in sorted(row.incidents.items())],
-                 "definition": render.process_definition(row.definition)} for row in rows]
+        return [_statistics_row(_STATISTICS_CLASS, row.definition.id, row,
+                                definition=render.process_definition(row.definition)) for row in rows]
+
+
+def _statistics_row(at_class: str, row_id: str, row, **more) -> dict:
+    return {"at_class": at_class, "id": row_id, "instances": row.instances, "failedJobs": row.failed_jobs,
+            "incidents": [{"incidentType": t, "incidentCount": n} for t, n in sorted(row.incidents.items())],
+            **more}
+
+
+_ACTIVITY_STATISTICS_CLASS = "org.camunda.bpm.engine.rest.dto.repository.ActivityStatisticsResultDto"
+
+
+def _activity_statistics(args, definition_id=None, key=None, tenant_id=None):
+    """Per activity of one version: its running activity instances; `failedJobs=true` its
+    failedJob incidents, `incidents=true` its open incidents by type, `incidentsForType`
+    those of one type; only the activities with something to report."""
+    with engine().uow(write=False) as uow:
+        definition = _by_id_or_key(uow.session, definition_id, key, tenant_id)
+        rows = definition_statistics.activity_statistics(
+            uow.session, principal(), definition.id, failed_jobs=args["failedJobs"], incidents=args["incidents"],
+            incidents_for_type=args["incidentsForType"])
+        return [_statistics_row(_ACTIVITY_STATISTICS_CLASS, row.activity_id, row) for row in rows]
 
 
 def _by_id_or_key(session, definition_id=None, key=None, tenant_id=None):
@@ -108,6 +127,27 @@ def get_by_key_of_tenant(key, tenant_id):
     """The newest version of the process with this key of this tenant."""
     with engine().uow(write=False) as uow:
         return render.process_definition(_by_id_or_key(uow.session, key=key, tenant_id=tenant_id))
+
+
+@blp.route("/<definition_id>/statistics")
+@blp.arguments(schemas.ActivityStatisticsQuery, location="query")
+@blp.response(200, schemas.ActivityStatistics(many=True))
+def activity_statistics_by_id(args, definition_id):
+    return _activity_statistics(args, definition_id=definition_id)
+
+
+@blp.route("/key/<key>/statistics")
+@blp.arguments(schemas.ActivityStatisticsQuery, location="query")
+@blp.response(200, schemas.ActivityStatistics(many=True))
+def activity_statistics_by_key(args, key):
+    return _activity_statistics(args, key=key)
+
+
+@blp.route("/key/<key>/tenant-id/<tenant_id>/statistics")
+@blp.arguments(schemas.ActivityStatisticsQuery, location="query")
+@blp.response(200, schemas.ActivityStatistics(many=True))
+def activity_statistics_by_key_of_tenant(args, key, tenant_id):
+    return _activity_statistics(args, key=key, tenant_id=tenant_id)
 
 
 def _xml(definition_id=None, key=None, tenant_id=None):

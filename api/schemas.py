@@ -190,12 +190,15 @@ class ProcessDefinitionQuery(CamundaQuery):
     sortOrder = SortOrder()
 
 
-class ProcessDefinitionStatisticsQuery(Strict):
+class ActivityStatisticsQuery(Strict):
     failedJobs = Bool(load_default=False, metadata={"description": "count failedJob incidents of running cases"})
     incidents = Bool(load_default=False, metadata={"description": "open incidents by type"})
+    incidentsForType = Str(load_default=None, metadata={"description": "open incidents of this type only"})
+
+
+class ProcessDefinitionStatisticsQuery(ActivityStatisticsQuery):
     rootIncidents = Bool(load_default=False, metadata={
         "description": "the same as incidents: a called process runs inside its caller's case"})
-    incidentsForType = Str(load_default=None, metadata={"description": "open incidents of this type only"})
 
 
 class IncidentStatistics(Strict):
@@ -203,12 +206,15 @@ class IncidentStatistics(Strict):
     incidentCount = Int()
 
 
-class ProcessDefinitionStatistics(Strict):
+class ActivityStatistics(Strict):
     at_class = Str(data_key="@class")
     id = Str()
     instances = Int()
     failedJobs = Int()
     incidents = f.List(f.Nested(IncidentStatistics))
+
+
+class ProcessDefinitionStatistics(ActivityStatistics):
     definition = f.Nested(ProcessDefinition)
 
 
