@@ -67,18 +67,16 @@ def statistics(args):
     """Every deployed version with its running cases; `failedJobs=true` counts its failedJob
     incidents, `incidents=true` (or `rootIncidents=true`) its open incidents by type,
     `incidentsForType` those of one type."""
-    if args["incidents"] and args["rootIncidents"]:
-        raise BadRequest(definition_statistics.ONE_INCIDENT_OPTION)
     with engine().uow(write=False) as uow:
         rows = definition_statistics.statistics(
-            uow.session, principal(), failed_jobs=args["failedJobs"], incidents=args["incidents"] or args["rootIncidents"],
-            incidents_for_type=args["incidentsForType"])
-        return [_statistics_row(_STATISTICS_CLASS, row.definition.id, row,
-                                definition=render.process_definition(row.definition)) for row in rows]
+            uow.session, principal(), failed_jobs=args["failedJobs"], incidents=args["incidents"],
+            incidents_for_type=args["incidentsForType"], root_incidents=args["rootIncidents"])
+        return [_statistics_row(_STATISTICS_CLASS, row, definition=render.process_definition(row.definition))
+                for row in rows]
 
 
-def _statistics_row(at_class: str, row_id: str, row, **more) -> dict:
-    return {"at_class": at_class, "id": row_id, "instances": row.instances, "failedJobs": row.failed_jobs,
+def _statistics_row(at_class: str, row, **more) -> dict:
+    return {"at_class": at_class, "id": row.id, "instances": row.instances, "failedJobs": row.failed_jobs,
             "incidents": [{"incidentType": t, "incidentCount": n} for t, n in sorted(row.incidents.items())],
             **more}
 
@@ -95,7 +93,7 @@ def _activity_statistics(args, definition_id=None, key=None, tenant_id=None):
         rows = definition_statistics.activity_statistics(
             uow.session, principal(), definition.id, failed_jobs=args["failedJobs"], incidents=args["incidents"],
             incidents_for_type=args["incidentsForType"])
-        return [_statistics_row(_ACTIVITY_STATISTICS_CLASS, row.activity_id, row) for row in rows]
+        return [_statistics_row(_ACTIVITY_STATISTICS_CLASS, row) for row in rows]
 
 
 def _by_id_or_key(session, definition_id=None, key=None, tenant_id=None):
