@@ -725,8 +725,8 @@ def _throw_defined(command, task, row, worker_id: str, definition: dict, message
     variables the worker sent, as a worker's bpmnError would."""
     thrown_by = f" by its camunda:errorEventDefinition '{definition['id']}'"
     caught_by = bpmn_errors.throw(task, definition["code"], message, variables, thrown_by,
-                       f"Draw an error boundary event for the error '{definition['errorRef']}', or change the "
-                       "definition's expression")
+                                  f"Draw an error boundary event for the error '{definition['errorRef']}', or "
+                                  "change the definition's expression")
     command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": definition["code"],
                                                    "errorMessage": message, "variables": variables,
                                                    "thrownBy": definition["id"], "caughtBy": caught_by},
@@ -834,7 +834,7 @@ def bpmn_error(uow: UnitOfWork, principal: Principal, task_id: str, worker_id: s
     command, task = _open_task(uow, row, principal)
     runtime.receive(command, variables)
     caught_by = bpmn_errors.throw(task, error_code, error_message, variables, "",
-                       "Draw an error boundary event with this code, or report a /failure instead")
+                                  "Draw an error boundary event with this code, or report a /failure instead")
     command.record_event("ExternalTaskBpmnError", {"workerId": worker_id, "errorCode": error_code,
                                                    "errorMessage": error_message, "variables": variables,
                                                    "caughtBy": caught_by},
