@@ -41,6 +41,9 @@ def _calls(profile: cProfile.Profile) -> int:
 
 
 def _bare(bench_overhead, workload, model: str, key: str, cases: int) -> float:
+    """bench_overhead.Bare's round, profiled around each completion.  Its loop is written out
+    here rather than taken from the tree's Bare, whose round times each completion and has no
+    seam for a profiler, so that --tree can count older checkouts' Bare as they are."""
     from SpiffWorkflow.bpmn import BpmnWorkflow
     from SpiffWorkflow.util.task import TaskState
     bare = bench_overhead.Bare(model, key)
