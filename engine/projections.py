@@ -248,6 +248,7 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
         if assignee is not None:
             command.completed_assignees.setdefault(task_id, assignee)
     rows, candidates = [], []
+    case = dict(instance_id=record.id, instance_start_time=record.start_time)     # for the reads of cases
     for task, facts in activated:
         spec = task.task_spec
         task_id = str(task.id)
@@ -260,7 +261,6 @@ def _write_user_tasks(command, after: Snapshot, activated: list, now) -> None:
             form_ref=facts["form_ref"], business_key=record.business_key, tenant_id=record.tenant_id,
             properties=facts["properties"]))
         unassigned = facts["assignee"] is None
-        case = dict(instance_id=record.id, instance_start_time=record.start_time)     # for the reads of cases
         candidates += [dict(task_id=task_id, group_id=g, user_id=None, unassigned=unassigned, **case)
                        for g in facts["candidate_groups"]]
         candidates += [dict(task_id=task_id, group_id=None, user_id=u, unassigned=unassigned, **case)
