@@ -228,6 +228,12 @@ class Client:
     def complete(self, task_id, variables=None):
         return self.post(f"/engine-rest/task/{task_id}/complete", json={"variables": variables or {}})
 
+    def variable_values(self, case_id) -> dict:
+        """A running case's variables, name -> value."""
+        r = self.get(f"/engine-rest/process-instance/{case_id}/variables")
+        assert r.status_code == 200, r.get_json()
+        return {name: typed_value["value"] for name, typed_value in r.get_json().items()}
+
 
 @pytest.fixture
 def client(app) -> Client:

@@ -28,11 +28,6 @@ def locked_task(client, bureau, business_key="SZ-2025-0300"):
     return case, task
 
 
-def case_variables(client, case) -> dict:
-    variables = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
-    return {name: v["value"] for name, v in variables.items()}
-
-
 def open_steps(client, case) -> list:
     return [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case["id"])]
 
@@ -52,7 +47,7 @@ def test_a_score_under_the_minimum_on_completion_throws_credit_low_and_the_case_
     assert bureau.get(f"{ET}/{task['id']}").status_code == 404
     assert open_steps(client, case) == ["Task_refusal"]
     # the worker's variables stay (as Camunda sets them before it evaluates); the task's input does not
-    assert case_variables(client, case) == {"applicantName": "苏州某某科技有限公司", "creditScore": 45,
+    assert client.variable_values(case["id"]) == {"applicantName": "苏州某某科技有限公司", "creditScore": 45,
                                             "blacklisted": False, "refusalCode": "CREDIT_LOW",
                                             "refusalMessage": None}
     [credit] = client.get("/engine-rest/history/activity-instance", query_string={
@@ -70,7 +65,7 @@ def test_a_sufficient_score_completes_the_task_on_its_normal_path(client, bureau
         "workerId": "bureau-1", "variables": typed(creditScore=80, blacklisted=False)})
     assert done.status_code == 204, done.get_json()
     assert open_steps(client, case) == ["Task_licence"]
-    assert case_variables(client, case) == {"applicantName": "苏州某某科技有限公司", "creditScore": 80,
+    assert client.variable_values(case["id"]) == {"applicantName": "苏州某某科技有限公司", "creditScore": 80,
                                             "blacklisted": False}
 
 
@@ -80,7 +75,7 @@ def test_the_first_true_expression_in_the_order_drawn_throws_its_error(client, b
         "workerId": "bureau-1", "variables": typed(creditScore=45, blacklisted=True)})
     assert done.status_code == 204, done.get_json()
     assert open_steps(client, case) == ["Task_blacklist"]
-    assert case_variables(client, case)["refusalCode"] == "BLACKLISTED"
+    assert client.variable_values(case["id"])["refusalCode"] == "BLACKLISTED"
 
 
 def test_only_true_throws_a_value_that_is_merely_truthy_does_not(client, bureau):
@@ -105,7 +100,7 @@ def test_an_expression_that_fails_on_completion_is_a_400_naming_the_element_and_
     still = bureau.get(f"{ET}/{task['id']}").get_json()
     assert still["workerId"] == "bureau-1"
     assert open_steps(client, case) == []
-    assert case_variables(client, case) == {"applicantName": "苏州某某科技有限公司"}
+    assert client.variable_values(case["id"]) == {"applicantName": "苏州某某科技有限公司"}
     done = bureau.post(f"{ET}/{task['id']}/complete", json={
         "workerId": "bureau-1", "variables": typed(creditScore=80, blacklisted=False)})
     assert done.status_code == 204, done.get_json()
@@ -120,7 +115,7 @@ def test_a_failure_whose_variables_match_throws_the_error_with_the_failures_mess
     assert failed.status_code == 204, failed.get_json()
     assert bureau.get(f"{ET}/{task['id']}").status_code == 404
     assert open_steps(client, case) == ["Task_blacklist"]
-    variables = case_variables(client, case)
+    variables = client.variable_values(case["id"])
     assert variables["refusalCode"] == "BLACKLISTED" and variables["refusalMessage"] == "列入严重失信主体名单"
     assert variables["blacklisted"] is True
     assert client.get("/engine-rest/incident/count").get_json() == {"count": 0}
@@ -149,7 +144,7 @@ def test_a_completion_after_a_failure_throws_with_the_failures_message_as_camund
     done = bureau.post(f"{ET}/{task['id']}/complete", json={
         "workerId": "bureau-1", "variables": typed(creditScore=30, blacklisted=False)})
     assert done.status_code == 204, done.get_json()
-    variables = case_variables(client, case)
+    variables = client.variable_values(case["id"])
     assert variables["refusalCode"] == "CREDIT_LOW" and variables["refusalMessage"] == "征信系统超时"
 
 
@@ -162,7 +157,7 @@ def test_a_thrown_error_no_boundary_catches_is_a_400_and_nothing_changes(client,
     message = refused.get_json()["message"]
     assert "FRAUD" in message and "Thrown_fraud" in message and "nothing was changed" in message, message
     assert bureau.get(f"{ET}/{task['id']}").get_json()["workerId"] == "bureau-1"
-    assert case_variables(client, case) == {"applicantName": "苏州某某科技有限公司"}
+    assert client.variable_values(case["id"]) == {"applicantName": "苏州某某科技有限公司"}
 
 
 def test_local_variables_of_the_completion_are_seen_by_the_expressions_and_then_gone(client, bureau):
@@ -171,7 +166,7 @@ def test_local_variables_of_the_completion_are_seen_by_the_expressions_and_then_
         "workerId": "bureau-1", "variables": typed(blacklisted=False), "localVariables": typed(creditScore=10)})
     assert done.status_code == 204, done.get_json()
     assert open_steps(client, case) == ["Task_refusal"]
-    assert "creditScore" not in case_variables(client, case)
+    assert "creditScore" not in client.variable_values(case["id"])
 
 
 ONE_TASK = """<?xml version="1.0" encoding="UTF-8"?>

@@ -23,12 +23,6 @@ def deployed(request, client, engine, monkeypatch):
     return request.param
 
 
-def case_variables(client, case) -> dict:
-    response = client.get(f"/engine-rest/process-instance/{case['id']}/variables")
-    assert response.status_code == 200, response.get_json()
-    return {name: typed_value["value"] for name, typed_value in response.get_json().items()}
-
-
 def review_all(client, case, case_dept: str | None) -> list[str]:
     """Completes the reviews as they open, the case's `dept` staying `case_dept` (None: no
     such variable) meanwhile; the departments each saw as `dept`."""
@@ -40,25 +34,25 @@ def review_all(client, case, case_dept: str | None) -> list[str]:
         for task in reviews:
             own = client.get(f"/engine-rest/task/{task['id']}/variables/dept").get_json()["value"]
             assert task["name"] == f"Review {own}" and own != "window"
-            assert case_variables(client, case).get("dept") == case_dept
+            assert client.variable_values(case["id"]).get("dept") == case_dept
             seen.append(own)
             assert client.complete(task["id"]).status_code == 204
 
 
 def test_a_case_variable_named_like_the_element_is_hidden_from_the_instances_and_kept(client, deployed):
     case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"], dept="window"))
-    assert case_variables(client, case)["dept"] == "window"
+    assert client.variable_values(case["id"])["dept"] == "window"
     assert sorted(review_all(client, case, "window")) == ["fgw", "zrzy"]
     [issue] = client.tasks(processInstanceId=case["id"])
     assert issue["taskDefinitionKey"] == "Issue"
-    assert case_variables(client, case)["dept"] == "window"
+    assert client.variable_values(case["id"])["dept"] == "window"
 
 
 def test_without_one_the_element_never_becomes_a_case_variable(client, deployed):
     case = client.start("mi_local_element", typed(depts=["fgw", "zrzy"]))
-    assert "dept" not in case_variables(client, case)
+    assert "dept" not in client.variable_values(case["id"])
     assert sorted(review_all(client, case, None)) == ["fgw", "zrzy"]
-    assert "dept" not in case_variables(client, case)
+    assert "dept" not in client.variable_values(case["id"])
 
 
 @pytest.mark.parametrize("sequential", [False, True])
@@ -92,6 +86,6 @@ def test_a_case_variable_named_like_the_element_may_be_changed_once_the_instance
     review_all(client, case, "window")
     changed = client.put(f"/engine-rest/process-instance/{case['id']}/variables/dept", json=typed(v="counter")["v"])
     assert changed.status_code == 204, changed.get_json()
-    assert case_variables(client, case)["dept"] == "counter"
+    assert client.variable_values(case["id"])["dept"] == "counter"
     [issue] = client.tasks(processInstanceId=case["id"])
     assert client.get(f"/engine-rest/task/{issue['id']}/variables/dept").get_json()["value"] == "counter"

@@ -78,12 +78,6 @@ def complete_review(client, case, dept: str, **variables) -> None:
     assert client.complete(task["id"], typed(**variables)).status_code == 204
 
 
-def case_variables(client, case) -> dict:
-    response = client.get(f"/engine-rest/process-instance/{case['id']}/variables")
-    assert response.status_code == 200, response.get_json()
-    return {name: typed_value["value"] for name, typed_value in response.get_json().items()}
-
-
 def trail(client, case, kind: str) -> list[dict]:
     dossier = client.get(f"/api/v1/process-instance/{case['id']}/dossier").get_json()
     assert dossier["auditTrail"]["verification"]["valid"] is True, dossier["auditTrail"]["verification"]
@@ -101,8 +95,8 @@ def test_a_parallel_review_stuck_after_its_last_department_goes_on_when_the_serv
     with restarted_server(settings) as upgraded:
         assert open_keys(upgraded, case) == ["Issue"]
         # merged in the order the departments ended, as the multi-instance would have heard them
-        assert case_variables(upgraded, case)["opinion"] == "fgw: agreed"
-        assert "dept" not in case_variables(upgraded, case)
+        assert upgraded.variable_values(case["id"])["opinion"] == "fgw: agreed"
+        assert "dept" not in upgraded.variable_values(case["id"])
         history = upgraded.get("/engine-rest/history/variable-instance",
                                query_string={"processInstanceId": case["id"], "variableName": "opinion"})
         assert [row["value"] for row in history.get_json()] == ["fgw: agreed"]
@@ -148,7 +142,7 @@ def test_a_department_that_ended_unheard_while_others_still_review_is_merged_at_
         assert trail(upgraded, case, "MultiInstanceResumed") == []
         complete_review(upgraded, case, "zrzy", zrzyOpinion="agreed")
         assert open_keys(upgraded, case) == ["Issue"]
-        variables = case_variables(upgraded, case)
+        variables = upgraded.variable_values(case["id"])
         assert variables["fgwOpinion"] == "agreed" and variables["zrzyOpinion"] == "agreed"
         assert len(trail(upgraded, case, "MultiInstanceResumed")) == 1
 
@@ -164,7 +158,7 @@ def test_a_completion_condition_decides_as_the_departments_ended(client, setting
         assert open_keys(old, case) == []
     with restarted_server(settings) as upgraded:
         assert open_keys(upgraded, case) == ["Issue"]
-        assert case_variables(upgraded, case)["opinion"] == "zrzy first"
+        assert upgraded.variable_values(case["id"])["opinion"] == "zrzy first"
         [resumed] = trail(upgraded, case, "MultiInstanceResumed")
         assert len(resumed["data"]["instances"]) == 1
 

@@ -23,11 +23,6 @@ def review_task(client, business_key="SZ-2025-0500"):
     return case, task
 
 
-def case_variables(client, case) -> dict:
-    variables = client.get(f"/engine-rest/process-instance/{case['id']}/variables").get_json()
-    return {name: v["value"] for name, v in variables.items()}
-
-
 def open_steps(client, case) -> list:
     return [t["taskDefinitionKey"] for t in client.tasks(processInstanceId=case["id"])]
 
@@ -35,7 +30,7 @@ def open_steps(client, case) -> list:
 def unchanged(client, case, task) -> None:
     assert open_steps(client, case) == ["R_review"]
     assert client.get(f"{TASK}/{task['id']}").status_code == 200
-    assert case_variables(client, case) == {"applicantName": "苏州某某科技有限公司"}
+    assert client.variable_values(case["id"]) == {"applicantName": "苏州某某科技有限公司"}
     trail = client.get(f"/api/v1/process-instance/{case['id']}/dossier").get_json()["auditTrail"]["events"]
     assert not [e for e in trail if e["kind"] == "TaskBpmnError"]
 
@@ -48,7 +43,7 @@ def test_a_reviewer_rejecting_their_task_ends_it_and_the_case_takes_the_rejectio
 
     assert client.get(f"{TASK}/{task['id']}").status_code == 404
     assert open_steps(client, case) == ["R_refusal"]
-    assert case_variables(client, case) == {"applicantName": "苏州某某科技有限公司", "reason": "licence expired",
+    assert client.variable_values(case["id"]) == {"applicantName": "苏州某某科技有限公司", "reason": "licence expired",
                                             "code": "REJECTED", "msg": "营业执照已过期"}
     [review] = client.get("/engine-rest/history/activity-instance", query_string={
         "processInstanceId": case["id"], "activityId": "R_review"}).get_json()
